@@ -1,0 +1,162 @@
+// The syntax tree of an lpc .idl file, after parsing and semantic analysis.
+//
+// The front end (parser.h) produces one File per .idl file, owned by a
+// Frontend. After a successful Frontend::Parse, every TypeRef of kind kNamed
+// has `resolved_enum` or `resolved_struct` set, every ordinal is assigned, and
+// every name is unique in its scope, so code generators never re-check.
+//
+// Thread safety: immutable once Frontend::Parse returns; not before.
+#ifndef LPC_IDL_AST_H_
+#define LPC_IDL_AST_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace lpc::idl {
+
+struct SourceLocation {
+  std::string file;  // The path as given to the front end or found via -I.
+  int line = 0;      // 1-based.
+  int column = 0;    // 1-based, in bytes.
+};
+
+struct EnumDecl;
+struct StructDecl;
+
+// A use of a type. Containers carry their element types in `args`:
+// sequence<T> -> {T}, map<K, V> -> {K, V}, optional<T> -> {T}.
+struct TypeRef {
+  enum class Kind {
+    kVoid,  // Only as a method's return type.
+    kBool,
+    kInt8,
+    kInt16,
+    kInt32,
+    kInt64,
+    kUint8,
+    kUint16,
+    kUint32,
+    kUint64,
+    kFloat,
+    kDouble,
+    kString,
+    kBytes,
+    kSequence,
+    kMap,
+    kOptional,
+    kNamed,  // An enum or struct, possibly qualified ("a.b.Point").
+  };
+  Kind kind = Kind::kVoid;
+  std::vector<TypeRef> args;
+  std::string name;  // As written, for kNamed.
+  // Set by semantic analysis for kNamed; exactly one is non-null.
+  const EnumDecl* resolved_enum = nullptr;
+  const StructDecl* resolved_struct = nullptr;
+  SourceLocation loc;
+};
+
+// A constant's value. Integers keep their sign through int64/uint64.
+using ConstValue = std::variant<bool, int64_t, uint64_t, double, std::string>;
+
+struct ConstDecl {
+  std::string name;
+  std::string full_name;  // package + enclosing scopes + name, dot-separated.
+  TypeRef type;           // A scalar, string, or enum type.
+  ConstValue value;       // For enum-typed constants: the enumerator's int64.
+  std::string doc;        // Leading comment text, without comment markers.
+  SourceLocation loc;
+};
+
+struct EnumValue {
+  std::string name;
+  int64_t value = 0;  // Explicit (`= N`) or previous + 1, starting at 0.
+  std::string doc;
+  SourceLocation loc;
+};
+
+struct EnumDecl {
+  std::string name;
+  std::string full_name;
+  std::vector<EnumValue> values;  // Non-empty; the first value must be 0.
+  std::string doc;
+  SourceLocation loc;
+};
+
+struct FieldDecl {
+  std::string name;
+  TypeRef type;
+  uint32_t ordinal = 0;           // Always assigned after analysis.
+  bool explicit_ordinal = false;  // Written as `@N`.
+  std::string doc;
+  SourceLocation loc;
+};
+
+struct StructDecl {
+  std::string name;
+  std::string full_name;
+  std::vector<FieldDecl> fields;
+  std::vector<std::unique_ptr<StructDecl>> nested_structs;
+  std::vector<std::unique_ptr<EnumDecl>> nested_enums;
+  std::vector<std::unique_ptr<ConstDecl>> nested_consts;
+  std::string doc;
+  SourceLocation loc;
+};
+
+enum class ParamDirection { kIn, kOut, kInOut };
+
+struct ParamDecl {
+  std::string name;
+  TypeRef type;
+  ParamDirection direction = ParamDirection::kIn;
+  SourceLocation loc;
+};
+
+struct MethodDecl {
+  std::string name;
+  uint32_t ordinal = 0;  // Always assigned after analysis; never 0 then.
+  bool explicit_ordinal = false;
+  bool oneway = false;
+  TypeRef return_type;  // kVoid when the method returns nothing.
+  std::vector<ParamDecl> params;
+  std::string doc;
+  SourceLocation loc;
+};
+
+struct InterfaceDecl {
+  std::string name;
+  std::string full_name;
+  std::string uuid;  // Lower-case canonical 8-4-4-4-12 form.
+  uint32_t version_major = 0;
+  uint32_t version_minor = 0;
+  std::vector<MethodDecl> methods;
+  std::string doc;
+  SourceLocation loc;
+};
+
+struct File;
+
+struct ImportDecl {
+  std::string path;             // As written in the import statement.
+  const File* file = nullptr;   // Resolved by the front end.
+  SourceLocation loc;
+};
+
+struct File {
+  std::string path;                  // As the front end found it.
+  std::string relative_path;         // Relative to the -I dir it was found in.
+  std::vector<std::string> package;  // {"a", "b"} for `package a.b;`.
+  std::vector<ImportDecl> imports;
+  std::vector<std::unique_ptr<ConstDecl>> consts;
+  std::vector<std::unique_ptr<EnumDecl>> enums;
+  std::vector<std::unique_ptr<StructDecl>> structs;
+  std::vector<std::unique_ptr<InterfaceDecl>> interfaces;
+  std::string doc;  // The comment block before `package`, if any.
+};
+
+}  // namespace lpc::idl
+
+#endif  // LPC_IDL_AST_H_
