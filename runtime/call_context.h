@@ -1,0 +1,131 @@
+// CallContext: everything about one call that is not its payload.
+//
+// The same class serves both sides of a call:
+//  - On the client, the caller may set a deadline and metadata before the
+//    call, may Cancel() it from any thread while it runs, and reads the
+//    response metadata afterwards.
+//  - On the server, the transport fills in the deadline, the request
+//    metadata and the peer's identity; the handler reads them, watches for
+//    cancellation, and may add response metadata.
+//
+// Every call has a deadline. A context whose deadline is left unset gets the
+// channel's default timeout when the call starts.
+//
+// Thread safety: cancellation (Cancel, IsCancelled, WaitForCancellation,
+// callbacks) is safe from any thread. Metadata, deadline and peer are set
+// before the call starts and only read while it runs.
+#ifndef LPC_RUNTIME_CALL_CONTEXT_H_
+#define LPC_RUNTIME_CALL_CONTEXT_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace lpc {
+
+// Who is on the other end. Local transports fill uid, gid and pid from the
+// kernel (SO_PEERCRED), never from a message; network transports fill the
+// address.
+struct PeerIdentity {
+  std::string transport;  // "inprocess", "local" or "grpc".
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<int32_t> pid;
+  std::string address;  // "local:calc", "ipv4:127.0.0.1:4000", "unix:/p".
+
+  std::string ToString() const;
+};
+
+// Keys are lower-case ASCII; keys ending in "-bin" carry binary values.
+// Keys starting with "lpc-" are reserved for the runtime.
+using Metadata = std::multimap<std::string, std::string>;
+
+namespace internal {
+class CancelState;
+}  // namespace internal
+
+class CallContext {
+ public:
+  CallContext();
+  ~CallContext();
+  CallContext(const CallContext&) = delete;
+  CallContext& operator=(const CallContext&) = delete;
+
+  // The absolute deadline; InfiniteFuture() means "not set yet".
+  absl::Time deadline() const { return deadline_; }
+  void set_deadline(absl::Time deadline) { deadline_ = deadline; }
+  void set_timeout(absl::Duration timeout) { deadline_ = absl::Now() + timeout; }
+  bool has_deadline() const { return deadline_ != absl::InfiniteFuture(); }
+
+  // Cancels the call. On the client this aborts it with CANCELLED and tells
+  // the server; on the server the transport calls it when the client
+  // cancelled or went away. Idempotent.
+  void Cancel();
+  // True once cancelled, or once the deadline has passed.
+  bool IsCancelled() const;
+  // True only if Cancel() was called (as opposed to the deadline passing).
+  bool WasCancelledExplicitly() const;
+  // Blocks until the call is cancelled, its deadline passes, or `until`
+  // passes. Returns IsCancelled().
+  bool WaitForCancellation(absl::Time until) const;
+  // Runs `fn` once when Cancel() is called: at once, on this thread, if it
+  // already was. Returns a handle for RemoveCancelCallback. Callbacks must
+  // not block; they run on the cancelling thread.
+  uint64_t AddCancelCallback(std::function<void()> fn);
+  void RemoveCancelCallback(uint64_t handle);
+
+  Metadata& metadata() { return metadata_; }
+  const Metadata& metadata() const { return metadata_; }
+  Metadata& response_metadata() { return response_metadata_; }
+  const Metadata& response_metadata() const { return response_metadata_; }
+
+  const PeerIdentity& peer() const { return peer_; }
+  void set_peer(PeerIdentity peer) { peer_ = std::move(peer); }
+
+  // The method being called, for logs and for handlers that serve several.
+  const std::string& method_path() const { return method_path_; }
+  void set_method_path(std::string path) { method_path_ = std::move(path); }
+
+  // Shared with transports, so that a cancel arriving after the handler
+  // returned has something valid to touch.
+  std::shared_ptr<internal::CancelState> cancel_state() const { return cancel_; }
+
+ private:
+  absl::Time deadline_ = absl::InfiniteFuture();
+  std::shared_ptr<internal::CancelState> cancel_;
+  Metadata metadata_;
+  Metadata response_metadata_;
+  PeerIdentity peer_;
+  std::string method_path_;
+};
+
+namespace internal {
+
+// The cancellation flag of one call, shared between the context and the
+// transport. Thread-safe.
+class CancelState {
+ public:
+  void Cancel();
+  bool cancelled() const;
+  // Waits until cancelled or `until`; returns cancelled().
+  bool WaitUntil(absl::Time until) const;
+  uint64_t AddCallback(std::function<void()> fn);
+  void RemoveCallback(uint64_t handle);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_ = MakeImpl();
+  static std::shared_ptr<Impl> MakeImpl();
+};
+
+}  // namespace internal
+
+}  // namespace lpc
+
+#endif  // LPC_RUNTIME_CALL_CONTEXT_H_

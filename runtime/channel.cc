@@ -1,0 +1,59 @@
+// The parts of Channel shared by every transport.
+#include "runtime/channel.h"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace lpc {
+
+absl::Status Channel::PrepareCall(CallContext* ctx, size_t request_size) const {
+  if (!ctx->has_deadline()) ctx->set_timeout(options_.default_timeout);
+  if (request_size > options_.max_message_size) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request of ", request_size,
+                     " bytes exceeds the maximum message size of ",
+                     options_.max_message_size, " bytes"));
+  }
+  if (ctx->WasCancelledExplicitly()) {
+    return absl::CancelledError("call cancelled before it started");
+  }
+  if (absl::Now() >= ctx->deadline()) {
+    return absl::DeadlineExceededError("deadline passed before the call started");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StatusForEndedCall(const CallContext& ctx) {
+  if (ctx.WasCancelledExplicitly()) return absl::CancelledError("call cancelled");
+  return absl::DeadlineExceededError("deadline exceeded");
+}
+
+absl::StatusOr<std::string> Channel::Call(const InterfaceDescriptor& iface,
+                                          const MethodDescriptor& method,
+                                          CallContext* ctx,
+                                          std::string request) {
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<absl::StatusOr<std::string>> result;
+  };
+  auto waiter = std::make_shared<Waiter>();
+  StartCall(iface, method, ctx, std::move(request),
+            [waiter](absl::StatusOr<std::string> r) {
+              std::lock_guard<std::mutex> lock(waiter->mu);
+              waiter->result = std::move(r);
+              waiter->cv.notify_all();
+            });
+  // The transport guarantees `done` runs by the deadline (it enforces it);
+  // the wait itself has no timeout of its own so that no result is lost.
+  std::unique_lock<std::mutex> lock(waiter->mu);
+  waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
+  return std::move(*waiter->result);
+}
+
+}  // namespace lpc

@@ -1,0 +1,135 @@
+// Server: service registry, dispatch and transport lifecycle.
+#include "runtime/server.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace lpc {
+
+Server::Server(ServerOptions options) : options_(std::move(options)) {}
+
+Server::~Server() { Shutdown(); }
+
+absl::Status Server::RegisterService(Service* service) {
+  if (service == nullptr) return absl::InvalidArgumentError("null service");
+  MutexLock lock(&mu_);
+  if (started_) {
+    return absl::FailedPreconditionError(
+        "RegisterService must be called before Start");
+  }
+  const InterfaceDescriptor& d = service->descriptor();
+  if (FindService(d.full_name) != nullptr) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("interface ", std::string(d.full_name), " is already registered"));
+  }
+  services_.push_back(service);
+  return absl::OkStatus();
+}
+
+absl::Status Server::AddTransport(std::unique_ptr<ServerTransport> transport) {
+  if (transport == nullptr) return absl::InvalidArgumentError("null transport");
+  MutexLock lock(&mu_);
+  if (started_) {
+    return absl::FailedPreconditionError(
+        "AddTransport must be called before Start");
+  }
+  transports_.push_back(std::move(transport));
+  return absl::OkStatus();
+}
+
+absl::Status Server::Start() {
+  MutexLock lock(&mu_);
+  if (started_) return absl::FailedPreconditionError("server already started");
+  if (transports_.empty()) {
+    return absl::FailedPreconditionError("server has no transport");
+  }
+  for (size_t i = 0; i < transports_.size(); ++i) {
+    absl::Status s = transports_[i]->Start(this);
+    if (!s.ok()) {
+      absl::Time deadline = absl::Now();
+      for (size_t j = 0; j < i; ++j) transports_[j]->Shutdown(deadline);
+      return s;
+    }
+  }
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void Server::Shutdown() {
+  MutexLock lock(&mu_);
+  if (!started_ || shut_down_) return;
+  shut_down_ = true;
+  absl::Time deadline = absl::Now() + options_.shutdown_grace;
+  for (auto& t : transports_) t->Shutdown(deadline);
+}
+
+std::vector<std::string> Server::targets() const {
+  std::vector<std::string> out;
+  for (const auto& t : transports_) out.push_back(t->target());
+  return out;
+}
+
+Service* Server::FindService(std::string_view full_name) const {
+  for (Service* s : services_) {
+    if (s->descriptor().full_name == full_name) return s;
+  }
+  return nullptr;
+}
+
+const InterfaceDescriptor* Server::FindInterface(
+    std::string_view full_name) const {
+  Service* s = FindService(full_name);
+  return s == nullptr ? nullptr : &s->descriptor();
+}
+
+absl::Status Server::CheckBinding(std::string_view full_name,
+                                  std::string_view uuid,
+                                  InterfaceVersion version) const {
+  const InterfaceDescriptor* d = FindInterface(full_name);
+  if (d == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("unknown interface ", std::string(full_name)));
+  }
+  return CheckInterfaceCompatible(full_name, uuid, version, d->uuid,
+                                  d->version);
+}
+
+absl::Status Server::Dispatch(std::string_view full_name, uint32_t method_id,
+                              CallContext& ctx, std::string_view request,
+                              std::string* response) {
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  absl::Status status = [&]() -> absl::Status {
+    Service* service = FindService(full_name);
+    if (service == nullptr) {
+      return absl::UnimplementedError(
+          absl::StrCat("unknown interface ", std::string(full_name)));
+    }
+    const MethodDescriptor* m = service->descriptor().FindMethod(method_id);
+    if (m == nullptr) {
+      return absl::UnimplementedError(absl::StrCat(
+          "unknown method ", method_id, " on interface ", std::string(full_name)));
+    }
+    if (request.size() > options_.max_message_size) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "request of ", request.size(), " bytes exceeds the server's limit of ",
+          options_.max_message_size, " bytes"));
+    }
+    if (ctx.method_path().empty()) {
+      ctx.set_method_path(service->descriptor().MethodPath(*m));
+    }
+    absl::Status s = service->Dispatch(method_id, ctx, request, response);
+    if (s.ok() && response->size() > options_.max_message_size) {
+      response->clear();
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "reply exceeds the server's maximum message size of ",
+          options_.max_message_size, " bytes"));
+    }
+    return s;
+  }();
+  if (!status.ok()) failed_.fetch_add(1, std::memory_order_relaxed);
+  return status;
+}
+
+}  // namespace lpc

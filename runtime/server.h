@@ -1,0 +1,147 @@
+// Server: registers services and serves them through one or more transports.
+//
+//   lpc::Server server;
+//   CalculatorImpl calc;                       // derives CalculatorService
+//   server.RegisterService(&calc);
+//   server.AddTransport(MakeLocalServerTransport(...));
+//   server.AddTransport(MakeGrpcServerTransport(...));
+//   server.Start();
+//   ...
+//   server.Shutdown();
+//
+// Transports never see Service objects directly: they call the server
+// through the Dispatcher interface, which finds the service, checks the
+// interface binding and the message size, and runs the handler.
+//
+// Thread safety: RegisterService and AddTransport before Start; after that,
+// every method is safe from any thread.
+#ifndef LPC_RUNTIME_SERVER_H_
+#define LPC_RUNTIME_SERVER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "runtime/call_context.h"
+#include "runtime/interface.h"
+#include "runtime/mutex.h"
+#include "runtime/service.h"
+
+namespace lpc {
+
+struct ServerOptions {
+  // Requests and replies larger than this fail with RESOURCE_EXHAUSTED.
+  // Default: 64 MiB.
+  size_t max_message_size = size_t{64} << 20;
+  // How long Shutdown() lets in-flight calls finish before failing them
+  // with UNAVAILABLE.
+  // Default: 5 seconds.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+};
+
+// What a transport needs from the server. Implemented by Server.
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+
+  // The registered interface called `full_name`, or nullptr.
+  virtual const InterfaceDescriptor* FindInterface(
+      std::string_view full_name) const = 0;
+
+  // The bind check: the interface exists (else UNIMPLEMENTED) and the
+  // client's uuid and major version match (else FAILED_PRECONDITION naming
+  // both versions).
+  virtual absl::Status CheckBinding(std::string_view full_name,
+                                    std::string_view uuid,
+                                    InterfaceVersion version) const = 0;
+
+  // Runs one call on the calling thread. UNIMPLEMENTED for an unknown
+  // interface or method; RESOURCE_EXHAUSTED when the request or the reply
+  // exceeds max_message_size; otherwise the handler's status.
+  virtual absl::Status Dispatch(std::string_view full_name, uint32_t method_id,
+                                CallContext& ctx, std::string_view request,
+                                std::string* response) = 0;
+
+  virtual const ServerOptions& options() const = 0;
+};
+
+// One way of reaching a server: the local port, gRPC, in-process.
+class ServerTransport {
+ public:
+  virtual ~ServerTransport() = default;
+
+  // Starts accepting calls and passing them to `dispatcher`, which outlives
+  // the transport's serving (until Shutdown returns).
+  virtual absl::Status Start(Dispatcher* dispatcher) = 0;
+
+  // Stops accepting new calls, lets in-flight calls finish until `deadline`,
+  // then fails the rest with UNAVAILABLE. Returns once no handler runs and
+  // no thread of the transport touches the dispatcher any more.
+  virtual void Shutdown(absl::Time deadline) = 0;
+
+  // Where clients reach it, as a target string ("local:calc", "grpc:...").
+  virtual std::string target() const = 0;
+};
+
+class Server final : public Dispatcher {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server() override;  // Shuts down if still running.
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Registers `service`, not owned; it must outlive the server. Fails with
+  // ALREADY_EXISTS if its interface is registered already.
+  absl::Status RegisterService(Service* service);
+
+  // Adds a transport; a server may have several, serving the same services.
+  absl::Status AddTransport(std::unique_ptr<ServerTransport> transport);
+
+  // Starts every transport. On failure the ones started are shut down.
+  absl::Status Start();
+
+  // Shuts every transport down with options().shutdown_grace. Idempotent.
+  void Shutdown();
+
+  // The target strings of the transports, in the order they were added.
+  std::vector<std::string> targets() const;
+
+  // Calls dispatched so far, and how many of them ended with an error.
+  uint64_t calls_dispatched() const { return calls_.load(); }
+  uint64_t calls_failed() const { return failed_.load(); }
+
+  // Dispatcher:
+  const InterfaceDescriptor* FindInterface(
+      std::string_view full_name) const override;
+  absl::Status CheckBinding(std::string_view full_name, std::string_view uuid,
+                            InterfaceVersion version) const override;
+  absl::Status Dispatch(std::string_view full_name, uint32_t method_id,
+                        CallContext& ctx, std::string_view request,
+                        std::string* response) override;
+  const ServerOptions& options() const override { return options_; }
+
+ private:
+  Service* FindService(std::string_view full_name) const;
+
+  const ServerOptions options_;
+  // Written only before Start; read concurrently afterwards.
+  std::vector<Service*> services_;
+  std::vector<std::unique_ptr<ServerTransport>> transports_;
+
+  Mutex mu_;  // Serialises Start and Shutdown.
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::atomic<uint64_t> calls_{0};
+  std::atomic<uint64_t> failed_{0};
+};
+
+}  // namespace lpc
+
+#endif  // LPC_RUNTIME_SERVER_H_

@@ -1,0 +1,40 @@
+// Service: the server-side base of every generated service class.
+//
+// lpcc emits, for interface Foo, an abstract `FooService` deriving from
+// Service, with one virtual handler per method; users derive from it. The
+// generated Dispatch() decodes the request, calls the handler and encodes the
+// response, so transports only move bytes.
+//
+// Thread safety: Dispatch is called concurrently from the transports' worker
+// threads; handlers must be thread-safe.
+#ifndef LPC_RUNTIME_SERVICE_H_
+#define LPC_RUNTIME_SERVICE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "runtime/call_context.h"
+#include "runtime/interface.h"
+
+namespace lpc {
+
+class Service {
+ public:
+  virtual ~Service() = default;
+
+  virtual const InterfaceDescriptor& descriptor() const = 0;
+
+  // Runs method `method_id` on the serialized `request` and writes the
+  // serialized reply to `*response` (left empty for oneway methods).
+  // Returns UNIMPLEMENTED for an unknown method, INVALID_ARGUMENT for a
+  // request that does not decode, and otherwise the handler's status.
+  virtual absl::Status Dispatch(uint32_t method_id, CallContext& ctx,
+                                std::string_view request,
+                                std::string* response) = 0;
+};
+
+}  // namespace lpc
+
+#endif  // LPC_RUNTIME_SERVICE_H_
