@@ -1,0 +1,365 @@
+// Implementation of the benchmark plumbing declared in bench_util.h.
+
+#include "bench/bench_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+namespace lpc::bench {
+
+Flags::Flags(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      fprintf(stderr, "ignoring argument %s\n", arg.c_str());
+      continue;
+    }
+    size_t eq = arg.find('=');
+    if (eq == std::string::npos) {
+      values_[arg.substr(2)] = "true";
+    } else {
+      values_[arg.substr(2, eq - 2)] = arg.substr(eq + 1);
+    }
+  }
+}
+
+std::string Flags::GetString(const std::string& name,
+                             const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+double Flags::GetDouble(const std::string& name, double fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : strtod(it->second.c_str(), nullptr);
+}
+
+int64_t Flags::GetInt(const std::string& name, int64_t fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback
+                             : strtoll(it->second.c_str(), nullptr, 10);
+}
+
+std::vector<int64_t> Flags::GetIntList(
+    const std::string& name, const std::vector<int64_t>& fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  std::vector<int64_t> out;
+  const std::string& s = it->second;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) {
+      out.push_back(strtoll(s.substr(start, comma - start).c_str(), nullptr,
+                            10));
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
+const std::vector<int64_t>& DefaultPayloads() {
+  static const std::vector<int64_t> kPayloads = {0,       64,      1024,
+                                                 65536,   1 << 20, 16 << 20};
+  return kPayloads;
+}
+
+Placement PlacementFromFlags(const Flags& flags) {
+  Placement p;
+  p.name = flags.GetString("placement", "cross-core");
+  if (p.name == "cross-core") {
+    p.client_cpu = 0;
+    p.server_cpu = 1;
+  } else if (p.name == "same-core") {
+    p.client_cpu = 0;
+    p.server_cpu = 0;
+  } else if (p.name == "unpinned") {
+    p.client_cpu = -1;
+    p.server_cpu = -1;
+  } else {
+    fprintf(stderr, "unknown --placement=%s\n", p.name.c_str());
+    exit(2);
+  }
+  p.client_cpu = static_cast<int>(flags.GetInt("client_cpu", p.client_cpu));
+  p.server_cpu = static_cast<int>(flags.GetInt("server_cpu", p.server_cpu));
+  return p;
+}
+
+void PinToCpu(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+    fprintf(stderr, "sched_setaffinity(cpu %d): %s\n", cpu, strerror(errno));
+    exit(2);
+  }
+}
+
+RunLimits LimitsFromFlags(const Flags& flags) {
+  RunLimits l;
+  l.warmup_iters = flags.GetInt("warmup", l.warmup_iters);
+  l.max_iters = flags.GetInt("iters", l.max_iters);
+  l.seconds = flags.GetDouble("seconds", l.seconds);
+  return l;
+}
+
+bool Measure(const RunLimits& limits, const std::function<bool()>& call,
+             Samples* out) {
+  out->ns.clear();
+  out->elapsed_s = 0;
+  const uint64_t warmup_deadline =
+      NowNs() + static_cast<uint64_t>(limits.seconds * limits.warmup_share * 1e9);
+  for (int64_t i = 0; i < limits.warmup_iters; ++i) {
+    if (!call()) return false;
+    if (NowNs() > warmup_deadline) break;
+  }
+  out->ns.reserve(static_cast<size_t>(
+      std::min<int64_t>(limits.max_iters, 1 << 20)));
+  const uint64_t start = NowNs();
+  const uint64_t deadline = start + static_cast<uint64_t>(limits.seconds * 1e9);
+  uint64_t t0 = start;
+  for (int64_t i = 0; i < limits.max_iters; ++i) {
+    if (!call()) return false;
+    uint64_t t1 = NowNs();
+    out->ns.push_back(t1 - t0);
+    t0 = t1;
+    if (t1 > deadline) break;
+  }
+  out->elapsed_s = (t0 - start) / 1e9;
+  return true;
+}
+
+Stats ComputeStats(std::vector<uint64_t>& ns) {
+  Stats s;
+  s.samples = static_cast<int64_t>(ns.size());
+  if (ns.empty()) return s;
+  std::sort(ns.begin(), ns.end());
+  auto rank = [&](double q) {
+    // Nearest rank: the smallest value with at least q of samples at or
+    // below it.
+    size_t idx = static_cast<size_t>(std::ceil(q * ns.size()));
+    if (idx == 0) idx = 1;
+    if (idx > ns.size()) idx = ns.size();
+    return ns[idx - 1] / 1e3;
+  };
+  s.p50_us = rank(0.50);
+  s.p99_us = rank(0.99);
+  s.p999_us = rank(0.999);
+  long double sum = 0;
+  for (uint64_t v : ns) sum += v;
+  s.mean_us = static_cast<double>(sum / ns.size() / 1e3);
+  s.max_us = ns.back() / 1e3;
+  return s;
+}
+
+Result MakeEchoResult(const std::string& contender,
+                      const std::string& placement, int64_t payload,
+                      Samples& samples) {
+  Result r;
+  r.contender = contender;
+  r.placement = placement;
+  r.payload = payload;
+  r.stats = ComputeStats(samples.ns);
+  if (samples.elapsed_s > 0) {
+    r.calls_per_s = r.stats.samples / samples.elapsed_s;
+    r.gbps = 2.0 * payload * r.calls_per_s / 1e9;
+  }
+  return r;
+}
+
+namespace {
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void PrintResult(const Result& r) {
+  printf(
+      "{\"contender\": \"%s\", \"placement\": \"%s\", \"payload\": %lld, "
+      "\"callers\": %d, \"samples\": %lld, \"p50_us\": %.3f, \"p99_us\": "
+      "%.3f, \"p999_us\": %.3f, \"mean_us\": %.3f, \"max_us\": %.3f, "
+      "\"calls_per_s\": %.1f, \"gbps\": %.4f, \"note\": \"%s\"}\n",
+      JsonEscape(r.contender).c_str(), JsonEscape(r.placement).c_str(),
+      static_cast<long long>(r.payload), r.callers,
+      static_cast<long long>(r.stats.samples), r.stats.p50_us, r.stats.p99_us,
+      r.stats.p999_us, r.stats.mean_us, r.stats.max_us, r.calls_per_s, r.gbps,
+      JsonEscape(r.note).c_str());
+  fflush(stdout);
+}
+
+pid_t ForkChild(const std::function<int()>& body) {
+  fflush(stdout);
+  fflush(stderr);
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    fprintf(stderr, "fork: %s\n", strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The parent may have died between fork and prctl.
+    if (getppid() != parent) _exit(1);
+    int rc = body();
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+  }
+  return pid;
+}
+
+bool WaitChild(pid_t pid, int timeout_ms, int* status) {
+  const uint64_t deadline = NowNs() + static_cast<uint64_t>(timeout_ms) * 1000000;
+  for (;;) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) {
+      if (status != nullptr) *status = st;
+      return true;
+    }
+    if (r < 0 && errno != EINTR) return true;  // Not our child any more.
+    if (NowNs() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+int StopChild(pid_t pid, int grace_ms) {
+  if (pid <= 0) return 0;
+  int status = 0;
+  kill(pid, SIGTERM);
+  if (WaitChild(pid, grace_ms, &status)) return status;
+  kill(pid, SIGKILL);
+  WaitChild(pid, 5000, &status);
+  return status;
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  const char* base = getenv("TMPDIR");
+  std::string tmpl = std::string(base != nullptr && *base ? base : "/tmp") +
+                     "/" + prefix + "XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) == nullptr) {
+    fprintf(stderr, "mkdtemp(%s): %s\n", tmpl.c_str(), strerror(errno));
+    exit(2);
+  }
+  return std::string(buf.data());
+}
+
+void RemoveTempDir(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d != nullptr) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      unlink((dir + "/" + name).c_str());
+    }
+    closedir(d);
+  }
+  rmdir(dir.c_str());
+}
+
+void ArmWatchdog(int seconds) {
+  signal(SIGALRM, SIG_DFL);
+  alarm(static_cast<unsigned>(seconds));
+}
+
+void Stamp(char* buf, size_t n, uint64_t seq) {
+  size_t head = std::min<size_t>(n, sizeof(seq));
+  memcpy(buf, &seq, head);
+  if (n > sizeof(seq)) buf[n - 1] = static_cast<char>(seq * 31 + 7);
+}
+
+bool CheckStamp(const char* buf, size_t n, uint64_t seq) {
+  size_t head = std::min<size_t>(n, sizeof(seq));
+  if (memcmp(buf, &seq, head) != 0) return false;
+  if (n > sizeof(seq) && buf[n - 1] != static_cast<char>(seq * 31 + 7)) {
+    return false;
+  }
+  return true;
+}
+
+bool WriteFull(int fd, const void* buf, size_t n) {
+  const char* p = static_cast<const char*>(buf);
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool ReadFull(int fd, void* buf, size_t n) {
+  char* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (r == 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool ReadFullTimeout(int fd, void* buf, size_t n, int timeout_ms) {
+  char* p = static_cast<char*>(buf);
+  const uint64_t deadline = NowNs() + static_cast<uint64_t>(timeout_ms) * 1000000;
+  while (n > 0) {
+    uint64_t now = NowNs();
+    if (now >= deadline) return false;
+    pollfd pfd{fd, POLLIN, 0};
+    int left_ms = static_cast<int>((deadline - now) / 1000000) + 1;
+    int pr = poll(&pfd, 1, left_ms);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) return false;
+    ssize_t r = read(fd, p, n);
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return false;
+    }
+    if (r == 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace lpc::bench
