@@ -1,0 +1,111 @@
+// The reference implementation of the conformance interface.
+#include "tests/conformance/conformance_service.h"
+
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+namespace lpc::conformance {
+
+absl::StatusOr<AllTypes> ConformanceServiceImpl::Echo(lpc::CallContext& ctx,
+                                                      const AllTypes& value) {
+  return value;
+}
+
+absl::StatusOr<int64_t> ConformanceServiceImpl::Scalars(
+    lpc::CallContext& ctx, bool b, int8_t i8, int16_t i16, int32_t i32,
+    int64_t i64, uint8_t u8, uint16_t u16, uint32_t u32, uint64_t u64, float f,
+    double d, uint64_t* u64_out, double* d_out) {
+  // Every input is folded into the checks the client makes: the client
+  // sends values whose identity it can verify from these outputs.
+  *u64_out = u64 ^ (static_cast<uint64_t>(u8) << 8) ^
+             (static_cast<uint64_t>(u16) << 16) ^
+             (static_cast<uint64_t>(u32) << 32) ^ (b ? 1 : 0);
+  *d_out = d + static_cast<double>(f);
+  return i64 ^ (static_cast<int64_t>(i8) << 8) ^
+         (static_cast<int64_t>(i16) << 16) ^ (static_cast<int64_t>(i32) << 32);
+}
+
+absl::Status ConformanceServiceImpl::Swap(lpc::CallContext& ctx,
+                                          std::string* a, std::string* b) {
+  std::swap(*a, *b);
+  return absl::OkStatus();
+}
+
+absl::Status ConformanceServiceImpl::Split(lpc::CallContext& ctx,
+                                           const std::string& text,
+                                           std::vector<std::string>* words,
+                                           int32_t* count) {
+  *words = absl::StrSplit(text, ' ', absl::SkipEmpty());
+  *count = static_cast<int32_t>(words->size());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ConformanceServiceImpl::EchoBytes(
+    lpc::CallContext& ctx, const std::string& data) {
+  return data;
+}
+
+void ConformanceServiceImpl::Record(lpc::CallContext& ctx,
+                                    const std::string& event) {
+  MutexLock lock(&mu_);
+  recorded_.push_back(event);
+}
+
+absl::StatusOr<std::vector<std::string>> ConformanceServiceImpl::Recorded(
+    lpc::CallContext& ctx) {
+  MutexLock lock(&mu_);
+  return recorded_;
+}
+
+absl::StatusOr<bool> ConformanceServiceImpl::WaitForCancel(
+    lpc::CallContext& ctx, const std::string& tag, uint32_t max_millis) {
+  {
+    MutexLock lock(&mu_);
+    recorded_.push_back("waiting:" + tag);
+  }
+  bool cancelled =
+      ctx.WaitForCancellation(absl::Now() + absl::Milliseconds(max_millis));
+  if (cancelled) {
+    MutexLock lock(&mu_);
+    ++cancellations_seen_;
+  }
+  return cancelled;
+}
+
+absl::StatusOr<uint32_t> ConformanceServiceImpl::CancellationsSeen(
+    lpc::CallContext& ctx) {
+  MutexLock lock(&mu_);
+  return cancellations_seen_;
+}
+
+absl::Status ConformanceServiceImpl::Fail(lpc::CallContext& ctx, int32_t code,
+                                          const std::string& message) {
+  return absl::Status(static_cast<absl::StatusCode>(code), message);
+}
+
+absl::StatusOr<std::string> ConformanceServiceImpl::MakeBytes(
+    lpc::CallContext& ctx, uint64_t size) {
+  if (size > (uint64_t{1} << 30)) {
+    return absl::InvalidArgumentError("MakeBytes is limited to 1 GiB");
+  }
+  std::string out(size, '\0');
+  for (uint64_t i = 0; i < size; ++i) out[i] = static_cast<char>(i * 131 + 7);
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>>
+ConformanceServiceImpl::EchoMetadata(lpc::CallContext& ctx) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : ctx.metadata()) {
+    if (k.rfind("x-", 0) == 0) out[k] = v;
+  }
+  ctx.response_metadata().emplace("echo-reply", "yes");
+  return out;
+}
+
+absl::StatusOr<std::string> ConformanceServiceImpl::Peer(
+    lpc::CallContext& ctx) {
+  return ctx.peer().ToString();
+}
+
+}  // namespace lpc::conformance

@@ -1,0 +1,57 @@
+// ConformanceServiceImpl: the reference implementation of the conformance
+// interface, served by every transport under test. It keeps what the
+// client cannot observe directly (oneway deliveries, cancellations the
+// handlers saw) so the suite can read it back through ordinary calls.
+//
+// Thread safety: handlers run concurrently; state is guarded by mu_.
+#ifndef LPC_TESTS_CONFORMANCE_CONFORMANCE_SERVICE_H_
+#define LPC_TESTS_CONFORMANCE_CONFORMANCE_SERVICE_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/mutex.h"
+#include "tests/conformance/conformance.lpc.h"
+
+namespace lpc::conformance {
+
+class ConformanceServiceImpl final : public ConformanceService {
+ public:
+  absl::StatusOr<AllTypes> Echo(lpc::CallContext& ctx,
+                                const AllTypes& value) override;
+  absl::StatusOr<int64_t> Scalars(lpc::CallContext& ctx, bool b, int8_t i8,
+                                  int16_t i16, int32_t i32, int64_t i64,
+                                  uint8_t u8, uint16_t u16, uint32_t u32,
+                                  uint64_t u64, float f, double d,
+                                  uint64_t* u64_out, double* d_out) override;
+  absl::Status Swap(lpc::CallContext& ctx, std::string* a,
+                    std::string* b) override;
+  absl::Status Split(lpc::CallContext& ctx, const std::string& text,
+                     std::vector<std::string>* words, int32_t* count) override;
+  absl::StatusOr<std::string> EchoBytes(lpc::CallContext& ctx,
+                                        const std::string& data) override;
+  void Record(lpc::CallContext& ctx, const std::string& event) override;
+  absl::StatusOr<std::vector<std::string>> Recorded(
+      lpc::CallContext& ctx) override;
+  absl::StatusOr<bool> WaitForCancel(lpc::CallContext& ctx,
+                                     const std::string& tag,
+                                     uint32_t max_millis) override;
+  absl::StatusOr<uint32_t> CancellationsSeen(lpc::CallContext& ctx) override;
+  absl::Status Fail(lpc::CallContext& ctx, int32_t code,
+                    const std::string& message) override;
+  absl::StatusOr<std::string> MakeBytes(lpc::CallContext& ctx,
+                                        uint64_t size) override;
+  absl::StatusOr<std::map<std::string, std::string>> EchoMetadata(
+      lpc::CallContext& ctx) override;
+  absl::StatusOr<std::string> Peer(lpc::CallContext& ctx) override;
+
+ private:
+  lpc::Mutex mu_;
+  std::vector<std::string> recorded_ ABSL_GUARDED_BY(mu_);
+  uint32_t cancellations_seen_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace lpc::conformance
+
+#endif  // LPC_TESTS_CONFORMANCE_CONFORMANCE_SERVICE_H_
