@@ -14,6 +14,7 @@ LPC_PACKAGES=(
   iproute2 util-linux procps
   clang libclang-rt-14-dev
   gnuplot-nox
+  libcapnp-dev capnproto
 )
 
 lpc_missing_packages() {

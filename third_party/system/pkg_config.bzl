@@ -28,6 +28,8 @@ _LIBS = {
     "gtest_main": ["gtest", "gmock", "gtest_main"],
     "benchmark": ["benchmark"],
     "benchmark_main": ["benchmark"],
+    # Cap'n Proto, a peer the benchmarks compare against.
+    "capnp_rpc": ["capnp-rpc", "capnp", "kj-async", "kj"],
 }
 
 _EXTRA_LINKOPTS = {
