@@ -29,6 +29,8 @@
 
 namespace lpc::idl {
 
+class Analyzer;  // sema.h
+
 // Safety limits, part of the language definition (docs/idl.md).
 inline constexpr size_t kMaxFileSize = 8 << 20;  // Bytes per .idl file.
 inline constexpr int kMaxNestingDepth = 64;      // Structs and type arguments.
@@ -80,23 +82,26 @@ class Frontend {
  private:
   struct Loaded;
 
-  // Reads, parses and recursively loads the imports of the file at `key`.
-  // Returns nullptr after reporting an error.
-  Loaded* Load(const std::string& key, const std::string& display_path,
-               const std::string& relative_path, int depth);
+  // Reads and parses the file at `key` and, recursively, its imports.
+  // `import_loc`/`import_source` locate the import statement (or are empty
+  // for the root). Returns nullptr after reporting an error.
+  Loaded* Load(const std::string& key, const std::string& relative_path,
+               int depth, const SourceLocation& import_loc,
+               std::string_view import_source);
   // Finds an import's file; returns false when it does not exist.
   bool ResolveImport(const Loaded& importer, const std::string& import_path,
-                     std::string* key, std::string* relative_path);
-  // Whether a file exists (virtual, or on disk if allowed).
+                     std::string* key, std::string* relative_path) const;
+  // Whether a file exists (virtual, or a regular file on disk if allowed).
   bool Exists(const std::string& key) const;
-  // Reads a file into `*contents`, reporting errors against `loc`.
-  bool Read(const std::string& key, const SourceLocation& loc,
-            std::string_view loc_source, std::string* contents);
+  // Reads a file into `*contents`; on failure returns the reason.
+  bool Read(const std::string& key, std::string* contents,
+            std::string* error) const;
 
   std::vector<std::string> include_dirs_;
   std::map<std::string, std::string> virtual_files_;
   bool disk_access_ = true;
   DiagnosticSink sink_;
+  std::unique_ptr<Analyzer> analyzer_;
   // Every file loaded, by normalised path; `order_` lists them imports first.
   std::map<std::string, std::unique_ptr<Loaded>> loaded_;
   std::vector<Loaded*> order_;
