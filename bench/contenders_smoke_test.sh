@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs each benchmark contender briefly and checks that it prints one
+# well-formed JSON line per payload in the common schema and exits cleanly.
+# iceoryx is left out: it needs the machine-wide RouDi daemon.
+set -euo pipefail
+
+check() {
+  local want_lines=$1
+  shift
+  local out
+  out=$("$@" --seconds=0.02 --warmup=5 --iters=200 --timeout=60)
+  python3 -c '
+import json, sys
+want, cmd, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+rows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+keys = {"contender", "placement", "payload", "callers", "samples", "p50_us",
+        "p99_us", "p999_us", "mean_us", "calls_per_s", "gbps", "note"}
+assert len(rows) == want, "%s: %d rows, want %d" % (cmd, len(rows), want)
+for r in rows:
+    missing = keys - set(r)
+    assert not missing, "%s: missing %s" % (cmd, missing)
+    assert r["samples"] > 0, "%s: no samples" % cmd
+    assert 0 < r["p50_us"] <= r["p99_us"] <= r["p999_us"], "%s: %r" % (cmd, r)
+print("ok: %s (%d rows)" % (cmd, len(rows)))
+' "$want_lines" "$*" "$out"
+}
+
+dir=$(dirname "$0")
+payloads=--payloads=0,64,65536
+check 3 "$dir/lower_bounds" --mode=spin "$payloads"
+check 3 "$dir/lower_bounds" --mode=spin-yield --placement=same-core "$payloads"
+check 3 "$dir/lower_bounds" --mode=futex "$payloads"
+check 3 "$dir/lower_bounds" --mode=socketpair --placement=same-core "$payloads"
+check 1 "$dir/lower_bounds" --mode=memcpy --payloads=1048576
+check 3 "$dir/grpc_echo" --api=sync --transport=unix "$payloads"
+check 3 "$dir/grpc_echo" --api=callback --transport=tcp "$payloads"
+check 2 "$dir/grpc_echo" --mode=throughput --placement=unpinned --callers=1,4
+check 3 "$dir/capnp_echo" "$payloads"
