@@ -47,6 +47,12 @@ struct InProcessCall {
                 const Metadata* response_metadata) {
     if (done.exchange(true)) return false;
     client_ctx->RemoveCancelCallback(cancel_handle);
+    // A reply that lost the race against the caller's deadline or cancel
+    // is not delivered: the caller sees what ended the call.
+    if (response_metadata != nullptr && client_ctx->IsCancelled()) {
+      result = StatusForEndedCall(*client_ctx);
+      response_metadata = nullptr;
+    }
     if (response_metadata != nullptr) {
       client_ctx->response_metadata() = *response_metadata;
     }
@@ -98,12 +104,14 @@ class InProcessTransport::Impl
                                                         active_.end());
     lock.unlock();
     for (auto& c : running) {
-      c->server_ctx.Cancel();
+      // Fail the caller first, so a handler that returns as soon as it sees
+      // the cancellation cannot slip a reply in.
       if (c->callback) {
         c->Complete(absl::UnavailableError("server shut down before the call "
                                            "finished"),
                     nullptr);
       }
+      c->server_ctx.Cancel();
     }
     lock.lock();
     state_ = State::kStopped;
@@ -197,9 +205,9 @@ class InProcessTransport::Impl
         lock.unlock();
         for (auto& c : expired) {
           if (c->done.load()) continue;
-          c->server_ctx.Cancel();
           c->Complete(absl::DeadlineExceededError("deadline exceeded"),
                       nullptr);
+          c->server_ctx.Cancel();
         }
         lock.lock();
         continue;
@@ -253,9 +261,9 @@ class InProcessChannel final : public Channel {
     std::weak_ptr<InProcessCall> weak = call;
     call->cancel_handle = ctx->AddCancelCallback([weak] {
       if (auto c = weak.lock()) {
-        c->server_ctx.Cancel();
         c->Complete(absl::CancelledError("call cancelled by the client"),
                     nullptr);
+        c->server_ctx.Cancel();
       }
     });
     auto transport = transport_.lock();

@@ -10,6 +10,13 @@ extern "C" const char* __tsan_default_suppressions() {
       // edges of absl::Mutex and its deadlock graph are invisible to TSan and
       // every access they guard is reported as a race.
       "race:libabsl_*\n"
+      // absl::Status keeps its message in a refcounted rep. Part of the
+      // refcounting is inlined from the header (instrumented) and part runs
+      // in Debian's libabsl_status (uninstrumented), so TSan sees the final
+      // Unref free the rep but not the release that ordered the other
+      // thread's last read before it.
+      "race:absl::*::Status::Unref\n"
+      "race:absl::*::Status::UnrefNonInlined\n"
       "mutex:libabsl_*\n"
       // gRPC and its gpr core lock with absl::Mutex and gpr_mu, also built
       // without TSan, so their internal threads look unsynchronised.
