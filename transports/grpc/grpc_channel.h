@@ -1,0 +1,115 @@
+// The gRPC client transport: an lpc::Channel that carries calls as unary
+// gRPC calls through gRPC's generic stub, so no per-service gRPC code exists.
+//
+//   // Either through the target registry ("grpc:" + any gRPC target) ...
+//   auto channel = lpc::CreateChannel("grpc:dns:///calc.example.com:4000");
+//   // ... or directly, with gRPC-specific options.
+//   lpc::GrpcChannelOptions grpc_options;
+//   grpc_options.lb_policy = "round_robin";
+//   auto channel = lpc::GrpcChannel::Create("dns:///calc.example.com:4000",
+//                                           {}, grpc_options);
+//
+// A call of method M of interface I (full name "pkg.I") is a unary call to
+// the path "/pkg.I/M" whose request and response are the serialized lpc
+// messages. See docs/grpc-transport.md for the whole mapping.
+//
+// Thread safety: a GrpcChannel is thread-safe; calls may be started from any
+// number of threads. Completion callbacks run on gRPC's threads.
+#ifndef LPC_TRANSPORTS_GRPC_GRPC_CHANNEL_H_
+#define LPC_TRANSPORTS_GRPC_GRPC_CHANNEL_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/channel.h"
+
+namespace lpc {
+
+// gRPC features that lpc passes through untouched. ChannelOptions (the
+// common options) still govern the default timeout and the message size.
+struct GrpcChannelOptions {
+  // Channel credentials. nullptr means insecure, unless tls_root_certs_path
+  // is set.
+  // Default: nullptr.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // A PEM file of root certificates; when set and `credentials` is nullptr,
+  // the channel uses TLS trusting these roots.
+  // Default: empty (no TLS).
+  std::string tls_root_certs_path;
+  // gRPC's load-balancing policy name ("pick_first", "round_robin").
+  // Default: empty (gRPC's default, pick_first).
+  std::string lb_policy;
+  // Interval between keepalive pings; zero leaves gRPC's default (off).
+  // Default: zero.
+  absl::Duration keepalive_time = absl::ZeroDuration();
+  // How long to wait for a keepalive ping's ack; zero leaves gRPC's default.
+  // Default: zero.
+  absl::Duration keepalive_timeout = absl::ZeroDuration();
+  // Whether keepalive pings are sent while no call is active.
+  // Default: false.
+  bool keepalive_permit_without_calls = false;
+  // Any other gRPC channel argument (GRPC_ARG_*), applied last so it wins
+  // over the fields above.
+  // Default: empty.
+  std::map<std::string, std::variant<int, std::string>> channel_args;
+};
+
+class GrpcChannel final : public Channel {
+ public:
+  // Creates a channel to `grpc_target`, any target gRPC resolves
+  // ("dns:///host:port", "host:port", "ipv4:1.2.3.4:5", "unix:/path").
+  // Connecting is lazy: an unreachable server shows up as UNAVAILABLE on
+  // the first call. Fails with INVALID_ARGUMENT for an empty target and
+  // NOT_FOUND for an unreadable tls_root_certs_path.
+  static absl::StatusOr<std::shared_ptr<GrpcChannel>> Create(
+      std::string_view grpc_target, ChannelOptions options = {},
+      const GrpcChannelOptions& grpc_options = {});
+
+  // Wraps an existing gRPC channel, e.g. one built with custom interceptors.
+  GrpcChannel(std::shared_ptr<grpc::Channel> channel, ChannelOptions options);
+  ~GrpcChannel() override;
+
+  void StartCall(const InterfaceDescriptor& iface,
+                 const MethodDescriptor& method, CallContext* ctx,
+                 std::string request, ResponseCallback done) override;
+
+  // Sends the message as a unary call whose response is ignored. The call
+  // still carries the context's deadline, so it never outlives it; the
+  // channel's destructor waits for such calls to end.
+  absl::Status SendOneway(const InterfaceDescriptor& iface,
+                          const MethodDescriptor& method, CallContext* ctx,
+                          std::string request) override;
+
+  std::string_view transport_name() const override { return "grpc"; }
+
+  // The underlying gRPC channel (for connectivity state and the like).
+  const std::shared_ptr<grpc::Channel>& grpc_channel() const {
+    return channel_;
+  }
+
+  struct OnewayTracker;  // Counts oneway calls still in flight.
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::GenericStub stub_;
+  std::shared_ptr<OnewayTracker> oneways_;
+};
+
+// Makes CreateChannel understand "grpc:<gRPC target>". ChannelArgs::
+// transport_options may point to a GrpcChannelOptions (nullptr: defaults).
+// Linking //transports/grpc registers it already; calling it again is
+// harmless.
+void RegisterGrpcTransport();
+
+}  // namespace lpc
+
+#endif  // LPC_TRANSPORTS_GRPC_GRPC_CHANNEL_H_

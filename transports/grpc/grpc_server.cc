@@ -1,0 +1,514 @@
+// GrpcServerTransport: gRPC's callback generic service feeding a worker pool
+// that runs lpc handlers through the Dispatcher.
+//
+// Life of a call:
+//   1. gRPC creates a Reactor (on one of gRPC's threads). It resolves the
+//      path to an interface and method, checks the binding headers, fills
+//      the handler's CallContext, registers the call and asks for the
+//      request message.
+//   2. When the message arrives the call is queued for a worker.
+//   3. A worker runs the handler and finishes the gRPC call with the reply.
+// Whoever flips ServerCall::finished first (the worker, an early error, or
+// Shutdown) finishes the gRPC call; the others leave it alone. gRPC calls
+// OnDone after that, which releases the reactor.
+#include "transports/grpc/grpc_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/channel.h"
+#include "transports/grpc/mapping.h"
+
+namespace lpc {
+
+using grpc_transport::FromByteBuffer;
+using grpc_transport::FromGrpcDeadline;
+using grpc_transport::IsReservedMetadataKey;
+using grpc_transport::ToByteBuffer;
+using grpc_transport::ToGrpcStatus;
+using grpc_transport::ValidateMetadataEntry;
+
+namespace {
+
+// One call, shared by its reactor, the queue, a worker and Shutdown.
+struct ServerCall {
+  // Valid until `finished` flips; after that gRPC may delete them.
+  grpc::ServerGenericBidiReactor* reactor = nullptr;
+  grpc::GenericCallbackServerContext* grpc_ctx = nullptr;
+
+  // Set before the call is registered, then read-only.
+  std::string interface_name;
+  uint32_t method_id = 0;
+  bool oneway = false;
+
+  CallContext ctx;              // The handler's context.
+  grpc::ByteBuffer request;     // Filled by gRPC's read.
+  grpc::ByteBuffer response;    // Written only by the finisher.
+  std::atomic<bool> finished{false};
+
+  // Guarded by the transport's mu_.
+  bool handler_pending = false;  // Queued or running.
+  bool grpc_done = false;        // OnDone ran.
+};
+
+std::string_view ToStringView(grpc::string_ref s) {
+  return std::string_view(s.data(), s.size());
+}
+
+}  // namespace
+
+class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
+ public:
+  explicit Impl(GrpcServerOptions options) : options_(std::move(options)) {}
+
+  ~Impl() override { Shutdown(absl::Now()); }
+
+  absl::Status Start(Dispatcher* dispatcher);
+  void Shutdown(absl::Time deadline);
+
+  std::string target() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return target_;
+  }
+  std::vector<int> ports() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ports_;
+  }
+
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* grpc_ctx) override;
+
+  // Called by the reactor.
+  absl::Status OnNewCall(const std::shared_ptr<ServerCall>& call);
+  void OnRequestRead(const std::shared_ptr<ServerCall>& call, bool ok);
+  void OnCallDone(const std::shared_ptr<ServerCall>& call);
+
+ private:
+  enum class State { kNew, kRunning, kDraining, kStopped };
+
+  class Reactor;
+
+  // Finishes the gRPC call once. With `with_reply`, sends the handler's
+  // response metadata (as trailing metadata) and, on OK, `response`;
+  // without it only the status (the handler may still be running).
+  static void TryFinish(ServerCall& call, const absl::Status& status,
+                        std::string* response, bool with_reply);
+
+  void StartWorkerLocked();
+  void WorkerLoop();
+  void RunCall(ServerCall& call);
+  void ForgetIfIdleLocked(const std::shared_ptr<ServerCall>& call);
+
+  const GrpcServerOptions options_;
+  Dispatcher* dispatcher_ = nullptr;  // Set by Start, before any call.
+  std::unique_ptr<grpc::Server> server_;
+
+  mutable std::mutex mu_;  // Guards everything below.
+  std::condition_variable work_cv_;  // Queue non-empty or stopping.
+  std::condition_variable idle_cv_;  // A call left calls_.
+  State state_ = State::kNew;
+  std::string target_;
+  std::vector<int> ports_;
+  std::deque<std::shared_ptr<ServerCall>> queue_;
+  // Every registered call until both its gRPC side and its handler are done.
+  std::set<std::shared_ptr<ServerCall>> calls_;
+  std::vector<std::thread> workers_;
+  int idle_workers_ = 0;
+};
+
+// The per-call gRPC reactor. It owns a reference to its ServerCall; gRPC
+// owns the reactor and calls OnDone last.
+class GrpcServerTransport::Impl::Reactor final
+    : public grpc::ServerGenericBidiReactor {
+ public:
+  Reactor(Impl* impl, grpc::GenericCallbackServerContext* grpc_ctx)
+      : impl_(impl), call_(std::make_shared<ServerCall>()) {
+    call_->reactor = this;
+    call_->grpc_ctx = grpc_ctx;
+    absl::Status s = impl_->OnNewCall(call_);
+    if (!s.ok()) {
+      TryFinish(*call_, s, nullptr, /*with_reply=*/false);
+      return;
+    }
+    StartRead(&call_->request);
+  }
+
+  void OnReadDone(bool ok) override { impl_->OnRequestRead(call_, ok); }
+
+  // The client cancelled, its deadline passed, or the connection broke.
+  // A oneway call has already been answered; its handler keeps running.
+  void OnCancel() override {
+    if (!call_->oneway) call_->ctx.Cancel();
+  }
+
+  void OnDone() override {
+    impl_->OnCallDone(call_);
+    delete this;
+  }
+
+ private:
+  Impl* const impl_;
+  const std::shared_ptr<ServerCall> call_;
+};
+
+grpc::ServerGenericBidiReactor* GrpcServerTransport::Impl::CreateReactor(
+    grpc::GenericCallbackServerContext* grpc_ctx) {
+  return new Reactor(this, grpc_ctx);
+}
+
+absl::Status GrpcServerTransport::Impl::OnNewCall(
+    const std::shared_ptr<ServerCall>& call) {
+  grpc::GenericCallbackServerContext& g = *call->grpc_ctx;
+  const std::string& path = g.method();
+  std::optional<grpc_transport::MethodPathParts> parts =
+      grpc_transport::ParseMethodPath(path);
+  if (!parts) {
+    return absl::UnimplementedError(
+        absl::StrCat("malformed method path '", path, "'"));
+  }
+  const InterfaceDescriptor* iface =
+      dispatcher_->FindInterface(parts->interface_name);
+  if (iface == nullptr) {
+    return absl::UnimplementedError(absl::StrCat(
+        "unknown interface ", std::string(parts->interface_name)));
+  }
+  const MethodDescriptor* method = iface->FindMethodByName(parts->method_name);
+  if (method == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("unknown method ", std::string(parts->method_name),
+                     " of interface ", std::string(parts->interface_name)));
+  }
+
+  // The binding headers. lpc clients always send both; other gRPC clients
+  // (speaking the emitted .proto) send neither and are bound by path alone.
+  const auto& client_metadata = g.client_metadata();
+  auto uuid_it = client_metadata.find(grpc_transport::kInterfaceUuidKey);
+  auto version_it = client_metadata.find(grpc_transport::kInterfaceVersionKey);
+  bool has_uuid = uuid_it != client_metadata.end();
+  bool has_version = version_it != client_metadata.end();
+  if (has_uuid || has_version) {
+    if (!has_uuid || !has_version) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a call must carry both ", grpc_transport::kInterfaceUuidKey,
+          " and ", grpc_transport::kInterfaceVersionKey, " or neither"));
+    }
+    std::string_view version_text = ToStringView(version_it->second);
+    std::optional<InterfaceVersion> version =
+        grpc_transport::ParseVersion(version_text);
+    if (!version) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed ", grpc_transport::kInterfaceVersionKey,
+                       " '", std::string(version_text), "'"));
+    }
+    absl::Status bind = dispatcher_->CheckBinding(
+        iface->full_name, ToStringView(uuid_it->second), *version);
+    if (!bind.ok()) return bind;
+  }
+
+  call->interface_name = std::string(iface->full_name);
+  call->method_id = method->id;
+  call->oneway = method->oneway;
+  CallContext& ctx = call->ctx;
+  ctx.set_deadline(FromGrpcDeadline(g.deadline()));
+  ctx.set_method_path(path);
+  for (const auto& [key, value] : client_metadata) {
+    std::string_view k = ToStringView(key);
+    if (IsReservedMetadataKey(k)) continue;
+    ctx.metadata().emplace(std::string(k), std::string(ToStringView(value)));
+  }
+  PeerIdentity peer;
+  peer.transport = "grpc";
+  peer.address = g.peer();
+  ctx.set_peer(std::move(peer));
+
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kRunning) {
+    return absl::UnavailableError("server is shutting down");
+  }
+  calls_.insert(call);
+  return absl::OkStatus();
+}
+
+void GrpcServerTransport::Impl::OnRequestRead(
+    const std::shared_ptr<ServerCall>& call, bool ok) {
+  if (!ok) {
+    // Cancelled, or the client half-closed without a message.
+    TryFinish(*call, absl::InvalidArgumentError("the call carried no request"),
+              nullptr, /*with_reply=*/false);
+    return;
+  }
+  absl::Status refused;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::kRunning) {
+      refused = absl::UnavailableError("server is shutting down");
+    } else if (queue_.size() >= options_.max_queued_calls) {
+      refused = absl::ResourceExhaustedError(
+          absl::StrCat("server overloaded: ", queue_.size(),
+                       " calls are waiting for a worker"));
+    } else {
+      call->handler_pending = true;
+      queue_.push_back(call);
+      if (idle_workers_ == 0 &&
+          static_cast<int>(workers_.size()) < options_.max_workers) {
+        StartWorkerLocked();
+      }
+      work_cv_.notify_one();
+    }
+  }
+  if (!refused.ok()) {
+    TryFinish(*call, refused, nullptr, /*with_reply=*/false);
+    return;
+  }
+  if (call->oneway) {
+    // Fire and forget: the client learns only that the message arrived.
+    std::string empty;
+    TryFinish(*call, absl::OkStatus(), &empty, /*with_reply=*/false);
+  }
+}
+
+void GrpcServerTransport::Impl::OnCallDone(
+    const std::shared_ptr<ServerCall>& call) {
+  std::lock_guard<std::mutex> lock(mu_);
+  call->grpc_done = true;
+  ForgetIfIdleLocked(call);
+}
+
+void GrpcServerTransport::Impl::ForgetIfIdleLocked(
+    const std::shared_ptr<ServerCall>& call) {
+  if (call->grpc_done && !call->handler_pending) {
+    if (calls_.erase(call) > 0) idle_cv_.notify_all();
+  }
+}
+
+void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
+                                          const absl::Status& status,
+                                          std::string* response,
+                                          bool with_reply) {
+  if (call.finished.exchange(true)) return;
+  if (with_reply) {
+    for (const auto& [key, value] : call.ctx.response_metadata()) {
+      if (IsReservedMetadataKey(key)) continue;
+      absl::Status valid = ValidateMetadataEntry(key, value);
+      if (!valid.ok()) {
+        fprintf(stderr, "lpc grpc: %s: dropping response metadata: %s\n",
+                call.ctx.method_path().c_str(),
+                std::string(valid.message()).c_str());
+        continue;
+      }
+      call.grpc_ctx->AddTrailingMetadata(key, value);
+    }
+  }
+  if (status.ok() && response != nullptr) {
+    call.response = ToByteBuffer(std::move(*response));
+    call.reactor->StartWriteAndFinish(&call.response, grpc::WriteOptions(),
+                                      grpc::Status::OK);
+  } else {
+    call.reactor->Finish(ToGrpcStatus(status));
+  }
+  // From here on gRPC may run OnDone and delete the reactor at any time.
+}
+
+void GrpcServerTransport::Impl::StartWorkerLocked() {
+  workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+void GrpcServerTransport::Impl::WorkerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    ++idle_workers_;
+    work_cv_.wait(lock, [&] {
+      return !queue_.empty() || state_ == State::kStopped;
+    });
+    --idle_workers_;
+    if (queue_.empty()) return;  // Stopped.
+    std::shared_ptr<ServerCall> call = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    RunCall(*call);
+    lock.lock();
+    call->handler_pending = false;
+    ForgetIfIdleLocked(call);
+  }
+}
+
+void GrpcServerTransport::Impl::RunCall(ServerCall& call) {
+  if (!call.oneway && call.ctx.IsCancelled()) {
+    // Cancelled or expired while queued: the client has its answer already.
+    TryFinish(call, StatusForEndedCall(call.ctx), nullptr,
+              /*with_reply=*/false);
+    return;
+  }
+  std::string request;
+  absl::Status status = FromByteBuffer(call.request, &request);
+  call.request.Clear();
+  std::string response;
+  if (status.ok()) {
+    status = dispatcher_->Dispatch(call.interface_name, call.method_id,
+                                   call.ctx, request, &response);
+  }
+  if (call.oneway) {
+    if (!status.ok()) {
+      fprintf(stderr, "lpc grpc: oneway %s failed: %s\n",
+              call.ctx.method_path().c_str(), status.ToString().c_str());
+    }
+    return;
+  }
+  TryFinish(call, status, &response, /*with_reply=*/true);
+}
+
+absl::Status GrpcServerTransport::Impl::Start(Dispatcher* dispatcher) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kNew) {
+    return absl::FailedPreconditionError("gRPC transport started twice");
+  }
+  if (options_.listen_addresses.empty()) {
+    return absl::InvalidArgumentError("gRPC transport has no listen address");
+  }
+  if (options_.min_workers < 1 || options_.max_workers < options_.min_workers) {
+    return absl::InvalidArgumentError(
+        "gRPC transport needs 1 <= min_workers <= max_workers");
+  }
+  dispatcher_ = dispatcher;
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      options_.credentials ? options_.credentials
+                           : grpc::InsecureServerCredentials();
+  grpc::ServerBuilder builder;
+  std::vector<int> ports(options_.listen_addresses.size(), 0);
+  for (size_t i = 0; i < options_.listen_addresses.size(); ++i) {
+    builder.AddListeningPort(options_.listen_addresses[i], credentials,
+                             &ports[i]);
+  }
+  size_t max_size = options_.max_message_size != 0
+                        ? options_.max_message_size
+                        : dispatcher->options().max_message_size;
+  int max_int = static_cast<int>(std::min<size_t>(max_size, INT_MAX));
+  builder.SetMaxReceiveMessageSize(max_int);
+  builder.SetMaxSendMessageSize(max_int);
+  for (const auto& [name, value] : options_.channel_args) {
+    if (const int* i = std::get_if<int>(&value)) {
+      builder.AddChannelArgument(name, *i);
+    } else {
+      builder.AddChannelArgument(name, std::get<std::string>(value));
+    }
+  }
+  builder.RegisterCallbackGenericService(this);
+  server_ = builder.BuildAndStart();
+  bool all_bound = server_ != nullptr;
+  for (int port : ports) all_bound = all_bound && port != 0;
+  if (!all_bound) {
+    if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
+    server_.reset();
+    std::string addresses;
+    for (const auto& a : options_.listen_addresses) {
+      absl::StrAppend(&addresses, addresses.empty() ? "" : ", ", a);
+    }
+    return absl::UnavailableError(
+        absl::StrCat("gRPC transport could not listen on ", addresses));
+  }
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const std::string& a = options_.listen_addresses[i];
+    if (a.starts_with("unix:") || a.starts_with("unix-abstract:")) ports[i] = 0;
+  }
+  ports_ = ports;
+  const std::string& first = options_.listen_addresses[0];
+  size_t colon = first.rfind(':');
+  if (ports_[0] == 0 || colon == std::string::npos) {
+    target_ = absl::StrCat("grpc:", first);
+  } else {
+    target_ = absl::StrCat("grpc:", first.substr(0, colon), ":", ports_[0]);
+  }
+  state_ = State::kRunning;
+  for (int i = 0; i < options_.min_workers; ++i) StartWorkerLocked();
+  return absl::OkStatus();
+}
+
+void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (state_ != State::kRunning) {
+    if (state_ == State::kNew) state_ = State::kStopped;
+    return;
+  }
+  state_ = State::kDraining;
+  lock.unlock();
+
+  // gRPC stops listening at once and sends GOAWAY; its own deadline is
+  // later than ours so that calls still running at `deadline` are failed by
+  // us with UNAVAILABLE rather than cancelled by gRPC.
+  std::thread stopper([this, deadline] {
+    server_->Shutdown(absl::ToChronoTime(deadline + absl::Seconds(2)));
+  });
+
+  lock.lock();
+  while (!calls_.empty() && absl::Now() < deadline) {
+    idle_cv_.wait_until(lock, absl::ToChronoTime(deadline));
+  }
+  std::vector<std::shared_ptr<ServerCall>> left(calls_.begin(), calls_.end());
+  for (auto& call : queue_) call->handler_pending = false;
+  queue_.clear();
+  lock.unlock();
+  for (auto& call : left) {
+    call->ctx.Cancel();
+    TryFinish(*call, absl::UnavailableError(
+                         "server shut down before the call finished"),
+              nullptr, /*with_reply=*/false);
+  }
+
+  // Handlers have been told to stop; wait for them to return.
+  lock.lock();
+  state_ = State::kStopped;
+  work_cv_.notify_all();
+  std::vector<std::thread> workers;
+  workers.swap(workers_);
+  lock.unlock();
+  for (auto& w : workers) w.join();
+  stopper.join();
+
+  // Every call is finished; gRPC runs OnDone for each shortly after.
+  lock.lock();
+  absl::Time limit = absl::Now() + absl::Seconds(5);
+  while (!calls_.empty() && absl::Now() < limit) {
+    idle_cv_.wait_until(lock, absl::ToChronoTime(limit));
+  }
+  if (!calls_.empty()) {
+    fprintf(stderr, "lpc grpc: %zu call(s) not released by gRPC at shutdown\n",
+            calls_.size());
+  }
+  lock.unlock();
+  server_.reset();
+}
+
+GrpcServerTransport::GrpcServerTransport(GrpcServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+GrpcServerTransport::~GrpcServerTransport() = default;
+
+absl::Status GrpcServerTransport::Start(Dispatcher* dispatcher) {
+  return impl_->Start(dispatcher);
+}
+
+void GrpcServerTransport::Shutdown(absl::Time deadline) {
+  impl_->Shutdown(deadline);
+}
+
+std::string GrpcServerTransport::target() const { return impl_->target(); }
+
+std::vector<int> GrpcServerTransport::ports() const { return impl_->ports(); }
+
+}  // namespace lpc

@@ -1,0 +1,100 @@
+// The gRPC server transport: serves an lpc::Server's services to gRPC
+// clients, lpc's GrpcChannel or any other gRPC client that speaks the
+// .proto lpcc emits.
+//
+//   lpc::GrpcServerOptions options;
+//   options.listen_addresses = {"0.0.0.0:4000", "unix:/run/calc.sock"};
+//   server.AddTransport(lpc::MakeGrpcServerTransport(options));
+//   server.Start();
+//
+// Every call arrives through gRPC's callback generic service, so no
+// per-service gRPC code exists. The path "/<package>.<Interface>/<Method>"
+// selects the interface and method; the handler runs on a worker thread of
+// this transport (never on gRPC's own threads), with the call's deadline,
+// metadata and peer in its CallContext. See docs/grpc-transport.md.
+//
+// Thread safety: Start and Shutdown are called by lpc::Server; target() and
+// ports() are thread-safe once Start has returned.
+#ifndef LPC_TRANSPORTS_GRPC_GRPC_SERVER_H_
+#define LPC_TRANSPORTS_GRPC_GRPC_SERVER_H_
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <grpcpp/security/server_credentials.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "runtime/server.h"
+
+namespace lpc {
+
+struct GrpcServerOptions {
+  // Where to listen, in gRPC's syntax: "127.0.0.1:4000", "[::]:4000",
+  // "unix:/path/to.sock". Port 0 picks a free port; ports() and target()
+  // report the one chosen.
+  // Default: empty (Start fails with INVALID_ARGUMENT).
+  std::vector<std::string> listen_addresses;
+  // Credentials for every listening address. nullptr means insecure.
+  // Default: nullptr.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // Threads that run handlers. More start, up to max_workers, while every
+  // worker is busy; calls beyond that wait in a queue until a worker frees
+  // up or their deadline passes.
+  // Default: 2 and 64.
+  int min_workers = 2;
+  int max_workers = 64;
+  // Calls allowed to wait in that queue; more fail with RESOURCE_EXHAUSTED.
+  // Default: 4096.
+  size_t max_queued_calls = 4096;
+  // The largest request and reply gRPC accepts; larger ones fail with
+  // RESOURCE_EXHAUSTED. 0 uses the Server's ServerOptions::max_message_size.
+  // Default: 0.
+  size_t max_message_size = 0;
+  // Any other gRPC server channel argument (GRPC_ARG_*), e.g. keepalive
+  // enforcement.
+  // Default: empty.
+  std::map<std::string, std::variant<int, std::string>> channel_args;
+};
+
+class GrpcServerTransport final : public ServerTransport {
+ public:
+  explicit GrpcServerTransport(GrpcServerOptions options);
+  ~GrpcServerTransport() override;  // Shuts down at once if still running.
+  GrpcServerTransport(const GrpcServerTransport&) = delete;
+  GrpcServerTransport& operator=(const GrpcServerTransport&) = delete;
+
+  // Binds every listening address and starts serving. UNAVAILABLE if an
+  // address cannot be bound; FAILED_PRECONDITION if started twice.
+  absl::Status Start(Dispatcher* dispatcher) override;
+
+  // Stops listening and refuses new calls with UNAVAILABLE, lets running
+  // calls finish until `deadline`, then cancels their contexts and fails
+  // them with UNAVAILABLE. Returns once every handler has returned.
+  void Shutdown(absl::Time deadline) override;
+
+  // "grpc:" + the first listening address, with the chosen port.
+  std::string target() const override;
+
+  // The chosen port of each listening address, in order (Unix sockets have
+  // none and report 0).
+  std::vector<int> ports() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+inline std::unique_ptr<GrpcServerTransport> MakeGrpcServerTransport(
+    GrpcServerOptions options) {
+  return std::make_unique<GrpcServerTransport>(std::move(options));
+}
+
+}  // namespace lpc
+
+#endif  // LPC_TRANSPORTS_GRPC_GRPC_SERVER_H_
