@@ -15,6 +15,7 @@ LPC_PACKAGES=(
   clang libclang-rt-14-dev
   gnuplot-nox
   libcapnp-dev capnproto
+  iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
 )
 
 lpc_missing_packages() {

@@ -47,6 +47,32 @@ def _pkg_config(ctx, pkg_config, flag, modules):
 def _quote(items):
     return "[" + ", ".join(['"{}"'.format(i.replace("\\", "\\\\").replace('"', '\\"')) for i in items]) + "]"
 
+def _iceoryx_target(ctx):
+    """iceoryx ships CMake config files but no .pc files. Its include
+    directory carries the version (/usr/include/iceoryx/v2.0.3), so it is
+    discovered here rather than written into a BUILD file."""
+    root = ctx.path("/usr/include/iceoryx")
+    if not root.exists:
+        # Not installed: the target exists but says so when used.
+        return [
+            "cc_library(",
+            '    name = "iceoryx",',
+            '    linkopts = ["-Wl,--error-unresolved-symbols", "-liceoryx-is-not-installed"],',
+            ")",
+            "",
+        ]
+    versions = sorted([d.basename for d in root.readdir() if d.basename.startswith("v")])
+    ctx.symlink("/usr/include/iceoryx/" + versions[-1], "iceoryx_include")
+    return [
+        "cc_library(",
+        '    name = "iceoryx",',
+        '    hdrs = glob(["iceoryx_include/**/*.hpp", "iceoryx_include/**/*.inl", "iceoryx_include/**/*.h"]),',
+        '    includes = ["iceoryx_include"],',
+        '    linkopts = ["-liceoryx_posh", "-liceoryx_hoofs", "-liceoryx_platform", "-latomic", "-lrt", "-lpthread"],',
+        ")",
+        "",
+    ]
+
 def _system_libraries_impl(ctx):
     pkg_config = ctx.which("pkg-config")
     if pkg_config == None:
@@ -69,6 +95,8 @@ def _system_libraries_impl(ctx):
         build.append("    linkopts = {},".format(_quote(libs + _EXTRA_LINKOPTS.get(name, []))))
         build.append(")")
         build.append("")
+
+    build.extend(_iceoryx_target(ctx))
 
     protoc = ctx.which("protoc")
     grpc_plugin = ctx.which("grpc_cpp_plugin")
