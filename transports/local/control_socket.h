@@ -1,0 +1,47 @@
+// Packets with file descriptors over a SOCK_SEQPACKET Unix socket.
+//
+// SendPacket sends one packet with optional fds (SCM_RIGHTS). RecvPacket
+// receives one packet with close-on-exec fds, waiting at most until a
+// deadline; a truncated packet or truncated fd list is DATA_LOSS and every
+// received fd is closed. A hang-up is UNAVAILABLE.
+//
+// Thread safety: thread-safe as far as the kernel is (one packet per call).
+#ifndef LPC_TRANSPORTS_LOCAL_CONTROL_SOCKET_H_
+#define LPC_TRANSPORTS_LOCAL_CONTROL_SOCKET_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "transports/local/unique_fd.h"
+
+namespace lpc::local {
+
+inline constexpr size_t kMaxControlPacket = 4096;
+inline constexpr size_t kMaxFdsPerPacket = 4;
+
+struct Packet {
+  std::string bytes;
+  std::vector<UniqueFd> fds;
+};
+
+absl::Status SendPacket(int socket, std::string_view bytes,
+                        absl::Span<const int> fds = {});
+
+// Waits until a packet arrives or `deadline` (InfinitePast = don't wait:
+// UNAVAILABLE "would block" is not returned; DEADLINE_EXCEEDED is).
+absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline);
+
+// True if the peer has hung up (non-blocking check).
+bool PeerHungUp(int socket);
+
+// A connected SOCK_SEQPACKET pair (close-on-exec), for tests and forks.
+absl::Status MakeSocketPair(UniqueFd* a, UniqueFd* b);
+
+}  // namespace lpc::local
+
+#endif  // LPC_TRANSPORTS_LOCAL_CONTROL_SOCKET_H_

@@ -1,0 +1,69 @@
+// Wake-up primitives for the rings: futexes on shared 32-bit words,
+// eventfds, spin policy, and the "running on another CPU" hint.
+//
+// Futexes here are NOT private (FUTEX_WAIT/FUTEX_WAKE without
+// FUTEX_PRIVATE_FLAG), because the word lives in a MAP_SHARED mapping seen
+// by two processes. Every wait takes a timeout.
+//
+// Thread safety: all functions are thread-safe.
+#ifndef LPC_TRANSPORTS_LOCAL_DOORBELL_H_
+#define LPC_TRANSPORTS_LOCAL_DOORBELL_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "transports/local/unique_fd.h"
+
+namespace lpc::local {
+
+// Sleeps while *word == expected, at most `timeout`. Returns OK when woken
+// or when the value differs, DEADLINE_EXCEEDED on timeout. (Spurious wake-
+// ups are possible; callers re-check their condition.)
+absl::Status FutexWait(uint32_t* word, uint32_t expected,
+                       absl::Duration timeout);
+// Wakes up to `count` waiters on `word`.
+void FutexWake(uint32_t* word, int count);
+
+// An eventfd (non-blocking, close-on-exec) used as a doorbell that epoll can
+// watch.
+absl::StatusOr<UniqueFd> CreateEventFd();
+// Adds 1 to the counter. Errors are ignored: a full counter already wakes.
+void SignalEventFd(int fd);
+// Reads and clears the counter; true if it was non-zero.
+bool DrainEventFd(int fd);
+
+// The value a side stores in its RunningWord while it works: 1 + its CPU.
+uint32_t RunningValueForThisCpu();
+// Whether spinning for `peer_running` (a RunningWord value) makes sense:
+// the peer is running and is on a different CPU than the caller.
+bool PeerRunningElsewhere(uint32_t peer_running);
+
+// Monotonic clock in ns (CLOCK_MONOTONIC), the clock of wire deadlines.
+int64_t MonotonicNowNs();
+// Converts an absl deadline into absolute CLOCK_MONOTONIC ns (0 = none).
+int64_t ToMonotonicDeadlineNs(absl::Time deadline);
+// Converts a wire deadline back (0 = InfiniteFuture).
+absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns);
+
+// Spins up to `budget_ns` calling `ready()`; returns true as soon as it
+// does. Stops early (false) once `keep_spinning()` is false.
+template <typename Ready, typename KeepSpinning>
+bool SpinUntil(int64_t budget_ns, Ready ready, KeepSpinning keep_spinning) {
+  if (budget_ns <= 0) return ready();
+  const int64_t end = MonotonicNowNs() + budget_ns;
+  for (uint32_t i = 0;; ++i) {
+    if (ready()) return true;
+    if ((i & 63) == 63) {
+      if (!keep_spinning() || MonotonicNowNs() >= end) return ready();
+    }
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
+}  // namespace lpc::local
+
+#endif  // LPC_TRANSPORTS_LOCAL_DOORBELL_H_

@@ -1,0 +1,269 @@
+// Endpoint: payload placement and the validating consumer; see endpoint.h.
+#include "transports/local/endpoint.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "transports/local/control_socket.h"
+#include "transports/local/doorbell.h"
+#include "transports/local/memfd.h"
+#include "transports/local/shared_word.h"
+
+namespace lpc::local {
+
+absl::Status SocketMemfdPort::SendPayloadFd(uint32_t number, uint64_t length,
+                                            int fd) {
+  PayloadFdBody body{number, 0, length};
+  const int fds[1] = {fd};
+  return SendPacket(socket_,
+                    EncodeControl(ControlType::kPayloadFd, &body, sizeof(body)),
+                    fds);
+}
+
+absl::StatusOr<UniqueFd> SocketMemfdPort::TakePayloadFd(uint32_t number,
+                                                        uint64_t length,
+                                                        absl::Time deadline) {
+  absl::StatusOr<Packet> p = RecvPacket(socket_, deadline);
+  if (!p.ok()) return p.status();
+  absl::Span<const std::byte> body;
+  absl::StatusOr<ControlType> type = DecodeControlHeader(
+      absl::MakeConstSpan(reinterpret_cast<const std::byte*>(p->bytes.data()),
+                          p->bytes.size()),
+      &body);
+  if (!type.ok()) return type.status();
+  PayloadFdBody b;
+  if (*type != ControlType::kPayloadFd || body.size() != sizeof(b) ||
+      p->fds.size() != 1) {
+    return absl::DataLossError("control: expected one payload memfd packet");
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  if (b.memfd_number != number || b.length != length || b.reserved != 0) {
+    return absl::DataLossError(absl::StrCat("control: payload memfd number ",
+                                            b.memfd_number, ", expected ",
+                                            number));
+  }
+  return std::move(p->fds[0]);
+}
+
+Endpoint::Endpoint(Side side, std::byte* base, const SectionLayout& layout,
+                   MemfdPort* memfds, EndpointOptions options)
+    : side_(side),
+      base_(base),
+      layout_(layout),
+      memfds_(memfds),
+      options_(options),
+      control_(ControlOf(base, layout)) {
+  const SectionGeometry& g = layout.geometry;
+  const uint32_t max_record = g.max_record_slots * kSlotSize;
+  max_inline_record_ = std::min(options.max_inline_record, max_record);
+  if (max_inline_record_ < kFrameHeaderSize) max_inline_record_ = kFrameHeaderSize;
+  std::byte* req_slots = base + layout.request_ring_offset;
+  std::byte* rep_slots = base + layout.reply_ring_offset;
+  std::byte* c2s = base + layout.c2s_data_offset;
+  std::byte* s2c = base + layout.s2c_data_offset;
+  if (side == Side::kClient) {
+    outbound_ = RingProducer(&control_->request, req_slots, g.request_slots,
+                             g.max_record_slots);
+    out_data_ = DataAreaWriter(&control_->c2s, c2s, g.c2s_data_bytes);
+    inbound_ = RingConsumer(&control_->reply, rep_slots, g.reply_slots,
+                            g.max_record_slots);
+    in_data_ = DataAreaReader(&control_->s2c, s2c, g.s2c_data_bytes);
+    own_running_ = &control_->client.running;
+    peer_running_ = &control_->server.running;
+  } else {
+    outbound_ = RingProducer(&control_->reply, rep_slots, g.reply_slots,
+                             g.max_record_slots);
+    out_data_ = DataAreaWriter(&control_->s2c, s2c, g.s2c_data_bytes);
+    inbound_ = RingConsumer(&control_->request, req_slots, g.request_slots,
+                            g.max_record_slots);
+    in_data_ = DataAreaReader(&control_->c2s, c2s, g.c2s_data_bytes);
+    own_running_ = &control_->server.running;
+    peer_running_ = &control_->client.running;
+  }
+}
+
+absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
+  if (m.payload.size() > options_.max_payload ||
+      m.payload.size() > UINT32_MAX) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("message of ", m.payload.size(),
+                     " bytes exceeds the limit of ", options_.max_payload));
+  }
+  FrameHeader h;
+  std::memset(&h, 0, sizeof(h));
+  h.type = static_cast<uint8_t>(m.type);
+  h.message_id = m.message_id;
+  h.deadline_ns = m.deadline_ns;
+  h.interface_slot = m.interface_slot;
+  h.method_id = m.method_id;
+  h.status_code = m.status_code;
+  h.payload_length = static_cast<uint32_t>(m.payload.size());
+  const auto as_bytes = [](const void* p, size_t n) {
+    return absl::Span<const std::byte>(static_cast<const std::byte*>(p), n);
+  };
+  if (kFrameHeaderSize + m.payload.size() <= max_inline_record_) {
+    h.payload_mode = static_cast<uint8_t>(PayloadMode::kInline);
+    h.record_size = kFrameHeaderSize + static_cast<uint32_t>(m.payload.size());
+    return outbound_.TryWrite(as_bytes(&h, sizeof(h)),
+                              as_bytes(m.payload.data(), m.payload.size()));
+  }
+  // Out of line: make sure the one-slot record fits before placing the
+  // payload, so that a full ring never strands a placed payload. Senders
+  // are serialised, so the room cannot vanish in between.
+  h.record_size = kFrameHeaderSize;
+  absl::StatusOr<bool> room = outbound_.HasRoom(1);
+  if (!room.ok() || !*room) return room;
+  absl::StatusOr<std::optional<uint32_t>> off =
+      out_data_.Allocate(m.payload.size());
+  if (!off.ok()) return off.status();
+  if (off->has_value()) {
+    h.payload_mode = static_cast<uint8_t>(PayloadMode::kDataArea);
+    h.payload_ref = **off;
+    std::memcpy(out_data_.At(**off), m.payload.data(), m.payload.size());
+  } else {
+    h.payload_mode = static_cast<uint8_t>(PayloadMode::kMemfd);
+    absl::StatusOr<UniqueFd> fd =
+        CreateSealedMemfd("lpc-payload", m.payload.size());
+    if (!fd.ok()) return fd.status();
+    absl::StatusOr<Mapping> map =
+        Mapping::Map(fd->get(), m.payload.size(), /*writable=*/true);
+    if (!map.ok()) return map.status();
+    std::memcpy(map->data(), m.payload.data(), m.payload.size());
+    map->Reset();
+    if (memfds_ == nullptr) {
+      return absl::FailedPreconditionError("no control socket for memfds");
+    }
+    h.payload_ref = next_out_memfd_;
+    if (absl::Status s = memfds_->SendPayloadFd(next_out_memfd_,
+                                                m.payload.size(), fd->get());
+        !s.ok()) {
+      return s;
+    }
+    ++next_out_memfd_;
+  }
+  absl::StatusOr<bool> written = outbound_.TryWrite(as_bytes(&h, sizeof(h)), {});
+  if (written.ok() && !*written) {
+    return absl::InternalError("ring: room vanished under a serialised sender");
+  }
+  return written;
+}
+
+bool Endpoint::Flush() {
+  if (!outbound_.Publish()) return false;
+  if (side_ == Side::kClient && options_.peer_eventfd >= 0) {
+    SignalEventFd(options_.peer_eventfd);
+  } else {
+    FutexWake(&outbound_.control()->consumer_sleeping, 1);
+  }
+  return true;
+}
+
+void Endpoint::WaitForRoom(absl::Duration timeout) {
+  outbound_.SetWaiting(true);
+  FutexWait(&outbound_.control()->producer_waiting, 1, timeout).IgnoreError();
+  outbound_.SetWaiting(false);
+}
+
+absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
+  absl::StatusOr<absl::Span<const std::byte>> record =
+      inbound_.Next(kFrameHeaderSize);
+  if (!record.ok()) return record.status();
+  if (record->empty()) {
+    absl::StatusOr<uint64_t> avail = inbound_.Poll();
+    if (!avail.ok()) return avail.status();
+    if (*avail == 0) return std::nullopt;
+    record = inbound_.Next(kFrameHeaderSize);
+    if (!record.ok()) return record.status();
+    if (record->empty()) return std::nullopt;
+  }
+  FrameLimits limits;
+  limits.max_payload = options_.max_payload;
+  absl::StatusOr<FrameHeader> h = DecodeFrame(*record, limits);
+  if (!h.ok()) return h.status();
+  const bool from_client = IsClientToServer(static_cast<MessageType>(h->type));
+  if (from_client != (side_ == Side::kServer)) {
+    return absl::DataLossError(
+        absl::StrCat("frame: message type ", h->type, " in the wrong direction"));
+  }
+  IncomingMessage msg;
+  msg.header = *h;
+  if (absl::Status s = ReadPayload(*h, *record, &msg.payload); !s.ok()) {
+    return s;
+  }
+  return msg;
+}
+
+absl::Status Endpoint::ReadPayload(const FrameHeader& h,
+                                   absl::Span<const std::byte> record,
+                                   std::string* out) {
+  switch (static_cast<PayloadMode>(h.payload_mode)) {
+    case PayloadMode::kInline:
+      out->assign(reinterpret_cast<const char*>(record.data()) + kFrameHeaderSize,
+                  h.payload_length);
+      return absl::OkStatus();
+    case PayloadMode::kDataArea:
+      return in_data_.Read(h.payload_ref, h.payload_length, out);
+    case PayloadMode::kMemfd: {
+      if (h.payload_ref != next_in_memfd_) {
+        return absl::DataLossError(absl::StrCat(
+            "frame: payload memfd #", h.payload_ref, ", expected #",
+            next_in_memfd_));
+      }
+      ++next_in_memfd_;
+      if (memfds_ == nullptr) {
+        return absl::DataLossError("frame: memfd payload not supported here");
+      }
+      absl::StatusOr<UniqueFd> fd = memfds_->TakePayloadFd(
+          h.payload_ref, h.payload_length, absl::Now() + options_.memfd_wait);
+      if (!fd.ok()) return fd.status();
+      if (absl::Status s = ValidateSealedMemfd(fd->get(), h.payload_length);
+          !s.ok()) {
+        return s;
+      }
+      absl::StatusOr<Mapping> map =
+          Mapping::Map(fd->get(), h.payload_length, /*writable=*/false);
+      if (!map.ok()) return map.status();
+      out->assign(reinterpret_cast<const char*>(map->data()), h.payload_length);
+      return absl::OkStatus();  // Unmapped and closed here.
+    }
+  }
+  return absl::DataLossError("frame: bad payload_mode");
+}
+
+void Endpoint::ReleaseReceived() {
+  in_data_.Release();
+  if (!inbound_.Release()) return;
+  if (side_ == Side::kClient && options_.peer_eventfd >= 0) {
+    SignalEventFd(options_.peer_eventfd);
+  } else {
+    FutexWake(inbound_.producer_waiting_word(), 1);
+  }
+}
+
+bool Endpoint::WaitForInbound(int64_t spin_ns, absl::Duration timeout) {
+  if (HasInboundHint()) return true;
+  if (spin_ns > 0 && PeerRunningElsewhere(PeerRunning())) {
+    if (SpinUntil(
+            spin_ns, [this] { return HasInboundHint(); },
+            [this] { return PeerRunningElsewhere(PeerRunning()); })) {
+      return true;
+    }
+  }
+  if (!inbound_.PrepareToSleep()) return true;
+  SetRunning(false);
+  FutexWait(inbound_.sleeping_word(), 1, timeout).IgnoreError();
+  inbound_.ClearSleeping();
+  return HasInboundHint();
+}
+
+void Endpoint::SetRunning(bool running) {
+  SharedStore<uint32_t>(*own_running_, running ? RunningValueForThisCpu() : 0,
+                        std::memory_order_relaxed);
+}
+
+uint32_t Endpoint::PeerRunning() const {
+  return SharedLoad(*peer_running_, std::memory_order_relaxed);
+}
+
+}  // namespace lpc::local

@@ -1,0 +1,177 @@
+// Endpoint: one side's view of a connection's shared section. It produces
+// into its outbound ring and data-area half and consumes the peer's
+// inbound ring and half, choosing a payload mode per message:
+//
+//   mode 1 (inline):    header + payload fit in max_inline_record bytes
+//   mode 2 (data area): payload copied into the sender's data-area half
+//   mode 3 (memfd):     payload in its own sealed memfd, sent over the
+//                       control socket via a MemfdPort before the record
+//
+// Receive() is the consumer code the fuzzer drives: every record is copied
+// out of shared memory, decoded and validated (frame.h), its payload copied
+// out (validating data-area offsets and memfd seals and size), and only then
+// returned. Any violation is a non-OK status; the caller then drops the
+// peer. The endpoint never asserts on shared contents.
+//
+// Thread safety: sending (TrySend/Flush) and receiving (Receive/
+// ReleaseReceived) are independent; each must be serialised by the caller.
+#ifndef LPC_TRANSPORTS_LOCAL_ENDPOINT_H_
+#define LPC_TRANSPORTS_LOCAL_ENDPOINT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "transports/local/data_area.h"
+#include "transports/local/frame.h"
+#include "transports/local/ring.h"
+#include "transports/local/section.h"
+#include "transports/local/unique_fd.h"
+
+namespace lpc::local {
+
+enum class Side { kClient, kServer };
+
+// Carries mode-3 payload memfds over the control socket.
+class MemfdPort {
+ public:
+  virtual ~MemfdPort() = default;
+  // Sends `fd` as payload memfd `number` holding `length` bytes.
+  virtual absl::Status SendPayloadFd(uint32_t number, uint64_t length,
+                                     int fd) = 0;
+  // Returns payload memfd `number` (they arrive in order), waiting at most
+  // until `deadline`. The endpoint validates it before mapping.
+  virtual absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number,
+                                                 uint64_t length,
+                                                 absl::Time deadline) = 0;
+};
+
+// A MemfdPort over a control socket that carries nothing else (tests and
+// the fuzzer); stage-2 connections implement their own.
+class SocketMemfdPort : public MemfdPort {
+ public:
+  explicit SocketMemfdPort(int socket) : socket_(socket) {}
+  absl::Status SendPayloadFd(uint32_t number, uint64_t length, int fd) override;
+  absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t length,
+                                         absl::Time deadline) override;
+
+ private:
+  int socket_;
+};
+
+struct EndpointOptions {
+  // Largest record (header + inline payload) sent inline, in bytes; clamped
+  // to the geometry's max_record_slots * 64.
+  // Default: 1024.
+  uint32_t max_inline_record = 1024;
+  // Largest payload accepted in any mode, either way.
+  // Default: 64 MiB.
+  uint64_t max_payload = uint64_t{64} << 20;
+  // How long Receive waits for a mode-3 memfd whose record has arrived.
+  // Default: 1 second.
+  absl::Duration memfd_wait = absl::Seconds(1);
+  // Doorbell of the peer when it is the server (an eventfd; -1 = use the
+  // futex words). Not owned.
+  int peer_eventfd = -1;
+};
+
+struct OutgoingMessage {
+  MessageType type = MessageType::kRequest;
+  uint64_t message_id = 0;
+  uint32_t interface_slot = 0;
+  uint32_t method_id = 0;
+  int64_t deadline_ns = 0;
+  uint32_t status_code = 0;
+  std::string_view payload;
+};
+
+struct IncomingMessage {
+  FrameHeader header;
+  std::string payload;
+  MessageType type() const { return static_cast<MessageType>(header.type); }
+  PayloadMode mode() const {
+    return static_cast<PayloadMode>(header.payload_mode);
+  }
+};
+
+class Endpoint {
+ public:
+  // `base` maps `layout.total_size` bytes whose header has been validated
+  // (or initialised). `memfds` is not owned and outlives the endpoint.
+  Endpoint(Side side, std::byte* base, const SectionLayout& layout,
+           MemfdPort* memfds, EndpointOptions options);
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  // --- Sending ---
+  // Places one message. Returns false if the ring has no room now (nothing
+  // was placed). RESOURCE_EXHAUSTED for a payload over max_payload;
+  // DATA_LOSS if the peer corrupted our ring or data-area counters.
+  absl::StatusOr<bool> TrySend(const OutgoingMessage& m);
+  // Makes placed messages visible; rings the doorbell if the peer sleeps.
+  // Returns true if it rang.
+  bool Flush();
+  // Marks the producer as waiting for room, then sleeps until woken or
+  // `timeout`. The caller retries TrySend before calling again.
+  void WaitForRoom(absl::Duration timeout);
+
+  // --- Receiving ---
+  // The next message, or nullopt if none is published.
+  absl::StatusOr<std::optional<IncomingMessage>> Receive();
+  // Frees consumed slots and data-area bytes; wakes a producer waiting for
+  // room.
+  void ReleaseReceived();
+  // Waits for inbound messages: spins up to `spin_ns` while the peer runs on
+  // another CPU, then sleeps on the futex at most `timeout`. Returns true if
+  // something may have arrived.
+  bool WaitForInbound(int64_t spin_ns, absl::Duration timeout);
+  // Sleep protocol for callers that wait elsewhere (epoll on an eventfd):
+  // true = the consumer is now marked sleeping and the ring was empty.
+  bool PrepareToSleep() { return inbound_.PrepareToSleep(); }
+  void ClearSleeping() { inbound_.ClearSleeping(); }
+  bool HasInboundHint() const { return inbound_.HasPublishedHint(); }
+
+  // Running hints (section.h RunningWord).
+  void SetRunning(bool running);
+  uint32_t PeerRunning() const;
+
+  Side side() const { return side_; }
+  const SectionLayout& layout() const { return layout_; }
+  uint32_t inline_payload_limit() const {
+    return max_inline_record_ - kFrameHeaderSize;
+  }
+
+ private:
+  absl::Status ReadPayload(const FrameHeader& h,
+                           absl::Span<const std::byte> record,
+                           std::string* out);
+
+  const Side side_;
+  std::byte* const base_;
+  const SectionLayout layout_;
+  MemfdPort* const memfds_;
+  const EndpointOptions options_;
+  uint32_t max_inline_record_;
+  SectionControl* control_;
+  uint32_t* own_running_;
+  uint32_t* peer_running_;
+
+  RingProducer outbound_;
+  DataAreaWriter out_data_;
+  uint32_t next_out_memfd_ = 0;
+
+  RingConsumer inbound_;
+  DataAreaReader in_data_;
+  uint32_t next_in_memfd_ = 0;
+  bool remaining_validated_ = false;  // Poll() done and records remain.
+};
+
+}  // namespace lpc::local
+
+#endif  // LPC_TRANSPORTS_LOCAL_ENDPOINT_H_

@@ -1,0 +1,182 @@
+// Frame and control-packet codecs; see frame.h.
+#include "transports/local/frame.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace lpc::local {
+namespace {
+
+absl::Status Bad(const char* field, uint64_t value) {
+  return absl::DataLossError(
+      absl::StrCat("frame: bad ", field, " (", value, ")"));
+}
+
+constexpr uint32_t kMaxStatusMessage = 1024;
+constexpr size_t kMaxBindField = 256;
+
+}  // namespace
+
+bool IsClientToServer(MessageType type) {
+  switch (type) {
+    case MessageType::kRequest:
+    case MessageType::kOneway:
+    case MessageType::kCancel:
+    case MessageType::kBind:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
+                                        const FrameLimits& limits) {
+  if (record.size() < kFrameHeaderSize) {
+    return Bad("record_size", record.size());
+  }
+  FrameHeader h;
+  std::memcpy(&h, record.data(), sizeof(h));
+  if (h.record_size != record.size()) return Bad("record_size", h.record_size);
+  if (h.type < 1 || h.type > 6) return Bad("type", h.type);
+  if (h.payload_mode > 2) return Bad("payload_mode", h.payload_mode);
+  if ((h.flags & ~kFlagKnownMask) != 0) return Bad("flags", h.flags);
+  if (h.reserved != 0) return Bad("reserved", h.reserved);
+  if (h.payload_length > limits.max_payload) {
+    return Bad("payload_length", h.payload_length);
+  }
+  const auto type = static_cast<MessageType>(h.type);
+  const auto mode = static_cast<PayloadMode>(h.payload_mode);
+  if (mode == PayloadMode::kInline) {
+    if (h.payload_length != record.size() - kFrameHeaderSize) {
+      return Bad("payload_length", h.payload_length);
+    }
+    if (h.payload_ref != 0) return Bad("payload_ref", h.payload_ref);
+  } else {
+    if (record.size() != kFrameHeaderSize) return Bad("record_size", h.record_size);
+    if (h.payload_length == 0) return Bad("payload_length", 0);
+  }
+  const bool is_call =
+      type == MessageType::kRequest || type == MessageType::kOneway;
+  if (is_call) {
+    if (h.deadline_ns < 0) return Bad("deadline_ns", h.deadline_ns);
+  } else {
+    if (h.deadline_ns != 0) return Bad("deadline_ns", h.deadline_ns);
+    if (type != MessageType::kBindReply && h.interface_slot != 0) {
+      return Bad("interface_slot", h.interface_slot);
+    }
+    if (h.method_id != 0) return Bad("method_id", h.method_id);
+  }
+  const bool is_reply =
+      type == MessageType::kReply || type == MessageType::kBindReply;
+  if (is_reply) {
+    if (h.status_code > 16) return Bad("status_code", h.status_code);
+    if (h.status_code != 0 && h.payload_length > kMaxStatusMessage) {
+      return Bad("payload_length", h.payload_length);
+    }
+  } else if (h.status_code != 0) {
+    return Bad("status_code", h.status_code);
+  }
+  if (type == MessageType::kCancel && h.payload_length != 0) {
+    return Bad("payload_length", h.payload_length);
+  }
+  if (type == MessageType::kBindReply && h.payload_length != 0 &&
+      h.status_code == 0) {
+    return Bad("payload_length", h.payload_length);
+  }
+  return h;
+}
+
+std::string EncodeControl(ControlType type, const void* body, size_t body_size,
+                          std::string_view trailer) {
+  ControlHeader h{kControlMagic, static_cast<uint16_t>(type),
+                  static_cast<uint16_t>(kProtocolVersion)};
+  std::string out(sizeof(h) + body_size + trailer.size(), '\0');
+  std::memcpy(out.data(), &h, sizeof(h));
+  if (body_size > 0) std::memcpy(out.data() + sizeof(h), body, body_size);
+  if (!trailer.empty()) {
+    std::memcpy(out.data() + sizeof(h) + body_size, trailer.data(),
+                trailer.size());
+  }
+  return out;
+}
+
+absl::StatusOr<ControlType> DecodeControlHeader(
+    absl::Span<const std::byte> packet, absl::Span<const std::byte>* body) {
+  if (packet.size() < sizeof(ControlHeader)) {
+    return absl::DataLossError("control: packet too short");
+  }
+  ControlHeader h;
+  std::memcpy(&h, packet.data(), sizeof(h));
+  if (h.magic != kControlMagic) {
+    return absl::DataLossError("control: bad magic");
+  }
+  if (h.version != kProtocolVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "control: protocol version ", h.version, ", expected ", kProtocolVersion));
+  }
+  if (h.type < 1 || h.type > 5) {
+    return absl::DataLossError(absl::StrCat("control: bad type ", h.type));
+  }
+  *body = packet.subspan(sizeof(h));
+  return static_cast<ControlType>(h.type);
+}
+
+std::string EncodeStatusPacket(ControlType type, const absl::Status& status) {
+  std::string_view msg(status.message().data(), status.message().size());
+  if (msg.size() > kMaxStatusMessage) msg = msg.substr(0, kMaxStatusMessage);
+  StatusBody b{static_cast<uint32_t>(status.code()),
+               static_cast<uint32_t>(msg.size())};
+  return EncodeControl(type, &b, sizeof(b), msg);
+}
+
+absl::Status DecodeStatusBody(absl::Span<const std::byte> body) {
+  StatusBody b;
+  if (body.size() < sizeof(b)) {
+    return absl::DataLossError("control: status body too short");
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  if (b.status_code > 16 || b.status_code == 0 ||
+      b.message_length > kMaxStatusMessage ||
+      b.message_length != body.size() - sizeof(b)) {
+    return absl::DataLossError("control: bad status body");
+  }
+  return absl::Status(
+      static_cast<absl::StatusCode>(b.status_code),
+      absl::string_view(reinterpret_cast<const char*>(body.data()) + sizeof(b),
+                        b.message_length));
+}
+
+std::string EncodeBindRequest(const BindRequest& r) {
+  std::string out;
+  auto put32 = [&out](uint32_t v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof(v));
+  };
+  put32(r.major);
+  put32(r.minor);
+  put32(static_cast<uint32_t>(r.full_name.size()));
+  put32(static_cast<uint32_t>(r.uuid.size()));
+  out += r.full_name;
+  out += r.uuid;
+  return out;
+}
+
+absl::StatusOr<BindRequest> DecodeBindRequest(std::string_view bytes) {
+  uint32_t f[4];
+  if (bytes.size() < sizeof(f)) {
+    return absl::DataLossError("bind: request too short");
+  }
+  std::memcpy(f, bytes.data(), sizeof(f));
+  if (f[2] > kMaxBindField || f[3] > kMaxBindField ||
+      uint64_t{f[2]} + f[3] != bytes.size() - sizeof(f)) {
+    return absl::DataLossError("bind: bad field lengths");
+  }
+  BindRequest r;
+  r.major = f[0];
+  r.minor = f[1];
+  r.full_name.assign(bytes.data() + sizeof(f), f[2]);
+  r.uuid.assign(bytes.data() + sizeof(f) + f[2], f[3]);
+  return r;
+}
+
+}  // namespace lpc::local

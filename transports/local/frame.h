@@ -1,0 +1,172 @@
+// The frame codec: the records that travel through the rings, and the
+// packets that travel over the control socket.
+//
+// Every wire id of the local transport is declared here, once, with an
+// explicit number; numbers are never reused or renumbered.
+//
+// A ring record is a 48-byte FrameHeader followed by the inline payload (if
+// payload_mode is kInline). With 64-byte slots, a header and up to 16 bytes
+// of payload share one cache line.
+//
+// DecodeFrame validates every header field of a record that has already
+// been copied to private memory; a record that breaks any rule is DATA_LOSS
+// naming the field.
+//
+// Thread safety: free functions are thread-safe.
+#ifndef LPC_TRANSPORTS_LOCAL_FRAME_H_
+#define LPC_TRANSPORTS_LOCAL_FRAME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace lpc::local {
+
+// --- Ring records ---------------------------------------------------------
+
+enum class MessageType : uint8_t {
+  kRequest = 1,   // client -> server: call a method, expects a kReply
+  kReply = 2,     // server -> client: answers message_id
+  kOneway = 3,    // client -> server: call a method, no reply
+  kCancel = 4,    // client -> server: cancel call message_id
+  kBind = 5,      // client -> server: bind an interface; payload BindRequest
+  kBindReply = 6, // server -> client: answers a kBind; interface_slot set
+  // Next: 7.
+};
+
+enum class PayloadMode : uint8_t {
+  kInline = 0,    // payload follows the header in the record
+  kDataArea = 1,  // payload at payload_ref in the sender's data-area half
+  kMemfd = 2,     // payload in sealed memfd number payload_ref (control socket)
+};
+
+// Flag bits of FrameHeader::flags.
+inline constexpr uint16_t kFlagNone = 0;
+inline constexpr uint16_t kFlagKnownMask = 0;  // No flags defined yet.
+
+struct FrameHeader {
+  uint32_t record_size;     // bytes of this record: header + inline payload
+  uint8_t type;             // MessageType
+  uint8_t payload_mode;     // PayloadMode
+  uint16_t flags;           // kFlag* bits; unknown bits are rejected
+  uint64_t message_id;      // chosen by the client; replies echo it
+  int64_t deadline_ns;      // kRequest/kOneway: absolute CLOCK_MONOTONIC ns,
+                            // 0 = none; otherwise 0
+  uint32_t interface_slot;  // kRequest/kOneway: slot from a kBindReply
+  uint32_t method_id;       // kRequest/kOneway: method ordinal
+  uint32_t status_code;     // kReply/kBindReply: absl::StatusCode (0..16);
+                            // a non-OK reply's payload is the message text
+  uint32_t payload_length;  // payload bytes
+  uint32_t payload_ref;     // kDataArea: byte offset; kMemfd: memfd number
+  uint32_t reserved;        // 0
+};
+static_assert(sizeof(FrameHeader) == 48);
+static_assert(alignof(FrameHeader) == 8);
+static_assert(std::is_trivially_copyable_v<FrameHeader>);
+static_assert(std::is_standard_layout_v<FrameHeader>);
+
+inline constexpr uint32_t kFrameHeaderSize = sizeof(FrameHeader);
+
+// Limits the receiver applies while decoding.
+struct FrameLimits {
+  // Largest payload in any mode. Default: 64 MiB.
+  uint64_t max_payload = uint64_t{64} << 20;
+};
+
+// Validates a record copied out of a ring and returns its header. For
+// kInline the payload is record.subspan(kFrameHeaderSize).
+absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
+                                        const FrameLimits& limits);
+
+// Whether a message type travels client->server (true) or server->client.
+bool IsClientToServer(MessageType type);
+
+// --- Control-socket packets -----------------------------------------------
+//
+// The control socket is SOCK_SEQPACKET, so each packet arrives whole. Every
+// packet starts with ControlHeader; the body depends on the type.
+
+enum class ControlType : uint16_t {
+  kHello = 1,      // client -> server, first packet: HelloBody
+  kWelcome = 2,    // server -> client: WelcomeBody + fds [section, doorbell]
+  kRefused = 3,    // server -> client: status code + message; then close
+  kPayloadFd = 4,  // either way: PayloadFdBody + fd [payload memfd]
+  kGoodbye = 5,    // either way: status code + message (reason); then close
+  // Next: 6.
+};
+
+inline constexpr uint32_t kControlMagic = 0x4C504331;  // "LPC1"
+inline constexpr uint32_t kProtocolVersion = 1;
+
+struct ControlHeader {
+  uint32_t magic;    // kControlMagic
+  uint16_t type;     // ControlType
+  uint16_t version;  // kProtocolVersion
+};
+static_assert(sizeof(ControlHeader) == 8);
+static_assert(std::is_trivially_copyable_v<ControlHeader>);
+
+struct HelloBody {
+  uint32_t max_message_size_kib;  // the client's limit, informational
+  uint32_t reserved;
+};
+static_assert(sizeof(HelloBody) == 8);
+
+// The section geometry, as sent in kWelcome (see section.h).
+struct WelcomeBody {
+  uint32_t request_slots;
+  uint32_t reply_slots;
+  uint64_t c2s_data_bytes;
+  uint64_t s2c_data_bytes;
+  uint32_t max_record_slots;
+  uint32_t server_max_message_kib;  // the server's payload limit in KiB
+  uint64_t section_size;            // must equal the client's ComputeLayout
+};
+static_assert(sizeof(WelcomeBody) == 40);
+static_assert(std::is_trivially_copyable_v<WelcomeBody>);
+
+struct PayloadFdBody {
+  uint32_t memfd_number;  // sequence number per direction, from 0
+  uint32_t reserved;
+  uint64_t length;        // payload bytes (the memfd may be rounded up)
+};
+static_assert(sizeof(PayloadFdBody) == 16);
+
+struct StatusBody {  // kRefused and kGoodbye; followed by message bytes
+  uint32_t status_code;
+  uint32_t message_length;
+};
+static_assert(sizeof(StatusBody) == 8);
+
+// Builds a packet: header + body bytes.
+std::string EncodeControl(ControlType type, const void* body, size_t body_size,
+                          std::string_view trailer = {});
+
+// Parses a packet's header; returns the type and the body span.
+absl::StatusOr<ControlType> DecodeControlHeader(
+    absl::Span<const std::byte> packet, absl::Span<const std::byte>* body);
+
+// Encodes/decodes kRefused and kGoodbye bodies. The message is capped at
+// 1024 bytes; the code must be a canonical status code.
+std::string EncodeStatusPacket(ControlType type, const absl::Status& status);
+absl::Status DecodeStatusBody(absl::Span<const std::byte> body);
+
+// The bind request payload (kBind): uuid, version and interface name.
+struct BindRequest {
+  std::string full_name;
+  std::string uuid;
+  uint32_t major = 0;
+  uint32_t minor = 0;
+};
+std::string EncodeBindRequest(const BindRequest& r);
+absl::StatusOr<BindRequest> DecodeBindRequest(std::string_view bytes);
+
+}  // namespace lpc::local
+
+#endif  // LPC_TRANSPORTS_LOCAL_FRAME_H_

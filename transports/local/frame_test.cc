@@ -1,0 +1,179 @@
+// Tests for the frame codec and the control-packet codec.
+#include "transports/local/frame.h"
+
+#include <cstring>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+
+namespace lpc::local {
+namespace {
+
+using ::lpc::testing::StatusIs;
+using ::testing::HasSubstr;
+
+std::vector<std::byte> Record(const FrameHeader& h, size_t payload) {
+  std::vector<std::byte> r(sizeof(h) + payload, std::byte{1});
+  std::memcpy(r.data(), &h, sizeof(h));
+  return r;
+}
+
+FrameHeader Request(uint32_t payload) {
+  FrameHeader h;
+  std::memset(&h, 0, sizeof(h));
+  h.record_size = kFrameHeaderSize + payload;
+  h.type = static_cast<uint8_t>(MessageType::kRequest);
+  h.message_id = 42;
+  h.deadline_ns = 1000;
+  h.interface_slot = 1;
+  h.method_id = 3;
+  h.payload_length = payload;
+  return h;
+}
+
+TEST(FrameTest, ValidRequestDecodes) {
+  ASSERT_OK_AND_ASSIGN(FrameHeader h, DecodeFrame(Record(Request(5), 5), {}));
+  EXPECT_EQ(h.message_id, 42u);
+  EXPECT_EQ(h.method_id, 3u);
+}
+
+TEST(FrameTest, EachBadFieldIsNamed) {
+  struct Case {
+    const char* field;
+    void (*mutate)(FrameHeader&);
+  };
+  const Case cases[] = {
+      {"record_size", [](FrameHeader& h) { h.record_size += 1; }},
+      {"type", [](FrameHeader& h) { h.type = 0; }},
+      {"type", [](FrameHeader& h) { h.type = 99; }},
+      {"payload_mode", [](FrameHeader& h) { h.payload_mode = 3; }},
+      {"flags", [](FrameHeader& h) { h.flags = 0x8000; }},
+      {"reserved", [](FrameHeader& h) { h.reserved = 1; }},
+      {"payload_length", [](FrameHeader& h) { h.payload_length = 4; }},
+      {"payload_ref", [](FrameHeader& h) { h.payload_ref = 4; }},
+      {"deadline_ns", [](FrameHeader& h) { h.deadline_ns = -5; }},
+      {"status_code", [](FrameHeader& h) { h.status_code = 3; }},
+  };
+  for (const Case& c : cases) {
+    FrameHeader h = Request(5);
+    c.mutate(h);
+    EXPECT_THAT(DecodeFrame(Record(h, 5), {}),
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr(c.field)))
+        << c.field;
+  }
+}
+
+TEST(FrameTest, ShortRecordIsRejected) {
+  std::vector<std::byte> r(20);
+  EXPECT_THAT(DecodeFrame(r, {}), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(FrameTest, OutOfLinePayloadRules) {
+  FrameHeader h = Request(0);
+  h.payload_mode = static_cast<uint8_t>(PayloadMode::kDataArea);
+  h.payload_length = 5000;
+  h.payload_ref = 128;
+  EXPECT_OK(DecodeFrame(Record(h, 0), {}).status());
+  h.payload_length = 0;
+  EXPECT_THAT(DecodeFrame(Record(h, 0), {}),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("payload_length")));
+  h.payload_length = 100 << 20;
+  FrameLimits limits;
+  limits.max_payload = 64 << 20;
+  EXPECT_THAT(DecodeFrame(Record(h, 0), limits),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("payload_length")));
+}
+
+TEST(FrameTest, ReplyRules) {
+  FrameHeader h;
+  std::memset(&h, 0, sizeof(h));
+  h.record_size = kFrameHeaderSize + 3;
+  h.type = static_cast<uint8_t>(MessageType::kReply);
+  h.status_code = 5;
+  h.payload_length = 3;
+  EXPECT_OK(DecodeFrame(Record(h, 3), {}).status());
+  h.status_code = 17;
+  EXPECT_THAT(DecodeFrame(Record(h, 3), {}),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("status_code")));
+  h.status_code = 0;
+  h.deadline_ns = 5;
+  EXPECT_THAT(DecodeFrame(Record(h, 3), {}),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("deadline_ns")));
+}
+
+TEST(FrameTest, CancelCarriesNoPayload) {
+  FrameHeader h;
+  std::memset(&h, 0, sizeof(h));
+  h.record_size = kFrameHeaderSize + 1;
+  h.type = static_cast<uint8_t>(MessageType::kCancel);
+  h.payload_length = 1;
+  EXPECT_THAT(DecodeFrame(Record(h, 1), {}),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("payload_length")));
+}
+
+TEST(FrameTest, Directions) {
+  EXPECT_TRUE(IsClientToServer(MessageType::kRequest));
+  EXPECT_TRUE(IsClientToServer(MessageType::kCancel));
+  EXPECT_FALSE(IsClientToServer(MessageType::kReply));
+  EXPECT_FALSE(IsClientToServer(MessageType::kBindReply));
+}
+
+TEST(ControlTest, StatusPacketRoundTrip) {
+  std::string p = EncodeStatusPacket(ControlType::kRefused,
+                                     absl::PermissionDeniedError("no uid 5"));
+  absl::Span<const std::byte> body;
+  ASSERT_OK_AND_ASSIGN(
+      ControlType t,
+      DecodeControlHeader(absl::MakeConstSpan(
+                              reinterpret_cast<const std::byte*>(p.data()),
+                              p.size()),
+                          &body));
+  EXPECT_EQ(t, ControlType::kRefused);
+  EXPECT_THAT(DecodeStatusBody(body),
+              StatusIs(absl::StatusCode::kPermissionDenied, "no uid 5"));
+}
+
+TEST(ControlTest, BadPacketsAreRejected) {
+  std::string p = EncodeControl(ControlType::kHello, nullptr, 0);
+  auto span = [](const std::string& s) {
+    return absl::MakeConstSpan(reinterpret_cast<const std::byte*>(s.data()),
+                               s.size());
+  };
+  absl::Span<const std::byte> body;
+  std::string bad = p;
+  bad[0] ^= 1;
+  EXPECT_THAT(DecodeControlHeader(span(bad), &body),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("magic")));
+  bad = p;
+  bad[4] = 77;
+  EXPECT_THAT(DecodeControlHeader(span(bad), &body),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("type")));
+  bad = p;
+  bad[6] = 9;
+  EXPECT_THAT(DecodeControlHeader(span(bad), &body),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("protocol version")));
+  EXPECT_THAT(DecodeControlHeader(span(p.substr(0, 3)), &body),
+              StatusIs(absl::StatusCode::kDataLoss));
+  std::vector<std::byte> short_status(4);
+  EXPECT_THAT(DecodeStatusBody(short_status),
+              StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(BindTest, RoundTripAndBadLengths) {
+  BindRequest r{"calc.Calculator", "0123-uuid", 2, 1};
+  const std::string enc = EncodeBindRequest(r);
+  ASSERT_OK_AND_ASSIGN(BindRequest d, DecodeBindRequest(enc));
+  EXPECT_EQ(d.full_name, r.full_name);
+  EXPECT_EQ(d.uuid, r.uuid);
+  EXPECT_EQ(d.major, 2u);
+  EXPECT_EQ(d.minor, 1u);
+  EXPECT_THAT(DecodeBindRequest(enc.substr(0, enc.size() - 1)),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(DecodeBindRequest("abc"), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+}  // namespace
+}  // namespace lpc::local

@@ -1,0 +1,134 @@
+// Creation and validation of sealed memfds; see memfd.h.
+#include "transports/local/memfd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace lpc::local {
+namespace {
+
+static_assert(kRequiredSeals == (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW));
+
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+
+constexpr uint64_t kMaxMemfdSize = uint64_t{1} << 40;
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// Everything but the size check.
+absl::StatusOr<uint64_t> CheckKindAndSeals(int fd) {
+  if (fd < 0) return absl::InvalidArgumentError("memfd: invalid descriptor");
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memfd: fstat failed: ", ErrnoText(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError("memfd: descriptor is not a regular file");
+  }
+  const int seals = ::fcntl(fd, F_GET_SEALS);
+  if (seals < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memfd: descriptor does not support seals (not a memfd): ",
+                     ErrnoText(errno)));
+  }
+  // A tmpfs file opened by path supports F_GET_SEALS too; only memfds carry
+  // the "memfd:" name.
+  char link[64];
+  const std::string proc = absl::StrCat("/proc/self/fd/", fd);
+  const ssize_t n = ::readlink(proc.c_str(), link, sizeof(link) - 1);
+  if (n < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memfd: cannot resolve descriptor: ", ErrnoText(errno)));
+  }
+  link[n] = '\0';
+  if (std::strncmp(link, "/memfd:", 7) != 0) {
+    return absl::InvalidArgumentError("memfd: descriptor is not a memfd");
+  }
+  if ((seals & ~F_SEAL_EXEC) != kRequiredSeals) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "memfd: seals are 0x", absl::Hex(seals), ", want exactly 0x",
+        absl::Hex(kRequiredSeals), " (SHRINK|GROW|SEAL)"));
+  }
+  if (st.st_size < 0) return absl::DataLossError("memfd: negative size");
+  return static_cast<uint64_t>(st.st_size);
+}
+
+}  // namespace
+
+absl::StatusOr<UniqueFd> CreateSealedMemfd(const char* name, uint64_t size) {
+  if (size == 0 || size > kMaxMemfdSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memfd: size ", size, " out of range"));
+  }
+  UniqueFd fd(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("memfd_create failed: ", ErrnoText(errno)));
+  }
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("memfd: ftruncate failed: ", ErrnoText(errno)));
+  }
+  if (::fcntl(fd.get(), F_ADD_SEALS, kRequiredSeals) != 0) {
+    return absl::InternalError(
+        absl::StrCat("memfd: F_ADD_SEALS failed: ", ErrnoText(errno)));
+  }
+  return fd;
+}
+
+absl::Status ValidateSealedMemfd(int fd, uint64_t expected_size) {
+  absl::StatusOr<uint64_t> size = CheckKindAndSeals(fd);
+  if (!size.ok()) return size.status();
+  if (*size != expected_size) {
+    return absl::DataLossError(absl::StrCat("memfd: size is ", *size,
+                                            " bytes, expected ", expected_size));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ValidateSealedMemfdInRange(int fd, uint64_t min_size,
+                                                    uint64_t max_size) {
+  absl::StatusOr<uint64_t> size = CheckKindAndSeals(fd);
+  if (!size.ok()) return size.status();
+  if (*size < min_size || *size > max_size) {
+    return absl::DataLossError(absl::StrCat("memfd: size is ", *size,
+                                            " bytes, allowed [", min_size, ", ",
+                                            max_size, "]"));
+  }
+  return *size;
+}
+
+absl::StatusOr<Mapping> Mapping::Map(int fd, uint64_t size, bool writable) {
+  if (size == 0 || size > kMaxMemfdSize) {
+    return absl::InvalidArgumentError("mmap: size out of range");
+  }
+  const int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+  void* p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("mmap failed: ", ErrnoText(errno)));
+  }
+  Mapping m;
+  m.data_ = static_cast<std::byte*>(p);
+  m.size_ = size;
+  return m;
+}
+
+void Mapping::Reset() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+}  // namespace lpc::local

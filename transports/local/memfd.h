@@ -1,0 +1,78 @@
+// Sealed memfds: the only kind of shared memory the local transport maps.
+//
+// Every region lpc shares is a memfd sealed with exactly
+// F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, so that neither side can change
+// its size after the other has mapped it (a shrunk mapping raises SIGBUS in
+// the reader). A descriptor received from a peer is validated with
+// ValidateSealedMemfd BEFORE it is mapped: it must be a regular file, a
+// memfd, carry exactly those seals (F_SEAL_EXEC, which some kernels add by
+// policy, is tolerated), and have the size the receiver expects, taken from
+// fstat and never from a message.
+//
+// Thread safety: free functions are thread-safe; a Mapping is a value type.
+#ifndef LPC_TRANSPORTS_LOCAL_MEMFD_H_
+#define LPC_TRANSPORTS_LOCAL_MEMFD_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "transports/local/unique_fd.h"
+
+namespace lpc::local {
+
+// The seals every shared region carries.
+inline constexpr int kRequiredSeals = 0x0001 | 0x0002 | 0x0004;  // SEAL|SHRINK|GROW
+
+// Creates a memfd of exactly `size` bytes (zero-filled) and seals it.
+// `size` must be in [1, 1 TiB].
+absl::StatusOr<UniqueFd> CreateSealedMemfd(const char* name, uint64_t size);
+
+// Validates a received descriptor: a memfd with exactly kRequiredSeals whose
+// fstat size equals `expected_size`. Never maps anything. The error says why
+// (INVALID_ARGUMENT for a wrong kind of file or wrong seals, DATA_LOSS for a
+// wrong size).
+absl::Status ValidateSealedMemfd(int fd, uint64_t expected_size);
+
+// Like ValidateSealedMemfd, but for a region whose size the receiver does
+// not know in advance: the fstat size must be in [min_size, max_size].
+// Returns that size.
+absl::StatusOr<uint64_t> ValidateSealedMemfdInRange(int fd, uint64_t min_size,
+                                                    uint64_t max_size);
+
+// A shared read-write (or read-only) mapping of a whole memfd, unmapped on
+// destruction.
+class Mapping {
+ public:
+  Mapping() = default;
+  ~Mapping() { Reset(); }
+  Mapping(Mapping&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  Mapping& operator=(Mapping&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  // Maps `size` bytes of `fd` shared. The caller has validated `fd` first.
+  static absl::StatusOr<Mapping> Map(int fd, uint64_t size, bool writable);
+
+  std::byte* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  void Reset();
+
+ private:
+  std::byte* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+}  // namespace lpc::local
+
+#endif  // LPC_TRANSPORTS_LOCAL_MEMFD_H_
