@@ -191,6 +191,15 @@ bool Lexer::SkipTrivia() {
 }
 
 Token Lexer::Next() {
+  Token t = Lex();
+  if (t.kind != Token::Kind::kEnd && t.kind != Token::Kind::kError) {
+    last_token_end_line_ = line_;
+    last_token_end_column_ = column_;
+  }
+  return t;
+}
+
+Token Lexer::Lex() {
   if (failed_) return Fail();
   if (!SkipTrivia()) return Fail();
   Token t;
@@ -200,7 +209,10 @@ Token Lexer::Next() {
     pending_doc_.clear();
   }
   if (AtEnd()) {
+    // "Expected X but found end of file" points just past the last token.
     t.kind = Token::Kind::kEnd;
+    t.line = last_token_end_line_;
+    t.column = last_token_end_column_;
     return t;
   }
   t.doc = std::move(pending_doc_);
@@ -396,6 +408,8 @@ bool Lexer::ReadRawUntilCloseParen(std::string* text, int* line,
   }
   *text = std::string(StripTrailingSpace(source_.substr(begin, pos_ - begin)));
   Advance();  // ')'
+  last_token_end_line_ = line_;
+  last_token_end_column_ = column_;
   last_token_line_ = line_;
   last_item_end_line_ = line_;
   return true;

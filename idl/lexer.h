@@ -69,6 +69,7 @@ class Lexer {
   // Skips whitespace and comments, collecting docs. Returns false after
   // reporting an unterminated comment.
   bool SkipTrivia();
+  Token Lex();
   Token LexNumber();
   Token LexString();
   void Advance();  // Moves past one byte, tracking line and column.
@@ -90,6 +91,9 @@ class Lexer {
   std::string pending_doc_;
   int last_token_line_ = 0;  // Line on which the previous token ended.
   int last_item_end_line_ = 0;  // Line where the last token/comment ended.
+  // Just past the previous token; where the end of input is reported.
+  int last_token_end_line_ = 1;
+  int last_token_end_column_ = 1;
 };
 
 // Returns an English rendering of a token for "but found ..." messages.

@@ -646,12 +646,19 @@ class FileAnalysis {
   void CheckRecursion() {
     std::vector<const StructDecl*> all;
     std::vector<const StructDecl*> todo;
-    for (auto& s : file_.structs) todo.push_back(s.get());
+    // Depth-first, in declaration order, so that messages name the cycle
+    // from the struct declared first.
+    for (auto it = file_.structs.rbegin(); it != file_.structs.rend(); ++it) {
+      todo.push_back(it->get());
+    }
     while (!todo.empty()) {
       const StructDecl* s = todo.back();
       todo.pop_back();
       all.push_back(s);
-      for (auto& n : s->nested_structs) todo.push_back(n.get());
+      for (auto it = s->nested_structs.rbegin();
+           it != s->nested_structs.rend(); ++it) {
+        todo.push_back(it->get());
+      }
     }
     enum class Color { kWhite, kGrey, kBlack };
     std::unordered_map<const StructDecl*, Color> color;
