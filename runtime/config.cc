@@ -1,0 +1,197 @@
+// Config parsing with protobuf's text-format parser, plus the semantic checks
+// that the parser cannot do, each reported at the offending field.
+#include "runtime/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "runtime/target.h"
+
+namespace lpc {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::TextFormat;
+
+class FirstError : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (!has_error_) {
+      has_error_ = true;
+      line_ = line;
+      column_ = column;
+      message_ = message;
+    }
+  }
+  void AddWarning(int, google::protobuf::io::ColumnNumber,
+                  const std::string&) override {}
+
+  bool has_error_ = false;
+  int line_ = 0;
+  int column_ = 0;
+  std::string message_;
+};
+
+// Formats "file:line:col: field: message" for a field recorded in `tree`.
+absl::Status FieldError(std::string_view filename,
+                        const TextFormat::ParseInfoTree* tree,
+                        const google::protobuf::Message& msg,
+                        std::string_view field_name, std::string_view path,
+                        std::string_view message) {
+  const FieldDescriptor* field =
+      msg.GetDescriptor()->FindFieldByName(std::string(field_name));
+  int line = 0, column = 0;
+  if (tree != nullptr && field != nullptr) {
+    TextFormat::ParseLocation loc = tree->GetLocation(field, -1);
+    if (loc.line >= 0) {
+      line = loc.line + 1;
+      column = loc.column + 1;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s:%d:%d: %s: %s", std::string(filename), line, column,
+      std::string(path), std::string(message)));
+}
+
+absl::Status CheckTarget(std::string_view filename,
+                         const TextFormat::ParseInfoTree* tree,
+                         const google::protobuf::Message& msg,
+                         std::string_view path, const std::string& target) {
+  absl::StatusOr<Target> t = ParseTarget(target);
+  if (!t.ok()) {
+    return FieldError(filename, tree, msg, "target", path,
+                      std::string(t.status().message()));
+  }
+  if (t->scheme != "local" && t->scheme != "grpc" && t->scheme != "auto" &&
+      t->scheme != "inprocess") {
+    return FieldError(filename, tree, msg, "target", path,
+                      absl::StrCat("unknown scheme '", t->scheme,
+                                   "'; expected local, grpc, auto or "
+                                   "inprocess"));
+  }
+  if (t->scheme == "auto" && t->address.find('@') == std::string::npos) {
+    return FieldError(filename, tree, msg, "target", path,
+                      "auto targets are auto:<port>@<grpc-target>");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<config::Config> ParseConfig(std::string_view text,
+                                           std::string_view filename) {
+  config::Config config;
+  TextFormat::Parser parser;
+  FirstError errors;
+  TextFormat::ParseInfoTree tree;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s:%d:%d: %s", std::string(filename), errors.line_ + 1,
+        errors.column_ + 1, errors.message_));
+  }
+  const FieldDescriptor* endpoint_field =
+      config::Config::descriptor()->FindFieldByName("endpoint");
+  for (int i = 0; i < config.endpoint_size(); ++i) {
+    const config::Endpoint& e = config.endpoint(i);
+    const TextFormat::ParseInfoTree* sub = tree.GetTreeForNested(endpoint_field, i);
+    std::string path = absl::StrCat("endpoint[", i, "]");
+    if (e.service().empty() && e.client().empty()) {
+      // Point at the entry itself.
+      TextFormat::ParseLocation loc = tree.GetLocation(endpoint_field, i);
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s:%d:%d: %s: names neither a service nor a client",
+          std::string(filename), loc.line + 1, loc.column + 1, path));
+    }
+    if (e.target().empty()) {
+      TextFormat::ParseLocation loc = tree.GetLocation(endpoint_field, i);
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s:%d:%d: %s.target: missing", std::string(filename), loc.line + 1,
+          loc.column + 1, path));
+    }
+    absl::Status s =
+        CheckTarget(filename, sub, e, absl::StrCat(path, ".target"), e.target());
+    if (!s.ok()) return s;
+  }
+  const FieldDescriptor* server_field =
+      config::Config::descriptor()->FindFieldByName("server");
+  for (int i = 0; i < config.server_size(); ++i) {
+    const config::ServerEndpoint& s = config.server(i);
+    if (s.local_port().empty() && s.grpc_address().empty()) {
+      TextFormat::ParseLocation loc = tree.GetLocation(server_field, i);
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s:%d:%d: server[%d]: needs a local_port or a grpc_address",
+          std::string(filename), loc.line + 1, loc.column + 1, i));
+    }
+    if (s.socket_mode() > 0777) {
+      return FieldError(filename, tree.GetTreeForNested(server_field, i), s,
+                        "socket_mode", absl::StrCat("server[", i, "].socket_mode"),
+                        "permission bits must be at most 0777 (511)");
+    }
+  }
+  return config;
+}
+
+absl::StatusOr<config::Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (buffer.str().size() > (size_t{1} << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": config files are limited to 1 MiB"));
+  }
+  return ParseConfig(buffer.str(), path);
+}
+
+std::string ConfigPathFromArgsOrEnv(int argc, char** argv) {
+  const std::string flag = "--lpc_config";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind(flag + "=", 0) == 0) return arg.substr(flag.size() + 1);
+    if (arg == flag && i + 1 < argc) return argv[i + 1];
+  }
+  const char* env = std::getenv("LPC_CONFIG");
+  return env == nullptr ? "" : env;
+}
+
+absl::StatusOr<config::Config> LoadConfigFromArgsOrEnv(int argc, char** argv) {
+  std::string path = ConfigPathFromArgsOrEnv(argc, argv);
+  if (path.empty()) {
+    return absl::NotFoundError(
+        "no config file: pass --lpc_config=<path> or set LPC_CONFIG");
+  }
+  return LoadConfigFile(path);
+}
+
+const config::Endpoint* FindEndpoint(const config::Config& config,
+                                     std::string_view service,
+                                     std::string_view client) {
+  if (!client.empty()) {
+    for (const auto& e : config.endpoint()) {
+      if (e.client() == client) return &e;
+    }
+  }
+  for (const auto& e : config.endpoint()) {
+    if (!e.service().empty() && e.service() == service) return &e;
+  }
+  return nullptr;
+}
+
+const config::ServerEndpoint* FindServer(const config::Config& config,
+                                         std::string_view name) {
+  for (const auto& s : config.server()) {
+    if (s.name() == name) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace lpc
