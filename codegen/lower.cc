@@ -1,0 +1,490 @@
+// IDL syntax tree -> FileDescriptorProto.
+#include "codegen/lower.h"
+
+#include <cstdint>
+#include <set>
+#include <string_view>
+#include <utility>
+
+namespace lpc::codegen {
+namespace {
+
+namespace pb = google::protobuf;
+using idl::TypeRef;
+using Kind = idl::TypeRef::Kind;
+
+// Field numbers of the descriptor.proto fields that source code info paths
+// go through.
+constexpr int kFileMessageType = 4;
+constexpr int kFileEnumType = 5;
+constexpr int kFileService = 6;
+constexpr int kMessageField = 2;
+constexpr int kMessageNestedType = 3;
+constexpr int kMessageEnumType = 4;
+constexpr int kEnumValue = 2;
+constexpr int kServiceMethod = 2;
+
+bool IsContainer(const TypeRef& t) {
+  return t.kind == Kind::kSequence || t.kind == Kind::kMap ||
+         t.kind == Kind::kOptional;
+}
+
+// protobuf's rule for the name of a map field's entry message.
+std::string MapEntryName(std::string_view field_name) {
+  std::string result;
+  bool cap_next = true;
+  for (char c : field_name) {
+    if (c == '_') {
+      cap_next = true;
+    } else if (cap_next) {
+      result.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A')
+                                            : c);
+      cap_next = false;
+    } else {
+      result.push_back(c);
+    }
+  }
+  return result + "Entry";
+}
+
+// Turns a doc comment into protobuf's leading-comment form: every line
+// prefixed by one space, each ending in '\n'.
+std::string ProtoComment(const std::string& doc) {
+  if (doc.empty()) return "";
+  std::string out;
+  size_t start = 0;
+  while (start <= doc.size()) {
+    size_t nl = doc.find('\n', start);
+    if (nl == std::string::npos) nl = doc.size();
+    std::string line = doc.substr(start, nl - start);
+    // Keep the text printable: control bytes would confuse readers of the
+    // .proto and cannot change its meaning anyway.
+    for (char& c : line) {
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
+    }
+    out += " " + line + "\n";
+    start = nl + 1;
+  }
+  return out;
+}
+
+class Lowerer {
+ public:
+  Lowerer(const idl::File& file, pb::FileDescriptorProto* out,
+          std::vector<CodegenError>* errors,
+          std::map<std::string, idl::SourceLocation>* locations)
+      : file_(file), out_(out), errors_(errors), locations_(locations) {}
+
+  bool Run() {
+    out_->Clear();
+    out_->set_name(ProtoFileName(file_));
+    out_->set_syntax("proto3");
+    package_ = PackageName(file_);
+    if (!package_.empty()) out_->set_package(package_);
+    for (const idl::ImportDecl& imp : file_.imports) {
+      if (imp.file == nullptr) {
+        Error(imp.loc, "import '" + imp.path + "' was not resolved");
+        continue;
+      }
+      out_->add_dependency(ProtoFileName(*imp.file));
+    }
+    for (size_t i = 0; i < file_.enums.size(); ++i) {
+      LowerEnum(*file_.enums[i], out_->add_enum_type(),
+                {kFileEnumType, static_cast<int>(i)});
+    }
+    for (size_t i = 0; i < file_.structs.size(); ++i) {
+      LowerStruct(*file_.structs[i], out_->add_message_type(),
+                  {kFileMessageType, static_cast<int>(i)});
+    }
+    CheckGeneratedNames();
+    for (const auto& iface : file_.interfaces) LowerMessages(*iface);
+    for (size_t i = 0; i < file_.interfaces.size(); ++i) {
+      LowerService(*file_.interfaces[i], {kFileService, static_cast<int>(i)});
+    }
+    return !failed_;
+  }
+
+ private:
+  void Error(const idl::SourceLocation& loc, std::string message) {
+    errors_->push_back({loc, std::move(message)});
+    failed_ = true;
+  }
+
+  std::string Qualify(const std::string& name) const {
+    return package_.empty() ? name : package_ + "." + name;
+  }
+
+  void Remember(const std::string& full_name, const idl::SourceLocation& loc) {
+    if (locations_ != nullptr) locations_->emplace(full_name, loc);
+  }
+
+  void AddSourceLocation(const std::vector<int>& path,
+                         const idl::SourceLocation& loc,
+                         const std::string& doc) {
+    pb::SourceCodeInfo::Location* l =
+        out_->mutable_source_code_info()->add_location();
+    for (int p : path) l->add_path(p);
+    int line = loc.line > 0 ? loc.line - 1 : 0;
+    int col = loc.column > 0 ? loc.column - 1 : 0;
+    l->add_span(line);
+    l->add_span(col);
+    l->add_span(col);
+    std::string comment = ProtoComment(doc);
+    if (!comment.empty()) l->set_leading_comments(comment);
+  }
+
+  static std::vector<int> Extend(std::vector<int> path, int a, int b) {
+    path.push_back(a);
+    path.push_back(b);
+    return path;
+  }
+
+  void LowerEnum(const idl::EnumDecl& e, pb::EnumDescriptorProto* out,
+                 const std::vector<int>& path) {
+    out->set_name(e.name);
+    Remember(e.full_name, e.loc);
+    AddSourceLocation(path, e.loc, e.doc);
+    // Enum values are siblings of their enum in protobuf (C++ scoping).
+    std::string scope = e.full_name.substr(
+        0, e.full_name.size() > e.name.size()
+               ? e.full_name.size() - e.name.size()
+               : 0);
+    for (size_t i = 0; i < e.values.size(); ++i) {
+      const idl::EnumValue& v = e.values[i];
+      if (v.value < INT32_MIN || v.value > INT32_MAX) {
+        Error(v.loc, "enum value " + v.name +
+                         " does not fit in 32 bits, which protobuf requires");
+        continue;
+      }
+      pb::EnumValueDescriptorProto* ov = out->add_value();
+      ov->set_name(v.name);
+      ov->set_number(static_cast<int32_t>(v.value));
+      Remember(e.full_name + "." + v.name, v.loc);
+      Remember(scope + v.name, v.loc);
+      AddSourceLocation(Extend(path, kEnumValue, static_cast<int>(i)), v.loc,
+                        v.doc);
+    }
+  }
+
+  void LowerStruct(const idl::StructDecl& s, pb::DescriptorProto* out,
+                   const std::vector<int>& path) {
+    out->set_name(s.name);
+    Remember(s.full_name, s.loc);
+    AddSourceLocation(path, s.loc, s.doc);
+    for (size_t i = 0; i < s.nested_enums.size(); ++i) {
+      LowerEnum(*s.nested_enums[i], out->add_enum_type(),
+                Extend(path, kMessageEnumType, static_cast<int>(i)));
+    }
+    for (size_t i = 0; i < s.nested_structs.size(); ++i) {
+      LowerStruct(*s.nested_structs[i], out->add_nested_type(),
+                  Extend(path, kMessageNestedType, static_cast<int>(i)));
+    }
+    for (size_t i = 0; i < s.fields.size(); ++i) {
+      const idl::FieldDecl& f = s.fields[i];
+      Remember(s.full_name + "." + f.name, f.loc);
+      AddSourceLocation(Extend(path, kMessageField, out->field_size()), f.loc,
+                        f.doc);
+      LowerField(f.name, f.ordinal, f.type, s.full_name, out, f.loc);
+    }
+  }
+
+  // Sets the type of `f` for a non-container type.
+  bool SetElementType(const TypeRef& t, pb::FieldDescriptorProto* f) {
+    using FT = pb::FieldDescriptorProto;
+    switch (t.kind) {
+      case Kind::kBool: f->set_type(FT::TYPE_BOOL); return true;
+      case Kind::kInt8:
+      case Kind::kInt16:
+      case Kind::kInt32: f->set_type(FT::TYPE_INT32); return true;
+      case Kind::kInt64: f->set_type(FT::TYPE_INT64); return true;
+      case Kind::kUint8:
+      case Kind::kUint16:
+      case Kind::kUint32: f->set_type(FT::TYPE_UINT32); return true;
+      case Kind::kUint64: f->set_type(FT::TYPE_UINT64); return true;
+      case Kind::kFloat: f->set_type(FT::TYPE_FLOAT); return true;
+      case Kind::kDouble: f->set_type(FT::TYPE_DOUBLE); return true;
+      case Kind::kString: f->set_type(FT::TYPE_STRING); return true;
+      case Kind::kBytes: f->set_type(FT::TYPE_BYTES); return true;
+      case Kind::kNamed:
+        if (t.resolved_enum != nullptr) {
+          f->set_type(FT::TYPE_ENUM);
+          f->set_type_name("." + t.resolved_enum->full_name);
+          return true;
+        }
+        if (t.resolved_struct != nullptr) {
+          f->set_type(FT::TYPE_MESSAGE);
+          f->set_type_name("." + t.resolved_struct->full_name);
+          return true;
+        }
+        Error(t.loc, "type '" + t.name + "' was not resolved");
+        return false;
+      case Kind::kVoid:
+        Error(t.loc, "void is not a value type");
+        return false;
+      case Kind::kSequence:
+      case Kind::kMap:
+      case Kind::kOptional:
+        break;
+    }
+    Error(t.loc, "internal: container where an element type was expected");
+    return false;
+  }
+
+  bool CheckElement(const TypeRef& t, const char* what) {
+    if (IsContainer(t)) {
+      Error(t.loc, std::string(what) +
+                       " cannot hold a sequence, map or optional: protobuf "
+                       "has no such field; wrap the inner one in a struct");
+      return false;
+    }
+    return true;
+  }
+
+  // Adds field `name` = `number` of IDL type `t` to message `parent` (whose
+  // full name is `parent_full_name`).
+  void LowerField(const std::string& name, uint32_t number, const TypeRef& t,
+                  const std::string& parent_full_name, pb::DescriptorProto* parent,
+                  const idl::SourceLocation& loc) {
+    using FT = pb::FieldDescriptorProto;
+    if (number < 1 || number > 536870911) {
+      Error(loc, "field number " + std::to_string(number) + " is out of range");
+      return;
+    }
+    pb::FieldDescriptorProto* f = parent->add_field();
+    f->set_name(name);
+    f->set_number(static_cast<int>(number));
+    f->set_label(FT::LABEL_OPTIONAL);
+    switch (t.kind) {
+      case Kind::kSequence:
+        if (t.args.size() != 1 || !CheckElement(t.args[0], "a sequence")) {
+          return;
+        }
+        f->set_label(FT::LABEL_REPEATED);
+        SetElementType(t.args[0], f);
+        return;
+      case Kind::kOptional:
+        if (t.args.size() != 1 || !CheckElement(t.args[0], "an optional")) {
+          return;
+        }
+        SetElementType(t.args[0], f);
+        if (f->type() != FT::TYPE_MESSAGE) {
+          // proto3 `optional`: a synthetic oneof carries presence.
+          f->set_proto3_optional(true);
+          f->set_oneof_index(parent->oneof_decl_size());
+          parent->add_oneof_decl()->set_name("_" + name);
+        }
+        return;
+      case Kind::kMap: {
+        if (t.args.size() != 2 || !CheckElement(t.args[1], "a map value")) {
+          return;
+        }
+        const TypeRef& key = t.args[0];
+        switch (key.kind) {
+          case Kind::kBool:
+          case Kind::kInt8:
+          case Kind::kInt16:
+          case Kind::kInt32:
+          case Kind::kInt64:
+          case Kind::kUint8:
+          case Kind::kUint16:
+          case Kind::kUint32:
+          case Kind::kUint64:
+          case Kind::kString:
+            break;
+          default:
+            Error(key.loc,
+                  "map keys must be bool, an integer type or string "
+                  "(protobuf's rule); got " +
+                      std::string(key.kind == Kind::kNamed ? key.name
+                                                          : "this type"));
+            return;
+        }
+        pb::DescriptorProto* entry = parent->add_nested_type();
+        entry->set_name(MapEntryName(name));
+        entry->mutable_options()->set_map_entry(true);
+        pb::FieldDescriptorProto* k = entry->add_field();
+        k->set_name("key");
+        k->set_number(1);
+        k->set_label(FT::LABEL_OPTIONAL);
+        SetElementType(key, k);
+        pb::FieldDescriptorProto* v = entry->add_field();
+        v->set_name("value");
+        v->set_number(2);
+        v->set_label(FT::LABEL_OPTIONAL);
+        SetElementType(t.args[1], v);
+        f->set_label(FT::LABEL_REPEATED);
+        f->set_type(FT::TYPE_MESSAGE);
+        f->set_type_name("." + parent_full_name + "." + entry->name());
+        return;
+      }
+      default:
+        SetElementType(t, f);
+        return;
+    }
+  }
+
+  // Top-level names of the package in this file and in the files it
+  // imports (transitively) that share its package.
+  void CollectPackageNames(const idl::File& f, std::set<const idl::File*>* seen,
+                           std::map<std::string, std::string>* names) {
+    if (!seen->insert(&f).second) return;
+    if (PackageName(f) == package_) {
+      for (const auto& s : f.structs) (*names)[s->name] = "struct " + s->name;
+      for (const auto& e : f.enums) (*names)[e->name] = "enum " + e->name;
+      for (const auto& i : f.interfaces) {
+        (*names)[i->name] = "interface " + i->name;
+        if (&f == &file_) continue;
+        for (const auto& m : i->methods) {
+          std::string by = "the messages of method " + i->name + "." + m.name +
+                           " in " + f.relative_path;
+          (*names)[RequestMessageName(m)] = by;
+          (*names)[ResponseMessageName(m)] = by;
+        }
+      }
+    }
+    for (const idl::ImportDecl& imp : f.imports) {
+      if (imp.file != nullptr) CollectPackageNames(*imp.file, seen, names);
+    }
+  }
+
+  // The request and response messages share the package scope with user
+  // types: a collision is an error that names both sides.
+  void CheckGeneratedNames() {
+    std::map<std::string, std::string> names;
+    std::set<const idl::File*> seen;
+    CollectPackageNames(file_, &seen, &names);
+    for (const auto& iface : file_.interfaces) {
+      for (const idl::MethodDecl& m : iface->methods) {
+        for (const std::string& gen :
+             {RequestMessageName(m), ResponseMessageName(m)}) {
+          auto [it, inserted] = names.emplace(
+              gen, "the messages of method " + iface->name + "." + m.name);
+          if (!inserted) {
+            Error(m.loc, "method " + iface->name + "." + m.name +
+                             " needs a message named '" + gen +
+                             "', which collides with " + it->second +
+                             " in package '" + package_ +
+                             "'; rename the method or that declaration");
+          }
+        }
+        if (m.oneway) {
+          if (m.return_type.kind != Kind::kVoid) {
+            Error(m.loc, "oneway method " + m.name + " cannot return a value");
+          }
+          for (const idl::ParamDecl& p : m.params) {
+            if (p.direction != idl::ParamDirection::kIn) {
+              Error(p.loc, "oneway method " + m.name +
+                               " cannot have [out] or [in,out] parameters");
+            }
+          }
+        }
+        if (m.return_type.kind != Kind::kVoid) {
+          for (const idl::ParamDecl& p : m.params) {
+            if (p.direction != idl::ParamDirection::kIn &&
+                p.name == kResultFieldName) {
+              Error(p.loc, "parameter '" + p.name + "' of " + m.name +
+                               " collides with the response field that "
+                               "carries the return value; rename it");
+            }
+          }
+        }
+      }
+    }
+  }
+
+  void LowerMessages(const idl::InterfaceDecl& iface) {
+    for (const idl::MethodDecl& m : iface.methods) {
+      pb::DescriptorProto* req = out_->add_message_type();
+      req->set_name(RequestMessageName(m));
+      std::string req_full = Qualify(req->name());
+      Remember(req_full, m.loc);
+      uint32_t n = 0;
+      for (const idl::ParamDecl& p : m.params) {
+        if (p.direction == idl::ParamDirection::kOut) continue;
+        Remember(req_full + "." + p.name, p.loc);
+        LowerField(p.name, ++n, p.type, req_full, req, p.loc);
+      }
+      pb::DescriptorProto* resp = out_->add_message_type();
+      resp->set_name(ResponseMessageName(m));
+      std::string resp_full = Qualify(resp->name());
+      Remember(resp_full, m.loc);
+      n = 0;
+      if (m.return_type.kind != Kind::kVoid) {
+        Remember(resp_full + "." + kResultFieldName, m.return_type.loc);
+        LowerField(kResultFieldName, ++n, m.return_type, resp_full, resp,
+                   m.return_type.loc);
+      }
+      for (const idl::ParamDecl& p : m.params) {
+        if (p.direction == idl::ParamDirection::kIn) continue;
+        Remember(resp_full + "." + p.name, p.loc);
+        LowerField(p.name, ++n, p.type, resp_full, resp, p.loc);
+      }
+    }
+  }
+
+  void LowerService(const idl::InterfaceDecl& iface,
+                    const std::vector<int>& path) {
+    pb::ServiceDescriptorProto* s = out_->add_service();
+    s->set_name(iface.name);
+    Remember(Qualify(iface.name), iface.loc);
+    AddSourceLocation(path, iface.loc, iface.doc);
+    for (size_t i = 0; i < iface.methods.size(); ++i) {
+      const idl::MethodDecl& m = iface.methods[i];
+      pb::MethodDescriptorProto* pm = s->add_method();
+      pm->set_name(m.name);
+      pm->set_input_type("." + Qualify(RequestMessageName(m)));
+      pm->set_output_type("." + Qualify(ResponseMessageName(m)));
+      Remember(Qualify(iface.name) + "." + m.name, m.loc);
+      AddSourceLocation(Extend(path, kServiceMethod, static_cast<int>(i)),
+                        m.loc, m.doc);
+    }
+  }
+
+  const idl::File& file_;
+  pb::FileDescriptorProto* out_;
+  std::vector<CodegenError>* errors_;
+  std::map<std::string, idl::SourceLocation>* locations_;
+  std::string package_;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+std::string OutputStem(const idl::File& file) {
+  std::string path = file.relative_path.empty() ? file.path : file.relative_path;
+  constexpr std::string_view kSuffix = ".idl";
+  if (path.size() > kSuffix.size() &&
+      path.compare(path.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
+    path.resize(path.size() - kSuffix.size());
+  }
+  return path;
+}
+
+std::string ProtoFileName(const idl::File& file) {
+  return OutputStem(file) + ".proto";
+}
+
+std::string PackageName(const idl::File& file) {
+  std::string out;
+  for (const std::string& p : file.package) {
+    if (!out.empty()) out += ".";
+    out += p;
+  }
+  return out;
+}
+
+std::string RequestMessageName(const idl::MethodDecl& m) {
+  return m.name + "Request";
+}
+
+std::string ResponseMessageName(const idl::MethodDecl& m) {
+  return m.name + "Response";
+}
+
+bool LowerFile(const idl::File& file, google::protobuf::FileDescriptorProto* out,
+               std::vector<CodegenError>* errors,
+               std::map<std::string, idl::SourceLocation>* locations) {
+  return Lowerer(file, out, errors, locations).Run();
+}
+
+}  // namespace lpc::codegen
