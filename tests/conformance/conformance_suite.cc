@@ -15,6 +15,24 @@
 #include "tests/conformance/conformance.lpc.h"
 
 namespace lpc::conformance {
+
+void ConformanceTest::SetUp() {
+  transport_ = GetParam().factory();
+  ServerOptions server_options;
+  server_options.max_message_size = kConformanceMaxMessageSize;
+  server_options.shutdown_grace = absl::Seconds(1);
+  ASSERT_OK(transport_->StartServer(server_options));
+  ChannelOptions channel_options;
+  channel_options.max_message_size = kConformanceMaxMessageSize;
+  channel_options.default_timeout = absl::Seconds(20);
+  ASSERT_OK_AND_ASSIGN(channel_, transport_->NewChannel(channel_options));
+}
+
+void ConformanceTest::TearDown() {
+  channel_.reset();
+  if (transport_ != nullptr) transport_->StopServer();
+}
+
 namespace {
 
 using ::lpc::testing::IsOk;
@@ -98,23 +116,6 @@ AllTypes MaxValues() {
   (*v.mutable_inner_by_id())[std::numeric_limits<uint32_t>::max()].set_name(
       "max");
   return v;
-}
-
-void ConformanceTest::SetUp() {
-  transport_ = GetParam().factory();
-  ServerOptions server_options;
-  server_options.max_message_size = kConformanceMaxMessageSize;
-  server_options.shutdown_grace = absl::Seconds(1);
-  ASSERT_OK(transport_->StartServer(server_options));
-  ChannelOptions channel_options;
-  channel_options.max_message_size = kConformanceMaxMessageSize;
-  channel_options.default_timeout = absl::Seconds(20);
-  ASSERT_OK_AND_ASSIGN(channel_, transport_->NewChannel(channel_options));
-}
-
-void ConformanceTest::TearDown() {
-  channel_.reset();
-  if (transport_ != nullptr) transport_->StopServer();
 }
 
 TEST_P(ConformanceTest, EchoesEveryTypeWithEdgeValues) {
