@@ -69,8 +69,10 @@ absl::Status DataAreaReader::Read(uint64_t offset, uint64_t length,
                                             offset, " out of order (expected ",
                                             pos, ")"));
   }
-  out->resize(length);
-  std::memcpy(out->data(), base_ + offset, length);
+  if (out != nullptr) {
+    out->resize(length);
+    std::memcpy(out->data(), base_ + offset, length);
+  }
   cursor_ += advance + size;
   return absl::OkStatus();
 }

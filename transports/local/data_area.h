@@ -55,7 +55,7 @@ class DataAreaReader {
                  uint64_t capacity);
 
   // Validates that (offset, length) is the next payload in order and lies
-  // inside the area, then copies it to `*out`.
+  // inside the area, then copies it to `*out` (nullptr: skips it).
   absl::Status Read(uint64_t offset, uint64_t length, std::string* out);
 
   // Publishes the consumed position to the producer.

@@ -159,6 +159,8 @@ bool Endpoint::Flush() {
   return true;
 }
 
+void Endpoint::MarkWaitingForRoom() { outbound_.SetWaiting(true); }
+
 void Endpoint::WaitForRoom(absl::Duration timeout) {
   outbound_.SetWaiting(true);
   FutexWait(&outbound_.control()->producer_waiting, 1, timeout).IgnoreError();
@@ -188,7 +190,12 @@ absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
   }
   IncomingMessage msg;
   msg.header = *h;
-  if (absl::Status s = ReadPayload(*h, *record, &msg.payload); !s.ok()) {
+  const uint64_t accept =
+      options_.accept_payload == 0 ? options_.max_payload : options_.accept_payload;
+  msg.oversized = h->payload_length > accept;
+  if (absl::Status s =
+          ReadPayload(*h, *record, msg.oversized ? nullptr : &msg.payload);
+      !s.ok()) {
     return s;
   }
   return msg;
@@ -199,6 +206,7 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
                                    std::string* out) {
   switch (static_cast<PayloadMode>(h.payload_mode)) {
     case PayloadMode::kInline:
+      if (out == nullptr) return absl::OkStatus();
       out->assign(reinterpret_cast<const char*>(record.data()) + kFrameHeaderSize,
                   h.payload_length);
       return absl::OkStatus();
@@ -221,6 +229,7 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
           !s.ok()) {
         return s;
       }
+      if (out == nullptr) return absl::OkStatus();
       absl::StatusOr<Mapping> map =
           Mapping::Map(fd->get(), h.payload_length, /*writable=*/false);
       if (!map.ok()) return map.status();

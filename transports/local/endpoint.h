@@ -73,6 +73,12 @@ struct EndpointOptions {
   // Largest payload accepted in any mode, either way.
   // Default: 64 MiB.
   uint64_t max_payload = uint64_t{64} << 20;
+  // Payloads above this (but within max_payload) are not copied out: the
+  // message arrives with `oversized` set and an empty payload, so that the
+  // receiver can refuse that one call and keep the connection. 0 = same as
+  // max_payload.
+  // Default: 0.
+  uint64_t accept_payload = 0;
   // How long Receive waits for a mode-3 memfd whose record has arrived.
   // Default: 1 second.
   absl::Duration memfd_wait = absl::Seconds(1);
@@ -94,6 +100,7 @@ struct OutgoingMessage {
 struct IncomingMessage {
   FrameHeader header;
   std::string payload;
+  bool oversized = false;  // payload_length > accept_payload; not copied.
   MessageType type() const { return static_cast<MessageType>(header.type); }
   PayloadMode mode() const {
     return static_cast<PayloadMode>(header.payload_mode);
@@ -117,6 +124,9 @@ class Endpoint {
   // Makes placed messages visible; rings the doorbell if the peer sleeps.
   // Returns true if it rang.
   bool Flush();
+  // Marks the producer as waiting for room without sleeping: the consumer
+  // rings the doorbell after it frees slots. Retry TrySend once after this.
+  void MarkWaitingForRoom();
   // Marks the producer as waiting for room, then sleeps until woken or
   // `timeout`. The caller retries TrySend before calling again.
   void WaitForRoom(absl::Duration timeout);
@@ -148,6 +158,7 @@ class Endpoint {
   }
 
  private:
+  // Copies the payload out; with out == nullptr only validates and skips.
   absl::Status ReadPayload(const FrameHeader& h,
                            absl::Span<const std::byte> record,
                            std::string* out);

@@ -1,0 +1,729 @@
+// The client side of the local transport: connect + handshake, interface
+// binding, calls with deadlines and cancellation, and reconnection.
+//
+// Waiting for replies is leader/follower: a calling thread that finds no
+// reader becomes the leader, drains the reply ring for everyone (spinning
+// while the server runs on another CPU, then sleeping on the ring's futex
+// in chunks of at most 10 ms, checking the control socket before each
+// sleep) and hands the role on when its own call ends. Threads with async
+// calls in flight are served by a pump thread that leads the same way.
+//
+// Locks, in nesting order: ClientConnection::reader_mu, then send_mu, then
+// mu. LocalChannel::mu_ is never held while taking them.
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/target.h"
+#include "transports/local/control_socket.h"
+#include "transports/local/doorbell.h"
+#include "transports/local/endpoint.h"
+#include "transports/local/frame.h"
+#include "transports/local/local_transport.h"
+#include "transports/local/memfd.h"
+#include "transports/local/section.h"
+#include "transports/local/shared_word.h"
+
+namespace lpc::local {
+namespace {
+
+constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
+constexpr absl::Duration kSleepChunk = absl::Milliseconds(10);
+
+struct PendingCall {
+  uint64_t id = 0;
+  std::atomic<bool> done{false};
+  absl::StatusOr<std::string> result{absl::UnknownError("pending")};
+  uint32_t bind_slot = 0;
+  absl::Time deadline = absl::InfiniteFuture();
+  ResponseCallback callback;  // Async calls only.
+};
+
+using Completion = std::pair<ResponseCallback, absl::StatusOr<std::string>>;
+
+class ClientConnection : public MemfdPort {
+ public:
+  ClientConnection(UniqueFd sock, UniqueFd eventfd, Mapping map,
+                   SectionLayout layout, const LocalChannelOptions& o,
+                   const ChannelOptions& co)
+      : sock_(std::move(sock)),
+        eventfd_(std::move(eventfd)),
+        map_(std::move(map)),
+        layout_(layout),
+        options_(o),
+        spin_ns_(absl::ToInt64Nanoseconds(o.spin)) {
+    EndpointOptions eo;
+    eo.max_inline_record = o.max_inline_record;
+    eo.max_payload = kHardPayloadCap;
+    eo.accept_payload = co.max_message_size;
+    eo.peer_eventfd = eventfd_.get();
+    ep_ = std::make_unique<Endpoint>(Side::kClient, map_.data(), layout_, this, eo);
+  }
+
+  ~ClientConnection() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_pump_ = true;
+      cv_.notify_all();
+    }
+    if (pump_.joinable()) {
+      if (pump_.get_id() == std::this_thread::get_id()) {
+        pump_.detach();
+      } else {
+        pump_.join();
+      }
+    }
+  }
+
+  bool dead() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return dead_;
+  }
+  bool HungUp() { return PeerHungUp(sock_.get()); }
+
+  // Registers a call. RESOURCE_EXHAUSTED over the in-flight limit.
+  absl::Status Register(const std::shared_ptr<PendingCall>& call) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (dead_) return dead_status_;
+    if (calls_.size() >= options_.max_in_flight) {
+      return absl::ResourceExhaustedError("too many calls in flight");
+    }
+    call->id = next_id_++;
+    calls_[call->id] = call;
+    if (call->callback) {
+      ++async_pending_;
+      StartPumpLocked();
+      cv_.notify_all();
+    }
+    return absl::OkStatus();
+  }
+
+  // Places a message and publishes it, waiting for ring room until
+  // `deadline`.
+  absl::Status Send(const OutgoingMessage& m, absl::Time deadline) {
+    std::lock_guard<std::mutex> lock(send_mu_);
+    ep_->SetRunning(true);
+    for (int i = 0;; ++i) {
+      absl::StatusOr<bool> ok = ep_->TrySend(m);
+      if (!ok.ok()) {
+        if (absl::IsResourceExhausted(ok.status())) return ok.status();
+        MarkDead(absl::UnavailableError(
+            absl::StrCat("local transport broken: ", ok.status().message())));
+        return absl::UnavailableError(ok.status().message());
+      }
+      if (*ok) break;
+      ep_->Flush();
+      if (dead()) return dead_status();
+      if (HungUp()) {
+        MarkDead(absl::UnavailableError("server closed the connection"));
+        return dead_status();
+      }
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) {
+        return absl::DeadlineExceededError("request ring stayed full");
+      }
+      ep_->WaitForRoom(std::min(left, kSleepChunk));
+    }
+    ep_->Flush();
+    return absl::OkStatus();
+  }
+
+  void SendCancel(uint64_t id) {
+    OutgoingMessage m;
+    m.type = MessageType::kCancel;
+    m.message_id = id;
+    Send(m, absl::Now() + absl::Milliseconds(100)).IgnoreError();
+  }
+
+  // Completes `call` (once) with `result`; runs its callback if async.
+  void Complete(const std::shared_ptr<PendingCall>& call,
+                absl::StatusOr<std::string> result) {
+    Completion done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (call->done.load()) return;
+      call->result = std::move(result);
+      calls_.erase(call->id);
+      if (call->callback) {
+        --async_pending_;
+        done = {std::move(call->callback), call->result};
+      }
+      call->done.store(true);
+      cv_.notify_all();
+    }
+    if (done.first) done.first(std::move(done.second));
+  }
+
+  // Ends the connection: every pending call fails with `status`.
+  void MarkDead(const absl::Status& status) {
+    std::vector<Completion> callbacks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!dead_) {
+        dead_ = true;
+        dead_status_ = status;
+      }
+      for (auto& [id, call] : calls_) {
+        call->result = dead_status_;
+        if (call->callback) {
+          --async_pending_;
+          callbacks.emplace_back(std::move(call->callback), dead_status_);
+        }
+        call->done.store(true);
+      }
+      calls_.clear();
+      cv_.notify_all();
+    }
+    WakeLeader();
+    for (auto& [cb, r] : callbacks) cb(std::move(r));
+  }
+
+  absl::Status dead_status() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return dead_status_;
+  }
+
+  // Wakes a leader sleeping on the reply ring's futex.
+  void WakeLeader() {
+    uint32_t* word = &ControlOf(map_.data(), layout_)->reply.consumer_sleeping;
+    SharedStore<uint32_t>(*word, 0, std::memory_order_seq_cst);
+    FutexWake(word, INT32_MAX);
+  }
+
+  // Waits until `call` completes, leading while nobody else does.
+  void Wait(const std::shared_ptr<PendingCall>& call) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!call->done.load()) {
+      if (absl::Now() >= call->deadline) {
+        lock.unlock();
+        Expire(call);
+        lock.lock();
+        continue;
+      }
+      if (reader_mu_.try_lock()) {
+        lock.unlock();
+        Lead([&] { return call->done.load(); }, call->deadline);
+        reader_mu_.unlock();
+        lock.lock();
+        cv_.notify_all();  // Hand the leader role on.
+        continue;
+      }
+      const absl::Duration left = call->deadline - absl::Now();
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(std::min(left, kSleepChunk)));
+    }
+  }
+
+  void Expire(const std::shared_ptr<PendingCall>& call) {
+    if (call->done.load()) return;
+    Complete(call, absl::DeadlineExceededError("deadline exceeded"));
+    SendCancel(call->id);
+  }
+
+  // MemfdPort (runs under reader_mu_, inside Receive).
+  absl::Status SendPayloadFd(uint32_t number, uint64_t length,
+                             int fd) override {
+    PayloadFdBody body{number, 0, length};
+    const int fds[1] = {fd};
+    return SendPacket(sock_.get(),
+                      EncodeControl(ControlType::kPayloadFd, &body, sizeof(body)),
+                      fds);
+  }
+  absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t,
+                                         absl::Time deadline) override {
+    for (int i = 0; i < 64; ++i) {
+      if (!stash_.empty()) {
+        auto entry = std::move(stash_.front());
+        stash_.pop_front();
+        if (entry.first != number) {
+          return absl::DataLossError("payload memfd out of order");
+        }
+        return std::move(entry.second);
+      }
+      absl::Status s = ReadOnePacket(deadline);
+      if (!s.ok()) return s;
+    }
+    return absl::DataLossError("payload memfd did not arrive");
+  }
+
+  Endpoint& ep() { return *ep_; }
+
+ private:
+  // Reads one control packet (under reader_mu_). DEADLINE_EXCEEDED: none.
+  absl::Status ReadOnePacket(absl::Time deadline) {
+    absl::StatusOr<Packet> p = RecvPacket(sock_.get(), deadline);
+    if (absl::IsDeadlineExceeded(p.status())) return p.status();
+    if (!p.ok()) {
+      MarkDead(absl::UnavailableError("server closed the connection"));
+      return dead_status();
+    }
+    absl::Span<const std::byte> body;
+    absl::StatusOr<ControlType> type = DecodeControlHeader(
+        absl::MakeConstSpan(reinterpret_cast<const std::byte*>(p->bytes.data()),
+                            p->bytes.size()),
+        &body);
+    if (type.ok() && *type == ControlType::kGoodbye) {
+      absl::Status why = DecodeStatusBody(body);
+      MarkDead(absl::UnavailableError(why.message()));
+      return dead_status();
+    }
+    PayloadFdBody b;
+    if (!type.ok() || *type != ControlType::kPayloadFd ||
+        body.size() != sizeof(b) || p->fds.size() != 1 || stash_.size() > 16) {
+      MarkDead(absl::UnavailableError("protocol error on the control socket"));
+      return dead_status();
+    }
+    std::memcpy(&b, body.data(), sizeof(b));
+    stash_.emplace_back(b.memfd_number, std::move(p->fds[0]));
+    return absl::OkStatus();
+  }
+
+  // Drains the reply ring; returns how many messages it handled.
+  int DrainReplies() {
+    int handled = 0;
+    for (;;) {
+      absl::StatusOr<std::optional<IncomingMessage>> msg = ep_->Receive();
+      if (!msg.ok()) {
+        MarkDead(absl::UnavailableError(
+            absl::StrCat("bad reply from server: ", msg.status().message())));
+        break;
+      }
+      if (!msg->has_value()) break;
+      ++handled;
+      IncomingMessage& m = **msg;
+      std::shared_ptr<PendingCall> call;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = calls_.find(m.header.message_id);
+        if (it != calls_.end()) call = it->second;
+      }
+      if (call == nullptr) {
+        stray_replies_.fetch_add(1);  // Its caller gave up; drop it.
+        continue;
+      }
+      absl::StatusOr<std::string> result;
+      if (m.header.status_code != 0) {
+        result = absl::Status(static_cast<absl::StatusCode>(m.header.status_code),
+                              m.payload);
+      } else if (m.oversized) {
+        result = absl::ResourceExhaustedError(
+            "reply exceeds the channel's maximum message size");
+      } else {
+        result = std::move(m.payload);
+      }
+      call->bind_slot = m.header.interface_slot;
+      Complete(call, std::move(result));
+    }
+    ep_->ReleaseReceived();
+    return handled;
+  }
+
+  void ExpireOverdue() {
+    std::vector<std::shared_ptr<PendingCall>> overdue;
+    const absl::Time now = absl::Now();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [id, call] : calls_) {
+        if (now >= call->deadline) overdue.push_back(call);
+      }
+    }
+    for (auto& call : overdue) Expire(call);
+  }
+
+ public:
+  // The leader loop (reader_mu_ held): until `stop()` or the deadline.
+  template <typename Stop>
+  void Lead(Stop stop, absl::Time deadline) {
+    ep_->SetRunning(true);
+    for (int i = 0; !stop() && !dead(); ++i) {
+      if (DrainReplies() > 0) continue;
+      if (stop()) break;
+      if (spin_ns_ > 0 && PeerRunningElsewhere(ep_->PeerRunning()) &&
+          SpinUntil(
+              spin_ns_, [&] { return ep_->HasInboundHint() || stop(); },
+              [&] { return PeerRunningElsewhere(ep_->PeerRunning()); })) {
+        continue;
+      }
+      // Before sleeping: death, goodbye and memfd packets, overdue calls.
+      absl::Status s = ReadOnePacket(absl::InfinitePast());
+      if (s.ok()) continue;
+      if (!absl::IsDeadlineExceeded(s) || dead()) break;
+      if (HungUp()) {
+        MarkDead(absl::UnavailableError("server closed the connection"));
+        break;
+      }
+      ExpireOverdue();
+      if (stop()) break;
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      ep_->WaitForInbound(0, std::min(left, kSleepChunk));
+    }
+    ep_->SetRunning(false);
+  }
+
+ private:
+  void StartPumpLocked() {
+    if (pump_started_) return;
+    pump_started_ = true;
+    pump_ = std::thread([this] { Pump(); });
+  }
+
+  // Serves async calls while any are pending.
+  void Pump() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_pump_) {
+      if (async_pending_ == 0 || dead_) {
+        cv_.wait_for(lock, std::chrono::milliseconds(100));
+        continue;
+      }
+      if (!reader_mu_.try_lock()) {
+        cv_.wait_for(lock, std::chrono::milliseconds(5));
+        continue;
+      }
+      lock.unlock();
+      Lead(
+          [this] {
+            std::lock_guard<std::mutex> l(mu_);
+            return async_pending_ == 0 || stop_pump_;
+          },
+          absl::Now() + absl::Milliseconds(50));
+      reader_mu_.unlock();
+      lock.lock();
+      cv_.notify_all();
+    }
+  }
+
+  UniqueFd sock_;
+  UniqueFd eventfd_;
+  Mapping map_;
+  SectionLayout layout_;
+  const LocalChannelOptions options_;
+  const int64_t spin_ns_;
+  std::unique_ptr<Endpoint> ep_;
+
+  std::mutex reader_mu_;  // The leader role: receive side, socket reads.
+  std::deque<std::pair<uint32_t, UniqueFd>> stash_;  // reader_mu_
+
+  std::mutex send_mu_;  // The send side of ep_.
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;  // mu_
+  uint64_t next_id_ = 1;                                              // mu_
+  bool dead_ = false;                                                 // mu_
+  absl::Status dead_status_;                                          // mu_
+  int async_pending_ = 0;                                             // mu_
+  bool stop_pump_ = false;                                            // mu_
+  bool pump_started_ = false;                                         // mu_
+  std::thread pump_;
+  std::atomic<uint64_t> stray_replies_{0};
+
+ public:
+  std::mutex bind_mu;
+  std::map<std::string, uint32_t> bound;  // bind_mu
+};
+
+absl::StatusOr<std::shared_ptr<ClientConnection>> Connect(
+    const std::string& path, const LocalChannelOptions& o,
+    const ChannelOptions& co, absl::Time deadline) {
+  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!sock) return absl::UnavailableError("socket() failed");
+  struct sockaddr_un addr;
+  std::memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot connect to local port ", path, ": ", std::strerror(errno)));
+  }
+  if (o.expected_server_uid.has_value()) {
+    absl::StatusOr<PeerCredentials> server = GetPeerCredentials(sock.get());
+    if (!server.ok()) return server.status();
+    if (server->uid != *o.expected_server_uid) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "local port ", path, " is served by uid ", server->uid,
+          ", expected uid ", *o.expected_server_uid));
+    }
+  }
+  absl::StatusOr<Packet> p =
+      RecvPacket(sock.get(), std::min(deadline, absl::Now() + o.connect_timeout));
+  if (!p.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("local handshake failed: ", p.status().message()));
+  }
+  absl::Span<const std::byte> body;
+  absl::StatusOr<ControlType> type = DecodeControlHeader(
+      absl::MakeConstSpan(reinterpret_cast<const std::byte*>(p->bytes.data()),
+                          p->bytes.size()),
+      &body);
+  if (!type.ok()) return absl::UnavailableError(type.status().message());
+  if (*type == ControlType::kRefused) {
+    absl::Status why = DecodeStatusBody(body);
+    if (why.ok() || absl::IsDataLoss(why)) {
+      return absl::UnavailableError("server refused the connection");
+    }
+    return why;
+  }
+  WelcomeBody w;
+  if (*type != ControlType::kWelcome || body.size() != sizeof(w) ||
+      p->fds.size() != 2) {
+    return absl::UnavailableError("local handshake: malformed welcome");
+  }
+  std::memcpy(&w, body.data(), sizeof(w));
+  SectionGeometry g;
+  g.request_slots = w.request_slots;
+  g.reply_slots = w.reply_slots;
+  g.c2s_data_bytes = w.c2s_data_bytes;
+  g.s2c_data_bytes = w.s2c_data_bytes;
+  g.max_record_slots = w.max_record_slots;
+  absl::StatusOr<SectionLayout> layout = ComputeLayout(g);
+  if (!layout.ok()) return absl::UnavailableError(layout.status().message());
+  if (layout->total_size != w.section_size ||
+      layout->total_size > o.max_section_bytes) {
+    return absl::UnavailableError("local handshake: section size mismatch");
+  }
+  if (absl::Status s = ValidateSealedMemfd(p->fds[0].get(), layout->total_size);
+      !s.ok()) {
+    return absl::UnavailableError(absl::StrCat("local handshake: ", s.message()));
+  }
+  char link[64] = {};
+  const std::string proc = absl::StrCat("/proc/self/fd/", p->fds[1].get());
+  if (::readlink(proc.c_str(), link, sizeof(link) - 1) < 0 ||
+      std::strcmp(link, "anon_inode:[eventfd]") != 0) {
+    return absl::UnavailableError("local handshake: doorbell is not an eventfd");
+  }
+  absl::StatusOr<Mapping> map =
+      Mapping::Map(p->fds[0].get(), layout->total_size, true);
+  if (!map.ok()) return map.status();
+  if (absl::Status s =
+          ValidateSectionHeader(map->data(), map->size(), *layout);
+      !s.ok()) {
+    return absl::UnavailableError(absl::StrCat("local handshake: ", s.message()));
+  }
+  return std::make_shared<ClientConnection>(std::move(sock), std::move(p->fds[1]),
+                                            std::move(*map), *layout, o, co);
+}
+
+class LocalChannel final : public Channel {
+ public:
+  LocalChannel(std::string name, std::string path, ChannelOptions options,
+               LocalChannelOptions local)
+      : Channel(options),
+        name_(std::move(name)),
+        path_(std::move(path)),
+        local_(std::move(local)),
+        backoff_(local_.reconnect_backoff_initial) {}
+
+  std::string_view transport_name() const override { return "local"; }
+
+  absl::StatusOr<std::string> Call(const InterfaceDescriptor& iface,
+                                   const MethodDescriptor& method,
+                                   CallContext* ctx,
+                                   std::string request) override {
+    std::shared_ptr<ClientConnection> conn;
+    std::shared_ptr<PendingCall> call;
+    absl::Status s = Begin(iface, method, ctx, request, nullptr, &conn, &call);
+    if (!s.ok()) return s;
+    const uint64_t handle = ctx->AddCancelCallback([conn, call] {
+      conn->Complete(call, absl::CancelledError("call cancelled"));
+      conn->SendCancel(call->id);
+      conn->WakeLeader();
+    });
+    conn->Wait(call);
+    ctx->RemoveCancelCallback(handle);
+    return Finish(ctx, std::move(call->result));
+  }
+
+  void StartCall(const InterfaceDescriptor& iface,
+                 const MethodDescriptor& method, CallContext* ctx,
+                 std::string request, ResponseCallback done) override {
+    auto cancel_handle = std::make_shared<std::atomic<uint64_t>>(0);
+    ResponseCallback wrapped = [ctx, done = std::move(done)](
+                                   absl::StatusOr<std::string> r) {
+      done(Finish(ctx, std::move(r)));
+    };
+    std::shared_ptr<ClientConnection> conn;
+    std::shared_ptr<PendingCall> call;
+    absl::Status s = Begin(iface, method, ctx, request, wrapped, &conn, &call);
+    if (!s.ok()) {
+      if (wrapped) wrapped(s);
+      return;
+    }
+    ctx->AddCancelCallback([conn, call] {
+      conn->Complete(call, absl::CancelledError("call cancelled"));
+      conn->SendCancel(call->id);
+    });
+  }
+
+  absl::Status SendOneway(const InterfaceDescriptor& iface,
+                          const MethodDescriptor& method, CallContext* ctx,
+                          std::string request) override {
+    if (absl::Status s = PrepareCall(ctx, request.size()); !s.ok()) return s;
+    absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
+        GetConnection(ctx->deadline());
+    if (!conn.ok()) return conn.status();
+    absl::StatusOr<uint32_t> slot = Bind(*conn, iface, ctx->deadline());
+    if (!slot.ok()) return slot.status();
+    OutgoingMessage m;
+    m.type = MessageType::kOneway;
+    m.message_id = 0;
+    m.interface_slot = *slot;
+    m.method_id = method.id;
+    m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
+    m.payload = request;
+    return (*conn)->Send(m, ctx->deadline());
+  }
+
+ private:
+  static absl::StatusOr<std::string> Finish(CallContext* ctx,
+                                            absl::StatusOr<std::string> r) {
+    // A call whose deadline passed or that was cancelled ends that way,
+    // even if a reply raced in at the last moment.
+    if (ctx->IsCancelled()) return StatusForEndedCall(*ctx);
+    return r;
+  }
+
+  // Connects, binds, registers and sends one call.
+  absl::Status Begin(const InterfaceDescriptor& iface,
+                     const MethodDescriptor& method, CallContext* ctx,
+                     const std::string& request, ResponseCallback done,
+                     std::shared_ptr<ClientConnection>* conn_out,
+                     std::shared_ptr<PendingCall>* call_out) {
+    if (absl::Status s = PrepareCall(ctx, request.size()); !s.ok()) return s;
+    absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
+        GetConnection(ctx->deadline());
+    if (!conn.ok()) return conn.status();
+    absl::StatusOr<uint32_t> slot = Bind(*conn, iface, ctx->deadline());
+    if (!slot.ok()) return slot.status();
+    auto call = std::make_shared<PendingCall>();
+    call->deadline = ctx->deadline();
+    call->callback = std::move(done);
+    if (absl::Status s = (*conn)->Register(call); !s.ok()) return s;
+    OutgoingMessage m;
+    m.type = MessageType::kRequest;
+    m.message_id = call->id;
+    m.interface_slot = *slot;
+    m.method_id = method.id;
+    m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
+    m.payload = request;
+    if (absl::Status s = (*conn)->Send(m, ctx->deadline()); !s.ok()) {
+      (*conn)->Complete(call, s);
+      if (call->callback == nullptr && !call->done.load()) return s;
+      return absl::IsResourceExhausted(s) && !call->callback ? s : s;
+    }
+    *conn_out = *conn;
+    *call_out = call;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<uint32_t> Bind(const std::shared_ptr<ClientConnection>& conn,
+                                const InterfaceDescriptor& iface,
+                                absl::Time deadline) {
+    const std::string name(iface.full_name);
+    {
+      std::lock_guard<std::mutex> lock(conn->bind_mu);
+      auto it = conn->bound.find(name);
+      if (it != conn->bound.end()) return it->second;
+    }
+    auto call = std::make_shared<PendingCall>();
+    call->deadline = deadline;
+    if (absl::Status s = conn->Register(call); !s.ok()) return s;
+    BindRequest req{name, std::string(iface.uuid), iface.version.major,
+                    iface.version.minor};
+    const std::string payload = EncodeBindRequest(req);
+    OutgoingMessage m;
+    m.type = MessageType::kBind;
+    m.message_id = call->id;
+    m.payload = payload;
+    if (absl::Status s = conn->Send(m, deadline); !s.ok()) {
+      conn->Complete(call, s);
+      return s;
+    }
+    conn->Wait(call);
+    if (!call->result.ok()) return call->result.status();
+    std::lock_guard<std::mutex> lock(conn->bind_mu);
+    conn->bound[name] = call->bind_slot;
+    return call->bind_slot;
+  }
+
+  absl::StatusOr<std::shared_ptr<ClientConnection>> GetConnection(
+      absl::Time deadline) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (conn_ != nullptr && !conn_->dead() && !conn_->HungUp()) return conn_;
+    if (conn_ != nullptr) {
+      if (!conn_->dead()) {
+        conn_->MarkDead(absl::UnavailableError("server closed the connection"));
+      }
+      conn_.reset();
+    }
+    const absl::Time now = absl::Now();
+    if (now < next_attempt_) {
+      return absl::UnavailableError(absl::StrCat(
+          "local port ", name_, " unavailable (retrying): ",
+          last_error_.message()));
+    }
+    absl::StatusOr<std::shared_ptr<ClientConnection>> c =
+        Connect(path_, local_, options(), deadline);
+    if (!c.ok()) {
+      last_error_ = c.status();
+      next_attempt_ = now + backoff_;
+      backoff_ = std::min(backoff_ * 2, local_.reconnect_backoff_max);
+      return c.status();
+    }
+    backoff_ = local_.reconnect_backoff_initial;
+    next_attempt_ = absl::InfinitePast();
+    conn_ = *c;
+    return conn_;
+  }
+
+  const std::string name_;
+  const std::string path_;
+  const LocalChannelOptions local_;
+  std::mutex mu_;
+  std::shared_ptr<ClientConnection> conn_;   // mu_
+  absl::Time next_attempt_ = absl::InfinitePast();  // mu_
+  absl::Duration backoff_;                   // mu_
+  absl::Status last_error_;                  // mu_
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Channel>> CreateLocalChannel(
+    std::string name, ChannelOptions options, LocalChannelOptions local) {
+  absl::StatusOr<std::string> path = PortPath(name, local.runtime_dir);
+  if (!path.ok()) return path.status();
+  return std::shared_ptr<Channel>(new LocalChannel(
+      std::move(name), std::move(*path), std::move(options), std::move(local)));
+}
+
+void RegisterLocalTransport() {
+  RegisterChannelFactory(
+      "local", [](std::string_view address, const ChannelArgs& args)
+                   -> absl::StatusOr<std::shared_ptr<Channel>> {
+        LocalChannelOptions local;
+        if (args.transport_options != nullptr) {
+          local = *static_cast<const LocalChannelOptions*>(args.transport_options);
+        }
+        return CreateLocalChannel(std::string(address), args.common, local);
+      });
+}
+
+namespace {
+const bool kRegistered = (RegisterLocalTransport(), true);
+}  // namespace
+
+}  // namespace lpc::local

@@ -1,0 +1,985 @@
+// The server side of the local transport: the named connection port, the
+// access policy, per-client sections, and one completion-port-style worker
+// pool for every connection. See local_transport.h and
+// docs/local-transport.md.
+//
+// Threads:
+//  - the I/O thread: epoll over the listening socket, every client's control
+//    socket (packets, hang-up) and doorbell eventfd; a 10 ms tick for
+//    housekeeping (stalled replies, pool growth);
+//  - workers: take ready connections (drain up to batch_per_turn records,
+//    round-robin) and queued calls (FIFO); idle workers wait LIFO.
+//
+// Locks, in the order they may nest: Connection::recv_mu, then
+// Connection::send_mu, then Connection::state_mu; pool_mu_ and conns_mu_
+// are leaves (never held while taking another lock).
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/call_context.h"
+#include "transports/local/control_socket.h"
+#include "transports/local/doorbell.h"
+#include "transports/local/endpoint.h"
+#include "transports/local/frame.h"
+#include "transports/local/local_transport.h"
+#include "transports/local/memfd.h"
+#include "transports/local/section.h"
+
+namespace lpc::local {
+namespace {
+
+constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
+constexpr size_t kMaxStashedFds = 16;
+constexpr size_t kMaxBoundInterfaces = 256;
+constexpr uint64_t kListenTag = ~uint64_t{0};
+
+struct OwnedReply {
+  MessageType type;
+  uint64_t message_id;
+  uint32_t status_code;
+  uint32_t interface_slot;
+  std::string payload;
+};
+
+struct CallRecord {
+  std::shared_ptr<internal::CancelState> cancel;
+  bool answered = false;  // Shutdown answered it; drop the handler's reply.
+};
+
+class Connection : public MemfdPort {
+ public:
+  uint64_t id = 0;
+  UniqueFd sock;
+  UniqueFd eventfd;
+  Mapping map;
+  SectionLayout layout;
+  PeerCredentials creds;
+  PeerIdentity peer;
+  std::unique_ptr<Endpoint> ep;
+
+  std::atomic<bool> closed{false};
+  std::atomic<bool> queued{false};  // In the ready list or being drained.
+
+  std::mutex recv_mu;  // Serialises the consumer side of `ep`.
+
+  std::mutex send_mu;  // Serialises the producer side of `ep`.
+  std::deque<OwnedReply> pending_replies;  // Guarded by send_mu.
+  absl::Time pending_since = absl::InfiniteFuture();  // Guarded by send_mu.
+
+  std::mutex state_mu;
+  std::condition_variable memfd_cv;
+  std::deque<std::pair<uint32_t, UniqueFd>> memfd_stash;  // state_mu
+  std::unordered_map<uint64_t, CallRecord> in_flight;     // state_mu
+  std::vector<std::string> bound;  // slot - 1 -> interface; state_mu
+
+  absl::Status SendPayloadFd(uint32_t number, uint64_t length,
+                             int fd) override {
+    PayloadFdBody body{number, 0, length};
+    const int fds[1] = {fd};
+    return SendPacket(sock.get(),
+                      EncodeControl(ControlType::kPayloadFd, &body, sizeof(body)),
+                      fds);
+  }
+
+  absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t,
+                                         absl::Time deadline) override {
+    std::unique_lock<std::mutex> lock(state_mu);
+    for (;;) {
+      if (!memfd_stash.empty()) {
+        auto entry = std::move(memfd_stash.front());
+        memfd_stash.pop_front();
+        if (entry.first != number) {
+          return absl::DataLossError(absl::StrCat(
+              "payload memfd #", entry.first, " arrived, expected #", number));
+        }
+        return std::move(entry.second);
+      }
+      if (closed.load()) return absl::UnavailableError("connection closed");
+      if (memfd_cv.wait_until(lock, absl::ToChronoTime(deadline)) ==
+              std::cv_status::timeout &&
+          memfd_stash.empty()) {
+        return absl::DeadlineExceededError("payload memfd did not arrive");
+      }
+    }
+  }
+
+  size_t InFlight() {
+    std::lock_guard<std::mutex> lock(state_mu);
+    return in_flight.size();
+  }
+};
+
+struct WorkItem {
+  std::shared_ptr<Connection> conn;
+  IncomingMessage msg;
+  std::string interface_name;
+  std::unique_ptr<CallContext> ctx;
+};
+
+class LocalServer final : public LocalServerTransport {
+ public:
+  LocalServer(std::string name, std::string path, LocalPortOptions options)
+      : name_(std::move(name)), path_(std::move(path)), options_(std::move(options)) {
+    concurrency_ = options_.concurrency > 0
+                       ? options_.concurrency
+                       : std::max(1u, std::thread::hardware_concurrency());
+    max_workers_ = options_.max_workers > 0
+                       ? std::max(options_.max_workers, concurrency_)
+                       : 2 * concurrency_;
+  }
+
+  ~LocalServer() override { Shutdown(absl::Now()); }
+
+  absl::Status Start(Dispatcher* dispatcher) override;
+  void Shutdown(absl::Time deadline) override;
+  std::string target() const override { return "local:" + name_; }
+  std::string path() const override { return path_; }
+
+  LocalServerStats stats() const override {
+    LocalServerStats s;
+    s.connections_accepted = accepted_.load();
+    s.connections_refused = refused_.load();
+    s.clients_cut_off = cut_off_.load();
+    s.calls_started = calls_started_.load();
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    s.connections_open = conns_.size();
+    return s;
+  }
+
+ private:
+  absl::Status BindListener();
+  void IoLoop();
+  void Accept();
+  void HandleSocketEvent(const std::shared_ptr<Connection>& c, uint32_t events);
+  void Tick();
+  std::shared_ptr<Connection> Lookup(uint64_t id);
+
+  void Schedule(const std::shared_ptr<Connection>& c, bool wake);
+  void WorkerLoop();
+  void SpawnWorkerLocked();
+  void WakeOneLocked();
+  void Drain(const std::shared_ptr<Connection>& c);
+  void HandleMessage(const std::shared_ptr<Connection>& c, IncomingMessage msg,
+                     std::vector<WorkItem>* items);
+  void RunCall(WorkItem item);
+  void SpinForNext(const std::shared_ptr<Connection>& c);
+  void SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
+  absl::Status FlushRepliesLocked(Connection& c);
+  void CutOff(const std::shared_ptr<Connection>& c, const absl::Status& why);
+  void Close(const std::shared_ptr<Connection>& c);
+
+  const std::string name_;
+  const std::string path_;
+  const LocalPortOptions options_;
+  int concurrency_ = 1;
+  int max_workers_ = 2;
+  Dispatcher* dispatcher_ = nullptr;
+
+  UniqueFd listen_fd_;
+  UniqueFd epoll_fd_;
+  std::thread io_thread_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> shutting_down_{false};  // No new calls.
+  std::atomic<bool> stopping_{false};       // Threads exit.
+  std::mutex shutdown_mu_;
+  bool shut_down_ = false;  // Guarded by shutdown_mu_.
+
+  mutable std::mutex conns_mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns_;
+  uint64_t next_conn_id_ = 1;  // I/O thread only.
+
+  // The pool.
+  struct Worker {
+    std::condition_variable cv;
+    bool signalled = false;
+  };
+  std::mutex pool_mu_;
+  std::deque<WorkItem> work_;                       // pool_mu_
+  std::deque<std::shared_ptr<Connection>> ready_;   // pool_mu_
+  std::vector<Worker*> idle_;                       // pool_mu_, LIFO
+  std::vector<std::thread> threads_;                // pool_mu_
+  int live_workers_ = 0;                            // pool_mu_
+  int limit_ = 1;                                   // pool_mu_
+  int running_ = 0;                                 // pool_mu_
+  uint64_t completions_ = 0;                        // pool_mu_
+  uint64_t last_completions_ = 0;                   // I/O thread
+
+  std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0},
+      calls_started_{0};
+};
+
+absl::Status LocalServer::BindListener() {
+  const std::string dir = path_.substr(0, path_.rfind('/'));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cannot create runtime dir ", dir, ": ", std::strerror(errno)));
+  }
+  struct sockaddr_un addr;
+  std::memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path_.data(), path_.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return absl::ResourceExhaustedError("socket() failed");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      break;
+    }
+    if (errno != EADDRINUSE || attempt == 1) {
+      return absl::UnavailableError(absl::StrCat("cannot bind ", path_, ": ",
+                                                 std::strerror(errno)));
+    }
+    // Someone's socket file is there: a live server, or a stale file left
+    // by a killed one. Only a refused connect proves it stale.
+    UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr),
+                  sizeof(addr)) == 0 || errno != ECONNREFUSED) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("local port ", name_, " is already served at ", path_));
+    }
+    ::unlink(path_.c_str());
+  }
+  if (::chmod(path_.c_str(), options_.socket_mode) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("chmod ", path_, ": ",
+                                                    std::strerror(errno)));
+  }
+  if (::listen(fd.get(), 128) != 0) {
+    return absl::UnavailableError(absl::StrCat("listen: ", std::strerror(errno)));
+  }
+  listen_fd_ = std::move(fd);
+  return absl::OkStatus();
+}
+
+absl::Status LocalServer::Start(Dispatcher* dispatcher) {
+  if (started_.exchange(true)) {
+    return absl::FailedPreconditionError("local transport already started");
+  }
+  dispatcher_ = dispatcher;
+  if (absl::StatusOr<SectionLayout> l = ComputeLayout(options_.geometry); !l.ok()) {
+    return l.status();
+  }
+  if (absl::Status s = BindListener(); !s.ok()) return s;
+  epoll_fd_.Reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd_) return absl::ResourceExhaustedError("epoll_create1 failed");
+  struct epoll_event ev;
+  ev.events = EPOLLIN;
+  ev.data.u64 = kListenTag;
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    limit_ = concurrency_;
+    for (int i = 0; i < concurrency_; ++i) SpawnWorkerLocked();
+  }
+  io_thread_ = std::thread([this] { IoLoop(); });
+  return absl::OkStatus();
+}
+
+std::shared_ptr<Connection> LocalServer::Lookup(uint64_t id) {
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  auto it = conns_.find(id);
+  return it == conns_.end() ? nullptr : it->second;
+}
+
+void LocalServer::IoLoop() {
+  struct epoll_event events[64];
+  absl::Time next_tick = absl::Now();
+  while (!stopping_.load()) {
+    const int n = ::epoll_wait(epoll_fd_.get(), events, 64, 10);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = events[i].data.u64;
+      if (tag == kListenTag) {
+        Accept();
+        continue;
+      }
+      std::shared_ptr<Connection> c = Lookup(tag >> 1);
+      if (c == nullptr) continue;
+      if ((tag & 1) != 0) {
+        DrainEventFd(c->eventfd.get());
+        Schedule(c, /*wake=*/true);
+      } else {
+        HandleSocketEvent(c, events[i].events);
+      }
+    }
+    if (absl::Now() >= next_tick) {
+      Tick();
+      next_tick = absl::Now() + absl::Milliseconds(10);
+    }
+  }
+}
+
+void LocalServer::Accept() {
+  for (int i = 0; i < 64; ++i) {
+    UniqueFd sock(::accept4(listen_fd_.get(), nullptr, nullptr,
+                            SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!sock) return;
+    absl::StatusOr<PeerCredentials> creds = GetPeerCredentials(sock.get());
+    absl::Status verdict = creds.status();
+    if (verdict.ok() && shutting_down_.load()) {
+      verdict = absl::UnavailableError("server is shutting down");
+    }
+    if (verdict.ok()) {
+      const auto& a = options_.allowed_uids;
+      const auto& g = options_.allowed_gids;
+      bool allowed = a.empty() && g.empty();
+      allowed |= std::find(a.begin(), a.end(), creds->uid) != a.end();
+      allowed |= std::find(g.begin(), g.end(), creds->gid) != g.end();
+      for (uint32_t group : creds->groups) {
+        allowed |= std::find(g.begin(), g.end(), group) != g.end();
+      }
+      if (allowed && options_.accept_callback) {
+        allowed = options_.accept_callback(*creds);
+      }
+      if (!allowed) {
+        verdict = absl::PermissionDeniedError(absl::StrCat(
+            "local port ", name_, " refuses uid ", creds->uid, " gid ",
+            creds->gid));
+      }
+    }
+    if (verdict.ok()) {
+      std::lock_guard<std::mutex> lock(conns_mu_);
+      if (conns_.size() >= options_.max_connections) {
+        verdict = absl::ResourceExhaustedError("too many connections");
+      }
+    }
+    if (!verdict.ok()) {
+      refused_.fetch_add(1);
+      std::string p = EncodeStatusPacket(ControlType::kRefused, verdict);
+      ::send(sock.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      continue;  // Nothing was mapped or allocated for it.
+    }
+    auto c = std::make_shared<Connection>();
+    c->id = next_conn_id_++;
+    c->creds = *creds;
+    c->peer.transport = "local";
+    c->peer.uid = creds->uid;
+    c->peer.gid = creds->gid;
+    c->peer.pid = creds->pid;
+    c->peer.address = target();
+    c->layout = *ComputeLayout(options_.geometry);
+    absl::StatusOr<UniqueFd> memfd =
+        CreateSealedMemfd("lpc-section", c->layout.total_size);
+    absl::StatusOr<UniqueFd> efd = CreateEventFd();
+    if (!memfd.ok() || !efd.ok()) {
+      const absl::Status s = !memfd.ok() ? memfd.status() : efd.status();
+      std::string p = EncodeStatusPacket(ControlType::kRefused, s);
+      ::send(sock.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      continue;
+    }
+    absl::StatusOr<Mapping> map =
+        Mapping::Map(memfd->get(), c->layout.total_size, true);
+    if (!map.ok()) continue;
+    c->map = std::move(*map);
+    InitializeSection(c->map.data(), c->layout);
+    c->eventfd = std::move(*efd);
+    c->sock = std::move(sock);
+    EndpointOptions eo;
+    eo.max_inline_record = options_.max_inline_record;
+    eo.max_payload = kHardPayloadCap;
+    eo.accept_payload = dispatcher_->options().max_message_size;
+    eo.memfd_wait = absl::Milliseconds(500);
+    c->ep = std::make_unique<Endpoint>(Side::kServer, c->map.data(), c->layout,
+                                       c.get(), eo);
+    const SectionGeometry& g = c->layout.geometry;
+    WelcomeBody w{g.request_slots,
+                  g.reply_slots,
+                  g.c2s_data_bytes,
+                  g.s2c_data_bytes,
+                  g.max_record_slots,
+                  static_cast<uint32_t>(std::min<uint64_t>(
+                      dispatcher_->options().max_message_size >> 10, UINT32_MAX)),
+                  c->layout.total_size};
+    const int fds[2] = {memfd->get(), c->eventfd.get()};
+    if (!SendPacket(c->sock.get(),
+                    EncodeControl(ControlType::kWelcome, &w, sizeof(w)), fds)
+             .ok()) {
+      continue;
+    }
+    // The client now holds its own reference to the memfd; ours closes here.
+    {
+      std::lock_guard<std::mutex> lock(conns_mu_);
+      conns_[c->id] = c;
+    }
+    accepted_.fetch_add(1);
+    struct epoll_event ev;
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = c->id << 1;
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, c->sock.get(), &ev);
+    ev.events = EPOLLIN;
+    ev.data.u64 = (c->id << 1) | 1;
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, c->eventfd.get(), &ev);
+    Schedule(c, true);  // Requests may already be there.
+  }
+}
+
+void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
+                                    uint32_t events) {
+  for (int i = 0; i < 32; ++i) {
+    absl::StatusOr<Packet> p = RecvPacket(c->sock.get(), absl::InfinitePast());
+    if (absl::IsDeadlineExceeded(p.status())) break;
+    if (!p.ok()) {
+      Close(c);  // Hang-up: the client is gone.
+      return;
+    }
+    absl::Span<const std::byte> body;
+    absl::StatusOr<ControlType> type = DecodeControlHeader(
+        absl::MakeConstSpan(reinterpret_cast<const std::byte*>(p->bytes.data()),
+                            p->bytes.size()),
+        &body);
+    if (!type.ok()) {
+      CutOff(c, type.status());
+      return;
+    }
+    if (*type == ControlType::kGoodbye) {
+      Close(c);
+      return;
+    }
+    PayloadFdBody b;
+    if (*type != ControlType::kPayloadFd || body.size() != sizeof(b) ||
+        p->fds.size() != 1) {
+      CutOff(c, absl::DataLossError("unexpected control packet"));
+      return;
+    }
+    std::memcpy(&b, body.data(), sizeof(b));
+    {
+      std::lock_guard<std::mutex> lock(c->state_mu);
+      if (c->memfd_stash.size() >= kMaxStashedFds) {
+        // Falls through to the cut-off below.
+      } else {
+        c->memfd_stash.emplace_back(b.memfd_number, std::move(p->fds[0]));
+        c->memfd_cv.notify_all();
+        continue;
+      }
+    }
+    CutOff(c, absl::ResourceExhaustedError("too many unclaimed payload memfds"));
+    return;
+  }
+  if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0) Close(c);
+}
+
+void LocalServer::Tick() {
+  std::vector<std::shared_ptr<Connection>> conns;
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    for (auto& [id, c] : conns_) conns.push_back(c);
+  }
+  const absl::Time now = absl::Now();
+  for (auto& c : conns) {
+    bool stalled = false, pending = false;
+    {
+      std::lock_guard<std::mutex> lock(c->send_mu);
+      pending = !c->pending_replies.empty();
+      stalled = pending && now - c->pending_since > options_.reply_stall_timeout;
+    }
+    if (stalled) {
+      CutOff(c, absl::ResourceExhaustedError("client does not read its replies"));
+    } else if (pending || c->ep->HasInboundHint()) {
+      Schedule(c, true);
+    }
+  }
+  // Pool growth: work is waiting, nobody is idle and nothing completed
+  // during the last tick, so the running handlers are blocked.
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  const bool waiting = !work_.empty() || !ready_.empty();
+  if (waiting && idle_.empty() && completions_ == last_completions_ &&
+      limit_ < max_workers_) {
+    ++limit_;
+    if (live_workers_ < limit_) SpawnWorkerLocked();
+    WakeOneLocked();
+  } else if (!waiting && limit_ > concurrency_) {
+    --limit_;  // An idle worker above the limit exits.
+    WakeOneLocked();
+  }
+  last_completions_ = completions_;
+}
+
+void LocalServer::SpawnWorkerLocked() {
+  ++live_workers_;
+  threads_.emplace_back([this] { WorkerLoop(); });
+}
+
+void LocalServer::WakeOneLocked() {
+  if (!idle_.empty()) {
+    Worker* w = idle_.back();  // LIFO: the most recently idle is warm.
+    idle_.pop_back();
+    w->signalled = true;
+    w->cv.notify_one();
+  }
+}
+
+void LocalServer::Schedule(const std::shared_ptr<Connection>& c, bool wake) {
+  if (c->closed.load()) return;
+  if (c->queued.exchange(true, std::memory_order_seq_cst)) return;
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  ready_.push_back(c);
+  if (wake) WakeOneLocked();
+}
+
+void LocalServer::WorkerLoop() {
+  Worker self;
+  std::unique_lock<std::mutex> lock(pool_mu_);
+  while (!stopping_.load()) {
+    if (!work_.empty() && running_ < limit_) {
+      WorkItem item = std::move(work_.front());
+      work_.pop_front();
+      ++running_;
+      lock.unlock();
+      RunCall(std::move(item));
+      lock.lock();
+      --running_;
+      ++completions_;
+      continue;
+    }
+    if (!ready_.empty()) {
+      std::shared_ptr<Connection> c = std::move(ready_.front());
+      ready_.pop_front();
+      lock.unlock();
+      Drain(c);
+      c.reset();
+      lock.lock();
+      continue;
+    }
+    if (live_workers_ > limit_) break;  // Shrink after a burst of blocking.
+    self.signalled = false;
+    idle_.push_back(&self);
+    self.cv.wait_for(lock, std::chrono::milliseconds(100),
+                     [&] { return self.signalled || stopping_.load(); });
+    auto it = std::find(idle_.begin(), idle_.end(), &self);
+    if (it != idle_.end()) idle_.erase(it);
+  }
+  --live_workers_;
+}
+
+void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
+  std::vector<WorkItem> items;
+  bool requeue = false;
+  {
+    std::lock_guard<std::mutex> recv(c->recv_mu);
+    if (c->closed.load()) return;
+    c->ep->SetRunning(true);
+    absl::Status flushed;
+    {
+      std::lock_guard<std::mutex> send(c->send_mu);
+      flushed = FlushRepliesLocked(*c);
+    }
+    if (!flushed.ok()) {
+      c->queued.store(false);
+      CutOff(c, flushed);
+      return;
+    }
+    uint32_t taken = 0;
+    absl::Status bad;
+    while (taken < options_.batch_per_turn) {
+      if (c->InFlight() + items.size() >= options_.max_in_flight_per_connection) {
+        break;  // Back-pressure: the ring fills and the client waits.
+      }
+      absl::StatusOr<std::optional<IncomingMessage>> msg = c->ep->Receive();
+      if (!msg.ok()) {
+        bad = msg.status();
+        break;
+      }
+      if (!msg->has_value()) break;
+      ++taken;
+      HandleMessage(c, std::move(**msg), &items);
+      if (c->closed.load()) break;
+    }
+    c->ep->ReleaseReceived();
+    if (!bad.ok()) {
+      c->queued.store(false);
+      CutOff(c, bad);
+      return;
+    }
+    if (taken == options_.batch_per_turn) {
+      requeue = true;  // Round-robin: back of the line.
+    } else if (c->InFlight() + items.size() <
+                   options_.max_in_flight_per_connection &&
+               !c->ep->PrepareToSleep()) {
+      requeue = true;  // Records arrived while we looked.
+    }
+  }
+  if (requeue) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    ready_.push_back(c);
+  } else {
+    c->queued.store(false, std::memory_order_seq_cst);
+    if (c->ep->HasInboundHint()) Schedule(c, false);
+  }
+  if (items.empty()) return;
+  // Queue all but the first; run the first here unless the pool is at its
+  // concurrency limit (then it waits its turn like the rest).
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  for (size_t i = 0; i < items.size(); ++i) {
+    work_.push_back(std::move(items[i]));
+    if (i > 0) WakeOneLocked();
+  }
+}
+
+void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
+                                IncomingMessage msg,
+                                std::vector<WorkItem>* items) {
+  const FrameHeader& h = msg.header;
+  switch (msg.type()) {
+    case MessageType::kBind: {
+      absl::StatusOr<BindRequest> req = DecodeBindRequest(msg.payload);
+      if (!req.ok()) {
+        CutOff(c, req.status());
+        return;
+      }
+      absl::Status s = dispatcher_->CheckBinding(
+          req->full_name, req->uuid, InterfaceVersion{req->major, req->minor});
+      uint32_t slot = 0;
+      if (s.ok()) {
+        std::lock_guard<std::mutex> lock(c->state_mu);
+        auto it = std::find(c->bound.begin(), c->bound.end(), req->full_name);
+        if (it != c->bound.end()) {
+          slot = static_cast<uint32_t>(it - c->bound.begin()) + 1;
+        } else if (c->bound.size() < kMaxBoundInterfaces) {
+          c->bound.push_back(req->full_name);
+          slot = static_cast<uint32_t>(c->bound.size());
+        } else {
+          s = absl::ResourceExhaustedError("too many bound interfaces");
+        }
+      }
+      SendReply(c, OwnedReply{MessageType::kBindReply, h.message_id,
+                              static_cast<uint32_t>(s.code()), slot,
+                              std::string(s.message())});
+      return;
+    }
+    case MessageType::kCancel: {
+      std::shared_ptr<internal::CancelState> cancel;
+      {
+        std::lock_guard<std::mutex> lock(c->state_mu);
+        auto it = c->in_flight.find(h.message_id);
+        if (it != c->in_flight.end()) cancel = it->second.cancel;
+      }
+      if (cancel) cancel->Cancel();  // Unknown ids: the call already ended.
+      return;
+    }
+    case MessageType::kRequest:
+    case MessageType::kOneway: {
+      const bool oneway = msg.type() == MessageType::kOneway;
+      std::string iface;
+      absl::Status refuse;
+      {
+        std::lock_guard<std::mutex> lock(c->state_mu);
+        if (h.interface_slot == 0 || h.interface_slot > c->bound.size()) {
+          refuse = absl::FailedPreconditionError(absl::StrCat(
+              "interface slot ", h.interface_slot, " is not bound"));
+        } else {
+          iface = c->bound[h.interface_slot - 1];
+        }
+        if (refuse.ok() && c->in_flight.count(h.message_id) != 0) {
+          refuse = absl::DataLossError("duplicate message id in flight");
+        }
+      }
+      if (absl::IsDataLoss(refuse)) {
+        CutOff(c, refuse);
+        return;
+      }
+      if (refuse.ok() && shutting_down_.load()) {
+        refuse = absl::UnavailableError("server is shutting down");
+      }
+      if (refuse.ok() && msg.oversized) {
+        refuse = absl::ResourceExhaustedError(absl::StrCat(
+            "request of ", h.payload_length,
+            " bytes exceeds the server's maximum message size of ",
+            dispatcher_->options().max_message_size, " bytes"));
+      }
+      if (!refuse.ok()) {
+        if (!oneway) {
+          SendReply(c, OwnedReply{MessageType::kReply, h.message_id,
+                                  static_cast<uint32_t>(refuse.code()), 0,
+                                  std::string(refuse.message())});
+        }
+        return;
+      }
+      WorkItem item;
+      item.conn = c;
+      item.interface_name = std::move(iface);
+      item.ctx = std::make_unique<CallContext>();
+      item.ctx->set_deadline(FromMonotonicDeadlineNs(h.deadline_ns));
+      item.ctx->set_peer(c->peer);
+      if (!oneway) {
+        std::lock_guard<std::mutex> lock(c->state_mu);
+        c->in_flight[h.message_id] = CallRecord{item.ctx->cancel_state(), false};
+      }
+      item.msg = std::move(msg);
+      calls_started_.fetch_add(1);
+      items->push_back(std::move(item));
+      return;
+    }
+    default:
+      CutOff(c, absl::DataLossError("unexpected message type"));
+  }
+}
+
+void LocalServer::RunCall(WorkItem item) {
+  const std::shared_ptr<Connection>& c = item.conn;
+  const FrameHeader& h = item.msg.header;
+  const bool oneway = item.msg.type() == MessageType::kOneway;
+  c->ep->SetRunning(true);
+  std::string response;
+  absl::Status s;
+  if (c->closed.load()) {
+    s = absl::UnavailableError("client went away");
+  } else {
+    if (const InterfaceDescriptor* d =
+            dispatcher_->FindInterface(item.interface_name)) {
+      if (const MethodDescriptor* m = d->FindMethod(h.method_id)) {
+        item.ctx->set_method_path(d->MethodPath(*m));
+      }
+    }
+    s = dispatcher_->Dispatch(item.interface_name, h.method_id, *item.ctx,
+                              item.msg.payload, &response);
+  }
+  bool answered = false;
+  if (!oneway) {
+    std::lock_guard<std::mutex> lock(c->state_mu);
+    auto it = c->in_flight.find(h.message_id);
+    if (it != c->in_flight.end()) {
+      answered = it->second.answered;
+      c->in_flight.erase(it);
+    }
+  }
+  if (!oneway && !answered) {
+    OwnedReply r{MessageType::kReply, h.message_id,
+                 static_cast<uint32_t>(s.code()), 0, {}};
+    if (s.ok()) {
+      r.payload = std::move(response);
+    } else {
+      r.payload = std::string(s.message());
+    }
+    SendReply(c, std::move(r));
+  }
+  // A connection held back by its in-flight limit may continue now.
+  if (c->ep->HasInboundHint()) {
+    Schedule(c, false);
+  } else {
+    SpinForNext(c);
+  }
+}
+
+// After answering, spin briefly for the same client's next request while it
+// runs on another CPU: a busy client then never needs a wake-up syscall.
+void LocalServer::SpinForNext(const std::shared_ptr<Connection>& c) {
+  const int64_t spin_ns = absl::ToInt64Nanoseconds(options_.spin);
+  if (spin_ns <= 0 || c->closed.load() || c->queued.load() ||
+      !PeerRunningElsewhere(c->ep->PeerRunning())) {
+    c->ep->SetRunning(false);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (!work_.empty()) return;
+  }
+  c->ep->ClearSleeping();
+  const bool arrived = SpinUntil(
+      spin_ns, [&] { return c->ep->HasInboundHint(); },
+      [&] { return PeerRunningElsewhere(c->ep->PeerRunning()); });
+  if (arrived || !c->ep->PrepareToSleep()) {
+    Schedule(c, false);  // This worker picks it up next.
+    return;
+  }
+  c->ep->SetRunning(false);
+  if (c->ep->HasInboundHint()) Schedule(c, false);
+}
+
+void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
+                            OwnedReply reply) {
+  absl::Status bad;
+  {
+    std::lock_guard<std::mutex> lock(c->send_mu);
+    if (c->closed.load()) return;
+    if (c->pending_replies.size() >= options_.max_queued_replies) {
+      bad = absl::ResourceExhaustedError("client does not read its replies");
+    } else {
+      if (c->pending_replies.empty()) c->pending_since = absl::Now();
+      c->pending_replies.push_back(std::move(reply));
+      bad = FlushRepliesLocked(*c);
+    }
+  }
+  if (!bad.ok()) CutOff(c, bad);
+}
+
+absl::Status LocalServer::FlushRepliesLocked(Connection& c) {
+  bool sent_any = false;
+  while (!c.pending_replies.empty()) {
+    const OwnedReply& r = c.pending_replies.front();
+    OutgoingMessage m;
+    m.type = r.type;
+    m.message_id = r.message_id;
+    m.status_code = r.status_code;
+    m.interface_slot = r.interface_slot;
+    m.payload = r.payload;
+    absl::StatusOr<bool> ok = c.ep->TrySend(m);
+    if (!ok.ok()) return ok.status();
+    if (!*ok) {
+      // Ring full: ask the client to ring our eventfd once it frees slots.
+      c.ep->MarkWaitingForRoom();
+      ok = c.ep->TrySend(m);
+      if (!ok.ok()) return ok.status();
+      if (!*ok) break;
+    }
+    sent_any = true;
+    c.pending_replies.pop_front();
+    c.pending_since = absl::Now();
+  }
+  if (c.pending_replies.empty()) c.pending_since = absl::InfiniteFuture();
+  if (sent_any) c.ep->Flush();
+  return absl::OkStatus();
+}
+
+void LocalServer::CutOff(const std::shared_ptr<Connection>& c,
+                         const absl::Status& why) {
+  if (c->closed.load()) return;
+  cut_off_.fetch_add(1);
+  std::fprintf(stderr, "lpc local %s: disconnecting client pid %d uid %u: %s\n",
+               name_.c_str(), c->creds.pid, c->creds.uid,
+               std::string(why.message()).c_str());
+  std::string p = EncodeStatusPacket(
+      ControlType::kGoodbye,
+      absl::UnavailableError(absl::StrCat("server disconnected this client: ",
+                                          std::string(why.message()))));
+  ::send(c->sock.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  Close(c);
+}
+
+void LocalServer::Close(const std::shared_ptr<Connection>& c) {
+  if (c->closed.exchange(true)) return;
+  ::shutdown(c->sock.get(), SHUT_RDWR);
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c->sock.get(), nullptr);
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c->eventfd.get(), nullptr);
+  std::vector<std::shared_ptr<internal::CancelState>> cancels;
+  {
+    std::lock_guard<std::mutex> lock(c->state_mu);
+    for (auto& [id, rec] : c->in_flight) cancels.push_back(rec.cancel);
+    c->memfd_stash.clear();
+    c->memfd_cv.notify_all();
+  }
+  for (auto& cancel : cancels) cancel->Cancel();
+  {
+    std::lock_guard<std::mutex> lock(c->send_mu);
+    c->pending_replies.clear();
+  }
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  conns_.erase(c->id);
+  // The section, fds and mapping go when the last call holding `c` ends.
+}
+
+void LocalServer::Shutdown(absl::Time deadline) {
+  {
+    std::lock_guard<std::mutex> lock(shutdown_mu_);
+    if (shut_down_ || !started_.load()) {
+      shut_down_ = true;
+      return;
+    }
+    shut_down_ = true;
+  }
+  shutting_down_.store(true);
+  // Stop accepting; the port name is free for the next server at once.
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
+  ::unlink(path_.c_str());
+  auto snapshot = [this] {
+    std::vector<std::shared_ptr<Connection>> v;
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    for (auto& [id, c] : conns_) v.push_back(c);
+    return v;
+  };
+  // Let in-flight calls finish until the grace deadline.
+  for (int i = 0; i < 100000; ++i) {
+    size_t busy = 0;
+    for (auto& c : snapshot()) busy += c->InFlight();
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      busy += work_.size() + running_;
+    }
+    if (busy == 0 || absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  // Fail what is left with UNAVAILABLE and cancel its handlers.
+  for (auto& c : snapshot()) {
+    std::vector<std::pair<uint64_t, std::shared_ptr<internal::CancelState>>> rest;
+    {
+      std::lock_guard<std::mutex> lock(c->state_mu);
+      for (auto& [id, rec] : c->in_flight) {
+        if (!rec.answered) {
+          rec.answered = true;
+          rest.emplace_back(id, rec.cancel);
+        }
+      }
+    }
+    for (auto& [id, cancel] : rest) {
+      cancel->Cancel();
+      SendReply(c, OwnedReply{MessageType::kReply, id,
+                              static_cast<uint32_t>(absl::StatusCode::kUnavailable),
+                              0, "server shut down before the call finished"});
+    }
+  }
+  // Wait for running handlers (they have been cancelled).
+  for (int i = 0;; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      if (running_ == 0) break;
+    }
+    if (i % 1000 == 999) {
+      std::fprintf(stderr, "lpc local %s: waiting for handlers to return\n",
+                   name_.c_str());
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  for (auto& c : snapshot()) {
+    std::string p = EncodeStatusPacket(ControlType::kGoodbye,
+                                       absl::UnavailableError("server shut down"));
+    ::send(c->sock.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    Close(c);
+  }
+  stopping_.store(true);
+  if (io_thread_.joinable()) io_thread_.join();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    for (Worker* w : idle_) {
+      w->signalled = true;
+      w->cv.notify_one();
+    }
+    threads.swap(threads_);
+    work_.clear();
+    ready_.clear();
+  }
+  for (auto& t : threads) t.join();
+  listen_fd_.Reset();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LocalServerTransport>> MakeLocalServerTransport(
+    std::string name, LocalPortOptions options) {
+  absl::StatusOr<std::string> path = PortPath(name, options.runtime_dir);
+  if (!path.ok()) return path.status();
+  if (absl::StatusOr<SectionLayout> l = ComputeLayout(options.geometry); !l.ok()) {
+    return l.status();
+  }
+  return std::unique_ptr<LocalServerTransport>(
+      new LocalServer(std::move(name), std::move(*path), std::move(options)));
+}
+
+}  // namespace lpc::local

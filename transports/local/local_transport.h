@@ -1,0 +1,175 @@
+// The local transport: lpc calls between processes on one host through
+// per-connection shared sections (docs/local-transport.md).
+//
+// Server side:
+//   lpc::local::LocalPortOptions port;
+//   port.allowed_uids = {1000};
+//   auto transport = lpc::local::MakeLocalServerTransport("calc", port);
+//   server.AddTransport(std::move(*transport));
+//
+// Client side:
+//   auto channel = lpc::local::CreateLocalChannel("calc", {}, {});
+//   // or lpc::CreateChannel("local:calc") once RegisterLocalTransport() ran
+//   // (it runs automatically when this library is linked in).
+//
+// The named connection port is a SOCK_SEQPACKET Unix socket at
+// <runtime_dir>/<name>. Each accepted client gets its own sealed memfd
+// section (request ring, reply ring, data area) and an eventfd doorbell;
+// the socket stays open as the control channel and liveness signal.
+//
+// Thread safety: transports and channels are thread-safe.
+#ifndef LPC_TRANSPORTS_LOCAL_LOCAL_TRANSPORT_H_
+#define LPC_TRANSPORTS_LOCAL_LOCAL_TRANSPORT_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/channel.h"
+#include "runtime/server.h"
+#include "transports/local/section.h"
+
+namespace lpc::local {
+
+// The kernel's view of a connecting client (SO_PEERCRED, SO_PEERGROUPS),
+// taken at connect time.
+struct PeerCredentials {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int32_t pid = 0;
+  std::vector<uint32_t> groups;  // Supplementary groups.
+};
+
+struct LocalPortOptions {
+  // Directory of the port sockets. Empty means $XDG_RUNTIME_DIR/lpc, or
+  // /run/lpc for root (or when XDG_RUNTIME_DIR is unset). Created (0755) if
+  // missing.
+  // Default: "".
+  std::string runtime_dir;
+  // File mode of the socket; who may connect(2) at all.
+  // Default: 0600 (owner only).
+  mode_t socket_mode = 0600;
+  // Access policy: a client is admitted if both lists are empty, or if its
+  // uid is in allowed_uids, or its primary or a supplementary gid is in
+  // allowed_gids. Root is not special.
+  // Default: empty (everyone who can open the socket).
+  std::vector<uint32_t> allowed_uids;
+  std::vector<uint32_t> allowed_gids;
+  // Optional veto after the lists; return false to refuse.
+  // Default: none.
+  std::function<bool(const PeerCredentials&)> accept_callback;
+  // Sizes of each client's section.
+  // Default: see SectionGeometry (256-slot rings, 1 MiB data halves).
+  SectionGeometry geometry;
+  // Largest record sent inline (header + payload), bytes.
+  // Default: 1024.
+  uint32_t max_inline_record = 1024;
+  // Handlers running at once; 0 = number of CPUs.
+  // Default: 0.
+  int concurrency = 0;
+  // Most worker threads, reached only while handlers block; 0 = 2 x
+  // concurrency.
+  // Default: 0.
+  int max_workers = 0;
+  // Records taken from one connection per turn (fairness).
+  // Default: 16.
+  uint32_t batch_per_turn = 16;
+  // Calls one connection may have running or queued.
+  // Default: 256.
+  uint32_t max_in_flight_per_connection = 256;
+  // Replies queued for a client whose reply ring is full; beyond this, or
+  // after reply_stall_timeout without progress, the client is cut off.
+  // Default: 1024, 5 seconds.
+  uint32_t max_queued_replies = 1024;
+  absl::Duration reply_stall_timeout = absl::Seconds(5);
+  // Connections at once; more are refused with RESOURCE_EXHAUSTED.
+  // Default: 1024.
+  uint32_t max_connections = 1024;
+  // How long a worker spins for the next request of the client it just
+  // answered, while that client runs on another CPU; 0 = never spin.
+  // Default: 20 us.
+  absl::Duration spin = absl::Microseconds(20);
+};
+
+// Counters of a server transport, for tests and monitoring.
+struct LocalServerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;
+  uint64_t clients_cut_off = 0;  // Protocol violations and stalls.
+  uint64_t connections_open = 0;
+  uint64_t calls_started = 0;
+};
+
+class LocalServerTransport : public ServerTransport {
+ public:
+  virtual LocalServerStats stats() const = 0;
+  // The socket path.
+  virtual std::string path() const = 0;
+};
+
+// Creates the server transport for port `name` ([A-Za-z0-9._-]+). Nothing
+// is bound until Start.
+absl::StatusOr<std::unique_ptr<LocalServerTransport>> MakeLocalServerTransport(
+    std::string name, LocalPortOptions options = {});
+
+struct LocalChannelOptions {
+  // As LocalPortOptions::runtime_dir.
+  // Default: "".
+  std::string runtime_dir;
+  // Refuse a server whose socket is owned by another uid (SO_PEERCRED of
+  // the server), which defeats name squatting.
+  // Default: none.
+  std::optional<uint32_t> expected_server_uid;
+  // How long the caller spins for a reply while the server runs on another
+  // CPU before sleeping; 0 = never spin.
+  // Default: 20 us.
+  absl::Duration spin = absl::Microseconds(20);
+  // Connect + handshake timeout (also bounded by the call's deadline).
+  // Default: 2 seconds.
+  absl::Duration connect_timeout = absl::Seconds(2);
+  // Reconnect backoff after a failed connect: doubles from initial to max.
+  // Default: 10 ms, 1 second.
+  absl::Duration reconnect_backoff_initial = absl::Milliseconds(10);
+  absl::Duration reconnect_backoff_max = absl::Seconds(1);
+  // Calls in flight on one channel; more fail with RESOURCE_EXHAUSTED.
+  // Default: 1024.
+  uint32_t max_in_flight = 1024;
+  // Largest record sent inline (header + payload), bytes.
+  // Default: 1024.
+  uint32_t max_inline_record = 1024;
+  // Largest section the client maps.
+  // Default: 256 MiB.
+  uint64_t max_section_bytes = uint64_t{256} << 20;
+};
+
+// Creates a channel to port `name`. Connects lazily, on the first call,
+// and reconnects after the server went away.
+absl::StatusOr<std::shared_ptr<Channel>> CreateLocalChannel(
+    std::string name, ChannelOptions options = {},
+    LocalChannelOptions local_options = {});
+
+// Registers the "local" scheme with lpc::CreateChannel. Its
+// ChannelArgs::transport_options, if set, points at a LocalChannelOptions.
+// Idempotent; runs automatically at load time when this library is linked.
+void RegisterLocalTransport();
+
+// <runtime_dir>/<name>, with the defaults above. INVALID_ARGUMENT for a bad
+// name.
+absl::StatusOr<std::string> PortPath(std::string_view name,
+                                     const std::string& runtime_dir);
+
+// SO_PEERCRED and supplementary groups of a connected Unix socket's peer.
+absl::StatusOr<PeerCredentials> GetPeerCredentials(int socket);
+
+}  // namespace lpc::local
+
+#endif  // LPC_TRANSPORTS_LOCAL_LOCAL_TRANSPORT_H_
