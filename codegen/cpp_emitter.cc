@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <limits>
@@ -82,6 +83,93 @@ std::string Comment(const std::string& doc, int indent) {
   return out;
 }
 
+// Wraps a declaration or call that is longer than 80 columns at the commas
+// of its (first) parenthesised list, Google style: continuation lines align
+// after the '(' when they fit there, else indent by 4. Lines that hold
+// string literals, comments or statements are left alone.
+std::string WrapLine(const std::string& line) {
+  constexpr size_t kWidth = 80;
+  if (line.size() <= kWidth) return line;
+  size_t indent = line.find_first_not_of(' ');
+  if (indent == std::string::npos) return line;
+  std::string_view body(line);
+  body.remove_prefix(indent);
+  for (std::string_view skip : {"//", "if ", "for ", "return ", "switch ", "case "}) {
+    if (body.substr(0, skip.size()) == skip) return line;
+  }
+  if (line.find('"') != std::string::npos || line.find("->") != std::string::npos) {
+    return line;
+  }
+  size_t open = line.find('(');
+  if (open == std::string::npos) return line;
+  // Split the list at depth-1 commas; find its closing parenthesis.
+  std::vector<std::string> items;
+  size_t close = std::string::npos;
+  int paren = 0;
+  int angle = 0;
+  size_t start = open + 1;
+  for (size_t i = open; i < line.size(); ++i) {
+    char c = line[i];
+    if (c == '(') ++paren;
+    if (c == ')' && --paren == 0) {
+      close = i;
+      break;
+    }
+    if (c == '<') ++angle;
+    if (c == '>') --angle;
+    if (c == ',' && paren == 1 && angle == 0) {
+      items.push_back(line.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (close == std::string::npos) return line;
+  items.push_back(line.substr(start, close - start));
+  for (std::string& item : items) {
+    size_t b = item.find_first_not_of(' ');
+    item = b == std::string::npos ? "" : item.substr(b);
+  }
+  std::string head = line.substr(0, open + 1);
+  std::string tail = line.substr(close);  // ")..." to the end.
+  auto fill = [&](size_t column, std::string out) -> std::string {
+    size_t width = column;
+    for (size_t i = 0; i < items.size(); ++i) {
+      std::string piece = items[i] + (i + 1 < items.size() ? "," : tail);
+      if (i > 0) {
+        if (width + 1 + piece.size() > kWidth) {
+          out += "\n" + std::string(column, ' ');
+          width = column;
+        } else {
+          out += " ";
+          width += 1;
+        }
+      }
+      out += piece;
+      width += piece.size();
+    }
+    return out;
+  };
+  size_t longest = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    longest = std::max(longest, items[i].size() + (i + 1 < items.size() ? 1 : tail.size()));
+  }
+  if (open + 1 + longest <= kWidth) return fill(open + 1, head);
+  return fill(indent + 4, head + "\n" + std::string(indent + 4, ' '));
+}
+
+// Applies WrapLine to every line of `text`.
+std::string WrapLines(const std::string& text) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    out += WrapLine(text.substr(start, nl - start));
+    out += '\n';
+    start = nl + 1;
+  }
+  return out;
+}
+
 const char* NarrowType(Kind k) {
   switch (k) {
     case Kind::kInt8: return "int8_t";
@@ -118,8 +206,8 @@ class Emitter {
     EmitHeader();
     EmitSource();
     if (failed_) return false;
-    out->header = std::move(h_);
-    out->source = std::move(cc_);
+    out->header = WrapLines(h_);
+    out->source = WrapLines(cc_);
     return true;
   }
 
@@ -705,7 +793,9 @@ class Emitter {
     h_ += Comment(iface.doc, 0);
     h_ += "//\n// The client of " + package_ + (package_.empty() ? "" : ".") +
           iface.name +
-          ". Thread-safe; cheap to copy (it holds a shared Channel).\n";
+          ". Thread-safe; cheap to copy\n// (it holds a shared Channel). A call "
+          "with ctx == nullptr uses a context\n// of its own; an async call's "
+          "caller-provided ctx must outlive the call.\n";
     h_ += "class " + cls + " {\n public:\n";
     h_ += "  static const ::lpc::InterfaceDescriptor& Descriptor();\n\n";
     h_ += "  explicit " + cls + "(::std::shared_ptr<::lpc::Channel> channel);\n";
@@ -753,8 +843,9 @@ class Emitter {
     h_ += Comment(iface.doc, 0);
     h_ += "//\n// The server side of " + package_ + (package_.empty() ? "" : ".") +
           iface.name +
-          ": derive, implement the handlers, and register the object with an\n"
-          "// lpc::Server. Handlers run concurrently and must be thread-safe.\n";
+          ": derive from it, implement\n// the handlers, and register the "
+          "object with an lpc::Server. Handlers run\n// concurrently and must "
+          "be thread-safe.\n";
     h_ += "class " + cls + " : public ::lpc::Service {\n public:\n";
     h_ += "  static const ::lpc::InterfaceDescriptor& Descriptor();\n";
     h_ += "  const ::lpc::InterfaceDescriptor& descriptor() const override;\n";
@@ -928,8 +1019,8 @@ class Emitter {
         Message((package_.empty() ? "" : package_ + ".") + ResponseMessageName(m));
     if (req == nullptr || resp == nullptr) return;
     cc_ += "::absl::Status " + m.name + "_Dispatch(" + ns_ + iface.name +
-           "Service& lpc_service, ::lpc::CallContext& lpc_ctx,\n"
-           "    ::std::string_view lpc_request, ::std::string* lpc_response) {\n";
+           "Service& lpc_service, ::lpc::CallContext& lpc_ctx, "
+           "::std::string_view lpc_request, ::std::string* lpc_response) {\n";
     cc_ += "  auto lpc_fail = [](const ::std::string& lpc_what) {\n";
     cc_ += "    return ::absl::InvalidArgumentError(" +
            CppString("lpc: bad request to " + MethodPath(iface, m) + ": ") +

@@ -215,7 +215,7 @@ TEST_F(GeneratedCodeTest, DescriptorAndConstants) {
   static_assert(t::kHalf == 0.5f);
   static_assert(t::kDefaultMode == t::ON);
   static_assert(t::Record_kLimit == 7);
-  EXPECT_EQ(t::kQuoted, "quote\" backslash\\ tab\t??/");
+  EXPECT_EQ(t::kQuoted, "quote\" backslash\\ tab\t\?\?/");
   EXPECT_EQ(t::kTiny, 1e-300);
 }
 
