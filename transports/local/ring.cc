@@ -96,6 +96,7 @@ RingConsumer::RingConsumer(RingControl* control, const std::byte* slots,
       max_record_slots_(max_record_slots),
       buffer_(size_t{max_record_slots} * kSlotSize) {
   head_ = limit_ = released_ = SharedLoad(control_->consumer_index);
+  visible_head_ = head_;
 }
 
 absl::StatusOr<uint64_t> RingConsumer::Poll() {
@@ -139,6 +140,7 @@ absl::StatusOr<absl::Span<const std::byte>> RingConsumer::Next(
             buffer_.data() + kSlotSize, length - kSlotSize);
   }
   head_ += slots;
+  SharedStore(visible_head_, head_, std::memory_order_seq_cst);
   return absl::Span<const std::byte>(buffer_.data(), length);
 }
 
@@ -153,13 +155,15 @@ bool RingConsumer::Release() {
 }
 
 bool RingConsumer::HasPublishedHint() const {
-  return SharedLoad(control_->producer_index, std::memory_order_acquire) != head_;
+  const uint64_t head = SharedLoad(visible_head_, std::memory_order_seq_cst);
+  return SharedLoad(control_->producer_index, std::memory_order_acquire) != head;
 }
 
 bool RingConsumer::PrepareToSleep() {
   SharedStore<uint32_t>(control_->consumer_sleeping, 1,
                         std::memory_order_seq_cst);
-  if (SharedLoad(control_->producer_index, std::memory_order_seq_cst) != head_) {
+  const uint64_t head = SharedLoad(visible_head_, std::memory_order_seq_cst);
+  if (SharedLoad(control_->producer_index, std::memory_order_seq_cst) != head) {
     ClearSleeping();
     return false;
   }

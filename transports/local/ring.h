@@ -101,7 +101,10 @@ class RingConsumer {
   bool Release();
 
   // A cheap hint: whether the producer has published beyond what we have
-  // consumed. Not validated; callers then Poll().
+  // consumed. Not validated; callers then Poll(). Unlike the rest of the
+  // consumer, this and the sleep protocol below may be called from any
+  // thread: they read the consumed position through an atomic copy, which
+  // can only lag (making them report "maybe data", never miss data).
   bool HasPublishedHint() const;
 
   // Sleep protocol: sets consumer_sleeping and re-checks. Returns true if
@@ -120,6 +123,7 @@ class RingConsumer {
   uint64_t capacity_ = 0;
   uint32_t max_record_slots_ = 0;
   uint64_t head_ = 0;     // Private read position.
+  uint64_t visible_head_ = 0;  // Copy of head_ for other threads (atomic_ref).
   uint64_t limit_ = 0;    // Validated producer index from the last Poll().
   uint64_t released_ = 0;
   std::vector<std::byte> buffer_;  // Private copy of the current record.
