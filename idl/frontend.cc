@@ -319,6 +319,12 @@ const File* Frontend::Parse(const std::string& path) {
     sink_.Report({path, 0, 0}, "cannot find file \"" + path + "\"", "");
     return nullptr;
   }
+  auto previous = loaded_.find(key);
+  if (previous != loaded_.end() && previous->second->failed) {
+    sink_.Report({path, 0, 0}, "file \"" + path + "\" has errors (reported "
+                               "by an earlier Parse)", "");
+    return nullptr;
+  }
   Loaded* root = Load(key, relative, 0, {path, 0, 0}, "");
   if (root == nullptr || sink_.size() != errors_before) return nullptr;
   // Analyse every file not analysed yet, imports first.

@@ -3,8 +3,8 @@
 // input as one virtual file, then as a two-file import setup, and walks any
 // resulting tree so that sanitizers see every pointer it holds.
 //
-//   clang++ -std=c++20 -fsanitize=fuzzer,address -I. idl/parser_fuzzer.cc \
-//       idl/{diagnostics,frontend,lexer,parser,sema}.cc -o idl_fuzzer
+//   clang++ -std=c++20 -fsanitize=fuzzer,address -I. -o idl_fuzzer
+//       idl/parser_fuzzer.cc idl/{diagnostics,frontend,lexer,parser,sema}.cc
 #include <cstddef>
 #include <cstdint>
 #include <string>
