@@ -55,10 +55,13 @@ const std::vector<int64_t>& DefaultPayloads();
 // Where the client and server of one measurement run.
 struct Placement {
   // "cross-core", "same-core" or "unpinned".
+  // Default: "" (PlacementFromFlags fills it)
   std::string name;
   // CPU of the measuring (client) process, or -1 for no pinning.
+  // Default: -1
   int client_cpu = -1;
   // CPU of the echoing (server) process, or -1 for no pinning.
+  // Default: -1
   int server_cpu = -1;
 };
 
