@@ -370,9 +370,10 @@ class ClientConnection : public MemfdPort {
       if (stop()) break;
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) break;
-      ep_->WaitForInbound(0, std::min(left, kSleepChunk));
+      ep_->WaitForInbound(0, std::min(left, kSleepChunk));  // Clears running.
     }
-    ep_->SetRunning(false);
+    // `running` stays set after a call ends: a caller in a loop is back
+    // within microseconds, and the server's spin for it is bounded anyway.
   }
 
  private:
