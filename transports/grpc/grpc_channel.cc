@@ -5,9 +5,11 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include <grpc/grpc.h>
@@ -30,10 +32,10 @@ using grpc_transport::ToByteBuffer;
 using grpc_transport::ToGrpcDeadline;
 using grpc_transport::ValidateMetadataEntry;
 
-struct GrpcChannel::OnewayTracker {
+struct GrpcChannel::CallTracker {
   std::mutex mu;
   std::condition_variable cv;
-  int in_flight = 0;                               // Guarded by mu.
+  int in_flight = 0;                                  // Guarded by mu.
   absl::Time latest_deadline = absl::InfinitePast();  // Guarded by mu.
 };
 
@@ -48,9 +50,106 @@ int DurationToMillis(absl::Duration d) {
                                             INT_MAX));
 }
 
+// True while this thread runs one of our gRPC completion callbacks.
+thread_local bool t_in_grpc_callback = false;
+
+class CallbackScope {
+ public:
+  CallbackScope() : previous_(t_in_grpc_callback) { t_in_grpc_callback = true; }
+  ~CallbackScope() { t_in_grpc_callback = previous_; }
+
+ private:
+  const bool previous_;
+};
+
+// Counts a call from before its grpc::ClientContext exists until after it
+// is destroyed (the context holds a reference to the gRPC channel). Declare
+// it first in a call's state so that it is destroyed last.
+class CallToken {
+ public:
+  CallToken(std::shared_ptr<GrpcChannel::CallTracker> tracker,
+            absl::Time deadline)
+      : tracker_(std::move(tracker)) {
+    std::lock_guard<std::mutex> lock(tracker_->mu);
+    ++tracker_->in_flight;
+    tracker_->latest_deadline = std::max(tracker_->latest_deadline, deadline);
+  }
+  ~CallToken() {
+    std::lock_guard<std::mutex> lock(tracker_->mu);
+    --tracker_->in_flight;
+    tracker_->cv.notify_all();
+  }
+  CallToken(const CallToken&) = delete;
+  CallToken& operator=(const CallToken&) = delete;
+
+ private:
+  const std::shared_ptr<GrpcChannel::CallTracker> tracker_;
+};
+
+// Releases gRPC channels that must not be released where their GrpcChannel
+// died: on a gRPC callback thread (gRPC 1.51's callback queue would join
+// its own thread), or while calls still hold the channel. Holds each one
+// until its calls are gone, so that the last reference drops here.
+// Process-wide and never destroyed, like gRPC's own globals.
+class ChannelReaper {
+ public:
+  static ChannelReaper& Get() {
+    static ChannelReaper* reaper = new ChannelReaper;
+    return *reaper;
+  }
+
+  void Add(std::shared_ptr<grpc::Channel> channel,
+           std::shared_ptr<GrpcChannel::CallTracker> tracker) {
+    std::lock_guard<std::mutex> lock(mu_);
+    items_.push_back({std::move(channel), std::move(tracker)});
+    cv_.notify_one();
+  }
+
+ private:
+  struct Item {
+    std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<GrpcChannel::CallTracker> tracker;
+  };
+
+  ChannelReaper() { std::thread([this] { Loop(); }).detach(); }
+
+  void Loop() {
+    while (true) {
+      Item item;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, std::chrono::seconds(1),
+                     [&] { return !items_.empty(); });
+        if (items_.empty()) continue;
+        item = std::move(items_.front());
+        items_.pop_front();
+      }
+      {
+        GrpcChannel::CallTracker& t = *item.tracker;
+        std::unique_lock<std::mutex> lock(t.mu);
+        absl::Time limit = std::max(t.latest_deadline, absl::Now()) +
+                           absl::Seconds(10);
+        while (t.in_flight > 0 && absl::Now() < limit) {
+          t.cv.wait_until(lock, absl::ToChronoTime(limit));
+        }
+      }
+      item.channel.reset();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> items_;  // Guarded by mu_.
+};
+
 // One call in flight. Shared by the completion callback (which owns it) and
 // the context's cancel callback (which only borrows it while it exists).
 struct ClientCall {
+  ClientCall(std::shared_ptr<GrpcChannel::CallTracker> tracker,
+             absl::Time deadline)
+      : token(std::move(tracker), deadline) {}
+
+  CallToken token;  // First: destroyed last.
   grpc::ClientContext grpc_ctx;
   grpc::ByteBuffer request;
   grpc::ByteBuffer response;
@@ -102,8 +201,9 @@ void Complete(ClientCall& call, const grpc::Status& grpc_status) {
   ResponseCallback done = std::move(call.done);
   if (!grpc_status.ok()) {
     absl::Status status = FromGrpcStatus(grpc_status);
-    if (status.code() == absl::StatusCode::kCancelled &&
-        ctx->WasCancelledExplicitly()) {
+    // Once the caller cancelled or its deadline passed, that is the answer,
+    // whatever the server (which saw the same) replied meanwhile.
+    if (ctx->WasCancelledExplicitly() || absl::Now() >= ctx->deadline()) {
       status = StatusForEndedCall(*ctx);
     }
     done(std::move(status));
@@ -180,23 +280,27 @@ GrpcChannel::GrpcChannel(std::shared_ptr<grpc::Channel> channel,
                          ChannelOptions options)
     : Channel(std::move(options)),
       channel_(std::move(channel)),
-      stub_(channel_),
-      oneways_(std::make_shared<OnewayTracker>()) {}
+      tracker_(std::make_shared<CallTracker>()) {}
 
 GrpcChannel::~GrpcChannel() {
-  // Oneway calls end by their deadline at the latest (gRPC enforces it);
-  // wait for them so that none outlives the channel unnoticed. The margin
-  // covers gRPC's timer granularity.
-  std::unique_lock<std::mutex> lock(oneways_->mu);
-  absl::Time limit = oneways_->latest_deadline + absl::Seconds(2);
-  while (oneways_->in_flight > 0 && absl::Now() < limit) {
-    oneways_->cv.wait_until(lock, absl::ToChronoTime(limit));
-  }
-  if (oneways_->in_flight > 0) {
-    fprintf(stderr, "lpc grpc: %d oneway call(s) still in flight past their "
+  if (!t_in_grpc_callback) {
+    // Calls end by their deadline at the latest (gRPC enforces it); the
+    // margin covers gRPC's timer granularity.
+    std::unique_lock<std::mutex> lock(tracker_->mu);
+    absl::Time limit = tracker_->latest_deadline + absl::Seconds(2);
+    while (tracker_->in_flight > 0 && absl::Now() < limit) {
+      tracker_->cv.wait_until(lock, absl::ToChronoTime(limit));
+    }
+    if (tracker_->in_flight == 0) {
+      lock.unlock();
+      channel_.reset();
+      return;
+    }
+    fprintf(stderr, "lpc grpc: %d call(s) still in flight past their "
                     "deadline at channel destruction\n",
-            oneways_->in_flight);
+            tracker_->in_flight);
   }
+  ChannelReaper::Get().Add(std::move(channel_), tracker_);
 }
 
 void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
@@ -207,7 +311,7 @@ void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
     done(std::move(s));
     return;
   }
-  auto call = std::make_shared<ClientCall>();
+  auto call = std::make_shared<ClientCall>(tracker_, ctx->deadline());
   s = SetUpContext(iface, *ctx, &call->grpc_ctx);
   if (!s.ok()) {
     done(std::move(s));
@@ -223,11 +327,14 @@ void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
     if (std::shared_ptr<ClientCall> c = weak.lock()) c->grpc_ctx.TryCancel();
   });
   ClientCall* raw = call.get();
-  stub_.UnaryCall(&raw->grpc_ctx, iface.MethodPath(method), grpc::StubOptions(),
-                  &raw->request, &raw->response,
-                  [call = std::move(call)](grpc::Status status) {
-                    Complete(*call, status);
-                  });
+  grpc::GenericStub(channel_).UnaryCall(
+      &raw->grpc_ctx, iface.MethodPath(method), grpc::StubOptions(),
+      &raw->request, &raw->response,
+      [call = std::move(call)](grpc::Status status) mutable {
+        CallbackScope scope;
+        Complete(*call, status);
+        call.reset();  // Inside the scope: this may end the GrpcChannel.
+      });
 }
 
 absl::Status GrpcChannel::SendOneway(const InterfaceDescriptor& iface,
@@ -236,28 +343,25 @@ absl::Status GrpcChannel::SendOneway(const InterfaceDescriptor& iface,
   absl::Status s = PrepareCall(ctx, request.size());
   if (!s.ok()) return s;
   struct OnewayCall {
+    OnewayCall(std::shared_ptr<CallTracker> tracker, absl::Time deadline)
+        : token(std::move(tracker), deadline) {}
+    CallToken token;  // First: destroyed last.
     grpc::ClientContext grpc_ctx;
     grpc::ByteBuffer request;
     grpc::ByteBuffer response;
   };
-  auto call = std::make_shared<OnewayCall>();
+  auto call = std::make_shared<OnewayCall>(tracker_, ctx->deadline());
   s = SetUpContext(iface, *ctx, &call->grpc_ctx);
   if (!s.ok()) return s;
   call->request = ToByteBuffer(std::move(request));
-  {
-    std::lock_guard<std::mutex> lock(oneways_->mu);
-    ++oneways_->in_flight;
-    oneways_->latest_deadline =
-        std::max(oneways_->latest_deadline, ctx->deadline());
-  }
   OnewayCall* raw = call.get();
-  stub_.UnaryCall(&raw->grpc_ctx, iface.MethodPath(method), grpc::StubOptions(),
-                  &raw->request, &raw->response,
-                  [call = std::move(call), tracker = oneways_](grpc::Status) {
-                    std::lock_guard<std::mutex> lock(tracker->mu);
-                    --tracker->in_flight;
-                    tracker->cv.notify_all();
-                  });
+  grpc::GenericStub(channel_).UnaryCall(
+      &raw->grpc_ctx, iface.MethodPath(method), grpc::StubOptions(),
+      &raw->request, &raw->response,
+      [call = std::move(call)](grpc::Status) mutable {
+        CallbackScope scope;
+        call.reset();
+      });
   return absl::OkStatus();
 }
 

@@ -76,6 +76,12 @@ class GrpcChannel final : public Channel {
 
   // Wraps an existing gRPC channel, e.g. one built with custom interceptors.
   GrpcChannel(std::shared_ptr<grpc::Channel> channel, ChannelOptions options);
+
+  // Waits for the calls still in flight (oneway ones included) to end,
+  // which gRPC guarantees by their deadlines. Safe to run anywhere,
+  // including inside a completion callback: the gRPC channel is then
+  // released on a background thread, because gRPC 1.51 must not destroy a
+  // channel on its own callback threads.
   ~GrpcChannel() override;
 
   void StartCall(const InterfaceDescriptor& iface,
@@ -83,8 +89,7 @@ class GrpcChannel final : public Channel {
                  std::string request, ResponseCallback done) override;
 
   // Sends the message as a unary call whose response is ignored. The call
-  // still carries the context's deadline, so it never outlives it; the
-  // channel's destructor waits for such calls to end.
+  // still carries the context's deadline, so it never outlives it.
   absl::Status SendOneway(const InterfaceDescriptor& iface,
                           const MethodDescriptor& method, CallContext* ctx,
                           std::string request) override;
@@ -96,12 +101,11 @@ class GrpcChannel final : public Channel {
     return channel_;
   }
 
-  struct OnewayTracker;  // Counts oneway calls still in flight.
+  struct CallTracker;  // Counts calls whose gRPC context still exists.
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
-  grpc::GenericStub stub_;
-  std::shared_ptr<OnewayTracker> oneways_;
+  std::shared_ptr<CallTracker> tracker_;
 };
 
 // Makes CreateChannel understand "grpc:<gRPC target>". ChannelArgs::

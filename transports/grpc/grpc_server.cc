@@ -24,6 +24,7 @@
 #include <thread>
 #include <utility>
 
+#include <grpc/grpc.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
@@ -107,13 +108,16 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
   // Finishes the gRPC call once. With `with_reply`, sends the handler's
   // response metadata (as trailing metadata) and, on OK, `response`;
   // without it only the status (the handler may still be running).
-  static void TryFinish(ServerCall& call, const absl::Status& status,
-                        std::string* response, bool with_reply);
+  void TryFinish(ServerCall& call, const absl::Status& status,
+                 std::string* response, bool with_reply);
 
   void StartWorkerLocked();
   void WorkerLoop();
   void RunCall(ServerCall& call);
   void ForgetIfIdleLocked(const std::shared_ptr<ServerCall>& call);
+  // Whether some call still runs a handler or has no answer yet. (A call
+  // whose answer gRPC is still delivering does not delay shutdown.)
+  bool HasUnansweredCallsLocked() const;
 
   const GrpcServerOptions options_;
   Dispatcher* dispatcher_ = nullptr;  // Set by Start, before any call.
@@ -121,7 +125,7 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
 
   mutable std::mutex mu_;  // Guards everything below.
   std::condition_variable work_cv_;  // Queue non-empty or stopping.
-  std::condition_variable idle_cv_;  // A call left calls_.
+  std::condition_variable idle_cv_;  // A call was answered or left calls_.
   State state_ = State::kNew;
   std::string target_;
   std::vector<int> ports_;
@@ -143,7 +147,7 @@ class GrpcServerTransport::Impl::Reactor final
     call_->grpc_ctx = grpc_ctx;
     absl::Status s = impl_->OnNewCall(call_);
     if (!s.ok()) {
-      TryFinish(*call_, s, nullptr, /*with_reply=*/false);
+      impl_->TryFinish(*call_, s, nullptr, /*with_reply=*/false);
       return;
     }
     StartRead(&call_->request);
@@ -265,7 +269,9 @@ void GrpcServerTransport::Impl::OnRequestRead(
     } else {
       call->handler_pending = true;
       queue_.push_back(call);
-      if (idle_workers_ == 0 &&
+      // Idle workers may not have woken for earlier calls yet: compare
+      // with the whole queue, not just "is anyone idle".
+      if (queue_.size() > static_cast<size_t>(idle_workers_) &&
           static_cast<int>(workers_.size()) < options_.max_workers) {
         StartWorkerLocked();
       }
@@ -281,6 +287,13 @@ void GrpcServerTransport::Impl::OnRequestRead(
     std::string empty;
     TryFinish(*call, absl::OkStatus(), &empty, /*with_reply=*/false);
   }
+}
+
+bool GrpcServerTransport::Impl::HasUnansweredCallsLocked() const {
+  for (const auto& call : calls_) {
+    if (call->handler_pending || !call->finished.load()) return true;
+  }
+  return false;
 }
 
 void GrpcServerTransport::Impl::OnCallDone(
@@ -322,7 +335,10 @@ void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
   } else {
     call.reactor->Finish(ToGrpcStatus(status));
   }
-  // From here on gRPC may run OnDone and delete the reactor at any time.
+  // From here on gRPC may run OnDone and delete the reactor (and `call`)
+  // at any time. Wake a draining Shutdown.
+  { std::lock_guard<std::mutex> lock(mu_); }
+  idle_cv_.notify_all();
 }
 
 void GrpcServerTransport::Impl::StartWorkerLocked() {
@@ -345,6 +361,7 @@ void GrpcServerTransport::Impl::WorkerLoop() {
     lock.lock();
     call->handler_pending = false;
     ForgetIfIdleLocked(call);
+    idle_cv_.notify_all();
   }
 }
 
@@ -401,6 +418,8 @@ absl::Status GrpcServerTransport::Impl::Start(Dispatcher* dispatcher) {
   int max_int = static_cast<int>(std::min<size_t>(max_size, INT_MAX));
   builder.SetMaxReceiveMessageSize(max_int);
   builder.SetMaxSendMessageSize(max_int);
+  // A port another server holds is an error, not a shared port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (const auto& [name, value] : options_.channel_args) {
     if (const int* i = std::get_if<int>(&value)) {
       builder.AddChannelArgument(name, *i);
@@ -445,29 +464,24 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
     if (state_ == State::kNew) state_ = State::kStopped;
     return;
   }
+  // Draining: the listener stays open, but every new call is refused with
+  // UNAVAILABLE by OnNewCall. (Shutting gRPC down first would make gRPC
+  // cancel late calls, which clients see as CANCELLED.)
   state_ = State::kDraining;
-  lock.unlock();
-
-  // gRPC stops listening at once and sends GOAWAY; its own deadline is
-  // later than ours so that calls still running at `deadline` are failed by
-  // us with UNAVAILABLE rather than cancelled by gRPC.
-  std::thread stopper([this, deadline] {
-    server_->Shutdown(absl::ToChronoTime(deadline + absl::Seconds(2)));
-  });
-
-  lock.lock();
-  while (!calls_.empty() && absl::Now() < deadline) {
+  while (HasUnansweredCallsLocked() && absl::Now() < deadline) {
     idle_cv_.wait_until(lock, absl::ToChronoTime(deadline));
   }
   std::vector<std::shared_ptr<ServerCall>> left(calls_.begin(), calls_.end());
   for (auto& call : queue_) call->handler_pending = false;
   queue_.clear();
   lock.unlock();
+  // Answer first, then cancel: a handler that returns as soon as it sees
+  // the cancel must not get to answer instead.
   for (auto& call : left) {
-    call->ctx.Cancel();
     TryFinish(*call, absl::UnavailableError(
                          "server shut down before the call finished"),
               nullptr, /*with_reply=*/false);
+    call->ctx.Cancel();
   }
 
   // Handlers have been told to stop; wait for them to return.
@@ -478,7 +492,11 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
   workers.swap(workers_);
   lock.unlock();
   for (auto& w : workers) w.join();
-  stopper.join();
+
+  // Every call is finished, so gRPC's own shutdown has nothing to wait for;
+  // the short deadline only bounds a call that slips in meanwhile (refused
+  // by OnNewCall).
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
 
   // Every call is finished; gRPC runs OnDone for each shortly after.
   lock.lock();

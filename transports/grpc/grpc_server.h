@@ -56,7 +56,8 @@ struct GrpcServerOptions {
   // Default: 0.
   size_t max_message_size = 0;
   // Any other gRPC server channel argument (GRPC_ARG_*), e.g. keepalive
-  // enforcement.
+  // enforcement. Applied last; lpc itself sets GRPC_ARG_ALLOW_REUSEPORT to 0
+  // so that a port already in use fails Start.
   // Default: empty.
   std::map<std::string, std::variant<int, std::string>> channel_args;
 };
@@ -72,9 +73,12 @@ class GrpcServerTransport final : public ServerTransport {
   // address cannot be bound; FAILED_PRECONDITION if started twice.
   absl::Status Start(Dispatcher* dispatcher) override;
 
-  // Stops listening and refuses new calls with UNAVAILABLE, lets running
-  // calls finish until `deadline`, then cancels their contexts and fails
-  // them with UNAVAILABLE. Returns once every handler has returned.
+  // Refuses new calls with UNAVAILABLE, lets running calls finish until
+  // `deadline`, then cancels their contexts and fails them with
+  // UNAVAILABLE, and finally stops listening. (The listener stays open
+  // while draining so that late callers get UNAVAILABLE, which they may
+  // retry elsewhere, rather than a reset.) Returns once every handler has
+  // returned.
   void Shutdown(absl::Time deadline) override;
 
   // "grpc:" + the first listening address, with the chosen port.
