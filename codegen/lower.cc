@@ -68,6 +68,13 @@ std::string ProtoComment(const std::string& doc) {
   return out;
 }
 
+std::string Lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
 class Lowerer {
  public:
   Lowerer(const idl::File& file, pb::FileDescriptorProto* out,
@@ -133,6 +140,48 @@ class Lowerer {
     if (!comment.empty()) l->set_leading_comments(comment);
   }
 
+  // The C++ accessors libprotoc generates for a field are its lower-cased
+  // name plus prefixes and suffixes (has_x, set_x, x_size, ...); libprotoc
+  // does not rename them on conflicts, so such fields would produce C++ that
+  // does not compile. `fields` are the (name, location) pairs of one message.
+  void CheckAccessorNames(
+      const std::string& message,
+      const std::vector<std::pair<std::string, idl::SourceLocation>>& fields) {
+    static const char* const kReserved[] = {
+        "descriptor", "default_instance", "internal_default_instance",
+        "getdescriptor", "getreflection", "swap"};
+    static const char* const kPrefixes[] = {"has_", "clear_", "set_", "mutable_",
+                                            "add_", "release_", "set_allocated_",
+                                            "unsafe_arena_set_allocated_",
+                                            "unsafe_arena_release_", "_internal_"};
+    std::map<std::string, std::string> accessors;  // accessor -> field
+    for (const auto& [name, loc] : fields) {
+      std::string lower = Lower(name);
+      for (const char* r : kReserved) {
+        if (lower == r) {
+          Error(loc, "field '" + name + "' of " + message +
+                         " would generate the C++ accessor " + lower +
+                         "(), which protobuf messages already have; rename it");
+        }
+      }
+    }
+    for (const auto& [name, loc] : fields) {
+      std::string lower = Lower(name);
+      std::vector<std::string> generated = {lower, lower + "_size"};
+      for (const char* prefix : kPrefixes) generated.push_back(prefix + lower);
+      for (const std::string& g : generated) accessors.emplace(g, name);
+    }
+    for (const auto& [name, loc] : fields) {
+      std::string lower = Lower(name);
+      auto it = accessors.find(lower);
+      if (it != accessors.end() && it->second != name) {
+        Error(loc, "field '" + name + "' of " + message +
+                       " collides with a C++ accessor of field '" + it->second +
+                       "' (" + lower + "()); rename one of them");
+      }
+    }
+  }
+
   static std::vector<int> Extend(std::vector<int> path, int a, int b) {
     path.push_back(a);
     path.push_back(b);
@@ -179,13 +228,16 @@ class Lowerer {
       LowerStruct(*s.nested_structs[i], out->add_nested_type(),
                   Extend(path, kMessageNestedType, static_cast<int>(i)));
     }
+    std::vector<std::pair<std::string, idl::SourceLocation>> names;
     for (size_t i = 0; i < s.fields.size(); ++i) {
       const idl::FieldDecl& f = s.fields[i];
       Remember(s.full_name + "." + f.name, f.loc);
       AddSourceLocation(Extend(path, kMessageField, out->field_size()), f.loc,
                         f.doc);
       LowerField(f.name, f.ordinal, f.type, s.full_name, out, f.loc);
+      names.emplace_back(f.name, f.loc);
     }
+    CheckAccessorNames("struct " + s.full_name, names);
   }
 
   // Sets the type of `f` for a non-container type.
@@ -399,11 +451,17 @@ class Lowerer {
       std::string req_full = Qualify(req->name());
       Remember(req_full, m.loc);
       uint32_t n = 0;
+      std::vector<std::pair<std::string, idl::SourceLocation>> names;
       for (const idl::ParamDecl& p : m.params) {
         if (p.direction == idl::ParamDirection::kOut) continue;
         Remember(req_full + "." + p.name, p.loc);
         LowerField(p.name, ++n, p.type, req_full, req, p.loc);
+        names.emplace_back(p.name, p.loc);
       }
+      CheckAccessorNames("message " + req->name() + " (the parameters of " +
+                             m.name + ")",
+                         names);
+      names.clear();
       pb::DescriptorProto* resp = out_->add_message_type();
       resp->set_name(ResponseMessageName(m));
       std::string resp_full = Qualify(resp->name());
@@ -413,12 +471,17 @@ class Lowerer {
         Remember(resp_full + "." + kResultFieldName, m.return_type.loc);
         LowerField(kResultFieldName, ++n, m.return_type, resp_full, resp,
                    m.return_type.loc);
+        names.emplace_back(kResultFieldName, m.loc);
       }
       for (const idl::ParamDecl& p : m.params) {
         if (p.direction == idl::ParamDirection::kIn) continue;
         Remember(resp_full + "." + p.name, p.loc);
         LowerField(p.name, ++n, p.type, resp_full, resp, p.loc);
+        names.emplace_back(p.name, p.loc);
       }
+      CheckAccessorNames("message " + resp->name() + " (the results of " +
+                             m.name + ")",
+                         names);
     }
   }
 

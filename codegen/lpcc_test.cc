@@ -295,6 +295,27 @@ interface I {
   ExpectNoOutputs();
 }
 
+TEST_F(LpccTest, FieldsWhoseProtobufAccessorsWouldClash) {
+  WriteFile(root_ / "src/acc.idl", R"(package p;
+struct S {
+  int32 descriptor;
+}
+struct T {
+  string name;
+  bool has_name;
+}
+)");
+  RunResult r = Compile("acc.idl");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("acc.idl:3:9: error: field 'descriptor' of "
+                               "struct p.S would generate the C++ accessor "
+                               "descriptor()"));
+  EXPECT_THAT(r.err, ContainsRegex("acc\\.idl:7:[0-9]+: error: field "
+                                   "'has_name' of struct p.T collides with a "
+                                   "C\\+\\+ accessor of field 'name'"));
+  ExpectNoOutputs();
+}
+
 TEST_F(LpccTest, WriteFailureLeavesNothingBehind) {
   WriteFile(root_ / "src/a/b/foo.idl", kGood);
   WriteFile(root_ / "src/a/b/dep.idl", kDep);
