@@ -18,6 +18,7 @@
 #define LPC_IDL_FRONTEND_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -67,9 +68,15 @@ class Frontend {
   // over all of them. Returns nullptr on any error; diagnostics() then holds
   // at least one. Never crashes or hangs on any input. A file already parsed
   // by an earlier call is returned again without being re-read.
+  // `path` is looked up as given, then (if relative) in each include dir.
+  // The root's File::relative_path is its path with the first include dir
+  // that contains it removed, else the normalised path; an import's is the
+  // import path (found via an include dir) or joined to the importer's
+  // relative directory (found beside the importer).
   const File* Parse(const std::string& path);
 
-  // Every error reported so far, in order (at most a few per Parse call).
+  // Every error reported so far, in order; at most
+  // DiagnosticSink::kMaxErrors over the Frontend's life.
   const std::vector<Diagnostic>& diagnostics() const;
 
   // All diagnostics formatted and concatenated (for tools and tests).
