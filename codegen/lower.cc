@@ -60,7 +60,12 @@ std::string ProtoComment(const std::string& doc) {
     // Keep the text printable: control bytes would confuse readers of the
     // .proto and cannot change its meaning anyway.
     for (char& c : line) {
-      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    }
+    // libprotoc copies comments into the .pb.h as // lines, where a
+    // trailing backslash would continue the comment onto the code below.
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\\')) {
+      line.pop_back();
     }
     out += " " + line + "\n";
     start = nl + 1;
