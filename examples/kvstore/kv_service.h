@@ -1,0 +1,49 @@
+// KeyValueImpl: the in-memory store behind the kvstore example.
+//
+// Thread safety: all handlers may run concurrently; one mutex guards the
+// map and the counters.
+#ifndef LPC_EXAMPLES_KVSTORE_KV_SERVICE_H_
+#define LPC_EXAMPLES_KVSTORE_KV_SERVICE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "examples/kvstore/kvstore.lpc.h"
+#include "runtime/mutex.h"
+
+namespace example::kv {
+
+class KeyValueImpl final : public KeyValueService {
+ public:
+  absl::StatusOr<uint64_t> Put(lpc::CallContext& ctx, const std::string& key,
+                               const std::string& value,
+                               const std::optional<uint64_t>& expected_version) override;
+  absl::StatusOr<std::string> Get(lpc::CallContext& ctx, const std::string& key,
+                                  uint64_t* version) override;
+  absl::StatusOr<bool> Delete(lpc::CallContext& ctx,
+                              const std::string& key) override;
+  absl::StatusOr<std::vector<Entry>> Scan(lpc::CallContext& ctx,
+                                          const std::string& prefix,
+                                          uint32_t limit,
+                                          bool* truncated) override;
+  absl::StatusOr<Stats> GetStats(lpc::CallContext& ctx) override;
+  void Touch(lpc::CallContext& ctx, const std::vector<std::string>& keys) override;
+
+ private:
+  void CountCall(const lpc::CallContext& ctx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  lpc::Mutex mu_;
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  uint64_t value_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t puts_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t gets_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t touches_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> calls_by_transport_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace example::kv
+
+#endif  // LPC_EXAMPLES_KVSTORE_KV_SERVICE_H_

@@ -1,0 +1,212 @@
+// Config entries to transport options, and the auto: scheme.
+#include "transports/connect.h"
+
+#include <mutex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/security/credentials.h"
+#include "runtime/inprocess.h"
+#include "runtime/target.h"
+#include "transports/grpc/grpc_channel.h"
+#include "transports/grpc/grpc_server.h"
+#include "transports/local/local_transport.h"
+
+namespace lpc {
+namespace {
+
+ChannelOptions CommonOptions(const config::Endpoint* e) {
+  ChannelOptions o;
+  if (e == nullptr) return o;
+  if (e->default_timeout_ms() > 0) {
+    o.default_timeout = absl::Milliseconds(e->default_timeout_ms());
+  }
+  if (e->max_message_size() > 0) o.max_message_size = e->max_message_size();
+  return o;
+}
+
+absl::Duration SpinFor(config::SpinPolicy policy, uint32_t spin_ns,
+                       absl::Duration fallback) {
+  switch (policy) {
+    case config::BLOCK:
+      return absl::ZeroDuration();
+    case config::SPIN:
+      // Spin until the reply or the deadline; never sleep.
+      return absl::InfiniteDuration();
+    default:
+      return spin_ns > 0 ? absl::Nanoseconds(spin_ns) : fallback;
+  }
+}
+
+local::LocalChannelOptions LocalOptions(const config::Endpoint* e) {
+  local::LocalChannelOptions o;
+  if (e == nullptr) return o;
+  const config::LocalClientOptions& l = e->local();
+  o.runtime_dir = l.runtime_dir();
+  if (l.has_expected_server_uid()) o.expected_server_uid = l.expected_server_uid();
+  o.spin = SpinFor(l.spin(), l.spin_ns(), o.spin);
+  return o;
+}
+
+absl::StatusOr<GrpcChannelOptions> GrpcOptions(const config::Endpoint* e) {
+  GrpcChannelOptions o;
+  if (e == nullptr) return o;
+  const config::GrpcClientOptions& g = e->grpc();
+  o.lb_policy = g.lb_policy();
+  if (g.keepalive_time_ms() > 0) o.keepalive_time = absl::Milliseconds(g.keepalive_time_ms());
+  if (g.keepalive_timeout_ms() > 0) {
+    o.keepalive_timeout = absl::Milliseconds(g.keepalive_timeout_ms());
+  }
+  o.tls_root_certs_path = g.tls_root_certs_file();
+  if (!g.tls_target_name_override().empty()) {
+    o.channel_args["grpc.ssl_target_name_override"] = g.tls_target_name_override();
+  }
+  for (const auto& [k, v] : g.string_args()) o.channel_args[k] = v;
+  for (const auto& [k, v] : g.int_args()) {
+    if (v < INT32_MIN || v > INT32_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gRPC channel argument ", k, " = ", v, " does not fit in an int"));
+    }
+    o.channel_args[k] = static_cast<int>(v);
+  }
+  return o;
+}
+
+absl::StatusOr<std::shared_ptr<Channel>> ConnectLocal(std::string_view port,
+                                                      const config::Endpoint* e) {
+  return local::CreateLocalChannel(std::string(port), CommonOptions(e),
+                                   LocalOptions(e));
+}
+
+absl::StatusOr<std::shared_ptr<Channel>> ConnectGrpc(std::string_view target,
+                                                     const config::Endpoint* e) {
+  absl::StatusOr<GrpcChannelOptions> g = GrpcOptions(e);
+  if (!g.ok()) return g.status();
+  absl::StatusOr<std::shared_ptr<GrpcChannel>> c =
+      GrpcChannel::Create(target, CommonOptions(e), *g);
+  if (!c.ok()) return c.status();
+  return std::shared_ptr<Channel>(*std::move(c));
+}
+
+absl::StatusOr<std::shared_ptr<Channel>> ConnectAuto(std::string_view address,
+                                                     const config::Endpoint* e) {
+  size_t at = address.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == address.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "auto target '", std::string(address),
+        "' is not of the form auto:<port>@<grpc-target>"));
+  }
+  std::string_view port = address.substr(0, at);
+  std::string_view grpc_target = address.substr(at + 1);
+  if (ProbeLocalPort(port, e).ok()) return ConnectLocal(port, e);
+  return ConnectGrpc(grpc_target, e);
+}
+
+// The interface no server has: a call to it that comes back UNIMPLEMENTED
+// proves a server answered.
+constexpr MethodDescriptor kProbeMethods[] = {{"Probe", 1, false}};
+const InterfaceDescriptor kProbeInterface{
+    "lpc.internal.Probe", "00000000-0000-4000-8000-000000000000", {1, 0},
+    kProbeMethods};
+
+}  // namespace
+
+absl::Status ProbeLocalPort(std::string_view port, const config::Endpoint* e,
+                            absl::Duration timeout) {
+  local::LocalChannelOptions local_options = LocalOptions(e);
+  local_options.connect_timeout = timeout;
+  local_options.reconnect_backoff_initial = absl::ZeroDuration();
+  absl::StatusOr<std::shared_ptr<Channel>> channel = local::CreateLocalChannel(
+      std::string(port), CommonOptions(e), local_options);
+  if (!channel.ok()) return channel.status();
+  CallContext ctx;
+  ctx.set_timeout(timeout);
+  absl::StatusOr<std::string> r =
+      (*channel)->Call(kProbeInterface, kProbeMethods[0], &ctx, "");
+  if (r.status().code() == absl::StatusCode::kUnimplemented) {
+    return absl::OkStatus();
+  }
+  if (r.ok()) return absl::OkStatus();
+  return r.status();
+}
+
+void RegisterAllTransports() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    local::RegisterLocalTransport();
+    RegisterGrpcTransport();
+    RegisterInProcessTransport();
+    RegisterChannelFactory(
+        "auto", [](std::string_view address, const ChannelArgs& args)
+                    -> absl::StatusOr<std::shared_ptr<Channel>> {
+          config::Endpoint e;
+          e.set_default_timeout_ms(static_cast<uint32_t>(
+              absl::ToInt64Milliseconds(args.common.default_timeout)));
+          e.set_max_message_size(args.common.max_message_size);
+          return ConnectAuto(address, &e);
+        });
+  });
+}
+
+absl::StatusOr<std::shared_ptr<Channel>> ConnectTarget(
+    std::string_view target, const config::Endpoint* endpoint) {
+  RegisterAllTransports();
+  absl::StatusOr<Target> t = ParseTarget(target);
+  if (!t.ok()) return t.status();
+  if (t->scheme == "local") return ConnectLocal(t->address, endpoint);
+  if (t->scheme == "grpc") return ConnectGrpc(t->address, endpoint);
+  if (t->scheme == "auto") return ConnectAuto(t->address, endpoint);
+  ChannelArgs args;
+  args.common = CommonOptions(endpoint);
+  return CreateChannel(target, args);
+}
+
+absl::StatusOr<std::shared_ptr<Channel>> ConnectFromConfig(
+    const config::Config& config, std::string_view service,
+    std::string_view client) {
+  const config::Endpoint* e = FindEndpoint(config, service, client);
+  if (e == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "the config has no endpoint for service '", std::string(service), "'",
+        client.empty() ? "" : absl::StrCat(" or client '", std::string(client), "'")));
+  }
+  return ConnectTarget(e->target(), e);
+}
+
+absl::Status AddListenersFromConfig(Server* server,
+                                    const config::ServerEndpoint& entry) {
+  if (entry.local_port().empty() && entry.grpc_address().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "server '", entry.name(), "' names neither a local port nor a gRPC address"));
+  }
+  if (!entry.local_port().empty()) {
+    local::LocalPortOptions o;
+    o.runtime_dir = entry.runtime_dir();
+    o.allowed_uids.assign(entry.allow_uid().begin(), entry.allow_uid().end());
+    o.allowed_gids.assign(entry.allow_gid().begin(), entry.allow_gid().end());
+    if (o.allowed_uids.empty() && o.allowed_gids.empty()) {
+      o.allowed_uids.push_back(static_cast<uint32_t>(getuid()));
+      o.socket_mode = 0600;
+    } else {
+      o.socket_mode = 0666;
+    }
+    if (entry.socket_mode() != 0) o.socket_mode = entry.socket_mode();
+    o.spin = SpinFor(entry.spin(), 0, o.spin);
+    if (entry.max_concurrency() > 0) o.concurrency = static_cast<int>(entry.max_concurrency());
+    absl::StatusOr<std::unique_ptr<local::LocalServerTransport>> t =
+        local::MakeLocalServerTransport(entry.local_port(), std::move(o));
+    if (!t.ok()) return t.status();
+    absl::Status s = server->AddTransport(*std::move(t));
+    if (!s.ok()) return s;
+  }
+  if (!entry.grpc_address().empty()) {
+    GrpcServerOptions o;
+    o.listen_addresses.assign(entry.grpc_address().begin(), entry.grpc_address().end());
+    o.max_message_size = entry.max_message_size();
+    absl::Status s = server->AddTransport(MakeGrpcServerTransport(std::move(o)));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lpc
