@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -47,6 +48,11 @@ struct ConformanceParam {
   std::string name;
   std::function<std::unique_ptr<ConformanceTransport>()> factory;
 };
+
+// Keeps gtest from printing the parameter as raw bytes.
+inline void PrintTo(const ConformanceParam& param, std::ostream* os) {
+  *os << param.name;
+}
 
 inline std::string ConformanceParamName(
     const ::testing::TestParamInfo<ConformanceParam>& info) {
