@@ -156,6 +156,7 @@ struct ClientCall {
   CallContext* ctx = nullptr;  // Valid until `done` runs.
   ResponseCallback done;
   uint64_t cancel_handle = 0;
+  size_t max_message_size = 0;  // For the reply.
 };
 
 // Copies the deadline, the user metadata and the interface binding headers
@@ -209,6 +210,13 @@ void Complete(ClientCall& call, const grpc::Status& grpc_status) {
     done(std::move(status));
     return;
   }
+  size_t max_size = call.max_message_size;
+  if (call.response.Length() > max_size) {
+    done(absl::ResourceExhaustedError(absl::StrCat(
+        "reply of ", call.response.Length(),
+        " bytes exceeds the maximum message size of ", max_size, " bytes")));
+    return;
+  }
   std::string response;
   absl::Status s = FromByteBuffer(call.response, &response);
   if (!s.ok()) {
@@ -244,7 +252,7 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
 
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(ClampToInt(options.max_message_size));
+  args.SetMaxReceiveMessageSize(grpc_options.grpc_max_receive_message_size);
   args.SetMaxSendMessageSize(ClampToInt(options.max_message_size));
   if (!grpc_options.lb_policy.empty()) {
     args.SetLoadBalancingPolicyName(grpc_options.lb_policy);
@@ -320,6 +328,7 @@ void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
   call->request = ToByteBuffer(std::move(request));
   call->ctx = ctx;
   call->done = std::move(done);
+  call->max_message_size = options().max_message_size;
   // gRPC remembers a cancel that comes before the call starts, so the
   // callback may be registered first.
   std::weak_ptr<ClientCall> weak = call;

@@ -57,6 +57,14 @@ struct GrpcChannelOptions {
   // Whether keepalive pings are sent while no call is active.
   // Default: false.
   bool keepalive_permit_without_calls = false;
+  // The reply size gRPC itself enforces while receiving, in bytes; -1 means
+  // no limit in gRPC, and lpc then checks ChannelOptions::max_message_size
+  // once the reply has arrived. The default avoids a gRPC 1.51 problem: a
+  // reply that breaks gRPC's own receive limit can leave the connection
+  // stalled for later calls. A positive value bounds the memory a hostile
+  // server can make the client buffer, at that risk.
+  // Default: -1.
+  int grpc_max_receive_message_size = -1;
   // Any other gRPC channel argument (GRPC_ARG_*), applied last so it wins
   // over the fields above.
   // Default: empty.
