@@ -1,0 +1,207 @@
+// The auto:<port>@<grpc-target> scheme picks the local port when the server
+// is on this host, and gRPC when it is not.
+//
+// "Not on this host" is a server in a network namespace that the test
+// creates, joined to this one by a veth pair with addresses from
+// 198.18.0.0/15, and with a private mount namespace over the port
+// directory, so that neither its local port socket nor its loopback is
+// visible here: it stands in for another machine. Creating namespaces needs
+// root; the test says so and skips otherwise.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/config.pb.h"
+#include "testing/status_matchers.h"
+#include "tests/conformance/conformance.lpc.h"
+#include "transports/connect.h"
+
+extern char** environ;
+
+namespace lpc {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ServerBinary() {
+  return absl::StrCat(std::getenv("TEST_SRCDIR"),
+                      "/lpc/tests/conformance/conformance_server");
+}
+
+int RunShell(const std::string& cmd) {
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// A child process whose stdout is read for its "ready" line; stopped by
+// closing its stdin, then by SIGKILL if it does not exit.
+class ServerProcess {
+ public:
+  absl::Status Start(const std::vector<std::string>& argv_in) {
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
+      return absl::InternalError("pipe");
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    std::vector<std::string> args = argv_in;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(in[0]);
+    close(out[1]);
+    stdin_ = in[1];
+    if (rc != 0) {
+      close(out[0]);
+      pid_ = -1;
+      return absl::InternalError(absl::StrCat("spawn: ", strerror(rc)));
+    }
+    std::string line;
+    absl::Time limit = absl::Now() + absl::Seconds(30);
+    while (line.find('\n') == std::string::npos && absl::Now() < limit) {
+      pollfd p{out[0], POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[256];
+      ssize_t n = read(out[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      line.append(buf, n);
+    }
+    close(out[0]);
+    if (line.rfind("ready ", 0) != 0) {
+      return absl::UnavailableError(absl::StrCat("server did not start: ", line));
+    }
+    ready_line_ = line;
+    return absl::OkStatus();
+  }
+
+  ~ServerProcess() {
+    if (stdin_ >= 0) close(stdin_);
+    if (pid_ > 0) {
+      absl::Time limit = absl::Now() + absl::Seconds(10);
+      int status;
+      while (waitpid(pid_, &status, WNOHANG) == 0) {
+        if (absl::Now() > limit) {
+          kill(pid_, SIGKILL);
+          waitpid(pid_, &status, 0);
+          break;
+        }
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    }
+  }
+
+  const std::string& ready_line() const { return ready_line_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  std::string ready_line_;
+};
+
+class AutoTargetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/lpc-auto.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+  }
+  void TearDown() override { RunShell(absl::StrCat("rm -rf '", dir_, "'")); }
+
+  // Calls the server through `target` and returns the transport used.
+  std::string CallThrough(const std::string& target) {
+    config::Endpoint e;
+    e.mutable_local()->set_runtime_dir(dir_);
+    e.set_default_timeout_ms(10000);
+    absl::StatusOr<std::shared_ptr<Channel>> channel = ConnectTarget(target, &e);
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    if (!channel.ok()) return "";
+    conformance::ConformanceClient client(*channel);
+    absl::StatusOr<std::string> echo = client.EchoBytes("through " + target);
+    EXPECT_TRUE(echo.ok()) << echo.status();
+    if (echo.ok()) EXPECT_EQ(*echo, "through " + target);
+    return std::string((*channel)->transport_name());
+  }
+
+  std::string dir_;
+};
+
+TEST_F(AutoTargetTest, PicksTheLocalPortWhenTheServerIsOnThisHost) {
+  ServerProcess server;
+  ASSERT_OK(server.Start({ServerBinary(), "--local_port=auto-here",
+                          absl::StrCat("--runtime_dir=", dir_),
+                          "--grpc=127.0.0.1:0"}));
+  // "ready local:auto-here grpc:127.0.0.1:PORT"
+  std::string line = server.ready_line();
+  std::string grpc = line.substr(line.find("grpc:") + 5);
+  grpc = grpc.substr(0, grpc.find_first_of(" \n"));
+  EXPECT_EQ(CallThrough(absl::StrCat("auto:auto-here@", grpc)), "local");
+  // The same server over its gRPC listener, for comparison.
+  EXPECT_EQ(CallThrough(absl::StrCat("grpc:", grpc)), "grpc");
+}
+
+TEST_F(AutoTargetTest, FallsBackToGrpcWhenNoLocalPortExists) {
+  ServerProcess server;
+  ASSERT_OK(server.Start({ServerBinary(), "--grpc=127.0.0.1:0"}));
+  std::string line = server.ready_line();
+  std::string grpc = line.substr(line.find("grpc:") + 5);
+  grpc = grpc.substr(0, grpc.find_first_of(" \n"));
+  EXPECT_EQ(CallThrough(absl::StrCat("auto:nobody-listens@", grpc)), "grpc");
+}
+
+TEST_F(AutoTargetTest, PicksGrpcWhenTheServerIsOnAnotherHost) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "creating a network namespace needs root";
+  }
+  const std::string ns = absl::StrCat("lpc-auto-", getpid());
+  const std::string veth_host = absl::StrCat("lpa", getpid() % 100000);
+  const std::string veth_peer = absl::StrCat("lpb", getpid() % 100000);
+  ASSERT_EQ(RunShell(absl::StrCat("ip netns add ", ns)), 0) << "ip netns add failed";
+  struct Cleanup {
+    std::string ns, veth;
+    ~Cleanup() {
+      RunShell(absl::StrCat("ip link del ", veth, " 2>/dev/null"));
+      RunShell(absl::StrCat("ip netns del ", ns));
+    }
+  } cleanup{ns, veth_host};
+  ASSERT_EQ(RunShell(absl::StrCat("ip link add ", veth_host, " type veth peer name ",
+                             veth_peer, " && ip link set ", veth_peer,
+                             " netns ", ns, " && ip addr add 198.18.0.1/30 dev ",
+                             veth_host, " && ip link set ", veth_host, " up",
+                             " && ip -n ", ns, " addr add 198.18.0.2/30 dev ",
+                             veth_peer, " && ip -n ", ns, " link set ",
+                             veth_peer, " up && ip -n ", ns,
+                             " link set lo up")),
+            0);
+  // The server: in the namespace, with a private tmpfs over the port
+  // directory, listening on the same port name and on gRPC at 198.18.0.2.
+  ServerProcess server;
+  ASSERT_OK(server.Start(
+      {"ip", "netns", "exec", ns, "unshare", "--mount", "--propagation",
+       "private", "sh", "-c",
+       absl::StrCat("mount -t tmpfs lpc-other-host '", dir_, "' && exec '",
+                    ServerBinary(), "' --local_port=auto-there --runtime_dir='",
+                    dir_, "' --grpc=198.18.0.2:7600")}));
+  EXPECT_THAT(server.ready_line(), HasSubstr("local:auto-there"));
+  // The port's socket is not visible on this host...
+  EXPECT_NE(access(absl::StrCat(dir_, "/auto-there").c_str(), F_OK), 0);
+  // ...so the same kind of target that chose local above now chooses gRPC.
+  EXPECT_EQ(CallThrough("auto:auto-there@198.18.0.2:7600"), "grpc");
+}
+
+}  // namespace
+}  // namespace lpc
