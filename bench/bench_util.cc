@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -209,13 +210,42 @@ void PrintResult(const Result& r) {
       "{\"contender\": \"%s\", \"placement\": \"%s\", \"payload\": %lld, "
       "\"callers\": %d, \"samples\": %lld, \"p50_us\": %.3f, \"p99_us\": "
       "%.3f, \"p999_us\": %.3f, \"mean_us\": %.3f, \"max_us\": %.3f, "
-      "\"calls_per_s\": %.1f, \"gbps\": %.4f, \"note\": \"%s\"}\n",
+      "\"calls_per_s\": %.1f, \"gbps\": %.4f, \"note\": \"%s\", "
+      "\"kind\": \"%s\"",
       JsonEscape(r.contender).c_str(), JsonEscape(r.placement).c_str(),
       static_cast<long long>(r.payload), r.callers,
       static_cast<long long>(r.stats.samples), r.stats.p50_us, r.stats.p99_us,
       r.stats.p999_us, r.stats.mean_us, r.stats.max_us, r.calls_per_s, r.gbps,
-      JsonEscape(r.note).c_str());
+      JsonEscape(r.note).c_str(), JsonEscape(r.kind).c_str());
+  for (const auto& [name, value] : r.extra) {
+    if (std::isfinite(value)) {
+      printf(", \"%s\": %.6g", JsonEscape(name).c_str(), value);
+    } else {
+      printf(", \"%s\": null", JsonEscape(name).c_str());
+    }
+  }
+  printf("}\n");
   fflush(stdout);
+}
+
+double ProcessCpuSeconds(pid_t pid) {
+  clockid_t clock = CLOCK_PROCESS_CPUTIME_ID;
+  if (pid != 0 && clock_getcpuclockid(pid, &clock) != 0) return -1;
+  timespec ts;
+  if (clock_gettime(clock, &ts) != 0) return -1;
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+}
+
+int64_t ProcessRssBytes(pid_t pid) {
+  const std::string path =
+      pid == 0 ? "/proc/self/statm" : "/proc/" + std::to_string(pid) + "/statm";
+  FILE* f = fopen(path.c_str(), "r");
+  if (f == nullptr) return -1;
+  long long size = 0, resident = 0;
+  const int got = fscanf(f, "%lld %lld", &size, &resident);
+  fclose(f);
+  if (got != 2) return -1;
+  return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
 }
 
 pid_t ForkChild(const std::function<int()>& body) {

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lpc::bench {
@@ -120,7 +121,8 @@ Stats ComputeStats(std::vector<uint64_t>& ns);
 
 // One line of the common output schema. bench/run reads these fields:
 //   contender, placement, payload, callers, samples, p50_us, p99_us,
-//   p999_us, mean_us, calls_per_s, gbps, note.
+//   p999_us, mean_us, calls_per_s, gbps, note, kind, and keeps any extra
+//   numeric fields (server CPU per call, memory per connection, ...).
 // gbps is the payload bytes moved in both directions per second
 // (2 * payload * calls_per_s / 1e9) for echoes, and bytes copied per second
 // for memcpy; 0 when it is not meaningful.
@@ -133,6 +135,14 @@ struct Result {
   double calls_per_s = 0;
   double gbps = 0;
   std::string note;
+  // What was measured: "latency" (one caller, one call in flight),
+  // "throughput-threads", "throughput-processes", "pipelined" (one caller,
+  // many calls in flight) or "connect" (new client to first reply).
+  // Default: "latency"
+  std::string kind = "latency";
+  // Further figures, printed as extra JSON fields in this order.
+  // Default: none
+  std::vector<std::pair<std::string, double>> extra;
 };
 
 // Fills calls_per_s and gbps (echo convention) from samples and payload.
@@ -142,6 +152,15 @@ Result MakeEchoResult(const std::string& contender,
 
 // Writes `r` as one JSON line on stdout and flushes.
 void PrintResult(const Result& r);
+
+// CPU time (user + system, every thread, exited ones included) that process
+// `pid` has used, in seconds; pid 0 means this process. Returns -1 if it
+// cannot be read.
+double ProcessCpuSeconds(pid_t pid);
+
+// Resident set size of process `pid` (0: this process) in bytes, from
+// /proc/<pid>/statm; -1 if it cannot be read.
+int64_t ProcessRssBytes(pid_t pid);
 
 // Forks a child that runs `body` and exits with its return value. The child
 // is killed if this process dies (PR_SET_PDEATHSIG). Returns the child's pid,

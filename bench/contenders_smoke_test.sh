@@ -7,8 +7,13 @@ set -euo pipefail
 check() {
   local want_lines=$1
   shift
-  local out
-  out=$("$@" --seconds=0.02 --warmup=5 --iters=200 --timeout=60)
+  local out rc=0
+  out=$("$@" --seconds=0.02 --warmup=5 --iters=200 --timeout=60) || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "FAILED (exit $rc): $*" >&2
+    echo "$out" >&2
+    exit 1
+  fi
   python3 -c '
 import json, sys
 want, cmd, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -39,3 +44,16 @@ check 3 "$dir/grpc_echo" --api=sync --transport=unix "$place" "$payloads"
 check 3 "$dir/grpc_echo" --api=callback --transport=tcp "$place" "$payloads"
 check 2 "$dir/grpc_echo" --mode=throughput --placement=unpinned --callers=1,4
 check 3 "$dir/capnp_echo" "$place" "$payloads"
+# lpc: local transport in its three wait modes, lpc over gRPC, and every
+# measurement mode once.
+check 3 "$dir/lpc_echo" --transport=local "$place" "$payloads"
+check 3 "$dir/lpc_echo" --transport=local --wait=block --placement=same-core "$payloads"
+check 2 "$dir/lpc_echo" --transport=local --wait=spin "$place" --payloads=64,1048576
+check 2 "$dir/lpc_echo" --transport=grpc-unix "$place" --payloads=0,65536
+check 1 "$dir/lpc_echo" --transport=grpc-tcp "$place" --payloads=64
+check 2 "$dir/lpc_echo" --mode=throughput --callers=1,4
+check 2 "$dir/lpc_echo" --mode=throughput --callers_as=processes --callers=1,3
+check 1 "$dir/lpc_echo" --transport=grpc-unix --mode=throughput --callers_as=processes --callers=2
+check 1 "$dir/lpc_echo" --mode=pipelined "$place" --window=16
+check 1 "$dir/lpc_echo" --mode=connect "$place" --connections=4
+check 1 "$dir/lpc_echo" --transport=grpc-unix --mode=connect "$place" --connections=2

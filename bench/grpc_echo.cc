@@ -247,6 +247,7 @@ int Main(int argc, char** argv) {
       Result r = MakeEchoResult(contender, placement.name, payload, samples);
       r.callers = static_cast<int>(n);
       r.note = "throughput: callers share one channel";
+      r.kind = "throughput-threads";
       PrintResult(r);
       if (rc != 0) break;
     }

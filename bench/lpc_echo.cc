@@ -1,0 +1,691 @@
+// lpc's own benchmark contender: an echo through the generated stubs of
+// bench/lpc_bench.idl between two processes, over lpc's local shared-memory
+// transport or over lpc's gRPC transport. The process forks before it
+// creates any lpc object or thread; the child serves, the parent measures
+// and then stops the child (by closing a pipe, SIGKILL by pid as a last
+// resort).
+//
+//   --transport=local|grpc-unix|grpc-tcp
+//   --wait=spin-block|block|spin   local only: how both sides wait for the
+//                                  peer (LocalChannelOptions::spin and
+//                                  LocalPortOptions::spin = 20 us, zero, or
+//                                  infinite).
+//   --mode=latency      one caller, one call in flight, each payload of
+//                       --payloads; also the server's and the client's CPU
+//                       time per call.
+//   --mode=throughput   --callers=1,4,16,64 callers, each calling in a loop
+//                       over the same window, with --payload (default 64);
+//                       --callers_as=threads (one channel shared by the
+//                       threads, as grpc_echo does) or processes (one
+//                       process and one connection per caller).
+//   --mode=pipelined    one thread keeps --window calls in flight through
+//                       the async stub.
+//   --mode=connect      time from a new channel to its first completed call,
+//                       and the server's resident memory per extra open
+//                       connection (--connections of them).
+//
+// Contender names: lpc-local (spin then block), lpc-local-block,
+// lpc-local-spin, lpc-grpc-unix, lpc-grpc-tcp. Prints one JSON line per
+// measurement (see bench_util.h).
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/bench_util.h"
+#include "bench/lpc_bench.lpc.h"
+#include "runtime/call_context.h"
+#include "runtime/channel.h"
+#include "runtime/server.h"
+#include "transports/grpc/grpc_channel.h"
+#include "transports/grpc/grpc_server.h"
+#include "transports/local/local_transport.h"
+#include "transports/local/section.h"
+
+namespace lpc::bench {
+namespace {
+
+using ::lpc::bench::echo::EchoClient;
+using ::lpc::bench::echo::EchoService;
+using ::lpc::bench::echo::Record;
+
+constexpr char kPortName[] = "echo";
+constexpr int kCallTimeoutMs = 10000;
+
+class EchoImpl final : public EchoService {
+ public:
+  absl::StatusOr<std::string> Ping(CallContext&,
+                                   const std::string& payload) override {
+    return payload;
+  }
+  absl::StatusOr<Record> Mirror(CallContext&, const Record& record) override {
+    return record;
+  }
+};
+
+// What the child serves and how the parent reaches it.
+struct Setup {
+  std::string transport;  // local, grpc-unix, grpc-tcp
+  std::string wait;       // spin-block, block, spin (local only)
+  std::string dir;        // temp dir: the local port or the Unix socket
+  std::string contender;
+};
+
+absl::Duration SpinFor(const std::string& wait) {
+  if (wait == "block") return absl::ZeroDuration();
+  if (wait == "spin") return absl::InfiniteDuration();
+  return absl::Microseconds(20);
+}
+
+// The child: serves until the parent closes `stop_fd` (or the watchdog
+// fires), then shuts down. Writes the gRPC target (or "local") to
+// `ready_fd`, length first, once it accepts calls.
+int RunServer(const Setup& setup, int cpu, int ready_fd, int stop_fd,
+              int timeout_s) {
+  PinToCpu(cpu);
+  ServerOptions options;
+  options.shutdown_grace = absl::Seconds(1);
+  Server server(options);
+  EchoImpl impl;
+  absl::Status s = server.RegisterService(&impl);
+  std::string target;
+  if (s.ok() && setup.transport == "local") {
+    local::LocalPortOptions port;
+    port.runtime_dir = setup.dir;
+    port.spin = SpinFor(setup.wait);
+    auto transport = local::MakeLocalServerTransport(kPortName, port);
+    s = transport.ok() ? server.AddTransport(std::move(*transport))
+                       : transport.status();
+  } else if (s.ok()) {
+    GrpcServerOptions grpc;
+    grpc.listen_addresses = {setup.transport == "grpc-unix"
+                                 ? "unix:" + setup.dir + "/echo.sock"
+                                 : std::string("127.0.0.1:0")};
+    s = server.AddTransport(MakeGrpcServerTransport(grpc));
+  }
+  if (s.ok()) s = server.Start();
+  if (!s.ok()) {
+    fprintf(stderr, "%s server: %s\n", setup.contender.c_str(),
+            s.ToString().c_str());
+    return 1;
+  }
+  target = server.targets().at(0);
+  const uint32_t len = static_cast<uint32_t>(target.size());
+  if (!WriteFull(ready_fd, &len, sizeof(len)) ||
+      !WriteFull(ready_fd, target.data(), len)) {
+    return 1;
+  }
+  close(ready_fd);
+  char byte;
+  // EOF (the parent closed the pipe) or the timeout: either way, stop.
+  ReadFullTimeout(stop_fd, &byte, 1, timeout_s * 1000);
+  server.Shutdown();
+  return 0;
+}
+
+// The server child and the pipes to it.
+struct ServerProcess {
+  pid_t pid = -1;
+  int stop_fd = -1;
+  std::string target;  // "local:echo", "grpc:unix:/..", "grpc:127.0.0.1:N"
+
+  bool Start(const Setup& setup, int cpu, int timeout_s) {
+    int ready[2], stop[2];
+    if (pipe(ready) != 0) return false;
+    if (pipe(stop) != 0) return false;
+    pid = ForkChild([&] {
+      close(ready[0]);
+      close(stop[1]);
+      return RunServer(setup, cpu, ready[1], stop[0], timeout_s);
+    });
+    close(ready[1]);
+    close(stop[0]);
+    stop_fd = stop[1];
+    if (pid < 0) return false;
+    uint32_t len = 0;
+    bool ok = ReadFullTimeout(ready[0], &len, sizeof(len), 20000) &&
+              len < 4096;
+    if (ok) {
+      target.resize(len);
+      ok = ReadFullTimeout(ready[0], target.data(), len, 5000);
+    }
+    close(ready[0]);
+    if (!ok) fprintf(stderr, "%s: server did not start\n",
+                     setup.contender.c_str());
+    return ok;
+  }
+
+  void Stop() {
+    if (stop_fd >= 0) close(stop_fd);
+    stop_fd = -1;
+    int status = 0;
+    if (pid > 0 && !WaitChild(pid, 5000, &status)) StopChild(pid);
+    pid = -1;
+  }
+};
+
+// A new channel to the server. `separate_connection` keeps gRPC from
+// sharing one connection between channels to the same target.
+absl::StatusOr<std::shared_ptr<Channel>> Connect(const Setup& setup,
+                                                 const std::string& target,
+                                                 bool separate_connection) {
+  ChannelOptions options;
+  options.default_timeout = absl::Milliseconds(kCallTimeoutMs);
+  if (setup.transport == "local") {
+    local::LocalChannelOptions local_options;
+    local_options.runtime_dir = setup.dir;
+    local_options.spin = SpinFor(setup.wait);
+    return local::CreateLocalChannel(kPortName, options, local_options);
+  }
+  GrpcChannelOptions grpc_options;
+  if (separate_connection) {
+    grpc_options.channel_args["grpc.use_local_subchannel_pool"] = 1;
+  }
+  // "grpc:<gRPC target>"
+  auto channel = GrpcChannel::Create(target.substr(5), options, grpc_options);
+  if (!channel.ok()) return channel.status();
+  return std::shared_ptr<Channel>(*std::move(channel));
+}
+
+// One echo through the sync stub, with the payload stamped and checked.
+bool EchoOnce(EchoClient& client, std::string& buf, uint64_t seq,
+              const std::string& contender) {
+  Stamp(buf.data(), buf.size(), seq);
+  absl::StatusOr<std::string> reply = client.Ping(buf);
+  if (!reply.ok()) {
+    fprintf(stderr, "%s: call failed: %s\n", contender.c_str(),
+            reply.status().ToString().c_str());
+    return false;
+  }
+  if (reply->size() != buf.size() ||
+      !CheckStamp(reply->data(), reply->size(), seq)) {
+    fprintf(stderr, "%s: wrong reply\n", contender.c_str());
+    return false;
+  }
+  return true;
+}
+
+int RunLatency(const Flags& flags, const Setup& setup,
+               const Placement& placement, ServerProcess& server) {
+  const RunLimits limits = LimitsFromFlags(flags);
+  PinToCpu(placement.client_cpu);
+  auto channel = Connect(setup, server.target, false);
+  if (!channel.ok()) {
+    fprintf(stderr, "%s: %s\n", setup.contender.c_str(),
+            channel.status().ToString().c_str());
+    return 1;
+  }
+  EchoClient client(*channel);
+  uint64_t seq = 0;
+  int rc = 0;
+  for (int64_t payload : flags.GetIntList("payloads", DefaultPayloads())) {
+    if (payload < 0 || payload > (int64_t{32} << 20)) continue;
+    std::string buf(static_cast<size_t>(payload), 'l');
+    uint64_t calls = 0;
+    const double server_cpu0 = ProcessCpuSeconds(server.pid);
+    const double client_cpu0 = ProcessCpuSeconds(0);
+    Samples samples;
+    const bool ok = Measure(
+        limits,
+        [&] {
+          ++calls;
+          return EchoOnce(client, buf, ++seq, setup.contender);
+        },
+        &samples);
+    const double server_cpu = ProcessCpuSeconds(server.pid) - server_cpu0;
+    const double client_cpu = ProcessCpuSeconds(0) - client_cpu0;
+    if (!ok) {
+      rc = 1;
+      break;
+    }
+    Result r =
+        MakeEchoResult(setup.contender, placement.name, payload, samples);
+    // Warm-up calls included: CPU time is read around all of them.
+    r.extra.emplace_back("server_cpu_us_per_call", server_cpu / calls * 1e6);
+    r.extra.emplace_back("client_cpu_us_per_call", client_cpu / calls * 1e6);
+    PrintResult(r);
+  }
+  channel->reset();
+  return rc;
+}
+
+// Per-caller outcome of a throughput window.
+struct CallerResult {
+  uint64_t calls = 0;  // In the window.
+  uint64_t failed = 0;
+  std::vector<uint64_t> ns;
+};
+
+// Calls in a loop until `end_ns`, recording calls that fall inside
+// [start_ns, end_ns].
+void CallLoop(EchoClient& client, const std::string& contender,
+              int64_t payload, uint64_t seq_base, uint64_t start_ns,
+              uint64_t end_ns, int64_t max_calls, CallerResult* out) {
+  std::string buf(static_cast<size_t>(payload), 't');
+  uint64_t seq = seq_base;
+  for (int64_t k = 0; k < max_calls; ++k) {
+    const uint64_t t0 = NowNs();
+    if (t0 >= end_ns) break;
+    if (!EchoOnce(client, buf, ++seq, contender)) {
+      out->failed = 1;
+      break;
+    }
+    const uint64_t t1 = NowNs();
+    if (t0 >= start_ns && t1 <= end_ns) {
+      ++out->calls;
+      if (out->ns.size() < (1u << 20)) out->ns.push_back(t1 - t0);
+    }
+  }
+}
+
+void PrintThroughput(const Setup& setup, const std::string& kind, int64_t n,
+                     int64_t payload, std::vector<CallerResult>& results,
+                     uint64_t start, uint64_t end, double server_cpu,
+                     int* rc) {
+  Samples samples;
+  uint64_t total = 0, min_calls = UINT64_MAX, max_calls = 0;
+  for (CallerResult& c : results) {
+    if (c.failed) *rc = 1;
+    total += c.calls;
+    min_calls = std::min(min_calls, c.calls);
+    max_calls = std::max(max_calls, c.calls);
+    samples.ns.insert(samples.ns.end(), c.ns.begin(), c.ns.end());
+  }
+  samples.elapsed_s = (end - start) / 1e9;
+  Result r = MakeEchoResult(setup.contender, "unpinned", payload, samples);
+  // Every call counts, even beyond the latency samples kept.
+  r.calls_per_s = total / samples.elapsed_s;
+  r.gbps = 2.0 * payload * r.calls_per_s / 1e9;
+  r.callers = static_cast<int>(n);
+  r.kind = kind;
+  r.note = kind == "throughput-threads"
+               ? "throughput: caller threads share one channel"
+               : "throughput: one process and connection per caller";
+  const double mean = static_cast<double>(total) / n;
+  r.extra.emplace_back("min_caller_share", mean > 0 ? min_calls / mean : 0);
+  r.extra.emplace_back("max_caller_share", mean > 0 ? max_calls / mean : 0);
+  // Server CPU over the whole run of callers, warm-up included, per call in
+  // the window: an upper bound.
+  r.extra.emplace_back("server_cpu_us_per_call",
+                       total > 0 ? server_cpu / total * 1e6 : 0);
+  PrintResult(r);
+}
+
+int RunThroughputThreads(const Flags& flags, const Setup& setup,
+                         ServerProcess& server) {
+  const RunLimits limits = LimitsFromFlags(flags);
+  const int64_t payload = flags.GetInt("payload", 64);
+  auto channel = Connect(setup, server.target, false);
+  if (!channel.ok()) return 1;
+  int rc = 0;
+  for (int64_t n : flags.GetIntList("callers", {1, 4, 16, 64})) {
+    if (n <= 0 || n > 1024) continue;
+    std::vector<std::unique_ptr<EchoClient>> clients;
+    for (int64_t i = 0; i < n; ++i) {
+      clients.push_back(std::make_unique<EchoClient>(*channel));
+    }
+    std::vector<CallerResult> results(n);
+    const uint64_t start = NowNs() +
+                           static_cast<uint64_t>(limits.seconds * 0.2 * 1e9) +
+                           50'000'000;
+    const uint64_t end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+    const double cpu0 = ProcessCpuSeconds(server.pid);
+    std::vector<std::thread> threads;
+    for (int64_t i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        CallLoop(*clients[i], setup.contender, payload,
+                 static_cast<uint64_t>(i) << 40, start, end,
+                 limits.max_iters * 10, &results[i]);
+      });
+    }
+    for (auto& t : threads) t.join();
+    PrintThroughput(setup, "throughput-threads", n, payload, results, start,
+                    end, ProcessCpuSeconds(server.pid) - cpu0, &rc);
+    if (rc != 0) break;
+  }
+  channel->reset();
+  return rc;
+}
+
+// One caller process: connects, calls until `end`, then writes its count
+// and latencies to `fd`.
+int CallerProcess(const Setup& setup, const std::string& target,
+                  int64_t payload, uint64_t seq_base, uint64_t start,
+                  uint64_t end, int64_t max_calls, int fd) {
+  CallerResult result;
+  {
+    auto channel = Connect(setup, target, true);
+    if (!channel.ok()) {
+      result.failed = 1;
+    } else {
+      EchoClient client(*channel);
+      CallLoop(client, setup.contender, payload, seq_base, start, end,
+               max_calls, &result);
+    }
+  }
+  const uint64_t header[3] = {result.calls, result.failed, result.ns.size()};
+  bool ok = WriteFull(fd, header, sizeof(header)) &&
+            WriteFull(fd, result.ns.data(),
+                      result.ns.size() * sizeof(uint64_t));
+  close(fd);
+  return ok ? 0 : 1;
+}
+
+// The parent creates no lpc object in this mode, so the callers it forks
+// start from a process without threads.
+int RunThroughputProcesses(const Flags& flags, const Setup& setup,
+                           ServerProcess& server) {
+  const RunLimits limits = LimitsFromFlags(flags);
+  const int64_t payload = flags.GetInt("payload", 64);
+  int rc = 0;
+  for (int64_t n : flags.GetIntList("callers", {1, 4, 16, 64})) {
+    if (n <= 0 || n > 256) continue;
+    // Room for the callers to start and connect before the window.
+    const uint64_t start = NowNs() +
+                           static_cast<uint64_t>(limits.seconds * 0.2 * 1e9) +
+                           100'000'000 + static_cast<uint64_t>(n) * 3'000'000;
+    const uint64_t end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+    const double cpu0 = ProcessCpuSeconds(server.pid);
+    std::vector<pid_t> pids;
+    std::vector<int> fds;
+    for (int64_t i = 0; i < n; ++i) {
+      int p[2];
+      if (pipe(p) != 0) break;
+      pid_t pid = ForkChild([&] {
+        close(p[0]);
+        for (int fd : fds) close(fd);
+        return CallerProcess(setup, server.target, payload,
+                             static_cast<uint64_t>(i) << 40, start, end,
+                             limits.max_iters * 10, p[1]);
+      });
+      close(p[1]);
+      if (pid < 0) {
+        close(p[0]);
+        break;
+      }
+      pids.push_back(pid);
+      fds.push_back(p[0]);
+    }
+    std::vector<CallerResult> results(pids.size());
+    const int wait_ms =
+        static_cast<int>((end - NowNs()) / 1'000'000) + kCallTimeoutMs + 5000;
+    for (size_t i = 0; i < pids.size(); ++i) {
+      uint64_t header[3] = {0, 1, 0};
+      bool ok = ReadFullTimeout(fds[i], header, sizeof(header), wait_ms) &&
+                header[2] <= (1u << 20);
+      if (ok) {
+        results[i].calls = header[0];
+        results[i].failed = header[1];
+        results[i].ns.resize(header[2]);
+        ok = ReadFullTimeout(fds[i], results[i].ns.data(),
+                             header[2] * sizeof(uint64_t), 5000);
+      }
+      if (!ok) results[i].failed = 1;
+      close(fds[i]);
+    }
+    for (pid_t pid : pids) {
+      int status = 0;
+      if (!WaitChild(pid, 5000, &status)) StopChild(pid);
+    }
+    if (static_cast<int64_t>(pids.size()) != n) rc = 1;
+    PrintThroughput(setup, "throughput-processes", n, payload, results, start,
+                    end, ProcessCpuSeconds(server.pid) - cpu0, &rc);
+    if (rc != 0) break;
+  }
+  return rc;
+}
+
+// Keeps `window` calls in flight from one thread through the async stub.
+int RunPipelined(const Flags& flags, const Setup& setup,
+                 const Placement& placement, ServerProcess& server) {
+  const RunLimits limits = LimitsFromFlags(flags);
+  const int64_t payload = flags.GetInt("payload", 64);
+  PinToCpu(placement.client_cpu);
+  auto channel = Connect(setup, server.target, false);
+  if (!channel.ok()) return 1;
+  EchoClient client(*channel);
+  int rc = 0;
+  for (int64_t window : flags.GetIntList("window", {128})) {
+    if (window <= 0 || window > 1024) continue;
+    std::mutex mu;
+    std::condition_variable cv;
+    int64_t in_flight = 0;
+    bool waiting = false;
+    std::atomic<uint64_t> failed{0};
+    std::atomic<uint64_t> done_in_window{0};
+    constexpr size_t kMaxSamples = 1 << 21;
+    std::vector<uint64_t> lat(kMaxSamples);
+    std::atomic<size_t> n_lat{0};
+    const uint64_t start =
+        NowNs() + static_cast<uint64_t>(limits.seconds * 0.2 * 1e9);
+    const uint64_t end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+    std::string buf(static_cast<size_t>(payload), 'p');
+    uint64_t seq = static_cast<uint64_t>(window) << 40;
+    uint64_t issued = 0;
+    const double server_cpu0 = ProcessCpuSeconds(server.pid);
+    const double client_cpu0 = ProcessCpuSeconds(0);
+    for (int64_t k = 0; k < limits.max_iters * 100; ++k) {
+      const uint64_t t0 = NowNs();
+      if (t0 >= end || failed.load(std::memory_order_relaxed) != 0) break;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        while (in_flight >= window) {
+          waiting = true;
+          if (!cv.wait_for(lock, std::chrono::milliseconds(kCallTimeoutMs),
+                           [&] { return in_flight < window; })) {
+            fprintf(stderr, "%s: pipelined calls stopped completing\n",
+                    setup.contender.c_str());
+            abort();  // Callbacks still reference this frame.
+          }
+        }
+        ++in_flight;
+      }
+      const uint64_t my_seq = ++seq;
+      Stamp(buf.data(), buf.size(), my_seq);
+      ++issued;
+      client.PingAsync(
+          buf, [&, my_seq, t0](absl::StatusOr<EchoClient::PingResult> r) {
+            const uint64_t t1 = NowNs();
+            if (!r.ok() || r->value.size() != buf.size() ||
+                !CheckStamp(r->value.data(), r->value.size(), my_seq)) {
+              failed.fetch_add(1);
+            } else if (t0 >= start && t1 <= end) {
+              done_in_window.fetch_add(1, std::memory_order_relaxed);
+              const size_t i = n_lat.fetch_add(1, std::memory_order_relaxed);
+              if (i < kMaxSamples) lat[i] = t1 - t0;
+            }
+            std::lock_guard<std::mutex> lock(mu);
+            --in_flight;
+            if (waiting && in_flight <= window * 3 / 4) {
+              waiting = false;
+              cv.notify_one();
+            }
+          });
+    }
+    {
+      // Drain: every callback must have run before this frame goes.
+      std::unique_lock<std::mutex> lock(mu);
+      waiting = true;
+      while (in_flight > 0) {
+        waiting = true;
+        if (!cv.wait_for(lock, std::chrono::milliseconds(2 * kCallTimeoutMs),
+                         [&] { return in_flight == 0 || !waiting; })) {
+          fprintf(stderr, "%s: pipelined calls never completed\n",
+                  setup.contender.c_str());
+          abort();
+        }
+      }
+    }
+    const double server_cpu = ProcessCpuSeconds(server.pid) - server_cpu0;
+    const double client_cpu = ProcessCpuSeconds(0) - client_cpu0;
+    if (failed.load() != 0) {
+      fprintf(stderr, "%s: %llu pipelined calls failed\n",
+              setup.contender.c_str(),
+              static_cast<unsigned long long>(failed.load()));
+      rc = 1;
+      break;
+    }
+    Samples samples;
+    samples.ns.assign(lat.begin(),
+                      lat.begin() + std::min(n_lat.load(), kMaxSamples));
+    samples.elapsed_s = (end - start) / 1e9;
+    Result r =
+        MakeEchoResult(setup.contender, placement.name, payload, samples);
+    r.calls_per_s = done_in_window.load() / samples.elapsed_s;
+    r.gbps = 2.0 * payload * r.calls_per_s / 1e9;
+    r.kind = "pipelined";
+    r.note = "pipelined: one thread, async stub, calls in flight = window";
+    r.extra.emplace_back("window", static_cast<double>(window));
+    r.extra.emplace_back("server_cpu_us_per_call",
+                         issued > 0 ? server_cpu / issued * 1e6 : 0);
+    r.extra.emplace_back("client_cpu_us_per_call",
+                         issued > 0 ? client_cpu / issued * 1e6 : 0);
+    PrintResult(r);
+  }
+  channel->reset();
+  return rc;
+}
+
+// New channel to first completed call, and resident memory per connection.
+int RunConnect(const Flags& flags, const Setup& setup,
+               const Placement& placement, ServerProcess& server) {
+  const RunLimits limits = LimitsFromFlags(flags);
+  const int64_t connections = flags.GetInt("connections", 32);
+  const int64_t payload = 64;
+  PinToCpu(placement.client_cpu);
+  uint64_t seq = 0;
+  std::string buf(payload, 'c');
+  auto open_one = [&](std::shared_ptr<Channel>* out,
+                      std::vector<uint64_t>* ns) {
+    const uint64_t t0 = NowNs();
+    auto channel = Connect(setup, server.target, true);
+    if (!channel.ok()) return false;
+    EchoClient client(*channel);
+    if (!EchoOnce(client, buf, ++seq, setup.contender)) return false;
+    ns->push_back(NowNs() - t0);
+    *out = *std::move(channel);
+    return true;
+  };
+  std::vector<uint64_t> ns;
+  // One connection first, so that code paths and pools are warm.
+  std::shared_ptr<Channel> first;
+  if (!open_one(&first, &ns)) return 1;
+  ns.clear();
+  const int64_t server_rss0 = ProcessRssBytes(server.pid);
+  const int64_t client_rss0 = ProcessRssBytes(0);
+  std::vector<std::shared_ptr<Channel>> open(connections);
+  for (int64_t i = 0; i < connections; ++i) {
+    if (!open_one(&open[i], &ns)) return 1;
+  }
+  // Let the server finish setting the connections up (it answered each
+  // already; this only covers lazily touched pages).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const int64_t server_rss1 = ProcessRssBytes(server.pid);
+  const int64_t client_rss1 = ProcessRssBytes(0);
+  open.clear();
+  // More samples of the connect time: open and close one at a time.
+  const uint64_t deadline = NowNs() + static_cast<uint64_t>(limits.seconds * 1e9);
+  for (int64_t i = 0; i < limits.max_iters && NowNs() < deadline; ++i) {
+    std::shared_ptr<Channel> c;
+    if (!open_one(&c, &ns)) return 1;
+  }
+  first.reset();
+  Samples samples;
+  samples.ns = ns;
+  uint64_t total = 0;
+  for (uint64_t v : ns) total += v;
+  samples.elapsed_s = total / 1e9;
+  Result r = MakeEchoResult(setup.contender, placement.name, payload, samples);
+  r.gbps = 0;
+  r.kind = "connect";
+  r.note = "connect: new channel to its first completed 64 B call";
+  r.extra.emplace_back(
+      "server_rss_kib_per_connection",
+      (server_rss1 - server_rss0) / 1024.0 / static_cast<double>(connections));
+  r.extra.emplace_back(
+      "client_rss_kib_per_connection",
+      (client_rss1 - client_rss0) / 1024.0 / static_cast<double>(connections));
+  double section_kib = 0;
+  if (setup.transport == "local") {
+    auto layout = local::ComputeLayout(local::LocalPortOptions().geometry);
+    if (layout.ok()) section_kib = layout->total_size / 1024.0;
+  }
+  r.extra.emplace_back("section_kib", section_kib);
+  r.extra.emplace_back("connections", static_cast<double>(connections));
+  PrintResult(r);
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  Flags flags(argc, argv);
+  const int timeout_s = static_cast<int>(flags.GetInt("timeout", 120));
+  ArmWatchdog(timeout_s);
+  Setup setup;
+  setup.transport = flags.GetString("transport", "local");
+  setup.wait = flags.GetString("wait", "spin-block");
+  const std::string mode = flags.GetString("mode", "latency");
+  const std::string callers_as = flags.GetString("callers_as", "threads");
+  if (setup.transport == "local") {
+    if (setup.wait == "spin-block") {
+      setup.contender = "lpc-local";
+    } else if (setup.wait == "block" || setup.wait == "spin") {
+      setup.contender = "lpc-local-" + setup.wait;
+    } else {
+      fprintf(stderr, "unknown --wait=%s\n", setup.wait.c_str());
+      return 2;
+    }
+  } else if (setup.transport == "grpc-unix" || setup.transport == "grpc-tcp") {
+    setup.contender = "lpc-" + setup.transport;
+  } else {
+    fprintf(stderr, "unknown --transport=%s\n", setup.transport.c_str());
+    return 2;
+  }
+  if (mode != "latency" && mode != "throughput" && mode != "pipelined" &&
+      mode != "connect") {
+    fprintf(stderr, "unknown --mode=%s\n", mode.c_str());
+    return 2;
+  }
+  if (callers_as != "threads" && callers_as != "processes") {
+    fprintf(stderr, "unknown --callers_as=%s\n", callers_as.c_str());
+    return 2;
+  }
+  Placement placement = PlacementFromFlags(flags);
+  if (mode == "throughput") placement = Placement{"unpinned", -1, -1};
+  setup.dir = MakeTempDir("lpc-bench-lpc-");
+
+  ServerProcess server;
+  int rc = 1;
+  if (server.Start(setup, placement.server_cpu, timeout_s)) {
+    if (mode == "latency") {
+      rc = RunLatency(flags, setup, placement, server);
+    } else if (mode == "throughput" && callers_as == "threads") {
+      rc = RunThroughputThreads(flags, setup, server);
+    } else if (mode == "throughput") {
+      rc = RunThroughputProcesses(flags, setup, server);
+    } else if (mode == "pipelined") {
+      rc = RunPipelined(flags, setup, placement, server);
+    } else {
+      rc = RunConnect(flags, setup, placement, server);
+    }
+  }
+  server.Stop();
+  RemoveTempDir(setup.dir);
+  return rc;
+}
+
+}  // namespace
+}  // namespace lpc::bench
+
+int main(int argc, char** argv) { return lpc::bench::Main(argc, argv); }
