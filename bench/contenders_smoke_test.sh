@@ -57,3 +57,16 @@ check 1 "$dir/lpc_echo" --transport=grpc-unix --mode=throughput --callers_as=pro
 check 1 "$dir/lpc_echo" --mode=pipelined "$place" --window=16
 check 1 "$dir/lpc_echo" --mode=connect "$place" --connections=4
 check 1 "$dir/lpc_echo" --transport=grpc-unix --mode=connect "$place" --connections=2
+
+# The micro-benchmarks run, each for a moment, without an error.
+micro=$("$dir/stub_benchmark" --benchmark_min_time=0.001 2>&1) || {
+  echo "FAILED: stub_benchmark" >&2
+  echo "$micro" >&2
+  exit 1
+}
+if echo "$micro" | grep -q "ERROR OCCURRED"; then
+  echo "FAILED: stub_benchmark reported an error" >&2
+  echo "$micro" >&2
+  exit 1
+fi
+echo "ok: stub_benchmark ($(echo "$micro" | grep -c '^BM_') benchmarks)"
