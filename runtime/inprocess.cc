@@ -135,7 +135,9 @@ class InProcessTransport::Impl
       deadlines_.emplace(call->client_ctx->deadline(), call);
       timer_cv_.notify_one();
     }
-    if (idle_workers_ == 0 &&
+    // Idle workers that have not woken yet are already spoken for by the
+    // calls queued before this one.
+    if (queue_.size() > static_cast<size_t>(idle_workers_) &&
         static_cast<int>(workers_.size()) < options_.max_workers) {
       StartWorkerLocked();
     }
