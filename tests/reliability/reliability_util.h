@@ -1,0 +1,102 @@
+// Shared helpers of the reliability suite (docs/reliability.md): short and
+// long mode, temporary socket directories, child processes started by
+// fork+exec and ended by pid, /proc figures of a process, latency
+// percentiles, and the "RESULT <test>: ..." lines every test prints.
+//
+// Thread safety: free functions are thread-safe; a ChildProcess or TempDir
+// is used by one thread at a time.
+#ifndef LPC_TESTS_RELIABILITY_RELIABILITY_UTIL_H_
+#define LPC_TESTS_RELIABILITY_RELIABILITY_UTIL_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace lpc::reliability {
+
+// True when LPC_RELIABILITY_LONG=1: the long, documented runs.
+bool LongMode();
+// `short_value` normally, `long_value` in long mode.
+int64_t Scaled(int64_t short_value, int64_t long_value);
+
+// CLOCK_MONOTONIC in ns: comparable across processes on this host.
+int64_t MonoNs();
+
+// A fresh directory /tmp/lpcr-XXXXXX (mode 0755), removed with its contents
+// on destruction. Short enough for Unix socket paths (108 bytes).
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A child process started by fork+exec, with its stdout on a pipe. Killed
+// (SIGKILL, by pid) and reaped on destruction if still running.
+class ChildProcess {
+ public:
+  // Runs `argv[0]` with `argv`. `argv[0]` is a path (runfiles-relative for
+  // the suite's own binaries).
+  explicit ChildProcess(const std::vector<std::string>& argv);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool started() const { return pid_ > 0; }
+  // One line of stdout without the newline; "" after `timeout` or EOF.
+  std::string ReadLine(absl::Duration timeout = absl::Seconds(20));
+  // Sends SIGKILL (if running) and reaps. Returns the wait status.
+  int Kill();
+  // Sends `sig` without reaping.
+  void Signal(int sig);
+  // Waits up to `timeout` for exit; returns the wait status, or -1 if the
+  // child still runs.
+  int Wait(absl::Duration timeout = absl::Seconds(30));
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string buffer_;
+};
+
+// The suite's peer binary (tests/reliability/reliability_peer).
+std::string PeerBinary();
+
+// Figures of process `pid` from /proc.
+int CountFds(pid_t pid);
+// Mappings whose line in /proc/<pid>/maps contains `needle`.
+int CountMaps(pid_t pid, const std::string& needle);
+int CountAllMaps(pid_t pid);
+int64_t RssKib(pid_t pid);
+
+// The q-quantile (0..1) of `v` (sorted copy); 0 for an empty vector.
+double Quantile(std::vector<double> v, double q);
+
+// Prints "RESULT <name>: <text>" to stdout (the test log), flushed.
+void Report(const std::string& name, const std::string& text);
+
+// Polls `pred` every millisecond until it holds or `limit` passes.
+template <typename Pred>
+bool WaitFor(Pred pred, absl::Duration limit = absl::Seconds(10)) {
+  const absl::Time end = absl::Now() + limit;
+  while (absl::Now() < end) {
+    if (pred()) return true;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return pred();
+}
+
+}  // namespace lpc::reliability
+
+#endif  // LPC_TESTS_RELIABILITY_RELIABILITY_UTIL_H_
