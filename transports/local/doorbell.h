@@ -47,12 +47,16 @@ int64_t ToMonotonicDeadlineNs(absl::Time deadline);
 // Converts a wire deadline back (0 = InfiniteFuture).
 absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns);
 
-// Spins up to `budget_ns` calling `ready()`; returns true as soon as it
-// does. Stops early (false) once `keep_spinning()` is false.
+// Spins up to `budget_ns` (INT64_MAX: until keep_spinning() says stop)
+// calling `ready()`; returns true as soon as it does. Stops early (false)
+// once `keep_spinning()` is false; that is asked every 64 polls (a few
+// microseconds), so it may read a clock or make a rate-limited check.
 template <typename Ready, typename KeepSpinning>
 bool SpinUntil(int64_t budget_ns, Ready ready, KeepSpinning keep_spinning) {
   if (budget_ns <= 0) return ready();
-  const int64_t end = MonotonicNowNs() + budget_ns;
+  const int64_t now = MonotonicNowNs();
+  const int64_t end =
+      budget_ns > INT64_MAX - now ? INT64_MAX : now + budget_ns;  // Saturate.
   for (uint32_t i = 0;; ++i) {
     if (ready()) return true;
     if ((i & 63) == 63) {

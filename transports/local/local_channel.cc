@@ -44,6 +44,8 @@ namespace {
 
 constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
 constexpr absl::Duration kSleepChunk = absl::Milliseconds(10);
+// How often a busy connection polls its control socket (hang-up, goodbye).
+constexpr int64_t kSocketCheckNs = 1000 * 1000;
 
 struct PendingCall {
   uint64_t id = 0;
@@ -106,9 +108,8 @@ class ClientConnection : public MemfdPort {
     call->id = next_id_++;
     calls_[call->id] = call;
     if (call->callback) {
-      ++async_pending_;
       StartPumpLocked();
-      cv_.notify_all();
+      if (async_pending_.fetch_add(1) == 0) cv_.notify_all();  // Pump.
     }
     return absl::OkStatus();
   }
@@ -346,34 +347,74 @@ class ClientConnection : public MemfdPort {
 
  public:
   // The leader loop (reader_mu_ held): until `stop()` or the deadline.
+  //
+  // Hot path (no syscall): drain the reply ring; spin on it while the
+  // server runs on another CPU. Only when that fails does the leader look
+  // at the control socket (goodbye, hang-up; at most once per
+  // kSocketCheckNs, and always after a sleep that timed out) and sleep on
+  // the reply futex for at most kSleepChunk. A dead server is therefore
+  // noticed within about 10 ms whether the leader spins or sleeps.
   template <typename Stop>
   void Lead(Stop stop, absl::Time deadline) {
     ep_->SetRunning(true);
+    bool check_socket = false;
+    int64_t spin_left_ns = spin_ns_;  // Spin budget left before sleeping.
     for (int i = 0; !stop() && !dead(); ++i) {
-      if (DrainReplies() > 0) continue;
-      if (stop()) break;
-      if (spin_ns_ > 0 && PeerRunningElsewhere(ep_->PeerRunning()) &&
-          SpinUntil(
-              spin_ns_, [&] { return ep_->HasInboundHint() || stop(); },
-              [&] { return PeerRunningElsewhere(ep_->PeerRunning()); })) {
+      if (DrainReplies() > 0) {
+        spin_left_ns = spin_ns_;
         continue;
       }
-      // Before sleeping: death, goodbye and memfd packets, overdue calls.
-      absl::Status s = ReadOnePacket(absl::InfinitePast());
-      if (s.ok()) continue;
-      if (!absl::IsDeadlineExceeded(s) || dead()) break;
-      if (HungUp()) {
-        MarkDead(absl::UnavailableError("server closed the connection"));
-        break;
-      }
-      ExpireOverdue();
       if (stop()) break;
+      bool resume_spin = false;
+      if (spin_left_ns > 0 && PeerRunningElsewhere(ep_->PeerRunning())) {
+        // InfiniteDuration spins until the reply, the deadline, or the
+        // server stops running.
+        const int64_t start = MonotonicNowNs();
+        const int64_t left_ns = absl::ToInt64Nanoseconds(deadline - absl::Now());
+        if (SpinUntil(
+                std::min(spin_left_ns, left_ns),
+                [&] { return ep_->HasInboundHint() || stop(); },
+                [&] {
+                  if (SocketCheckDue(MonotonicNowNs())) {
+                    check_socket = resume_spin = true;
+                    return false;
+                  }
+                  return PeerRunningElsewhere(ep_->PeerRunning());
+                })) {
+          continue;
+        }
+        if (spin_left_ns != INT64_MAX) {
+          spin_left_ns -= MonotonicNowNs() - start;
+        }
+      }
+      if (check_socket || SocketCheckDue(MonotonicNowNs())) {
+        check_socket = false;
+        // Death, goodbye and memfd packets, overdue calls.
+        absl::Status s = ReadOnePacket(absl::InfinitePast());
+        if (s.ok()) continue;
+        if (!absl::IsDeadlineExceeded(s) || dead()) break;
+        ExpireOverdue();
+        if (stop()) break;
+        if (resume_spin) continue;
+      }
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) break;
-      ep_->WaitForInbound(0, std::min(left, kSleepChunk));  // Clears running.
+      // Clears `running` while asleep.
+      if (!ep_->WaitForInbound(0, std::min(left, kSleepChunk))) {
+        check_socket = true;  // Woken by the timeout (or spuriously).
+      }
     }
     // `running` stays set after a call ends: a caller in a loop is back
     // within microseconds, and the server's spin for it is bounded anyway.
+  }
+
+  // Whether the control socket is due for a look (rate limit shared by all
+  // threads; claims the slot when it returns true).
+  bool SocketCheckDue(int64_t now_ns) {
+    int64_t last = last_socket_check_ns_.load(std::memory_order_relaxed);
+    if (now_ns - last < kSocketCheckNs) return false;
+    return last_socket_check_ns_.compare_exchange_strong(
+        last, now_ns, std::memory_order_relaxed);
   }
 
  private:
@@ -398,8 +439,8 @@ class ClientConnection : public MemfdPort {
       lock.unlock();
       Lead(
           [this] {
-            std::lock_guard<std::mutex> l(mu_);
-            return async_pending_ == 0 || stop_pump_;
+            return async_pending_.load(std::memory_order_acquire) == 0 ||
+                   stop_pump_.load(std::memory_order_acquire);
           },
           absl::Now() + absl::Milliseconds(50));
       reader_mu_.unlock();
@@ -427,11 +468,13 @@ class ClientConnection : public MemfdPort {
   uint64_t next_id_ = 1;                                              // mu_
   bool dead_ = false;                                                 // mu_
   absl::Status dead_status_;                                          // mu_
-  int async_pending_ = 0;                                             // mu_
-  bool stop_pump_ = false;                                            // mu_
+  // Written under mu_; read without it by the pump's leader loop.
+  std::atomic<int> async_pending_{0};
+  std::atomic<bool> stop_pump_{false};
   bool pump_started_ = false;                                         // mu_
   std::thread pump_;
   std::atomic<uint64_t> stray_replies_{0};
+  std::atomic<int64_t> last_socket_check_ns_{0};
 
  public:
   std::mutex bind_mu;
@@ -664,7 +707,11 @@ class LocalChannel final : public Channel {
   absl::StatusOr<std::shared_ptr<ClientConnection>> GetConnection(
       absl::Time deadline) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (conn_ != nullptr && !conn_->dead() && !conn_->HungUp()) return conn_;
+    // The socket poll is rate-limited: a busy caller makes no syscall here.
+    if (conn_ != nullptr && !conn_->dead() &&
+        (!conn_->SocketCheckDue(MonotonicNowNs()) || !conn_->HungUp())) {
+      return conn_;
+    }
     if (conn_ != nullptr) {
       if (!conn_->dead()) {
         conn_->MarkDead(absl::UnavailableError("server closed the connection"));

@@ -4,11 +4,16 @@
 // docs/local-transport.md.
 //
 // Threads:
-//  - the I/O thread: epoll over the listening socket, every client's control
-//    socket (packets, hang-up) and doorbell eventfd; a 10 ms tick for
-//    housekeeping (stalled replies, pool growth);
+//  - the I/O thread: epoll over the listening socket and every client's
+//    control socket (packets, hang-up); a 10 ms tick for housekeeping
+//    (stalled replies, pool growth, missed doorbells);
 //  - workers: take ready connections (drain up to batch_per_turn records,
-//    round-robin) and queued calls (FIFO); idle workers wait LIFO.
+//    round-robin) and queued calls (FIFO). One idle worker at a time is the
+//    doorbell poller: it waits in epoll on every client's eventfd (edge-
+//    triggered, never read) and serves what it finds itself, so a request
+//    that wakes the server costs one wake-up, not an I/O-thread hop. Before
+//    it runs a handler (which may block) it promotes another idle worker to
+//    poller. Other idle workers wait LIFO on their own condition variable.
 //
 // Locks, in the order they may nest: Connection::recv_mu, then
 // Connection::send_mu, then Connection::state_mu; pool_mu_ and conns_mu_
@@ -50,9 +55,13 @@ namespace lpc::local {
 namespace {
 
 constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
+// LocalPortOptions::spin = InfiniteDuration spins at most this long for a
+// client's next call.
+constexpr int64_t kMaxServerSpinNs = 100 * 1000 * 1000;
 constexpr size_t kMaxStashedFds = 16;
 constexpr size_t kMaxBoundInterfaces = 256;
 constexpr uint64_t kListenTag = ~uint64_t{0};
+constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
 
 struct OwnedReply {
   MessageType type;
@@ -177,13 +186,15 @@ class LocalServer final : public LocalServerTransport {
 
   void Schedule(const std::shared_ptr<Connection>& c, bool wake);
   void WorkerLoop();
+  void PollDoorbells();
+  void PromotePollerLocked();
   void SpawnWorkerLocked();
   void WakeOneLocked();
   void Drain(const std::shared_ptr<Connection>& c);
   void HandleMessage(const std::shared_ptr<Connection>& c, IncomingMessage msg,
                      std::vector<WorkItem>* items);
   void RunCall(WorkItem item);
-  void SpinForNext(const std::shared_ptr<Connection>& c);
+  void AfterCall(const std::shared_ptr<Connection>& c);
   void SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
   absl::Status FlushRepliesLocked(Connection& c);
   void CutOff(const std::shared_ptr<Connection>& c, const absl::Status& why);
@@ -198,6 +209,8 @@ class LocalServer final : public LocalServerTransport {
 
   UniqueFd listen_fd_;
   UniqueFd epoll_fd_;
+  UniqueFd doorbell_epoll_fd_;  // Client eventfds (EPOLLET) + pool_eventfd_.
+  UniqueFd pool_eventfd_;       // Pokes the doorbell poller.
   std::thread io_thread_;
   std::atomic<bool> started_{false};
   std::atomic<bool> shutting_down_{false};  // No new calls.
@@ -218,6 +231,7 @@ class LocalServer final : public LocalServerTransport {
   std::deque<WorkItem> work_;                       // pool_mu_
   std::deque<std::shared_ptr<Connection>> ready_;   // pool_mu_
   std::vector<Worker*> idle_;                       // pool_mu_, LIFO
+  bool poller_active_ = false;                      // pool_mu_
   std::vector<std::thread> threads_;                // pool_mu_
   int live_workers_ = 0;                            // pool_mu_
   int limit_ = 1;                                   // pool_mu_
@@ -285,6 +299,16 @@ absl::Status LocalServer::Start(Dispatcher* dispatcher) {
   ev.events = EPOLLIN;
   ev.data.u64 = kListenTag;
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
+  doorbell_epoll_fd_.Reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!doorbell_epoll_fd_) {
+    return absl::ResourceExhaustedError("epoll_create1 failed");
+  }
+  absl::StatusOr<UniqueFd> poke = CreateEventFd();
+  if (!poke.ok()) return poke.status();
+  pool_eventfd_ = std::move(*poke);
+  ev.events = EPOLLIN;
+  ev.data.u64 = kPokeTag;
+  ::epoll_ctl(doorbell_epoll_fd_.get(), EPOLL_CTL_ADD, pool_eventfd_.get(), &ev);
   {
     std::lock_guard<std::mutex> lock(pool_mu_);
     limit_ = concurrency_;
@@ -424,9 +448,12 @@ void LocalServer::Accept() {
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u64 = c->id << 1;
     ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, c->sock.get(), &ev);
-    ev.events = EPOLLIN;
+    // Edge-triggered and never read: every write of the client is an edge,
+    // and a counter the client saturates only stops its own doorbell (the
+    // tick still finds its requests).
+    ev.events = EPOLLIN | EPOLLET;
     ev.data.u64 = (c->id << 1) | 1;
-    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, c->eventfd.get(), &ev);
+    ::epoll_ctl(doorbell_epoll_fd_.get(), EPOLL_CTL_ADD, c->eventfd.get(), &ev);
     Schedule(c, true);  // Requests may already be there.
   }
 }
@@ -500,8 +527,10 @@ void LocalServer::Tick() {
   // during the last tick, so the running handlers are blocked.
   std::lock_guard<std::mutex> lock(pool_mu_);
   const bool waiting = !work_.empty() || !ready_.empty();
-  if (waiting && idle_.empty() && completions_ == last_completions_ &&
-      limit_ < max_workers_) {
+  if (waiting && idle_.empty() && poller_active_) {
+    WakeOneLocked();  // Pokes the poller.
+  } else if (waiting && idle_.empty() && completions_ == last_completions_ &&
+             limit_ < max_workers_) {
     ++limit_;
     if (live_workers_ < limit_) SpawnWorkerLocked();
     WakeOneLocked();
@@ -523,6 +552,31 @@ void LocalServer::WakeOneLocked() {
     idle_.pop_back();
     w->signalled = true;
     w->cv.notify_one();
+  } else if (poller_active_) {
+    SignalEventFd(pool_eventfd_.get());
+  }
+}
+
+// Called before running a handler: if nobody polls the doorbells, an idle
+// worker takes over (a handler may block for long).
+void LocalServer::PromotePollerLocked() {
+  if (poller_active_ || idle_.empty()) return;
+  WakeOneLocked();
+}
+
+// The doorbell poller (no lock held): waits for client doorbells, at most
+// 100 ms, and queues the connections that rang.
+void LocalServer::PollDoorbells() {
+  struct epoll_event events[64];
+  const int n = ::epoll_wait(doorbell_epoll_fd_.get(), events, 64, 100);
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = events[i].data.u64;
+    if (tag == kPokeTag) {
+      DrainEventFd(pool_eventfd_.get());
+      continue;
+    }
+    std::shared_ptr<Connection> c = Lookup(tag >> 1);
+    if (c != nullptr) Schedule(c, /*wake=*/i > 0);
   }
 }
 
@@ -542,6 +596,7 @@ void LocalServer::WorkerLoop() {
       WorkItem item = std::move(work_.front());
       work_.pop_front();
       ++running_;
+      PromotePollerLocked();
       lock.unlock();
       RunCall(std::move(item));
       lock.lock();
@@ -559,6 +614,14 @@ void LocalServer::WorkerLoop() {
       continue;
     }
     if (live_workers_ > limit_) break;  // Shrink after a burst of blocking.
+    if (!poller_active_) {
+      poller_active_ = true;
+      lock.unlock();
+      PollDoorbells();
+      lock.lock();
+      poller_active_ = false;
+      continue;
+    }
     self.signalled = false;
     idle_.push_back(&self);
     self.cv.wait_for(lock, std::chrono::milliseconds(100),
@@ -572,6 +635,7 @@ void LocalServer::WorkerLoop() {
 void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
   std::vector<WorkItem> items;
   bool requeue = false;
+  bool at_limit = false;
   {
     std::lock_guard<std::mutex> recv(c->recv_mu);
     if (c->closed.load()) return;
@@ -588,9 +652,11 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     }
     uint32_t taken = 0;
     absl::Status bad;
+    const size_t in_flight = c->InFlight();
     while (taken < options_.batch_per_turn) {
-      if (c->InFlight() + items.size() >= options_.max_in_flight_per_connection) {
-        break;  // Back-pressure: the ring fills and the client waits.
+      if (in_flight + items.size() >= options_.max_in_flight_per_connection) {
+        at_limit = true;  // Back-pressure: the ring fills and the client
+        break;            // waits; a finishing call reschedules us.
       }
       absl::StatusOr<std::optional<IncomingMessage>> msg = c->ep->Receive();
       if (!msg.ok()) {
@@ -608,20 +674,22 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
       CutOff(c, bad);
       return;
     }
-    if (taken == options_.batch_per_turn) {
+    if (taken == options_.batch_per_turn && !at_limit) {
       requeue = true;  // Round-robin: back of the line.
-    } else if (c->InFlight() + items.size() <
-                   options_.max_in_flight_per_connection &&
-               !c->ep->PrepareToSleep()) {
+    } else if (items.empty() && !at_limit && !c->ep->PrepareToSleep()) {
       requeue = true;  // Records arrived while we looked.
     }
+    // With calls to run, the doorbell stays off: every call ends in
+    // AfterCall, which re-checks the ring and only then may sleep.
   }
   if (requeue) {
     std::lock_guard<std::mutex> lock(pool_mu_);
     ready_.push_back(c);
   } else {
     c->queued.store(false, std::memory_order_seq_cst);
-    if (c->ep->HasInboundHint()) Schedule(c, false);
+    if (items.empty() && !at_limit && c->ep->HasInboundHint()) {
+      Schedule(c, false);
+    }
   }
   if (items.empty()) return;
   // Queue all but the first; run the first here unless the pool is at its
@@ -629,7 +697,8 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
   std::lock_guard<std::mutex> lock(pool_mu_);
   for (size_t i = 0; i < items.size(); ++i) {
     work_.push_back(std::move(items[i]));
-    if (i > 0) WakeOneLocked();
+    // Idle workers help; the poller is poked once at most (a syscall).
+    if (i > 0 && (i == 1 || !idle_.empty())) WakeOneLocked();
   }
 }
 
@@ -737,17 +806,16 @@ void LocalServer::RunCall(WorkItem item) {
   const FrameHeader& h = item.msg.header;
   const bool oneway = item.msg.type() == MessageType::kOneway;
   c->ep->SetRunning(true);
+  // The handler may block: arm the doorbell so that this client's next
+  // records (a CANCEL, say) wake the poller meanwhile. A seq_cst store and
+  // load, no syscall; records already there go to another worker now.
+  if (!c->ep->PrepareToSleep()) Schedule(c, /*wake=*/true);
   std::string response;
   absl::Status s;
   if (c->closed.load()) {
     s = absl::UnavailableError("client went away");
   } else {
-    if (const InterfaceDescriptor* d =
-            dispatcher_->FindInterface(item.interface_name)) {
-      if (const MethodDescriptor* m = d->FindMethod(h.method_id)) {
-        item.ctx->set_method_path(d->MethodPath(*m));
-      }
-    }
+    // (Dispatch sets the context's method path.)
     s = dispatcher_->Dispatch(item.interface_name, h.method_id, *item.ctx,
                               item.msg.payload, &response);
   }
@@ -770,37 +838,43 @@ void LocalServer::RunCall(WorkItem item) {
     }
     SendReply(c, std::move(r));
   }
-  // A connection held back by its in-flight limit may continue now.
-  if (c->ep->HasInboundHint()) {
-    Schedule(c, false);
-  } else {
-    SpinForNext(c);
-  }
+  AfterCall(c);
 }
 
-// After answering, spin briefly for the same client's next request while it
-// runs on another CPU: a busy client then never needs a wake-up syscall.
-void LocalServer::SpinForNext(const std::shared_ptr<Connection>& c) {
-  const int64_t spin_ns = absl::ToInt64Nanoseconds(options_.spin);
-  if (spin_ns <= 0 || c->closed.load() || c->queued.load() ||
-      !PeerRunningElsewhere(c->ep->PeerRunning())) {
-    c->ep->SetRunning(false);
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    if (!work_.empty()) return;
-  }
-  c->ep->ClearSleeping();
-  const bool arrived = SpinUntil(
-      spin_ns, [&] { return c->ep->HasInboundHint(); },
-      [&] { return PeerRunningElsewhere(c->ep->PeerRunning()); });
-  if (arrived || !c->ep->PrepareToSleep()) {
+// Every call ends here. The ring's doorbell was left off while calls ran
+// (Drain), so this re-checks the ring before the server may sleep on it.
+// After answering, the worker spins briefly for the same client's next
+// request while that client runs on another CPU: a busy client then needs
+// no wake-up syscall either way. InfiniteDuration is capped at
+// kMaxServerSpin per idle spell.
+void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
+  if (c->closed.load()) return;
+  if (c->ep->HasInboundHint()) {
     Schedule(c, false);  // This worker picks it up next.
     return;
   }
+  const int64_t spin_ns = std::min(absl::ToInt64Nanoseconds(options_.spin),
+                                   kMaxServerSpinNs);
+  bool spin = spin_ns > 0 && !c->queued.load() &&
+              PeerRunningElsewhere(c->ep->PeerRunning());
+  if (spin) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    spin = work_.empty();  // Queued calls come first.
+  }
+  if (spin) {
+    c->ep->ClearSleeping();
+    if (SpinUntil(
+            spin_ns, [&] { return c->ep->HasInboundHint(); },
+            [&] {
+              return PeerRunningElsewhere(c->ep->PeerRunning()) &&
+                     !c->closed.load(std::memory_order_relaxed);
+            })) {
+      Schedule(c, false);
+      return;
+    }
+  }
   c->ep->SetRunning(false);
-  if (c->ep->HasInboundHint()) Schedule(c, false);
+  if (!c->ep->PrepareToSleep()) Schedule(c, false);  // Arrived meanwhile.
 }
 
 void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
@@ -867,7 +941,8 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   if (c->closed.exchange(true)) return;
   ::shutdown(c->sock.get(), SHUT_RDWR);
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c->sock.get(), nullptr);
-  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c->eventfd.get(), nullptr);
+  ::epoll_ctl(doorbell_epoll_fd_.get(), EPOLL_CTL_DEL, c->eventfd.get(),
+              nullptr);
   std::vector<std::shared_ptr<internal::CancelState>> cancels;
   {
     std::lock_guard<std::mutex> lock(c->state_mu);
@@ -953,6 +1028,7 @@ void LocalServer::Shutdown(absl::Time deadline) {
     Close(c);
   }
   stopping_.store(true);
+  SignalEventFd(pool_eventfd_.get());  // The poller returns at once.
   if (io_thread_.joinable()) io_thread_.join();
   std::vector<std::thread> threads;
   {

@@ -1,14 +1,17 @@
 // A peer process for the local transport's cross-process tests.
 //
-//   local_test_peer server <dir> <name> [max_message_kib]
+//   local_test_peer server <dir> <name> [max_message_kib] [spin_us] [cpu]
 //       serves lpc.test.Raw on port <name>, prints "READY" and runs until
 //       SIGTERM (graceful shutdown), its parent's death, or 60 seconds.
+//       spin_us sets LocalPortOptions::spin (-1 = InfiniteDuration; absent
+//       = the default); cpu pins the whole server process to that CPU.
 //   local_test_peer call <dir> <name>
 //       makes one Echo call and prints the status code.
 //   local_test_peer block <dir> <name>
 //       prints "CALLING" and makes one Block call (the test kills it).
 //   local_test_peer hostile <dir> <name> <iterations>
 //       makes calls while scribbling random bytes over its own section.
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -34,8 +37,15 @@ using lpc::local::LocalPortOptions;
 using lpc::local::MakeLocalServerTransport;
 using lpc::testing::RawDescriptor;
 
-int Server(const std::string& dir, const std::string& name, long max_kib) {
+int Server(const std::string& dir, const std::string& name, long max_kib,
+           const char* spin_us, const char* cpu) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (cpu != nullptr && std::atoi(cpu) >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(std::atoi(cpu), &set);
+    ::sched_setaffinity(0, sizeof(set), &set);
+  }
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -49,6 +59,10 @@ int Server(const std::string& dir, const std::string& name, long max_kib) {
   LocalPortOptions po;
   po.runtime_dir = dir;
   po.socket_mode = 0666;
+  if (spin_us != nullptr) {
+    const long us = std::atol(spin_us);
+    po.spin = us < 0 ? absl::InfiniteDuration() : absl::Microseconds(us);
+  }
   auto t = MakeLocalServerTransport(name, po);
   if (!t.ok() || !server.AddTransport(std::move(*t)).ok()) return 3;
   if (absl::Status s = server.Start(); !s.ok()) {
@@ -133,7 +147,10 @@ int Hostile(const std::string& dir, const std::string& name, int iterations) {
 int main(int argc, char** argv) {
   if (argc < 4) return 1;
   const std::string mode = argv[1], dir = argv[2], name = argv[3];
-  if (mode == "server") return Server(dir, name, argc > 4 ? std::atol(argv[4]) : 0);
+  if (mode == "server") {
+    return Server(dir, name, argc > 4 ? std::atol(argv[4]) : 0,
+                  argc > 5 ? argv[5] : nullptr, argc > 6 ? argv[6] : nullptr);
+  }
   if (mode == "call") return Call(dir, name, false);
   if (mode == "block") return Call(dir, name, true);
   if (mode == "hostile") return Hostile(dir, name, argc > 4 ? std::atoi(argv[4]) : 100);
