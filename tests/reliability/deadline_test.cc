@@ -9,6 +9,7 @@
 //   - contexts still alive once everything finished (must be 0).
 // Runs over the local transport and over gRPC.
 #include <atomic>
+#include <cstdio>
 #include <mutex>
 #include <random>
 #include <string>
@@ -78,6 +79,8 @@ void RunDeadlines(const std::string& transport) {
           expired.fetch_add(1);
           if (r.status().code() != absl::StatusCode::kDeadlineExceeded) {
             wrong_code.fetch_add(1);
+            std::fprintf(stderr, "deadline call ended with %s\n",
+                         r.status().ToString().c_str());
           }
           if (over > 2.0) late.fetch_add(1);
           std::lock_guard<std::mutex> lock(mu);
@@ -98,6 +101,8 @@ void RunDeadlines(const std::string& transport) {
           canceller.join();
           if (r.status().code() != absl::StatusCode::kCancelled) {
             cancel_wrong_code.fetch_add(1);
+            std::fprintf(stderr, "cancelled call ended with %s\n",
+                         r.status().ToString().c_str());
           }
           // The handler may not have started before the cancel (then it
           // never runs or sees a cancelled context at once).

@@ -62,8 +62,14 @@ absl::StatusOr<std::shared_ptr<Channel>> MakeChannel(
     return local::CreateLocalChannel(target.substr(6), options, local);
   }
   if (absl::StartsWith(target, "grpc:")) {
+    // Reconnect backoff as the local transport's (10 ms doubling to 1 s);
+    // gRPC's own default starts at 1 s and grows to 120 s.
+    GrpcChannelOptions go;
+    go.channel_args["grpc.initial_reconnect_backoff_ms"] = 10;
+    go.channel_args["grpc.min_reconnect_backoff_ms"] = 10;
+    go.channel_args["grpc.max_reconnect_backoff_ms"] = 1000;
     absl::StatusOr<std::shared_ptr<GrpcChannel>> ch =
-        GrpcChannel::Create(target.substr(5), options);
+        GrpcChannel::Create(target.substr(5), options, go);
     if (!ch.ok()) return ch.status();
     return std::shared_ptr<Channel>(*ch);
   }

@@ -67,6 +67,8 @@ class TestServer {
 std::string GrpcAddress(const std::string& dir);
 
 // A channel for "local:<name>" (runtime dir `dir`) or "grpc:<address>".
+// gRPC channels get the local transport's reconnect backoff (10 ms doubling
+// to 1 s) instead of gRPC's default (1 s to 120 s).
 absl::StatusOr<std::shared_ptr<Channel>> MakeChannel(
     const std::string& target, const std::string& dir,
     ChannelOptions options = {}, local::LocalChannelOptions local = {});

@@ -2,7 +2,8 @@
 //   1 Echo    returns the request
 //   2 Hold    waits until cancelled or its deadline (at most 60 s); records
 //             when it saw the cancellation (CLOCK_MONOTONIC ns) by request
-//   3 Sleep   sleeps the decimal number of ms in the request (cancellable)
+//   3 Sleep   sleeps the decimal number of ms in the request; CANCELLED or
+//             DEADLINE_EXCEEDED if the call ends first
 //   4 Count   non-idempotent: appends "<request>\n" to the execution log (one
 //             write(2) per execution, O_APPEND), then replies "ok"
 //   5 Peer    replies with ctx.peer(): "uid=U gid=G pid=P transport=T"
@@ -130,7 +131,10 @@ class RelService final : public Service {
       case 3: {
         const int64_t ms = std::atoll(std::string(request).c_str());
         if (ctx.WaitForCancellation(absl::Now() + absl::Milliseconds(ms))) {
-          return absl::CancelledError("sleep cancelled");
+          if (ctx.WasCancelledExplicitly()) {
+            return absl::CancelledError("sleep cancelled");
+          }
+          return absl::DeadlineExceededError("sleep outlived its deadline");
         }
         *response = "slept";
         return absl::OkStatus();
