@@ -370,9 +370,13 @@ class ClientConnection : public MemfdPort {
         // InfiniteDuration spins until the reply, the deadline, or the
         // server stops running.
         const int64_t start = MonotonicNowNs();
-        const int64_t left_ns = absl::ToInt64Nanoseconds(deadline - absl::Now());
+        int64_t budget = spin_left_ns;
+        if (budget > kSocketCheckNs) {  // Long spins end at the deadline.
+          budget = std::min(
+              budget, absl::ToInt64Nanoseconds(deadline - absl::Now()));
+        }
         if (SpinUntil(
-                std::min(spin_left_ns, left_ns),
+                budget,
                 [&] { return ep_->HasInboundHint() || stop(); },
                 [&] {
                   if (SocketCheckDue(MonotonicNowNs())) {
@@ -478,7 +482,7 @@ class ClientConnection : public MemfdPort {
 
  public:
   std::mutex bind_mu;
-  std::map<std::string, uint32_t> bound;  // bind_mu
+  std::map<std::string, uint32_t, std::less<>> bound;  // bind_mu
 };
 
 absl::StatusOr<std::shared_ptr<ClientConnection>> Connect(
@@ -677,12 +681,12 @@ class LocalChannel final : public Channel {
   absl::StatusOr<uint32_t> Bind(const std::shared_ptr<ClientConnection>& conn,
                                 const InterfaceDescriptor& iface,
                                 absl::Time deadline) {
-    const std::string name(iface.full_name);
     {
       std::lock_guard<std::mutex> lock(conn->bind_mu);
-      auto it = conn->bound.find(name);
+      auto it = conn->bound.find(iface.full_name);  // No allocation.
       if (it != conn->bound.end()) return it->second;
     }
+    const std::string name(iface.full_name);
     auto call = std::make_shared<PendingCall>();
     call->deadline = deadline;
     if (absl::Status s = conn->Register(call); !s.ok()) return s;

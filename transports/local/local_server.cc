@@ -101,6 +101,9 @@ class Connection : public MemfdPort {
   std::deque<std::pair<uint32_t, UniqueFd>> memfd_stash;  // state_mu
   std::unordered_map<uint64_t, CallRecord> in_flight;     // state_mu
   std::vector<std::string> bound;  // slot - 1 -> interface; state_mu
+  // Method paths of bound interfaces, (slot << 32 | method id) -> path;
+  // only methods the interface has (bounded). state_mu
+  std::unordered_map<uint64_t, std::string> method_paths;
 
   absl::Status SendPayloadFd(uint32_t number, uint64_t length,
                              int fd) override {
@@ -643,7 +646,7 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     absl::Status flushed;
     {
       std::lock_guard<std::mutex> send(c->send_mu);
-      flushed = FlushRepliesLocked(*c);
+      if (!c->pending_replies.empty()) flushed = FlushRepliesLocked(*c);
     }
     if (!flushed.ok()) {
       c->queued.store(false);
@@ -747,6 +750,7 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
     case MessageType::kOneway: {
       const bool oneway = msg.type() == MessageType::kOneway;
       std::string iface;
+      std::string method_path;
       absl::Status refuse;
       {
         std::lock_guard<std::mutex> lock(c->state_mu);
@@ -755,6 +759,17 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
               "interface slot ", h.interface_slot, " is not bound"));
         } else {
           iface = c->bound[h.interface_slot - 1];
+          const uint64_t key = uint64_t{h.interface_slot} << 32 | h.method_id;
+          auto it = c->method_paths.find(key);
+          if (it == c->method_paths.end()) {
+            const InterfaceDescriptor* d = dispatcher_->FindInterface(iface);
+            const MethodDescriptor* m =
+                d == nullptr ? nullptr : d->FindMethod(h.method_id);
+            if (m != nullptr) {
+              it = c->method_paths.emplace(key, d->MethodPath(*m)).first;
+            }
+          }
+          if (it != c->method_paths.end()) method_path = it->second;
         }
         if (refuse.ok() && c->in_flight.count(h.message_id) != 0) {
           refuse = absl::DataLossError("duplicate message id in flight");
@@ -787,6 +802,7 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
       item.ctx = std::make_unique<CallContext>();
       item.ctx->set_deadline(FromMonotonicDeadlineNs(h.deadline_ns));
       item.ctx->set_peer(c->peer);
+      item.ctx->set_method_path(std::move(method_path));
       if (!oneway) {
         std::lock_guard<std::mutex> lock(c->state_mu);
         c->in_flight[h.message_id] = CallRecord{item.ctx->cancel_state(), false};
@@ -815,7 +831,6 @@ void LocalServer::RunCall(WorkItem item) {
   if (c->closed.load()) {
     s = absl::UnavailableError("client went away");
   } else {
-    // (Dispatch sets the context's method path.)
     s = dispatcher_->Dispatch(item.interface_name, h.method_id, *item.ctx,
                               item.msg.payload, &response);
   }
@@ -883,7 +898,24 @@ void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
   {
     std::lock_guard<std::mutex> lock(c->send_mu);
     if (c->closed.load()) return;
-    if (c->pending_replies.size() >= options_.max_queued_replies) {
+    if (c->pending_replies.empty()) {
+      // Fast path: straight into the ring, no queue.
+      OutgoingMessage m;
+      m.type = reply.type;
+      m.message_id = reply.message_id;
+      m.status_code = reply.status_code;
+      m.interface_slot = reply.interface_slot;
+      m.payload = reply.payload;
+      absl::StatusOr<bool> sent = c->ep->TrySend(m);
+      if (sent.ok() && *sent) {
+        c->ep->Flush();
+        return;
+      }
+      if (!sent.ok()) bad = sent.status();
+    }
+    if (!bad.ok()) {
+      // Falls through to the cut-off below.
+    } else if (c->pending_replies.size() >= options_.max_queued_replies) {
       bad = absl::ResourceExhaustedError("client does not read its replies");
     } else {
       if (c->pending_replies.empty()) c->pending_since = absl::Now();
