@@ -2,7 +2,7 @@
 // and clients that run as other users or misbehave. Every mode exits by
 // itself (parent death, or a time limit) so nothing outlives a test.
 //
-//   server <dir> <name> <grpc 0|1> [count_log_path]
+//   server <dir> <name> <grpc 0|1> [count_log_path|-] [max_connections]
 //       serves RelService on local port <name> (and gRPC on
 //       unix:<dir>/g.sock); prints "READY"; runs until killed, SIGTERM or
 //       120 s.
@@ -53,14 +53,14 @@ namespace {
 void DieWithParent() { ::prctl(PR_SET_PDEATHSIG, SIGKILL); }
 
 int Server(const std::string& dir, const std::string& name, bool grpc,
-           const std::string& log_path) {
+           const std::string& log_path, int max_connections) {
   DieWithParent();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   int log_fd = -1;
-  if (!log_path.empty()) {
+  if (!log_path.empty() && log_path != "-") {
     log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                     0644);
     if (log_fd < 0) return 2;
@@ -71,6 +71,7 @@ int Server(const std::string& dir, const std::string& name, bool grpc,
   o.grpc = grpc;
   o.count_log_fd = log_fd;
   o.local.max_workers = 64;
+  if (max_connections > 0) o.local.max_connections = max_connections;
   o.server.shutdown_grace = absl::Milliseconds(200);
   TestServer server(o);
   if (!server.start_status().ok()) {
@@ -366,7 +367,7 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   if (mode == "server" && argc >= 5) {
     return Server(argv[2], argv[3], std::atoi(argv[4]) != 0,
-                  argc > 5 ? argv[5] : "");
+                  argc > 5 ? argv[5] : "", argc > 6 ? std::atoi(argv[6]) : 0);
   }
   if (mode == "load" && argc == 6) {
     return Load(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
