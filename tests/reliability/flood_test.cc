@@ -1,0 +1,200 @@
+// Item 10 of docs/reliability.md: floods against a server in a child
+// process, each while an honest neighbour calls Echo:
+//   oneway       ONEWAY Note calls as fast as the ring takes them;
+//   slow_oneway  ONEWAY Sleep(1000 ms) calls with 32 KiB payloads (each
+//                holds a worker for a second);
+//   no_read      Echo requests whose replies are never read;
+//   connections  connections up to the limit (the server runs with
+//                max_connections 64) and beyond;
+//   doorbell     the eventfd rung in a tight loop with nothing published.
+// Reports per flood: server RSS (baseline, peak), whether and when the
+// offender was cut off or throttled (its send rate after the first second),
+// the neighbour's success rate, throughput and p99 against its baseline.
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "tests/reliability/harness.h"
+#include "tests/reliability/raw_client.h"
+#include "tests/reliability/reliability_util.h"
+#include "transports/local/doorbell.h"
+
+namespace lpc::reliability {
+namespace {
+
+struct NeighbourFigures {
+  int calls = 0, ok = 0;
+  double per_sec = 0, p99_us = 0;
+};
+
+NeighbourFigures RunNeighbour(Channel& ch, absl::Duration d) {
+  NeighbourFigures f;
+  std::vector<double> us;
+  const absl::Time start = absl::Now(), end = start + d;
+  while (absl::Now() < end && f.calls < 10000000) {
+    const absl::Time t0 = absl::Now();
+    absl::StatusOr<std::string> r = CallRel(ch, EchoMethod(), "neighbour");
+    us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+    ++f.calls;
+    f.ok += r.ok() && *r == "neighbour";
+  }
+  f.per_sec = f.calls / absl::ToDoubleSeconds(absl::Now() - start);
+  f.p99_us = Quantile(us, 0.99);
+  return f;
+}
+
+struct Offender {
+  std::atomic<int64_t> sent{0};
+  std::atomic<int64_t> sent_after_1s{0};
+  std::atomic<int64_t> cut_off_ms{-1};
+  std::atomic<int64_t> refused{0};
+};
+
+TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
+  TempDir dir;
+  ChildProcess server(
+      {PeerBinary(), "server", dir.path(), "p", "0", "-", "64"});
+  ASSERT_EQ(server.ReadLine(), "READY");
+  const pid_t spid = server.pid();
+  auto ch = MakeChannel("local:p", dir.path());
+  ASSERT_TRUE(ch.ok());
+  const absl::Duration phase = absl::Seconds(Scaled(2, 30));
+  RunNeighbour(**ch, absl::Milliseconds(300));  // Warm-up.
+  const NeighbourFigures base = RunNeighbour(**ch, phase);
+  const int64_t rss0 = RssKib(spid);
+  Report("flood_baseline",
+         absl::StrFormat("neighbour_calls_per_s=%.0f p99_us=%.0f server_rss_kib=%lld",
+                         base.per_sec, base.p99_us, static_cast<long long>(rss0)));
+  int neighbour_failures = 0;
+  bool server_died = false;
+
+  auto run = [&](const std::string& name,
+                 const std::function<void(Offender&, std::atomic<bool>&)>& attack) {
+    Offender off;
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> rss_peak{RssKib(spid)};
+    std::thread sampler([&] {
+      while (!stop.load()) {
+        rss_peak = std::max<int64_t>(rss_peak.load(), RssKib(spid));
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+    });
+    const int64_t start_ns = MonoNs();
+    std::thread attacker([&] { attack(off, stop); });
+    const NeighbourFigures f = RunNeighbour(**ch, phase);
+    stop = true;
+    attacker.join();
+    sampler.join();
+    const int64_t rss_end = RssKib(spid);
+    neighbour_failures += f.calls - f.ok;
+    server_died |= ::kill(spid, 0) != 0;
+    (void)start_ns;
+    Report(absl::StrCat("flood_", name),
+           absl::StrFormat(
+               "offender_sent=%lld sent_after_1s=%lld cut_off_ms=%lld "
+               "refused=%lld server_rss_kib=%lld peak=%lld end=%lld "
+               "neighbour_ok=%d/%d throughput=%.0f%% p99_us=%.0f (x%.2f)",
+               static_cast<long long>(off.sent.load()),
+               static_cast<long long>(off.sent_after_1s.load()),
+               static_cast<long long>(off.cut_off_ms.load()),
+               static_cast<long long>(off.refused.load()),
+               static_cast<long long>(rss0),
+               static_cast<long long>(rss_peak.load()),
+               static_cast<long long>(rss_end), f.ok, f.calls,
+               100.0 * f.per_sec / base.per_sec, f.p99_us,
+               base.p99_us > 0 ? f.p99_us / base.p99_us : 0));
+    // The server stays within a fixed memory budget for any flood: its
+    // per-connection bounds (in-flight calls, queued replies, sections).
+    EXPECT_LT(rss_peak.load() - rss0, 256 * 1024) << name;
+  };
+
+  // A raw client flooding `m` (encoded honestly) until cut off or stopped.
+  auto flood = [&](local::OutgoingMessage m, bool read_replies) {
+    return [&, m, read_replies](Offender& off, std::atomic<bool>& stop) {
+      auto c = RawClient::Connect(dir.path() + "/p");
+      if (!c.ok()) return;
+      absl::StatusOr<uint32_t> slot = (*c)->Bind(RelDescriptor());
+      if (!slot.ok()) return;
+      const int64_t t0 = MonoNs();
+      local::OutgoingMessage msg = m;
+      msg.interface_slot = *slot;
+      for (int64_t i = 0; !stop.load() && i < 100000000; ++i) {
+        msg.message_id = (*c)->NextId();
+        msg.deadline_ns = local::MonotonicNowNs() + int64_t{30} * 1000000000;
+        absl::StatusOr<bool> ok = (*c)->endpoint().TrySend(msg);
+        if (!ok.ok()) break;
+        if (*ok) {
+          (*c)->endpoint().Flush();
+          off.sent.fetch_add(1);
+          if (MonoNs() - t0 > 1000000000) off.sent_after_1s.fetch_add(1);
+        } else {
+          (*c)->endpoint().WaitForRoom(absl::Milliseconds(1));
+        }
+        if (!read_replies && (i & 63) == 0) {
+          if ((*c)->WaitCutOff(absl::ZeroDuration())) {
+            off.cut_off_ms = (MonoNs() - t0) / 1000000;
+            return;
+          }
+        }
+      }
+      if (std::optional<std::string> why = (*c)->WaitCutOff(absl::ZeroDuration())) {
+        off.cut_off_ms = (MonoNs() - t0) / 1000000;
+      }
+    };
+  };
+
+  local::OutgoingMessage note;
+  note.type = local::MessageType::kOneway;
+  note.method_id = NoteMethod().id;
+  note.payload = "note";
+  run("oneway", flood(note, false));
+
+  static const std::string slow_payload = "1000" + std::string(32 << 10, ' ');
+  local::OutgoingMessage slow;
+  slow.type = local::MessageType::kOneway;
+  slow.method_id = SleepMethod().id;
+  slow.payload = slow_payload;
+  run("slow_oneway", flood(slow, false));
+
+  static const std::string echo_payload(512, 'e');
+  local::OutgoingMessage echo;
+  echo.type = local::MessageType::kRequest;
+  echo.method_id = EchoMethod().id;
+  echo.payload = echo_payload;
+  run("no_read", flood(echo, false));
+
+  run("connections", [&](Offender& off, std::atomic<bool>& stop) {
+    std::vector<std::unique_ptr<RawClient>> conns;
+    for (int i = 0; i < 200 && !stop.load(); ++i) {
+      auto c = RawClient::Connect(dir.path() + "/p");
+      if (c.ok()) {
+        conns.push_back(std::move(*c));
+        off.sent.fetch_add(1);
+      } else {
+        off.refused.fetch_add(1);
+      }
+    }
+    while (!stop.load()) absl::SleepFor(absl::Milliseconds(5));
+  });
+
+  run("doorbell", [&](Offender& off, std::atomic<bool>& stop) {
+    auto c = RawClient::Connect(dir.path() + "/p");
+    if (!c.ok()) return;
+    const int64_t t0 = MonoNs();
+    for (int64_t i = 0; !stop.load() && i < 1000000000; ++i) {
+      local::SignalEventFd((*c)->eventfd());
+      off.sent.fetch_add(1);
+      if (MonoNs() - t0 > 1000000000) off.sent_after_1s.fetch_add(1);
+    }
+  });
+
+  EXPECT_FALSE(server_died);
+  EXPECT_EQ(neighbour_failures, 0);
+}
+
+}  // namespace
+}  // namespace lpc::reliability
