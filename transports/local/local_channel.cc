@@ -50,7 +50,7 @@ constexpr int64_t kSocketCheckNs = 1000 * 1000;
 struct PendingCall {
   uint64_t id = 0;
   std::atomic<bool> done{false};
-  absl::StatusOr<std::string> result{absl::UnknownError("pending")};
+  absl::StatusOr<std::string> result;  // UNKNOWN until completed.
   uint32_t bind_slot = 0;
   absl::Time deadline = absl::InfiniteFuture();
   ResponseCallback callback;  // Async calls only.
@@ -92,10 +92,7 @@ class ClientConnection : public MemfdPort {
     }
   }
 
-  bool dead() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return dead_;
-  }
+  bool dead() { return dead_flag_.load(std::memory_order_acquire); }
   bool HungUp() { return PeerHungUp(sock_.get()); }
 
   // Registers a call. RESOURCE_EXHAUSTED over the in-flight limit.
@@ -162,7 +159,8 @@ class ClientConnection : public MemfdPort {
       calls_.erase(call->id);
       if (call->callback) {
         --async_pending_;
-        done = {std::move(call->callback), call->result};
+        // Nobody reads an async call's result field afterwards.
+        done = {std::move(call->callback), std::move(call->result)};
       }
       call->done.store(true);
       cv_.notify_all();
@@ -177,6 +175,7 @@ class ClientConnection : public MemfdPort {
       std::lock_guard<std::mutex> lock(mu_);
       if (!dead_) {
         dead_ = true;
+        dead_flag_.store(true, std::memory_order_release);
         dead_status_ = status;
       }
       for (auto& [id, call] : calls_) {
@@ -209,8 +208,9 @@ class ClientConnection : public MemfdPort {
   // Waits until `call` completes, leading while nobody else does.
   void Wait(const std::shared_ptr<PendingCall>& call) {
     std::unique_lock<std::mutex> lock(mu_);
-    while (!call->done.load()) {
-      if (absl::Now() >= call->deadline) {
+    // The first pass skips the clock: a leader checks the deadline itself.
+    for (bool first = true; !call->done.load(); first = false) {
+      if (!first && absl::Now() >= call->deadline) {
         lock.unlock();
         Expire(call);
         lock.lock();
@@ -306,16 +306,6 @@ class ClientConnection : public MemfdPort {
       if (!msg->has_value()) break;
       ++handled;
       IncomingMessage& m = **msg;
-      std::shared_ptr<PendingCall> call;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = calls_.find(m.header.message_id);
-        if (it != calls_.end()) call = it->second;
-      }
-      if (call == nullptr) {
-        stray_replies_.fetch_add(1);  // Its caller gave up; drop it.
-        continue;
-      }
       absl::StatusOr<std::string> result;
       if (m.header.status_code != 0) {
         result = absl::Status(static_cast<absl::StatusCode>(m.header.status_code),
@@ -326,8 +316,28 @@ class ClientConnection : public MemfdPort {
       } else {
         result = std::move(m.payload);
       }
-      call->bind_slot = m.header.interface_slot;
-      Complete(call, std::move(result));
+      // Look up and complete under one lock.
+      Completion done;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = calls_.find(m.header.message_id);
+        if (it == calls_.end()) {
+          stray_replies_.fetch_add(1);  // Its caller gave up; drop it.
+          continue;
+        }
+        PendingCall& call = *it->second;
+        call.bind_slot = m.header.interface_slot;
+        if (call.callback) {
+          --async_pending_;
+          done = {std::move(call.callback), std::move(result)};
+        } else {
+          call.result = std::move(result);
+        }
+        call.done.store(true);
+        calls_.erase(it);  // Last: `call` may be owned only by the map.
+        cv_.notify_all();
+      }
+      if (done.first) done.first(std::move(done.second));
     }
     ep_->ReleaseReceived();
     return handled;
@@ -471,6 +481,7 @@ class ClientConnection : public MemfdPort {
   std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;  // mu_
   uint64_t next_id_ = 1;                                              // mu_
   bool dead_ = false;                                                 // mu_
+  std::atomic<bool> dead_flag_{false};  // dead_, readable without mu_.
   absl::Status dead_status_;                                          // mu_
   // Written under mu_; read without it by the pump's leader loop.
   std::atomic<int> async_pending_{0};
@@ -606,9 +617,11 @@ class LocalChannel final : public Channel {
     };
     std::shared_ptr<ClientConnection> conn;
     std::shared_ptr<PendingCall> call;
-    absl::Status s = Begin(iface, method, ctx, request, wrapped, &conn, &call);
+    bool delivered = false;
+    absl::Status s =
+        Begin(iface, method, ctx, request, wrapped, &conn, &call, &delivered);
     if (!s.ok()) {
-      if (wrapped) wrapped(s);
+      if (!delivered) wrapped(s);
       return;
     }
     ctx->AddCancelCallback([conn, call] {
@@ -650,7 +663,8 @@ class LocalChannel final : public Channel {
                      const MethodDescriptor& method, CallContext* ctx,
                      const std::string& request, ResponseCallback done,
                      std::shared_ptr<ClientConnection>* conn_out,
-                     std::shared_ptr<PendingCall>* call_out) {
+                     std::shared_ptr<PendingCall>* call_out,
+                     bool* delivered = nullptr) {
     if (absl::Status s = PrepareCall(ctx, request.size()); !s.ok()) return s;
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
         GetConnection(ctx->deadline());
@@ -669,9 +683,10 @@ class LocalChannel final : public Channel {
     m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
     m.payload = request;
     if (absl::Status s = (*conn)->Send(m, ctx->deadline()); !s.ok()) {
-      (*conn)->Complete(call, s);
-      if (call->callback == nullptr && !call->done.load()) return s;
-      return absl::IsResourceExhausted(s) && !call->callback ? s : s;
+      const bool async = call->callback != nullptr;
+      (*conn)->Complete(call, s);  // Runs an async call's callback.
+      if (async) *delivered = true;
+      return s;
     }
     *conn_out = *conn;
     *call_out = call;

@@ -636,7 +636,13 @@ void LocalServer::WorkerLoop() {
 }
 
 void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
-  std::vector<WorkItem> items;
+  // Reused per worker thread (Drain does not nest): no allocation per turn.
+  thread_local std::vector<WorkItem> items;
+  struct ClearOnExit {
+    std::vector<WorkItem>& v;
+    ~ClearOnExit() { v.clear(); }  // Keeps the capacity.
+  } clear_on_exit{items};
+  items.clear();
   bool requeue = false;
   bool at_limit = false;
   {
@@ -749,44 +755,52 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
     case MessageType::kRequest:
     case MessageType::kOneway: {
       const bool oneway = msg.type() == MessageType::kOneway;
-      std::string iface;
-      std::string method_path;
       absl::Status refuse;
+      if (shutting_down_.load()) {
+        refuse = absl::UnavailableError("server is shutting down");
+      } else if (msg.oversized) {
+        refuse = absl::ResourceExhaustedError(absl::StrCat(
+            "request of ", h.payload_length,
+            " bytes exceeds the server's maximum message size of ",
+            dispatcher_->options().max_message_size, " bytes"));
+      }
+      WorkItem item;
+      if (refuse.ok()) item.ctx = std::make_unique<CallContext>();
       {
+        // One lock: binding, method path cache, duplicate id, in-flight.
         std::lock_guard<std::mutex> lock(c->state_mu);
         if (h.interface_slot == 0 || h.interface_slot > c->bound.size()) {
-          refuse = absl::FailedPreconditionError(absl::StrCat(
-              "interface slot ", h.interface_slot, " is not bound"));
-        } else {
-          iface = c->bound[h.interface_slot - 1];
+          if (refuse.ok()) {
+            refuse = absl::FailedPreconditionError(absl::StrCat(
+                "interface slot ", h.interface_slot, " is not bound"));
+          }
+        } else if (!oneway && c->in_flight.count(h.message_id) != 0) {
+          refuse = absl::DataLossError("duplicate message id in flight");
+        } else if (refuse.ok()) {
+          item.interface_name = c->bound[h.interface_slot - 1];
           const uint64_t key = uint64_t{h.interface_slot} << 32 | h.method_id;
           auto it = c->method_paths.find(key);
           if (it == c->method_paths.end()) {
-            const InterfaceDescriptor* d = dispatcher_->FindInterface(iface);
+            const InterfaceDescriptor* d =
+                dispatcher_->FindInterface(item.interface_name);
             const MethodDescriptor* m =
                 d == nullptr ? nullptr : d->FindMethod(h.method_id);
             if (m != nullptr) {
               it = c->method_paths.emplace(key, d->MethodPath(*m)).first;
             }
           }
-          if (it != c->method_paths.end()) method_path = it->second;
-        }
-        if (refuse.ok() && c->in_flight.count(h.message_id) != 0) {
-          refuse = absl::DataLossError("duplicate message id in flight");
+          if (it != c->method_paths.end()) {
+            item.ctx->set_method_path(it->second);
+          }
+          if (!oneway) {
+            c->in_flight.emplace(h.message_id,
+                                 CallRecord{item.ctx->cancel_state(), false});
+          }
         }
       }
       if (absl::IsDataLoss(refuse)) {
         CutOff(c, refuse);
         return;
-      }
-      if (refuse.ok() && shutting_down_.load()) {
-        refuse = absl::UnavailableError("server is shutting down");
-      }
-      if (refuse.ok() && msg.oversized) {
-        refuse = absl::ResourceExhaustedError(absl::StrCat(
-            "request of ", h.payload_length,
-            " bytes exceeds the server's maximum message size of ",
-            dispatcher_->options().max_message_size, " bytes"));
       }
       if (!refuse.ok()) {
         if (!oneway) {
@@ -796,17 +810,9 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
         }
         return;
       }
-      WorkItem item;
       item.conn = c;
-      item.interface_name = std::move(iface);
-      item.ctx = std::make_unique<CallContext>();
       item.ctx->set_deadline(FromMonotonicDeadlineNs(h.deadline_ns));
       item.ctx->set_peer(c->peer);
-      item.ctx->set_method_path(std::move(method_path));
-      if (!oneway) {
-        std::lock_guard<std::mutex> lock(c->state_mu);
-        c->in_flight[h.message_id] = CallRecord{item.ctx->cancel_state(), false};
-      }
       item.msg = std::move(msg);
       calls_started_.fetch_add(1);
       items->push_back(std::move(item));
