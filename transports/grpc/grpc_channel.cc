@@ -200,14 +200,16 @@ void Complete(ClientCall& call, const grpc::Status& grpc_status) {
   CopyResponseMetadata(call.grpc_ctx.GetServerTrailingMetadata(),
                        &ctx->response_metadata());
   ResponseCallback done = std::move(call.done);
+  // Once the caller cancelled or its deadline passed, that is the answer,
+  // whatever the server (which saw the same) replied meanwhile: a reply that
+  // loses the race against the deadline is not delivered, as on every
+  // transport.
+  if (ctx->WasCancelledExplicitly() || absl::Now() >= ctx->deadline()) {
+    done(StatusForEndedCall(*ctx));
+    return;
+  }
   if (!grpc_status.ok()) {
-    absl::Status status = FromGrpcStatus(grpc_status);
-    // Once the caller cancelled or its deadline passed, that is the answer,
-    // whatever the server (which saw the same) replied meanwhile.
-    if (ctx->WasCancelledExplicitly() || absl::Now() >= ctx->deadline()) {
-      status = StatusForEndedCall(*ctx);
-    }
-    done(std::move(status));
+    done(FromGrpcStatus(grpc_status));
     return;
   }
   size_t max_size = call.max_message_size;
