@@ -888,7 +888,8 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
             spin_ns, [&] { return c->ep->HasInboundHint(); },
             [&] {
               return PeerRunningElsewhere(c->ep->PeerRunning()) &&
-                     !c->closed.load(std::memory_order_relaxed);
+                     !c->closed.load(std::memory_order_relaxed) &&
+                     !shutting_down_.load(std::memory_order_relaxed);
             })) {
       Schedule(c, false);
       return;

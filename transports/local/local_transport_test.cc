@@ -254,6 +254,60 @@ TEST(LocalTransportTest, ErrorsDeadlinesCancellationAndOneway) {
   EXPECT_EQ(ok.load(), 50);
 }
 
+// Every spin policy on both sides: block (0), spin-then-block (default) and
+// spin only (InfiniteDuration, bounded by the call's deadline). Calls
+// succeed, a blocked handler still sees its CANCEL (the doorbell is armed
+// while handlers run), deadlines end calls, and shutdown is not held up.
+TEST(LocalTransportTest, EverySpinPolicyWorks) {
+  const absl::Duration policies[] = {absl::ZeroDuration(),
+                                     absl::Microseconds(20),
+                                     absl::InfiniteDuration()};
+  for (absl::Duration server_spin : policies) {
+    for (absl::Duration client_spin : policies) {
+      SCOPED_TRACE(absl::StrCat("server spin ", absl::FormatDuration(server_spin),
+                                ", client spin ",
+                                absl::FormatDuration(client_spin)));
+      TempDir dir;
+      LocalPortOptions po;
+      po.spin = server_spin;
+      InProcessServer s(dir.path(), "spin", po);
+      ASSERT_OK(s.start_status);
+      LocalChannelOptions lo;
+      lo.spin = client_spin;
+      auto ch = MakeChannel(dir.path(), "spin", lo);
+      for (int i = 0; i < 200; ++i) {
+        ASSERT_OK_AND_ASSIGN(std::string reply, CallEcho(*ch, absl::StrCat(i)));
+        ASSERT_EQ(reply, absl::StrCat(i));
+      }
+      {
+        CallContext ctx;
+        ctx.set_timeout(absl::Milliseconds(50));
+        const absl::Time start = absl::Now();
+        EXPECT_THAT(ch->Call(RawDescriptor(), Block(), &ctx, ""),
+                    StatusIs(absl::StatusCode::kDeadlineExceeded));
+        // Liveness, not speed: the spinning caller gave up at its deadline.
+        EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+      }
+      {
+        CallContext ctx;
+        ctx.set_timeout(absl::Seconds(10));
+        const int blocked = s.service.blocked();
+        const int before = s.service.cancels_seen();
+        std::thread canceller([&] {
+          WaitFor([&] { return s.service.blocked() > blocked; });
+          ctx.Cancel();
+        });
+        EXPECT_THAT(ch->Call(RawDescriptor(), Block(), &ctx, ""),
+                    StatusIs(absl::StatusCode::kCancelled));
+        canceller.join();
+        EXPECT_TRUE(WaitFor([&] { return s.service.cancels_seen() > before; }));
+      }
+      ASSERT_OK_AND_ASSIGN(std::string reply, CallEcho(*ch, "after"));
+      EXPECT_EQ(reply, "after");
+    }
+  }
+}
+
 TEST(LocalTransportTest, ConcurrentCallersShareOneConnection) {
   TempDir dir;
   InProcessServer s(dir.path(), "mt");
