@@ -20,12 +20,17 @@
 //       oneway=N bytes=N".
 //   call <dir> <name> [expected_server_uid]
 //       one Echo call; prints "<code> <message>".
+//   flip <pid> <fd> <offset> <length> <seconds>
+//       maps /proc/<pid>/fd/<fd> shared and flips random bytes in
+//       [offset, offset + length) at random times until killed or <seconds>.
 //   forge <dir> <name>
 //       a raw client that fills every byte it controls with a forged
 //       identity (uid 0, pid 1) and then calls Peer; prints the reply.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -358,6 +363,31 @@ int Forge(const std::string& dir, const std::string& name) {
   return 0;
 }
 
+int Flip(int pid, int fd, uint64_t offset, uint64_t length, int seconds) {
+  DieWithParent();
+  const std::string path = absl::StrCat("/proc/", pid, "/fd/", fd);
+  int f = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (f < 0) return 5;
+  struct stat st;
+  if (::fstat(f, &st) != 0 || offset + length > static_cast<uint64_t>(st.st_size)) {
+    return 6;
+  }
+  void* p = ::mmap(nullptr, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+  if (p == MAP_FAILED) return 7;
+  auto* base = static_cast<volatile uint8_t*>(p) + offset;
+  std::printf("FLIPPING\n");
+  std::fflush(stdout);
+  std::mt19937_64 rng(pid);
+  const int64_t end = MonoNs() + int64_t{seconds} * 1000000000;
+  for (uint64_t i = 0; MonoNs() < end; ++i) {
+    const uint64_t r = rng();
+    const uint64_t at = r % length;
+    base[at] = base[at] ^ static_cast<uint8_t>(1u << ((r >> 40) & 7));
+    if ((i & 15) == 0) ::usleep((r >> 48) % 50);
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace lpc::reliability
 
@@ -380,5 +410,9 @@ int main(int argc, char** argv) {
     return CallOnce(argv[2], argv[3], argc > 4 ? argv[4] : nullptr);
   }
   if (mode == "forge" && argc == 4) return Forge(argv[2], argv[3]);
+  if (mode == "flip" && argc == 7) {
+    return Flip(std::atoi(argv[2]), std::atoi(argv[3]), std::atoll(argv[4]),
+                std::atoll(argv[5]), std::atoi(argv[6]));
+  }
   return 1;
 }
