@@ -329,6 +329,12 @@ int RunThroughputThreads(const Flags& flags, const Setup& setup,
   const int64_t payload = flags.GetInt("payload", 64);
   auto channel = Connect(setup, server.target, false);
   if (!channel.ok()) return 1;
+  {
+    // Connect before the clock starts.
+    EchoClient client(*channel);
+    std::string warm(static_cast<size_t>(payload), 'w');
+    if (!EchoOnce(client, warm, 1, setup.contender)) return 1;
+  }
   int rc = 0;
   for (int64_t n : flags.GetIntList("callers", {1, 4, 16, 64})) {
     if (n <= 0 || n > 1024) continue;
@@ -359,11 +365,12 @@ int RunThroughputThreads(const Flags& flags, const Setup& setup,
   return rc;
 }
 
-// One caller process: connects, calls until `end`, then writes its count
-// and latencies to `fd`.
+// One caller process: connects and makes one call, reports "ready" (one
+// byte on `fd`), reads the window's start and end from `go_fd`, calls until
+// the end, then writes its count and latencies to `fd`.
 int CallerProcess(const Setup& setup, const std::string& target,
-                  int64_t payload, uint64_t seq_base, uint64_t start,
-                  uint64_t end, int64_t max_calls, int fd) {
+                  int64_t payload, uint64_t seq_base, int64_t max_calls,
+                  int fd, int go_fd) {
   CallerResult result;
   {
     auto channel = Connect(setup, target, true);
@@ -371,10 +378,20 @@ int CallerProcess(const Setup& setup, const std::string& target,
       result.failed = 1;
     } else {
       EchoClient client(*channel);
-      CallLoop(client, setup.contender, payload, seq_base, start, end,
-               max_calls, &result);
+      std::string buf(static_cast<size_t>(payload), 'w');
+      const char ready = 'R';
+      uint64_t window[2] = {0, 0};
+      if (!EchoOnce(client, buf, seq_base, setup.contender) ||
+          !WriteFull(fd, &ready, 1) ||
+          !ReadFullTimeout(go_fd, window, sizeof(window), 60000)) {
+        result.failed = 1;
+      } else {
+        CallLoop(client, setup.contender, payload, seq_base, window[0],
+                 window[1], max_calls, &result);
+      }
     }
   }
+  close(go_fd);
   const uint64_t header[3] = {result.calls, result.failed, result.ns.size()};
   bool ok = WriteFull(fd, header, sizeof(header)) &&
             WriteFull(fd, result.ns.data(),
@@ -392,11 +409,10 @@ int RunThroughputProcesses(const Flags& flags, const Setup& setup,
   int rc = 0;
   for (int64_t n : flags.GetIntList("callers", {1, 4, 16, 64})) {
     if (n <= 0 || n > 256) continue;
-    // Room for the callers to start and connect before the window.
-    const uint64_t start = NowNs() +
-                           static_cast<uint64_t>(limits.seconds * 0.2 * 1e9) +
-                           100'000'000 + static_cast<uint64_t>(n) * 3'000'000;
-    const uint64_t end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+    // Every caller gets the window (start, end) from this pipe once all
+    // are connected.
+    int go[2];
+    if (pipe(go) != 0) return 1;
     const double cpu0 = ProcessCpuSeconds(server.pid);
     std::vector<pid_t> pids;
     std::vector<int> fds;
@@ -405,10 +421,11 @@ int RunThroughputProcesses(const Flags& flags, const Setup& setup,
       if (pipe(p) != 0) break;
       pid_t pid = ForkChild([&] {
         close(p[0]);
+        close(go[1]);
         for (int fd : fds) close(fd);
         return CallerProcess(setup, server.target, payload,
-                             static_cast<uint64_t>(i) << 40, start, end,
-                             limits.max_iters * 10, p[1]);
+                             static_cast<uint64_t>(i) << 40,
+                             limits.max_iters * 10, p[1], go[0]);
       });
       close(p[1]);
       if (pid < 0) {
@@ -418,10 +435,34 @@ int RunThroughputProcesses(const Flags& flags, const Setup& setup,
       pids.push_back(pid);
       fds.push_back(p[0]);
     }
+    close(go[0]);
     std::vector<CallerResult> results(pids.size());
+    for (size_t i = 0; i < pids.size(); ++i) {
+      char ready = 0;
+      if (!ReadFullTimeout(fds[i], &ready, 1, 30000) || ready != 'R') {
+        results[i].failed = 1;
+      }
+    }
+    // Each caller warms up on its own until `start`.
+    const uint64_t start =
+        NowNs() + static_cast<uint64_t>(limits.seconds * 0.2 * 1e9) +
+        20'000'000;
+    const uint64_t end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+    std::vector<uint64_t> windows;
+    for (size_t i = 0; i < pids.size(); ++i) {
+      windows.push_back(start);
+      windows.push_back(end);
+    }
+    // One write of at most 256 * 16 bytes: each caller reads one whole pair.
+    WriteFull(go[1], windows.data(), windows.size() * sizeof(uint64_t));
+    close(go[1]);
     const int wait_ms =
         static_cast<int>((end - NowNs()) / 1'000'000) + kCallTimeoutMs + 5000;
     for (size_t i = 0; i < pids.size(); ++i) {
+      if (results[i].failed) {
+        close(fds[i]);
+        continue;
+      }
       uint64_t header[3] = {0, 1, 0};
       bool ok = ReadFullTimeout(fds[i], header, sizeof(header), wait_ms) &&
                 header[2] <= (1u << 20);
@@ -456,6 +497,11 @@ int RunPipelined(const Flags& flags, const Setup& setup,
   auto channel = Connect(setup, server.target, false);
   if (!channel.ok()) return 1;
   EchoClient client(*channel);
+  {
+    // Connect before the clock starts.
+    std::string warm(static_cast<size_t>(payload), 'w');
+    if (!EchoOnce(client, warm, 1, setup.contender)) return 1;
+  }
   int rc = 0;
   for (int64_t window : flags.GetIntList("window", {128})) {
     if (window <= 0 || window > 1024) continue;
@@ -476,11 +522,20 @@ int RunPipelined(const Flags& flags, const Setup& setup,
     uint64_t issued = 0;
     const double server_cpu0 = ProcessCpuSeconds(server.pid);
     const double client_cpu0 = ProcessCpuSeconds(0);
+    // Each call has a context of this thread's making. A finished call's
+    // context is deleted here, on the issuing thread, once its callback has
+    // run and PingAsync has returned: neither the transport nor the stub
+    // touches it after that, and the channel, still held here, outlives it.
+    std::vector<CallContext*> finished;
+    std::vector<CallContext*> to_delete;
     for (int64_t k = 0; k < limits.max_iters * 100; ++k) {
       const uint64_t t0 = NowNs();
       if (t0 >= end || failed.load(std::memory_order_relaxed) != 0) break;
+      for (CallContext* c : to_delete) delete c;
+      to_delete.clear();
       {
         std::unique_lock<std::mutex> lock(mu);
+        to_delete.swap(finished);
         while (in_flight >= window) {
           waiting = true;
           if (!cv.wait_for(lock, std::chrono::milliseconds(kCallTimeoutMs),
@@ -495,8 +550,11 @@ int RunPipelined(const Flags& flags, const Setup& setup,
       const uint64_t my_seq = ++seq;
       Stamp(buf.data(), buf.size(), my_seq);
       ++issued;
+      auto* ctx = new CallContext();
+      ctx->set_timeout(absl::Milliseconds(kCallTimeoutMs));
       client.PingAsync(
-          buf, [&, my_seq, t0](absl::StatusOr<EchoClient::PingResult> r) {
+          buf,
+          [&, my_seq, t0, ctx](absl::StatusOr<EchoClient::PingResult> r) {
             const uint64_t t1 = NowNs();
             if (!r.ok() || r->value.size() != buf.size() ||
                 !CheckStamp(r->value.data(), r->value.size(), my_seq)) {
@@ -506,13 +564,16 @@ int RunPipelined(const Flags& flags, const Setup& setup,
               const size_t i = n_lat.fetch_add(1, std::memory_order_relaxed);
               if (i < kMaxSamples) lat[i] = t1 - t0;
             }
+            // Deleted by the issuing thread; see `finished`.
             std::lock_guard<std::mutex> lock(mu);
+            finished.push_back(ctx);
             --in_flight;
             if (waiting && in_flight <= window * 3 / 4) {
               waiting = false;
               cv.notify_one();
             }
-          });
+          },
+          ctx);
     }
     {
       // Drain: every callback must have run before this frame goes.
@@ -527,7 +588,11 @@ int RunPipelined(const Flags& flags, const Setup& setup,
           abort();
         }
       }
+      to_delete.insert(to_delete.end(), finished.begin(), finished.end());
+      finished.clear();
     }
+    for (CallContext* c : to_delete) delete c;
+    to_delete.clear();
     const double server_cpu = ProcessCpuSeconds(server.pid) - server_cpu0;
     const double client_cpu = ProcessCpuSeconds(0) - client_cpu0;
     if (failed.load() != 0) {
