@@ -89,6 +89,7 @@ class Connection : public MemfdPort {
 
   std::atomic<bool> closed{false};
   std::atomic<bool> queued{false};  // In the ready list or being drained.
+  std::atomic<int> handlers{0};     // Handlers running for this client.
 
   std::mutex recv_mu;  // Serialises the consumer side of `ep`.
 
@@ -189,7 +190,8 @@ class LocalServer final : public LocalServerTransport {
 
   void Schedule(const std::shared_ptr<Connection>& c, bool wake);
   void WorkerLoop();
-  void PollDoorbells();
+  void PollDoorbells(int timeout_ms);
+  void ScanBusyConnections();
   void PromotePollerLocked();
   void SpawnWorkerLocked();
   void WakeOneLocked();
@@ -235,6 +237,7 @@ class LocalServer final : public LocalServerTransport {
   std::deque<std::shared_ptr<Connection>> ready_;   // pool_mu_
   std::vector<Worker*> idle_;                       // pool_mu_, LIFO
   bool poller_active_ = false;                      // pool_mu_
+  bool poller_long_wait_ = false;  // Poller sleeps 100 ms, not 1; pool_mu_
   std::vector<std::thread> threads_;                // pool_mu_
   int live_workers_ = 0;                            // pool_mu_
   int limit_ = 1;                                   // pool_mu_
@@ -244,6 +247,7 @@ class LocalServer final : public LocalServerTransport {
 
   std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0},
       calls_started_{0};
+  std::atomic<int64_t> last_scan_ns_{0};  // ScanBusyConnections.
 };
 
 absl::Status LocalServer::BindListener() {
@@ -563,15 +567,22 @@ void LocalServer::WakeOneLocked() {
 // Called before running a handler: if nobody polls the doorbells, an idle
 // worker takes over (a handler may block for long).
 void LocalServer::PromotePollerLocked() {
-  if (poller_active_ || idle_.empty()) return;
-  WakeOneLocked();
+  if (poller_active_) {
+    if (poller_long_wait_) {  // Shorten its sleep to the 1 ms watch.
+      poller_long_wait_ = false;
+      SignalEventFd(pool_eventfd_.get());
+    }
+    return;
+  }
+  if (!idle_.empty()) WakeOneLocked();
 }
 
 // The doorbell poller (no lock held): waits for client doorbells, at most
-// 100 ms, and queues the connections that rang.
-void LocalServer::PollDoorbells() {
+// `timeout_ms`, and queues the connections that rang; at most once per
+// millisecond it also looks at the rings of clients whose handlers run.
+void LocalServer::PollDoorbells(int timeout_ms) {
   struct epoll_event events[64];
-  const int n = ::epoll_wait(doorbell_epoll_fd_.get(), events, 64, 100);
+  const int n = ::epoll_wait(doorbell_epoll_fd_.get(), events, 64, timeout_ms);
   for (int i = 0; i < n; ++i) {
     const uint64_t tag = events[i].data.u64;
     if (tag == kPokeTag) {
@@ -581,6 +592,27 @@ void LocalServer::PollDoorbells() {
     std::shared_ptr<Connection> c = Lookup(tag >> 1);
     if (c != nullptr) Schedule(c, /*wake=*/i > 0);
   }
+  const int64_t now = MonotonicNowNs();
+  if (now - last_scan_ns_.load(std::memory_order_relaxed) >= 1000 * 1000) {
+    last_scan_ns_.store(now, std::memory_order_relaxed);
+    ScanBusyConnections();
+  }
+}
+
+// Queues every client that has a handler running and records waiting.
+void LocalServer::ScanBusyConnections() {
+  std::vector<std::shared_ptr<Connection>> found;
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    for (auto& [id, c] : conns_) {
+      if (c->handlers.load(std::memory_order_relaxed) > 0 &&
+          !c->queued.load(std::memory_order_relaxed) &&
+          c->ep->HasInboundHint()) {
+        found.push_back(c);
+      }
+    }
+  }
+  for (size_t i = 0; i < found.size(); ++i) Schedule(found[i], i > 0);
 }
 
 void LocalServer::Schedule(const std::shared_ptr<Connection>& c, bool wake) {
@@ -618,11 +650,16 @@ void LocalServer::WorkerLoop() {
     }
     if (live_workers_ > limit_) break;  // Shrink after a burst of blocking.
     if (!poller_active_) {
+      // While handlers run, the poller also watches their clients' rings
+      // (every millisecond), since their doorbells are off.
       poller_active_ = true;
+      poller_long_wait_ = running_ == 0;
+      const int timeout_ms = poller_long_wait_ ? 100 : 1;
       lock.unlock();
-      PollDoorbells();
+      PollDoorbells(timeout_ms);
       lock.lock();
       poller_active_ = false;
+      poller_long_wait_ = false;
       continue;
     }
     self.signalled = false;
@@ -828,10 +865,11 @@ void LocalServer::RunCall(WorkItem item) {
   const FrameHeader& h = item.msg.header;
   const bool oneway = item.msg.type() == MessageType::kOneway;
   c->ep->SetRunning(true);
-  // The handler may block: arm the doorbell so that this client's next
-  // records (a CANCEL, say) wake the poller meanwhile. A seq_cst store and
-  // load, no syscall; records already there go to another worker now.
-  if (!c->ep->PrepareToSleep()) Schedule(c, /*wake=*/true);
+  // The doorbell stays off while the handler runs (a pipelining client
+  // makes no syscall); if the handler blocks, the poller's watch
+  // (ScanBusyConnections) finds this client's next records (a CANCEL, say)
+  // within about a millisecond.
+  c->handlers.fetch_add(1, std::memory_order_relaxed);
   std::string response;
   absl::Status s;
   if (c->closed.load()) {
@@ -859,6 +897,7 @@ void LocalServer::RunCall(WorkItem item) {
     }
     SendReply(c, std::move(r));
   }
+  c->handlers.fetch_sub(1, std::memory_order_relaxed);
   AfterCall(c);
 }
 
