@@ -2,7 +2,7 @@
 // process, each while an honest neighbour calls Echo:
 //   oneway       ONEWAY Note calls as fast as the ring takes them;
 //   slow_oneway  ONEWAY Sleep(1000 ms) calls with 32 KiB payloads (each
-//                holds a worker for a second);
+//                holds a worker for a second), and the same inline (900 B);
 //   no_read      Echo requests whose replies are never read;
 //   connections  connections up to the limit (the server runs with
 //                max_connections 64) and beyond;
@@ -159,6 +159,13 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
   slow.method_id = SleepMethod().id;
   slow.payload = slow_payload;
   run("slow_oneway", flood(slow, false));
+
+  static const std::string slow_inline_payload = "1000" + std::string(900, ' ');
+  local::OutgoingMessage slow_inline;
+  slow_inline.type = local::MessageType::kOneway;
+  slow_inline.method_id = SleepMethod().id;
+  slow_inline.payload = slow_inline_payload;
+  run("slow_oneway_inline", flood(slow_inline, false));
 
   static const std::string echo_payload(512, 'e');
   local::OutgoingMessage echo;
