@@ -11,6 +11,7 @@
 // Locks, in nesting order: ClientConnection::reader_mu, then send_mu, then
 // mu. LocalChannel::mu_ is never held while taking them.
 #include <errno.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -95,15 +96,18 @@ class ClientConnection : public MemfdPort {
   bool dead() { return dead_flag_.load(std::memory_order_acquire); }
   bool HungUp() { return PeerHungUp(sock_.get()); }
 
-  // Registers a call. RESOURCE_EXHAUSTED over the in-flight limit.
-  absl::Status Register(const std::shared_ptr<PendingCall>& call) {
+  // Registers a call; an async call's callback moves out of `*callback`
+  // only on success. RESOURCE_EXHAUSTED over the in-flight limit.
+  absl::Status Register(const std::shared_ptr<PendingCall>& call,
+                        ResponseCallback* callback = nullptr) {
     std::lock_guard<std::mutex> lock(mu_);
     if (dead_) return dead_status_;
     if (calls_.size() >= options_.max_in_flight) {
       return absl::ResourceExhaustedError("too many calls in flight");
     }
+    if (callback != nullptr) call->callback = std::move(*callback);
     call->id = next_id_++;
-    calls_[call->id] = call;
+    calls_.emplace(call->id, call);
     if (call->callback) {
       StartPumpLocked();
       if (async_pending_.fetch_add(1) == 0) cv_.notify_all();  // Pump.
@@ -364,8 +368,12 @@ class ClientConnection : public MemfdPort {
   // kSocketCheckNs, and always after a sleep that timed out) and sleep on
   // the reply futex for at most kSleepChunk. A dead server is therefore
   // noticed within about 10 ms whether the leader spins or sleeps.
+  //
+  // `yield` (the async pump): every few microseconds of spinning the leader
+  // yields its CPU, so that the application threads of this process that
+  // issue the calls are not starved by it.
   template <typename Stop>
-  void Lead(Stop stop, absl::Time deadline) {
+  void Lead(Stop stop, absl::Time deadline, bool yield = false) {
     ep_->SetRunning(true);
     bool check_socket = false;
     int64_t spin_left_ns = spin_ns_;  // Spin budget left before sleeping.
@@ -393,6 +401,7 @@ class ClientConnection : public MemfdPort {
                     check_socket = resume_spin = true;
                     return false;
                   }
+                  if (yield) ::sched_yield();
                   return PeerRunningElsewhere(ep_->PeerRunning());
                 })) {
           continue;
@@ -456,7 +465,7 @@ class ClientConnection : public MemfdPort {
             return async_pending_.load(std::memory_order_acquire) == 0 ||
                    stop_pump_.load(std::memory_order_acquire);
           },
-          absl::Now() + absl::Milliseconds(50));
+          absl::Now() + absl::Milliseconds(50), /*yield=*/true);
       reader_mu_.unlock();
       lock.lock();
       cv_.notify_all();
@@ -596,6 +605,7 @@ class LocalChannel final : public Channel {
     std::shared_ptr<ClientConnection> conn;
     std::shared_ptr<PendingCall> call;
     absl::Status s = Begin(iface, method, ctx, request, nullptr, &conn, &call);
+
     if (!s.ok()) return s;
     const uint64_t handle = ctx->AddCancelCallback([conn, call] {
       conn->Complete(call, absl::CancelledError("call cancelled"));
@@ -610,7 +620,6 @@ class LocalChannel final : public Channel {
   void StartCall(const InterfaceDescriptor& iface,
                  const MethodDescriptor& method, CallContext* ctx,
                  std::string request, ResponseCallback done) override {
-    auto cancel_handle = std::make_shared<std::atomic<uint64_t>>(0);
     ResponseCallback wrapped = [ctx, done = std::move(done)](
                                    absl::StatusOr<std::string> r) {
       done(Finish(ctx, std::move(r)));
@@ -619,9 +628,9 @@ class LocalChannel final : public Channel {
     std::shared_ptr<PendingCall> call;
     bool delivered = false;
     absl::Status s =
-        Begin(iface, method, ctx, request, wrapped, &conn, &call, &delivered);
+        Begin(iface, method, ctx, request, &wrapped, &conn, &call, &delivered);
     if (!s.ok()) {
-      if (!delivered) wrapped(s);
+      if (!delivered) wrapped(s);  // Still ours: Begin did not take it.
       return;
     }
     ctx->AddCancelCallback([conn, call] {
@@ -661,7 +670,7 @@ class LocalChannel final : public Channel {
   // Connects, binds, registers and sends one call.
   absl::Status Begin(const InterfaceDescriptor& iface,
                      const MethodDescriptor& method, CallContext* ctx,
-                     const std::string& request, ResponseCallback done,
+                     const std::string& request, ResponseCallback* done,
                      std::shared_ptr<ClientConnection>* conn_out,
                      std::shared_ptr<PendingCall>* call_out,
                      bool* delivered = nullptr) {
@@ -673,8 +682,7 @@ class LocalChannel final : public Channel {
     if (!slot.ok()) return slot.status();
     auto call = std::make_shared<PendingCall>();
     call->deadline = ctx->deadline();
-    call->callback = std::move(done);
-    if (absl::Status s = (*conn)->Register(call); !s.ok()) return s;
+    if (absl::Status s = (*conn)->Register(call, done); !s.ok()) return s;
     OutgoingMessage m;
     m.type = MessageType::kRequest;
     m.message_id = call->id;

@@ -534,8 +534,8 @@ void LocalServer::Tick() {
   // during the last tick, so the running handlers are blocked.
   std::lock_guard<std::mutex> lock(pool_mu_);
   const bool waiting = !work_.empty() || !ready_.empty();
-  if (waiting && idle_.empty() && poller_active_) {
-    WakeOneLocked();  // Pokes the poller.
+  if (waiting && (!idle_.empty() || poller_active_)) {
+    WakeOneLocked();  // A free worker helps (or the poller is poked).
   } else if (waiting && idle_.empty() && completions_ == last_completions_ &&
              limit_ < max_workers_) {
     ++limit_;
@@ -738,14 +738,13 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     }
   }
   if (items.empty()) return;
-  // Queue all but the first; run the first here unless the pool is at its
-  // concurrency limit (then it waits its turn like the rest).
+  // This worker runs the batch in order (unless the pool is at its
+  // concurrency limit). No helper is woken: for short handlers a wake-up
+  // costs more than the work. If a handler runs long, the poller (awake
+  // every millisecond while handlers run) or the tick hands the rest of
+  // the batch to a free worker.
   std::lock_guard<std::mutex> lock(pool_mu_);
-  for (size_t i = 0; i < items.size(); ++i) {
-    work_.push_back(std::move(items[i]));
-    // Idle workers help; the poller is poked once at most (a syscall).
-    if (i > 0 && (i == 1 || !idle_.empty())) WakeOneLocked();
-  }
+  for (size_t i = 0; i < items.size(); ++i) work_.push_back(std::move(items[i]));
 }
 
 void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
