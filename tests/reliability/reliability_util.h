@@ -80,6 +80,11 @@ int CountMaps(pid_t pid, const std::string& needle);
 int CountAllMaps(pid_t pid);
 int64_t RssKib(pid_t pid);
 
+// False under AddressSanitizer or ThreadSanitizer, whose quarantine and
+// shadow memory make RSS growth meaningless; RSS bounds are then reported
+// but not asserted.
+bool RssIsMeaningful();
+
 // The q-quantile (0..1) of `v` (sorted copy); 0 for an empty vector.
 double Quantile(std::vector<double> v, double q);
 

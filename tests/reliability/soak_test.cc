@@ -101,7 +101,7 @@ TEST(SoakTest, EveryReplyCheckedNoGrowth) {
   EXPECT_EQ(failed, 0);
   EXPECT_EQ(ok, total);
   EXPECT_EQ(fds1, fds0);
-  EXPECT_LT(rss1 - rss0, 128 * 1024);
+  if (RssIsMeaningful()) EXPECT_LT(rss1 - rss0, 128 * 1024);
 }
 
 }  // namespace
