@@ -534,10 +534,13 @@ void LocalServer::Tick() {
   // during the last tick, so the running handlers are blocked.
   std::lock_guard<std::mutex> lock(pool_mu_);
   const bool waiting = !work_.empty() || !ready_.empty();
-  if (waiting && (!idle_.empty() || poller_active_)) {
+  const bool runnable =
+      !ready_.empty() || (!work_.empty() && running_ < limit_);
+  const bool free_worker = !idle_.empty() || poller_active_;
+  if (runnable && free_worker) {
     WakeOneLocked();  // A free worker helps (or the poller is poked).
-  } else if (waiting && idle_.empty() && completions_ == last_completions_ &&
-             limit_ < max_workers_) {
+  } else if (waiting && (running_ >= limit_ || !free_worker) &&
+             completions_ == last_completions_ && limit_ < max_workers_) {
     ++limit_;
     if (live_workers_ < limit_) SpawnWorkerLocked();
     WakeOneLocked();
