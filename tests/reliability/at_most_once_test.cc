@@ -51,6 +51,7 @@ void RunAtMostOnce(const std::string& transport) {
   std::mutex mu;
   std::map<std::string, Outcome> outcomes;  // mu
   std::atomic<bool> stop{false};
+  std::atomic<int64_t> ok_calls{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < threads_n; ++t) {
     threads.emplace_back([&, t] {
@@ -68,13 +69,14 @@ void RunAtMostOnce(const std::string& transport) {
           std::lock_guard<std::mutex> lock(mu);
           outcomes[id] = o;
         }
+        if (r.ok()) ok_calls.fetch_add(1);
         if (!r.ok()) absl::SleepFor(absl::Milliseconds(1));
       }
     });
   }
   std::mt19937 rng(42);
   int start_failures = 0;
-  const absl::Time time_limit = absl::Now() + absl::Seconds(Scaled(30, 1200));
+  const absl::Time time_limit = absl::Now() + absl::Seconds(Scaled(20, 1200));
   int done_kills = 0;
   for (; done_kills < kills && absl::Now() < time_limit; ++done_kills) {
     ChildProcess server(
@@ -83,7 +85,10 @@ void RunAtMostOnce(const std::string& transport) {
       ++start_failures;
       break;
     }
-    // Kill at a random point while calls run.
+    // Kill at a random point once this server has completed a call (so
+    // every server lifetime sees traffic, however slow the build).
+    const int64_t before = ok_calls.load();
+    WaitFor([&] { return ok_calls.load() > before; }, absl::Seconds(10));
     absl::SleepFor(absl::Microseconds(rng() % 60000));
     server.Kill();
   }
