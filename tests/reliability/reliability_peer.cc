@@ -5,7 +5,7 @@
 //   server <dir> <name> <grpc 0|1> [count_log_path|-] [max_connections]
 //       serves RelService on local port <name> (and gRPC on
 //       unix:<dir>/g.sock); prints "READY"; runs until killed, SIGTERM or
-//       120 s.
+//       120 s (2 hours in long mode).
 //   load <target> <dir> <channels> <calls_per_channel>
 //       warms up fresh channels, prints "WARM", waits for <dir>/go, starts
 //       that many Hold calls (60 s deadline), prints "SENT", then one "DONE <code> <monotonic_ns>" per completed
@@ -85,7 +85,8 @@ int Server(const std::string& dir, const std::string& name, bool grpc,
   }
   std::printf("READY\n");
   std::fflush(stdout);
-  struct timespec limit = {120, 0};
+  // Long-mode tests keep one server for many minutes.
+  struct timespec limit = {LongMode() ? 7200 : 120, 0};
   sigtimedwait(&set, nullptr, &limit);
   return 0;
 }
