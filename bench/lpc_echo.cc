@@ -90,8 +90,9 @@ absl::Duration SpinFor(const std::string& wait) {
 }
 
 // The child: serves until the parent closes `stop_fd` (or the watchdog
-// fires), then shuts down. Writes the gRPC target (or "local") to
-// `ready_fd`, length first, once it accepts calls.
+// fires), then shuts down. Writes the server's target ("local:echo",
+// "grpc:unix:...", "grpc:127.0.0.1:<port>") to `ready_fd`, length first,
+// once it accepts calls.
 int RunServer(const Setup& setup, int cpu, int ready_fd, int stop_fd,
               int timeout_s) {
   PinToCpu(cpu);
