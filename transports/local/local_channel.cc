@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -210,8 +211,18 @@ class ClientConnection : public MemfdPort {
   }
 
   // Waits until `call` completes, leading while nobody else does.
+  //
+  // `cancelled()` is polled (cheap) while the call spins; `before_sleep()`
+  // runs (without locks held) before this thread first sleeps, so that a
+  // call that never sleeps never pays for registering a cancel callback.
   void Wait(const std::shared_ptr<PendingCall>& call) {
+    Wait(call, [] { return false; }, [] {});
+  }
+  template <typename Cancelled, typename BeforeSleep>
+  void Wait(const std::shared_ptr<PendingCall>& call, Cancelled cancelled,
+            BeforeSleep before_sleep) {
     std::unique_lock<std::mutex> lock(mu_);
+    bool prepared = false;
     // The first pass skips the clock: a leader checks the deadline itself.
     for (bool first = true; !call->done.load(); first = false) {
       if (!first && absl::Now() >= call->deadline) {
@@ -220,12 +231,32 @@ class ClientConnection : public MemfdPort {
         lock.lock();
         continue;
       }
+      if (!prepared && cancelled()) {
+        prepared = true;
+        lock.unlock();
+        before_sleep();  // Runs the cancel callback at once.
+        lock.lock();
+        continue;
+      }
       if (reader_mu_.try_lock()) {
         lock.unlock();
-        Lead([&] { return call->done.load(); }, call->deadline);
+        Lead([&] { return call->done.load() || (!prepared && cancelled()); },
+             call->deadline, /*yield=*/false, [&] {
+               if (!prepared) {
+                 prepared = true;
+                 before_sleep();
+               }
+             });
         reader_mu_.unlock();
         lock.lock();
         cv_.notify_all();  // Hand the leader role on.
+        continue;
+      }
+      if (!prepared) {
+        prepared = true;
+        lock.unlock();
+        before_sleep();
+        lock.lock();
         continue;
       }
       const absl::Duration left = call->deadline - absl::Now();
@@ -372,8 +403,10 @@ class ClientConnection : public MemfdPort {
   // `yield` (the async pump): every few microseconds of spinning the leader
   // yields its CPU, so that the application threads of this process that
   // issue the calls are not starved by it.
-  template <typename Stop>
-  void Lead(Stop stop, absl::Time deadline, bool yield = false) {
+  // `before_sleep()` runs before every futex sleep (no lock held).
+  template <typename Stop, typename BeforeSleep>
+  void Lead(Stop stop, absl::Time deadline, bool yield,
+            BeforeSleep before_sleep) {
     ep_->SetRunning(true);
     bool check_socket = false;
     int64_t spin_left_ns = spin_ns_;  // Spin budget left before sleeping.
@@ -420,6 +453,8 @@ class ClientConnection : public MemfdPort {
         if (stop()) break;
         if (resume_spin) continue;
       }
+      before_sleep();
+      if (stop()) break;
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) break;
       // Clears `running` while asleep.
@@ -465,7 +500,7 @@ class ClientConnection : public MemfdPort {
             return async_pending_.load(std::memory_order_acquire) == 0 ||
                    stop_pump_.load(std::memory_order_acquire);
           },
-          absl::Now() + absl::Milliseconds(50), /*yield=*/true);
+          absl::Now() + absl::Milliseconds(50), /*yield=*/true, [] {});
       reader_mu_.unlock();
       lock.lock();
       cv_.notify_all();
@@ -607,13 +642,21 @@ class LocalChannel final : public Channel {
     absl::Status s = Begin(iface, method, ctx, request, nullptr, &conn, &call);
 
     if (!s.ok()) return s;
-    const uint64_t handle = ctx->AddCancelCallback([conn, call] {
-      conn->Complete(call, absl::CancelledError("call cancelled"));
-      conn->SendCancel(call->id);
-      conn->WakeLeader();
-    });
-    conn->Wait(call);
-    ctx->RemoveCancelCallback(handle);
+    // The cancel callback is registered only if the caller is about to
+    // sleep (or saw the cancel while spinning): a reply that arrives within
+    // the spin costs no CancelState mutex or std::function.
+    std::optional<uint64_t> handle;
+    conn->Wait(
+        call, [ctx] { return ctx->WasCancelledExplicitly(); },
+        [&] {
+          if (handle.has_value()) return;
+          handle = ctx->AddCancelCallback([conn, call] {
+            conn->Complete(call, absl::CancelledError("call cancelled"));
+            conn->SendCancel(call->id);
+            conn->WakeLeader();
+          });
+        });
+    if (handle.has_value()) ctx->RemoveCancelCallback(*handle);
     return Finish(ctx, std::move(call->result));
   }
 
