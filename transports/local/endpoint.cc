@@ -93,6 +93,7 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   FrameHeader h;
   std::memset(&h, 0, sizeof(h));
   h.type = static_cast<uint8_t>(m.type);
+  h.flags = m.flags;
   h.message_id = m.message_id;
   h.deadline_ns = m.deadline_ns;
   h.interface_slot = m.interface_slot;

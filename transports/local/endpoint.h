@@ -94,6 +94,7 @@ struct OutgoingMessage {
   uint32_t method_id = 0;
   int64_t deadline_ns = 0;
   uint32_t status_code = 0;
+  uint16_t flags = 0;  // kFlag* bits (frame.h).
   std::string_view payload;
 };
 

@@ -41,6 +41,12 @@ absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
   if (h.type < 1 || h.type > 6) return Bad("type", h.type);
   if (h.payload_mode > 2) return Bad("payload_mode", h.payload_mode);
   if ((h.flags & ~kFlagKnownMask) != 0) return Bad("flags", h.flags);
+  if ((h.flags & kFlagMetadata) != 0 &&
+      h.type != static_cast<uint8_t>(MessageType::kRequest) &&
+      h.type != static_cast<uint8_t>(MessageType::kOneway) &&
+      h.type != static_cast<uint8_t>(MessageType::kReply)) {
+    return Bad("flags", h.flags);
+  }
   if (h.reserved != 0) return Bad("reserved", h.reserved);
   if (h.payload_length > limits.max_payload) {
     return Bad("payload_length", h.payload_length);

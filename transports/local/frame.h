@@ -48,7 +48,10 @@ enum class PayloadMode : uint8_t {
 
 // Flag bits of FrameHeader::flags.
 inline constexpr uint16_t kFlagNone = 0;
-inline constexpr uint16_t kFlagKnownMask = 0;  // No flags defined yet.
+// kRequest, kOneway, kReply: the payload starts with a metadata block
+// (metadata.h).
+inline constexpr uint16_t kFlagMetadata = 1;
+inline constexpr uint16_t kFlagKnownMask = kFlagMetadata;
 
 struct FrameHeader {
   uint32_t record_size;     // bytes of this record: header + inline payload

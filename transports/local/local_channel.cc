@@ -37,6 +37,7 @@
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
 #include "transports/local/local_transport.h"
+#include "transports/local/metadata.h"
 #include "transports/local/memfd.h"
 #include "transports/local/section.h"
 #include "transports/local/shared_word.h"
@@ -56,6 +57,9 @@ struct PendingCall {
   uint32_t bind_slot = 0;
   absl::Time deadline = absl::InfiniteFuture();
   ResponseCallback callback;  // Async calls only.
+  // The caller's context, for the reply's metadata; valid while the call is
+  // registered (the caller keeps it alive until the call completes).
+  CallContext* ctx = nullptr;
 };
 
 using Completion = std::pair<ResponseCallback, absl::StatusOr<std::string>>;
@@ -341,6 +345,17 @@ class ClientConnection : public MemfdPort {
       if (!msg->has_value()) break;
       ++handled;
       IncomingMessage& m = **msg;
+      Metadata reply_metadata;
+      if ((m.header.flags & kFlagMetadata) != 0 && !m.oversized) {
+        std::string_view rest;
+        absl::Status md = DecodeMetadata(m.payload, &reply_metadata, &rest);
+        if (!md.ok()) {
+          MarkDead(absl::UnavailableError(
+              absl::StrCat("bad reply from server: ", md.message())));
+          break;
+        }
+        m.payload.erase(0, m.payload.size() - rest.size());
+      }
       absl::StatusOr<std::string> result;
       if (m.header.status_code != 0) {
         result = absl::Status(static_cast<absl::StatusCode>(m.header.status_code),
@@ -362,6 +377,9 @@ class ClientConnection : public MemfdPort {
         }
         PendingCall& call = *it->second;
         call.bind_slot = m.header.interface_slot;
+        if (call.ctx != nullptr && !reply_metadata.empty()) {
+          call.ctx->response_metadata().merge(reply_metadata);
+        }
         if (call.callback) {
           --async_pending_;
           done = {std::move(call.callback), std::move(result)};
@@ -698,6 +716,16 @@ class LocalChannel final : public Channel {
     m.method_id = method.id;
     m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
     m.payload = request;
+    std::string with_metadata;
+    if (HasSendableMetadata(ctx->metadata())) {
+      if (absl::Status s = EncodeMetadata(ctx->metadata(), &with_metadata);
+          !s.ok()) {
+        return s;
+      }
+      with_metadata += request;
+      m.flags = kFlagMetadata;
+      m.payload = with_metadata;
+    }
     return (*conn)->Send(m, ctx->deadline());
   }
 
@@ -723,8 +751,18 @@ class LocalChannel final : public Channel {
     if (!conn.ok()) return conn.status();
     absl::StatusOr<uint32_t> slot = Bind(*conn, iface, ctx->deadline());
     if (!slot.ok()) return slot.status();
+    std::string with_metadata;
+    const bool has_metadata = HasSendableMetadata(ctx->metadata());
+    if (has_metadata) {
+      if (absl::Status s = EncodeMetadata(ctx->metadata(), &with_metadata);
+          !s.ok()) {
+        return s;
+      }
+      with_metadata += request;
+    }
     auto call = std::make_shared<PendingCall>();
     call->deadline = ctx->deadline();
+    call->ctx = ctx;
     if (absl::Status s = (*conn)->Register(call, done); !s.ok()) return s;
     OutgoingMessage m;
     m.type = MessageType::kRequest;
@@ -733,6 +771,10 @@ class LocalChannel final : public Channel {
     m.method_id = method.id;
     m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
     m.payload = request;
+    if (has_metadata) {
+      m.flags = kFlagMetadata;
+      m.payload = with_metadata;
+    }
     if (absl::Status s = (*conn)->Send(m, ctx->deadline()); !s.ok()) {
       const bool async = call->callback != nullptr;
       (*conn)->Complete(call, s);  // Runs an async call's callback.
