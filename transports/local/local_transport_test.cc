@@ -308,6 +308,35 @@ TEST(LocalTransportTest, EverySpinPolicyWorks) {
   }
 }
 
+// One client: no worker watches the doorbells while a handler runs, so a
+// handler that blocks must be noticed (the I/O thread's watchdog) and the
+// same client's next call served by another worker meanwhile.
+TEST(LocalTransportTest, SecondCallRunsWhileFirstHandlerBlocks) {
+  TempDir dir;
+  InProcessServer s(dir.path(), "wd");
+  ASSERT_OK(s.start_status);
+  auto ch = MakeChannel(dir.path(), "wd");
+  ASSERT_OK(CallEcho(*ch, "warm").status());
+  CallContext block_ctx;
+  block_ctx.set_timeout(absl::Seconds(20));
+  absl::Status blocked_status;
+  std::thread blocker([&] {
+    blocked_status =
+        ch->Call(RawDescriptor(), Block(), &block_ctx, "").status();
+  });
+  ASSERT_TRUE(WaitFor([&] { return s.service.blocked() >= 1; }));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::string reply,
+                         CallEcho(*ch, absl::StrCat("while-", i),
+                                  absl::Seconds(5)));
+    EXPECT_EQ(reply, absl::StrCat("while-", i));
+  }
+  EXPECT_EQ(s.service.cancels_seen(), 0);  // The blocker is still blocked.
+  block_ctx.Cancel();
+  blocker.join();
+  EXPECT_THAT(blocked_status, StatusIs(absl::StatusCode::kCancelled));
+}
+
 TEST(LocalTransportTest, ConcurrentCallersShareOneConnection) {
   TempDir dir;
   InProcessServer s(dir.path(), "mt");
