@@ -688,16 +688,27 @@ class LocalChannel final : public Channel {
     std::shared_ptr<ClientConnection> conn;
     std::shared_ptr<PendingCall> call;
     bool delivered = false;
-    absl::Status s =
-        Begin(iface, method, ctx, request, &wrapped, &conn, &call, &delivered);
+    // The cancel callback is registered before the request is sent: once it
+    // is sent, the reply may complete the call, and `done` may destroy
+    // `ctx`, at any moment. It holds the connection weakly, so that a
+    // context destroyed inside `done` (on the connection's own pump thread)
+    // never destroys the connection under that thread.
+    auto register_cancel = [ctx](const std::shared_ptr<ClientConnection>& c,
+                                 const std::shared_ptr<PendingCall>& p) {
+      std::weak_ptr<ClientConnection> weak = c;
+      ctx->AddCancelCallback([weak, p] {
+        if (std::shared_ptr<ClientConnection> conn = weak.lock()) {
+          conn->Complete(p, absl::CancelledError("call cancelled"));
+          conn->SendCancel(p->id);
+        }
+      });
+    };
+    absl::Status s = Begin(iface, method, ctx, request, &wrapped, &conn, &call,
+                           &delivered, register_cancel);
     if (!s.ok()) {
       if (!delivered) wrapped(s);  // Still ours: Begin did not take it.
       return;
     }
-    ctx->AddCancelCallback([conn, call] {
-      conn->Complete(call, absl::CancelledError("call cancelled"));
-      conn->SendCancel(call->id);
-    });
   }
 
   absl::Status SendOneway(const InterfaceDescriptor& iface,
@@ -744,7 +755,10 @@ class LocalChannel final : public Channel {
                      const std::string& request, ResponseCallback* done,
                      std::shared_ptr<ClientConnection>* conn_out,
                      std::shared_ptr<PendingCall>* call_out,
-                     bool* delivered = nullptr) {
+                     bool* delivered = nullptr,
+                     const std::function<void(const std::shared_ptr<ClientConnection>&,
+                                              const std::shared_ptr<PendingCall>&)>&
+                         before_send = nullptr) {
     if (absl::Status s = PrepareCall(ctx, request.size()); !s.ok()) return s;
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
         GetConnection(ctx->deadline());
@@ -764,6 +778,7 @@ class LocalChannel final : public Channel {
     call->deadline = ctx->deadline();
     call->ctx = ctx;
     if (absl::Status s = (*conn)->Register(call, done); !s.ok()) return s;
+    if (before_send) before_send(*conn, call);
     OutgoingMessage m;
     m.type = MessageType::kRequest;
     m.message_id = call->id;
