@@ -111,7 +111,9 @@ TEST(ToctouTest, FlippedPublishedRecordsNeverBreakTheConsumer) {
       if (h.payload_mode == 1 && h.record_size != kFrameHeaderSize) {
         why = "data-area record size";
       }
-      if ((h.flags & ~kFlagKnownMask) != 0 || h.reserved != 0) why = "reserved bits";
+      if ((h.flags & ~kFlagKnownMask) != 0 || h.reserved != 0) {
+        why = "unknown flag or reserved bits";
+      }
       if (!why.empty()) {
         if (violations++ == 0) first_violation = why;
       }
