@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lpc needs, and only the missing ones, so a
 # second run costs a dpkg query. Uses sudo when not run as root.
-# Sourced or run by tools/demo and tools/test.
-set -euo pipefail
+# Sourced by tools/demo and tools/test, or run by itself.
 
 LPC_PACKAGES=(
   bazel-bootstrap bazel-bootstrap-source bazel-platforms
@@ -47,5 +46,6 @@ lpc_install_deps() {
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
   lpc_install_deps
 fi
