@@ -48,7 +48,6 @@
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
 #include "transports/local/local_transport.h"
-#include "transports/local/metadata.h"
 #include "transports/local/memfd.h"
 #include "transports/local/section.h"
 
@@ -59,7 +58,14 @@ constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
 // LocalPortOptions::spin = InfiniteDuration spins at most this long for a
 // client's next call.
 constexpr int64_t kMaxServerSpinNs = 100 * 1000 * 1000;
-constexpr size_t kMaxStashedFds = 16;
+// Payload memfds a client may have sent but the server not yet claimed.
+// A client sends a memfd just before it publishes the record that refers to
+// it, and the server claims it when it consumes that record, so an honest
+// client never has more than one per ring slot, plus the few its threads
+// are sending at that moment.
+size_t MaxStashedFds(const SectionGeometry& g) {
+  return size_t{g.request_slots} + 16;
+}
 constexpr size_t kMaxBoundInterfaces = 256;
 constexpr uint64_t kListenTag = ~uint64_t{0};
 constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
@@ -70,7 +76,6 @@ struct OwnedReply {
   uint32_t status_code;
   uint32_t interface_slot;
   std::string payload;
-  uint16_t flags = 0;  // kFlagMetadata when the payload starts with metadata.
 };
 
 struct CallRecord {
@@ -188,7 +193,6 @@ class LocalServer final : public LocalServerTransport {
   void Accept();
   void HandleSocketEvent(const std::shared_ptr<Connection>& c, uint32_t events);
   void Tick();
-  bool Watchdog();
   std::shared_ptr<Connection> Lookup(uint64_t id);
 
   void Schedule(const std::shared_ptr<Connection>& c, bool wake);
@@ -241,9 +245,6 @@ class LocalServer final : public LocalServerTransport {
   std::vector<Worker*> idle_;                       // pool_mu_, LIFO
   bool poller_active_ = false;                      // pool_mu_
   bool poller_long_wait_ = false;  // Poller sleeps 100 ms, not 1; pool_mu_
-  int unwatched_ = 0;  // Handlers running while nobody polls; pool_mu_
-  int64_t unwatched_since_ns_ = 0;  // pool_mu_
-  std::atomic<size_t> open_connections_{0};  // conns_.size()
   std::vector<std::thread> threads_;                // pool_mu_
   int live_workers_ = 0;                            // pool_mu_
   int limit_ = 1;                                   // pool_mu_
@@ -340,9 +341,8 @@ std::shared_ptr<Connection> LocalServer::Lookup(uint64_t id) {
 void LocalServer::IoLoop() {
   struct epoll_event events[64];
   absl::Time next_tick = absl::Now();
-  int timeout_ms = 10;
   while (!stopping_.load()) {
-    const int n = ::epoll_wait(epoll_fd_.get(), events, 64, timeout_ms);
+    const int n = ::epoll_wait(epoll_fd_.get(), events, 64, 10);
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kListenTag) {
@@ -358,30 +358,11 @@ void LocalServer::IoLoop() {
         HandleSocketEvent(c, events[i].events);
       }
     }
-    // While handlers run unwatched, wake every millisecond for the
-    // watchdog; otherwise every 10 ms for the tick.
-    timeout_ms = Watchdog() ? 1 : 10;
     if (absl::Now() >= next_tick) {
       Tick();
       next_tick = absl::Now() + absl::Milliseconds(10);
     }
   }
-}
-
-// Handlers that run while no worker polls the doorbells (one client, see
-// WorkerLoop): after a millisecond, an idle worker becomes the poller, and
-// the busy client's ring is looked at. Returns whether any run unwatched.
-bool LocalServer::Watchdog() {
-  bool scan = false;
-  {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    if (unwatched_ == 0 || poller_active_) return unwatched_ > 0;
-    if (MonotonicNowNs() - unwatched_since_ns_ < 1000 * 1000) return true;
-    if (!idle_.empty()) WakeOneLocked();  // It becomes the poller.
-    scan = true;
-  }
-  if (scan) ScanBusyConnections();
-  return true;
 }
 
 void LocalServer::Accept() {
@@ -475,7 +456,6 @@ void LocalServer::Accept() {
     {
       std::lock_guard<std::mutex> lock(conns_mu_);
       conns_[c->id] = c;
-      open_connections_.store(conns_.size(), std::memory_order_relaxed);
     }
     accepted_.fetch_add(1);
     struct epoll_event ev;
@@ -523,7 +503,7 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
     std::memcpy(&b, body.data(), sizeof(b));
     {
       std::lock_guard<std::mutex> lock(c->state_mu);
-      if (c->memfd_stash.size() >= kMaxStashedFds) {
+      if (c->memfd_stash.size() >= MaxStashedFds(c->layout.geometry)) {
         // Falls through to the cut-off below.
       } else {
         c->memfd_stash.emplace_back(b.memfd_number, std::move(p->fds[0]));
@@ -661,21 +641,10 @@ void LocalServer::WorkerLoop() {
       WorkItem item = std::move(work_.front());
       work_.pop_front();
       ++running_;
-      // With one client, the only doorbell to watch is that client's, and
-      // its ring is looked at again when this call ends: no hand-off (a
-      // wake-up) unless the handler runs long, which the I/O thread's
-      // watchdog notices within a millisecond or two.
-      const bool watched =
-          poller_active_ || open_connections_.load(std::memory_order_relaxed) > 1;
-      if (watched) {
-        PromotePollerLocked();
-      } else if (unwatched_++ == 0) {
-        unwatched_since_ns_ = MonotonicNowNs();
-      }
+      PromotePollerLocked();
       lock.unlock();
       RunCall(std::move(item));
       lock.lock();
-      if (!watched) --unwatched_;
       --running_;
       ++completions_;
       continue;
@@ -887,21 +856,6 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
         }
         return;
       }
-      if ((h.flags & kFlagMetadata) != 0) {
-        // Decoded from the private copy; a bad block costs only its sender.
-        std::string_view rest;
-        absl::Status md =
-            DecodeMetadata(msg.payload, &item.ctx->metadata(), &rest);
-        if (!md.ok()) {
-          if (!oneway) {
-            std::lock_guard<std::mutex> lock(c->state_mu);
-            c->in_flight.erase(h.message_id);
-          }
-          CutOff(c, md);
-          return;
-        }
-        msg.payload.erase(0, msg.payload.size() - rest.size());
-      }
       item.conn = c;
       item.ctx->set_deadline(FromMonotonicDeadlineNs(h.deadline_ns));
       item.ctx->set_peer(c->peer);
@@ -943,28 +897,12 @@ void LocalServer::RunCall(WorkItem item) {
     }
   }
   if (!oneway && !answered) {
-    if (HasSendableMetadata(item.ctx->response_metadata())) {
-      std::string with_metadata;
-      absl::Status md =
-          EncodeMetadata(item.ctx->response_metadata(), &with_metadata);
-      if (!md.ok()) {
-        s = absl::InternalError(absl::StrCat(
-            "the handler set invalid response metadata: ", md.message()));
-        with_metadata.clear();
-        md = EncodeMetadata({}, &with_metadata);
-      }
-      with_metadata += s.ok() ? response : std::string(s.message());
-      response = std::move(with_metadata);
-    }
     OwnedReply r{MessageType::kReply, h.message_id,
                  static_cast<uint32_t>(s.code()), 0, {}};
-    if (s.ok() || HasSendableMetadata(item.ctx->response_metadata())) {
+    if (s.ok()) {
       r.payload = std::move(response);
     } else {
       r.payload = std::string(s.message());
-    }
-    if (HasSendableMetadata(item.ctx->response_metadata())) {
-      r.flags = kFlagMetadata;
     }
     SendReply(c, std::move(r));
   }
@@ -1022,7 +960,6 @@ void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
       m.message_id = reply.message_id;
       m.status_code = reply.status_code;
       m.interface_slot = reply.interface_slot;
-      m.flags = reply.flags;
       m.payload = reply.payload;
       absl::StatusOr<bool> sent = c->ep->TrySend(m);
       if (sent.ok() && *sent) {
@@ -1053,7 +990,6 @@ absl::Status LocalServer::FlushRepliesLocked(Connection& c) {
     m.message_id = r.message_id;
     m.status_code = r.status_code;
     m.interface_slot = r.interface_slot;
-    m.flags = r.flags;
     m.payload = r.payload;
     absl::StatusOr<bool> ok = c.ep->TrySend(m);
     if (!ok.ok()) return ok.status();
@@ -1108,7 +1044,6 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   }
   std::lock_guard<std::mutex> lock(conns_mu_);
   conns_.erase(c->id);
-  open_connections_.store(conns_.size(), std::memory_order_relaxed);
   // The section, fds and mapping go when the last call holding `c` ends.
 }
 
