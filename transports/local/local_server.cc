@@ -48,6 +48,7 @@
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
 #include "transports/local/local_transport.h"
+#include "transports/local/metadata.h"
 #include "transports/local/memfd.h"
 #include "transports/local/section.h"
 
@@ -76,6 +77,7 @@ struct OwnedReply {
   uint32_t status_code;
   uint32_t interface_slot;
   std::string payload;
+  uint16_t flags = 0;  // kFlagMetadata when the payload starts with metadata.
 };
 
 struct CallRecord {
@@ -856,6 +858,21 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
         }
         return;
       }
+      if ((h.flags & kFlagMetadata) != 0) {
+        // Decoded from the private copy; a bad block costs only its sender.
+        std::string_view rest;
+        absl::Status md =
+            DecodeMetadata(msg.payload, &item.ctx->metadata(), &rest);
+        if (!md.ok()) {
+          if (!oneway) {
+            std::lock_guard<std::mutex> lock(c->state_mu);
+            c->in_flight.erase(h.message_id);
+          }
+          CutOff(c, md);
+          return;
+        }
+        msg.payload.erase(0, msg.payload.size() - rest.size());
+      }
       item.conn = c;
       item.ctx->set_deadline(FromMonotonicDeadlineNs(h.deadline_ns));
       item.ctx->set_peer(c->peer);
@@ -897,12 +914,28 @@ void LocalServer::RunCall(WorkItem item) {
     }
   }
   if (!oneway && !answered) {
+    if (HasSendableMetadata(item.ctx->response_metadata())) {
+      std::string with_metadata;
+      absl::Status md =
+          EncodeMetadata(item.ctx->response_metadata(), &with_metadata);
+      if (!md.ok()) {
+        s = absl::InternalError(absl::StrCat(
+            "the handler set invalid response metadata: ", md.message()));
+        with_metadata.clear();
+        md = EncodeMetadata({}, &with_metadata);
+      }
+      with_metadata += s.ok() ? response : std::string(s.message());
+      response = std::move(with_metadata);
+    }
     OwnedReply r{MessageType::kReply, h.message_id,
                  static_cast<uint32_t>(s.code()), 0, {}};
-    if (s.ok()) {
+    if (s.ok() || HasSendableMetadata(item.ctx->response_metadata())) {
       r.payload = std::move(response);
     } else {
       r.payload = std::string(s.message());
+    }
+    if (HasSendableMetadata(item.ctx->response_metadata())) {
+      r.flags = kFlagMetadata;
     }
     SendReply(c, std::move(r));
   }
@@ -960,6 +993,7 @@ void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
       m.message_id = reply.message_id;
       m.status_code = reply.status_code;
       m.interface_slot = reply.interface_slot;
+      m.flags = reply.flags;
       m.payload = reply.payload;
       absl::StatusOr<bool> sent = c->ep->TrySend(m);
       if (sent.ok() && *sent) {
@@ -990,6 +1024,7 @@ absl::Status LocalServer::FlushRepliesLocked(Connection& c) {
     m.message_id = r.message_id;
     m.status_code = r.status_code;
     m.interface_slot = r.interface_slot;
+    m.flags = r.flags;
     m.payload = r.payload;
     absl::StatusOr<bool> ok = c.ep->TrySend(m);
     if (!ok.ok()) return ok.status();
