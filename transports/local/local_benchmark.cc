@@ -19,7 +19,9 @@
 //   BM_EchoPipelined/<window>   asynchronous 64 B calls from one client,
 //                               `window` in flight; items_per_second = calls/s
 // Compare ratios within one run: this machine is shared and noisy.
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -104,21 +106,33 @@ std::string ServerFor(Mode mode) {
   const std::string spin =
       mode == kSpin ? "-1" : mode == kBlock ? "0" : "20";
   const std::string cpu = std::to_string(g_server_cpu);
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return "";
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::dup2(out[1], 1);
     ::execl(g_peer.c_str(), g_peer.c_str(), "server", g_dir.c_str(),
             name.c_str(), "0", spin.c_str(), cpu.c_str(),
             static_cast<char*>(nullptr));
     _exit(127);
   }
-  const std::string path = g_dir + "/" + name;
-  for (int i = 0; i < 500 && ::access(path.c_str(), F_OK) != 0; ++i) {
-    ::usleep(10000);
+  ::close(out[1]);
+  // The server prints READY once it listens (the socket file alone may
+  // exist before listen(2)). Bounded: 10 s.
+  std::string line;
+  for (int i = 0; i < 200 && line.find("READY") == std::string::npos; ++i) {
+    struct pollfd p = {out[0], POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    char buf[64];
+    const ssize_t n = ::read(out[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
   }
+  ::close(out[0]);
   g_server.mode = mode;
   g_server.pid = pid;
   g_server.name = name;
-  return ::access(path.c_str(), F_OK) == 0 ? name : "";
+  return line.find("READY") != std::string::npos ? name : "";
 }
 
 void ReportPercentiles(benchmark::State& state, std::vector<int64_t>* ns) {
