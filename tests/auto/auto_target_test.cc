@@ -23,11 +23,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/config.pb.h"
+#include "testing/server_process.h"
 #include "testing/status_matchers.h"
 #include "tests/conformance/conformance.lpc.h"
 #include "transports/connect.h"
-
-extern char** environ;
 
 namespace lpc {
 namespace {
@@ -44,74 +43,7 @@ int RunShell(const std::string& cmd) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-// A child process whose stdout is read for its "ready" line; stopped by
-// closing its stdin, then by SIGKILL if it does not exit.
-class ServerProcess {
- public:
-  absl::Status Start(const std::vector<std::string>& argv_in) {
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-      return absl::InternalError("pipe");
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    std::vector<std::string> args = argv_in;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(in[0]);
-    close(out[1]);
-    stdin_ = in[1];
-    if (rc != 0) {
-      close(out[0]);
-      pid_ = -1;
-      return absl::InternalError(absl::StrCat("spawn: ", strerror(rc)));
-    }
-    std::string line;
-    absl::Time limit = absl::Now() + absl::Seconds(30);
-    while (line.find('\n') == std::string::npos && absl::Now() < limit) {
-      pollfd p{out[0], POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[256];
-      ssize_t n = read(out[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      line.append(buf, n);
-    }
-    close(out[0]);
-    if (line.rfind("ready ", 0) != 0) {
-      return absl::UnavailableError(absl::StrCat("server did not start: ", line));
-    }
-    ready_line_ = line;
-    return absl::OkStatus();
-  }
-
-  ~ServerProcess() {
-    if (stdin_ >= 0) close(stdin_);
-    if (pid_ > 0) {
-      absl::Time limit = absl::Now() + absl::Seconds(10);
-      int status;
-      while (waitpid(pid_, &status, WNOHANG) == 0) {
-        if (absl::Now() > limit) {
-          kill(pid_, SIGKILL);
-          waitpid(pid_, &status, 0);
-          break;
-        }
-        absl::SleepFor(absl::Milliseconds(5));
-      }
-    }
-  }
-
-  const std::string& ready_line() const { return ready_line_; }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  std::string ready_line_;
-};
+using ::lpc::testing::ServerProcess;
 
 class AutoTargetTest : public ::testing::Test {
  protected:

@@ -17,10 +17,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "runtime/config.pb.h"
+#include "testing/server_process.h"
 #include "tests/conformance/conformance_suite.h"
 #include "transports/connect.h"
-
-extern char** environ;
 
 namespace lpc::conformance {
 namespace {
@@ -55,45 +54,10 @@ class ProcessConformance final : public ConformanceTransport {
         args.push_back("--grpc=127.0.0.1:0");
         break;
     }
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-      return absl::InternalError("pipe failed");
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, server.c_str(), &actions, nullptr, argv.data(),
-                         environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(in[0]);
-    close(out[1]);
-    stdin_ = in[1];
-    if (rc != 0) {
-      close(out[0]);
-      pid_ = -1;
-      return absl::InternalError(absl::StrCat("posix_spawn: ", strerror(rc)));
-    }
-    // Wait, bounded, for the "ready" line.
-    std::string line;
-    absl::Time limit = absl::Now() + absl::Seconds(30);
-    while (line.find('\n') == std::string::npos && absl::Now() < limit) {
-      pollfd p{out[0], POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[256];
-      ssize_t n = read(out[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      line.append(buf, n);
-    }
-    close(out[0]);
-    if (line.rfind("ready ", 0) != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("conformance_server did not start: '", line, "'"));
-    }
-    line = line.substr(6, line.find('\n') - 6);
+    absl::Status started = server_.Start(std::move(args));
+    if (!started.ok()) return started;
+    std::string line = server_.ready_line();
+    line = line.substr(6);
     target_ = std::vector<std::string>(absl::StrSplit(line, ' '))[0];
     return absl::OkStatus();
   }
@@ -109,23 +73,7 @@ class ProcessConformance final : public ConformanceTransport {
   }
 
   void StopServer() override {
-    if (stdin_ >= 0) {
-      close(stdin_);
-      stdin_ = -1;
-    }
-    if (pid_ > 0) {
-      int status = 0;
-      absl::Time limit = absl::Now() + absl::Seconds(10);
-      while (waitpid(pid_, &status, WNOHANG) == 0) {
-        if (absl::Now() > limit) {
-          kill(pid_, SIGKILL);
-          waitpid(pid_, &status, 0);
-          break;
-        }
-        absl::SleepFor(absl::Milliseconds(5));
-      }
-      pid_ = -1;
-    }
+    server_.Stop();
     if (!dir_.empty()) {
       std::string cmd = absl::StrCat("rm -rf '", dir_, "'");
       (void)std::system(cmd.c_str());
@@ -137,8 +85,7 @@ class ProcessConformance final : public ConformanceTransport {
 
  private:
   const Kind kind_;
-  pid_t pid_ = -1;
-  int stdin_ = -1;
+  ::lpc::testing::ServerProcess server_;
   std::string dir_;
   std::string target_;
 };
