@@ -6,6 +6,7 @@
 // reference to a library or generated type is fully qualified ("::lpc::",
 // "::std::", "::a::b::"), so that a package component called "std" or "lpc"
 // cannot change what a name means.
+#include "codegen/comments.h"
 #include "codegen/cpp_emitter.h"
 
 #include <cmath>
@@ -64,21 +65,9 @@ std::string CppString(std::string_view s) {
 // control bytes, and no trailing backslash (which would continue the comment
 // onto the next line of code).
 std::string Comment(const std::string& doc, int indent) {
-  if (doc.empty()) return "";
   std::string out;
-  size_t start = 0;
-  while (start <= doc.size()) {
-    size_t nl = doc.find('\n', start);
-    if (nl == std::string::npos) nl = doc.size();
-    std::string line = doc.substr(start, nl - start);
-    for (char& c : line) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    }
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\\')) {
-      line.pop_back();
-    }
+  for (const std::string& line : SafeCommentLines(doc)) {
     out += Pad(indent) + (line.empty() ? "//" : "// " + line) + "\n";
-    start = nl + 1;
   }
   return out;
 }

@@ -1,6 +1,8 @@
 // IDL syntax tree -> FileDescriptorProto.
 #include "codegen/lower.h"
 
+#include "codegen/comments.h"
+
 #include <cstdint>
 #include <set>
 #include <string_view>
@@ -50,26 +52,8 @@ std::string MapEntryName(std::string_view field_name) {
 // Turns a doc comment into protobuf's leading-comment form: every line
 // prefixed by one space, each ending in '\n'.
 std::string ProtoComment(const std::string& doc) {
-  if (doc.empty()) return "";
   std::string out;
-  size_t start = 0;
-  while (start <= doc.size()) {
-    size_t nl = doc.find('\n', start);
-    if (nl == std::string::npos) nl = doc.size();
-    std::string line = doc.substr(start, nl - start);
-    // Keep the text printable: control bytes would confuse readers of the
-    // .proto and cannot change its meaning anyway.
-    for (char& c : line) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    }
-    // libprotoc copies comments into the .pb.h as // lines, where a
-    // trailing backslash would continue the comment onto the code below.
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\\')) {
-      line.pop_back();
-    }
-    out += " " + line + "\n";
-    start = nl + 1;
-  }
+  for (const std::string& line : SafeCommentLines(doc)) out += " " + line + "\n";
   return out;
 }
 
