@@ -97,12 +97,28 @@ int Load(const std::string& target, const std::string& dir, int channels,
   std::vector<std::shared_ptr<Channel>> chs;
   for (int i = 0; i < channels; ++i) {
     auto ch = MakeChannel(target, dir);
-    if (!ch.ok()) return 5;
+    if (!ch.ok()) {
+      std::fprintf(stderr, "load: channel: %s\n", ch.status().ToString().c_str());
+      return 5;
+    }
     chs.push_back(*ch);
   }
   // Warm up: connect and bind every channel before the calls that count.
+  // A server under a sanitizer may take longer than gRPC's connect timeout to
+  // answer many simultaneous connections, so UNAVAILABLE is retried for up
+  // to a minute.
+  const absl::Time warm_limit = absl::Now() + absl::Seconds(60);
   for (auto& ch : chs) {
-    if (!CallRel(*ch, EchoMethod(), "warm").ok()) return 6;
+    absl::StatusOr<std::string> warm = CallRel(*ch, EchoMethod(), "warm");
+    while (absl::IsUnavailable(warm.status()) && absl::Now() < warm_limit) {
+      absl::SleepFor(absl::Milliseconds(50));
+      warm = CallRel(*ch, EchoMethod(), "warm");
+    }
+    if (!warm.ok()) {
+      std::fprintf(stderr, "load: warm-up call: %s\n",
+                   warm.status().ToString().c_str());
+      return 6;
+    }
   }
   // Every client warms up before any starts its Hold calls (they occupy
   // the server's workers): wait for the test's <dir>/go.
