@@ -185,4 +185,16 @@ void Report(const std::string& name, const std::string& text) {
   std::fflush(stdout);
 }
 
+int64_t ProcStatusField(pid_t pid, const std::string& field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  const std::string prefix = field + ":";
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(prefix, 0) == 0) {
+      return std::atoll(line.c_str() + prefix.size());
+    }
+  }
+  return -1;
+}
+
 }  // namespace lpc::reliability

@@ -102,6 +102,11 @@ bool WaitFor(Pred pred, absl::Duration limit = absl::Seconds(10)) {
   return pred();
 }
 
+// A "<field>: <n> ..." line of /proc/<pid>/status as a number (the value in
+// kB for the Vm*/Rss* fields, a count for "Threads"); -1 if absent.
+// `field` is given without the colon, e.g. "RssAnon".
+int64_t ProcStatusField(pid_t pid, const std::string& field);
+
 }  // namespace lpc::reliability
 
 #endif  // LPC_TESTS_RELIABILITY_RELIABILITY_UTIL_H_
