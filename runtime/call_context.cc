@@ -1,8 +1,7 @@
 // CallContext and its shared cancellation state.
 #include "runtime/call_context.h"
 
-#include <atomic>
-#include <condition_variable>
+#include <algorithm>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -23,53 +22,37 @@ std::string PeerIdentity::ToString() const {
 
 namespace internal {
 
-struct CancelState::Impl {
-  mutable std::mutex mu;
-  mutable std::condition_variable cv;
-  std::atomic<bool> cancelled{false};
-  uint64_t next_handle = 1;                                    // Guarded by mu.
-  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks;  // mu.
-};
-
-std::shared_ptr<CancelState::Impl> CancelState::MakeImpl() {
-  return std::make_shared<Impl>();
-}
-
 void CancelState::Cancel() {
   std::vector<std::pair<uint64_t, std::function<void()>>> to_run;
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->cancelled.load(std::memory_order_relaxed)) return;
-    impl_->cancelled.store(true, std::memory_order_release);
-    to_run.swap(impl_->callbacks);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_.load(std::memory_order_relaxed)) return;
+    cancelled_.store(true, std::memory_order_release);
+    to_run.swap(callbacks_);
   }
-  impl_->cv.notify_all();
+  cv_.notify_all();
   for (auto& [handle, fn] : to_run) fn();
 }
 
-bool CancelState::cancelled() const {
-  return impl_->cancelled.load(std::memory_order_acquire);
-}
-
 bool CancelState::WaitUntil(absl::Time until) const {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  while (!impl_->cancelled.load(std::memory_order_relaxed)) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cancelled_.load(std::memory_order_relaxed)) {
     if (until == absl::InfiniteFuture()) {
-      impl_->cv.wait(lock);
-    } else if (impl_->cv.wait_until(lock, absl::ToChronoTime(until)) ==
+      cv_.wait(lock);
+    } else if (cv_.wait_until(lock, absl::ToChronoTime(until)) ==
                std::cv_status::timeout) {
       break;
     }
   }
-  return impl_->cancelled.load(std::memory_order_relaxed);
+  return cancelled_.load(std::memory_order_relaxed);
 }
 
 uint64_t CancelState::AddCallback(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (!impl_->cancelled.load(std::memory_order_relaxed)) {
-      uint64_t handle = impl_->next_handle++;
-      impl_->callbacks.emplace_back(handle, std::move(fn));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_.load(std::memory_order_relaxed)) {
+      uint64_t handle = next_handle_++;
+      callbacks_.emplace_back(handle, std::move(fn));
       return handle;
     }
   }
@@ -79,11 +62,10 @@ uint64_t CancelState::AddCallback(std::function<void()> fn) {
 
 void CancelState::RemoveCallback(uint64_t handle) {
   if (handle == 0) return;
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  auto& cbs = impl_->callbacks;
-  for (auto it = cbs.begin(); it != cbs.end(); ++it) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
     if (it->first == handle) {
-      cbs.erase(it);
+      callbacks_.erase(it);
       return;
     }
   }
@@ -91,30 +73,51 @@ void CancelState::RemoveCallback(uint64_t handle) {
 
 }  // namespace internal
 
-CallContext::CallContext() : cancel_(std::make_shared<internal::CancelState>()) {}
+CallContext::CallContext() = default;
 CallContext::~CallContext() = default;
 
-void CallContext::Cancel() { cancel_->Cancel(); }
+internal::CancelState* CallContext::EnsureCancelState() const {
+  internal::CancelState* state = cancel_.load(std::memory_order_acquire);
+  if (state != nullptr) return state;
+  auto made = std::make_shared<internal::CancelState>();
+  if (cancel_.compare_exchange_strong(state, made.get(),
+                                      std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+    cancel_owner_ = std::move(made);
+    return cancel_owner_.get();
+  }
+  return state;  // Another thread won; `made` is dropped.
+}
+
+std::shared_ptr<internal::CancelState> CallContext::cancel_state() const {
+  return EnsureCancelState()->shared_from_this();
+}
+
+void CallContext::Cancel() { EnsureCancelState()->Cancel(); }
 
 bool CallContext::IsCancelled() const {
-  return cancel_->cancelled() ||
+  return WasCancelledExplicitly() ||
          (has_deadline() && absl::Now() >= deadline_);
 }
 
-bool CallContext::WasCancelledExplicitly() const { return cancel_->cancelled(); }
+bool CallContext::WasCancelledExplicitly() const {
+  const internal::CancelState* state = cancel_.load(std::memory_order_acquire);
+  return state != nullptr && state->cancelled();
+}
 
 bool CallContext::WaitForCancellation(absl::Time until) const {
   absl::Time limit = std::min(until, deadline_);
-  cancel_->WaitUntil(limit);
+  EnsureCancelState()->WaitUntil(limit);
   return IsCancelled();
 }
 
 uint64_t CallContext::AddCancelCallback(std::function<void()> fn) {
-  return cancel_->AddCallback(std::move(fn));
+  return EnsureCancelState()->AddCallback(std::move(fn));
 }
 
 void CallContext::RemoveCancelCallback(uint64_t handle) {
-  cancel_->RemoveCallback(handle);
+  if (handle == 0) return;
+  EnsureCancelState()->RemoveCallback(handle);
 }
 
 }  // namespace lpc

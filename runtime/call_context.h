@@ -17,12 +17,17 @@
 #ifndef LPC_RUNTIME_CALL_CONTEXT_H_
 #define LPC_RUNTIME_CALL_CONTEXT_H_
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -89,39 +94,62 @@ class CallContext {
   void set_peer(PeerIdentity peer) { peer_ = std::move(peer); }
 
   // The method being called, for logs and for handlers that serve several.
-  const std::string& method_path() const { return method_path_; }
-  void set_method_path(std::string path) { method_path_ = std::move(path); }
+  const std::string& method_path() const {
+    return method_path_ref_ != nullptr ? *method_path_ref_ : method_path_;
+  }
+  void set_method_path(std::string path) {
+    method_path_ = std::move(path);
+    method_path_ref_ = nullptr;
+  }
+  // Like set_method_path, without a copy: `path` must outlive this context
+  // (transports point it at a per-connection or per-server cache).
+  void set_method_path_ref(const std::string* path) { method_path_ref_ = path; }
 
   // Shared with transports, so that a cancel arriving after the handler
-  // returned has something valid to touch.
-  std::shared_ptr<internal::CancelState> cancel_state() const { return cancel_; }
+  // returned has something valid to touch. Created on first use: a call
+  // that is never cancelled and never asks for it allocates nothing for
+  // cancellation. Thread-safe.
+  std::shared_ptr<internal::CancelState> cancel_state() const;
 
  private:
+  internal::CancelState* EnsureCancelState() const;
+
   absl::Time deadline_ = absl::InfiniteFuture();
-  std::shared_ptr<internal::CancelState> cancel_;
+  // Set once (compare-and-swap) by EnsureCancelState; owned by
+  // cancel_owner_, which only the thread that won the swap writes and only
+  // the destructor reads.
+  mutable std::atomic<internal::CancelState*> cancel_{nullptr};
+  mutable std::shared_ptr<internal::CancelState> cancel_owner_;
   Metadata metadata_;
   Metadata response_metadata_;
   PeerIdentity peer_;
   std::string method_path_;
+  const std::string* method_path_ref_ = nullptr;
 };
 
 namespace internal {
 
 // The cancellation flag of one call, shared between the context and the
-// transport. Thread-safe.
-class CancelState {
+// transport (always owned by a std::shared_ptr; one allocation). Thread-safe.
+class CancelState : public std::enable_shared_from_this<CancelState> {
  public:
+  CancelState() = default;
+  CancelState(const CancelState&) = delete;
+  CancelState& operator=(const CancelState&) = delete;
+
   void Cancel();
-  bool cancelled() const;
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
   // Waits until cancelled or `until`; returns cancelled().
   bool WaitUntil(absl::Time until) const;
   uint64_t AddCallback(std::function<void()> fn);
   void RemoveCallback(uint64_t handle);
 
  private:
-  struct Impl;
-  std::shared_ptr<Impl> impl_ = MakeImpl();
-  static std::shared_ptr<Impl> MakeImpl();
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::atomic<bool> cancelled_{false};
+  uint64_t next_handle_ = 1;                                     // mu_
+  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_;  // mu_
 };
 
 }  // namespace internal

@@ -12,7 +12,8 @@
 namespace lpc {
 
 absl::Status Channel::PrepareCall(CallContext* ctx, size_t request_size) const {
-  if (!ctx->has_deadline()) ctx->set_timeout(options_.default_timeout);
+  const absl::Time now = absl::Now();  // One clock read per call.
+  if (!ctx->has_deadline()) ctx->set_deadline(now + options_.default_timeout);
   if (request_size > options_.max_message_size) {
     return absl::ResourceExhaustedError(
         absl::StrCat("request of ", request_size,
@@ -22,7 +23,7 @@ absl::Status Channel::PrepareCall(CallContext* ctx, size_t request_size) const {
   if (ctx->WasCancelledExplicitly()) {
     return absl::CancelledError("call cancelled before it started");
   }
-  if (absl::Now() >= ctx->deadline()) {
+  if (now >= ctx->deadline()) {
     return absl::DeadlineExceededError("deadline passed before the call started");
   }
   return absl::OkStatus();

@@ -25,6 +25,10 @@ absl::Status Server::RegisterService(Service* service) {
         absl::StrCat("interface ", std::string(d.full_name), " is already registered"));
   }
   services_.push_back(service);
+  std::vector<std::string> paths;
+  paths.reserve(d.methods.size());
+  for (const MethodDescriptor& m : d.methods) paths.push_back(d.MethodPath(m));
+  method_paths_.push_back(std::move(paths));
   return absl::OkStatus();
 }
 
@@ -71,11 +75,18 @@ std::vector<std::string> Server::targets() const {
   return out;
 }
 
-Service* Server::FindService(std::string_view full_name) const {
-  for (Service* s : services_) {
-    if (s->descriptor().full_name == full_name) return s;
+int Server::FindServiceIndex(std::string_view full_name) const {
+  for (size_t i = 0; i < services_.size(); ++i) {
+    if (services_[i]->descriptor().full_name == full_name) {
+      return static_cast<int>(i);
+    }
   }
-  return nullptr;
+  return -1;
+}
+
+Service* Server::FindService(std::string_view full_name) const {
+  const int i = FindServiceIndex(full_name);
+  return i < 0 ? nullptr : services_[i];
 }
 
 const InterfaceDescriptor* Server::FindInterface(
@@ -101,7 +112,8 @@ absl::Status Server::Dispatch(std::string_view full_name, uint32_t method_id,
                               std::string* response) {
   calls_.fetch_add(1, std::memory_order_relaxed);
   absl::Status status = [&]() -> absl::Status {
-    Service* service = FindService(full_name);
+    const int index = FindServiceIndex(full_name);
+    Service* service = index < 0 ? nullptr : services_[index];
     if (service == nullptr) {
       return absl::UnimplementedError(
           absl::StrCat("unknown interface ", std::string(full_name)));
@@ -117,7 +129,8 @@ absl::Status Server::Dispatch(std::string_view full_name, uint32_t method_id,
           options_.max_message_size, " bytes"));
     }
     if (ctx.method_path().empty()) {
-      ctx.set_method_path(service->descriptor().MethodPath(*m));
+      const size_t i = static_cast<size_t>(m - service->descriptor().methods.data());
+      ctx.set_method_path_ref(&method_paths_[index][i]);
     }
     absl::Status s = service->Dispatch(method_id, ctx, request, response);
     if (s.ok() && response->size() > options_.max_message_size) {

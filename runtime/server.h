@@ -128,10 +128,16 @@ class Server final : public Dispatcher {
 
  private:
   Service* FindService(std::string_view full_name) const;
+  // The index of the service for `full_name` in services_, or -1.
+  int FindServiceIndex(std::string_view full_name) const;
 
   const ServerOptions options_;
   // Written only before Start; read concurrently afterwards.
   std::vector<Service*> services_;
+  // "/<interface>/<method>" of every method of services_[i], in the order of
+  // its descriptor's methods: built once, so that Dispatch points a
+  // context at it instead of building a string per call.
+  std::vector<std::vector<std::string>> method_paths_;
   std::vector<std::unique_ptr<ServerTransport>> transports_;
 
   Mutex mu_;  // Serialises Start and Shutdown.
