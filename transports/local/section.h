@@ -39,6 +39,17 @@ inline constexpr uint32_t kMinRingSlots = 8;
 inline constexpr uint32_t kMaxRingSlots = uint32_t{1} << 20;
 inline constexpr uint64_t kMaxDataAreaBytes = uint64_t{1} << 30;
 
+// The largest payload (serialized message plus metadata) the default
+// geometry carries through the data area rather than in a memfd of its
+// own: 1 MiB of user data plus generous room for protobuf framing and call
+// metadata.
+inline constexpr uint64_t kDefaultDataAreaPayload =
+    (uint64_t{1} << 20) + 64 * 1024;
+// Default size of each data-area half: the smallest power of two above
+// kDefaultDataAreaPayload.
+inline constexpr uint64_t kDefaultDataAreaBytes = uint64_t{2} << 20;
+static_assert(kDefaultDataAreaBytes >= kDefaultDataAreaPayload);
+
 // What the two sides negotiate: the sizes of every region.
 struct SectionGeometry {
   // Slots of each ring; a power of two in [kMinRingSlots, kMaxRingSlots].
@@ -46,8 +57,16 @@ struct SectionGeometry {
   uint32_t reply_slots = 256;
   // Bytes of each data-area half; a multiple of kPageSize, at most
   // kMaxDataAreaBytes (0 disables the data area: larger payloads use memfds).
-  uint64_t c2s_data_bytes = uint64_t{1} << 20;
-  uint64_t s2c_data_bytes = uint64_t{1} << 20;
+  // A payload that does not fit in the free part of its half travels in a
+  // sealed memfd of its own instead (a new memfd, mapping and page faults
+  // on both sides per call), so the default holds a 1 MiB payload plus its
+  // framing (kDefaultDataAreaPayload). The memfd backing the section is
+  // touched lazily: an idle connection costs no data-area pages, and one
+  // whose payloads are larger than half the area always wraps to offset 0
+  // and reuses the same pages.
+  // Default: 2 MiB each.
+  uint64_t c2s_data_bytes = kDefaultDataAreaBytes;
+  uint64_t s2c_data_bytes = kDefaultDataAreaBytes;
   // Most slots one ring record may span (inline payload limit); in
   // [1, min(request_slots, reply_slots) / 2].
   uint32_t max_record_slots = 64;

@@ -21,8 +21,25 @@ TEST(SectionTest, DefaultGeometryLayout) {
   EXPECT_EQ(l.reply_ring_offset, l.request_ring_offset + 256 * 64);
   EXPECT_EQ(l.c2s_data_offset % kPageSize, 0u);
   EXPECT_GE(l.c2s_data_offset, l.reply_ring_offset + 256 * 64);
-  EXPECT_EQ(l.s2c_data_offset, l.c2s_data_offset + (1u << 20));
-  EXPECT_EQ(l.total_size, l.s2c_data_offset + (1u << 20));
+  EXPECT_EQ(l.s2c_data_offset, l.c2s_data_offset + (2u << 20));
+  EXPECT_EQ(l.total_size, l.s2c_data_offset + (2u << 20));
+}
+
+// A 1 MiB payload plus framing must go through the data area in both
+// directions (otherwise each call pays for a memfd of its own), also right
+// after a payload of the same size: one that does not fit behind the
+// previous payload wraps to offset 0, so a half must hold one whole payload.
+TEST(SectionTest, DefaultDataAreaHoldsAOneMiBPayloadWithFraming) {
+  const SectionGeometry g;
+  ASSERT_OK_AND_ASSIGN(SectionLayout l, ComputeLayout(g));
+  const uint64_t payload = (uint64_t{1} << 20) + 5;  // protobuf tag + length
+  EXPECT_GE(kDefaultDataAreaPayload, payload + 1024);
+  EXPECT_GE(l.s2c_data_offset - l.c2s_data_offset, kDefaultDataAreaPayload);
+  EXPECT_GE(l.total_size - l.s2c_data_offset, kDefaultDataAreaPayload);
+  EXPECT_EQ(g.c2s_data_bytes, kDefaultDataAreaBytes);
+  EXPECT_EQ(g.s2c_data_bytes, kDefaultDataAreaBytes);
+  // The section stays far below what a client maps by default (256 MiB).
+  EXPECT_LT(l.total_size, uint64_t{8} << 20);
 }
 
 TEST(SectionTest, RejectsBadGeometry) {
