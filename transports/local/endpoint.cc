@@ -243,7 +243,11 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
 
 void Endpoint::ReleaseReceived() {
   in_data_.Release();
-  if (!inbound_.Release()) return;
+  if (!inbound_.ReleaseBatched()) return;
+  WakeWaitingProducer();
+}
+
+void Endpoint::WakeWaitingProducer() {
   if (side_ == Side::kClient && options_.peer_eventfd >= 0) {
     SignalEventFd(options_.peer_eventfd);
   } else {

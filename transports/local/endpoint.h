@@ -135,8 +135,10 @@ class Endpoint {
   // --- Receiving ---
   // The next message, or nullopt if none is published.
   absl::StatusOr<std::optional<IncomingMessage>> Receive();
-  // Frees consumed slots and data-area bytes; wakes a producer waiting for
-  // room.
+  // Frees consumed data-area bytes, and consumed ring slots in batches
+  // (RingConsumer::ReleaseBatched: fewer than a quarter of the ring stay
+  // unreleased, so a producer facing a drained ring always has room for a
+  // record); wakes a producer waiting for room. Call it after every drain.
   void ReleaseReceived();
   // Waits for inbound messages: spins up to `spin_ns` while the peer runs on
   // another CPU, then sleeps on the futex at most `timeout`. Returns true if
@@ -159,6 +161,7 @@ class Endpoint {
   }
 
  private:
+  void WakeWaitingProducer();
   // Copies the payload out; with out == nullptr only validates and skips.
   absl::Status ReadPayload(const FrameHeader& h,
                            absl::Span<const std::byte> record,

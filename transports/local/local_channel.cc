@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/target.h"
@@ -50,19 +51,41 @@ constexpr absl::Duration kSleepChunk = absl::Milliseconds(10);
 // How often a busy connection polls its control socket (hang-up, goodbye).
 constexpr int64_t kSocketCheckNs = 1000 * 1000;
 
+// One registered call. A synchronous call's record lives on its caller's
+// stack; an async call's on the heap, deleted by whoever completes it. While
+// registered, a record is reached only through ClientConnection::calls_
+// (under mu_), or by its own waiting thread; anything that may outlive the
+// call (cancel callbacks, the expiry scan) refers to it by id.
 struct PendingCall {
   uint64_t id = 0;
-  std::atomic<bool> done{false};
-  absl::StatusOr<std::string> result;  // UNKNOWN until completed.
+  std::atomic<bool> done{false};       // Set last, under mu_.
+  absl::StatusOr<std::string> result;  // Sync calls; valid once done.
   uint32_t bind_slot = 0;
   absl::Time deadline = absl::InfiniteFuture();
   ResponseCallback callback;  // Async calls only.
   // The caller's context, for the reply's metadata; valid while the call is
-  // registered (the caller keeps it alive until the call completes).
+  // registered (the caller keeps it alive until the call completes). May be
+  // null (bind calls).
   CallContext* ctx = nullptr;
 };
 
-using Completion = std::pair<ResponseCallback, absl::StatusOr<std::string>>;
+// A call ends this way: a call whose deadline passed or that was cancelled
+// ends that way, even if a reply raced in at the last moment.
+absl::StatusOr<std::string> Finish(CallContext* ctx,
+                                   absl::StatusOr<std::string> r) {
+  if (ctx != nullptr && ctx->IsCancelled()) return StatusForEndedCall(*ctx);
+  return r;
+}
+
+// An async call's callback, ready to run outside the locks.
+struct Completion {
+  ResponseCallback callback;
+  CallContext* ctx = nullptr;
+  absl::StatusOr<std::string> result;
+  void Run() {
+    if (callback) callback(Finish(ctx, std::move(result)));
+  }
+};
 
 class ClientConnection : public MemfdPort {
  public:
@@ -101,23 +124,42 @@ class ClientConnection : public MemfdPort {
   bool dead() { return dead_flag_.load(std::memory_order_acquire); }
   bool HungUp() { return PeerHungUp(sock_.get()); }
 
-  // Registers a call; an async call's callback moves out of `*callback`
-  // only on success. RESOURCE_EXHAUSTED over the in-flight limit.
-  absl::Status Register(const std::shared_ptr<PendingCall>& call,
-                        ResponseCallback* callback = nullptr) {
+  // Registers a call (an async one if call->callback is set) and returns
+  // the interface slot `iface` is bound to. NOT_FOUND: `iface` is not bound
+  // on this connection yet (nothing registered); RESOURCE_EXHAUSTED over
+  // the in-flight limit. With iface empty (bind calls) the slot is 0.
+  absl::StatusOr<uint32_t> Register(PendingCall* call,
+                                    std::string_view iface) {
     std::lock_guard<std::mutex> lock(mu_);
     if (dead_) return dead_status_;
+    uint32_t slot = 0;
+    if (!iface.empty()) {
+      auto it = bound_.find(iface);  // No allocation.
+      if (it == bound_.end()) return absl::NotFoundError("not bound");
+      slot = it->second;
+    }
     if (calls_.size() >= options_.max_in_flight) {
       return absl::ResourceExhaustedError("too many calls in flight");
     }
-    if (callback != nullptr) call->callback = std::move(*callback);
     call->id = next_id_++;
     calls_.emplace(call->id, call);
     if (call->callback) {
       StartPumpLocked();
       if (async_pending_.fetch_add(1) == 0) cv_.notify_all();  // Pump.
     }
-    return absl::OkStatus();
+    return slot;
+  }
+
+  void SetBound(const std::string& iface, uint32_t slot) {
+    std::lock_guard<std::mutex> lock(mu_);
+    bound_[iface] = slot;
+  }
+
+  std::optional<uint32_t> BoundSlot(std::string_view iface) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = bound_.find(iface);
+    if (it == bound_.end()) return std::nullopt;
+    return it->second;
   }
 
   // Places a message and publishes it, waiting for ring room until
@@ -157,24 +199,21 @@ class ClientConnection : public MemfdPort {
     Send(m, absl::Now() + absl::Milliseconds(100)).IgnoreError();
   }
 
-  // Completes `call` (once) with `result`; runs its callback if async.
-  void Complete(const std::shared_ptr<PendingCall>& call,
-                absl::StatusOr<std::string> result) {
+  // Completes call `id` with `result` if it is still registered; runs its
+  // callback if async. Returns whether it was registered.
+  bool Complete(uint64_t id, absl::StatusOr<std::string> result) {
     Completion done;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (call->done.load()) return;
-      call->result = std::move(result);
-      calls_.erase(call->id);
-      if (call->callback) {
-        --async_pending_;
-        // Nobody reads an async call's result field afterwards.
-        done = {std::move(call->callback), std::move(call->result)};
-      }
-      call->done.store(true);
+      auto it = calls_.find(id);
+      if (it == calls_.end()) return false;
+      PendingCall* call = it->second;
+      calls_.erase(it);
+      CompleteLocked(call, std::move(result), &done);
       cv_.notify_all();
     }
-    if (done.first) done.first(std::move(done.second));
+    done.Run();
+    return true;
   }
 
   // Ends the connection: every pending call fails with `status`.
@@ -188,18 +227,15 @@ class ClientConnection : public MemfdPort {
         dead_status_ = status;
       }
       for (auto& [id, call] : calls_) {
-        call->result = dead_status_;
-        if (call->callback) {
-          --async_pending_;
-          callbacks.emplace_back(std::move(call->callback), dead_status_);
-        }
-        call->done.store(true);
+        Completion done;
+        CompleteLocked(call, dead_status_, &done);
+        if (done.callback) callbacks.push_back(std::move(done));
       }
       calls_.clear();
       cv_.notify_all();
     }
     WakeLeader();
-    for (auto& [cb, r] : callbacks) cb(std::move(r));
+    for (Completion& c : callbacks) c.Run();
   }
 
   absl::Status dead_status() {
@@ -219,59 +255,71 @@ class ClientConnection : public MemfdPort {
   // `cancelled()` is polled (cheap) while the call spins; `before_sleep()`
   // runs (without locks held) before this thread first sleeps, so that a
   // call that never sleeps never pays for registering a cancel callback.
-  void Wait(const std::shared_ptr<PendingCall>& call) {
+  //
+  // The common case takes no lock but the leader role: the caller leads,
+  // its reply completes the call (one mu_ section in DrainReplies), and it
+  // hands the role on only if a follower waits for it.
+  void Wait(PendingCall* call) {
     Wait(call, [] { return false; }, [] {});
   }
   template <typename Cancelled, typename BeforeSleep>
-  void Wait(const std::shared_ptr<PendingCall>& call, Cancelled cancelled,
-            BeforeSleep before_sleep) {
-    std::unique_lock<std::mutex> lock(mu_);
+  void Wait(PendingCall* call, Cancelled cancelled, BeforeSleep before_sleep) {
     bool prepared = false;
     // The first pass skips the clock: a leader checks the deadline itself.
-    for (bool first = true; !call->done.load(); first = false) {
+    for (bool first = true; !call->done.load(std::memory_order_acquire);
+         first = false) {
       if (!first && absl::Now() >= call->deadline) {
-        lock.unlock();
-        Expire(call);
-        lock.lock();
+        Expire(call->id);
         continue;
       }
       if (!prepared && cancelled()) {
         prepared = true;
-        lock.unlock();
         before_sleep();  // Runs the cancel callback at once.
-        lock.lock();
         continue;
       }
       if (reader_mu_.try_lock()) {
-        lock.unlock();
-        Lead([&] { return call->done.load() || (!prepared && cancelled()); },
-             call->deadline, /*yield=*/false, [&] {
-               if (!prepared) {
-                 prepared = true;
-                 before_sleep();
-               }
-             });
-        reader_mu_.unlock();
-        lock.lock();
-        cv_.notify_all();  // Hand the leader role on.
+        LeadAndHandOff(
+            [&] {
+              return call->done.load(std::memory_order_acquire) ||
+                     (!prepared && cancelled());
+            },
+            call->deadline, /*yield=*/false, [&] {
+              if (!prepared) {
+                prepared = true;
+                before_sleep();
+              }
+            });
         continue;
       }
       if (!prepared) {
         prepared = true;
-        lock.unlock();
         before_sleep();
-        lock.lock();
+        continue;
+      }
+      // Follow: sleep until the leader hands on or completes this call.
+      std::unique_lock<std::mutex> lock(mu_);
+      followers_.fetch_add(1, std::memory_order_seq_cst);
+      if (call->done.load(std::memory_order_acquire)) {
+        followers_.fetch_sub(1, std::memory_order_relaxed);
+        break;
+      }
+      if (reader_mu_.try_lock()) {  // The leader left meanwhile.
+        followers_.fetch_sub(1, std::memory_order_relaxed);
+        lock.unlock();
+        reader_mu_.unlock();
         continue;
       }
       const absl::Duration left = call->deadline - absl::Now();
       cv_.wait_for(lock, absl::ToChronoNanoseconds(std::min(left, kSleepChunk)));
+      followers_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 
-  void Expire(const std::shared_ptr<PendingCall>& call) {
-    if (call->done.load()) return;
-    Complete(call, absl::DeadlineExceededError("deadline exceeded"));
-    SendCancel(call->id);
+  // Completes call `id` with DEADLINE_EXCEEDED and tells the server.
+  void Expire(uint64_t id) {
+    if (Complete(id, absl::DeadlineExceededError("deadline exceeded"))) {
+      SendCancel(id);
+    }
   }
 
   // MemfdPort (runs under reader_mu_, inside Receive).
@@ -375,37 +423,49 @@ class ClientConnection : public MemfdPort {
           stray_replies_.fetch_add(1);  // Its caller gave up; drop it.
           continue;
         }
-        PendingCall& call = *it->second;
-        call.bind_slot = m.header.interface_slot;
-        if (call.ctx != nullptr && !reply_metadata.empty()) {
-          call.ctx->response_metadata().merge(reply_metadata);
+        PendingCall* call = it->second;
+        calls_.erase(it);
+        call->bind_slot = m.header.interface_slot;
+        if (call->ctx != nullptr && !reply_metadata.empty()) {
+          call->ctx->response_metadata().merge(reply_metadata);
         }
-        if (call.callback) {
-          --async_pending_;
-          done = {std::move(call.callback), std::move(result)};
-        } else {
-          call.result = std::move(result);
-        }
-        call.done.store(true);
-        calls_.erase(it);  // Last: `call` may be owned only by the map.
-        cv_.notify_all();
+        CompleteLocked(call, std::move(result), &done);
+        // Followers wait for their own calls; nobody else sleeps on cv_.
+        if (followers_.load(std::memory_order_relaxed) > 0) cv_.notify_all();
       }
-      if (done.first) done.first(std::move(done.second));
+      done.Run();
     }
     ep_->ReleaseReceived();
     return handled;
   }
 
   void ExpireOverdue() {
-    std::vector<std::shared_ptr<PendingCall>> overdue;
+    std::vector<uint64_t> overdue;
     const absl::Time now = absl::Now();
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (auto& [id, call] : calls_) {
-        if (now >= call->deadline) overdue.push_back(call);
+        if (now >= call->deadline) overdue.push_back(id);
       }
     }
-    for (auto& call : overdue) Expire(call);
+    for (uint64_t id : overdue) Expire(id);
+  }
+
+  // Ends `call`, already removed from calls_ (mu_ held): a sync call gets
+  // its result and `done`; an async call's callback moves to `*out` and its
+  // record is deleted.
+  void CompleteLocked(PendingCall* call, absl::StatusOr<std::string> result,
+                      Completion* out) {
+    if (call->callback) {
+      async_pending_.fetch_sub(1, std::memory_order_release);
+      out->callback = std::move(call->callback);
+      out->ctx = call->ctx;
+      out->result = std::move(result);
+      delete call;
+      return;
+    }
+    call->result = std::move(result);
+    call->done.store(true, std::memory_order_release);  // Last touch.
   }
 
  public:
@@ -484,6 +544,22 @@ class ClientConnection : public MemfdPort {
     // within microseconds, and the server's spin for it is bounded anyway.
   }
 
+  // Leads (reader_mu_ held by the caller, released here), then hands the
+  // leader role on to a waiting follower or the pump, if there is one.
+  template <typename Stop, typename BeforeSleep>
+  void LeadAndHandOff(Stop stop, absl::Time deadline, bool yield,
+                      BeforeSleep before_sleep) {
+    Lead(stop, deadline, yield, before_sleep);
+    reader_mu_.unlock();
+    // Pairs with a follower's increment before its try_lock: either it
+    // takes the role itself or this sees it and wakes it.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (followers_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
+  }
+
   // Whether the control socket is due for a look (rate limit shared by all
   // threads; claims the slot when it returns true).
   bool SocketCheckDue(int64_t now_ns) {
@@ -508,20 +584,21 @@ class ClientConnection : public MemfdPort {
         cv_.wait_for(lock, std::chrono::milliseconds(100));
         continue;
       }
+      followers_.fetch_add(1, std::memory_order_seq_cst);
       if (!reader_mu_.try_lock()) {
         cv_.wait_for(lock, std::chrono::milliseconds(5));
+        followers_.fetch_sub(1, std::memory_order_relaxed);
         continue;
       }
+      followers_.fetch_sub(1, std::memory_order_relaxed);
       lock.unlock();
-      Lead(
+      LeadAndHandOff(
           [this] {
             return async_pending_.load(std::memory_order_acquire) == 0 ||
                    stop_pump_.load(std::memory_order_acquire);
           },
           absl::Now() + absl::Milliseconds(50), /*yield=*/true, [] {});
-      reader_mu_.unlock();
       lock.lock();
-      cv_.notify_all();
     }
   }
 
@@ -540,8 +617,12 @@ class ClientConnection : public MemfdPort {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;  // mu_
-  uint64_t next_id_ = 1;                                              // mu_
+  absl::flat_hash_map<uint64_t, PendingCall*> calls_;  // mu_
+  uint64_t next_id_ = 1;                               // mu_
+  std::map<std::string, uint32_t, std::less<>> bound_;  // mu_: iface -> slot
+  // Threads (and the pump) waiting on cv_ for the leader role or their
+  // call; changed under mu_, read without it by a leader handing on.
+  std::atomic<int> followers_{0};
   bool dead_ = false;                                                 // mu_
   std::atomic<bool> dead_flag_{false};  // dead_, readable without mu_.
   absl::Status dead_status_;                                          // mu_
@@ -552,10 +633,6 @@ class ClientConnection : public MemfdPort {
   std::thread pump_;
   std::atomic<uint64_t> stray_replies_{0};
   std::atomic<int64_t> last_socket_check_ns_{0};
-
- public:
-  std::mutex bind_mu;
-  std::map<std::string, uint32_t, std::less<>> bound;  // bind_mu
 };
 
 absl::StatusOr<std::shared_ptr<ClientConnection>> Connect(
@@ -656,59 +733,51 @@ class LocalChannel final : public Channel {
                                    CallContext* ctx,
                                    std::string request) override {
     std::shared_ptr<ClientConnection> conn;
-    std::shared_ptr<PendingCall> call;
-    absl::Status s = Begin(iface, method, ctx, request, nullptr, &conn, &call);
-
-    if (!s.ok()) return s;
+    PendingCall call;  // Registered until done; then only ours.
+    call.ctx = ctx;
+    if (absl::Status s = Begin(iface, method, ctx, request, &call, &conn);
+        !s.ok()) {
+      return s;
+    }
     // The cancel callback is registered only if the caller is about to
     // sleep (or saw the cancel while spinning): a reply that arrives within
-    // the spin costs no CancelState mutex or std::function.
+    // the spin costs no CancelState, mutex or std::function. It names the
+    // call by id, so it is harmless if it runs after this returns.
     std::optional<uint64_t> handle;
+    const uint64_t id = call.id;
     conn->Wait(
-        call, [ctx] { return ctx->WasCancelledExplicitly(); },
+        &call, [ctx] { return ctx->WasCancelledExplicitly(); },
         [&] {
           if (handle.has_value()) return;
-          handle = ctx->AddCancelCallback([conn, call] {
-            conn->Complete(call, absl::CancelledError("call cancelled"));
-            conn->SendCancel(call->id);
+          handle = ctx->AddCancelCallback([conn, id] {
+            if (conn->Complete(id, absl::CancelledError("call cancelled"))) {
+              conn->SendCancel(id);
+            }
             conn->WakeLeader();
           });
         });
     if (handle.has_value()) ctx->RemoveCancelCallback(*handle);
-    return Finish(ctx, std::move(call->result));
+    return Finish(ctx, std::move(call.result));
   }
 
   void StartCall(const InterfaceDescriptor& iface,
                  const MethodDescriptor& method, CallContext* ctx,
                  std::string request, ResponseCallback done) override {
-    ResponseCallback wrapped = [ctx, done = std::move(done)](
-                                   absl::StatusOr<std::string> r) {
-      done(Finish(ctx, std::move(r)));
-    };
+    // Deleted by whoever completes it (ClientConnection::CompleteLocked),
+    // or below if it never got registered.
+    auto* call = new PendingCall;
+    call->ctx = ctx;
+    call->callback = std::move(done);
     std::shared_ptr<ClientConnection> conn;
-    std::shared_ptr<PendingCall> call;
-    bool delivered = false;
-    // The cancel callback is registered before the request is sent: once it
-    // is sent, the reply may complete the call, and `done` may destroy
-    // `ctx`, at any moment. It holds the connection weakly, so that a
-    // context destroyed inside `done` (on the connection's own pump thread)
-    // never destroys the connection under that thread.
-    auto register_cancel = [ctx](const std::shared_ptr<ClientConnection>& c,
-                                 const std::shared_ptr<PendingCall>& p) {
-      std::weak_ptr<ClientConnection> weak = c;
-      ctx->AddCancelCallback([weak, p] {
-        if (std::shared_ptr<ClientConnection> conn = weak.lock()) {
-          conn->Complete(p, absl::CancelledError("call cancelled"));
-          conn->SendCancel(p->id);
-        }
-      });
-    };
-    absl::Status s = Begin(iface, method, ctx, request, &wrapped, &conn, &call,
-                           &delivered, register_cancel);
-    if (!s.ok()) {
-      if (!delivered) wrapped(s);  // Still ours: Begin did not take it.
-      return;
+    bool registered = false;
+    absl::Status s = Begin(iface, method, ctx, request, call, &conn, &registered);
+    if (!s.ok() && !registered) {
+      Completion c{std::move(call->callback), ctx, std::move(s)};
+      delete call;
+      c.Run();
     }
+    // Registered: the call now belongs to the connection (if sending failed,
+    // Begin completed it and its callback ran).
   }
 
   absl::Status SendOneway(const InterfaceDescriptor& iface,
@@ -716,10 +785,14 @@ class LocalChannel final : public Channel {
                           std::string request) override {
     if (absl::Status s = PrepareCall(ctx, request.size()); !s.ok()) return s;
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
-        GetConnection(ctx->deadline());
+        GetConnection(ctx->deadline(), MonotonicNowNs());
     if (!conn.ok()) return conn.status();
-    absl::StatusOr<uint32_t> slot = Bind(*conn, iface, ctx->deadline());
-    if (!slot.ok()) return slot.status();
+    std::optional<uint32_t> slot = (*conn)->BoundSlot(iface.full_name);
+    if (!slot.has_value()) {
+      absl::StatusOr<uint32_t> bound = Bind(*conn, iface, ctx->deadline());
+      if (!bound.ok()) return bound.status();
+      slot = *bound;
+    }
     OutgoingMessage m;
     m.type = MessageType::kOneway;
     m.message_id = 0;
@@ -741,30 +814,21 @@ class LocalChannel final : public Channel {
   }
 
  private:
-  static absl::StatusOr<std::string> Finish(CallContext* ctx,
-                                            absl::StatusOr<std::string> r) {
-    // A call whose deadline passed or that was cancelled ends that way,
-    // even if a reply raced in at the last moment.
-    if (ctx->IsCancelled()) return StatusForEndedCall(*ctx);
-    return r;
-  }
-
-  // Connects, binds, registers and sends one call.
+  // Connects, binds, registers and sends one call (`call->ctx` and, for an
+  // async call, `call->callback` set). `*registered` (async calls) tells
+  // whether the call was registered: then the connection owns it, and a
+  // failed send has already completed it.
   absl::Status Begin(const InterfaceDescriptor& iface,
                      const MethodDescriptor& method, CallContext* ctx,
-                     const std::string& request, ResponseCallback* done,
+                     const std::string& request, PendingCall* call,
                      std::shared_ptr<ClientConnection>* conn_out,
-                     std::shared_ptr<PendingCall>* call_out,
-                     bool* delivered = nullptr,
-                     const std::function<void(const std::shared_ptr<ClientConnection>&,
-                                              const std::shared_ptr<PendingCall>&)>&
-                         before_send = nullptr) {
+                     bool* registered = nullptr) {
     if (absl::Status s = PrepareCall(ctx, request.size()); !s.ok()) return s;
+    const absl::Time deadline = ctx->deadline();
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
-        GetConnection(ctx->deadline());
+        GetConnection(deadline, MonotonicNowNs());
     if (!conn.ok()) return conn.status();
-    absl::StatusOr<uint32_t> slot = Bind(*conn, iface, ctx->deadline());
-    if (!slot.ok()) return slot.status();
+    ClientConnection& c = **conn;
     std::string with_metadata;
     const bool has_metadata = HasSendableMetadata(ctx->metadata());
     if (has_metadata) {
@@ -774,69 +838,85 @@ class LocalChannel final : public Channel {
       }
       with_metadata += request;
     }
-    auto call = std::make_shared<PendingCall>();
-    call->deadline = ctx->deadline();
-    call->ctx = ctx;
-    if (absl::Status s = (*conn)->Register(call, done); !s.ok()) return s;
-    if (before_send) before_send(*conn, call);
+    call->deadline = deadline;
+    absl::StatusOr<uint32_t> slot = c.Register(call, iface.full_name);
+    if (absl::IsNotFound(slot.status())) {  // First call of this interface.
+      absl::StatusOr<uint32_t> bound = Bind(*conn, iface, deadline);
+      if (!bound.ok()) return bound.status();
+      slot = c.Register(call, iface.full_name);
+      if (absl::IsNotFound(slot.status())) {
+        return absl::UnavailableError("interface binding lost");
+      }
+    }
+    if (!slot.ok()) return slot.status();
+    const uint64_t id = call->id;
+    if (registered != nullptr) {
+      *registered = true;
+      // Registered before sending: once sent, the reply may complete the
+      // call, and `done` may destroy `ctx`, at any moment. The callback
+      // holds the connection weakly, so that a context destroyed inside
+      // `done` (on the connection's own pump thread) never destroys the
+      // connection under that thread.
+      std::weak_ptr<ClientConnection> weak = *conn;
+      ctx->AddCancelCallback([weak, id] {
+        if (std::shared_ptr<ClientConnection> cn = weak.lock()) {
+          if (cn->Complete(id, absl::CancelledError("call cancelled"))) {
+            cn->SendCancel(id);
+          }
+        }
+      });
+    }
     OutgoingMessage m;
     m.type = MessageType::kRequest;
-    m.message_id = call->id;
+    m.message_id = id;
     m.interface_slot = *slot;
     m.method_id = method.id;
-    m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
+    m.deadline_ns = ToMonotonicDeadlineNs(deadline);
     m.payload = request;
     if (has_metadata) {
       m.flags = kFlagMetadata;
       m.payload = with_metadata;
     }
-    if (absl::Status s = (*conn)->Send(m, ctx->deadline()); !s.ok()) {
-      const bool async = call->callback != nullptr;
-      (*conn)->Complete(call, s);  // Runs an async call's callback.
-      if (async) *delivered = true;
+    if (absl::Status s = c.Send(m, deadline); !s.ok()) {
+      c.Complete(id, s);  // Runs an async call's callback.
       return s;
     }
-    *conn_out = *conn;
-    *call_out = call;
+    *conn_out = std::move(*conn);
     return absl::OkStatus();
   }
 
   absl::StatusOr<uint32_t> Bind(const std::shared_ptr<ClientConnection>& conn,
                                 const InterfaceDescriptor& iface,
                                 absl::Time deadline) {
-    {
-      std::lock_guard<std::mutex> lock(conn->bind_mu);
-      auto it = conn->bound.find(iface.full_name);  // No allocation.
-      if (it != conn->bound.end()) return it->second;
-    }
     const std::string name(iface.full_name);
-    auto call = std::make_shared<PendingCall>();
-    call->deadline = deadline;
-    if (absl::Status s = conn->Register(call); !s.ok()) return s;
+    PendingCall call;
+    call.deadline = deadline;
+    if (absl::StatusOr<uint32_t> r = conn->Register(&call, {}); !r.ok()) {
+      return r.status();
+    }
     BindRequest req{name, std::string(iface.uuid), iface.version.major,
                     iface.version.minor};
     const std::string payload = EncodeBindRequest(req);
     OutgoingMessage m;
     m.type = MessageType::kBind;
-    m.message_id = call->id;
+    m.message_id = call.id;
     m.payload = payload;
     if (absl::Status s = conn->Send(m, deadline); !s.ok()) {
-      conn->Complete(call, s);
+      conn->Complete(call.id, s);
       return s;
     }
-    conn->Wait(call);
-    if (!call->result.ok()) return call->result.status();
-    std::lock_guard<std::mutex> lock(conn->bind_mu);
-    conn->bound[name] = call->bind_slot;
-    return call->bind_slot;
+    conn->Wait(&call);
+    if (!call.result.ok()) return call.result.status();
+    conn->SetBound(name, call.bind_slot);
+    return call.bind_slot;
   }
 
   absl::StatusOr<std::shared_ptr<ClientConnection>> GetConnection(
-      absl::Time deadline) {
+      absl::Time deadline, int64_t mono_now_ns) {
     std::lock_guard<std::mutex> lock(mu_);
     // The socket poll is rate-limited: a busy caller makes no syscall here.
     if (conn_ != nullptr && !conn_->dead() &&
-        (!conn_->SocketCheckDue(MonotonicNowNs()) || !conn_->HungUp())) {
+        (!conn_->SocketCheckDue(mono_now_ns) || !conn_->HungUp())) {
       return conn_;
     }
     if (conn_ != nullptr) {

@@ -154,6 +154,14 @@ bool RingConsumer::Release() {
   return SharedExchange<uint32_t>(control_->producer_waiting, 0) != 0;
 }
 
+bool RingConsumer::ReleaseBatched() {
+  if (head_ - released_ < capacity_ / 4 &&
+      SharedLoad(control_->producer_waiting, std::memory_order_seq_cst) == 0) {
+    return false;
+  }
+  return Release();
+}
+
 bool RingConsumer::HasPublishedHint() const {
   const uint64_t head = SharedLoad(visible_head_, std::memory_order_seq_cst);
   return SharedLoad(control_->producer_index, std::memory_order_acquire) != head;

@@ -99,6 +99,13 @@ class RingConsumer {
   // Publishes the consumed index. Returns true if the producer was waiting
   // for space (the caller then wakes it).
   bool Release();
+  // Like Release, but only once a quarter of the ring is consumed and
+  // unreleased, or the producer waits for space: the consumer then writes
+  // the cache line the producer reads on every publish (consumer_sleeping
+  // shares it) once per batch instead of once per record. Since a record
+  // spans at most half the ring, a producer facing an empty ring always
+  // finds room after the consumer drained it and called this.
+  bool ReleaseBatched();
 
   // A cheap hint: whether the producer has published beyond what we have
   // consumed. Not validated; callers then Poll(). Unlike the rest of the

@@ -114,6 +114,57 @@ TEST(RingTest, FullRingRefusesUntilReleased) {
   EXPECT_TRUE(ok);
 }
 
+TEST(RingTest, BatchedReleaseWaitsForAQuarterOfTheRing) {
+  TestRing ring(16, 8);
+  auto rec = MakeRecord(64, 0);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK_AND_ASSIGN(bool ok, ring.producer.TryWrite(rec, {}));
+    ASSERT_TRUE(ok);
+    ring.producer.Publish();
+    ASSERT_OK(ring.consumer.Poll().status());
+    ASSERT_OK_AND_ASSIGN(auto got, ring.consumer.Next());
+    ASSERT_FALSE(got.empty());
+    // Below a quarter (4 slots) nothing is published; the fourth releases.
+    EXPECT_EQ(ring.consumer.ReleaseBatched(), false);
+    EXPECT_EQ(SharedLoad(ring.control->consumer_index), i < 3 ? 0u : 4u) << i;
+  }
+}
+
+TEST(RingTest, BatchedReleaseLeavesRoomForTheLargestRecord) {
+  // After every drain, a record of the largest size (half the ring) fits,
+  // whatever the release batching left unreleased.
+  TestRing ring(16, 8);
+  auto small = MakeRecord(64, 0);
+  auto large = MakeRecord(8 * 64, 0);
+  for (int round = 0; round < 40; ++round) {
+    const auto& rec = round % 3 == 0 ? large : small;
+    ASSERT_OK_AND_ASSIGN(bool ok, ring.producer.TryWrite(rec, {}));
+    ASSERT_TRUE(ok) << round;
+    ring.producer.Publish();
+    ASSERT_OK(ring.consumer.Poll().status());
+    for (;;) {
+      ASSERT_OK_AND_ASSIGN(auto got, ring.consumer.Next());
+      if (got.empty()) break;
+    }
+    ring.consumer.ReleaseBatched();
+    ASSERT_OK_AND_ASSIGN(bool room, ring.producer.HasRoom(8));
+    EXPECT_TRUE(room) << round;
+  }
+}
+
+TEST(RingTest, BatchedReleaseReleasesForAWaitingProducer) {
+  TestRing ring(16, 8);
+  auto rec = MakeRecord(64, 0);
+  ASSERT_OK_AND_ASSIGN(bool ok, ring.producer.TryWrite(rec, {}));
+  ASSERT_TRUE(ok);
+  ring.producer.Publish();
+  ring.producer.SetWaiting(true);
+  ASSERT_OK(ring.consumer.Poll().status());
+  ASSERT_OK(ring.consumer.Next().status());
+  EXPECT_TRUE(ring.consumer.ReleaseBatched());  // The producer must be woken.
+  EXPECT_EQ(SharedLoad(ring.control->consumer_index), 1u);
+}
+
 TEST(RingTest, OversizedRecordIsRefusedByProducer) {
   TestRing ring(8, 2);
   auto rec = MakeRecord(129, 0);
