@@ -358,88 +358,122 @@ class Emitter {
     return v;
   }
 
+  // Whether a value of IDL type `t` owns heap memory that a move hands over
+  // instead of copying (strings, bytes and structs).
+  static bool Movable(const TypeRef& t) {
+    return t.kind == Kind::kString || t.kind == Kind::kBytes ||
+           (t.kind == Kind::kNamed && t.resolved_struct != nullptr);
+  }
+
   // Statements that store C++ value `src` of IDL type `t` into field `f` of
-  // protobuf message `msg`.
+  // protobuf message `msg`. With `move`, `src` is owned by the caller and is
+  // moved from (strings, bytes and structs, also as elements).
   std::string ToProto(const TypeRef& t, const pb::FieldDescriptor* f,
                       const std::string& msg, const std::string& src,
-                      int indent) {
+                      int indent, bool move = false) {
     if (f == nullptr) return "";
     std::string n = cpp::FieldName(f);
     std::string p = Pad(indent);
     auto is_struct = [](const TypeRef& e) {
       return e.kind == Kind::kNamed && e.resolved_struct != nullptr;
     };
+    // `v` as a value to store: moved from when allowed.
+    auto take = [&](const TypeRef& e, const std::string& v) {
+      return move && Movable(e) ? "::std::move(" + v + ")" : v;
+    };
     switch (t.kind) {
       case Kind::kSequence: {
         const TypeRef& e = t.args.at(0);
+        std::string loop = move && Movable(e) ? "for (auto& lpc_e : "
+                                               : "for (const auto& lpc_e : ";
         std::string out = p + msg + ".mutable_" + n + "()->Reserve(static_cast<int>(" +
                           src + ".size()));\n";
         if (is_struct(e)) {
-          return out + p + "for (const auto& lpc_e : " + src + ") *" + msg +
-                 ".add_" + n + "() = lpc_e;\n";
+          return out + p + loop + src + ") *" + msg + ".add_" + n +
+                 "() = " + take(e, "lpc_e") + ";\n";
         }
-        return out + p + "for (const auto& lpc_e : " + src + ") " + msg +
-               ".add_" + n + "(" + ProtoElem(e, "lpc_e") + ");\n";
+        return out + p + loop + src + ") " + msg + ".add_" + n + "(" +
+               take(e, ProtoElem(e, "lpc_e")) + ");\n";
       }
-      case Kind::kMap:
-        return p + "for (const auto& lpc_e : " + src + ") (*" + msg +
-               ".mutable_" + n + "())[" + ProtoElem(t.args.at(0), "lpc_e.first") +
-               "] = " + ProtoElem(t.args.at(1), "lpc_e.second") + ";\n";
+      case Kind::kMap: {
+        const TypeRef& v = t.args.at(1);
+        std::string loop = move && Movable(v) ? "for (auto& lpc_e : "
+                                               : "for (const auto& lpc_e : ";
+        return p + loop + src + ") (*" + msg + ".mutable_" + n + "())[" +
+               ProtoElem(t.args.at(0), "lpc_e.first") + "] = " +
+               take(v, ProtoElem(v, "lpc_e.second")) + ";\n";
+      }
       case Kind::kOptional: {
         const TypeRef& e = t.args.at(0);
         if (is_struct(e)) {
           return p + "if (" + src + ".has_value()) *" + msg + ".mutable_" + n +
-                 "() = *" + src + ";\n";
+                 "() = " + take(e, "*" + src) + ";\n";
         }
         return p + "if (" + src + ".has_value()) " + msg + ".set_" + n + "(" +
-               ProtoElem(e, "*" + src) + ");\n";
+               take(e, ProtoElem(e, "*" + src)) + ");\n";
       }
       default:
         if (is_struct(t)) {
-          return p + "*" + msg + ".mutable_" + n + "() = " + src + ";\n";
+          return p + "*" + msg + ".mutable_" + n + "() = " + take(t, src) +
+                 ";\n";
         }
-        return p + msg + ".set_" + n + "(" + ProtoElem(t, src) + ");\n";
+        return p + msg + ".set_" + n + "(" + take(t, ProtoElem(t, src)) +
+               ");\n";
     }
   }
 
   // Statements that read field `f` of protobuf message `msg` into the C++
   // lvalue `dst` (value-initialised) of IDL type `t`, failing through `fail`
-  // when a value is out of range. `what` names the value in errors.
+  // when a value is out of range. `what` names the value in errors. With
+  // `move`, `msg` is owned by the caller and its strings, bytes and structs
+  // are moved out (after their checks) instead of copied.
   std::string FromProto(const TypeRef& t, const pb::FieldDescriptor* f,
                         const std::string& msg, const std::string& dst,
                         const std::string& what, const FailFn& fail,
-                        int indent) {
+                        int indent, bool move = false) {
     if (f == nullptr) return "";
     std::string n = cpp::FieldName(f);
     std::string p = Pad(indent);
     std::string get = msg + "." + n + "()";
+    std::string get_mutable = "(*" + msg + ".mutable_" + n + "())";
+    auto take = [&](const TypeRef& e, const std::string& v) {
+      return move && Movable(e) ? "::std::move(" + v + ")" : ElemValue(e, v);
+    };
     switch (t.kind) {
       case Kind::kSequence: {
         const TypeRef& e = t.args.at(0);
+        bool m = move && Movable(e);
         return p + dst + ".reserve(static_cast<size_t>(" + msg + "." + n +
-               "_size()));\n" + p + "for (const auto& lpc_e : " + get +
+               "_size()));\n" + p +
+               (m ? "for (auto& lpc_e : " + get_mutable
+                  : "for (const auto& lpc_e : " + get) +
                ") {\n" + ElemCheck(e, "lpc_e", what, fail, indent + 2) + p +
-               "  " + dst + ".push_back(" + ElemValue(e, "lpc_e") + ");\n" + p +
+               "  " + dst + ".push_back(" + take(e, "lpc_e") + ");\n" + p +
                "}\n";
       }
       case Kind::kMap: {
         const TypeRef& k = t.args.at(0);
         const TypeRef& v = t.args.at(1);
-        return p + "for (const auto& lpc_e : " + get + ") {\n" +
+        bool m = move && Movable(v);
+        return p +
+               (m ? "for (auto& lpc_e : " + get_mutable
+                  : "for (const auto& lpc_e : " + get) +
+               ") {\n" +
                ElemCheck(k, "lpc_e.first", what + " key", fail, indent + 2) +
                ElemCheck(v, "lpc_e.second", what, fail, indent + 2) + p + "  " +
                dst + ".emplace(" + ElemValue(k, "lpc_e.first") + ", " +
-               ElemValue(v, "lpc_e.second") + ");\n" + p + "}\n";
+               take(v, "lpc_e.second") + ");\n" + p + "}\n";
       }
       case Kind::kOptional: {
         const TypeRef& e = t.args.at(0);
         return p + "if (" + msg + ".has_" + n + "()) {\n" +
                ElemCheck(e, get, what, fail, indent + 2) + p + "  " + dst +
-               " = " + ElemValue(e, get) + ";\n" + p + "}\n";
+               " = " + take(e, move && Movable(e) ? get_mutable : get) +
+               ";\n" + p + "}\n";
       }
       default:
         return ElemCheck(t, get, what, fail, indent) + p + dst + " = " +
-               ElemValue(t, get) + ";\n";
+               take(t, move && Movable(t) ? get_mutable : get) + ";\n";
     }
   }
 
@@ -935,6 +969,20 @@ class Emitter {
 
   static std::string P(size_t i) { return "lpc_p" + std::to_string(i); }
 
+  // Whether the request encoder of `m` writes a parameter straight into
+  // the request buffer (see EmitEncode).
+  bool HasDirectFields(const MethodDecl& m) {
+    for (const ParamDecl& p : m.params) {
+      if (p.direction != ParamDirection::kOut && Movable(p.type)) return true;
+    }
+    return false;
+  }
+
+  // <Method>_Encode: the request message. Scalars, sequences, maps and
+  // optionals go through the protobuf message; a top-level string, bytes or
+  // struct argument is written straight from the caller's object after the
+  // rest, as one length-delimited field (a parser accepts fields in any
+  // order), so that it is copied once, into a request buffer sized once.
   void EmitEncode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
     const pb::Descriptor* req =
         Message((package_.empty() ? "" : package_ + ".") + RequestMessageName(m));
@@ -951,22 +999,85 @@ class Emitter {
     cc_ += "::absl::Status " + m.name + "_Encode(" +
            Join(params, "::std::string* lpc_out") + ") {\n";
     cc_ += "  " + cpp::QualifiedClassName(req) + " lpc_msg;\n";
+    struct Direct {
+      size_t index;
+      const pb::FieldDescriptor* field;
+      bool is_string;
+      std::string guard;  // C++ condition under which the field is written.
+      std::string value;  // The C++ object.
+    };
+    std::vector<Direct> direct;
     for (size_t i = 0; i < m.params.size(); ++i) {
       const ParamDecl& p = m.params[i];
       if (p.direction == ParamDirection::kOut) continue;
       const pb::FieldDescriptor* f = Field(req, p.name);
-      if (p.direction == ParamDirection::kIn) {
-        cc_ += ToProto(p.type, f, "lpc_msg", P(i), 2);
+      bool in = p.direction == ParamDirection::kIn;
+      std::string value = in ? P(i) : "(*" + P(i) + ")";
+      if (Movable(p.type) && f != nullptr) {
+        bool is_string = p.type.kind != Kind::kNamed;
+        // proto3 leaves an empty string out; a struct argument is always
+        // present.
+        std::string guard = in ? "" : P(i) + " != nullptr";
+        if (is_string) guard = Join(guard, "!" + value + ".empty()");
+        for (size_t c = guard.find(", "); c != std::string::npos;
+             c = guard.find(", ")) {
+          guard.replace(c, 2, " && ");
+        }
+        direct.push_back({i, f, is_string, guard, value});
+        continue;
+      }
+      if (in) {
+        cc_ += ToProto(p.type, f, "lpc_msg", value, 2);
       } else {
         cc_ += "  if (" + P(i) + " != nullptr) {\n";
-        cc_ += ToProto(p.type, f, "lpc_msg", "(*" + P(i) + ")", 4);
+        cc_ += ToProto(p.type, f, "lpc_msg", value, 4);
         cc_ += "  }\n";
       }
     }
-    cc_ += "  if (!lpc_msg.SerializeToString(lpc_out)) {\n";
-    cc_ += "    return ::absl::InternalError(" +
-           CppString("lpc: cannot serialize the request of " + MethodPath(iface, m)) +
-           ");\n  }\n";
+    std::string cannot = "    return ::absl::InternalError(" +
+                         CppString("lpc: cannot serialize the request of " +
+                                   MethodPath(iface, m)) +
+                         ");\n  }\n";
+    if (direct.empty()) {
+      cc_ += "  if (!lpc_msg.SerializeToString(lpc_out)) {\n" + cannot;
+      cc_ += "  return ::absl::OkStatus();\n}\n\n";
+      return;
+    }
+    cc_ += "  size_t lpc_size = lpc_msg.ByteSizeLong();\n";
+    for (const Direct& d : direct) {
+      std::string number = std::to_string(d.field->number());
+      std::string size = d.is_string ? d.value + ".size()"
+                                     : "lpc_size" + std::to_string(d.index);
+      std::string add = "lpc_size += lpc_FieldSize(" + number + ", " + size + ");\n";
+      if (d.guard.empty()) {
+        if (!d.is_string) {
+          cc_ += "  const size_t " + size + " = " + d.value + ".ByteSizeLong();\n";
+        }
+        cc_ += "  " + add;
+      } else if (d.is_string) {
+        cc_ += "  if (" + d.guard + ") " + add;
+      } else {
+        cc_ += "  size_t " + size + " = 0;\n";
+        cc_ += "  if (" + d.guard + ") {\n";
+        cc_ += "    " + size + " = " + d.value + ".ByteSizeLong();\n";
+        cc_ += "    " + add + "  }\n";
+      }
+    }
+    cc_ += "  if (lpc_size > static_cast<size_t>(INT_MAX)) {\n" + cannot;
+    cc_ += "  lpc_out->clear();\n  lpc_out->reserve(lpc_size);\n";
+    cc_ += "  lpc_out->resize(static_cast<size_t>(lpc_msg.GetCachedSize()));\n";
+    cc_ += "  lpc_msg.SerializeWithCachedSizesToArray(\n"
+           "      reinterpret_cast<uint8_t*>(lpc_out->data()));\n";
+    for (const Direct& d : direct) {
+      std::string number = std::to_string(d.field->number());
+      std::string call =
+          d.is_string
+              ? "lpc_AppendBytes(" + number + ", " + d.value + ", lpc_out);\n"
+              : "lpc_AppendMessage(" + number + ", " + d.value + ", lpc_size" +
+                    std::to_string(d.index) + ", lpc_out);\n";
+      cc_ += d.guard.empty() ? "  " + call
+                             : "  if (" + d.guard + ") " + call;
+    }
     cc_ += "  return ::absl::OkStatus();\n}\n\n";
   }
 
@@ -991,12 +1102,13 @@ class Emitter {
     };
     if (m.return_type.kind != Kind::kVoid) {
       cc_ += FromProto(m.return_type, Field(resp, kResultFieldName), "lpc_msg",
-                       "lpc_result.value", "the return value", fail, 2);
+                       "lpc_result.value", "the return value", fail, 2,
+                       /*move=*/true);
     }
     for (const ParamDecl& p : m.params) {
       if (p.direction == ParamDirection::kIn) continue;
       cc_ += FromProto(p.type, Field(resp, p.name), "lpc_msg",
-                       "lpc_result." + p.name, p.name, fail, 2);
+                       "lpc_result." + p.name, p.name, fail, 2, /*move=*/true);
     }
     cc_ += "  return lpc_result;\n}\n\n";
   }
@@ -1025,10 +1137,19 @@ class Emitter {
     std::string args = "lpc_ctx";
     for (size_t i = 0; i < m.params.size(); ++i) {
       const ParamDecl& p = m.params[i];
+      const pb::FieldDescriptor* f =
+          p.direction == ParamDirection::kOut ? nullptr : Field(req, p.name);
+      if (p.direction == ParamDirection::kIn && Movable(p.type) && f != nullptr) {
+        // The handler takes a const reference: hand it the parsed field.
+        std::string get = "lpc_msg." + cpp::FieldName(f) + "()";
+        cc_ += ElemCheck(p.type, get, p.name, fail, 2);
+        args += ", " + get;
+        continue;
+      }
       cc_ += "  " + CppType(p.type) + " " + P(i) + "{};\n";
       if (p.direction != ParamDirection::kOut) {
-        cc_ += FromProto(p.type, Field(req, p.name), "lpc_msg", P(i), p.name,
-                         fail, 2);
+        cc_ += FromProto(p.type, f, "lpc_msg", P(i), p.name, fail, 2,
+                         /*move=*/true);
       }
       args += p.direction == ParamDirection::kIn ? ", " + P(i) : ", &" + P(i);
     }
@@ -1049,12 +1170,13 @@ class Emitter {
     cc_ += "  " + cpp::QualifiedClassName(resp) + " lpc_out;\n";
     if (m.return_type.kind != Kind::kVoid) {
       cc_ += ToProto(m.return_type, Field(resp, kResultFieldName), "lpc_out",
-                     "(*lpc_result)", 2);
+                     "(*lpc_result)", 2, /*move=*/true);
     }
     for (size_t i = 0; i < m.params.size(); ++i) {
       const ParamDecl& p = m.params[i];
       if (p.direction == ParamDirection::kIn) continue;
-      cc_ += ToProto(p.type, Field(resp, p.name), "lpc_out", P(i), 2);
+      cc_ += ToProto(p.type, Field(resp, p.name), "lpc_out", P(i), 2,
+                     /*move=*/true);
     }
     cc_ += "  lpc_response->clear();\n";
     cc_ += "  if (!lpc_out.SerializeToString(lpc_response)) {\n";
@@ -1234,15 +1356,73 @@ class Emitter {
     cc_ += "}  // namespace " + impl + "\n\n";
   }
 
+  bool AnyDirectFields() {
+    for (const auto& iface : file_.interfaces) {
+      for (const MethodDecl& m : iface->methods) {
+        if (HasDirectFields(m)) return true;
+      }
+    }
+    return false;
+  }
+
+  // The helpers of the request encoders that write a field straight into
+  // the request buffer (see EmitEncode).
+  void EmitFieldWriters() {
+    cc_ += R"(// Bytes of a length-delimited field `number` with `length` bytes of data.
+size_t lpc_FieldSize(uint32_t lpc_number, size_t lpc_length) {
+  return ::google::protobuf::io::CodedOutputStream::VarintSize32(lpc_number << 3) +
+         ::google::protobuf::io::CodedOutputStream::VarintSize64(lpc_length) +
+         lpc_length;
+}
+
+// Appends the tag (wire type 2) and the length of field `number`.
+void lpc_AppendFieldHeader(uint32_t lpc_number, size_t lpc_length,
+                           ::std::string* lpc_out) {
+  uint8_t lpc_head[16];
+  uint8_t* lpc_end = ::google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+      (lpc_number << 3) | 2, lpc_head);
+  lpc_end = ::google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
+      lpc_length, lpc_end);
+  lpc_out->append(reinterpret_cast<const char*>(lpc_head),
+                  static_cast<size_t>(lpc_end - lpc_head));
+}
+
+// Appends string or bytes field `number` with the bytes of `value`.
+void lpc_AppendBytes(uint32_t lpc_number, const ::std::string& lpc_value,
+                     ::std::string* lpc_out) {
+  lpc_AppendFieldHeader(lpc_number, lpc_value.size(), lpc_out);
+  lpc_out->append(lpc_value);
+}
+
+// Appends message field `number` holding `value`, whose ByteSizeLong()
+// was `size` (so its cached sizes are set).
+void lpc_AppendMessage(uint32_t lpc_number,
+                       const ::google::protobuf::MessageLite& lpc_value,
+                       size_t lpc_size, ::std::string* lpc_out) {
+  lpc_AppendFieldHeader(lpc_number, lpc_size, lpc_out);
+  const size_t lpc_at = lpc_out->size();
+  lpc_out->resize(lpc_at + lpc_size);
+  lpc_value.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(lpc_out->data() + lpc_at));
+}
+
+)";
+  }
+
   void EmitSource() {
     std::string stem = OutputStem(file_);
     cc_ += "// Generated by lpcc from " + stem + ".idl. Do not edit.\n";
     cc_ += "#include \"" + stem + ".lpc.h\"\n\n";
-    for (const char* inc : {"climits", "cstddef", "memory", "optional",
-                            "string", "utility"}) {
+    for (const char* inc : {"climits", "cstddef", "cstdint", "memory",
+                            "optional", "string", "utility"}) {
       cc_ += "#include <" + std::string(inc) + ">\n";
     }
-    cc_ += "\n#include \"absl/types/span.h\"\n\n";
+    cc_ += "\n#include \"absl/types/span.h\"\n";
+    if (AnyDirectFields()) {
+      cc_ += "#include \"google/protobuf/io/coded_stream.h\"\n"
+             "#include \"google/protobuf/message_lite.h\"\n";
+    }
+    cc_ += "\n";
     cc_ += NamespaceOpen();
     cc_ += "namespace lpc_internal {\n\n";
     for (const auto& s : file_.structs) {
@@ -1251,6 +1431,7 @@ class Emitter {
     cc_ += "}  // namespace lpc_internal\n\n";
     if (!file_.interfaces.empty()) {
       cc_ += "namespace {\n\n";
+      if (AnyDirectFields()) EmitFieldWriters();
       for (const auto& iface : file_.interfaces) EmitInterfaceImpl(*iface);
       cc_ += "}  // namespace\n\n";
     }
