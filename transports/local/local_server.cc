@@ -8,7 +8,9 @@
 //    control socket (packets, hang-up); a 10 ms tick for housekeeping
 //    (stalled replies, pool growth, missed doorbells);
 //  - workers: take ready connections (drain up to batch_per_turn records,
-//    round-robin) and queued calls (FIFO). One idle worker at a time is the
+//    round-robin) and decoded calls, which wait in a queue per connection
+//    and are taken round-robin across connections (see CanStartLocked for
+//    the fairness rules). One idle worker at a time is the
 //    doorbell poller: it waits in epoll on every client's eventfd (edge-
 //    triggered, never read) and serves what it finds itself, so a request
 //    that wakes the server costs one wake-up, not an I/O-thread hop. Before
@@ -68,6 +70,9 @@ size_t MaxStashedFds(const SectionGeometry& g) {
   return size_t{g.request_slots} + 16;
 }
 constexpr size_t kMaxBoundInterfaces = 256;
+// While all workers are busy, how often one of them looks at the doorbells
+// without waiting (see WorkerLoop).
+constexpr int64_t kBusyPollNs = 50 * 1000;
 constexpr uint64_t kListenTag = ~uint64_t{0};
 constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
 
@@ -78,6 +83,16 @@ struct OwnedReply {
   uint32_t interface_slot;
   std::string payload;
   uint16_t flags = 0;  // kFlagMetadata when the payload starts with metadata.
+};
+
+class Connection;
+
+struct WorkItem {
+  std::shared_ptr<Connection> conn;
+  IncomingMessage msg;
+  std::string interface_name;
+  std::unique_ptr<CallContext> ctx;
+  uint64_t oneway_serial = 0;  // Key in Connection::oneway_calls; 0 = none.
 };
 
 struct CallRecord {
@@ -99,6 +114,26 @@ class Connection : public MemfdPort {
   std::atomic<bool> closed{false};
   std::atomic<bool> queued{false};  // In the ready list or being drained.
   std::atomic<int> handlers{0};     // Handlers running for this client.
+  // Calls (oneway ones too) decoded from the ring and not yet finished:
+  // queued in `calls` or running. Bounded by max_in_flight_per_connection.
+  std::atomic<uint32_t> pending_calls{0};
+
+  // The pool's view of this client, guarded by LocalServer::pool_mu_.
+  std::deque<WorkItem> calls;  // Decoded calls waiting for a worker.
+  int running_calls = 0;       // Handlers running now.
+  bool runnable = false;       // In LocalServer::runnable_.
+  bool active = false;  // Has calls queued or running (active_conns_).
+
+  // Doorbell accounting, for the storm check in Tick: every doorbell the
+  // poller saw, every record consumed, every time the server asked for a
+  // doorbell when reply slots free up. An honest client rings at most once
+  // per record it publishes or per such request.
+  std::atomic<uint64_t> doorbells{0};
+  std::atomic<uint64_t> records{0};
+  std::atomic<uint64_t> room_requests{0};
+  // The current one-second window's starting counts (I/O thread only).
+  int64_t window_start_ns = 0;
+  uint64_t window_doorbells = 0, window_records = 0, window_room = 0;
 
   std::mutex recv_mu;  // Serialises the consumer side of `ep`.
 
@@ -110,6 +145,12 @@ class Connection : public MemfdPort {
   std::condition_variable memfd_cv;
   std::deque<std::pair<uint32_t, UniqueFd>> memfd_stash;  // state_mu
   std::unordered_map<uint64_t, CallRecord> in_flight;     // state_mu
+  // Oneway calls decoded and not finished, by a serial of ours (a client's
+  // message ids are not trusted to be unique for them), so that a hang-up
+  // or a shutdown cancels their handlers too. state_mu
+  std::unordered_map<uint64_t, std::shared_ptr<internal::CancelState>>
+      oneway_calls;
+  uint64_t next_oneway_serial = 0;  // state_mu
   std::vector<std::string> bound;  // slot - 1 -> interface; state_mu
   // Method paths of bound interfaces, (slot << 32 | method id) -> path;
   // only methods the interface has (bounded). state_mu
@@ -152,13 +193,6 @@ class Connection : public MemfdPort {
   }
 };
 
-struct WorkItem {
-  std::shared_ptr<Connection> conn;
-  IncomingMessage msg;
-  std::string interface_name;
-  std::unique_ptr<CallContext> ctx;
-};
-
 class LocalServer final : public LocalServerTransport {
  public:
   LocalServer(std::string name, std::string path, LocalPortOptions options)
@@ -169,6 +203,10 @@ class LocalServer final : public LocalServerTransport {
     max_workers_ = options_.max_workers > 0
                        ? std::max(options_.max_workers, concurrency_)
                        : 2 * concurrency_;
+    max_handlers_per_connection_ =
+        options_.max_handlers_per_connection > 0
+            ? std::min(options_.max_handlers_per_connection, max_workers_)
+            : std::max(1, max_workers_ / 2);
   }
 
   ~LocalServer() override { Shutdown(absl::Now()); }
@@ -204,10 +242,14 @@ class LocalServer final : public LocalServerTransport {
   void PromotePollerLocked();
   void SpawnWorkerLocked();
   void WakeOneLocked();
+  bool CanStartLocked(const Connection& c) const;
+  void SetActiveLocked(Connection& c, bool active);
+  bool TakeCallLocked(WorkItem* item);
+  void CheckDoorbellStorm(const std::shared_ptr<Connection>& c, int64_t now_ns);
   void Drain(const std::shared_ptr<Connection>& c);
   void HandleMessage(const std::shared_ptr<Connection>& c, IncomingMessage msg,
                      std::vector<WorkItem>* items);
-  void RunCall(WorkItem item);
+  void RunCall(WorkItem& item);
   void AfterCall(const std::shared_ptr<Connection>& c);
   void SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
   absl::Status FlushRepliesLocked(Connection& c);
@@ -219,6 +261,7 @@ class LocalServer final : public LocalServerTransport {
   const LocalPortOptions options_;
   int concurrency_ = 1;
   int max_workers_ = 2;
+  int max_handlers_per_connection_ = 1;
   Dispatcher* dispatcher_ = nullptr;
 
   UniqueFd listen_fd_;
@@ -242,12 +285,16 @@ class LocalServer final : public LocalServerTransport {
     bool signalled = false;
   };
   std::mutex pool_mu_;
-  std::deque<WorkItem> work_;                       // pool_mu_
+  // Connections with decoded calls waiting, each once, round-robin.
+  std::deque<std::shared_ptr<Connection>> runnable_;  // pool_mu_
+  size_t queued_calls_ = 0;  // Sum of calls.size() over runnable_; pool_mu_
+  int active_conns_ = 0;     // Connections with calls queued or running.
   std::deque<std::shared_ptr<Connection>> ready_;   // pool_mu_
   std::vector<Worker*> idle_;                       // pool_mu_, LIFO
   bool poller_active_ = false;                      // pool_mu_
   bool poller_long_wait_ = false;  // Poller sleeps 100 ms, not 1; pool_mu_
   std::vector<std::thread> threads_;                // pool_mu_
+  std::vector<std::thread::id> finished_;  // Left WorkerLoop; pool_mu_
   int live_workers_ = 0;                            // pool_mu_
   int limit_ = 1;                                   // pool_mu_
   int running_ = 0;                                 // pool_mu_
@@ -257,6 +304,7 @@ class LocalServer final : public LocalServerTransport {
   std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0},
       calls_started_{0};
   std::atomic<int64_t> last_scan_ns_{0};  // ScanBusyConnections.
+  std::atomic<int64_t> last_poll_ns_{0};  // Last look at the doorbells.
 };
 
 absl::Status LocalServer::BindListener() {
@@ -526,7 +574,10 @@ void LocalServer::Tick() {
     for (auto& [id, c] : conns_) conns.push_back(c);
   }
   const absl::Time now = absl::Now();
+  const int64_t now_ns = MonotonicNowNs();
   for (auto& c : conns) {
+    CheckDoorbellStorm(c, now_ns);
+    if (c->closed.load()) continue;
     bool stalled = false, pending = false;
     {
       std::lock_guard<std::mutex> lock(c->send_mu);
@@ -542,9 +593,9 @@ void LocalServer::Tick() {
   // Pool growth: work is waiting, nobody is idle and nothing completed
   // during the last tick, so the running handlers are blocked.
   std::lock_guard<std::mutex> lock(pool_mu_);
-  const bool waiting = !work_.empty() || !ready_.empty();
+  const bool waiting = queued_calls_ > 0 || !ready_.empty();
   const bool runnable =
-      !ready_.empty() || (!work_.empty() && running_ < limit_);
+      !ready_.empty() || (queued_calls_ > 0 && running_ < limit_);
   const bool free_worker = !idle_.empty() || poller_active_;
   if (runnable && free_worker) {
     WakeOneLocked();  // A free worker helps (or the poller is poked).
@@ -560,7 +611,46 @@ void LocalServer::Tick() {
   last_completions_ = completions_;
 }
 
+// A doorbell storm: a client ringing far more often than it publishes
+// records (or than the server asked it to ring) makes the poller wake for
+// nothing. Counted per one-second window; past kStormDoorbells beyond
+// twice what honest use explains, the client is cut off.
+void LocalServer::CheckDoorbellStorm(const std::shared_ptr<Connection>& c,
+                                     int64_t now_ns) {
+  constexpr uint64_t kStormDoorbells = 1000;
+  const uint64_t rings = c->doorbells.load(std::memory_order_relaxed);
+  const uint64_t records = c->records.load(std::memory_order_relaxed);
+  const uint64_t room = c->room_requests.load(std::memory_order_relaxed);
+  if (c->window_start_ns == 0 || now_ns - c->window_start_ns >= 1000000000) {
+    c->window_start_ns = now_ns;
+    c->window_doorbells = rings;
+    c->window_records = records;
+    c->window_room = room;
+    return;
+  }
+  const uint64_t r = rings - c->window_doorbells;
+  const uint64_t explained =
+      2 * ((records - c->window_records) + (room - c->window_room));
+  if (r > kStormDoorbells + explained) {
+    CutOff(c, absl::ResourceExhaustedError(absl::StrCat(
+                  "doorbell storm: ", r, " doorbells for ",
+                  records - c->window_records, " records in ",
+                  (now_ns - c->window_start_ns) / 1000000, " ms")));
+  }
+}
+
 void LocalServer::SpawnWorkerLocked() {
+  // Join the threads that left after a burst of blocking, so that a pool
+  // that grows and shrinks all day keeps no dead threads (and stacks).
+  for (const std::thread::id& id : finished_) {
+    auto it = std::find_if(threads_.begin(), threads_.end(),
+                           [&](const std::thread& t) { return t.get_id() == id; });
+    if (it != threads_.end()) {
+      it->join();  // It has left WorkerLoop; it needs no lock to finish.
+      threads_.erase(it);
+    }
+  }
+  finished_.clear();
   ++live_workers_;
   threads_.emplace_back([this] { WorkerLoop(); });
 }
@@ -586,7 +676,64 @@ void LocalServer::PromotePollerLocked() {
     }
     return;
   }
-  if (!idle_.empty()) WakeOneLocked();
+  if (!idle_.empty()) {
+    WakeOneLocked();
+  } else if (live_workers_ < max_workers_ + 1) {
+    // One thread beyond the handlers always stays free to poll doorbells
+    // and drain rings, so CANCEL records and new clients are read even
+    // while every handler blocks.
+    SpawnWorkerLocked();
+  }
+}
+
+// Fairness. A client with no handler running may always start one (up to
+// max_workers in all), even past the concurrency limit: a busy or hostile
+// neighbour cannot make it wait for a worker. Further handlers of one
+// client need the pool under its concurrency limit and the client under
+// max_handlers_per_connection, so one client never holds every worker.
+//
+// The share: with several clients busy at once, one client's handlers may
+// fill at most its share of the concurrency limit, so a client flooding a
+// fast method cannot take every CPU from a client that makes one call at a
+// time. Alone, a client may use the whole limit.
+bool LocalServer::CanStartLocked(const Connection& c) const {
+  if (running_ >= max_workers_) return false;
+  if (c.running_calls == 0) return true;
+  if (running_ >= limit_ || c.running_calls >= max_handlers_per_connection_) {
+    return false;
+  }
+  return c.running_calls < std::max(1, limit_ / std::max(1, active_conns_));
+}
+
+void LocalServer::SetActiveLocked(Connection& c, bool active) {
+  if (c.active == active) return;
+  c.active = active;
+  active_conns_ += active ? 1 : -1;
+}
+
+// Takes the next call the pool may start: round-robin over the clients
+// with waiting calls, one call per client per turn.
+bool LocalServer::TakeCallLocked(WorkItem* item) {
+  for (size_t n = runnable_.size(); n > 0; --n) {
+    std::shared_ptr<Connection> c = std::move(runnable_.front());
+    runnable_.pop_front();
+    if (!CanStartLocked(*c)) {
+      runnable_.push_back(std::move(c));
+      continue;
+    }
+    *item = std::move(c->calls.front());
+    c->calls.pop_front();
+    --queued_calls_;
+    ++c->running_calls;
+    ++running_;
+    if (c->calls.empty()) {
+      c->runnable = false;
+    } else {
+      runnable_.push_back(std::move(c));
+    }
+    return true;
+  }
+  return false;
 }
 
 // The doorbell poller (no lock held): waits for client doorbells, at most
@@ -595,6 +742,7 @@ void LocalServer::PromotePollerLocked() {
 void LocalServer::PollDoorbells(int timeout_ms) {
   struct epoll_event events[64];
   const int n = ::epoll_wait(doorbell_epoll_fd_.get(), events, 64, timeout_ms);
+  last_poll_ns_.store(MonotonicNowNs(), std::memory_order_relaxed);
   for (int i = 0; i < n; ++i) {
     const uint64_t tag = events[i].data.u64;
     if (tag == kPokeTag) {
@@ -602,7 +750,9 @@ void LocalServer::PollDoorbells(int timeout_ms) {
       continue;
     }
     std::shared_ptr<Connection> c = Lookup(tag >> 1);
-    if (c != nullptr) Schedule(c, /*wake=*/i > 0);
+    if (c == nullptr) continue;
+    c->doorbells.fetch_add(1, std::memory_order_relaxed);
+    Schedule(c, /*wake=*/i > 0);
   }
   const int64_t now = MonotonicNowNs();
   if (now - last_scan_ns_.load(std::memory_order_relaxed) >= 1000 * 1000) {
@@ -639,18 +789,23 @@ void LocalServer::WorkerLoop() {
   Worker self;
   std::unique_lock<std::mutex> lock(pool_mu_);
   while (!stopping_.load()) {
-    if (!work_.empty() && running_ < limit_) {
-      WorkItem item = std::move(work_.front());
-      work_.pop_front();
-      ++running_;
-      PromotePollerLocked();
+    // While every worker has work, nobody sleeps in the doorbell poller: a
+    // busy worker then looks at the doorbells itself (without waiting),
+    // at most every kBusyPollNs, so a quiet client's request is seen while
+    // another client keeps the pool busy.
+    if (!poller_active_ && (queued_calls_ > 0 || !ready_.empty()) &&
+        MonotonicNowNs() - last_poll_ns_.load(std::memory_order_relaxed) >=
+            kBusyPollNs) {
+      poller_active_ = true;
       lock.unlock();
-      RunCall(std::move(item));
+      PollDoorbells(0);
       lock.lock();
-      --running_;
-      ++completions_;
+      poller_active_ = false;
       continue;
     }
+    // Rings first: reading a client's records is short, and only then can
+    // its calls take their turn with other clients' (a busy client's queue
+    // must not hide a quiet client's new request).
     if (!ready_.empty()) {
       std::shared_ptr<Connection> c = std::move(ready_.front());
       ready_.pop_front();
@@ -660,7 +815,28 @@ void LocalServer::WorkerLoop() {
       lock.lock();
       continue;
     }
-    if (live_workers_ > limit_) break;  // Shrink after a burst of blocking.
+    if (queued_calls_ > 0) {
+      WorkItem item;
+      if (TakeCallLocked(&item)) {
+        PromotePollerLocked();
+        lock.unlock();
+        RunCall(item);
+        std::shared_ptr<Connection> conn = std::move(item.conn);
+        item = WorkItem();  // Frees the call's buffers outside the lock.
+        lock.lock();
+        --running_;
+        --conn->running_calls;
+        if (conn->running_calls == 0 && conn->calls.empty()) {
+          SetActiveLocked(*conn, false);
+        }
+        ++completions_;
+        continue;  // Perhaps the last reference to a closed connection
+                   // goes under the lock: no member of it takes pool_mu_.
+      }
+    }
+    // Shrink after a burst of blocking, keeping two threads beyond the
+    // running handlers (the poller, and one to take a call at once).
+    if (live_workers_ > std::max(limit_, running_) + 2) break;
     if (!poller_active_) {
       // While handlers run, the poller also watches their clients' rings
       // (every millisecond), since their doorbells are off.
@@ -682,6 +858,7 @@ void LocalServer::WorkerLoop() {
     if (it != idle_.end()) idle_.erase(it);
   }
   --live_workers_;
+  finished_.push_back(std::this_thread::get_id());
 }
 
 void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
@@ -710,7 +887,7 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     }
     uint32_t taken = 0;
     absl::Status bad;
-    const size_t in_flight = c->InFlight();
+    const size_t in_flight = c->pending_calls.load();
     while (taken < options_.batch_per_turn) {
       if (in_flight + items.size() >= options_.max_in_flight_per_connection) {
         at_limit = true;  // Back-pressure: the ring fills and the client
@@ -727,6 +904,7 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
       if (c->closed.load()) break;
     }
     c->ep->ReleaseReceived();
+    if (taken > 0) c->records.fetch_add(taken, std::memory_order_relaxed);
     if (!bad.ok()) {
       c->queued.store(false);
       CutOff(c, bad);
@@ -751,12 +929,20 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
   }
   if (items.empty()) return;
   // This worker runs the batch in order (unless the pool is at its
-  // concurrency limit). No helper is woken: for short handlers a wake-up
-  // costs more than the work. If a handler runs long, the poller (awake
-  // every millisecond while handlers run) or the tick hands the rest of
-  // the batch to a free worker.
+  // concurrency limit), taking turns with other clients' waiting calls.
+  // No helper is woken: for short handlers a wake-up costs more than the
+  // work. If a handler runs long, the poller (awake every millisecond while
+  // handlers run) or the tick hands the rest of the batch to a free worker.
+  c->pending_calls.fetch_add(static_cast<uint32_t>(items.size()));
   std::lock_guard<std::mutex> lock(pool_mu_);
-  for (size_t i = 0; i < items.size(); ++i) work_.push_back(std::move(items[i]));
+  if (c->closed.load()) return;  // Close cleared c->calls; these go too.
+  for (size_t i = 0; i < items.size(); ++i) c->calls.push_back(std::move(items[i]));
+  queued_calls_ += items.size();
+  SetActiveLocked(*c, true);
+  if (!c->runnable) {
+    c->runnable = true;
+    runnable_.push_back(c);
+  }
 }
 
 void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
@@ -843,6 +1029,10 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
           if (!oneway) {
             c->in_flight.emplace(h.message_id,
                                  CallRecord{item.ctx->cancel_state(), false});
+          } else {
+            item.oneway_serial = ++c->next_oneway_serial;
+            c->oneway_calls.emplace(item.oneway_serial,
+                                    item.ctx->cancel_state());
           }
         }
       }
@@ -864,9 +1054,13 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
         absl::Status md =
             DecodeMetadata(msg.payload, &item.ctx->metadata(), &rest);
         if (!md.ok()) {
-          if (!oneway) {
+          {
             std::lock_guard<std::mutex> lock(c->state_mu);
-            c->in_flight.erase(h.message_id);
+            if (oneway) {
+              c->oneway_calls.erase(item.oneway_serial);
+            } else {
+              c->in_flight.erase(h.message_id);
+            }
           }
           CutOff(c, md);
           return;
@@ -886,7 +1080,7 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
   }
 }
 
-void LocalServer::RunCall(WorkItem item) {
+void LocalServer::RunCall(WorkItem& item) {
   const std::shared_ptr<Connection>& c = item.conn;
   const FrameHeader& h = item.msg.header;
   const bool oneway = item.msg.type() == MessageType::kOneway;
@@ -912,6 +1106,9 @@ void LocalServer::RunCall(WorkItem item) {
       answered = it->second.answered;
       c->in_flight.erase(it);
     }
+  } else {
+    std::lock_guard<std::mutex> lock(c->state_mu);
+    c->oneway_calls.erase(item.oneway_serial);
   }
   if (!oneway && !answered) {
     if (HasSendableMetadata(item.ctx->response_metadata())) {
@@ -940,6 +1137,7 @@ void LocalServer::RunCall(WorkItem item) {
     SendReply(c, std::move(r));
   }
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
+  c->pending_calls.fetch_sub(1);
   AfterCall(c);
 }
 
@@ -961,7 +1159,7 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
               PeerRunningElsewhere(c->ep->PeerRunning());
   if (spin) {
     std::lock_guard<std::mutex> lock(pool_mu_);
-    spin = work_.empty();  // Queued calls come first.
+    spin = queued_calls_ == 0;  // Queued calls come first.
   }
   if (spin) {
     c->ep->ClearSleeping();
@@ -1031,6 +1229,7 @@ absl::Status LocalServer::FlushRepliesLocked(Connection& c) {
     if (!*ok) {
       // Ring full: ask the client to ring our eventfd once it frees slots.
       c.ep->MarkWaitingForRoom();
+      c.room_requests.fetch_add(1, std::memory_order_relaxed);
       ok = c.ep->TrySend(m);
       if (!ok.ok()) return ok.status();
       if (!*ok) break;
@@ -1069,6 +1268,7 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   {
     std::lock_guard<std::mutex> lock(c->state_mu);
     for (auto& [id, rec] : c->in_flight) cancels.push_back(rec.cancel);
+    for (auto& [serial, cancel] : c->oneway_calls) cancels.push_back(cancel);
     c->memfd_stash.clear();
     c->memfd_cv.notify_all();
   }
@@ -1077,6 +1277,18 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
     std::lock_guard<std::mutex> lock(c->send_mu);
     c->pending_replies.clear();
   }
+  std::deque<WorkItem> dropped;  // Destroyed after pool_mu_ is released.
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    dropped.swap(c->calls);
+    queued_calls_ -= dropped.size();
+    if (c->running_calls == 0) SetActiveLocked(*c, false);
+    if (c->runnable) {
+      c->runnable = false;
+      runnable_.erase(std::find(runnable_.begin(), runnable_.end(), c));
+    }
+  }
+  dropped.clear();
   std::lock_guard<std::mutex> lock(conns_mu_);
   conns_.erase(c->id);
   // The section, fds and mapping go when the last call holding `c` ends.
@@ -1107,7 +1319,7 @@ void LocalServer::Shutdown(absl::Time deadline) {
     for (auto& c : snapshot()) busy += c->InFlight();
     {
       std::lock_guard<std::mutex> lock(pool_mu_);
-      busy += work_.size() + running_;
+      busy += queued_calls_ + running_;
     }
     if (busy == 0 || absl::Now() >= deadline) break;
     absl::SleepFor(absl::Milliseconds(2));
@@ -1115,6 +1327,7 @@ void LocalServer::Shutdown(absl::Time deadline) {
   // Fail what is left with UNAVAILABLE and cancel its handlers.
   for (auto& c : snapshot()) {
     std::vector<std::pair<uint64_t, std::shared_ptr<internal::CancelState>>> rest;
+    std::vector<std::shared_ptr<internal::CancelState>> oneway;
     {
       std::lock_guard<std::mutex> lock(c->state_mu);
       for (auto& [id, rec] : c->in_flight) {
@@ -1123,7 +1336,9 @@ void LocalServer::Shutdown(absl::Time deadline) {
           rest.emplace_back(id, rec.cancel);
         }
       }
+      for (auto& [serial, cancel] : c->oneway_calls) oneway.push_back(cancel);
     }
+    for (auto& cancel : oneway) cancel->Cancel();
     for (auto& [id, cancel] : rest) {
       cancel->Cancel();
       SendReply(c, OwnedReply{MessageType::kReply, id,
@@ -1160,7 +1375,13 @@ void LocalServer::Shutdown(absl::Time deadline) {
       w->cv.notify_one();
     }
     threads.swap(threads_);
-    work_.clear();
+    for (auto& c : runnable_) {
+      c->calls.clear();
+      c->runnable = false;
+    }
+    runnable_.clear();
+    queued_calls_ = 0;
+    active_conns_ = 0;
     ready_.clear();
   }
   for (auto& t : threads) t.join();

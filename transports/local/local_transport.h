@@ -76,14 +76,23 @@ struct LocalPortOptions {
   // Handlers running at once; 0 = number of CPUs.
   // Default: 0.
   int concurrency = 0;
-  // Most worker threads, reached only while handlers block; 0 = 2 x
-  // concurrency.
+  // Most handlers running at once, reached while handlers block or when
+  // many connections each start one (see max_handlers_per_connection). The
+  // pool keeps one thread more, which reads rings (CANCEL records, new
+  // calls) while every handler blocks. 0 = 2 x concurrency.
   // Default: 0.
   int max_workers = 0;
+  // Handlers one connection may run at once (fairness): beyond its first
+  // handler, a connection needs the pool under `concurrency` and itself
+  // under this cap. A connection with no handler running may always start
+  // one, up to max_workers in all. 0 = max(1, max_workers / 2).
+  // Default: 0.
+  int max_handlers_per_connection = 0;
   // Records taken from one connection per turn (fairness).
   // Default: 16.
   uint32_t batch_per_turn = 16;
-  // Calls one connection may have running or queued.
+  // Calls (oneway calls too) one connection may have running or queued;
+  // past this its ring is not read (back-pressure).
   // Default: 256.
   uint32_t max_in_flight_per_connection = 256;
   // Replies queued for a client whose reply ring is full; beyond this, or

@@ -1,0 +1,167 @@
+// The local server's worker pool under a client that would take it all
+// (docs/local-transport.md, "Worker pool"; items 5 and 10 of
+// docs/reliability.md). Each test blocks handlers on Hold, which returns
+// only when cancelled, so what the pool lets run is exact, not timed:
+//   - one client's handlers stop at max_handlers_per_connection, and a
+//     second client is served meanwhile;
+//   - oneway calls count toward max_in_flight_per_connection;
+//   - a CANCEL reaches its handler while every handler slot is taken (the
+//     pool keeps a thread that reads rings).
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/reliability/harness.h"
+#include "tests/reliability/reliability_util.h"
+
+namespace lpc::reliability {
+namespace {
+
+// An async Hold call that records how it ended.
+struct PendingHold {
+  CallContext ctx;
+  std::atomic<bool> done{false};
+  absl::StatusCode code = absl::StatusCode::kUnknown;  // Set before `done`.
+
+  void Start(Channel& ch, const std::string& key) {
+    ctx.set_timeout(absl::Seconds(60));
+    ch.StartCall(RelDescriptor(), HoldMethod(), &ctx, key,
+                 [this](absl::StatusOr<std::string> r) {
+                   code = r.status().code();
+                   done.store(true);
+                 });
+  }
+};
+
+TestServerOptions PoolOptions(const std::string& dir, int concurrency,
+                              int max_workers) {
+  TestServerOptions o;
+  o.dir = dir;
+  o.local.concurrency = concurrency;
+  o.local.max_workers = max_workers;
+  return o;
+}
+
+TEST(FairnessTest, OneClientStopsAtItsHandlerCapAndANeighbourIsServed) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  // Four handlers in all, at most two for one connection (the default
+  // max_handlers_per_connection is max_workers / 2).
+  TestServer server(PoolOptions(dir.path(), 2, 4));
+  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
+  auto greedy = MakeChannel(server.local_target(), dir.path());
+  auto neighbour = MakeChannel(server.local_target(), dir.path());
+  ASSERT_TRUE(greedy.ok() && neighbour.ok());
+  ASSERT_TRUE(CallRel(**greedy, EchoMethod(), "warm").ok());
+
+  std::vector<std::unique_ptr<PendingHold>> holds;
+  for (int i = 0; i < 8; ++i) {
+    holds.push_back(std::make_unique<PendingHold>());
+    holds.back()->Start(**greedy, absl::StrCat("g", i));
+  }
+  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 2; }));
+  // Six Hold calls wait in the server. The neighbour is served at once.
+  absl::StatusOr<std::string> r =
+      CallRel(**neighbour, EchoMethod(), "hello", absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "hello");
+  // And a neighbour's own blocking call gets a handler too.
+  PendingHold theirs;
+  theirs.Start(**neighbour, "n0");
+  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 3; }));
+  // The greedy client still has exactly its two.
+  EXPECT_EQ(server.service().running(), 3);
+
+  theirs.ctx.Cancel();
+  for (auto& h : holds) h->ctx.Cancel();
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& h : holds) {
+      if (!h->done.load()) return false;
+    }
+    return theirs.done.load();
+  }));
+  for (auto& h : holds) EXPECT_EQ(h->code, absl::StatusCode::kCancelled);
+  EXPECT_EQ(theirs.code, absl::StatusCode::kCancelled);
+}
+
+TEST(FairnessTest, CancelReachesHandlerWhileEveryHandlerSlotIsTaken) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  // Two handlers in all; three clients each block one.
+  TestServer server(PoolOptions(dir.path(), 1, 2));
+  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
+  std::vector<std::shared_ptr<Channel>> chs;
+  for (int i = 0; i < 3; ++i) {
+    auto ch = MakeChannel(server.local_target(), dir.path());
+    ASSERT_TRUE(ch.ok());
+    ASSERT_TRUE(CallRel(**ch, EchoMethod(), "warm").ok());
+    chs.push_back(*ch);
+  }
+  PendingHold a, b, c;
+  a.Start(*chs[0], "a");
+  b.Start(*chs[1], "b");
+  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 2; }));
+  c.Start(*chs[2], "c");  // Waits for a handler slot.
+
+  // Every handler blocks; the CANCEL for "a" is read by the pool's spare
+  // thread, and a's handler sees it.
+  a.ctx.Cancel();
+  ASSERT_TRUE(WaitFor([&] { return server.service().CancelSeenNs("a") != 0; }));
+  ASSERT_TRUE(WaitFor([&] { return a.done.load(); }));
+  EXPECT_EQ(a.code, absl::StatusCode::kCancelled);
+  // Its slot goes to "c".
+  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 2; }));
+  EXPECT_FALSE(c.done.load());
+
+  b.ctx.Cancel();
+  c.ctx.Cancel();
+  ASSERT_TRUE(WaitFor([&] { return b.done.load() && c.done.load(); }));
+  EXPECT_EQ(b.code, absl::StatusCode::kCancelled);
+  EXPECT_EQ(c.code, absl::StatusCode::kCancelled);
+  EXPECT_TRUE(WaitFor([&] { return server.service().CancelSeenNs("b") != 0; }));
+}
+
+TEST(FairnessTest, OnewayCallsCountTowardTheInFlightLimit) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  TestServerOptions o = PoolOptions(dir.path(), 2, 4);
+  o.local.max_in_flight_per_connection = 4;
+  TestServer server(o);
+  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
+  auto ch = MakeChannel(server.local_target(), dir.path());
+  ASSERT_TRUE(ch.ok());
+  ASSERT_TRUE(CallRel(**ch, EchoMethod(), "warm").ok());
+  const int64_t completed = server.service().completed();
+
+  // Four oneway Sleep calls: two run (the connection's handler cap), two
+  // wait, and together they fill the in-flight limit of four, so the server
+  // stops reading this client's ring.
+  for (int i = 0; i < 4; ++i) {
+    CallContext ctx;
+    ASSERT_TRUE(
+        (*ch)->SendOneway(RelDescriptor(), SleepMethod(), &ctx, "1000").ok());
+  }
+  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 2; }));
+  // The next call is not read while four calls are pending: it ends at its
+  // deadline, and nothing else ran meanwhile.
+  absl::StatusOr<std::string> r =
+      CallRel(**ch, EchoMethod(), "late", absl::Milliseconds(300));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << r.status();
+  EXPECT_EQ(server.service().completed(), completed);
+  EXPECT_EQ(server.service().running(), 2);
+
+  // Once the Sleep calls end (two rounds of 1 s), the ring is read again
+  // and calls go through.
+  absl::StatusOr<std::string> after =
+      CallRel(**ch, EchoMethod(), "after", absl::Seconds(20));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, "after");
+  EXPECT_GE(server.service().completed(), completed + 4);
+}
+
+}  // namespace
+}  // namespace lpc::reliability
