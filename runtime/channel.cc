@@ -12,7 +12,14 @@
 namespace lpc {
 
 absl::Status Channel::PrepareCall(CallContext* ctx, size_t request_size) const {
+  absl::Time now;
+  return PrepareCall(ctx, request_size, &now);
+}
+
+absl::Status Channel::PrepareCall(CallContext* ctx, size_t request_size,
+                                  absl::Time* now_out) const {
   const absl::Time now = absl::Now();  // One clock read per call.
+  *now_out = now;
   if (!ctx->has_deadline()) ctx->set_deadline(now + options_.default_timeout);
   if (request_size > options_.max_message_size) {
     return absl::ResourceExhaustedError(

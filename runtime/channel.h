@@ -73,6 +73,10 @@ class Channel {
   // cancellation that already happened. Returns the status to fail the call
   // with, or OK.
   absl::Status PrepareCall(CallContext* ctx, size_t request_size) const;
+  // The same; `*now` receives the clock reading it used, for transports
+  // that need the time again (one clock read per call instead of several).
+  absl::Status PrepareCall(CallContext* ctx, size_t request_size,
+                           absl::Time* now) const;
 
  private:
   ChannelOptions options_;

@@ -77,8 +77,13 @@ int64_t MonotonicNowNs() {
 
 int64_t ToMonotonicDeadlineNs(absl::Time deadline) {
   if (deadline == absl::InfiniteFuture()) return 0;
-  const absl::Duration left = deadline - absl::Now();
-  const int64_t now = MonotonicNowNs();
+  return ToMonotonicDeadlineNs(deadline, absl::Now(), MonotonicNowNs());
+}
+
+int64_t ToMonotonicDeadlineNs(absl::Time deadline, absl::Time wall_now,
+                              int64_t now) {
+  if (deadline == absl::InfiniteFuture()) return 0;
+  const absl::Duration left = deadline - wall_now;
   if (left <= absl::ZeroDuration()) return now > 0 ? now : 1;
   const int64_t left_ns = absl::ToInt64Nanoseconds(left);
   if (left_ns > INT64_MAX - now) return 0;

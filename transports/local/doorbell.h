@@ -44,6 +44,9 @@ bool PeerRunningElsewhere(uint32_t peer_running);
 int64_t MonotonicNowNs();
 // Converts an absl deadline into absolute CLOCK_MONOTONIC ns (0 = none).
 int64_t ToMonotonicDeadlineNs(absl::Time deadline);
+// The same, given both clocks read at (about) the same moment.
+int64_t ToMonotonicDeadlineNs(absl::Time deadline, absl::Time now,
+                              int64_t mono_now_ns);
 // Converts a wire deadline back (0 = InfiniteFuture).
 absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns);
 

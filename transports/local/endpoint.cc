@@ -274,7 +274,10 @@ bool Endpoint::WaitForInbound(int64_t spin_ns, absl::Duration timeout) {
 void Endpoint::SetRunning(bool running) {
   // The peer polls this word while it spins: store only on a change, so
   // that its cache line is not invalidated on every call.
-  const uint32_t value = running ? RunningValueForThisCpu() : 0;
+  SetRunningValue(running ? RunningValueForThisCpu() : 0);
+}
+
+void Endpoint::SetRunningValue(uint32_t value) {
   if (SharedLoad(*own_running_, std::memory_order_relaxed) != value) {
     SharedStore<uint32_t>(*own_running_, value, std::memory_order_relaxed);
   }

@@ -152,6 +152,8 @@ class Endpoint {
 
   // Running hints (section.h RunningWord).
   void SetRunning(bool running);
+  // Sets the hint to `value` (RunningValueForThisCpu() read by the caller).
+  void SetRunningValue(uint32_t value);
   uint32_t PeerRunning() const;
 
   Side side() const { return side_; }

@@ -67,13 +67,22 @@ struct PendingCall {
   // registered (the caller keeps it alive until the call completes). May be
   // null (bind calls).
   CallContext* ctx = nullptr;
+  // `deadline` on CLOCK_MONOTONIC (0 = none), as sent.
+  int64_t deadline_ns = 0;
 };
 
-// A call ends this way: a call whose deadline passed or that was cancelled
-// ends that way, even if a reply raced in at the last moment.
-absl::StatusOr<std::string> Finish(CallContext* ctx,
+// A call ends this way: a call whose deadline (`deadline_ns`, monotonic;
+// the context's deadline as sent) passed or that was cancelled ends that
+// way, even if a reply raced in at the last moment.
+absl::StatusOr<std::string> Finish(CallContext* ctx, int64_t deadline_ns,
                                    absl::StatusOr<std::string> r) {
-  if (ctx != nullptr && ctx->IsCancelled()) return StatusForEndedCall(*ctx);
+  if (ctx == nullptr) return r;
+  if (ctx->WasCancelledExplicitly()) {
+    return absl::CancelledError("call cancelled");
+  }
+  if (deadline_ns != 0 && MonotonicNowNs() >= deadline_ns) {
+    return absl::DeadlineExceededError("deadline exceeded");
+  }
   return r;
 }
 
@@ -81,9 +90,10 @@ absl::StatusOr<std::string> Finish(CallContext* ctx,
 struct Completion {
   ResponseCallback callback;
   CallContext* ctx = nullptr;
+  int64_t deadline_ns = 0;
   absl::StatusOr<std::string> result;
   void Run() {
-    if (callback) callback(Finish(ctx, std::move(result)));
+    if (callback) callback(Finish(ctx, deadline_ns, std::move(result)));
   }
 };
 
@@ -127,16 +137,22 @@ class ClientConnection : public MemfdPort {
   // Registers a call (an async one if call->callback is set) and returns
   // the interface slot `iface` is bound to. NOT_FOUND: `iface` is not bound
   // on this connection yet (nothing registered); RESOURCE_EXHAUSTED over
-  // the in-flight limit. With iface empty (bind calls) the slot is 0.
+  // the in-flight limit. With iface null (bind calls) the slot is 0.
   absl::StatusOr<uint32_t> Register(PendingCall* call,
-                                    std::string_view iface) {
+                                    const InterfaceDescriptor* iface) {
     std::lock_guard<std::mutex> lock(mu_);
     if (dead_) return dead_status_;
     uint32_t slot = 0;
-    if (!iface.empty()) {
-      auto it = bound_.find(iface);  // No allocation.
-      if (it == bound_.end()) return absl::NotFoundError("not bound");
-      slot = it->second;
+    if (iface != nullptr) {
+      if (iface == last_iface_) {  // Descriptors are static data.
+        slot = last_slot_;
+      } else {
+        auto it = bound_.find(iface->full_name);  // No allocation.
+        if (it == bound_.end()) return absl::NotFoundError("not bound");
+        slot = it->second;
+        last_iface_ = iface;
+        last_slot_ = slot;
+      }
     }
     if (calls_.size() >= options_.max_in_flight) {
       return absl::ResourceExhaustedError("too many calls in flight");
@@ -380,10 +396,13 @@ class ClientConnection : public MemfdPort {
     return absl::OkStatus();
   }
 
-  // Drains the reply ring; returns how many messages it handled.
-  int DrainReplies() {
+  // Drains the reply ring until it is empty or, once a message was
+  // handled, `stop()`; returns how many messages it handled.
+  template <typename Stop>
+  int DrainReplies(Stop stop) {
     int handled = 0;
     for (;;) {
+      if (handled > 0 && stop()) break;  // The rest is for the next leader.
       absl::StatusOr<std::optional<IncomingMessage>> msg = ep_->Receive();
       if (!msg.ok()) {
         MarkDead(absl::UnavailableError(
@@ -460,6 +479,7 @@ class ClientConnection : public MemfdPort {
       async_pending_.fetch_sub(1, std::memory_order_release);
       out->callback = std::move(call->callback);
       out->ctx = call->ctx;
+      out->deadline_ns = call->deadline_ns;
       out->result = std::move(result);
       delete call;
       return;
@@ -485,17 +505,25 @@ class ClientConnection : public MemfdPort {
   template <typename Stop, typename BeforeSleep>
   void Lead(Stop stop, absl::Time deadline, bool yield,
             BeforeSleep before_sleep) {
-    ep_->SetRunning(true);
+    // This thread's CPU, read once per lead and again every few
+    // microseconds of spinning (it only feeds hints).
+    uint32_t own = RunningValueForThisCpu();
+    ep_->SetRunningValue(own);
+    const auto peer_elsewhere = [&] {
+      const uint32_t peer = ep_->PeerRunning();
+      return peer != 0 && peer != own;
+    };
     bool check_socket = false;
     int64_t spin_left_ns = spin_ns_;  // Spin budget left before sleeping.
     for (int i = 0; !stop() && !dead(); ++i) {
-      if (DrainReplies() > 0) {
+      // The hint (two loads) spares an empty ring the validating Receive.
+      if (ep_->HasInboundHint() && DrainReplies(stop) > 0) {
         spin_left_ns = spin_ns_;
         continue;
       }
       if (stop()) break;
       bool resume_spin = false;
-      if (spin_left_ns > 0 && PeerRunningElsewhere(ep_->PeerRunning())) {
+      if (spin_left_ns > 0 && peer_elsewhere()) {
         // InfiniteDuration spins until the reply, the deadline, or the
         // server stops running.
         const int64_t start = MonotonicNowNs();
@@ -513,7 +541,9 @@ class ClientConnection : public MemfdPort {
                     return false;
                   }
                   if (yield) ::sched_yield();
-                  return PeerRunningElsewhere(ep_->PeerRunning());
+                  own = RunningValueForThisCpu();
+                  ep_->SetRunningValue(own);
+                  return peer_elsewhere();
                 })) {
           continue;
         }
@@ -620,6 +650,8 @@ class ClientConnection : public MemfdPort {
   absl::flat_hash_map<uint64_t, PendingCall*> calls_;  // mu_
   uint64_t next_id_ = 1;                               // mu_
   std::map<std::string, uint32_t, std::less<>> bound_;  // mu_: iface -> slot
+  const InterfaceDescriptor* last_iface_ = nullptr;     // mu_: bound_ cache
+  uint32_t last_slot_ = 0;                              // mu_
   // Threads (and the pump) waiting on cv_ for the leader role or their
   // call; changed under mu_, read without it by a leader handing on.
   std::atomic<int> followers_{0};
@@ -757,7 +789,7 @@ class LocalChannel final : public Channel {
           });
         });
     if (handle.has_value()) ctx->RemoveCancelCallback(*handle);
-    return Finish(ctx, std::move(call.result));
+    return Finish(ctx, call.deadline_ns, std::move(call.result));
   }
 
   void StartCall(const InterfaceDescriptor& iface,
@@ -772,7 +804,8 @@ class LocalChannel final : public Channel {
     bool registered = false;
     absl::Status s = Begin(iface, method, ctx, request, call, &conn, &registered);
     if (!s.ok() && !registered) {
-      Completion c{std::move(call->callback), ctx, std::move(s)};
+      Completion c{std::move(call->callback), ctx, call->deadline_ns,
+                   std::move(s)};
       delete call;
       c.Run();
     }
@@ -823,10 +856,15 @@ class LocalChannel final : public Channel {
                      const std::string& request, PendingCall* call,
                      std::shared_ptr<ClientConnection>* conn_out,
                      bool* registered = nullptr) {
-    if (absl::Status s = PrepareCall(ctx, request.size()); !s.ok()) return s;
+    absl::Time now;
+    if (absl::Status s = PrepareCall(ctx, request.size(), &now); !s.ok()) {
+      return s;
+    }
     const absl::Time deadline = ctx->deadline();
+    const int64_t mono_now = MonotonicNowNs();
+    call->deadline_ns = ToMonotonicDeadlineNs(deadline, now, mono_now);
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
-        GetConnection(deadline, MonotonicNowNs());
+        GetConnection(deadline, mono_now);
     if (!conn.ok()) return conn.status();
     ClientConnection& c = **conn;
     std::string with_metadata;
@@ -839,11 +877,11 @@ class LocalChannel final : public Channel {
       with_metadata += request;
     }
     call->deadline = deadline;
-    absl::StatusOr<uint32_t> slot = c.Register(call, iface.full_name);
+    absl::StatusOr<uint32_t> slot = c.Register(call, &iface);
     if (absl::IsNotFound(slot.status())) {  // First call of this interface.
       absl::StatusOr<uint32_t> bound = Bind(*conn, iface, deadline);
       if (!bound.ok()) return bound.status();
-      slot = c.Register(call, iface.full_name);
+      slot = c.Register(call, &iface);
       if (absl::IsNotFound(slot.status())) {
         return absl::UnavailableError("interface binding lost");
       }
@@ -871,7 +909,7 @@ class LocalChannel final : public Channel {
     m.message_id = id;
     m.interface_slot = *slot;
     m.method_id = method.id;
-    m.deadline_ns = ToMonotonicDeadlineNs(deadline);
+    m.deadline_ns = call->deadline_ns;
     m.payload = request;
     if (has_metadata) {
       m.flags = kFlagMetadata;
@@ -891,7 +929,7 @@ class LocalChannel final : public Channel {
     const std::string name(iface.full_name);
     PendingCall call;
     call.deadline = deadline;
-    if (absl::StatusOr<uint32_t> r = conn->Register(&call, {}); !r.ok()) {
+    if (absl::StatusOr<uint32_t> r = conn->Register(&call, nullptr); !r.ok()) {
       return r.status();
     }
     BindRequest req{name, std::string(iface.uuid), iface.version.major,

@@ -140,7 +140,9 @@ absl::StatusOr<absl::Span<const std::byte>> RingConsumer::Next(
             buffer_.data() + kSlotSize, length - kSlotSize);
   }
   head_ += slots;
-  SharedStore(visible_head_, head_, std::memory_order_seq_cst);
+  // Release is enough: a reader that sees an older value only concludes
+  // "maybe data" (HasPublishedHint) or "do not sleep" (PrepareToSleep).
+  SharedStore(visible_head_, head_, std::memory_order_release);
   return absl::Span<const std::byte>(buffer_.data(), length);
 }
 
