@@ -1081,6 +1081,44 @@ class Emitter {
     cc_ += "  return ::absl::OkStatus();\n}\n\n";
   }
 
+  // A top-level string or bytes field of a reply, and the member of the
+  // method's Result struct that receives it.
+  struct SoleField {
+    const pb::FieldDescriptor* field;
+    std::string member;
+    bool is_utf8;  // A proto3 string: protobuf's parser insists on UTF-8.
+  };
+
+  std::vector<SoleField> SoleFields(const MethodDecl& m,
+                                    const pb::Descriptor* resp) {
+    std::vector<SoleField> out;
+    if (m.oneway || resp == nullptr) return out;
+    auto add = [&](const TypeRef& t, const std::string& field,
+                   const std::string& member) {
+      if (t.kind != Kind::kString && t.kind != Kind::kBytes) return;
+      const pb::FieldDescriptor* f = resp->FindFieldByName(field);
+      if (f == nullptr) return;
+      out.push_back({f, member, t.kind == Kind::kString});
+    };
+    add(m.return_type, kResultFieldName, "value");
+    for (const ParamDecl& p : m.params) {
+      if (p.direction != ParamDirection::kIn) add(p.type, p.name, p.name);
+    }
+    return out;
+  }
+
+  bool AnySoleFields() {
+    for (const auto& iface : file_.interfaces) {
+      for (const MethodDecl& m : iface->methods) {
+        if (m.oneway) continue;
+        const pb::Descriptor* resp = pool_->FindMessageTypeByName(
+            (package_.empty() ? "" : package_ + ".") + ResponseMessageName(m));
+        if (!SoleFields(m, resp).empty()) return true;
+      }
+    }
+    return false;
+  }
+
   void EmitDecode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
     const pb::Descriptor* resp =
         Message((package_.empty() ? "" : package_ + ".") + ResponseMessageName(m));
@@ -1093,9 +1131,28 @@ class Emitter {
     cc_ += "    return ::absl::InternalError(" +
            CppString("lpc: malformed reply from " + MethodPath(iface, m) + ": ") +
            " + lpc_what);\n  };\n";
+    // A reply that is one string or bytes value and nothing else (the usual
+    // shape of a large reply) becomes that value in place: the reply buffer
+    // is handed to the caller instead of being parsed into a new one.
+    for (const SoleField& sole : SoleFields(m, resp)) {
+      cc_ += "  if (const size_t lpc_head = lpc_SoleFieldHeader(" +
+             std::to_string(sole.field->number()) + ", *lpc_reply);\n"
+             "      lpc_head != 0";
+      if (sole.is_utf8) {
+        cc_ += " &&\n      ::google::protobuf::internal::IsStructurallyValidUTF8(\n"
+               "          lpc_reply->data() + lpc_head,\n"
+               "          static_cast<int>(lpc_reply->size() - lpc_head))";
+      }
+      cc_ += ") {\n";
+      cc_ += "    " + result + " lpc_result;\n";
+      cc_ += "    lpc_reply->erase(0, lpc_head);\n";
+      cc_ += "    lpc_result." + sole.member + " = ::std::move(*lpc_reply);\n";
+      cc_ += "    return lpc_result;\n  }\n";
+    }
     cc_ += "  " + cpp::QualifiedClassName(resp) + " lpc_msg;\n";
     cc_ += "  if (!lpc_msg.ParseFromString(*lpc_reply)) {\n";
     cc_ += "    return lpc_fail(\"it does not parse\");\n  }\n";
+    cc_ += "  *lpc_reply = ::std::string();  // Parsed: free it now.\n";
     cc_ += "  " + result + " lpc_result;\n";
     FailFn fail = [](const std::string& what) {
       return "return lpc_fail(" + what + ");";
@@ -1177,6 +1234,18 @@ class Emitter {
       if (p.direction == ParamDirection::kIn) continue;
       cc_ += ToProto(p.type, Field(resp, p.name), "lpc_out", P(i), 2,
                      /*move=*/true);
+    }
+    bool request_holds_memory = false;
+    for (const ParamDecl& p : m.params) {
+      if (p.direction != ParamDirection::kOut && !ByValue(p.type)) {
+        request_holds_memory = true;
+      }
+    }
+    if (request_holds_memory) {
+      // Large buffers freed before the reply's is allocated can be reused
+      // for it (warm pages instead of fresh ones).
+      cc_ += "  lpc_msg = " + cpp::QualifiedClassName(req) +
+             "();  // Frees the request's buffers before the reply's.\n";
     }
     cc_ += "  lpc_response->clear();\n";
     cc_ += "  if (!lpc_out.SerializeToString(lpc_response)) {\n";
@@ -1409,6 +1478,34 @@ void lpc_AppendMessage(uint32_t lpc_number,
 )";
   }
 
+  // The helper of the reply decoders that take a reply of one string or
+  // bytes field in place (see EmitDecode).
+  void EmitSoleFieldReader() {
+    cc_ += R"(// If `reply` is exactly one length-delimited field `number` whose data runs
+// to its end, tag and length minimally encoded, the size of that tag and
+// length; else 0 (then protobuf's parser decides).
+size_t lpc_SoleFieldHeader(uint32_t lpc_number, const ::std::string& lpc_reply) {
+  if (lpc_reply.size() > static_cast<size_t>(INT_MAX)) return 0;
+  ::google::protobuf::io::CodedInputStream lpc_in(
+      reinterpret_cast<const uint8_t*>(lpc_reply.data()),
+      static_cast<int>(lpc_reply.size()));
+  const uint32_t lpc_tag = (lpc_number << 3) | 2;
+  uint32_t lpc_length = 0;
+  if (lpc_in.ReadTag() != lpc_tag || !lpc_in.ReadVarint32(&lpc_length)) {
+    return 0;
+  }
+  const size_t lpc_head = static_cast<size_t>(lpc_in.CurrentPosition());
+  if (lpc_head != ::google::protobuf::io::CodedOutputStream::VarintSize32(lpc_tag) +
+                      ::google::protobuf::io::CodedOutputStream::VarintSize32(lpc_length) ||
+      lpc_length != lpc_reply.size() - lpc_head) {
+    return 0;
+  }
+  return lpc_head;
+}
+
+)";
+  }
+
   void EmitSource() {
     std::string stem = OutputStem(file_);
     cc_ += "// Generated by lpcc from " + stem + ".idl. Do not edit.\n";
@@ -1418,9 +1515,14 @@ void lpc_AppendMessage(uint32_t lpc_number,
       cc_ += "#include <" + std::string(inc) + ">\n";
     }
     cc_ += "\n#include \"absl/types/span.h\"\n";
+    if (AnyDirectFields() || AnySoleFields()) {
+      cc_ += "#include \"google/protobuf/io/coded_stream.h\"\n";
+    }
     if (AnyDirectFields()) {
-      cc_ += "#include \"google/protobuf/io/coded_stream.h\"\n"
-             "#include \"google/protobuf/message_lite.h\"\n";
+      cc_ += "#include \"google/protobuf/message_lite.h\"\n";
+    }
+    if (AnySoleFields()) {
+      cc_ += "#include \"google/protobuf/stubs/common.h\"\n";
     }
     cc_ += "\n";
     cc_ += NamespaceOpen();
@@ -1432,6 +1534,7 @@ void lpc_AppendMessage(uint32_t lpc_number,
     if (!file_.interfaces.empty()) {
       cc_ += "namespace {\n\n";
       if (AnyDirectFields()) EmitFieldWriters();
+      if (AnySoleFields()) EmitSoleFieldReader();
       for (const auto& iface : file_.interfaces) EmitInterfaceImpl(*iface);
       cc_ += "}  // namespace\n\n";
     }

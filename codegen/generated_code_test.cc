@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "codegen/testdata/test_service.lpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -110,6 +111,12 @@ class TesterImpl : public t::TesterService {
     *done = !*done;
     return ctx > 0;
   }
+  absl::StatusOr<std::string> Swap(CallContext& ctx,
+                                   const std::string& data) override {
+    std::string out = data;
+    if (!out.empty()) std::swap(out.front(), out.back());
+    return out;
+  }
 
   // Waits (bounded) until `n` oneway events arrived; returns them.
   std::vector<std::string> WaitForEvents(size_t n) {
@@ -196,7 +203,7 @@ TEST_F(GeneratedCodeTest, DescriptorAndConstants) {
   EXPECT_EQ(d.uuid, "5c0ffee0-1234-4abc-8def-0123456789ab");
   EXPECT_EQ(d.version.major, 2u);
   EXPECT_EQ(d.version.minor, 1u);
-  ASSERT_EQ(d.methods.size(), 11u);
+  ASSERT_EQ(d.methods.size(), 12u);
   const MethodDescriptor* notify = d.FindMethod(20);
   ASSERT_NE(notify, nullptr);
   EXPECT_EQ(notify->name, "Notify");
@@ -607,6 +614,71 @@ TEST_F(GeneratedCodeTest, LargeStringsRoundTrip) {
   std::map<std::string, std::string> table = {{"k", std::string(1 << 20, 'v')}};
   EXPECT_THAT(client.Lookup(table, "k", std::nullopt),
               IsOkAndHolds(std::optional<std::string>(table["k"])));
+  std::string data((size_t{1} << 20) + 1, 'd');
+  data.front() = '\0';
+  data.back() = '\xff';
+  ASSERT_OK_AND_ASSIGN(std::string swapped, client.Swap(data));
+  ASSERT_EQ(swapped.size(), data.size());
+  EXPECT_EQ(swapped.front(), '\xff');
+  EXPECT_EQ(swapped.back(), '\0');
+  EXPECT_EQ(swapped.substr(1, data.size() - 2), data.substr(1, data.size() - 2));
+  EXPECT_THAT(client.Swap(""), IsOkAndHolds(""));
+}
+
+// A reply that is one string or bytes field and nothing else is taken in
+// place; every other shape goes through protobuf's parser, with the same
+// result, and what the parser rejects stays rejected.
+TEST(GeneratedClientTest, ReplyOfOneBytesFieldDecodesLikeTheParser) {
+  auto call_swap = [](std::string reply) {
+    return t::TesterClient(std::make_shared<CannedChannel>(std::move(reply)))
+        .Swap("x");
+  };
+  auto call_concat = [](std::string reply) -> absl::StatusOr<std::string> {
+    std::string text = "unchanged";
+    absl::StatusOr<uint32_t> n =
+        t::TesterClient(std::make_shared<CannedChannel>(std::move(reply)))
+            .Concat(&text, "", nullptr);
+    if (!n.ok()) return n.status();
+    return absl::StrCat(*n, ":", text);
+  };
+  t::SwapResponse swap;
+  swap.set_result(std::string(300, 'r') + std::string("\0\xff", 2));
+  const std::string sole = swap.SerializeAsString();
+  EXPECT_THAT(call_swap(sole), IsOkAndHolds(swap.result()));
+  // Trailing bytes: the parser's answer (an unknown field is skipped, an
+  // invalid wire type fails).
+  EXPECT_THAT(call_swap(sole + std::string("\x18\x01", 2)),
+              IsOkAndHolds(swap.result()));
+  EXPECT_THAT(call_swap(sole + std::string("\x0f", 1)),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("does not parse")));
+  // The same field twice: protobuf keeps the last.
+  t::SwapResponse last;
+  last.set_result("second");
+  EXPECT_THAT(call_swap(sole + last.SerializeAsString()),
+              IsOkAndHolds("second"));
+  // A length that runs past the end, or stops short of it.
+  EXPECT_THAT(call_swap(sole.substr(0, sole.size() - 1)),
+              StatusIs(absl::StatusCode::kInternal));
+  EXPECT_THAT(call_swap(std::string("\x0a\x01xy", 4)),
+              StatusIs(absl::StatusCode::kInternal));
+  // A non-minimal length encoding (0x85 0x00 = 5) is still valid protobuf.
+  EXPECT_THAT(call_swap(std::string("\x0a\x85\x00hello", 8)),
+              IsOkAndHolds("hello"));
+  // Another field number alone.
+  EXPECT_THAT(call_swap(std::string("\x12\x02hi", 4)), IsOkAndHolds(""));
+
+  // A string [in,out] value: the result member by name, and only valid
+  // UTF-8 (which protobuf's parser requires of proto3 strings).
+  t::ConcatResponse text;
+  text.set_text("new text");
+  EXPECT_THAT(call_concat(text.SerializeAsString()),
+              IsOkAndHolds("0:new text"));
+  EXPECT_THAT(call_concat(std::string("\x12\x02\xc3\x28", 4)),
+              StatusIs(absl::StatusCode::kInternal,
+                       HasSubstr("does not parse")));
+  text.set_result(9);
+  EXPECT_THAT(call_concat(text.SerializeAsString()),
+              IsOkAndHolds("9:new text"));
 }
 
 TEST(GeneratedClientTest, NoChannelFailsCleanly) {
