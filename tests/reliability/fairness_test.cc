@@ -6,7 +6,8 @@
 //     second client is served meanwhile;
 //   - oneway calls count toward max_in_flight_per_connection;
 //   - a CANCEL reaches its handler while every handler slot is taken (the
-//     pool keeps a thread that reads rings).
+//     pool keeps a thread that reads rings);
+//   - oneway calls a client published before it went away still run.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -161,6 +162,35 @@ TEST(FairnessTest, OnewayCallsCountTowardTheInFlightLimit) {
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(*after, "after");
   EXPECT_GE(server.service().completed(), completed + 4);
+}
+
+TEST(FairnessTest, OnewayCallsPublishedBeforeTheClientLeavesStillRun) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  TestServer server(PoolOptions(dir.path(), 1, 2));
+  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
+  const int64_t notes = server.service().notes();
+  {
+    auto ch = MakeChannel(server.local_target(), dir.path());
+    ASSERT_TRUE(ch.ok());
+    ASSERT_TRUE(CallRel(**ch, EchoMethod(), "warm").ok());
+    // A slow oneway call first, so the notes are still in the ring (or
+    // queued) when the channel closes its socket.
+    CallContext slow;
+    ASSERT_TRUE(
+        (*ch)->SendOneway(RelDescriptor(), SleepMethod(), &slow, "200").ok());
+    for (int i = 0; i < 100; ++i) {
+      CallContext ctx;
+      ASSERT_TRUE(
+          (*ch)->SendOneway(RelDescriptor(), NoteMethod(), &ctx, "n").ok());
+    }
+  }  // The channel goes: its socket closes.
+  EXPECT_TRUE(
+      WaitFor([&] { return server.service().notes() == notes + 100; }))
+      << server.service().notes() - notes << " of 100 notes ran";
+  // And then the connection is gone.
+  EXPECT_TRUE(WaitFor(
+      [&] { return server.local()->stats().connections_open == 0; }));
 }
 
 }  // namespace

@@ -112,6 +112,7 @@ class Connection : public MemfdPort {
   std::unique_ptr<Endpoint> ep;
 
   std::atomic<bool> closed{false};
+  std::atomic<bool> hung_up{false};  // Socket gone; oneway calls still run.
   std::atomic<bool> queued{false};  // In the ready list or being drained.
   std::atomic<int> handlers{0};     // Handlers running for this client.
   // Calls (oneway ones too) decoded from the ring and not yet finished:
@@ -254,6 +255,7 @@ class LocalServer final : public LocalServerTransport {
   void SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
   absl::Status FlushRepliesLocked(Connection& c);
   void CutOff(const std::shared_ptr<Connection>& c, const absl::Status& why);
+  void HangUp(const std::shared_ptr<Connection>& c);
   void Close(const std::shared_ptr<Connection>& c);
 
   const std::string name_;
@@ -528,7 +530,7 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
     absl::StatusOr<Packet> p = RecvPacket(c->sock.get(), absl::InfinitePast());
     if (absl::IsDeadlineExceeded(p.status())) break;
     if (!p.ok()) {
-      Close(c);  // Hang-up: the client is gone.
+      HangUp(c);  // The client is gone.
       return;
     }
     absl::Span<const std::byte> body;
@@ -564,7 +566,27 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
     CutOff(c, absl::ResourceExhaustedError("too many unclaimed payload memfds"));
     return;
   }
-  if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0) Close(c);
+  if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0) HangUp(c);
+}
+
+// The client closed its socket or died. Calls waiting for a reply are
+// cancelled at once (nobody will read the reply). Oneway calls it published
+// before it went are still run, as a datagram written before a close is
+// still delivered: the connection closes once its ring is empty and its
+// last oneway handler has returned (Drain and AfterCall).
+void LocalServer::HangUp(const std::shared_ptr<Connection>& c) {
+  if (c->closed.load() || c->hung_up.exchange(true)) return;
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c->sock.get(), nullptr);
+  ::epoll_ctl(doorbell_epoll_fd_.get(), EPOLL_CTL_DEL, c->eventfd.get(),
+              nullptr);
+  std::vector<std::shared_ptr<internal::CancelState>> cancels;
+  {
+    std::lock_guard<std::mutex> lock(c->state_mu);
+    for (auto& [id, rec] : c->in_flight) cancels.push_back(rec.cancel);
+    c->memfd_cv.notify_all();
+  }
+  for (auto& cancel : cancels) cancel->Cancel();
+  Schedule(c, /*wake=*/true);
 }
 
 void LocalServer::Tick() {
@@ -878,7 +900,11 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     absl::Status flushed;
     {
       std::lock_guard<std::mutex> send(c->send_mu);
-      if (!c->pending_replies.empty()) flushed = FlushRepliesLocked(*c);
+      if (c->hung_up.load()) {
+        c->pending_replies.clear();  // Nobody reads them any more.
+      } else if (!c->pending_replies.empty()) {
+        flushed = FlushRepliesLocked(*c);
+      }
     }
     if (!flushed.ok()) {
       c->queued.store(false);
@@ -886,6 +912,7 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
       return;
     }
     uint32_t taken = 0;
+    bool ring_empty = false;
     absl::Status bad;
     const size_t in_flight = c->pending_calls.load();
     while (taken < options_.batch_per_turn) {
@@ -898,7 +925,10 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
         bad = msg.status();
         break;
       }
-      if (!msg->has_value()) break;
+      if (!msg->has_value()) {
+        ring_empty = true;
+        break;
+      }
       ++taken;
       HandleMessage(c, std::move(**msg), &items);
       if (c->closed.load()) break;
@@ -908,6 +938,12 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     if (!bad.ok()) {
       c->queued.store(false);
       CutOff(c, bad);
+      return;
+    }
+    if (c->hung_up.load() && ring_empty && items.empty() &&
+        c->pending_calls.load() == 0) {
+      c->queued.store(false);
+      Close(c);  // Every oneway call it published has run.
       return;
     }
     if (taken == options_.batch_per_turn && !at_limit) {
@@ -989,6 +1025,7 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
     case MessageType::kRequest:
     case MessageType::kOneway: {
       const bool oneway = msg.type() == MessageType::kOneway;
+      if (!oneway && c->hung_up.load()) return;  // Its caller is gone.
       absl::Status refuse;
       if (shutting_down_.load()) {
         refuse = absl::UnavailableError("server is shutting down");
@@ -1149,6 +1186,10 @@ void LocalServer::RunCall(WorkItem& item) {
 // kMaxServerSpin per idle spell.
 void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
   if (c->closed.load()) return;
+  if (c->hung_up.load()) {
+    Schedule(c, false);  // Drain closes it once nothing is left.
+    return;
+  }
   if (c->ep->HasInboundHint()) {
     Schedule(c, false);  // This worker picks it up next.
     return;
