@@ -23,15 +23,23 @@ std::string PeerIdentity::ToString() const {
 namespace internal {
 
 void CancelState::Cancel() {
-  std::vector<std::pair<uint64_t, std::function<void()>>> to_run;
+  Callbacks to_run;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_.load(std::memory_order_relaxed)) return;
     cancelled_.store(true, std::memory_order_release);
     to_run.swap(callbacks_);
+    running_callbacks_ = !to_run.empty();
+    runner_ = std::this_thread::get_id();
   }
   cv_.notify_all();
+  if (to_run.empty()) return;
   for (auto& [handle, fn] : to_run) fn();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_callbacks_ = false;
+  }
+  cv_.notify_all();  // RemoveCallback callers waiting for the run to end.
 }
 
 bool CancelState::WaitUntil(absl::Time until) const {
@@ -62,13 +70,18 @@ uint64_t CancelState::AddCallback(std::function<void()> fn) {
 
 void CancelState::RemoveCallback(uint64_t handle) {
   if (handle == 0) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
     if (it->first == handle) {
       callbacks_.erase(it);
       return;
     }
   }
+  // Not registered: it ran, or a Cancel() is running it now. Wait for that
+  // run to end, unless this is the run's own thread. Callbacks must not
+  // block, so the wait is short.
+  if (runner_ == std::this_thread::get_id()) return;
+  cv_.wait(lock, [this] { return !running_callbacks_; });
 }
 
 }  // namespace internal

@@ -26,9 +26,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
@@ -83,6 +85,11 @@ class CallContext {
   // already was. Returns a handle for RemoveCancelCallback. Callbacks must
   // not block; they run on the cancelling thread.
   uint64_t AddCancelCallback(std::function<void()> fn);
+  // Unregisters a callback. Once this returns, the callback is not running
+  // and never will: if a Cancel() on another thread is running it right
+  // now, this waits for it to return (so callbacks may capture raw pointers
+  // that die after RemoveCancelCallback). Called from inside a callback, it
+  // does not wait.
   void RemoveCancelCallback(uint64_t handle);
 
   Metadata& metadata() { return metadata_; }
@@ -90,8 +97,16 @@ class CallContext {
   Metadata& response_metadata() { return response_metadata_; }
   const Metadata& response_metadata() const { return response_metadata_; }
 
-  const PeerIdentity& peer() const { return peer_; }
-  void set_peer(PeerIdentity peer) { peer_ = std::move(peer); }
+  const PeerIdentity& peer() const {
+    return peer_ref_ != nullptr ? *peer_ref_ : peer_;
+  }
+  void set_peer(PeerIdentity peer) {
+    peer_ = std::move(peer);
+    peer_ref_ = nullptr;
+  }
+  // Like set_peer, without a copy: `peer` must outlive this context
+  // (transports point it at their per-connection identity).
+  void set_peer_ref(const PeerIdentity* peer) { peer_ref_ = peer; }
 
   // The method being called, for logs and for handlers that serve several.
   const std::string& method_path() const {
@@ -123,6 +138,7 @@ class CallContext {
   Metadata metadata_;
   Metadata response_metadata_;
   PeerIdentity peer_;
+  const PeerIdentity* peer_ref_ = nullptr;
   std::string method_path_;
   const std::string* method_path_ref_ = nullptr;
 };
@@ -148,8 +164,13 @@ class CancelState : public std::enable_shared_from_this<CancelState> {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::atomic<bool> cancelled_{false};
+  // While Cancel() runs the callbacks it took: the thread running them.
+  bool running_callbacks_ = false;  // mu_
+  std::thread::id runner_;          // mu_
   uint64_t next_handle_ = 1;                                     // mu_
-  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_;  // mu_
+  using Callbacks =
+      absl::InlinedVector<std::pair<uint64_t, std::function<void()>>, 1>;
+  Callbacks callbacks_;  // mu_; one callback (a transport's) needs no heap.
 };
 
 }  // namespace internal

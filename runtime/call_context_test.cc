@@ -1,6 +1,8 @@
 #include "runtime/call_context.h"
 
 #include <atomic>
+#include <memory>
+#include <string>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -56,6 +58,72 @@ TEST(CallContextTest, WaitEndsAtDeadline) {
 TEST(CallContextTest, WaitEndsAtItsOwnLimit) {
   CallContext ctx;
   EXPECT_FALSE(ctx.WaitForCancellation(absl::Now() + absl::Milliseconds(5)));
+}
+
+TEST(CallContextTest, CancelStateIsSharedAndOutlivesTheContext) {
+  std::weak_ptr<internal::CancelState> weak;
+  std::shared_ptr<internal::CancelState> held;
+  {
+    CallContext ctx;
+    held = ctx.cancel_state();
+    EXPECT_EQ(ctx.cancel_state(), held);  // One state per context.
+    weak = held;
+    held->Cancel();  // As a transport would on a CANCEL message.
+    EXPECT_TRUE(ctx.WasCancelledExplicitly());
+    EXPECT_TRUE(ctx.IsCancelled());
+  }
+  EXPECT_TRUE(held->cancelled());  // Still valid after the context died.
+  held.reset();
+  EXPECT_TRUE(weak.expired());  // And freed with its last holder.
+}
+
+TEST(CallContextTest, ConcurrentFirstUseMakesOneCancelState) {
+  for (int round = 0; round < 50; ++round) {
+    CallContext ctx;
+    std::shared_ptr<internal::CancelState> a, b;
+    std::thread t1([&] { a = ctx.cancel_state(); });
+    std::thread t2([&] { b = ctx.cancel_state(); });
+    t1.join();
+    t2.join();
+    ASSERT_EQ(a, b) << round;
+  }
+}
+
+TEST(CallContextTest, CancelBeforeAnyCallbackStillRunsLaterCallbacks) {
+  CallContext ctx;
+  EXPECT_FALSE(ctx.WasCancelledExplicitly());
+  ctx.Cancel();
+  int runs = 0;
+  EXPECT_EQ(ctx.AddCancelCallback([&] { ++runs; }), 0u);
+  EXPECT_EQ(runs, 1);  // At once, on this thread.
+}
+
+TEST(CallContextTest, RemovedCallbackDoesNotRun) {
+  CallContext ctx;
+  int first = 0, second = 0;
+  const uint64_t h1 = ctx.AddCancelCallback([&] { ++first; });
+  ctx.AddCancelCallback([&] { ++second; });
+  ctx.RemoveCancelCallback(h1);
+  ctx.Cancel();
+  EXPECT_EQ(first, 0);
+  EXPECT_EQ(second, 1);
+}
+
+TEST(CallContextTest, MethodPathAndPeerByReference) {
+  const std::string path = "/lpc.test.Raw/Echo";
+  PeerIdentity peer;
+  peer.transport = "local";
+  peer.pid = 42;
+  CallContext ctx;
+  ctx.set_method_path_ref(&path);
+  ctx.set_peer_ref(&peer);
+  EXPECT_EQ(ctx.method_path(), path);
+  EXPECT_EQ(&ctx.method_path(), &path);
+  EXPECT_EQ(ctx.peer().pid, 42);
+  ctx.set_method_path("/own/Copy");  // A copy replaces the reference.
+  ctx.set_peer(PeerIdentity{"inprocess", {}, {}, {}, ""});
+  EXPECT_EQ(ctx.method_path(), "/own/Copy");
+  EXPECT_EQ(ctx.peer().transport, "inprocess");
 }
 
 TEST(PeerIdentityTest, ToStringNamesEveryKnownPart) {

@@ -69,6 +69,8 @@ struct PendingCall {
   CallContext* ctx = nullptr;
   // `deadline` on CLOCK_MONOTONIC (0 = none), as sent.
   int64_t deadline_ns = 0;
+  // Async calls: the cancel callback registered on `ctx` (0 = none).
+  uint64_t cancel_handle = 0;
 };
 
 // A call ends this way: a call whose deadline (`deadline_ns`, monotonic;
@@ -86,14 +88,21 @@ absl::StatusOr<std::string> Finish(CallContext* ctx, int64_t deadline_ns,
   return r;
 }
 
-// An async call's callback, ready to run outside the locks.
+// An async call's callback, ready to run outside the locks (no lock of
+// the connection may be held: removing the cancel callback may wait for a
+// Cancel() that is running it, and that needs the connection's locks).
 struct Completion {
   ResponseCallback callback;
   CallContext* ctx = nullptr;
   int64_t deadline_ns = 0;
+  uint64_t cancel_handle = 0;
   absl::StatusOr<std::string> result;
   void Run() {
-    if (callback) callback(Finish(ctx, deadline_ns, std::move(result)));
+    if (!callback) return;
+    // `ctx` is alive until `callback` runs. Once this returns, the cancel
+    // callback (which holds a raw pointer to the connection) never runs.
+    if (cancel_handle != 0) ctx->RemoveCancelCallback(cancel_handle);
+    callback(Finish(ctx, deadline_ns, std::move(result)));
   }
 };
 
@@ -129,6 +138,18 @@ class ClientConnection : public MemfdPort {
         pump_.join();
       }
     }
+    // Async calls still registered (their channel went away): they never
+    // complete, as before; their contexts are alive (their callbacks have
+    // not run), so their cancel callbacks, which point at this connection,
+    // are removed first. Sync calls cannot be left: their callers hold a
+    // reference to this connection.
+    for (auto& [id, call] : calls_) {
+      if (!call->callback) continue;
+      if (call->cancel_handle != 0) {
+        call->ctx->RemoveCancelCallback(call->cancel_handle);
+      }
+      delete call;
+    }
   }
 
   bool dead() { return dead_flag_.load(std::memory_order_acquire); }
@@ -157,7 +178,13 @@ class ClientConnection : public MemfdPort {
     if (calls_.size() >= options_.max_in_flight) {
       return absl::ResourceExhaustedError("too many calls in flight");
     }
-    call->id = next_id_++;
+    if (call->callback && call->ctx != nullptr &&
+        call->ctx->WasCancelledExplicitly()) {
+      // Its cancel callback ran before it was registered (and found
+      // nothing); refusing it here is what makes that cancel count.
+      return absl::CancelledError("call cancelled");
+    }
+    if (call->id == 0) call->id = NextId();
     calls_.emplace(call->id, call);
     if (call->callback) {
       StartPumpLocked();
@@ -165,6 +192,9 @@ class ClientConnection : public MemfdPort {
     }
     return slot;
   }
+
+  // A fresh message id (async calls take theirs before registering).
+  uint64_t NextId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
   void SetBound(const std::string& iface, uint32_t slot) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -480,6 +510,7 @@ class ClientConnection : public MemfdPort {
       out->callback = std::move(call->callback);
       out->ctx = call->ctx;
       out->deadline_ns = call->deadline_ns;
+      out->cancel_handle = call->cancel_handle;
       out->result = std::move(result);
       delete call;
       return;
@@ -648,7 +679,7 @@ class ClientConnection : public MemfdPort {
   std::mutex mu_;
   std::condition_variable cv_;
   absl::flat_hash_map<uint64_t, PendingCall*> calls_;  // mu_
-  uint64_t next_id_ = 1;                               // mu_
+  std::atomic<uint64_t> next_id_{1};
   std::map<std::string, uint32_t, std::less<>> bound_;  // mu_: iface -> slot
   const InterfaceDescriptor* last_iface_ = nullptr;     // mu_: bound_ cache
   uint32_t last_slot_ = 0;                              // mu_
@@ -781,11 +812,14 @@ class LocalChannel final : public Channel {
         &call, [ctx] { return ctx->WasCancelledExplicitly(); },
         [&] {
           if (handle.has_value()) return;
-          handle = ctx->AddCancelCallback([conn, id] {
-            if (conn->Complete(id, absl::CancelledError("call cancelled"))) {
-              conn->SendCancel(id);
+          // Raw pointer (no heap for the std::function): removed below,
+          // while `conn` is held, and removal waits for a running callback.
+          ClientConnection* c = conn.get();
+          handle = ctx->AddCancelCallback([c, id] {
+            if (c->Complete(id, absl::CancelledError("call cancelled"))) {
+              c->SendCancel(id);
             }
-            conn->WakeLeader();
+            c->WakeLeader();
           });
         });
     if (handle.has_value()) ctx->RemoveCancelCallback(*handle);
@@ -804,8 +838,9 @@ class LocalChannel final : public Channel {
     bool registered = false;
     absl::Status s = Begin(iface, method, ctx, request, call, &conn, &registered);
     if (!s.ok() && !registered) {
+      // Also removes its cancel callback, if Begin registered one.
       Completion c{std::move(call->callback), ctx, call->deadline_ns,
-                   std::move(s)};
+                   call->cancel_handle, std::move(s)};
       delete call;
       c.Run();
     }
@@ -877,6 +912,23 @@ class LocalChannel final : public Channel {
       with_metadata += request;
     }
     call->deadline = deadline;
+    if (registered != nullptr) {
+      // An async call's cancel callback is registered before the call is:
+      // once sent, the reply may complete the call, and `done` may destroy
+      // `ctx`, at any moment. It holds a raw pointer (16 bytes: no heap for
+      // the std::function); it is removed before `done` runs
+      // (Completion::Run) or, for a call still pending when the connection
+      // dies, by the connection's destructor. A cancel that comes before
+      // the call is registered finds nothing; Register then refuses it.
+      call->id = c.NextId();
+      ClientConnection* raw = conn->get();
+      const uint64_t id = call->id;
+      call->cancel_handle = ctx->AddCancelCallback([raw, id] {
+        if (raw->Complete(id, absl::CancelledError("call cancelled"))) {
+          raw->SendCancel(id);
+        }
+      });
+    }
     absl::StatusOr<uint32_t> slot = c.Register(call, &iface);
     if (absl::IsNotFound(slot.status())) {  // First call of this interface.
       absl::StatusOr<uint32_t> bound = Bind(*conn, iface, deadline);
@@ -888,22 +940,7 @@ class LocalChannel final : public Channel {
     }
     if (!slot.ok()) return slot.status();
     const uint64_t id = call->id;
-    if (registered != nullptr) {
-      *registered = true;
-      // Registered before sending: once sent, the reply may complete the
-      // call, and `done` may destroy `ctx`, at any moment. The callback
-      // holds the connection weakly, so that a context destroyed inside
-      // `done` (on the connection's own pump thread) never destroys the
-      // connection under that thread.
-      std::weak_ptr<ClientConnection> weak = *conn;
-      ctx->AddCancelCallback([weak, id] {
-        if (std::shared_ptr<ClientConnection> cn = weak.lock()) {
-          if (cn->Complete(id, absl::CancelledError("call cancelled"))) {
-            cn->SendCancel(id);
-          }
-        }
-      });
-    }
+    if (registered != nullptr) *registered = true;
     OutgoingMessage m;
     m.type = MessageType::kRequest;
     m.message_id = id;
