@@ -109,6 +109,37 @@ TEST(CallContextTest, RemovedCallbackDoesNotRun) {
   EXPECT_EQ(second, 1);
 }
 
+TEST(CallContextTest, RemoveWaitsForACallbackThatIsRunning) {
+  CallContext ctx;
+  std::atomic<bool> started{false}, remove_called{false}, finished{false};
+  const uint64_t handle = ctx.AddCancelCallback([&] {
+    started = true;
+    // Bounded: the remover is at most a thread start away.
+    for (int i = 0; i < 10000000 && !remove_called; ++i) std::this_thread::yield();
+    for (int i = 0; i < 1000; ++i) std::this_thread::yield();
+    finished = true;
+  });
+  std::thread canceller([&] { ctx.Cancel(); });
+  for (int i = 0; i < 10000000 && !started; ++i) std::this_thread::yield();
+  ASSERT_TRUE(started);
+  remove_called = true;
+  ctx.RemoveCancelCallback(handle);
+  EXPECT_TRUE(finished);  // Not running any more once Remove returned.
+  canceller.join();
+}
+
+TEST(CallContextTest, RemoveFromInsideTheCallbackDoesNotWait) {
+  CallContext ctx;
+  uint64_t handle = 0;
+  bool ran = false;
+  handle = ctx.AddCancelCallback([&] {
+    ctx.RemoveCancelCallback(handle);  // Would deadlock if it waited.
+    ran = true;
+  });
+  ctx.Cancel();
+  EXPECT_TRUE(ran);
+}
+
 TEST(CallContextTest, MethodPathAndPeerByReference) {
   const std::string path = "/lpc.test.Raw/Echo";
   PeerIdentity peer;
