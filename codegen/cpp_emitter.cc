@@ -1425,10 +1425,15 @@ class Emitter {
     cc_ += "}  // namespace " + impl + "\n\n";
   }
 
-  bool AnyDirectFields() {
+  // Whether some request encoder writes a direct field: of a string or
+  // bytes type (`strings`), of a struct type (`structs`).
+  bool AnyDirectFields(bool strings = true, bool structs = true) {
     for (const auto& iface : file_.interfaces) {
       for (const MethodDecl& m : iface->methods) {
-        if (HasDirectFields(m)) return true;
+        for (const ParamDecl& p : m.params) {
+          if (p.direction == ParamDirection::kOut || !Movable(p.type)) continue;
+          if (p.type.kind == Kind::kNamed ? structs : strings) return true;
+        }
       }
     }
     return false;
@@ -1456,14 +1461,19 @@ void lpc_AppendFieldHeader(uint32_t lpc_number, size_t lpc_length,
                   static_cast<size_t>(lpc_end - lpc_head));
 }
 
-// Appends string or bytes field `number` with the bytes of `value`.
+)";
+    if (AnyDirectFields(/*strings=*/true, /*structs=*/false)) {
+      cc_ += R"(// Appends string or bytes field `number` with the bytes of `value`.
 void lpc_AppendBytes(uint32_t lpc_number, const ::std::string& lpc_value,
                      ::std::string* lpc_out) {
   lpc_AppendFieldHeader(lpc_number, lpc_value.size(), lpc_out);
   lpc_out->append(lpc_value);
 }
 
-// Appends message field `number` holding `value`, whose ByteSizeLong()
+)";
+    }
+    if (AnyDirectFields(/*strings=*/false, /*structs=*/true)) {
+      cc_ += R"(// Appends message field `number` holding `value`, whose ByteSizeLong()
 // was `size` (so its cached sizes are set).
 void lpc_AppendMessage(uint32_t lpc_number,
                        const ::google::protobuf::MessageLite& lpc_value,
@@ -1476,6 +1486,7 @@ void lpc_AppendMessage(uint32_t lpc_number,
 }
 
 )";
+    }
   }
 
   // The helper of the reply decoders that take a reply of one string or
@@ -1518,7 +1529,7 @@ size_t lpc_SoleFieldHeader(uint32_t lpc_number, const ::std::string& lpc_reply) 
     if (AnyDirectFields() || AnySoleFields()) {
       cc_ += "#include \"google/protobuf/io/coded_stream.h\"\n";
     }
-    if (AnyDirectFields()) {
+    if (AnyDirectFields(/*strings=*/false, /*structs=*/true)) {
       cc_ += "#include \"google/protobuf/message_lite.h\"\n";
     }
     if (AnySoleFields()) {
