@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <sched.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -192,11 +194,30 @@ BENCHMARK(BM_EndpointSendReceive)
     ->Arg(1 << 20)
     ->Arg(4 << 20);
 
+// Pins the calling thread (and the threads it creates later) to `cpu`, if
+// the process may run there. Returns whether it did.
+bool PinTo(int cpu) {
+  cpu_set_t allowed;
+  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0 ||
+      !CPU_ISSET(cpu, &allowed)) {
+    return false;
+  }
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return ::sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
 // A RawService server on a local port in a fresh directory under /tmp, and
-// a channel to it. ok() is false if anything failed.
+// a channel to it. ok() is false if anything failed. With two CPUs, the
+// server's threads run on CPU 1 and the calling thread on CPU 0 (cross-core,
+// as bench/lpc_echo --placement=cross-core); the affinity is restored on
+// destruction.
 class LocalPair {
  public:
   explicit LocalPair(absl::Duration spin = absl::Microseconds(20)) {
+    ::sched_getaffinity(0, sizeof(saved_), &saved_);
+    const bool pinned = PinTo(1);  // Server threads inherit CPU 1.
     char tmpl[] = "/tmp/lpc-bench-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) return;
     dir_ = tmpl;
@@ -217,17 +238,20 @@ class LocalPair {
         CreateLocalChannel("bench", ChannelOptions(), lo);
     if (!ch.ok()) return;
     channel_ = *ch;
+    if (pinned) PinTo(0);  // The caller (and the channel's pump) on CPU 0.
     ok_ = true;
   }
   ~LocalPair() {
     channel_.reset();
     server_.Shutdown();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    ::sched_setaffinity(0, sizeof(saved_), &saved_);
   }
   bool ok() const { return ok_; }
   Channel& channel() { return *channel_; }
 
  private:
+  cpu_set_t saved_;
   std::string dir_;
   lpc::testing::RawService service_;
   Server server_;
@@ -239,14 +263,16 @@ const MethodDescriptor& RawEcho() {
   return lpc::testing::RawDescriptor().methods[0];
 }
 
-// One synchronous echo of state.range(0) bytes at a time.
+// One synchronous echo of 64 bytes at a time; both sides spin without
+// limit (state.range(0) == 1, as lpc-local-spin) or for the default 20 us.
 void BM_LocalCall_Echo(benchmark::State& state) {
-  LocalPair pair;
+  LocalPair pair(state.range(0) == 1 ? absl::InfiniteDuration()
+                                     : absl::Microseconds(20));
   if (!pair.ok()) {
     state.SkipWithError("server or channel did not start");
     return;
   }
-  const std::string payload(static_cast<size_t>(state.range(0)), 'p');
+  const std::string payload(64, 'p');
   for (auto _ : state) {
     CallContext ctx;
     absl::StatusOr<std::string> r = pair.channel().Call(
@@ -257,7 +283,7 @@ void BM_LocalCall_Echo(benchmark::State& state) {
     }
   }
 }
-BENCHMARK(BM_LocalCall_Echo)->Arg(64)->UseRealTime();
+BENCHMARK(BM_LocalCall_Echo)->ArgName("spin_forever")->Arg(0)->Arg(1)->UseRealTime();
 
 // Async echoes of 64 bytes with up to state.range(0) in flight.
 void BM_LocalCall_EchoPipelined(benchmark::State& state) {
