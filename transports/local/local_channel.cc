@@ -141,9 +141,16 @@ class ClientConnection : public MemfdPort {
     // Async calls still registered (their channel went away): they never
     // complete, as before; their contexts are alive (their callbacks have
     // not run), so their cancel callbacks, which point at this connection,
-    // are removed first. Sync calls cannot be left: their callers hold a
-    // reference to this connection.
-    for (auto& [id, call] : calls_) {
+    // are removed, waiting for one that is running right now (it finds its
+    // call gone). Sync calls cannot be left: their callers hold a reference
+    // to this connection.
+    std::vector<PendingCall*> left;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [id, call] : calls_) left.push_back(call);
+      calls_.clear();
+    }
+    for (PendingCall* call : left) {
       if (!call->callback) continue;
       if (call->cancel_handle != 0) {
         call->ctx->RemoveCancelCallback(call->cancel_handle);
