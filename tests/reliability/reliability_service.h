@@ -68,7 +68,10 @@ class RelService final : public Service {
     {
       std::lock_guard<std::mutex> lock(mu_);
       states_.push_back(ctx.cancel_state());
-      if (states_.size() > 100000) Compact();
+      // Compacted once it doubles past what was alive last time: a
+      // weak_ptr keeps its whole make_shared block allocated, so a fixed
+      // threshold would make the server's RSS climb between compactions.
+      if (states_.size() > compact_at_) Compact();
     }
     absl::Status s = Run(method_id, ctx, request, response);
     running_.fetch_sub(1);
@@ -108,6 +111,7 @@ class RelService final : public Service {
       if (!w.expired()) live.push_back(w);
     }
     states_.swap(live);
+    compact_at_ = 2 * states_.size() + 1024;
   }
 
   absl::Status Run(uint32_t method_id, CallContext& ctx,
@@ -173,6 +177,7 @@ class RelService final : public Service {
   std::atomic<int64_t> holds_cancelled_{0};
   std::mutex mu_;
   std::vector<std::weak_ptr<internal::CancelState>> states_;  // mu_
+  size_t compact_at_ = 1024;                                   // mu_
   std::map<std::string, int64_t> cancel_seen_;                 // mu_
 };
 

@@ -43,13 +43,15 @@
 //     buffer (33 KiB on average) every 20 calls.
 // The test's own service (RelService, reliability_service.h) keeps a
 // weak_ptr to every call's CancelState, for the leaked-context check of
-// other tests, and drops the expired ones only when 100,000 have piled up.
-// A weak_ptr keeps the make_shared block of the CancelState allocated, so
-// the server holds about 230 bytes per call (measured with glibc's mmap
-// threshold pinned, GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072: RSS
-// +1.2 MiB per 5,600-call round, linear up to 100,000 calls, then a drop
-// and flat). That is not the transport's memory; the assertion allows
-// min(calls after warm-up, 100,001) x kTrackerBytesPerCall for it.
+// other tests, and drops the expired ones when the list has doubled past
+// what was alive at the last compaction. A weak_ptr keeps the make_shared
+// block of the CancelState allocated, so until a compaction the server
+// holds about 230 bytes per call (measured with glibc's mmap threshold
+// pinned, GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072: RSS +1.2 MiB
+// per 5,600-call round while the list grew). That is not the transport's
+// memory; the assertion allows min(calls after warm-up, 100,001) x
+// kTrackerBytesPerCall for it, a bound the list stays under unless more
+// than 50,000 calls are alive at once.
 // Threads, mappings and VmSize are reported per round but not asserted:
 // they move with the server's worker pool (workers above the limit exit
 // after a burst; their stacks stay mapped until the thread is joined).
@@ -86,8 +88,8 @@ constexpr bool kSanitized = false;
 
 // See the file comment.
 constexpr int64_t kRssSlackKib = 16 * 1024;
-// RelService's cancel-state list: at most this many entries
-// (RelService::Dispatch compacts it when it grows past 100,000).
+// RelService's cancel-state list: at most this many entries (it is
+// compacted past 2 x live + 1,024 entries; see the file comment).
 constexpr int64_t kTrackerMaxEntries = 100001;
 // Bytes one entry may hold: the weak_ptr (x3: the vector's spare capacity
 // after doubling and the freed smaller buffers) and the make_shared block

@@ -73,6 +73,8 @@ constexpr size_t kMaxBoundInterfaces = 256;
 // While all workers are busy, how often one of them looks at the doorbells
 // without waiting (see WorkerLoop).
 constexpr int64_t kBusyPollNs = 50 * 1000;
+// How long a client counts as busy after its last call arrived (see Tick).
+constexpr int64_t kActiveWindowNs = 20 * 1000 * 1000;
 constexpr uint64_t kListenTag = ~uint64_t{0};
 constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
 
@@ -123,7 +125,10 @@ class Connection : public MemfdPort {
   std::deque<WorkItem> calls;  // Decoded calls waiting for a worker.
   int running_calls = 0;       // Handlers running now.
   bool runnable = false;       // In LocalServer::runnable_.
-  bool active = false;  // Has calls queued or running (active_conns_).
+  // Had calls queued or running within the last kActiveWindowNs (counted
+  // in active_conns_; cleared by the tick).
+  bool active = false;
+  int64_t last_active_ns = 0;
 
   // Doorbell accounting, for the storm check in Tick: every doorbell the
   // poller saw, every record consumed, every time the server asked for a
@@ -290,7 +295,7 @@ class LocalServer final : public LocalServerTransport {
   // Connections with decoded calls waiting, each once, round-robin.
   std::deque<std::shared_ptr<Connection>> runnable_;  // pool_mu_
   size_t queued_calls_ = 0;  // Sum of calls.size() over runnable_; pool_mu_
-  int active_conns_ = 0;     // Connections with calls queued or running.
+  int active_conns_ = 0;     // Connections with `active` set.
   std::deque<std::shared_ptr<Connection>> ready_;   // pool_mu_
   std::vector<Worker*> idle_;                       // pool_mu_, LIFO
   bool poller_active_ = false;                      // pool_mu_
@@ -615,6 +620,15 @@ void LocalServer::Tick() {
   // Pool growth: work is waiting, nobody is idle and nothing completed
   // during the last tick, so the running handlers are blocked.
   std::lock_guard<std::mutex> lock(pool_mu_);
+  // A client stays active (and counts when the CPU share is computed) for
+  // kActiveWindowNs after its last call arrived: a client making one call
+  // at a time is between calls most of the time, yet it is busy.
+  for (auto& c : conns) {
+    if (c->active && c->calls.empty() && c->running_calls == 0 &&
+        now_ns - c->last_active_ns > kActiveWindowNs) {
+      SetActiveLocked(*c, false);
+    }
+  }
   const bool waiting = queued_calls_ > 0 || !ready_.empty();
   const bool runnable =
       !ready_.empty() || (queued_calls_ > 0 && running_ < limit_);
@@ -714,10 +728,10 @@ void LocalServer::PromotePollerLocked() {
 // client need the pool under its concurrency limit and the client under
 // max_handlers_per_connection, so one client never holds every worker.
 //
-// The share: with several clients busy at once, one client's handlers may
-// fill at most its share of the concurrency limit, so a client flooding a
-// fast method cannot take every CPU from a client that makes one call at a
-// time. Alone, a client may use the whole limit.
+// The share: with several clients busy (calls within the last 20 ms), one
+// client's handlers may fill at most its share of the concurrency limit,
+// so a client flooding a fast method cannot take every CPU from a client
+// that makes one call at a time. Alone, a client may use the whole limit.
 bool LocalServer::CanStartLocked(const Connection& c) const {
   if (running_ >= max_workers_) return false;
   if (c.running_calls == 0) return true;
@@ -848,9 +862,6 @@ void LocalServer::WorkerLoop() {
         lock.lock();
         --running_;
         --conn->running_calls;
-        if (conn->running_calls == 0 && conn->calls.empty()) {
-          SetActiveLocked(*conn, false);
-        }
         ++completions_;
         continue;  // Perhaps the last reference to a closed connection
                    // goes under the lock: no member of it takes pool_mu_.
@@ -975,6 +986,7 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
   for (size_t i = 0; i < items.size(); ++i) c->calls.push_back(std::move(items[i]));
   queued_calls_ += items.size();
   SetActiveLocked(*c, true);
+  c->last_active_ns = MonotonicNowNs();
   if (!c->runnable) {
     c->runnable = true;
     runnable_.push_back(c);
@@ -1191,7 +1203,16 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
     return;
   }
   if (c->ep->HasInboundHint()) {
-    Schedule(c, false);  // This worker picks it up next.
+    // At the in-flight limit the ring is read again only once a batch's
+    // worth of calls has finished (or none is left), not one record per
+    // finished call: a client that keeps its ring full costs one drain
+    // per batch. The calls still pending end here too, and look again.
+    const uint32_t limit = options_.max_in_flight_per_connection;
+    const uint32_t resume = limit - std::min(options_.batch_per_turn, limit / 2);
+    const uint32_t pending = c->pending_calls.load();
+    if (pending <= resume || pending == 0) {
+      Schedule(c, false);  // This worker picks it up next.
+    }
     return;
   }
   const int64_t spin_ns = std::min(absl::ToInt64Nanoseconds(options_.spin),
@@ -1323,7 +1344,7 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
     std::lock_guard<std::mutex> lock(pool_mu_);
     dropped.swap(c->calls);
     queued_calls_ -= dropped.size();
-    if (c->running_calls == 0) SetActiveLocked(*c, false);
+    SetActiveLocked(*c, false);
     if (c->runnable) {
       c->runnable = false;
       runnable_.erase(std::find(runnable_.begin(), runnable_.end(), c));
