@@ -578,7 +578,13 @@ class ClientConnection : public MemfdPort {
                     check_socket = resume_spin = true;
                     return false;
                   }
-                  if (yield) ::sched_yield();
+                  // The pump, and any leader while other threads of this
+                  // process wait for the role or their calls, give up the
+                  // CPU every few microseconds: with more callers than
+                  // CPUs, a spinning leader would otherwise starve them.
+                  if (yield || followers_.load(std::memory_order_relaxed) > 0) {
+                    ::sched_yield();
+                  }
                   own = RunningValueForThisCpu();
                   ep_->SetRunningValue(own);
                   return peer_elsewhere();
@@ -619,10 +625,10 @@ class ClientConnection : public MemfdPort {
                       BeforeSleep before_sleep) {
     Lead(stop, deadline, yield, before_sleep);
     reader_mu_.unlock();
-    // Pairs with a follower's increment before its try_lock: either it
-    // takes the role itself or this sees it and wakes it.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (followers_.load(std::memory_order_seq_cst) > 0) {
+    // A read-modify-write, ordered with a follower's increment before its
+    // try_lock: either the follower takes the role itself or this sees it
+    // and wakes it.
+    if (followers_.fetch_add(0, std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lock(mu_);
       cv_.notify_all();
     }
@@ -919,6 +925,8 @@ class LocalChannel final : public Channel {
       with_metadata += request;
     }
     call->deadline = deadline;
+    const int64_t deadline_ns = call->deadline_ns;
+    uint64_t async_id = 0;
     if (registered != nullptr) {
       // An async call's cancel callback is registered before the call is:
       // once sent, the reply may complete the call, and `done` may destroy
@@ -927,9 +935,9 @@ class LocalChannel final : public Channel {
       // (Completion::Run) or, for a call still pending when the connection
       // dies, by the connection's destructor. A cancel that comes before
       // the call is registered finds nothing; Register then refuses it.
-      call->id = c.NextId();
+      call->id = async_id = c.NextId();
       ClientConnection* raw = conn->get();
-      const uint64_t id = call->id;
+      const uint64_t id = async_id;
       call->cancel_handle = ctx->AddCancelCallback([raw, id] {
         if (raw->Complete(id, absl::CancelledError("call cancelled"))) {
           raw->SendCancel(id);
@@ -946,14 +954,17 @@ class LocalChannel final : public Channel {
       }
     }
     if (!slot.ok()) return slot.status();
-    const uint64_t id = call->id;
+    // From here on an async call belongs to the connection: it may be
+    // completed and deleted at any moment (a cancel, a dead connection), so
+    // `call` is not touched again; a sync call's record is ours.
     if (registered != nullptr) *registered = true;
+    const uint64_t id = async_id != 0 ? async_id : call->id;
     OutgoingMessage m;
     m.type = MessageType::kRequest;
     m.message_id = id;
     m.interface_slot = *slot;
     m.method_id = method.id;
-    m.deadline_ns = call->deadline_ns;
+    m.deadline_ns = deadline_ns;
     m.payload = request;
     if (has_metadata) {
       m.flags = kFlagMetadata;
