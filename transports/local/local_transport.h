@@ -68,7 +68,7 @@ struct LocalPortOptions {
   // Default: none.
   std::function<bool(const PeerCredentials&)> accept_callback;
   // Sizes of each client's section.
-  // Default: see SectionGeometry (256-slot rings, 1 MiB data halves).
+  // Default: see SectionGeometry (256-slot rings, 2 MiB data halves).
   SectionGeometry geometry;
   // Largest record sent inline (header + payload), bytes.
   // Default: 1024.
