@@ -24,6 +24,7 @@
 #include "transports/local/control_socket.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/memfd.h"
+#include "transports/local/section.h"
 #include "transports/local/shared_word.h"
 
 namespace lpc::reliability {
@@ -219,7 +220,9 @@ TEST(BoundaryTest, EveryPeerControlledField) {
            FrameField([](FrameHeader& h, uint64_t v) { h.reserved = v; }), &t);
 
   // --- Data-area payload reference (mode 1): offset and length. ---
-  const uint64_t half = uint64_t{1} << 20;
+  // The server runs with the default geometry: a payload may fill the
+  // whole client->server half.
+  const uint64_t half = local::SectionGeometry{}.c2s_data_bytes;
   RunField(path, "data_area.payload_ref", 0, 0, 32, eq(0),
            [](RawClient& c, uint32_t slot, uint64_t v) {
              FrameHeader h = BaseHeader(slot);
