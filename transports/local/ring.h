@@ -100,7 +100,8 @@ class RingConsumer {
   // for space (the caller then wakes it).
   bool Release();
   // Like Release, but only once a quarter of the ring is consumed and
-  // unreleased, or the producer waits for space: the consumer then writes
+  // unreleased, more than half of it is published beyond the released
+  // index, or the producer waits for space: the consumer then writes
   // the cache line the producer reads on every publish (consumer_sleeping
   // shares it) once per batch instead of once per record. Since a record
   // spans at most half the ring, a producer facing an empty ring always
