@@ -613,7 +613,9 @@ void LocalServer::Tick() {
     }
     if (stalled) {
       CutOff(c, absl::ResourceExhaustedError("client does not read its replies"));
-    } else if (pending || c->ep->HasInboundHint()) {
+    } else if (pending || c->hung_up.load() || c->ep->HasInboundHint()) {
+      // (A hung-up client is looked at until Drain closes it: its hang-up
+      // may have come while a worker was draining it.)
       Schedule(c, true);
     }
   }
