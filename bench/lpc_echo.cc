@@ -276,7 +276,10 @@ void CallLoop(EchoClient& client, const std::string& contender,
               uint64_t end_ns, int64_t max_calls, CallerResult* out) {
   std::string buf(static_cast<size_t>(payload), 't');
   uint64_t seq = seq_base;
-  for (int64_t k = 0; k < max_calls; ++k) {
+  // Bounded by the window's end; `max_calls` counts calls in the window
+  // only (calls before `start_ns`, while other callers start, do not use
+  // it up).
+  for (int64_t k = 0; k < max_calls;) {
     const uint64_t t0 = NowNs();
     if (t0 >= end_ns) break;
     if (!EchoOnce(client, buf, ++seq, contender)) {
@@ -285,6 +288,7 @@ void CallLoop(EchoClient& client, const std::string& contender,
     }
     const uint64_t t1 = NowNs();
     if (t0 >= start_ns && t1 <= end_ns) {
+      ++k;
       ++out->calls;
       if (out->ns.size() < (1u << 20)) out->ns.push_back(t1 - t0);
     }
