@@ -243,7 +243,7 @@ class LocalServer final : public LocalServerTransport {
 
   void Schedule(const std::shared_ptr<Connection>& c, bool wake);
   void WorkerLoop();
-  void PollDoorbells(int timeout_ms);
+  void PollDoorbells(int timeout_ms, bool busy);
   void ScanBusyConnections();
   void PromotePollerLocked();
   void SpawnWorkerLocked();
@@ -294,7 +294,9 @@ class LocalServer final : public LocalServerTransport {
   std::mutex pool_mu_;
   // Connections with decoded calls waiting, each once, round-robin.
   std::deque<std::shared_ptr<Connection>> runnable_;  // pool_mu_
-  size_t queued_calls_ = 0;  // Sum of calls.size() over runnable_; pool_mu_
+  // Sum of calls.size() over runnable_. Written under pool_mu_; atomic so
+  // that AfterCall may glance at it without the lock.
+  std::atomic<size_t> queued_calls_{0};
   int active_conns_ = 0;     // Connections with `active` set.
   std::deque<std::shared_ptr<Connection>> ready_;   // pool_mu_
   std::vector<Worker*> idle_;                       // pool_mu_, LIFO
@@ -777,7 +779,7 @@ bool LocalServer::TakeCallLocked(WorkItem* item) {
 // The doorbell poller (no lock held): waits for client doorbells, at most
 // `timeout_ms`, and queues the connections that rang; at most once per
 // millisecond it also looks at the rings of clients whose handlers run.
-void LocalServer::PollDoorbells(int timeout_ms) {
+void LocalServer::PollDoorbells(int timeout_ms, bool busy) {
   struct epoll_event events[64];
   const int n = ::epoll_wait(doorbell_epoll_fd_.get(), events, 64, timeout_ms);
   last_poll_ns_.store(MonotonicNowNs(), std::memory_order_relaxed);
@@ -790,7 +792,10 @@ void LocalServer::PollDoorbells(int timeout_ms) {
     std::shared_ptr<Connection> c = Lookup(tag >> 1);
     if (c == nullptr) continue;
     c->doorbells.fetch_add(1, std::memory_order_relaxed);
-    Schedule(c, /*wake=*/i > 0);
+    // The poller serves the first client itself; a busy worker has work
+    // of its own, so every client it finds gets a free worker (which then
+    // runs on another CPU while this one goes on).
+    Schedule(c, /*wake=*/busy || i > 0);
   }
   const int64_t now = MonotonicNowNs();
   if (now - last_scan_ns_.load(std::memory_order_relaxed) >= 1000 * 1000) {
@@ -836,7 +841,7 @@ void LocalServer::WorkerLoop() {
             kBusyPollNs) {
       poller_active_ = true;
       lock.unlock();
-      PollDoorbells(0);
+      PollDoorbells(0, /*busy=*/true);
       lock.lock();
       poller_active_ = false;
       continue;
@@ -879,7 +884,7 @@ void LocalServer::WorkerLoop() {
       poller_long_wait_ = running_ == 0;
       const int timeout_ms = poller_long_wait_ ? 100 : 1;
       lock.unlock();
-      PollDoorbells(timeout_ms);
+      PollDoorbells(timeout_ms, /*busy=*/false);
       lock.lock();
       poller_active_ = false;
       poller_long_wait_ = false;
@@ -1075,7 +1080,8 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
             }
           }
           if (it != c->method_paths.end()) {
-            item.ctx->set_method_path(it->second);
+            // The connection's cache outlives the call (the item holds it).
+            item.ctx->set_method_path_ref(&it->second);
           }
           if (!oneway) {
             c->in_flight.emplace(h.message_id,
@@ -1120,7 +1126,7 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
       }
       item.conn = c;
       item.ctx->set_deadline(FromMonotonicDeadlineNs(h.deadline_ns));
-      item.ctx->set_peer(c->peer);
+      item.ctx->set_peer_ref(&c->peer);  // As long as the item holds `c`.
       item.msg = std::move(msg);
       calls_started_.fetch_add(1);
       items->push_back(std::move(item));
@@ -1221,10 +1227,8 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
                                    kMaxServerSpinNs);
   bool spin = spin_ns > 0 && !c->queued.load() &&
               PeerRunningElsewhere(c->ep->PeerRunning());
-  if (spin) {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    spin = queued_calls_ == 0;  // Queued calls come first.
-  }
+  // Queued calls come first.
+  spin = spin && queued_calls_.load(std::memory_order_relaxed) == 0;
   if (spin) {
     c->ep->ClearSleeping();
     if (SpinUntil(
