@@ -70,8 +70,8 @@ absl::Status DataAreaReader::Read(uint64_t offset, uint64_t length,
                                             pos, ")"));
   }
   if (out != nullptr) {
-    out->resize(length);
-    std::memcpy(out->data(), base_ + offset, length);
+    // One pass over the shared bytes (no zero-fill of `out` first).
+    out->assign(reinterpret_cast<const char*>(base_ + offset), length);
   }
   cursor_ += advance + size;
   return absl::OkStatus();
