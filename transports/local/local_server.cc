@@ -249,6 +249,7 @@ class LocalServer final : public LocalServerTransport {
   void SpawnWorkerLocked();
   void WakeOneLocked();
   bool CanStartLocked(const Connection& c) const;
+  bool AnyCallMayStartLocked() const;
   void SetActiveLocked(Connection& c, bool active);
   bool TakeCallLocked(WorkItem* item);
   void CheckDoorbellStorm(const std::shared_ptr<Connection>& c, int64_t now_ns);
@@ -736,6 +737,13 @@ void LocalServer::PromotePollerLocked() {
 // client's handlers may fill at most its share of the concurrency limit,
 // so a client flooding a fast method cannot take every CPU from a client
 // that makes one call at a time. Alone, a client may use the whole limit.
+bool LocalServer::AnyCallMayStartLocked() const {
+  for (const std::shared_ptr<Connection>& c : runnable_) {
+    if (CanStartLocked(*c)) return true;
+  }
+  return false;
+}
+
 bool LocalServer::CanStartLocked(const Connection& c) const {
   if (running_ >= max_workers_) return false;
   if (c.running_calls == 0) return true;
@@ -1227,8 +1235,12 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
                                    kMaxServerSpinNs);
   bool spin = spin_ns > 0 && !c->queued.load() &&
               PeerRunningElsewhere(c->ep->PeerRunning());
-  // Queued calls come first.
-  spin = spin && queued_calls_.load(std::memory_order_relaxed) == 0;
+  // Queued calls that may start come first; calls held back by their
+  // client's share (a flooding neighbour's) do not stop the spin.
+  if (spin && queued_calls_.load(std::memory_order_relaxed) != 0) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    spin = !AnyCallMayStartLocked();
+  }
   if (spin) {
     c->ep->ClearSleeping();
     if (SpinUntil(
