@@ -610,9 +610,14 @@ void LocalServer::Tick() {
     if (c->closed.load()) continue;
     bool stalled = false, pending = false;
     {
-      std::lock_guard<std::mutex> lock(c->send_mu);
-      pending = !c->pending_replies.empty();
-      stalled = pending && now - c->pending_since > options_.reply_stall_timeout;
+      // Never wait here: the I/O thread also accepts new clients. A worker
+      // holding send_mu is sending; the next tick looks again.
+      std::unique_lock<std::mutex> lock(c->send_mu, std::try_to_lock);
+      if (lock.owns_lock()) {
+        pending = !c->pending_replies.empty();
+        stalled =
+            pending && now - c->pending_since > options_.reply_stall_timeout;
+      }
     }
     if (stalled) {
       CutOff(c, absl::ResourceExhaustedError("client does not read its replies"));
@@ -1157,8 +1162,8 @@ void LocalServer::RunCall(WorkItem& item) {
   c->handlers.fetch_add(1, std::memory_order_relaxed);
   std::string response;
   absl::Status s;
-  if (c->closed.load()) {
-    s = absl::UnavailableError("client went away");
+  if (c->closed.load() || (!oneway && c->hung_up.load())) {
+    s = absl::UnavailableError("client went away");  // Nobody to answer.
   } else {
     s = dispatcher_->Dispatch(item.interface_name, h.method_id, *item.ctx,
                               item.msg.payload, &response);
@@ -1263,7 +1268,7 @@ void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
   absl::Status bad;
   {
     std::lock_guard<std::mutex> lock(c->send_mu);
-    if (c->closed.load()) return;
+    if (c->closed.load() || c->hung_up.load()) return;  // Nobody reads it.
     if (c->pending_replies.empty()) {
       // Fast path: straight into the ring, no queue.
       OutgoingMessage m;
