@@ -888,8 +888,10 @@ void LocalServer::WorkerLoop() {
       }
     }
     // Shrink after a burst of blocking, keeping two threads beyond the
-    // running handlers (the poller, and one to take a call at once).
-    if (live_workers_ > std::max(limit_, running_) + 2) break;
+    // running handlers (the poller, and one to take a call at once). Only
+    // while another thread polls: the thread that would become the poller
+    // stays, or the next call would start a new thread (churn).
+    if (poller_active_ && live_workers_ > std::max(limit_, running_) + 2) break;
     if (!poller_active_) {
       // While handlers run, the poller also watches their clients' rings
       // (every millisecond), since their doorbells are off.
