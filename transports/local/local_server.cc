@@ -262,6 +262,7 @@ class LocalServer final : public LocalServerTransport {
   absl::Status FlushRepliesLocked(Connection& c);
   void CutOff(const std::shared_ptr<Connection>& c, const absl::Status& why);
   void HangUp(const std::shared_ptr<Connection>& c);
+  void StopWatchingAndCancel(Connection& c, bool closing);
   void Close(const std::shared_ptr<Connection>& c);
 
   const std::string name_;
@@ -584,17 +585,29 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
 // last oneway handler has returned (Drain and AfterCall).
 void LocalServer::HangUp(const std::shared_ptr<Connection>& c) {
   if (c->closed.load() || c->hung_up.exchange(true)) return;
-  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c->sock.get(), nullptr);
-  ::epoll_ctl(doorbell_epoll_fd_.get(), EPOLL_CTL_DEL, c->eventfd.get(),
+  StopWatchingAndCancel(*c, /*closing=*/false);
+  Schedule(c, /*wake=*/true);
+}
+
+// Takes the client's socket and doorbell out of the epoll sets and cancels
+// its calls that wait for a reply. `closing` also cancels its oneway calls
+// and drops the payload memfds it sent; either way, a worker waiting for
+// such a memfd wakes up.
+void LocalServer::StopWatchingAndCancel(Connection& c, bool closing) {
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c.sock.get(), nullptr);
+  ::epoll_ctl(doorbell_epoll_fd_.get(), EPOLL_CTL_DEL, c.eventfd.get(),
               nullptr);
   std::vector<std::shared_ptr<internal::CancelState>> cancels;
   {
-    std::lock_guard<std::mutex> lock(c->state_mu);
-    for (auto& [id, rec] : c->in_flight) cancels.push_back(rec.cancel);
-    c->memfd_cv.notify_all();
+    std::lock_guard<std::mutex> lock(c.state_mu);
+    for (auto& [id, rec] : c.in_flight) cancels.push_back(rec.cancel);
+    if (closing) {
+      for (auto& [serial, cancel] : c.oneway_calls) cancels.push_back(cancel);
+      c.memfd_stash.clear();
+    }
+    c.memfd_cv.notify_all();
   }
   for (auto& cancel : cancels) cancel->Cancel();
-  Schedule(c, /*wake=*/true);
 }
 
 void LocalServer::Tick() {
@@ -1348,18 +1361,7 @@ void LocalServer::CutOff(const std::shared_ptr<Connection>& c,
 void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   if (c->closed.exchange(true)) return;
   ::shutdown(c->sock.get(), SHUT_RDWR);
-  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c->sock.get(), nullptr);
-  ::epoll_ctl(doorbell_epoll_fd_.get(), EPOLL_CTL_DEL, c->eventfd.get(),
-              nullptr);
-  std::vector<std::shared_ptr<internal::CancelState>> cancels;
-  {
-    std::lock_guard<std::mutex> lock(c->state_mu);
-    for (auto& [id, rec] : c->in_flight) cancels.push_back(rec.cancel);
-    for (auto& [serial, cancel] : c->oneway_calls) cancels.push_back(cancel);
-    c->memfd_stash.clear();
-    c->memfd_cv.notify_all();
-  }
-  for (auto& cancel : cancels) cancel->Cancel();
+  StopWatchingAndCancel(*c, /*closing=*/true);
   {
     std::lock_guard<std::mutex> lock(c->send_mu);
     c->pending_replies.clear();
