@@ -115,6 +115,7 @@ class Connection : public MemfdPort {
 
   std::atomic<bool> closed{false};
   std::atomic<bool> hung_up{false};  // Socket gone; oneway calls still run.
+  std::atomic<int64_t> hung_up_ns{0};  // When (monotonic), for the bound.
   std::atomic<bool> queued{false};  // In the ready list or being drained.
   std::atomic<int> handlers{0};     // Handlers running for this client.
   // Calls (oneway ones too) decoded from the ring and not yet finished:
@@ -585,6 +586,7 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
 // last oneway handler has returned (Drain and AfterCall).
 void LocalServer::HangUp(const std::shared_ptr<Connection>& c) {
   if (c->closed.load() || c->hung_up.exchange(true)) return;
+  c->hung_up_ns.store(MonotonicNowNs());
   StopWatchingAndCancel(*c, /*closing=*/false);
   Schedule(c, /*wake=*/true);
 }
@@ -621,6 +623,15 @@ void LocalServer::Tick() {
   for (auto& c : conns) {
     CheckDoorbellStorm(c, now_ns);
     if (c->closed.load()) continue;
+    // A peer that shut its socket but keeps publishing (another process
+    // holding the section, say) gets reply_stall_timeout to finish, not
+    // forever.
+    if (c->hung_up.load() &&
+        now_ns - c->hung_up_ns.load() >
+            absl::ToInt64Nanoseconds(options_.reply_stall_timeout)) {
+      Close(c);
+      continue;
+    }
     bool stalled = false, pending = false;
     {
       // Never wait here: the I/O thread also accepts new clients. A worker
