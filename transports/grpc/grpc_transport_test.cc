@@ -202,10 +202,18 @@ TEST_F(GrpcTransportTest, DeadlineExceededReachesTheHandler) {
   StartServer(UnixAddress("deadline"));
   auto channel = Connect();
   ASSERT_NE(channel, nullptr);
-  CallContext ctx;
-  ctx.set_timeout(absl::Milliseconds(300));
-  EXPECT_THAT(Call(*channel, grpc_test::kBlock, "", &ctx),
-              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // A call whose deadline passes while still queued is never run, so on a
+  // loaded machine each attempt doubles the deadline until one reaches the
+  // handler.
+  bool started = false;
+  for (int attempt = 0; attempt < 6 && !started; ++attempt) {
+    CallContext ctx;
+    ctx.set_timeout(absl::Milliseconds(300) * (1 << attempt));
+    EXPECT_THAT(Call(*channel, grpc_test::kBlock, "", &ctx),
+                StatusIs(absl::StatusCode::kDeadlineExceeded));
+    started = service_.WaitForBlockStarted(1, absl::ZeroDuration());
+  }
+  ASSERT_TRUE(started) << "no attempt reached the handler";
   EXPECT_TRUE(service_.WaitForBlockCancelled(1, kWait));
 }
 
