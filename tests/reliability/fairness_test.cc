@@ -7,7 +7,9 @@
 //   - oneway calls count toward max_in_flight_per_connection;
 //   - a CANCEL reaches its handler while every handler slot is taken (the
 //     pool keeps a thread that reads rings);
-//   - oneway calls a client published before it went away still run.
+//   - oneway calls a client published before it went away still run;
+//   - a client with calls queued up is throttled (contended_cpu_share)
+//     while a light client is busy, and not while it is alone.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -191,6 +193,56 @@ TEST(FairnessTest, OnewayCallsPublishedBeforeTheClientLeavesStillRun) {
   // And then the connection is gone.
   EXPECT_TRUE(WaitFor(
       [&] { return server.local()->stats().connections_open == 0; }));
+}
+
+// contended_cpu_share. The heavy client queues oneway Sleep calls (each
+// charged at most 1 ms of its CPU budget); alone it is never throttled,
+// and while a client making one call at a time is busy it is (counted by
+// the server's throttle_pauses), yet every call it sent still runs.
+TEST(FairnessTest, AQueuedUpClientIsThrottledOnlyWhileALightClientIsBusy) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  TestServer server(PoolOptions(dir.path(), 2, 4));
+  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
+  auto heavy = MakeChannel(server.local_target(), dir.path());
+  auto light = MakeChannel(server.local_target(), dir.path());
+  ASSERT_TRUE(heavy.ok() && light.ok());
+  ASSERT_TRUE(CallRel(**heavy, EchoMethod(), "warm").ok());
+  const int64_t completed = server.service().completed();
+  auto send_sleeps = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      CallContext ctx;
+      ctx.set_timeout(absl::Seconds(30));
+      ASSERT_TRUE(
+          (*heavy)->SendOneway(RelDescriptor(), SleepMethod(), &ctx, "2").ok());
+    }
+  };
+
+  // Alone: no light client is busy, so nothing is held back.
+  send_sleeps(40);
+  ASSERT_TRUE(WaitFor(
+      [&] { return server.service().completed() == completed + 40; }));
+  EXPECT_EQ(server.local()->stats().throttle_pauses, 0u);
+
+  // With a light client calling meanwhile: throttled.
+  send_sleeps(200);
+  int light_calls = 0, light_ok = 0;
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (server.local()->stats().throttle_pauses == 0 &&
+         absl::Now() < give_up && light_calls < 1000000) {
+    absl::StatusOr<std::string> r =
+        CallRel(**light, EchoMethod(), "light", absl::Seconds(10));
+    ++light_calls;
+    light_ok += r.ok() && *r == "light";
+  }
+  EXPECT_GT(server.local()->stats().throttle_pauses, 0u);
+  EXPECT_EQ(light_ok, light_calls);
+  // Throttled, not dropped: every Sleep call runs.
+  // (completed() counts every call: the light client's too.)
+  EXPECT_TRUE(WaitFor([&] {
+    return server.service().completed() == completed + 240 + light_calls;
+  })) << server.service().completed() - completed - light_calls
+      << " of 240 ran";
 }
 
 }  // namespace

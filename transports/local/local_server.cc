@@ -75,6 +75,11 @@ constexpr size_t kMaxBoundInterfaces = 256;
 constexpr int64_t kBusyPollNs = 50 * 1000;
 // How long a client counts as busy after its last call arrived (see Tick).
 constexpr int64_t kActiveWindowNs = 20 * 1000 * 1000;
+// contended_cpu_share: the token bucket's depth, and the most one call is
+// charged (a handler that blocks for long uses no CPU meanwhile; the
+// handler caps bound those).
+constexpr int64_t kShareBurstNs = 250 * 1000;
+constexpr int64_t kMaxChargeNs = 1000 * 1000;
 constexpr uint64_t kListenTag = ~uint64_t{0};
 constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
 
@@ -130,6 +135,20 @@ class Connection : public MemfdPort {
   // in active_conns_; cleared by the tick).
   bool active = false;
   int64_t last_active_ns = 0;
+  // contended_cpu_share (pool_mu_): whether a lighter client is busy too,
+  // the token bucket (ns of CPU), and whether calls are held back now.
+  bool contended = false;
+  bool throttled = false;
+  int64_t tokens_ns = kShareBurstNs;
+  int64_t refilled_ns = 0;
+  // Handler and ring-reading time charged while clients compete
+  // (accumulated by workers), and the tick's view of it (I/O thread).
+  std::atomic<int64_t> busy_ns{0};
+  int64_t tick_busy_ns = 0;
+  double share = 0;  // Of one CPU, smoothed over ticks.
+  bool backlogged = false;    // pool_mu_, see UpdateSharesLocked.
+  bool backlog_seen = false;  // pool_mu_
+  double refill_share = 1;    // pool_mu_: the bucket's rate, of one CPU.
 
   // Doorbell accounting, for the storm check in Tick: every doorbell the
   // poller saw, every record consumed, every time the server asked for a
@@ -229,6 +248,7 @@ class LocalServer final : public LocalServerTransport {
     s.connections_refused = refused_.load();
     s.clients_cut_off = cut_off_.load();
     s.calls_started = calls_started_.load();
+    s.throttle_pauses = throttle_pauses_.load();
     std::lock_guard<std::mutex> lock(conns_mu_);
     s.connections_open = conns_.size();
     return s;
@@ -250,6 +270,10 @@ class LocalServer final : public LocalServerTransport {
   void SpawnWorkerLocked();
   void WakeOneLocked();
   bool CanStartLocked(const Connection& c) const;
+  void ChargeLocked(Connection& c, int64_t ns, int64_t now_ns);
+  void RefillLocked(Connection& c, int64_t now_ns);
+  void UpdateSharesLocked(
+      const std::vector<std::shared_ptr<Connection>>& conns, int64_t now_ns);
   bool AnyCallMayStartLocked() const;
   void SetActiveLocked(Connection& c, bool active);
   bool TakeCallLocked(WorkItem* item);
@@ -257,7 +281,7 @@ class LocalServer final : public LocalServerTransport {
   void Drain(const std::shared_ptr<Connection>& c);
   void HandleMessage(const std::shared_ptr<Connection>& c, IncomingMessage msg,
                      std::vector<WorkItem>* items);
-  void RunCall(WorkItem& item);
+  int64_t RunCall(WorkItem& item);
   void AfterCall(const std::shared_ptr<Connection>& c);
   void SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
   absl::Status FlushRepliesLocked(Connection& c);
@@ -310,11 +334,16 @@ class LocalServer final : public LocalServerTransport {
   int live_workers_ = 0;                            // pool_mu_
   int limit_ = 1;                                   // pool_mu_
   int running_ = 0;                                 // pool_mu_
+  int64_t throttle_watch_until_ns_ = 0;             // pool_mu_
   uint64_t completions_ = 0;                        // pool_mu_
   uint64_t last_completions_ = 0;                   // I/O thread
 
   std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0},
-      calls_started_{0};
+      calls_started_{0}, throttle_pauses_{0};
+  // Workers time their handlers and ring reads (for contended_cpu_share)
+  // only while several clients are busy; set by the tick.
+  std::atomic<bool> accounting_{false};
+  int64_t last_tick_ns_ = 0;  // I/O thread
   std::atomic<int64_t> last_scan_ns_{0};  // ScanBusyConnections.
   std::atomic<int64_t> last_poll_ns_{0};  // Last look at the doorbells.
 };
@@ -663,6 +692,7 @@ void LocalServer::Tick() {
       SetActiveLocked(*c, false);
     }
   }
+  UpdateSharesLocked(conns, now_ns);
   const bool waiting = queued_calls_ > 0 || !ready_.empty();
   const bool runnable =
       !ready_.empty() || (queued_calls_ > 0 && running_ < limit_);
@@ -774,12 +804,88 @@ bool LocalServer::AnyCallMayStartLocked() const {
 }
 
 bool LocalServer::CanStartLocked(const Connection& c) const {
-  if (running_ >= max_workers_) return false;
+  if (running_ >= max_workers_ || c.throttled) return false;
   if (c.running_calls == 0) return true;
   if (running_ >= limit_ || c.running_calls >= max_handlers_per_connection_) {
     return false;
   }
   return c.running_calls < std::max(1, limit_ / std::max(1, active_conns_));
+}
+
+// contended_cpu_share. Every tick measures each client's share of a CPU
+// (handler and ring-reading time, smoothed). A client is "light" while
+// busy below the share. While a light client other than itself is busy, a
+// client is "contended": its time is charged to a token bucket that refills
+// at the share, and when the bucket is empty its calls wait (throttled)
+// until it refills. Several heavy clients with no light one among them are
+// not limited against each other.
+void LocalServer::UpdateSharesLocked(
+    const std::vector<std::shared_ptr<Connection>>& conns, int64_t now_ns) {
+  const double floor_share = options_.contended_cpu_share;
+  const int64_t dt = last_tick_ns_ == 0 ? 0 : now_ns - last_tick_ns_;
+  last_tick_ns_ = now_ns;
+  double light_sum = 0;
+  int light = 0;
+  for (const std::shared_ptr<Connection>& c : conns) {
+    const int64_t busy = c->busy_ns.load(std::memory_order_relaxed);
+    if (dt > 0) {
+      const double now_share = static_cast<double>(busy - c->tick_busy_ns) /
+                               static_cast<double>(dt);
+      c->share = 0.5 * c->share + 0.5 * now_share;
+    }
+    c->tick_busy_ns = busy;
+    // Backlogged: calls wait for a worker, or records wait in the ring
+    // while its handlers run (this tick or the last).
+    const bool backlog_now =
+        c->pending_calls.load(std::memory_order_relaxed) >=
+        static_cast<uint32_t>(c->running_calls) + 2;
+    c->backlogged = backlog_now || c->backlog_seen;
+    c->backlog_seen = backlog_now;
+    if (c->active && !c->backlogged) {
+      ++light;
+      light_sum += c->share;
+    }
+  }
+  const bool accounting = floor_share > 0 && active_conns_ >= 2;
+  accounting_.store(accounting, std::memory_order_relaxed);
+  for (const std::shared_ptr<Connection>& c : conns) {
+    const bool self_light = c->active && !c->backlogged;
+    c->contended = accounting && c->backlogged && light > 0;
+    if (c->contended) {
+      const double others = light_sum - (self_light ? c->share : 0);
+      c->refill_share = std::clamp(1.0 - 4.0 * others, floor_share, 1.0);
+    }
+    if (!c->contended) {
+      c->throttled = false;
+      c->tokens_ns = kShareBurstNs;
+      c->refilled_ns = now_ns;
+    }
+  }
+}
+
+void LocalServer::RefillLocked(Connection& c, int64_t now_ns) {
+  const int64_t dt = std::max<int64_t>(0, now_ns - c.refilled_ns);
+  c.refilled_ns = now_ns;
+  c.tokens_ns = std::min<int64_t>(
+      kShareBurstNs,
+      c.tokens_ns + static_cast<int64_t>(static_cast<double>(dt) *
+                                         c.refill_share));
+  if (c.throttled && c.tokens_ns >= 0) c.throttled = false;
+}
+
+void LocalServer::ChargeLocked(Connection& c, int64_t ns, int64_t now_ns) {
+  if (!c.contended || ns <= 0) return;
+  RefillLocked(c, now_ns);
+  // The debt is bounded, so a pause lasts at most 4 bursts' refill.
+  c.tokens_ns = std::max(c.tokens_ns - std::min(ns, kMaxChargeNs),
+                         -4 * kShareBurstNs);
+  if (c.tokens_ns < 0 && !c.throttled) {
+    c.throttled = true;
+    throttle_pauses_.fetch_add(1, std::memory_order_relaxed);
+    // Its calls may start again within about a millisecond: the poller
+    // wakes that often meanwhile (WorkerLoop).
+    throttle_watch_until_ns_ = now_ns + kActiveWindowNs;
+  }
 }
 
 void LocalServer::SetActiveLocked(Connection& c, bool active) {
@@ -791,9 +897,14 @@ void LocalServer::SetActiveLocked(Connection& c, bool active) {
 // Takes the next call the pool may start: round-robin over the clients
 // with waiting calls, one call per client per turn.
 bool LocalServer::TakeCallLocked(WorkItem* item) {
+  int64_t now_ns = 0;
   for (size_t n = runnable_.size(); n > 0; --n) {
     std::shared_ptr<Connection> c = std::move(runnable_.front());
     runnable_.pop_front();
+    if (c->throttled) {
+      if (now_ns == 0) now_ns = MonotonicNowNs();
+      RefillLocked(*c, now_ns);
+    }
     if (!CanStartLocked(*c)) {
       runnable_.push_back(std::move(c));
       continue;
@@ -890,23 +1001,32 @@ void LocalServer::WorkerLoop() {
       std::shared_ptr<Connection> c = std::move(ready_.front());
       ready_.pop_front();
       lock.unlock();
+      const bool accounting = accounting_.load(std::memory_order_relaxed);
+      const int64_t t0 = accounting ? MonotonicNowNs() : 0;
       Drain(c);
-      c.reset();
+      int64_t t1 = 0;
+      if (accounting) {
+        t1 = MonotonicNowNs();
+        c->busy_ns.fetch_add(t1 - t0, std::memory_order_relaxed);
+      }
       lock.lock();
-      continue;
+      if (accounting) ChargeLocked(*c, t1 - t0, t1);
+      continue;  // (A last reference to `c` may go under the lock: see
+                 // below.)
     }
     if (queued_calls_ > 0) {
       WorkItem item;
       if (TakeCallLocked(&item)) {
         PromotePollerLocked();
         lock.unlock();
-        RunCall(item);
+        const int64_t charged = RunCall(item);
         std::shared_ptr<Connection> conn = std::move(item.conn);
         item = WorkItem();  // Frees the call's buffers outside the lock.
         lock.lock();
         --running_;
         --conn->running_calls;
         ++completions_;
+        if (charged > 0) ChargeLocked(*conn, charged, MonotonicNowNs());
         continue;  // Perhaps the last reference to a closed connection
                    // goes under the lock: no member of it takes pool_mu_.
       }
@@ -920,7 +1040,9 @@ void LocalServer::WorkerLoop() {
       // While handlers run, the poller also watches their clients' rings
       // (every millisecond), since their doorbells are off.
       poller_active_ = true;
-      poller_long_wait_ = running_ == 0;
+      // A throttled client's calls need a look when its bucket refills.
+      poller_long_wait_ =
+          running_ == 0 && MonotonicNowNs() >= throttle_watch_until_ns_;
       const int timeout_ms = poller_long_wait_ ? 100 : 1;
       lock.unlock();
       PollDoorbells(timeout_ms, /*busy=*/false);
@@ -1176,7 +1298,9 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
   }
 }
 
-void LocalServer::RunCall(WorkItem& item) {
+// Returns the time charged to the client for contended_cpu_share (0 while
+// not accounting).
+int64_t LocalServer::RunCall(WorkItem& item) {
   const std::shared_ptr<Connection>& c = item.conn;
   const FrameHeader& h = item.msg.header;
   const bool oneway = item.msg.type() == MessageType::kOneway;
@@ -1186,6 +1310,8 @@ void LocalServer::RunCall(WorkItem& item) {
   // (ScanBusyConnections) finds this client's next records (a CANCEL, say)
   // within about a millisecond.
   c->handlers.fetch_add(1, std::memory_order_relaxed);
+  const bool accounting = accounting_.load(std::memory_order_relaxed);
+  const int64_t t0 = accounting ? MonotonicNowNs() : 0;
   std::string response;
   absl::Status s;
   if (c->closed.load() || (!oneway && c->hung_up.load())) {
@@ -1232,9 +1358,15 @@ void LocalServer::RunCall(WorkItem& item) {
     }
     SendReply(c, std::move(r));
   }
+  int64_t charged = 0;
+  if (accounting) {
+    charged = std::min(MonotonicNowNs() - t0, kMaxChargeNs);
+    c->busy_ns.fetch_add(charged, std::memory_order_relaxed);
+  }
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
   AfterCall(c);
+  return charged;
 }
 
 // Every call ends here. The ring's doorbell was left off while calls ran

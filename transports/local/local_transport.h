@@ -91,6 +91,16 @@ struct LocalPortOptions {
   // Records taken from one connection per turn (fairness).
   // Default: 16.
   uint32_t batch_per_turn = 16;
+  // Fairness between heavy and light clients: while another connection
+  // that uses less than this share is busy, a connection's handlers may take
+  // at most this fraction of one CPU's time (a token bucket over handler and
+  // ring-reading time, with a 2 ms burst). A client flooding a fast method
+  // then cannot take the CPUs a client making one call at a time needs:
+  // its calls wait, its ring fills, and its own sends block. Clients that
+  // all use more than the share (several heavy clients) are not limited
+  // against each other. 0 = no limit.
+  // Default: 0.25.
+  double contended_cpu_share = 0.05;
   // Calls (oneway calls too) one connection may have running or queued;
   // past this its ring is not read (back-pressure).
   // Default: 256.
@@ -116,6 +126,8 @@ struct LocalServerStats {
   uint64_t clients_cut_off = 0;  // Protocol violations and stalls.
   uint64_t connections_open = 0;
   uint64_t calls_started = 0;
+  // Times a connection's calls were held back by contended_cpu_share.
+  uint64_t throttle_pauses = 0;
 };
 
 class LocalServerTransport : public ServerTransport {
