@@ -63,7 +63,11 @@ void RunDeadlines(const std::string& transport) {
     callers.emplace_back([&, w] {
       auto ch = MakeChannel(target, dir.path());
       if (!ch.ok()) return;
-      CallRel(**ch, EchoMethod(), "warm").IgnoreError();
+      // Connected before the measured calls: on a loaded machine a gRPC
+      // connection attempt can time out (UNAVAILABLE), which is not what
+      // this test measures.
+      WaitFor([&] { return CallRel(**ch, EchoMethod(), "warm").ok(); },
+              absl::Seconds(60));
       std::mt19937 rng(w);
       for (int n = 0; n < per_worker; ++n) {
         if (n % 2 == 0) {

@@ -80,6 +80,9 @@ constexpr int64_t kActiveWindowNs = 20 * 1000 * 1000;
 // handler caps bound those).
 constexpr int64_t kShareBurstNs = 250 * 1000;
 constexpr int64_t kMaxChargeNs = 1000 * 1000;
+// A lone client's handler that runs this long gets a poller beside it
+// (see BeforeCallLocked).
+constexpr int64_t kLazyPollerNs = 500 * 1000;
 constexpr uint64_t kListenTag = ~uint64_t{0};
 constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
 
@@ -267,6 +270,8 @@ class LocalServer final : public LocalServerTransport {
   void PollDoorbells(int timeout_ms, bool busy);
   void ScanBusyConnections();
   void PromotePollerLocked();
+  void BeforeCallLocked();
+  void PromoteLazyPoller();
   void SpawnWorkerLocked();
   void WakeOneLocked();
   bool CanStartLocked(const Connection& c) const;
@@ -335,6 +340,10 @@ class LocalServer final : public LocalServerTransport {
   int limit_ = 1;                                   // pool_mu_
   int running_ = 0;                                 // pool_mu_
   int64_t throttle_watch_until_ns_ = 0;             // pool_mu_
+  // A handler runs and nobody polls (BeforeCallLocked), since when;
+  // pool_mu_. `unpolled_` mirrors it for the I/O thread's timeout.
+  int64_t unpolled_since_ns_ = 0;
+  std::atomic<bool> unpolled_{false};
   uint64_t completions_ = 0;                        // pool_mu_
   uint64_t last_completions_ = 0;                   // I/O thread
 
@@ -433,7 +442,9 @@ void LocalServer::IoLoop() {
   struct epoll_event events[64];
   absl::Time next_tick = absl::Now();
   while (!stopping_.load()) {
-    const int n = ::epoll_wait(epoll_fd_.get(), events, 64, 10);
+    // Every millisecond while a handler runs with nobody polling.
+    const int n = ::epoll_wait(epoll_fd_.get(), events, 64,
+                               unpolled_.load(std::memory_order_relaxed) ? 1 : 10);
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kListenTag) {
@@ -449,6 +460,7 @@ void LocalServer::IoLoop() {
         HandleSocketEvent(c, events[i].events);
       }
     }
+    if (unpolled_.load(std::memory_order_relaxed)) PromoteLazyPoller();
     if (absl::Now() >= next_tick) {
       Tick();
       next_tick = absl::Now() + absl::Milliseconds(10);
@@ -786,6 +798,39 @@ void LocalServer::PromotePollerLocked() {
   }
 }
 
+// Before a handler runs, someone must poll the doorbells (the handler may
+// block). With other handlers running or other clients busy, an idle
+// worker takes over at once. A lone client's call does not wake one: on a
+// shared CPU that wake-up is two context switches per call, and most calls
+// end within microseconds. The worker that ran it polls again afterwards;
+// if it is still running after kLazyPollerNs, the I/O thread (which then
+// wakes every millisecond) promotes a poller (PromoteLazyPoller). So a
+// lone client's CANCEL or a new client's first call may wait up to the
+// I/O thread's 10 ms tick once a lone handler blocks.
+void LocalServer::BeforeCallLocked() {
+  if (poller_active_ || running_ > 1 || active_conns_ > 1 ||
+      queued_calls_ > 0 || !ready_.empty()) {
+    PromotePollerLocked();
+    return;
+  }
+  if (unpolled_since_ns_ == 0) unpolled_since_ns_ = MonotonicNowNs();
+  unpolled_.store(true, std::memory_order_relaxed);
+}
+
+void LocalServer::PromoteLazyPoller() {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  // Somebody polls, or the worker is back (it polls next).
+  if (poller_active_ || unpolled_since_ns_ == 0 || running_ == 0) {
+    unpolled_since_ns_ = 0;
+    unpolled_.store(false, std::memory_order_relaxed);
+    return;
+  }
+  if (MonotonicNowNs() - unpolled_since_ns_ < kLazyPollerNs) return;
+  unpolled_since_ns_ = 0;
+  unpolled_.store(false, std::memory_order_relaxed);
+  PromotePollerLocked();
+}
+
 // Fairness. A client with no handler running may always start one (up to
 // max_workers in all), even past the concurrency limit: a busy or hostile
 // neighbour cannot make it wait for a worker. Further handlers of one
@@ -1017,7 +1062,7 @@ void LocalServer::WorkerLoop() {
     if (queued_calls_ > 0) {
       WorkItem item;
       if (TakeCallLocked(&item)) {
-        PromotePollerLocked();
+        BeforeCallLocked();
         lock.unlock();
         const int64_t charged = RunCall(item);
         std::shared_ptr<Connection> conn = std::move(item.conn);
@@ -1040,6 +1085,8 @@ void LocalServer::WorkerLoop() {
       // While handlers run, the poller also watches their clients' rings
       // (every millisecond), since their doorbells are off.
       poller_active_ = true;
+      unpolled_since_ns_ = 0;
+      unpolled_.store(false, std::memory_order_relaxed);
       // A throttled client's calls need a look when its bucket refills.
       poller_long_wait_ =
           running_ == 0 && MonotonicNowNs() >= throttle_watch_until_ns_;
