@@ -116,6 +116,15 @@ struct LocalServerStats {
   uint64_t clients_cut_off = 0;  // Protocol violations and stalls.
   uint64_t connections_open = 0;
   uint64_t calls_started = 0;
+  // CANCEL control packets received (the ring's CANCEL records are not
+  // counted here).
+  uint64_t cancel_packets = 0;
+  // Requests not run because a CANCEL control packet for them came before
+  // the server read them from the ring.
+  uint64_t calls_cancelled_before_read = 0;
+  // CANCELs (either kind) that cancelled nothing: a duplicate, an unknown
+  // or finished id, or an early CANCEL whose request never came (evicted).
+  uint64_t cancels_ignored = 0;
 };
 
 class LocalServerTransport : public ServerTransport {
