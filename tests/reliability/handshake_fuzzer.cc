@@ -6,10 +6,13 @@
 //     size, seals and header bytes come from the input, a pipe, an eventfd,
 //     /dev/zero, nothing). The channel must fail the call cleanly or, for a
 //     valid welcome, proceed; never crash.
-//   - first byte odd: a raw client connected to a real server sends control
-//     packets built from the input (any type, body and fds) and then rings
-//     the doorbell; the server must cut it off or carry on, never crash,
-//     and keep serving an honest client.
+//   - first byte 1 mod 4: a raw client connected to a real server sends
+//     control packets built from the input (any type, body and fds) and
+//     then rings the doorbell; the server must cut it off or carry on,
+//     never crash, and keep serving an honest client.
+//   - first byte 3 mod 4: the same with CANCEL packets: valid, id 0, huge
+//     ids, bodies of any size, fds attached, and floods past the server's
+//     early-cancel bound.
 // Built as a libFuzzer binary (tools/fuzz) and as a test over the seed
 // corpus with testing/fuzz_driver_main.cc.
 #include <fcntl.h>
@@ -246,6 +249,49 @@ void FuzzServerControl(Input& in) {
   // The connection closes here; the server cleans up either way.
 }
 
+void FuzzServerCancel(Input& in) {
+  Global* g = G();
+  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  const std::string path = g->dir + "/real";
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::abort();  // The real server must always accept.
+  }
+  absl::StatusOr<Packet> welcome = RecvPacket(sock.get(), absl::Now() + absl::Seconds(5));
+  if (!welcome.ok() || welcome->fds.size() != 2) std::abort();
+  for (int n = 0; n < 16 && in.left() > 0; ++n) {
+    const uint8_t kind = in.Byte();
+    uint64_t id = uint64_t{in.U32()} | uint64_t{in.U32()} << 32;
+    if (kind % 4 == 1) id = 0;
+    if (kind % 4 == 2) id = ~uint64_t{0} - (id & 0xff);
+    if (kind % 8 == 7) {
+      // A flood of distinct valid ids, past the early-cancel bound.
+      const int count = 1 + in.Byte() * 4;
+      for (int i = 0; i < count; ++i) {
+        if (!SendPacket(sock.get(), EncodeCancelPacket(id + i)).ok()) break;
+      }
+      continue;
+    }
+    std::string body(sizeof(CancelBody), '\0');
+    std::memcpy(body.data(), &id, sizeof(id));
+    if (kind % 4 == 3) body = in.Bytes(in.Byte() % 24);  // Any size.
+    const std::string p = MakePacket(
+        in, static_cast<uint16_t>(ControlType::kCancel), body.data(), body.size());
+    std::vector<int> fds;
+    UniqueFd fd;
+    if (kind & 16) {
+      fd = MakeFd(in, 4096, nullptr);
+      if (fd) fds.push_back(fd.get());
+    }
+    SendPacket(sock.get(), p, fds).IgnoreError();
+  }
+  SignalEventFd(welcome->fds[1].get());
+  // Wait briefly for the server's verdict (a GOODBYE) or nothing.
+  RecvPacket(sock.get(), absl::Now() + absl::Milliseconds(5)).IgnoreError();
+}
+
 void CheckServerAlive() {
   Global* g = G();
   LocalChannelOptions lo;
@@ -267,10 +313,13 @@ void CheckServerAlive() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in(data, size);
-  if (in.Byte() % 2 == 0) {
+  const uint8_t mode = in.Byte();
+  if (mode % 2 == 0) {
     FuzzClientHandshake(in);
-  } else {
+  } else if (mode % 4 == 1) {
     FuzzServerControl(in);
+  } else {
+    FuzzServerCancel(in);
   }
   if (++G()->runs % 256 == 0) CheckServerAlive();
   return 0;

@@ -53,6 +53,25 @@ absl::Status SendPacket(int socket, std::string_view bytes,
   }
 }
 
+absl::Status TrySendPacket(int socket, std::string_view bytes) {
+  if (bytes.size() > kMaxControlPacket) {
+    return absl::InvalidArgumentError("control: packet too large");
+  }
+  for (int i = 0; i < 8; ++i) {  // EINTR only; bounded.
+    const ssize_t n = ::send(socket, bytes.data(), bytes.size(),
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(bytes.size())) return absl::OkStatus();
+    if (n >= 0) return absl::DataLossError("control: short send");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return absl::ResourceExhaustedError("control: send would block");
+    }
+    return absl::UnavailableError(
+        absl::StrCat("control: send failed: ", std::strerror(errno)));
+  }
+  return absl::UnavailableError("control: send interrupted");
+}
+
 absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline) {
   for (;;) {
     const absl::Duration left = deadline - absl::Now();

@@ -1,6 +1,8 @@
 // Packets with file descriptors over a SOCK_SEQPACKET Unix socket.
 //
-// SendPacket sends one packet with optional fds (SCM_RIGHTS). RecvPacket
+// SendPacket sends one packet with optional fds (SCM_RIGHTS), waiting at
+// most a second for room; TrySendPacket sends one without fds and never
+// waits. RecvPacket
 // receives one packet with close-on-exec fds, waiting at most until a
 // deadline; a truncated packet or truncated fd list is DATA_LOSS and every
 // received fd is closed. A hang-up is UNAVAILABLE.
@@ -31,6 +33,12 @@ struct Packet {
 
 absl::Status SendPacket(int socket, std::string_view bytes,
                         absl::Span<const int> fds = {});
+
+// Sends one packet without fds and without waiting (MSG_DONTWAIT), so it
+// may be called from any thread, even one that must not block (a cancel
+// callback). RESOURCE_EXHAUSTED if the socket's buffer is full (nothing was
+// sent), UNAVAILABLE if the peer is gone.
+absl::Status TrySendPacket(int socket, std::string_view bytes);
 
 // Waits until a packet arrives or `deadline` (InfinitePast = don't wait:
 // UNAVAILABLE "would block" is not returned; DEADLINE_EXCEEDED is).

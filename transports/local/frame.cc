@@ -121,7 +121,7 @@ absl::StatusOr<ControlType> DecodeControlHeader(
     return absl::FailedPreconditionError(absl::StrCat(
         "control: protocol version ", h.version, ", expected ", kProtocolVersion));
   }
-  if (h.type < 1 || h.type > 5) {
+  if (h.type < 1 || h.type > 6) {
     return absl::DataLossError(absl::StrCat("control: bad type ", h.type));
   }
   *body = packet.subspan(sizeof(h));
@@ -151,6 +151,25 @@ absl::Status DecodeStatusBody(absl::Span<const std::byte> body) {
       static_cast<absl::StatusCode>(b.status_code),
       absl::string_view(reinterpret_cast<const char*>(body.data()) + sizeof(b),
                         b.message_length));
+}
+
+std::string EncodeCancelPacket(uint64_t message_id) {
+  const CancelBody b{message_id};
+  return EncodeControl(ControlType::kCancel, &b, sizeof(b));
+}
+
+absl::StatusOr<uint64_t> DecodeCancelBody(absl::Span<const std::byte> body) {
+  CancelBody b;
+  if (body.size() != sizeof(b)) {
+    return absl::DataLossError(absl::StrCat("control: CANCEL body of ",
+                                            body.size(), " bytes, expected ",
+                                            sizeof(b)));
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  if (b.message_id == 0) {
+    return absl::DataLossError("control: CANCEL for message id 0");
+  }
+  return b.message_id;
 }
 
 std::string EncodeBindRequest(const BindRequest& r) {

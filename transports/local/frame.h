@@ -101,7 +101,8 @@ enum class ControlType : uint16_t {
   kRefused = 3,    // server -> client: status code + message; then close
   kPayloadFd = 4,  // either way: PayloadFdBody + fd [payload memfd]
   kGoodbye = 5,    // either way: status code + message (reason); then close
-  // Next: 6.
+  kCancel = 6,     // client -> server: CancelBody; no fds
+  // Next: 7.
 };
 
 inline constexpr uint32_t kControlMagic = 0x4C504331;  // "LPC1"
@@ -147,6 +148,17 @@ struct StatusBody {  // kRefused and kGoodbye; followed by message bytes
 };
 static_assert(sizeof(StatusBody) == 8);
 
+// kCancel: cancel the call `message_id` of this connection. The control
+// socket carries it because the server always reads that socket, even while
+// it has stopped reading the client's request ring (back-pressure). The
+// ring's MessageType::kCancel record means the same and remains the
+// fallback when the socket would block.
+struct CancelBody {
+  uint64_t message_id;  // a kRequest's id; never 0
+};
+static_assert(sizeof(CancelBody) == 8);
+static_assert(std::is_trivially_copyable_v<CancelBody>);
+
 // Builds a packet: header + body bytes.
 std::string EncodeControl(ControlType type, const void* body, size_t body_size,
                           std::string_view trailer = {});
@@ -159,6 +171,12 @@ absl::StatusOr<ControlType> DecodeControlHeader(
 // 1024 bytes; the code must be a canonical status code.
 std::string EncodeStatusPacket(ControlType type, const absl::Status& status);
 absl::Status DecodeStatusBody(absl::Span<const std::byte> body);
+
+// Encodes a kCancel packet (header + CancelBody) for `message_id`.
+std::string EncodeCancelPacket(uint64_t message_id);
+// Decodes a kCancel body: exactly sizeof(CancelBody) bytes and a non-zero
+// id, else DATA_LOSS naming what is wrong.
+absl::StatusOr<uint64_t> DecodeCancelBody(absl::Span<const std::byte> body);
 
 // The bind request payload (kBind): uuid, version and interface name.
 struct BindRequest {

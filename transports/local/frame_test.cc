@@ -162,6 +162,57 @@ TEST(ControlTest, BadPacketsAreRejected) {
               StatusIs(absl::StatusCode::kDataLoss));
 }
 
+absl::Span<const std::byte> Bytes(const std::string& s) {
+  return absl::MakeConstSpan(reinterpret_cast<const std::byte*>(s.data()),
+                             s.size());
+}
+
+TEST(ControlTest, CancelPacketRoundTrip) {
+  for (uint64_t id : {uint64_t{1}, uint64_t{42}, ~uint64_t{0}}) {
+    const std::string p = EncodeCancelPacket(id);
+    EXPECT_EQ(p.size(), sizeof(ControlHeader) + sizeof(CancelBody));
+    absl::Span<const std::byte> body;
+    ASSERT_OK_AND_ASSIGN(ControlType t, DecodeControlHeader(Bytes(p), &body));
+    EXPECT_EQ(t, ControlType::kCancel);
+    ASSERT_OK_AND_ASSIGN(uint64_t got, DecodeCancelBody(body));
+    EXPECT_EQ(got, id);
+  }
+  // The wire layout: header {magic, type 6, version 1}, then the id (LE).
+  const std::string p = EncodeCancelPacket(0x0102030405060708);
+  ControlHeader h;
+  std::memcpy(&h, p.data(), sizeof(h));
+  EXPECT_EQ(h.magic, kControlMagic);
+  EXPECT_EQ(h.type, 6);
+  EXPECT_EQ(h.version, kProtocolVersion);
+  EXPECT_EQ(static_cast<uint8_t>(p[8]), 0x08);
+  EXPECT_EQ(static_cast<uint8_t>(p[15]), 0x01);
+}
+
+TEST(ControlTest, BadCancelBodiesAreRejected) {
+  const std::string good = EncodeCancelPacket(7);
+  const std::string body = good.substr(sizeof(ControlHeader));
+  // Every size but 8, including empty and one byte too many.
+  for (size_t n : {size_t{0}, size_t{1}, size_t{4}, size_t{7}}) {
+    EXPECT_THAT(DecodeCancelBody(Bytes(body.substr(0, n))),
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("CANCEL body")))
+        << n;
+  }
+  EXPECT_THAT(DecodeCancelBody(Bytes(body + "x")),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("9 bytes")));
+  EXPECT_THAT(DecodeCancelBody(Bytes(body + body)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("CANCEL body")));
+  // Id 0 never names a call.
+  const std::string zero(sizeof(CancelBody), '\0');
+  EXPECT_THAT(DecodeCancelBody(Bytes(zero)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("id 0")));
+  // A type past kCancel is still unknown.
+  std::string next = good;
+  next[4] = 7;
+  absl::Span<const std::byte> b;
+  EXPECT_THAT(DecodeControlHeader(Bytes(next), &b),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("type 7")));
+}
+
 TEST(BindTest, RoundTripAndBadLengths) {
   BindRequest r{"calc.Calculator", "0123-uuid", 2, 1};
   const std::string enc = EncodeBindRequest(r);

@@ -245,7 +245,18 @@ class ClientConnection : public MemfdPort {
     return absl::OkStatus();
   }
 
+  // Tells the server to cancel call `id`. First as a control packet: the
+  // server's I/O thread always reads the socket, even while it has stopped
+  // reading this client's ring (back-pressure at its in-flight limit), when
+  // a ring CANCEL would wait behind unread requests. The packet is sent
+  // without waiting and without send_mu_ (a Send waiting for ring room may
+  // hold it), so this may run in a cancel callback; one SOCK_SEQPACKET
+  // packet is atomic, so it cannot tear a PAYLOAD_FD packet that a thread
+  // under send_mu_ sends meanwhile, and the server needs no order between
+  // the two. Only if the socket's buffer is full does it go by the ring.
   void SendCancel(uint64_t id) {
+    const absl::Status sent = TrySendPacket(sock_.get(), EncodeCancelPacket(id));
+    if (sent.ok() || absl::IsUnavailable(sent)) return;  // Sent, or gone.
     OutgoingMessage m;
     m.type = MessageType::kCancel;
     m.message_id = id;

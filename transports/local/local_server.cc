@@ -40,6 +40,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -70,6 +71,13 @@ size_t MaxStashedFds(const SectionGeometry& g) {
   return size_t{g.request_slots} + 16;
 }
 constexpr size_t kMaxBoundInterfaces = 256;
+// Early CANCELs (control packets for ids not in flight) kept per client:
+// an honest client's unread requests are at most the ring's slots, and its
+// calls in flight at most max_in_flight_per_connection; capped for
+// memory whatever the options say. The oldest entry is evicted first.
+size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight) {
+  return std::min<size_t>(size_t{g.request_slots} + max_in_flight, 1 << 16);
+}
 // While all workers are busy, how often one of them looks at the doorbells
 // without waiting (see WorkerLoop).
 constexpr int64_t kBusyPollNs = 50 * 1000;
@@ -180,6 +188,13 @@ class Connection : public MemfdPort {
   std::unordered_map<uint64_t, std::shared_ptr<internal::CancelState>>
       oneway_calls;
   uint64_t next_oneway_serial = 0;  // state_mu
+  // CANCEL control packets for ids that were not in flight: the request may
+  // still be unread in the ring (the packet overtook it). A request read
+  // with such an id is not run. `early_cancel_order` is oldest first and
+  // may name ids already taken out of the set; both are bounded by
+  // MaxEarlyCancels. state_mu
+  std::unordered_set<uint64_t> early_cancels;
+  std::deque<uint64_t> early_cancel_order;
   std::vector<std::string> bound;  // slot - 1 -> interface; state_mu
   // Method paths of bound interfaces, (slot << 32 | method id) -> path;
   // only methods the interface has (bounded). state_mu
@@ -252,6 +267,9 @@ class LocalServer final : public LocalServerTransport {
     s.clients_cut_off = cut_off_.load();
     s.calls_started = calls_started_.load();
     s.throttle_pauses = throttle_pauses_.load();
+    s.cancel_packets = cancel_packets_.load();
+    s.calls_cancelled_before_read = cancelled_before_read_.load();
+    s.cancels_ignored = cancels_ignored_.load();
     std::lock_guard<std::mutex> lock(conns_mu_);
     s.connections_open = conns_.size();
     return s;
@@ -286,6 +304,7 @@ class LocalServer final : public LocalServerTransport {
   void Drain(const std::shared_ptr<Connection>& c);
   void HandleMessage(const std::shared_ptr<Connection>& c, IncomingMessage msg,
                      std::vector<WorkItem>* items);
+  void CancelCall(Connection& c, uint64_t id, bool by_socket);
   int64_t RunCall(WorkItem& item);
   void AfterCall(const std::shared_ptr<Connection>& c);
   void SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
@@ -353,6 +372,8 @@ class LocalServer final : public LocalServerTransport {
   // only while several clients are busy; set by the tick.
   std::atomic<bool> accounting_{false};
   int64_t last_tick_ns_ = 0;  // I/O thread
+  std::atomic<uint64_t> cancel_packets_{0}, cancelled_before_read_{0},
+      cancels_ignored_{0};
   std::atomic<int64_t> last_scan_ns_{0};  // ScanBusyConnections.
   std::atomic<int64_t> last_poll_ns_{0};  // Last look at the doorbells.
 };
@@ -597,6 +618,19 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
       Close(c);
       return;
     }
+    if (*type == ControlType::kCancel) {
+      absl::StatusOr<uint64_t> id = DecodeCancelBody(body);
+      if (id.ok() && !p->fds.empty()) {
+        id = absl::DataLossError("control: CANCEL with descriptors");
+      }
+      if (!id.ok()) {
+        CutOff(c, id.status());
+        return;
+      }
+      CancelCall(*c, *id, /*by_socket=*/true);
+      cancel_packets_.fetch_add(1);  // After: its effects are counted.
+      continue;
+    }
     PayloadFdBody b;
     if (*type != ControlType::kPayloadFd || body.size() != sizeof(b) ||
         p->fds.size() != 1) {
@@ -805,8 +839,9 @@ void LocalServer::PromotePollerLocked() {
 // end within microseconds. The worker that ran it polls again afterwards;
 // if it is still running after kLazyPollerNs, the I/O thread (which then
 // wakes every millisecond) promotes a poller (PromoteLazyPoller). So a
-// lone client's CANCEL or a new client's first call may wait up to the
-// I/O thread's 10 ms tick once a lone handler blocks.
+// new client's first call may wait up to the I/O thread's 10 ms tick once
+// a lone handler blocks (a CANCEL comes on the control socket, which the
+// I/O thread reads).
 void LocalServer::BeforeCallLocked() {
   if (poller_active_ || running_ > 1 || active_conns_ > 1 ||
       queued_calls_ > 0 || !ready_.empty()) {
@@ -1239,16 +1274,9 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
                               std::string(s.message())});
       return;
     }
-    case MessageType::kCancel: {
-      std::shared_ptr<internal::CancelState> cancel;
-      {
-        std::lock_guard<std::mutex> lock(c->state_mu);
-        auto it = c->in_flight.find(h.message_id);
-        if (it != c->in_flight.end()) cancel = it->second.cancel;
-      }
-      if (cancel) cancel->Cancel();  // Unknown ids: the call already ended.
+    case MessageType::kCancel:
+      CancelCall(*c, h.message_id, /*by_socket=*/false);
       return;
-    }
     case MessageType::kRequest:
     case MessageType::kOneway: {
       const bool oneway = msg.type() == MessageType::kOneway;
@@ -1264,10 +1292,17 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
       }
       WorkItem item;
       if (refuse.ok()) item.ctx = std::make_unique<CallContext>();
+      bool cancelled_early = false;
       {
-        // One lock: binding, method path cache, duplicate id, in-flight.
+        // One lock: early cancel, binding, method path cache, duplicate id,
+        // in-flight.
         std::lock_guard<std::mutex> lock(c->state_mu);
-        if (h.interface_slot == 0 || h.interface_slot > c->bound.size()) {
+        if (!oneway && !c->early_cancels.empty() &&
+            c->early_cancels.erase(h.message_id) != 0) {
+          // Its CANCEL came first (control socket): the caller has already
+          // completed it, so it is not run and needs no reply.
+          cancelled_early = true;
+        } else if (h.interface_slot == 0 || h.interface_slot > c->bound.size()) {
           if (refuse.ok()) {
             refuse = absl::FailedPreconditionError(absl::StrCat(
                 "interface slot ", h.interface_slot, " is not bound"));
@@ -1300,6 +1335,10 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
                                     item.ctx->cancel_state());
           }
         }
+      }
+      if (cancelled_early) {
+        cancelled_before_read_.fetch_add(1, std::memory_order_relaxed);
+        return;
       }
       if (absl::IsDataLoss(refuse)) {
         CutOff(c, refuse);
@@ -1343,6 +1382,46 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
     default:
       CutOff(c, absl::DataLossError("unexpected message type"));
   }
+}
+
+// A CANCEL for call `id` of `c`: a ring record, or (`by_socket`) a control
+// packet, which the I/O thread reads even while the ring is not read. A
+// call in flight has its context cancelled. A control packet for an id not
+// in flight may have overtaken its request, still unread in the ring: the
+// id is kept (bounded, oldest evicted) and HandleMessage drops that request
+// when it reads it. The id check and the request's registration share
+// state_mu, so a request is either found in flight here or finds the id
+// there. Anything else (a duplicate, an unknown or finished id) is counted
+// and harmless.
+void LocalServer::CancelCall(Connection& c, uint64_t id, bool by_socket) {
+  std::shared_ptr<internal::CancelState> cancel;
+  bool ignored = false;
+  {
+    std::lock_guard<std::mutex> lock(c.state_mu);
+    auto it = c.in_flight.find(id);
+    if (it != c.in_flight.end()) {
+      cancel = it->second.cancel;
+    } else if (!by_socket || c.early_cancels.count(id) != 0) {
+      ignored = true;
+    } else {
+      if (c.early_cancel_order.size() >=
+          MaxEarlyCancels(c.layout.geometry,
+                          options_.max_in_flight_per_connection)) {
+        // Evicted: its request never came (or the call had finished).
+        if (c.early_cancels.erase(c.early_cancel_order.front()) != 0) {
+          ignored = true;
+        }
+        c.early_cancel_order.pop_front();
+      }
+      c.early_cancels.insert(id);
+      c.early_cancel_order.push_back(id);
+    }
+  }
+  if (cancel != nullptr) {
+    if (cancel->cancelled()) ignored = true;  // Socket and ring both.
+    cancel->Cancel();
+  }
+  if (ignored) cancels_ignored_.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Returns the time charged to the client for contended_cpu_share (0 while

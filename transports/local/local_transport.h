@@ -128,6 +128,15 @@ struct LocalServerStats {
   uint64_t calls_started = 0;
   // Times a connection's calls were held back by contended_cpu_share.
   uint64_t throttle_pauses = 0;
+  // CANCEL control packets received (the ring's CANCEL records are not
+  // counted here).
+  uint64_t cancel_packets = 0;
+  // Requests not run because a CANCEL control packet for them came before
+  // the server read them from the ring.
+  uint64_t calls_cancelled_before_read = 0;
+  // CANCELs (either kind) that cancelled nothing: a duplicate, an unknown
+  // or finished id, or an early CANCEL whose request never came (evicted).
+  uint64_t cancels_ignored = 0;
 };
 
 class LocalServerTransport : public ServerTransport {

@@ -1,0 +1,59 @@
+// Tests for the control socket's packet I/O: the non-blocking send that
+// carries CANCEL, against a full buffer and a peer that went away.
+#include "transports/local/control_socket.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+
+namespace lpc::local {
+namespace {
+
+using ::lpc::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(ControlSocketTest, TrySendPacketDeliversOnePacket) {
+  UniqueFd a, b;
+  ASSERT_OK(MakeSocketPair(&a, &b));
+  ASSERT_OK(TrySendPacket(a.get(), "hello"));
+  ASSERT_OK_AND_ASSIGN(Packet p, RecvPacket(b.get(), absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(p.bytes, "hello");
+  EXPECT_TRUE(p.fds.empty());
+}
+
+TEST(ControlSocketTest, TrySendPacketNeverWaitsForAFullBuffer) {
+  UniqueFd a, b;
+  ASSERT_OK(MakeSocketPair(&a, &b));
+  const std::string packet(64, 'x');
+  // Nobody reads `b`: the buffer fills, and then the send says so at once.
+  int sent = 0;
+  absl::Status s;
+  for (; sent < 1000000; ++sent) {
+    s = TrySendPacket(a.get(), packet);
+    if (!s.ok()) break;
+  }
+  EXPECT_GT(sent, 0);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kResourceExhausted,
+                          HasSubstr("would block")));
+  // Reading makes room again.
+  ASSERT_OK(RecvPacket(b.get(), absl::Now() + absl::Seconds(5)).status());
+  int more = 0;
+  for (; more < 1000 && TrySendPacket(a.get(), packet).ok(); ++more) {
+  }
+  EXPECT_GE(more, 1);
+}
+
+TEST(ControlSocketTest, TrySendPacketToAGonePeerIsUnavailable) {
+  UniqueFd a, b;
+  ASSERT_OK(MakeSocketPair(&a, &b));
+  b.Reset();
+  EXPECT_THAT(TrySendPacket(a.get(), "x"),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(TrySendPacket(a.get(), std::string(kMaxControlPacket + 1, 'x')),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace lpc::local
