@@ -108,14 +108,16 @@ class CallRegistration {
         oneway_(o.oneway_) {}
   CallRegistration& operator=(CallRegistration&& o) noexcept {
     if (this != &o) {
-      Forget();
+      if (conn_ != nullptr) Forget();
       conn_ = std::exchange(o.conn_, nullptr);
       key_ = o.key_;
       oneway_ = o.oneway_;
     }
     return *this;
   }
-  ~CallRegistration() { Forget(); }
+  ~CallRegistration() {
+    if (conn_ != nullptr) Forget();
+  }
   void Disarm() { conn_ = nullptr; }
 
  private:
