@@ -119,12 +119,6 @@ absl::StatusOr<absl::Span<const std::byte>> RingConsumer::Next(
   if (head_ == limit_) return absl::Span<const std::byte>();
   const uint64_t ring_bytes = capacity_ * kSlotSize;
   const uint64_t pos = (head_ & (capacity_ - 1)) * kSlotSize;
-  // A published slot after this one is read soon either way (the rest of
-  // this record or the next record): fetch its cache line in parallel with
-  // the first, not after the length in the first is known. A hint only.
-  if (limit_ - head_ >= 2) {
-    __builtin_prefetch(slots_ + (pos + kSlotSize) % ring_bytes);
-  }
   std::memcpy(buffer_.data(), slots_ + pos, kSlotSize);
   uint32_t length;
   std::memcpy(&length, buffer_.data(), sizeof(length));  // From the copy.
@@ -175,19 +169,7 @@ bool RingConsumer::ReleaseBatched() {
 
 bool RingConsumer::HasPublishedHint() const {
   const uint64_t head = SharedLoad(visible_head_, std::memory_order_seq_cst);
-  const uint64_t tail =
-      SharedLoad(control_->producer_index, std::memory_order_acquire);
-  if (tail == head) return false;
-  // Something was published: start moving the next record's first two
-  // slots to this CPU now, so that the transfer overlaps whatever the
-  // caller does before it reads them (Poll and Next). A hint only: nothing
-  // is read, and the positions come from our own index.
-  const uint64_t mask = capacity_ - 1;
-  __builtin_prefetch(slots_ + (head & mask) * kSlotSize);
-  if (tail - head >= 2) {
-    __builtin_prefetch(slots_ + ((head + 1) & mask) * kSlotSize);
-  }
-  return true;
+  return SharedLoad(control_->producer_index, std::memory_order_acquire) != head;
 }
 
 bool RingConsumer::PrepareToSleep() {
