@@ -41,8 +41,10 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/call_context.h"
@@ -105,16 +107,60 @@ struct OwnedReply {
 
 class Connection;
 
+// A decoded call's entry in Connection::in_flight (or oneway_calls), which
+// points at the call's CallContext: this erases the entry when the call's
+// WorkItem goes without having run (a client closed or cut off while its
+// calls were queued), so that no entry outlives its context. RunCall erases
+// the entry itself and disarms this. Move-only; the moved-from one is
+// disarmed.
+class CallRegistration {
+ public:
+  CallRegistration() = default;
+  CallRegistration(Connection* c, uint64_t key, bool oneway)
+      : conn_(c), key_(key), oneway_(oneway) {}
+  CallRegistration(CallRegistration&& o) noexcept
+      : conn_(std::exchange(o.conn_, nullptr)),
+        key_(o.key_),
+        oneway_(o.oneway_) {}
+  CallRegistration& operator=(CallRegistration&& o) noexcept {
+    if (this != &o) {
+      if (conn_ != nullptr) Forget();
+      conn_ = std::exchange(o.conn_, nullptr);
+      key_ = o.key_;
+      oneway_ = o.oneway_;
+    }
+    return *this;
+  }
+  ~CallRegistration() {
+    if (conn_ != nullptr) Forget();
+  }
+  void Disarm() { conn_ = nullptr; }
+
+ private:
+  void Forget();  // Takes Connection::state_mu if armed.
+
+  Connection* conn_ = nullptr;  // Kept alive by the WorkItem's `conn`.
+  uint64_t key_ = 0;
+  bool oneway_ = false;
+};
+
 struct WorkItem {
   std::shared_ptr<Connection> conn;
   IncomingMessage msg;
-  std::string interface_name;
+  // In Connection::bound, which only grows (a deque: stable addresses) and
+  // lives as long as `conn`.
+  const std::string* interface_name = nullptr;
   std::unique_ptr<CallContext> ctx;
   uint64_t oneway_serial = 0;  // Key in Connection::oneway_calls; 0 = none.
+  // Last: destroyed first, while `ctx` and `conn` still live.
+  CallRegistration registration;
 };
 
 struct CallRecord {
-  std::shared_ptr<internal::CancelState> cancel;
+  // Valid while the entry exists: the entry is erased (under state_mu)
+  // before the context dies. Its CancelState is made only when a cancel
+  // needs it (cancel_state(), under state_mu).
+  CallContext* ctx = nullptr;
   bool answered = false;  // Shutdown answered it; drop the handler's reply.
 };
 
@@ -181,12 +227,12 @@ class Connection : public MemfdPort {
   std::mutex state_mu;
   std::condition_variable memfd_cv;
   std::deque<std::pair<uint32_t, UniqueFd>> memfd_stash;  // state_mu
-  std::unordered_map<uint64_t, CallRecord> in_flight;     // state_mu
+  absl::flat_hash_map<uint64_t, CallRecord> in_flight;    // state_mu
   // Oneway calls decoded and not finished, by a serial of ours (a client's
   // message ids are not trusted to be unique for them), so that a hang-up
-  // or a shutdown cancels their handlers too. state_mu
-  std::unordered_map<uint64_t, std::shared_ptr<internal::CancelState>>
-      oneway_calls;
+  // or a shutdown cancels their handlers too. Same lifetime rule as
+  // CallRecord::ctx. state_mu
+  absl::flat_hash_map<uint64_t, CallContext*> oneway_calls;
   uint64_t next_oneway_serial = 0;  // state_mu
   // CANCEL control packets for ids that were not in flight: the request may
   // still be unread in the ring (the packet overtook it). A request read
@@ -195,7 +241,9 @@ class Connection : public MemfdPort {
   // MaxEarlyCancels. state_mu
   std::unordered_set<uint64_t> early_cancels;
   std::deque<uint64_t> early_cancel_order;
-  std::vector<std::string> bound;  // slot - 1 -> interface; state_mu
+  // slot - 1 -> interface; only grows, and a deque, so that WorkItems may
+  // point at its strings. state_mu
+  std::deque<std::string> bound;
   // Method paths of bound interfaces, (slot << 32 | method id) -> path;
   // only methods the interface has (bounded). state_mu
   std::unordered_map<uint64_t, std::string> method_paths;
@@ -236,6 +284,17 @@ class Connection : public MemfdPort {
     return in_flight.size();
   }
 };
+
+void CallRegistration::Forget() {
+  if (conn_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(conn_->state_mu);
+  if (oneway_) {
+    conn_->oneway_calls.erase(key_);
+  } else {
+    conn_->in_flight.erase(key_);
+  }
+  conn_ = nullptr;
+}
 
 class LocalServer final : public LocalServerTransport {
  public:
@@ -677,9 +736,13 @@ void LocalServer::StopWatchingAndCancel(Connection& c, bool closing) {
   std::vector<std::shared_ptr<internal::CancelState>> cancels;
   {
     std::lock_guard<std::mutex> lock(c.state_mu);
-    for (auto& [id, rec] : c.in_flight) cancels.push_back(rec.cancel);
+    for (auto& [id, rec] : c.in_flight) {
+      cancels.push_back(rec.ctx->cancel_state());
+    }
     if (closing) {
-      for (auto& [serial, cancel] : c.oneway_calls) cancels.push_back(cancel);
+      for (auto& [serial, ctx] : c.oneway_calls) {
+        cancels.push_back(ctx->cancel_state());
+      }
       c.memfd_stash.clear();
     }
     c.memfd_cv.notify_all();
@@ -1310,12 +1373,12 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
         } else if (!oneway && c->in_flight.count(h.message_id) != 0) {
           refuse = absl::DataLossError("duplicate message id in flight");
         } else if (refuse.ok()) {
-          item.interface_name = c->bound[h.interface_slot - 1];
+          item.interface_name = &c->bound[h.interface_slot - 1];
           const uint64_t key = uint64_t{h.interface_slot} << 32 | h.method_id;
           auto it = c->method_paths.find(key);
           if (it == c->method_paths.end()) {
             const InterfaceDescriptor* d =
-                dispatcher_->FindInterface(item.interface_name);
+                dispatcher_->FindInterface(*item.interface_name);
             const MethodDescriptor* m =
                 d == nullptr ? nullptr : d->FindMethod(h.method_id);
             if (m != nullptr) {
@@ -1328,11 +1391,13 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
           }
           if (!oneway) {
             c->in_flight.emplace(h.message_id,
-                                 CallRecord{item.ctx->cancel_state(), false});
+                                 CallRecord{item.ctx.get(), false});
+            item.registration = CallRegistration(c.get(), h.message_id, false);
           } else {
             item.oneway_serial = ++c->next_oneway_serial;
-            c->oneway_calls.emplace(item.oneway_serial,
-                                    item.ctx->cancel_state());
+            c->oneway_calls.emplace(item.oneway_serial, item.ctx.get());
+            item.registration =
+                CallRegistration(c.get(), item.oneway_serial, true);
           }
         }
       }
@@ -1358,14 +1423,7 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
         absl::Status md =
             DecodeMetadata(msg.payload, &item.ctx->metadata(), &rest);
         if (!md.ok()) {
-          {
-            std::lock_guard<std::mutex> lock(c->state_mu);
-            if (oneway) {
-              c->oneway_calls.erase(item.oneway_serial);
-            } else {
-              c->in_flight.erase(h.message_id);
-            }
-          }
+          item.registration = CallRegistration();  // Erases the entry.
           CutOff(c, md);
           return;
         }
@@ -1400,7 +1458,7 @@ void LocalServer::CancelCall(Connection& c, uint64_t id, bool by_socket) {
     std::lock_guard<std::mutex> lock(c.state_mu);
     auto it = c.in_flight.find(id);
     if (it != c.in_flight.end()) {
-      cancel = it->second.cancel;
+      cancel = it->second.ctx->cancel_state();
     } else if (!by_socket || c.early_cancels.count(id) != 0) {
       ignored = true;
     } else {
@@ -1443,7 +1501,7 @@ int64_t LocalServer::RunCall(WorkItem& item) {
   if (c->closed.load() || (!oneway && c->hung_up.load())) {
     s = absl::UnavailableError("client went away");  // Nobody to answer.
   } else {
-    s = dispatcher_->Dispatch(item.interface_name, h.method_id, *item.ctx,
+    s = dispatcher_->Dispatch(*item.interface_name, h.method_id, *item.ctx,
                               item.msg.payload, &response);
   }
   bool answered = false;
@@ -1458,6 +1516,7 @@ int64_t LocalServer::RunCall(WorkItem& item) {
     std::lock_guard<std::mutex> lock(c->state_mu);
     c->oneway_calls.erase(item.oneway_serial);
   }
+  item.registration.Disarm();  // Erased above.
   if (!oneway && !answered) {
     if (HasSendableMetadata(item.ctx->response_metadata())) {
       std::string with_metadata;
@@ -1489,6 +1548,10 @@ int64_t LocalServer::RunCall(WorkItem& item) {
     charged = std::min(MonotonicNowNs() - t0, kMaxChargeNs);
     c->busy_ns.fetch_add(charged, std::memory_order_relaxed);
   }
+  // The call's context and buffers go now, while the client is busy with
+  // the reply, rather than after its next request has arrived.
+  item.ctx.reset();
+  item.msg.payload = std::string();
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
   AfterCall(c);
@@ -1691,10 +1754,12 @@ void LocalServer::Shutdown(absl::Time deadline) {
       for (auto& [id, rec] : c->in_flight) {
         if (!rec.answered) {
           rec.answered = true;
-          rest.emplace_back(id, rec.cancel);
+          rest.emplace_back(id, rec.ctx->cancel_state());
         }
       }
-      for (auto& [serial, cancel] : c->oneway_calls) oneway.push_back(cancel);
+      for (auto& [serial, ctx] : c->oneway_calls) {
+        oneway.push_back(ctx->cancel_state());
+      }
     }
     for (auto& cancel : oneway) cancel->Cancel();
     for (auto& [id, cancel] : rest) {
