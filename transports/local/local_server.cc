@@ -179,6 +179,7 @@ class Connection : public MemfdPort {
   std::atomic<bool> hung_up{false};  // Socket gone; oneway calls still run.
   std::atomic<int64_t> hung_up_ns{0};  // When (monotonic), for the bound.
   std::atomic<bool> queued{false};  // In the ready list or being drained.
+  std::atomic<bool> spinning{false};  // A worker spins for its next call.
   std::atomic<int> handlers{0};     // Handlers running for this client.
   // Calls (oneway ones too) decoded from the ring and not yet finished:
   // queued in `calls` or running. Bounded by max_in_flight_per_connection.
@@ -1594,6 +1595,11 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
     spin = !AnyCallMayStartLocked();
   }
   if (spin) {
+    // One spinner per client: it watches the ring for everyone, and ends
+    // with the sleep protocol below. Two workers spinning for one client
+    // on two CPUs left the client itself no CPU to publish on (a pipelining
+    // client stalled for the whole spin cap).
+    if (c->spinning.exchange(true, std::memory_order_acq_rel)) return;
     c->ep->ClearSleeping();
     if (SpinUntil(
             spin_ns, [&] { return c->ep->HasInboundHint(); },
@@ -1602,9 +1608,15 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
                      !c->closed.load(std::memory_order_relaxed) &&
                      !shutting_down_.load(std::memory_order_relaxed);
             })) {
+      c->spinning.store(false, std::memory_order_release);
       Schedule(c, false);
       return;
     }
+    c->ep->SetRunning(false);
+    const bool arrived = !c->ep->PrepareToSleep();
+    c->spinning.store(false, std::memory_order_release);
+    if (arrived) Schedule(c, false);
+    return;
   }
   c->ep->SetRunning(false);
   if (!c->ep->PrepareToSleep()) Schedule(c, false);  // Arrived meanwhile.
