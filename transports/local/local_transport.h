@@ -91,15 +91,17 @@ struct LocalPortOptions {
   // Records taken from one connection per turn (fairness).
   // Default: 16.
   uint32_t batch_per_turn = 16;
-  // Fairness between heavy and light clients: while another connection
-  // that uses less than this share is busy, a connection's handlers may take
-  // at most this fraction of one CPU's time (a token bucket over handler and
-  // ring-reading time, with a 2 ms burst). A client flooding a fast method
-  // then cannot take the CPUs a client making one call at a time needs:
-  // its calls wait, its ring fills, and its own sends block. Clients that
-  // all use more than the share (several heavy clients) are not limited
-  // against each other. 0 = no limit.
-  // Default: 0.25.
+  // Fairness between queued-up and light clients. A client is queued up
+  // while two or more of its calls wait beyond those running, and light
+  // while busy and not queued up. While a light client is busy, a queued-up
+  // client's handler and ring-reading time (at most 1 ms per call) is
+  // charged to a token bucket (250 us deep) that refills at
+  // max(contended_cpu_share, 1 - 4 x the light clients' share of a CPU);
+  // when it is empty, that client's calls wait, its ring fills, and its
+  // own sends block, leaving the CPUs to the light client. Queued-up
+  // clients with no light one busy are not limited against each other.
+  // 0 = never limit. See docs/local-transport.md, "Worker pool".
+  // Default: 0.05.
   double contended_cpu_share = 0.05;
   // Calls (oneway calls too) one connection may have running or queued;
   // past this its ring is not read (back-pressure).
