@@ -1102,8 +1102,13 @@ void LocalServer::ScanBusyConnections() {
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
     for (auto& [id, c] : conns_) {
+      // A client at its in-flight limit is skipped: its ring is not read
+      // until its calls finish (AfterCall reschedules it), so a drain now
+      // would wake a worker for nothing, every millisecond.
       if (c->handlers.load(std::memory_order_relaxed) > 0 &&
           !c->queued.load(std::memory_order_relaxed) &&
+          c->pending_calls.load(std::memory_order_relaxed) <
+              options_.max_in_flight_per_connection &&
           c->ep->HasInboundHint()) {
         found.push_back(c);
       }
