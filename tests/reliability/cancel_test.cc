@@ -38,22 +38,6 @@ using local::EncodeControl;
 using local::FrameHeader;
 using local::MessageType;
 
-// An async Hold call that records how it ended.
-struct PendingHold {
-  CallContext ctx;
-  std::atomic<bool> done{false};
-  absl::StatusCode code = absl::StatusCode::kUnknown;  // Set before `done`.
-
-  void Start(Channel& ch, const std::string& key) {
-    ctx.set_timeout(absl::Seconds(60));
-    ch.StartCall(RelDescriptor(), HoldMethod(), &ctx, key,
-                 [this](absl::StatusOr<std::string> r) {
-                   code = r.status().code();
-                   done.store(true);
-                 });
-  }
-};
-
 // Two handlers per connection and two calls in flight per connection: two
 // blocked Hold calls put a client at its limit.
 TestServerOptions AtLimitOptions(const std::string& dir) {
@@ -65,34 +49,44 @@ TestServerOptions AtLimitOptions(const std::string& dir) {
   return o;
 }
 
-TEST(CancelTest, CancelReachesItsHandlerWhileTheRingIsNotRead) {
-  TempDir dir;
-  ASSERT_FALSE(dir.path().empty());
-  TestServer server(AtLimitOptions(dir.path()));
-  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
-  auto ch = MakeChannel(server.local_target(), dir.path());
+// Every test: a server whose clients are at their in-flight limit with two
+// blocked Hold calls (AtLimitOptions).
+class CancelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    server_ = std::make_unique<TestServer>(AtLimitOptions(dir_.path()));
+    ASSERT_TRUE(server_->start_status().ok()) << server_->start_status();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<TestServer> server_;
+};
+
+TEST_F(CancelTest, CancelReachesItsHandlerWhileTheRingIsNotRead) {
+  auto ch = MakeChannel(server_->local_target(), dir_.path());
   ASSERT_TRUE(ch.ok());
   ASSERT_TRUE(CallRel(**ch, EchoMethod(), "warm").ok());
 
   PendingHold a, b, c;
   a.Start(**ch, "a");
   b.Start(**ch, "b");
-  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return server_->service().running() == 2; }));
   // At the in-flight limit: "c" is published, and the server does not
   // read it (nor anything behind it) while "a" and "b" block.
   c.Start(**ch, "c");
 
   a.ctx.Cancel();
-  ASSERT_TRUE(WaitFor([&] { return server.service().CancelSeenNs("a") != 0; }))
+  ASSERT_TRUE(WaitFor([&] { return server_->service().CancelSeenNs("a") != 0; }))
       << "the handler of a did not see its cancellation";
-  EXPECT_EQ(server.service().CancelSeenNs("b"), 0);
+  EXPECT_EQ(server_->service().CancelSeenNs("b"), 0);
   ASSERT_TRUE(WaitFor([&] { return a.done.load(); }));
   EXPECT_EQ(a.code, absl::StatusCode::kCancelled);
   // a's end frees a place: the ring is read again and "c" runs beside "b".
-  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return server_->service().running() == 2; }));
   EXPECT_FALSE(b.done.load());
   EXPECT_FALSE(c.done.load());
-  EXPECT_EQ(server.service().CancelSeenNs("b"), 0);
+  EXPECT_EQ(server_->service().CancelSeenNs("b"), 0);
 
   b.ctx.Cancel();
   c.ctx.Cancel();
@@ -100,10 +94,10 @@ TEST(CancelTest, CancelReachesItsHandlerWhileTheRingIsNotRead) {
   EXPECT_EQ(b.code, absl::StatusCode::kCancelled);
   EXPECT_EQ(c.code, absl::StatusCode::kCancelled);
   EXPECT_TRUE(WaitFor([&] {
-    return server.service().CancelSeenNs("b") != 0 &&
-           server.service().CancelSeenNs("c") != 0;
+    return server_->service().CancelSeenNs("b") != 0 &&
+           server_->service().CancelSeenNs("c") != 0;
   }));
-  const local::LocalServerStats s = server.local()->stats();
+  const local::LocalServerStats s = server_->local()->stats();
   EXPECT_GE(s.cancel_packets, 3u);
   EXPECT_EQ(s.clients_cut_off, 0u);
   std::printf("RESULT cancel_unread_ring: cancel_packets=%llu ignored=%llu\n",
@@ -111,31 +105,27 @@ TEST(CancelTest, CancelReachesItsHandlerWhileTheRingIsNotRead) {
               static_cast<unsigned long long>(s.cancels_ignored));
 }
 
-TEST(CancelTest, CallCancelledBeforeTheServerReadItNeverRuns) {
-  TempDir dir;
-  ASSERT_FALSE(dir.path().empty());
-  TestServer server(AtLimitOptions(dir.path()));
-  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
-  auto ch = MakeChannel(server.local_target(), dir.path());
+TEST_F(CancelTest, CallCancelledBeforeTheServerReadItNeverRuns) {
+  auto ch = MakeChannel(server_->local_target(), dir_.path());
   ASSERT_TRUE(ch.ok());
   ASSERT_TRUE(CallRel(**ch, EchoMethod(), "warm").ok());
-  const int64_t completed = server.service().completed();
+  const int64_t completed = server_->service().completed();
 
   PendingHold a, b, c;
   a.Start(**ch, "a");
   b.Start(**ch, "b");
-  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return server_->service().running() == 2; }));
   c.Start(**ch, "c");  // Unread.
   c.ctx.Cancel();      // Its CANCEL overtakes it.
   ASSERT_TRUE(WaitFor([&] { return c.done.load(); }));
   EXPECT_EQ(c.code, absl::StatusCode::kCancelled);
   ASSERT_TRUE(WaitFor(
-      [&] { return server.local()->stats().cancel_packets == 1; }));
+      [&] { return server_->local()->stats().cancel_packets == 1; }));
 
   // Freeing a place makes the server read "c": it is dropped, not run.
   a.ctx.Cancel();
   ASSERT_TRUE(WaitFor([&] {
-    return server.local()->stats().calls_cancelled_before_read == 1;
+    return server_->local()->stats().calls_cancelled_before_read == 1;
   }));
   ASSERT_TRUE(WaitFor([&] { return a.done.load(); }));
   // The connection goes on: a new call runs, "b" still holds.
@@ -143,18 +133,18 @@ TEST(CancelTest, CallCancelledBeforeTheServerReadItNeverRuns) {
       CallRel(**ch, EchoMethod(), "after", absl::Seconds(10));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, "after");
-  EXPECT_EQ(server.service().running(), 1);
-  EXPECT_EQ(server.service().completed(), completed + 2);  // a and "after".
-  EXPECT_EQ(server.service().CancelSeenNs("c"), 0);
+  EXPECT_EQ(server_->service().running(), 1);
+  EXPECT_EQ(server_->service().completed(), completed + 2);  // a and "after".
+  EXPECT_EQ(server_->service().CancelSeenNs("c"), 0);
 
   b.ctx.Cancel();
   ASSERT_TRUE(WaitFor([&] { return b.done.load(); }));
-  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 0; }));
-  EXPECT_EQ(server.service().completed(), completed + 3);  // c never ran.
-  EXPECT_EQ(server.local()->stats().cancels_ignored, 0u);
+  ASSERT_TRUE(WaitFor([&] { return server_->service().running() == 0; }));
+  EXPECT_EQ(server_->service().completed(), completed + 3);  // c never ran.
+  EXPECT_EQ(server_->local()->stats().cancels_ignored, 0u);
 }
 
-// A raw client, bound to RelService, and the server's socket path.
+// A raw client, bound to RelService.
 struct Raw {
   std::unique_ptr<RawClient> client;
   uint32_t slot = 0;
@@ -167,21 +157,17 @@ std::optional<Raw> ConnectRaw(TestServer& server) {
   return Raw{std::move(*c), *slot};
 }
 
-TEST(CancelTest, DuplicateAndUnknownCancelsAreCountedAndHarmless) {
-  TempDir dir;
-  ASSERT_FALSE(dir.path().empty());
-  TestServer server(AtLimitOptions(dir.path()));
-  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
-  std::optional<Raw> raw = ConnectRaw(server);
+TEST_F(CancelTest, DuplicateAndUnknownCancelsAreCountedAndHarmless) {
+  std::optional<Raw> raw = ConnectRaw(*server_);
   ASSERT_TRUE(raw.has_value());
   RawClient& c = *raw->client;
 
   const uint64_t id = c.NextId();
   c.SendRaw(MakeRecord(RequestHeader(id, raw->slot, HoldMethod().id, 1), "h"));
-  ASSERT_TRUE(WaitFor([&] { return server.service().running() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return server_->service().running() == 1; }));
   // By the socket, then the same call by the ring.
   ASSERT_TRUE(local::SendPacket(c.socket(), EncodeCancelPacket(id)).ok());
-  ASSERT_TRUE(WaitFor([&] { return server.service().CancelSeenNs("h") != 0; }));
+  ASSERT_TRUE(WaitFor([&] { return server_->service().CancelSeenNs("h") != 0; }));
   FrameHeader cancel{};
   cancel.record_size = local::kFrameHeaderSize;
   cancel.type = static_cast<uint8_t>(MessageType::kCancel);
@@ -206,8 +192,8 @@ TEST(CancelTest, DuplicateAndUnknownCancelsAreCountedAndHarmless) {
   EXPECT_EQ(reply->header.message_id, probe);
   EXPECT_EQ(reply->payload, "still");
   ASSERT_TRUE(WaitFor(
-      [&] { return server.local()->stats().cancel_packets == 3; }));
-  const local::LocalServerStats s = server.local()->stats();
+      [&] { return server_->local()->stats().cancel_packets == 3; }));
+  const local::LocalServerStats s = server_->local()->stats();
   // Ring duplicate + ring unknown + the second of the two late socket
   // CANCELs (the first is kept as an early cancel until evicted).
   EXPECT_EQ(s.cancels_ignored, 3u);
@@ -215,12 +201,8 @@ TEST(CancelTest, DuplicateAndUnknownCancelsAreCountedAndHarmless) {
   EXPECT_FALSE(c.WaitCutOff(absl::Milliseconds(1)).has_value());
 }
 
-TEST(CancelTest, MalformedCancelPacketsCutTheSenderOffWithAReason) {
-  TempDir dir;
-  ASSERT_FALSE(dir.path().empty());
-  TestServer server(AtLimitOptions(dir.path()));
-  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
-  auto neighbour = MakeChannel(server.local_target(), dir.path());
+TEST_F(CancelTest, MalformedCancelPacketsCutTheSenderOffWithAReason) {
+  auto neighbour = MakeChannel(server_->local_target(), dir_.path());
   ASSERT_TRUE(neighbour.ok());
 
   struct Case {
@@ -240,7 +222,7 @@ TEST(CancelTest, MalformedCancelPacketsCutTheSenderOffWithAReason) {
       {"with a descriptor", good, true, "CANCEL with descriptors"},
   };
   for (const Case& k : cases) {
-    std::optional<Raw> raw = ConnectRaw(server);
+    std::optional<Raw> raw = ConnectRaw(*server_);
     ASSERT_TRUE(raw.has_value()) << k.name;
     std::vector<int> fds;
     local::UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
@@ -253,17 +235,13 @@ TEST(CancelTest, MalformedCancelPacketsCutTheSenderOffWithAReason) {
     EXPECT_NE(why->find(k.reason), std::string::npos)
         << k.name << ": " << *why;
   }
-  EXPECT_EQ(server.local()->stats().clients_cut_off, std::size(cases));
+  EXPECT_EQ(server_->local()->stats().clients_cut_off, std::size(cases));
   absl::StatusOr<std::string> r = CallRel(**neighbour, EchoMethod(), "fine");
   ASSERT_TRUE(r.ok()) << r.status();
 }
 
-TEST(CancelTest, AFloodOfCancelsKeepsABoundedSetAndTheConnection) {
-  TempDir dir;
-  ASSERT_FALSE(dir.path().empty());
-  TestServer server(AtLimitOptions(dir.path()));
-  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
-  std::optional<Raw> raw = ConnectRaw(server);
+TEST_F(CancelTest, AFloodOfCancelsKeepsABoundedSetAndTheConnection) {
+  std::optional<Raw> raw = ConnectRaw(*server_);
   ASSERT_TRUE(raw.has_value());
   RawClient& c = *raw->client;
   // The early-cancel set holds at most request slots + in-flight limit.
@@ -276,9 +254,9 @@ TEST(CancelTest, AFloodOfCancelsKeepsABoundedSetAndTheConnection) {
         << i;
   }
   ASSERT_TRUE(WaitFor(
-      [&] { return server.local()->stats().cancel_packets == kFlood; },
+      [&] { return server_->local()->stats().cancel_packets == kFlood; },
       absl::Seconds(30)));
-  const local::LocalServerStats s = server.local()->stats();
+  const local::LocalServerStats s = server_->local()->stats();
   // Every CANCEL beyond the bound evicted an older one.
   EXPECT_EQ(s.cancels_ignored, kFlood - bound);
   EXPECT_EQ(s.clients_cut_off, 0u);
@@ -286,7 +264,7 @@ TEST(CancelTest, AFloodOfCancelsKeepsABoundedSetAndTheConnection) {
   absl::StatusOr<std::string> r = c.Call(raw->slot, EchoMethod().id, "alive");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, "alive");
-  EXPECT_EQ(server.local()->stats().calls_cancelled_before_read, 0u);
+  EXPECT_EQ(server_->local()->stats().calls_cancelled_before_read, 0u);
   std::printf("RESULT cancel_flood: packets=%llu ignored=%llu bound=%llu\n",
               static_cast<unsigned long long>(s.cancel_packets),
               static_cast<unsigned long long>(s.cancels_ignored),

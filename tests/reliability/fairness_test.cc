@@ -23,22 +23,6 @@
 namespace lpc::reliability {
 namespace {
 
-// An async Hold call that records how it ended.
-struct PendingHold {
-  CallContext ctx;
-  std::atomic<bool> done{false};
-  absl::StatusCode code = absl::StatusCode::kUnknown;  // Set before `done`.
-
-  void Start(Channel& ch, const std::string& key) {
-    ctx.set_timeout(absl::Seconds(60));
-    ch.StartCall(RelDescriptor(), HoldMethod(), &ctx, key,
-                 [this](absl::StatusOr<std::string> r) {
-                   code = r.status().code();
-                   done.store(true);
-                 });
-  }
-};
-
 TestServerOptions PoolOptions(const std::string& dir, int concurrency,
                               int max_workers) {
   TestServerOptions o;

@@ -224,18 +224,26 @@ void FuzzClientHandshake(Input& in) {
   fake.join();
 }
 
-void FuzzServerControl(Input& in) {
-  Global* g = G();
+// Connects to the real server and takes its welcome (section memfd and
+// doorbell eventfd); the real server must always accept.
+UniqueFd ConnectToRealServer(Packet* welcome) {
   UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
-  const std::string path = g->dir + "/real";
+  const std::string path = G()->dir + "/real";
   std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
   if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    std::abort();  // The real server must always accept.
+    std::abort();
   }
-  absl::StatusOr<Packet> welcome = RecvPacket(sock.get(), absl::Now() + absl::Seconds(5));
-  if (!welcome.ok() || welcome->fds.size() != 2) std::abort();
+  absl::StatusOr<Packet> w = RecvPacket(sock.get(), absl::Now() + absl::Seconds(5));
+  if (!w.ok() || w->fds.size() != 2) std::abort();
+  *welcome = std::move(*w);
+  return sock;
+}
+
+void FuzzServerControl(Input& in) {
+  Packet welcome;
+  UniqueFd sock = ConnectToRealServer(&welcome);
   for (int n = 0; n < 8 && in.left() > 0; ++n) {
     PayloadFdBody b{in.U32(), in.U32(), uint64_t{in.U32()}};
     const std::string p = MakePacket(
@@ -245,22 +253,13 @@ void FuzzServerControl(Input& in) {
     if (fd && (in.Byte() & 1)) fds.push_back(fd.get());
     SendPacket(sock.get(), p, fds).IgnoreError();
   }
-  SignalEventFd(welcome->fds[1].get());
+  SignalEventFd(welcome.fds[1].get());
   // The connection closes here; the server cleans up either way.
 }
 
 void FuzzServerCancel(Input& in) {
-  Global* g = G();
-  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  const std::string path = g->dir + "/real";
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    std::abort();  // The real server must always accept.
-  }
-  absl::StatusOr<Packet> welcome = RecvPacket(sock.get(), absl::Now() + absl::Seconds(5));
-  if (!welcome.ok() || welcome->fds.size() != 2) std::abort();
+  Packet welcome;
+  UniqueFd sock = ConnectToRealServer(&welcome);
   for (int n = 0; n < 16 && in.left() > 0; ++n) {
     const uint8_t kind = in.Byte();
     uint64_t id = uint64_t{in.U32()} | uint64_t{in.U32()} << 32;
@@ -287,7 +286,7 @@ void FuzzServerCancel(Input& in) {
     }
     SendPacket(sock.get(), p, fds).IgnoreError();
   }
-  SignalEventFd(welcome->fds[1].get());
+  SignalEventFd(welcome.fds[1].get());
   // Wait briefly for the server's verdict (a GOODBYE) or nothing.
   RecvPacket(sock.get(), absl::Now() + absl::Milliseconds(5)).IgnoreError();
 }

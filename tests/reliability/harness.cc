@@ -84,4 +84,13 @@ absl::StatusOr<std::string> CallRel(Channel& ch, const MethodDescriptor& method,
   return ch.Call(RelDescriptor(), method, &ctx, std::move(request));
 }
 
+void PendingHold::Start(Channel& ch, const std::string& key) {
+  ctx.set_timeout(absl::Seconds(60));
+  ch.StartCall(RelDescriptor(), HoldMethod(), &ctx, key,
+               [this](absl::StatusOr<std::string> r) {
+                 code = r.status().code();
+                 done.store(true);
+               });
+}
+
 }  // namespace lpc::reliability

@@ -8,6 +8,7 @@
 #ifndef LPC_TESTS_RELIABILITY_HARNESS_H_
 #define LPC_TESTS_RELIABILITY_HARNESS_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -77,6 +78,16 @@ absl::StatusOr<std::shared_ptr<Channel>> MakeChannel(
 absl::StatusOr<std::string> CallRel(Channel& ch, const MethodDescriptor& method,
                                     std::string request,
                                     absl::Duration timeout = absl::Seconds(5));
+
+// An async RelService Hold call (it returns only when cancelled; 60 s
+// deadline) that records how it ended.
+struct PendingHold {
+  CallContext ctx;
+  std::atomic<bool> done{false};
+  absl::StatusCode code = absl::StatusCode::kUnknown;  // Set before `done`.
+
+  void Start(Channel& ch, const std::string& key);
+};
 
 }  // namespace lpc::reliability
 
