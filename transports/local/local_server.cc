@@ -206,7 +206,6 @@ class Connection : public MemfdPort {
   double share = 0;  // Of one CPU, smoothed over ticks.
   bool backlogged = false;    // pool_mu_, see UpdateSharesLocked.
   bool backlog_seen = false;  // pool_mu_
-  double refill_share = 1;    // pool_mu_: the bucket's rate, of one CPU.
 
   // Doorbell accounting, for the storm check in Tick: every doorbell the
   // poller saw, every record consumed, every time the server asked for a
@@ -419,6 +418,8 @@ class LocalServer final : public LocalServerTransport {
   int limit_ = 1;                                   // pool_mu_
   int running_ = 0;                                 // pool_mu_
   int64_t throttle_watch_until_ns_ = 0;             // pool_mu_
+  // contended_cpu_share: the buckets' refill rate, of one CPU; pool_mu_.
+  double refill_share_ = 1;
   // A handler runs and nobody polls (BeforeCallLocked), since when;
   // pool_mu_. `unpolled_` mirrors it for the I/O thread's timeout.
   int64_t unpolled_since_ns_ = 0;
@@ -957,12 +958,14 @@ bool LocalServer::CanStartLocked(const Connection& c) const {
 }
 
 // contended_cpu_share. Every tick measures each client's share of a CPU
-// (handler and ring-reading time, smoothed). A client is "light" while
-// busy below the share. While a light client other than itself is busy, a
-// client is "contended": its time is charged to a token bucket that refills
-// at the share, and when the bucket is empty its calls wait (throttled)
-// until it refills. Several heavy clients with no light one among them are
-// not limited against each other.
+// (handler and ring-reading time, smoothed). A client is "queued up" while
+// two or more of its calls wait beyond those running (this tick or the
+// last), and "light" while busy and not queued up. While a light client is
+// busy, a queued-up client is "contended": its time is charged to a token
+// bucket refilling at max(contended_cpu_share, 1 - 4 x the light clients'
+// share), and when the bucket is empty its calls wait (throttled) until it
+// refills. Queued-up clients with no light one busy are not limited
+// against each other.
 void LocalServer::UpdateSharesLocked(
     const std::vector<std::shared_ptr<Connection>>& conns, int64_t now_ns) {
   const double floor_share = options_.contended_cpu_share;
@@ -978,8 +981,6 @@ void LocalServer::UpdateSharesLocked(
       c->share = 0.5 * c->share + 0.5 * now_share;
     }
     c->tick_busy_ns = busy;
-    // Backlogged: calls wait for a worker, or records wait in the ring
-    // while its handlers run (this tick or the last).
     const bool backlog_now =
         c->pending_calls.load(std::memory_order_relaxed) >=
         static_cast<uint32_t>(c->running_calls) + 2;
@@ -992,13 +993,9 @@ void LocalServer::UpdateSharesLocked(
   }
   const bool accounting = floor_share > 0 && active_conns_ >= 2;
   accounting_.store(accounting, std::memory_order_relaxed);
+  refill_share_ = std::clamp(1.0 - 4.0 * light_sum, floor_share, 1.0);
   for (const std::shared_ptr<Connection>& c : conns) {
-    const bool self_light = c->active && !c->backlogged;
     c->contended = accounting && c->backlogged && light > 0;
-    if (c->contended) {
-      const double others = light_sum - (self_light ? c->share : 0);
-      c->refill_share = std::clamp(1.0 - 4.0 * others, floor_share, 1.0);
-    }
     if (!c->contended) {
       c->throttled = false;
       c->tokens_ns = kShareBurstNs;
@@ -1013,7 +1010,7 @@ void LocalServer::RefillLocked(Connection& c, int64_t now_ns) {
   c.tokens_ns = std::min<int64_t>(
       kShareBurstNs,
       c.tokens_ns + static_cast<int64_t>(static_cast<double>(dt) *
-                                         c.refill_share));
+                                         refill_share_));
   if (c.throttled && c.tokens_ns >= 0) c.throttled = false;
 }
 
