@@ -1834,6 +1834,12 @@ absl::StatusOr<std::unique_ptr<LocalServerTransport>> MakeLocalServerTransport(
   if (absl::StatusOr<SectionLayout> l = ComputeLayout(options.geometry); !l.ok()) {
     return l.status();
   }
+  // (Also false for NaN.)
+  if (!(options.contended_cpu_share >= 0 && options.contended_cpu_share <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "contended_cpu_share must be in [0, 1], not ",
+        options.contended_cpu_share));
+  }
   return std::unique_ptr<LocalServerTransport>(
       new LocalServer(std::move(name), std::move(*path), std::move(options)));
 }

@@ -100,7 +100,8 @@ struct LocalPortOptions {
   // when it is empty, that client's calls wait, its ring fills, and its
   // own sends block, leaving the CPUs to the light client. Queued-up
   // clients with no light one busy are not limited against each other.
-  // 0 = never limit. See docs/local-transport.md, "Worker pool".
+  // 0 = never limit; outside [0, 1] MakeLocalServerTransport fails with
+  // INVALID_ARGUMENT. See docs/local-transport.md, "Worker pool".
   // Default: 0.05.
   double contended_cpu_share = 0.05;
   // Calls (oneway calls too) one connection may have running or queued;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -173,6 +174,24 @@ std::string Pattern(size_t n) {
   std::string s(n, '\0');
   for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i * 7 + 3);
   return s;
+}
+
+TEST(LocalTransportTest, ContendedCpuShareOutsideZeroToOneIsRefused) {
+  for (double share : {-0.1, 1.5, std::nan("")}) {
+    LocalPortOptions po;
+    po.runtime_dir = "/tmp";
+    po.contended_cpu_share = share;
+    EXPECT_THAT(MakeLocalServerTransport("share", po).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("contended_cpu_share")))
+        << share;
+  }
+  for (double share : {0.0, 0.05, 1.0}) {
+    LocalPortOptions po;
+    po.runtime_dir = "/tmp";
+    po.contended_cpu_share = share;
+    EXPECT_OK(MakeLocalServerTransport("share", po).status()) << share;
+  }
 }
 
 TEST(LocalTransportTest, RoundTripsInAllPayloadModesAcrossProcesses) {
