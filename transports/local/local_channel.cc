@@ -48,6 +48,8 @@ namespace {
 
 constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
 constexpr absl::Duration kSleepChunk = absl::Milliseconds(10);
+// Longest yielding wait for a server that is not running (Lead).
+constexpr int64_t kWakeSpinNs = 50 * 1000;
 // How often a busy connection polls its control socket (hang-up, goodbye).
 constexpr int64_t kSocketCheckNs = 1000 * 1000;
 
@@ -563,6 +565,7 @@ class ClientConnection : public MemfdPort {
       return peer != 0 && peer != own;
     };
     bool check_socket = false;
+    bool wake_spun = false;
     int64_t spin_left_ns = spin_ns_;  // Spin budget left before sleeping.
     for (int i = 0; !stop() && !dead(); ++i) {
       // The hint (two loads) spares an empty ring the validating Receive.
@@ -605,6 +608,28 @@ class ClientConnection : public MemfdPort {
         if (spin_left_ns != INT64_MAX) {
           spin_left_ns -= MonotonicNowNs() - start;
         }
+      } else if (spin_left_ns > 0 && !wake_spun) {
+        // The server is not running: asleep, or being woken by this call's
+        // doorbell. Waiting for it with a yield in every poll lets it run
+        // here if the scheduler put it on this CPU, and catches its reply
+        // if it runs on another one. Going straight to sleep instead made
+        // the pair stick in blocking mode: each side, finding the other
+        // asleep, slept too, and every call paid two cross-CPU wake-ups.
+        wake_spun = true;
+        const int64_t start = MonotonicNowNs();
+        const int64_t end = start + std::min(spin_left_ns, kWakeSpinNs);
+        bool caught = false;
+        for (int64_t now = start; now < end; now = MonotonicNowNs()) {
+          if (ep_->HasInboundHint() || stop() || peer_elsewhere()) {
+            caught = true;
+            break;
+          }
+          ::sched_yield();
+        }
+        if (spin_left_ns != INT64_MAX) {
+          spin_left_ns -= MonotonicNowNs() - start;
+        }
+        if (caught) continue;
       }
       if (check_socket || SocketCheckDue(MonotonicNowNs())) {
         check_socket = false;
