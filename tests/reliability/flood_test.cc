@@ -14,12 +14,15 @@
 // just before it, for as long as the flood phase, and the ratios compare
 // the two. Each flood has a server process of its own.
 #include <atomic>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/reliability/harness.h"
 #include "tests/reliability/raw_client.h"
@@ -71,8 +74,15 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
   // Each flood gets a server process of its own: what an earlier flood
   // left behind (a slow flood's oneway calls run to the end, a second
   // each) must not weigh on the next flood's baseline.
+  // LPC_FLOOD_ONLY=name[,name...] runs only those floods (to study one).
+  const char* only_env = std::getenv("LPC_FLOOD_ONLY");
+  const std::string only = only_env == nullptr ? "" : only_env;
   auto run = [&](const std::string& name,
                  const std::function<void(Offender&, std::atomic<bool>&)>& attack) {
+    if (!only.empty() &&
+        !absl::c_linear_search(absl::StrSplit(only, ','), name)) {
+      return int64_t{0};
+    }
     const std::string short_name = absl::StrCat("p", floods++);
     port = dir.path() + "/" + short_name;
     ChildProcess server(

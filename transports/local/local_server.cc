@@ -353,6 +353,7 @@ class LocalServer final : public LocalServerTransport {
   void WakeOneLocked();
   bool CanStartLocked(const Connection& c) const;
   void ChargeLocked(Connection& c, int64_t ns, int64_t now_ns);
+  void NoteResumeLocked(const Connection& c, int64_t now_ns);
   void RefillLocked(Connection& c, int64_t now_ns);
   void UpdateSharesLocked(
       const std::vector<std::shared_ptr<Connection>>& conns, int64_t now_ns);
@@ -417,7 +418,9 @@ class LocalServer final : public LocalServerTransport {
   int live_workers_ = 0;                            // pool_mu_
   int limit_ = 1;                                   // pool_mu_
   int running_ = 0;                                 // pool_mu_
-  int64_t throttle_watch_until_ns_ = 0;             // pool_mu_
+  // When the first throttled client with calls waiting gets its bucket back
+  // (0: none), as of the last TakeCallLocked scan; pool_mu_.
+  int64_t next_resume_ns_ = 0;
   // contended_cpu_share: the buckets' refill rate, of one CPU; pool_mu_.
   double refill_share_ = 1;
   // A handler runs and nobody polls (BeforeCallLocked), since when;
@@ -964,7 +967,7 @@ bool LocalServer::CanStartLocked(const Connection& c) const {
 // busy, a queued-up client is "contended": its time is charged to a token
 // bucket refilling at max(contended_cpu_share, 1 - 4 x the light clients'
 // share), and when the bucket is empty its calls wait (throttled) until it
-// refills. Queued-up clients with no light one busy are not limited
+// is full again. Queued-up clients with no light one busy are not limited
 // against each other.
 void LocalServer::UpdateSharesLocked(
     const std::vector<std::shared_ptr<Connection>>& conns, int64_t now_ns) {
@@ -1011,21 +1014,29 @@ void LocalServer::RefillLocked(Connection& c, int64_t now_ns) {
       kShareBurstNs,
       c.tokens_ns + static_cast<int64_t>(static_cast<double>(dt) *
                                          refill_share_));
-  if (c.throttled && c.tokens_ns >= 0) c.throttled = false;
+  // Hysteresis: a paused client resumes with a full bucket, so its turns
+  // come as a few long bursts rather than many short ones; each turn wakes
+  // a worker (and the client, whose ring is read again), which on a small
+  // machine takes a CPU from whoever spins there.
+  if (c.throttled && c.tokens_ns >= kShareBurstNs) c.throttled = false;
+}
+
+void LocalServer::NoteResumeLocked(const Connection& c, int64_t now_ns) {
+  const double missing = static_cast<double>(kShareBurstNs - c.tokens_ns);
+  const int64_t at =
+      now_ns + static_cast<int64_t>(missing / std::max(refill_share_, 1e-3));
+  if (next_resume_ns_ == 0 || at < next_resume_ns_) next_resume_ns_ = at;
 }
 
 void LocalServer::ChargeLocked(Connection& c, int64_t ns, int64_t now_ns) {
   if (!c.contended || ns <= 0) return;
   RefillLocked(c, now_ns);
-  // The debt is bounded, so a pause lasts at most 4 bursts' refill.
+  // The debt is bounded, so a pause lasts at most 5 bursts' refill.
   c.tokens_ns = std::max(c.tokens_ns - std::min(ns, kMaxChargeNs),
                          -4 * kShareBurstNs);
   if (c.tokens_ns < 0 && !c.throttled) {
     c.throttled = true;
     throttle_pauses_.fetch_add(1, std::memory_order_relaxed);
-    // Its calls may start again within about a millisecond: the poller
-    // wakes that often meanwhile (WorkerLoop).
-    throttle_watch_until_ns_ = now_ns + kActiveWindowNs;
   }
 }
 
@@ -1039,12 +1050,14 @@ void LocalServer::SetActiveLocked(Connection& c, bool active) {
 // with waiting calls, one call per client per turn.
 bool LocalServer::TakeCallLocked(WorkItem* item) {
   int64_t now_ns = 0;
+  next_resume_ns_ = 0;
   for (size_t n = runnable_.size(); n > 0; --n) {
     std::shared_ptr<Connection> c = std::move(runnable_.front());
     runnable_.pop_front();
     if (c->throttled) {
       if (now_ns == 0) now_ns = MonotonicNowNs();
       RefillLocked(*c, now_ns);
+      if (c->throttled) NoteResumeLocked(*c, now_ns);
     }
     if (!CanStartLocked(*c)) {
       runnable_.push_back(std::move(c));
@@ -1124,6 +1137,7 @@ void LocalServer::Schedule(const std::shared_ptr<Connection>& c, bool wake) {
 
 void LocalServer::WorkerLoop() {
   Worker self;
+  bool idle_timed_out = false;  // The last idle wait ended with no signal.
   std::unique_lock<std::mutex> lock(pool_mu_);
   while (!stopping_.load()) {
     // While every worker has work, nobody sleeps in the doorbell poller: a
@@ -1144,6 +1158,7 @@ void LocalServer::WorkerLoop() {
     // its calls take their turn with other clients' (a busy client's queue
     // must not hide a quiet client's new request).
     if (!ready_.empty()) {
+      idle_timed_out = false;
       std::shared_ptr<Connection> c = std::move(ready_.front());
       ready_.pop_front();
       lock.unlock();
@@ -1163,6 +1178,7 @@ void LocalServer::WorkerLoop() {
     if (queued_calls_ > 0) {
       WorkItem item;
       if (TakeCallLocked(&item)) {
+        idle_timed_out = false;
         BeforeCallLocked();
         lock.unlock();
         const int64_t charged = RunCall(item);
@@ -1180,18 +1196,36 @@ void LocalServer::WorkerLoop() {
     // Shrink after a burst of blocking, keeping two threads beyond the
     // running handlers (the poller, and one to take a call at once). Only
     // while another thread polls: the thread that would become the poller
-    // stays, or the next call would start a new thread (churn).
-    if (poller_active_ && live_workers_ > std::max(limit_, running_) + 2) break;
+    // stays, or the next call would start a new thread (churn). And only
+    // after a whole idle wait without work: a thread that left as soon as
+    // it was spare was replaced at the next handler's start, and under a
+    // flood of blocking calls the pool started and ended about a thousand
+    // threads a second.
+    if (idle_timed_out && poller_active_ &&
+        live_workers_ > std::max(limit_, running_) + 2) {
+      break;
+    }
+    idle_timed_out = false;
     if (!poller_active_) {
       // While handlers run, the poller also watches their clients' rings
       // (every millisecond), since their doorbells are off.
       poller_active_ = true;
       unpolled_since_ns_ = 0;
       unpolled_.store(false, std::memory_order_relaxed);
-      // A throttled client's calls need a look when its bucket refills.
-      poller_long_wait_ =
-          running_ == 0 && MonotonicNowNs() >= throttle_watch_until_ns_;
-      const int timeout_ms = poller_long_wait_ ? 100 : 1;
+      // Calls that wait only for their clients' buckets to refill (the
+      // scan in TakeCallLocked just now found when) need a look then, not
+      // every millisecond.
+      int timeout_ms = 100;
+      if (running_ > 0) {
+        timeout_ms = 1;
+      } else if (queued_calls_ > 0) {
+        const int64_t wait_ns = next_resume_ns_ - MonotonicNowNs();
+        timeout_ms = next_resume_ns_ == 0
+                         ? 1
+                         : static_cast<int>(std::clamp<int64_t>(
+                               (wait_ns + 999999) / 1000000, 1, 100));
+      }
+      poller_long_wait_ = timeout_ms > 1;
       lock.unlock();
       PollDoorbells(timeout_ms, /*busy=*/false);
       lock.lock();
@@ -1201,8 +1235,9 @@ void LocalServer::WorkerLoop() {
     }
     self.signalled = false;
     idle_.push_back(&self);
-    self.cv.wait_for(lock, std::chrono::milliseconds(100),
-                     [&] { return self.signalled || stopping_.load(); });
+    idle_timed_out = !self.cv.wait_for(
+        lock, std::chrono::milliseconds(100),
+        [&] { return self.signalled || stopping_.load(); });
     auto it = std::find(idle_.begin(), idle_.end(), &self);
     if (it != idle_.end()) idle_.erase(it);
   }
