@@ -901,18 +901,19 @@ void LocalServer::PromotePollerLocked() {
 }
 
 // Before a handler runs, someone must poll the doorbells (the handler may
-// block). With other handlers running or other clients busy, an idle
-// worker takes over at once. A lone client's call does not wake one: on a
-// shared CPU that wake-up is two context switches per call, and most calls
-// end within microseconds. The worker that ran it polls again afterwards;
-// if it is still running after kLazyPollerNs, the I/O thread (which then
-// wakes every millisecond) promotes a poller (PromoteLazyPoller). So a
-// new client's first call may wait up to the I/O thread's 10 ms tick once
-// a lone handler blocks (a CANCEL comes on the control socket, which the
-// I/O thread reads).
+// block). With calls or clients waiting to be served, an idle worker takes
+// over at once. Otherwise none is woken: on a shared CPU that wake-up is
+// two context switches per call, and most calls end within microseconds.
+// (Until this was also done with other clients busy, a neighbour's every
+// call that came in by doorbell woke a second worker while a flood's
+// handlers slept; see docs/reliability.md, Known problems 4.) The worker
+// that ran it polls again afterwards; if it is still running after
+// kLazyPollerNs, the I/O thread (which then wakes every millisecond)
+// promotes a poller (PromoteLazyPoller). So a request that arrives while a
+// lone handler blocks waits at most about kLazyPollerNs plus a millisecond
+// (a CANCEL comes on the control socket, which the I/O thread reads).
 void LocalServer::BeforeCallLocked() {
-  if (poller_active_ || running_ > 1 || active_conns_ > 1 ||
-      queued_calls_ > 0 || !ready_.empty()) {
+  if (poller_active_ || queued_calls_ > 0 || !ready_.empty()) {
     PromotePollerLocked();
     return;
   }
