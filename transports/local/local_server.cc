@@ -412,6 +412,8 @@ class LocalServer final : public LocalServerTransport {
   std::deque<std::shared_ptr<Connection>> ready_;   // pool_mu_
   std::vector<Worker*> idle_;                       // pool_mu_, LIFO
   bool poller_active_ = false;                      // pool_mu_
+  // Workers signalled (taken off idle_) that have not run yet; pool_mu_.
+  int waking_ = 0;
   bool poller_long_wait_ = false;  // Poller sleeps 100 ms, not 1; pool_mu_
   std::vector<std::thread> threads_;                // pool_mu_
   std::vector<std::thread::id> finished_;  // Left WorkerLoop; pool_mu_
@@ -873,6 +875,7 @@ void LocalServer::WakeOneLocked() {
   if (!idle_.empty()) {
     Worker* w = idle_.back();  // LIFO: the most recently idle is warm.
     idle_.pop_back();
+    ++waking_;
     w->signalled = true;
     w->cv.notify_one();
   } else if (poller_active_) {
@@ -890,6 +893,11 @@ void LocalServer::PromotePollerLocked() {
     }
     return;
   }
+  // A worker woken a moment ago is on its way (it polls unless it finds
+  // work first, and then its own call promotes again). Waking or starting
+  // another meanwhile is what grew the pool by a thread per call when
+  // spinners held both CPUs and woken workers waited for one.
+  if (waking_ > 0) return;
   if (!idle_.empty()) {
     WakeOneLocked();
   } else if (live_workers_ < max_workers_ + 1) {
@@ -1239,6 +1247,7 @@ void LocalServer::WorkerLoop() {
     idle_timed_out = !self.cv.wait_for(
         lock, std::chrono::milliseconds(100),
         [&] { return self.signalled || stopping_.load(); });
+    if (self.signalled) --waking_;  // The waker took it off idle_.
     auto it = std::find(idle_.begin(), idle_.end(), &self);
     if (it != idle_.end()) idle_.erase(it);
   }
