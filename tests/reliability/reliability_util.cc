@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -195,6 +198,77 @@ int64_t ProcStatusField(pid_t pid, const std::string& field) {
     }
   }
   return -1;
+}
+
+MachineStallMonitor::MachineStallMonitor(absl::Duration min_stall)
+    : min_stall_ns_(absl::ToInt64Nanoseconds(min_stall)) {
+  const long cpus = std::clamp<long>(::sysconf(_SC_NPROCESSORS_ONLN), 1, 8);
+  for (int cpu = 0; cpu < cpus; ++cpu) {
+    threads_.emplace_back([this, cpu] { Run(cpu); });
+  }
+}
+
+MachineStallMonitor::~MachineStallMonitor() {
+  stop_ = true;
+  for (std::thread& t : threads_) t.join();
+}
+
+void MachineStallMonitor::Run(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  struct sched_param param = {};
+  param.sched_priority = 1;
+  if (::sched_setaffinity(0, sizeof(set), &set) != 0 ||
+      ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param) != 0) {
+    realtime_ = false;
+  }
+  constexpr int64_t kPeriodNs = 1000 * 1000;
+  // Bounded: at most five hours of 1 ms periods.
+  for (int64_t i = 0; !stop_.load() && i < int64_t{18} * 1000 * 1000; ++i) {
+    const int64_t due = MonoNs() + kPeriodNs;
+    struct timespec ts = {static_cast<time_t>(due / 1000000000),
+                          static_cast<long>(due % 1000000000)};
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) ==
+           EINTR) {
+    }
+    const int64_t woke = MonoNs();
+    if (woke - due >= min_stall_ns_) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stalls_.size() < 1000000) stalls_.emplace_back(due, woke);
+    }
+  }
+}
+
+int64_t MachineStallMonitor::LongestStallWithin(int64_t from_ns,
+                                                int64_t to_ns) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t longest = 0;
+  for (const auto& [start, end] : stalls_) {
+    if (start <= to_ns && end >= from_ns) {
+      longest = std::max(longest, end - start);
+    }
+  }
+  return longest;
+}
+
+size_t MachineStallMonitor::count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stalls_.size();
+}
+
+int64_t MachineStallMonitor::total_ns() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t total = 0;
+  for (const auto& [start, end] : stalls_) total += end - start;
+  return total;
+}
+
+int64_t MachineStallMonitor::longest_ns() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t longest = 0;
+  for (const auto& [start, end] : stalls_) longest = std::max(longest, end - start);
+  return longest;
 }
 
 }  // namespace lpc::reliability

@@ -10,8 +10,12 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -106,6 +110,44 @@ bool WaitFor(Pred pred, absl::Duration limit = absl::Seconds(10)) {
 // kB for the Vm*/Rss* fields, a count for "Threads"); -1 if absent.
 // `field` is given without the colon, e.g. "RssAnon".
 int64_t ProcStatusField(pid_t pid, const std::string& field);
+
+// A control measurement for timing tests: on every CPU (up to 8), a thread
+// pinned there at real-time priority (SCHED_FIFO 1, if this process may use
+// it) that sleeps 1 ms at a time and records every wake-up that came more
+// than `min_stall` late. Such a thread preempts every ordinary thread the
+// moment its timer fires, so a late wake-up means that its CPU ran nothing
+// of this machine's meanwhile: the hypervisor took the virtual CPU away
+// (steal time), or the kernel did not schedule. A deadline missed while
+// that happened is the machine's, not the library's; tests report both
+// counts. Without real-time priority the threads still run, and
+// `realtime()` says so (their stalls then include CPU contention, and
+// tests must not subtract them).
+class MachineStallMonitor {
+ public:
+  explicit MachineStallMonitor(absl::Duration min_stall = absl::Milliseconds(1));
+  ~MachineStallMonitor();  // Stops and joins the thread.
+  MachineStallMonitor(const MachineStallMonitor&) = delete;
+  MachineStallMonitor& operator=(const MachineStallMonitor&) = delete;
+
+  bool realtime() const { return realtime_.load(); }
+  // The longest stall on any CPU (in ns of MonoNs time) that overlaps
+  // [from_ns, to_ns]; 0 if none.
+  int64_t LongestStallWithin(int64_t from_ns, int64_t to_ns) const;
+  // Stalls so far, and their total and longest length in ns.
+  size_t count() const;
+  int64_t total_ns() const;
+  int64_t longest_ns() const;
+
+ private:
+  void Run(int cpu);
+
+  const int64_t min_stall_ns_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> realtime_{true};
+  mutable std::mutex mu_;
+  std::vector<std::pair<int64_t, int64_t>> stalls_;  // mu_: [start, end)
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace lpc::reliability
 
