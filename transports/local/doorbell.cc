@@ -69,6 +69,8 @@ bool PeerRunningElsewhere(uint32_t peer_running) {
   return peer_running != RunningValueForThisCpu();
 }
 
+void YieldCpu() { ::sched_yield(); }
+
 int64_t MonotonicNowNs() {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);

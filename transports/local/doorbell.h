@@ -40,6 +40,9 @@ uint32_t RunningValueForThisCpu();
 // the peer is running and is on a different CPU than the caller.
 bool PeerRunningElsewhere(uint32_t peer_running);
 
+// sched_yield().
+void YieldCpu();
+
 // Monotonic clock in ns (CLOCK_MONOTONIC), the clock of wire deadlines.
 int64_t MonotonicNowNs();
 // Converts an absl deadline into absolute CLOCK_MONOTONIC ns (0 = none).
@@ -69,6 +72,26 @@ bool SpinUntil(int64_t budget_ns, Ready ready, KeepSpinning keep_spinning) {
     __builtin_ia32_pause();
 #endif
   }
+}
+
+// Polls `ready()` with a sched_yield() between polls, for at most
+// `budget_ns`, while `keep_going()` holds; true as soon as `ready()` does.
+// Gives up at the first yield that took longer than 20 us: another thread
+// wanted this CPU, and a poller that yields loses it for a time slice.
+template <typename Ready, typename KeepGoing>
+bool YieldSpinUntil(int64_t budget_ns, Ready ready, KeepGoing keep_going) {
+  constexpr int64_t kLongYieldNs = 20 * 1000;
+  int64_t now = MonotonicNowNs();
+  const int64_t end = now + budget_ns;
+  while (now < end) {
+    if (ready()) return true;
+    if (!keep_going()) return false;
+    YieldCpu();
+    const int64_t after = MonotonicNowNs();
+    if (after - now > kLongYieldNs) return ready();
+    now = after;
+  }
+  return ready();
 }
 
 }  // namespace lpc::local

@@ -48,10 +48,6 @@ namespace {
 
 constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
 constexpr absl::Duration kSleepChunk = absl::Milliseconds(10);
-// Longest yielding wait for a server that is not running (Lead).
-constexpr int64_t kWakeSpinNs = 50 * 1000;
-// A sched_yield() that took longer than this ran another thread first.
-constexpr int64_t kLongYieldNs = 20 * 1000;
 // How often a busy connection polls its control socket (hang-up, goodbye).
 constexpr int64_t kSocketCheckNs = 1000 * 1000;
 
@@ -567,7 +563,6 @@ class ClientConnection : public MemfdPort {
       return peer != 0 && peer != own;
     };
     bool check_socket = false;
-    bool wake_spun = false;
     int64_t spin_left_ns = spin_ns_;  // Spin budget left before sleeping.
     for (int i = 0; !stop() && !dead(); ++i) {
       // The hint (two loads) spares an empty ring the validating Receive.
@@ -610,47 +605,6 @@ class ClientConnection : public MemfdPort {
         if (spin_left_ns != INT64_MAX) {
           spin_left_ns -= MonotonicNowNs() - start;
         }
-      } else if (spin_left_ns > 0 && !wake_spun && WakeSpinWorthIt()) {
-        // The server is not running: asleep, or being woken by this call's
-        // doorbell. Waiting for it with a yield in every poll lets it run
-        // here if the scheduler put it on this CPU, and catches its reply
-        // if it runs on another one. Going straight to sleep instead made
-        // the pair stick in blocking mode: each side, finding the other
-        // asleep, slept too, and every call paid two cross-CPU wake-ups.
-        // A yield that gave the CPU away for long means other threads want
-        // it (many clients on few CPUs): then the futex sleep is better,
-        // since a woken sleeper gets the CPU before a thread that yielded.
-        wake_spun = true;
-        const int64_t start = MonotonicNowNs();
-        const int64_t end = start + std::min(spin_left_ns, kWakeSpinNs);
-        bool caught = false, crowded = false;
-        for (int64_t now = start; now < end;) {
-          if (ep_->HasInboundHint() || stop() || peer_elsewhere()) {
-            caught = true;
-            break;
-          }
-          ::sched_yield();
-          const int64_t after = MonotonicNowNs();
-          if (after - now > kLongYieldNs) {
-            crowded = true;
-            caught = ep_->HasInboundHint() || stop() || peer_elsewhere();
-            break;
-          }
-          now = after;
-        }
-        // Adaptive: after a wait that caught nothing, or found the CPU
-        // crowded, the next ones sleep at once (but one wait in 16 still
-        // tries), until one catches a reply on an uncrowded CPU.
-        if (crowded) {
-          wake_spin_credit_ = -4;
-        } else {
-          wake_spin_credit_ = caught ? std::min(wake_spin_credit_ + 1, 4)
-                                     : std::max(wake_spin_credit_ - 1, -4);
-        }
-        if (spin_left_ns != INT64_MAX) {
-          spin_left_ns -= MonotonicNowNs() - start;
-        }
-        if (caught) continue;
       }
       if (check_socket || SocketCheckDue(MonotonicNowNs())) {
         check_socket = false;
@@ -673,13 +627,6 @@ class ClientConnection : public MemfdPort {
     }
     // `running` stays set after a call ends: a caller in a loop is back
     // within microseconds, and the server's spin for it is bounded anyway.
-  }
-
-  // Whether a yielding wait for a server that is not running is worth
-  // trying now (reader_mu_): yes while such waits catch replies; after one
-  // caught nothing, once in 16 times.
-  bool WakeSpinWorthIt() {
-    return wake_spin_credit_ >= 0 || (++wake_spin_probes_ & 15) == 0;
   }
 
   // Leads (reader_mu_ held by the caller, released here), then hands the
@@ -750,8 +697,6 @@ class ClientConnection : public MemfdPort {
 
   std::mutex reader_mu_;  // The leader role: receive side, socket reads.
   std::deque<std::pair<uint32_t, UniqueFd>> stash_;  // reader_mu_
-  int wake_spin_credit_ = 0;      // reader_mu_: see WakeSpinWorthIt.
-  uint32_t wake_spin_probes_ = 0;  // reader_mu_
 
   std::mutex send_mu_;  // The send side of ep_.
 

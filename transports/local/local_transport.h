@@ -162,14 +162,10 @@ struct LocalChannelOptions {
   // the server), which defeats name squatting.
   // Default: none.
   std::optional<uint32_t> expected_server_uid;
-  // How long the caller waits for a reply before it sleeps: spinning while
-  // the server runs on another CPU, and polling with a sched_yield() in
-  // between while the server is not running (asleep, or being woken by
-  // this call), for at most 50 us of this budget. 0 = never spin: every
-  // wait sleeps at once.
-  // Default: 50 us (a cross-CPU wake-up of an idle CPU takes 20-30 us on
-  // the 2-core machines lpc is measured on; see docs/local-transport.md).
-  absl::Duration spin = absl::Microseconds(50);
+  // How long the caller spins for a reply while the server runs on another
+  // CPU before sleeping; 0 = never spin.
+  // Default: 20 us.
+  absl::Duration spin = absl::Microseconds(20);
   // Connect + handshake timeout (also bounded by the call's deadline).
   // Default: 2 seconds.
   absl::Duration connect_timeout = absl::Seconds(2);
