@@ -369,8 +369,10 @@ class LocalServer final : public LocalServerTransport {
                      std::vector<WorkItem>* items);
   void CancelCall(Connection& c, uint64_t id, bool by_socket);
   int64_t RunCall(WorkItem& item);
-  void AfterCall(const std::shared_ptr<Connection>& c);
-  void SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
+  void AfterCall(const std::shared_ptr<Connection>& c, bool woke_client);
+  // Returns true if the reply went straight into the ring and woke the
+  // client (it was asleep on it).
+  bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
   absl::Status FlushRepliesLocked(Connection& c);
   void CutOff(const std::shared_ptr<Connection>& c, const absl::Status& why);
   void HangUp(const std::shared_ptr<Connection>& c);
@@ -1559,6 +1561,7 @@ int64_t LocalServer::RunCall(WorkItem& item) {
                               item.msg.payload, &response);
   }
   bool answered = false;
+  bool woke_client = false;
   if (!oneway) {
     std::lock_guard<std::mutex> lock(c->state_mu);
     auto it = c->in_flight.find(h.message_id);
@@ -1595,7 +1598,7 @@ int64_t LocalServer::RunCall(WorkItem& item) {
     if (HasSendableMetadata(item.ctx->response_metadata())) {
       r.flags = kFlagMetadata;
     }
-    SendReply(c, std::move(r));
+    woke_client = SendReply(c, std::move(r));
   }
   int64_t charged = 0;
   if (accounting) {
@@ -1608,7 +1611,7 @@ int64_t LocalServer::RunCall(WorkItem& item) {
   item.msg.payload = std::string();
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
-  AfterCall(c);
+  AfterCall(c, woke_client);
   return charged;
 }
 
@@ -1618,7 +1621,8 @@ int64_t LocalServer::RunCall(WorkItem& item) {
 // request while that client runs on another CPU: a busy client then needs
 // no wake-up syscall either way. InfiniteDuration is capped at
 // kMaxServerSpin per idle spell.
-void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
+void LocalServer::AfterCall(const std::shared_ptr<Connection>& c,
+                            bool woke_client) {
   if (c->closed.load()) return;
   if (c->hung_up.load()) {
     Schedule(c, false);  // Drain closes it once nothing is left.
@@ -1671,23 +1675,29 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
     if (arrived) Schedule(c, false);
     return;
   }
-  if (spin_ns > 0 && c->ep->PeerRunning() == 0 && !c->queued.load() &&
-      queued_calls_.load(std::memory_order_relaxed) == 0 &&
-      !wake_spinner_.exchange(true, std::memory_order_acq_rel)) {
-    // The client sleeps (this reply has just woken it, or it is between
-    // calls) and nothing else waits: poll its ring with a yield between
-    // polls while it wakes, as `running` (so that, once awake, it spins for
-    // the reply instead of sleeping). Otherwise a pair that once fell
-    // asleep stayed in two wake-ups per call: each side, finding the other
-    // asleep, slept too. The first yield that gives the CPU away for long
-    // ends it (other threads want the CPU), as does other work arriving;
-    // one worker of the server at a time.
+  bool wake_spin = woke_client && spin_ns > 0 &&
+                   c->ep->PeerRunning() == 0 && !c->queued.load();
+  const size_t queued_before = queued_calls_.load(std::memory_order_relaxed);
+  if (wake_spin && queued_before != 0) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    wake_spin = !AnyCallMayStartLocked();  // As for the spin above.
+  }
+  if (wake_spin && !wake_spinner_.exchange(true, std::memory_order_acq_rel)) {
+    // This reply has just woken the client and no call that may start
+    // waits: poll its ring with a yield between polls while it wakes, as
+    // `running` (so that, once awake, it spins for the reply instead of
+    // sleeping). Otherwise a pair that once fell asleep stayed in two
+    // wake-ups per call: each side, finding the other asleep, slept too.
+    // The first yield that gives the CPU away for long ends it (other
+    // threads want the CPU), as does another call being queued; one
+    // worker of the server at a time.
     c->ep->SetRunning(true);
     const bool caught = YieldSpinUntil(
         kWakeSpinNs,
         [&] { return c->ep->HasInboundHint(); },
         [&] {
-          return queued_calls_.load(std::memory_order_relaxed) == 0 &&
+          return queued_calls_.load(std::memory_order_relaxed) <=
+                     queued_before &&
                  !c->closed.load(std::memory_order_relaxed) &&
                  !shutting_down_.load(std::memory_order_relaxed);
         });
@@ -1701,12 +1711,12 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c) {
   if (!c->ep->PrepareToSleep()) Schedule(c, false);  // Arrived meanwhile.
 }
 
-void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
+bool LocalServer::SendReply(const std::shared_ptr<Connection>& c,
                             OwnedReply reply) {
   absl::Status bad;
   {
     std::lock_guard<std::mutex> lock(c->send_mu);
-    if (c->closed.load() || c->hung_up.load()) return;  // Nobody reads it.
+    if (c->closed.load() || c->hung_up.load()) return false;  // Nobody reads it.
     if (c->pending_replies.empty()) {
       // Fast path: straight into the ring, no queue.
       OutgoingMessage m;
@@ -1717,10 +1727,7 @@ void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
       m.flags = reply.flags;
       m.payload = reply.payload;
       absl::StatusOr<bool> sent = c->ep->TrySend(m);
-      if (sent.ok() && *sent) {
-        c->ep->Flush();
-        return;
-      }
+      if (sent.ok() && *sent) return c->ep->Flush();
       if (!sent.ok()) bad = sent.status();
     }
     if (!bad.ok()) {
@@ -1734,6 +1741,7 @@ void LocalServer::SendReply(const std::shared_ptr<Connection>& c,
     }
   }
   if (!bad.ok()) CutOff(c, bad);
+  return false;
 }
 
 absl::Status LocalServer::FlushRepliesLocked(Connection& c) {
