@@ -41,7 +41,7 @@ NeighbourFigures RunNeighbour(Channel& ch, absl::Duration d) {
   NeighbourFigures f;
   std::vector<double> us;
   const absl::Time start = absl::Now(), end = start + d;
-  while (absl::Now() < end && f.calls < 10000000) {
+  while (absl::Now() < end && f.calls < 200000000) {
     const absl::Time t0 = absl::Now();
     // A long deadline: under a flood a call may wait; only failures count.
     absl::StatusOr<std::string> r =
