@@ -10,6 +10,8 @@
 //   - oneway calls a client published before it went away still run;
 //   - a client with calls queued up is throttled (contended_cpu_share)
 //     while a light client is busy, and not while it is alone.
+//   - a flood of blocking oneway calls does not make the pool start a
+//     thread per call while a neighbour calls.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -227,6 +229,52 @@ TEST(FairnessTest, AQueuedUpClientIsThrottledOnlyWhileALightClientIsBusy) {
     return server.service().completed() == completed + 240 + light_calls;
   })) << server.service().completed() - completed - light_calls
       << " of 240 ran";
+}
+
+// Thread churn (docs/reliability.md, Known problems 4): a spare worker
+// that left the pool as soon as it was spare was replaced at the next
+// handler's start, so 200 blocking oneway calls next to a busy neighbour
+// started a thread or more per call. Counted, not timed.
+TEST(FairnessTest, BlockingOnewayCallsDoNotChurnThePool) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  TestServer server(PoolOptions(dir.path(), 2, 16));
+  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
+  auto heavy = MakeChannel(server.local_target(), dir.path());
+  auto light = MakeChannel(server.local_target(), dir.path());
+  ASSERT_TRUE(heavy.ok() && light.ok());
+  ASSERT_TRUE(CallRel(**heavy, EchoMethod(), "warm").ok());
+  ASSERT_TRUE(CallRel(**light, EchoMethod(), "warm").ok());
+  const int64_t completed = server.service().completed();
+  const uint64_t started = server.local()->stats().threads_started;
+  constexpr int kCalls = 200;
+  for (int i = 0; i < kCalls; ++i) {
+    CallContext ctx;
+    ctx.set_timeout(absl::Seconds(60));
+    ASSERT_TRUE(
+        (*heavy)->SendOneway(RelDescriptor(), SleepMethod(), &ctx, "20").ok());
+  }
+  // The neighbour calls until every Sleep has run (each holds a worker for
+  // 20 ms, at most 8 at once: about half a second; bounded at 60 s).
+  int light_calls = 0, light_ok = 0;
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (server.service().completed() < completed + kCalls + light_calls &&
+         absl::Now() < give_up && light_calls < 10000000) {
+    absl::StatusOr<std::string> r =
+        CallRel(**light, EchoMethod(), "light", absl::Seconds(10));
+    ++light_calls;
+    light_ok += r.ok() && *r == "light";
+  }
+  EXPECT_EQ(light_ok, light_calls);
+  EXPECT_EQ(server.service().completed(), completed + kCalls + light_calls);
+  const uint64_t threads = server.local()->stats().threads_started - started;
+  Report("pool_churn",
+         absl::StrCat("blocking_oneway_calls=", kCalls,
+                      " neighbour_calls=", light_calls,
+                      " threads_started=", threads));
+  // The pool may grow to max_workers (16) and a spare beyond, and shrink
+  // after idle spells; a thread per call would be 200 or more.
+  EXPECT_LT(threads, 60u);
 }
 
 }  // namespace

@@ -329,6 +329,7 @@ class LocalServer final : public LocalServerTransport {
     s.clients_cut_off = cut_off_.load();
     s.calls_started = calls_started_.load();
     s.throttle_pauses = throttle_pauses_.load();
+    s.threads_started = threads_started_.load();
     s.cancel_packets = cancel_packets_.load();
     s.calls_cancelled_before_read = cancelled_before_read_.load();
     s.cancels_ignored = cancels_ignored_.load();
@@ -441,7 +442,7 @@ class LocalServer final : public LocalServerTransport {
   uint64_t last_completions_ = 0;                   // I/O thread
 
   std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0},
-      calls_started_{0}, throttle_pauses_{0};
+      calls_started_{0}, throttle_pauses_{0}, threads_started_{0};
   // Workers time their handlers and ring reads (for contended_cpu_share)
   // only while several clients are busy; set by the tick.
   std::atomic<bool> accounting_{false};
@@ -876,6 +877,7 @@ void LocalServer::SpawnWorkerLocked() {
   }
   finished_.clear();
   ++live_workers_;
+  threads_started_.fetch_add(1, std::memory_order_relaxed);
   threads_.emplace_back([this] { WorkerLoop(); });
 }
 

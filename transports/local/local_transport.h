@@ -131,6 +131,11 @@ struct LocalServerStats {
   uint64_t calls_started = 0;
   // Times a connection's calls were held back by contended_cpu_share.
   uint64_t throttle_pauses = 0;
+  // Worker threads the pool has started, the first ones included. A pool
+  // that grows for blocked handlers and shrinks after idle spells starts
+  // a few; one that replaced a spare at every handler's start started one
+  // per call.
+  uint64_t threads_started = 0;
   // CANCEL control packets received (the ring's CANCEL records are not
   // counted here).
   uint64_t cancel_packets = 0;
