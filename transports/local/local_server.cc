@@ -362,6 +362,7 @@ class LocalServer final : public LocalServerTransport {
   void UpdateSharesLocked(
       const std::vector<std::shared_ptr<Connection>>& conns, int64_t now_ns);
   bool AnyCallMayStartLocked() const;
+  bool NoCallMayStart();
   void SetActiveLocked(Connection& c, bool active);
   bool TakeCallLocked(WorkItem* item);
   void CheckDoorbellStorm(const std::shared_ptr<Connection>& c, int64_t now_ns);
@@ -963,6 +964,15 @@ void LocalServer::PromoteLazyPoller() {
 // client's handlers may fill at most its share of the concurrency limit,
 // so a client flooding a fast method cannot take every CPU from a client
 // that makes one call at a time. Alone, a client may use the whole limit.
+// Whether a worker may stay with one client (AfterCall's spins): queued
+// calls that may start come first; calls held back by their client's share
+// (a flooding neighbour's) do not count. The lock only when calls wait.
+bool LocalServer::NoCallMayStart() {
+  if (queued_calls_.load(std::memory_order_relaxed) == 0) return true;
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  return !AnyCallMayStartLocked();
+}
+
 bool LocalServer::AnyCallMayStartLocked() const {
   for (const std::shared_ptr<Connection>& c : runnable_) {
     if (CanStartLocked(*c)) return true;
@@ -1645,14 +1655,9 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c,
   }
   const int64_t spin_ns = std::min(absl::ToInt64Nanoseconds(options_.spin),
                                    kMaxServerSpinNs);
-  bool spin = spin_ns > 0 && !c->queued.load() &&
-              PeerRunningElsewhere(c->ep->PeerRunning());
-  // Queued calls that may start come first; calls held back by their
-  // client's share (a flooding neighbour's) do not stop the spin.
-  if (spin && queued_calls_.load(std::memory_order_relaxed) != 0) {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    spin = !AnyCallMayStartLocked();
-  }
+  const bool spin = spin_ns > 0 && !c->queued.load() &&
+                    PeerRunningElsewhere(c->ep->PeerRunning()) &&
+                    NoCallMayStart();
   if (spin) {
     // One spinner per client: it watches the ring for everyone, and ends
     // with the sleep protocol below. Two workers spinning for one client
@@ -1677,14 +1682,10 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c,
     if (arrived) Schedule(c, false);
     return;
   }
-  bool wake_spin = woke_client && spin_ns > 0 &&
-                   c->ep->PeerRunning() == 0 && !c->queued.load();
   const size_t queued_before = queued_calls_.load(std::memory_order_relaxed);
-  if (wake_spin && queued_before != 0) {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    wake_spin = !AnyCallMayStartLocked();  // As for the spin above.
-  }
-  if (wake_spin && !wake_spinner_.exchange(true, std::memory_order_acq_rel)) {
+  if (woke_client && spin_ns > 0 && c->ep->PeerRunning() == 0 &&
+      !c->queued.load() && NoCallMayStart() &&
+      !wake_spinner_.exchange(true, std::memory_order_acq_rel)) {
     // This reply has just woken the client and no call that may start
     // waits: poll its ring with a yield between polls while it wakes, as
     // `running` (so that, once awake, it spins for the reply instead of
