@@ -75,8 +75,21 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
   // left behind (a slow flood's oneway calls run to the end, a second
   // each) must not weigh on the next flood's baseline.
   // LPC_FLOOD_ONLY=name[,name...] runs only those floods (to study one).
+  // A name that is no flood fails the test: a typo must not pass by
+  // running nothing.
   const char* only_env = std::getenv("LPC_FLOOD_ONLY");
   const std::string only = only_env == nullptr ? "" : only_env;
+  static const char* const kFloods[] = {"oneway",  "slow_oneway",
+                                        "slow_oneway_inline", "no_read",
+                                        "connections", "doorbell"};
+  if (!only.empty()) {
+    for (absl::string_view name : absl::StrSplit(only, ',')) {
+      ASSERT_TRUE(absl::c_linear_search(kFloods, name))
+          << "LPC_FLOOD_ONLY names no flood \"" << name
+          << "\"; the floods: oneway, slow_oneway, slow_oneway_inline, "
+             "no_read, connections, doorbell";
+    }
+  }
   auto run = [&](const std::string& name,
                  const std::function<void(Offender&, std::atomic<bool>&)>& attack) {
     if (!only.empty() &&
