@@ -71,6 +71,24 @@ bool PeerRunningElsewhere(uint32_t peer_running) {
 
 void YieldCpu() { ::sched_yield(); }
 
+bool MoveOffThisCpu() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  // More CPUs than a cpu_set_t holds (1024) fail here: nothing is moved.
+  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return false;
+  const int cpu = ::sched_getcpu();
+  if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed) ||
+      CPU_COUNT(&allowed) < 2) {
+    return false;
+  }
+  cpu_set_t others = allowed;
+  CPU_CLR(cpu, &others);
+  if (::sched_setaffinity(0, sizeof(others), &others) != 0) return false;
+  // Already on another CPU: widening again does not move it back.
+  (void)::sched_setaffinity(0, sizeof(allowed), &allowed);
+  return true;
+}
+
 int64_t MonotonicNowNs() {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -43,6 +43,14 @@ bool PeerRunningElsewhere(uint32_t peer_running);
 // sched_yield().
 void YieldCpu();
 
+// Moves the calling thread to another CPU it may run on, and leaves its
+// affinity as it was: the affinity is narrowed to the allowed CPUs other
+// than the current one (which makes the kernel migrate the thread now),
+// then restored. False, and nothing changed, if the thread may run on this
+// CPU only, or the CPU or the affinity cannot be read. Costs two syscalls
+// and a migration: for rare use (see AfterCall in local_server.cc).
+bool MoveOffThisCpu();
+
 // Monotonic clock in ns (CLOCK_MONOTONIC), the clock of wire deadlines.
 int64_t MonotonicNowNs();
 // Converts an absl deadline into absolute CLOCK_MONOTONIC ns (0 = none).
@@ -78,16 +86,24 @@ bool SpinUntil(int64_t budget_ns, Ready ready, KeepSpinning keep_spinning) {
 // `budget_ns`, while `keep_going()` holds; true as soon as `ready()` does.
 // Gives up at the first yield that took longer than 20 us: another thread
 // wanted this CPU, and a poller that yields loses it for a time slice.
+// If `first_yield_ns` is given, it receives how long the first yield took
+// when `ready()` held right after it, and -1 otherwise.
 template <typename Ready, typename KeepGoing>
-bool YieldSpinUntil(int64_t budget_ns, Ready ready, KeepGoing keep_going) {
+bool YieldSpinUntil(int64_t budget_ns, Ready ready, KeepGoing keep_going,
+                    int64_t* first_yield_ns = nullptr) {
   constexpr int64_t kLongYieldNs = 20 * 1000;
+  if (first_yield_ns != nullptr) *first_yield_ns = -1;
   int64_t now = MonotonicNowNs();
   const int64_t end = now + budget_ns;
-  while (now < end) {
+  for (int yields = 0; now < end; ++yields) {
     if (ready()) return true;
     if (!keep_going()) return false;
     YieldCpu();
     const int64_t after = MonotonicNowNs();
+    if (yields == 0 && first_yield_ns != nullptr && ready()) {
+      *first_yield_ns = after - now;
+      return true;
+    }
     if (after - now > kLongYieldNs) return ready();
     now = after;
   }

@@ -96,6 +96,13 @@ constexpr int64_t kLazyPollerNs = 500 * 1000;
 // How long a worker polls, yielding, for the next request of a client that
 // sleeps (AfterCall): a wake-up of an idle CPU takes 20-30 us here.
 constexpr int64_t kWakeSpinNs = 50 * 1000;
+// A worker and its client that take turns on one CPU (AfterCall): a first
+// yield this long that ends with the client's next call shows it; after
+// this many calls in a row so, the worker moves to another CPU, at most
+// once per kColocatedMoveGapNs.
+constexpr int64_t kHandOverNs = 2 * 1000;
+constexpr int kColocatedCallsToMove = 4;
+constexpr int64_t kColocatedMoveGapNs = 10 * 1000 * 1000;
 constexpr uint64_t kListenTag = ~uint64_t{0};
 constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
 
@@ -183,6 +190,9 @@ class Connection : public MemfdPort {
   std::atomic<int64_t> hung_up_ns{0};  // When (monotonic), for the bound.
   std::atomic<bool> queued{false};  // In the ready list or being drained.
   std::atomic<bool> spinning{false};  // A worker spins for its next call.
+  // Calls in a row after which the client was found sharing its worker's
+  // CPU (AfterCall).
+  std::atomic<int> colocated_calls{0};
   std::atomic<int> handlers{0};     // Handlers running for this client.
   // Calls (oneway ones too) decoded from the ring and not yet finished:
   // queued in `calls` or running. Bounded by max_in_flight_per_connection.
@@ -330,6 +340,7 @@ class LocalServer final : public LocalServerTransport {
     s.calls_started = calls_started_.load();
     s.throttle_pauses = throttle_pauses_.load();
     s.threads_started = threads_started_.load();
+    s.colocated_moves = colocated_moves_.load();
     s.cancel_packets = cancel_packets_.load();
     s.calls_cancelled_before_read = cancelled_before_read_.load();
     s.cancels_ignored = cancels_ignored_.load();
@@ -443,7 +454,8 @@ class LocalServer final : public LocalServerTransport {
   uint64_t last_completions_ = 0;                   // I/O thread
 
   std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0},
-      calls_started_{0}, throttle_pauses_{0}, threads_started_{0};
+      calls_started_{0}, throttle_pauses_{0}, threads_started_{0},
+      colocated_moves_{0};
   // Workers time their handlers and ring reads (for contended_cpu_share)
   // only while several clients are busy; set by the tick.
   std::atomic<bool> accounting_{false};
@@ -1695,6 +1707,7 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c,
     // threads want the CPU), as does another call being queued; one
     // worker of the server at a time.
     c->ep->SetRunning(true);
+    int64_t first_yield_ns = -1;
     const bool caught = YieldSpinUntil(
         kWakeSpinNs,
         [&] { return c->ep->HasInboundHint(); },
@@ -1703,8 +1716,35 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c,
                      queued_before &&
                  !c->closed.load(std::memory_order_relaxed) &&
                  !shutting_down_.load(std::memory_order_relaxed);
-        });
+        },
+        &first_yield_ns);
     wake_spinner_.store(false, std::memory_order_release);
+    // A pair that shares a CPU. The kernel put the woken client on this
+    // worker's CPU: the first yield handed the CPU to it for a few
+    // microseconds, in which it read its reply and sent the next call, and
+    // went to sleep again. (Woken on another CPU, a client takes 20-30 us
+    // to start, while this worker's yields return at once.) The pair then
+    // stays on one CPU, two context switches and a futex wake per call,
+    // even with the other CPU idle: each wake-up puts the woken side on
+    // the busy CPU of the side that woke it. After a few such calls in a
+    // row, the worker moves to another CPU it may use; the client then
+    // wakes on its own CPU, and both spin.
+    if (caught && first_yield_ns >= kHandOverNs) {
+      if (c->colocated_calls.fetch_add(1, std::memory_order_relaxed) + 1 >=
+          kColocatedCallsToMove) {
+        c->colocated_calls.store(0, std::memory_order_relaxed);
+        thread_local int64_t last_move_ns = 0;
+        const int64_t now_ns = MonotonicNowNs();
+        if (now_ns - last_move_ns >= kColocatedMoveGapNs) {
+          last_move_ns = now_ns;
+          if (MoveOffThisCpu()) {
+            colocated_moves_.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+      }
+    } else {
+      c->colocated_calls.store(0, std::memory_order_relaxed);
+    }
     if (caught) {
       Schedule(c, false);
       return;

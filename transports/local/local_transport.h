@@ -136,6 +136,9 @@ struct LocalServerStats {
   // a few; one that replaced a spare at every handler's start started one
   // per call.
   uint64_t threads_started = 0;
+  // Times a worker moved to another CPU because the client it answered ran
+  // on its own CPU (see "Sharing a CPU" in docs/local-transport.md).
+  uint64_t colocated_moves = 0;
   // CANCEL control packets received (the ring's CANCEL records are not
   // counted here).
   uint64_t cancel_packets = 0;
