@@ -71,6 +71,8 @@ Endpoint::Endpoint(Side side, std::byte* base, const SectionLayout& layout,
     in_data_ = DataAreaReader(&control_->s2c, s2c, g.s2c_data_bytes);
     own_running_ = &control_->client.running;
     peer_running_ = &control_->server.running;
+    own_last_cpu_ = &control_->client.last_cpu;
+    peer_last_cpu_ = &control_->server.last_cpu;
   } else {
     outbound_ = RingProducer(&control_->reply, rep_slots, g.reply_slots,
                              g.max_record_slots);
@@ -80,6 +82,8 @@ Endpoint::Endpoint(Side side, std::byte* base, const SectionLayout& layout,
     in_data_ = DataAreaReader(&control_->c2s, c2s, g.c2s_data_bytes);
     own_running_ = &control_->server.running;
     peer_running_ = &control_->client.running;
+    own_last_cpu_ = &control_->server.last_cpu;
+    peer_last_cpu_ = &control_->client.last_cpu;
   }
 }
 
@@ -278,13 +282,22 @@ void Endpoint::SetRunning(bool running) {
 }
 
 void Endpoint::SetRunningValue(uint32_t value) {
-  if (SharedLoad(*own_running_, std::memory_order_relaxed) != value) {
-    SharedStore<uint32_t>(*own_running_, value, std::memory_order_relaxed);
+  const uint32_t old = SharedLoad(*own_running_, std::memory_order_relaxed);
+  if (old == value) return;
+  // Going to sleep: where it ran is where it will most likely be woken.
+  // (Stored first, so a peer that sees `running` cleared sees it too.)
+  if (value == 0 && SharedLoad(*own_last_cpu_, std::memory_order_relaxed) != old) {
+    SharedStore<uint32_t>(*own_last_cpu_, old, std::memory_order_relaxed);
   }
+  SharedStore<uint32_t>(*own_running_, value, std::memory_order_relaxed);
 }
 
 uint32_t Endpoint::PeerRunning() const {
   return SharedLoad(*peer_running_, std::memory_order_relaxed);
+}
+
+uint32_t Endpoint::PeerLastCpu() const {
+  return SharedLoad(*peer_last_cpu_, std::memory_order_relaxed);
 }
 
 }  // namespace lpc::local

@@ -155,6 +155,8 @@ class Endpoint {
   // Sets the hint to `value` (RunningValueForThisCpu() read by the caller).
   void SetRunningValue(uint32_t value);
   uint32_t PeerRunning() const;
+  // The peer's `running` value from before it last cleared it (0: never).
+  uint32_t PeerLastCpu() const;
 
   Side side() const { return side_; }
   const SectionLayout& layout() const { return layout_; }
@@ -178,6 +180,8 @@ class Endpoint {
   SectionControl* control_;
   uint32_t* own_running_;
   uint32_t* peer_running_;
+  uint32_t* own_last_cpu_;
+  uint32_t* peer_last_cpu_;
 
   RingProducer outbound_;
   DataAreaWriter out_data_;

@@ -152,6 +152,28 @@ TEST_F(EndpointTest, RepliesFlowBack) {
   EXPECT_EQ(got->payload, "not found");
 }
 
+
+// `last_cpu` keeps where a side ran once it clears `running` (the CPU it
+// will most likely be woken on), and each side sees only the other's.
+TEST_F(EndpointTest, LastCpuKeepsWhereThePeerRanBeforeItSlept) {
+  EXPECT_EQ(server_->PeerLastCpu(), 0u);  // Never ran.
+  client_->SetRunningValue(3);
+  EXPECT_EQ(server_->PeerRunning(), 3u);
+  EXPECT_EQ(server_->PeerLastCpu(), 0u);  // Still running.
+  client_->SetRunningValue(5);            // Moved while running.
+  client_->SetRunningValue(0);            // Going to sleep.
+  EXPECT_EQ(server_->PeerRunning(), 0u);
+  EXPECT_EQ(server_->PeerLastCpu(), 5u);
+  client_->SetRunningValue(0);  // Asleep again: nothing changes.
+  EXPECT_EQ(server_->PeerLastCpu(), 5u);
+  EXPECT_EQ(client_->PeerLastCpu(), 0u);  // The server never ran.
+
+  const uint32_t here = RunningValueForThisCpu();
+  server_->SetRunningValue(here);
+  server_->SetRunning(false);
+  EXPECT_EQ(client_->PeerLastCpu(), here);
+  EXPECT_EQ(server_->PeerLastCpu(), 5u);  // Unchanged by the server.
+}
 TEST_F(EndpointTest, WrongDirectionIsDataLoss) {
   OutgoingMessage m;
   m.type = MessageType::kRequest;  // Sent by the server: not allowed.

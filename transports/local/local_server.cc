@@ -96,10 +96,11 @@ constexpr int64_t kLazyPollerNs = 500 * 1000;
 // How long a worker polls, yielding, for the next request of a client that
 // sleeps (AfterCall): a wake-up of an idle CPU takes 20-30 us here.
 constexpr int64_t kWakeSpinNs = 50 * 1000;
-// A worker and its client that take turns on one CPU (AfterCall): a first
-// yield this long that ends with the client's next call shows it; after
-// this many calls in a row so, the worker moves to another CPU, at most
-// once per kColocatedMoveGapNs.
+// A worker and its client that take turns on one CPU (AfterCall, NoteWake):
+// a reply that wakes the client where it last ran, on this worker's CPU,
+// or a first yield this long that ends with the client's next call, shows
+// it; after this many calls in a row so, the worker moves to another CPU,
+// at most once per kColocatedMoveGapNs.
 constexpr int64_t kHandOverNs = 2 * 1000;
 constexpr int kColocatedCallsToMove = 4;
 constexpr int64_t kColocatedMoveGapNs = 10 * 1000 * 1000;
@@ -383,6 +384,7 @@ class LocalServer final : public LocalServerTransport {
   void CancelCall(Connection& c, uint64_t id, bool by_socket);
   int64_t RunCall(WorkItem& item);
   void AfterCall(const std::shared_ptr<Connection>& c, bool woke_client);
+  void NoteWake(Connection& c, bool woke_client, bool here);
   // Returns true if the reply went straight into the ring and woke the
   // client (it was asleep on it).
   bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
@@ -1648,6 +1650,22 @@ int64_t LocalServer::RunCall(WorkItem& item) {
 void LocalServer::AfterCall(const std::shared_ptr<Connection>& c,
                             bool woke_client) {
   if (c->closed.load()) return;
+  // A pair that shares a CPU. This reply woke a client that had last run
+  // on this worker's CPU, so the kernel puts it here (its previous CPU,
+  // and the waker's); the wake-up spin below may see it too. Counted when
+  // AfterCall returns, whichever way (NoteWake). Only when spinning is
+  // allowed: a pair that blocks on every call is faster on one CPU (a
+  // futex wake of an idle CPU takes tens of microseconds here).
+  const bool may_spin = options_.spin > absl::ZeroDuration();
+  struct WakeNote {
+    LocalServer* server;
+    Connection* conn;
+    bool woke;
+    bool here;
+    ~WakeNote() { server->NoteWake(*conn, woke, here); }
+  } note{this, c.get(), woke_client && may_spin,
+         woke_client && may_spin && c->ep->PeerRunning() == 0 &&
+             c->ep->PeerLastCpu() == RunningValueForThisCpu()};
   if (c->hung_up.load()) {
     Schedule(c, false);  // Drain closes it once nothing is left.
     return;
@@ -1719,32 +1737,11 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c,
         },
         &first_yield_ns);
     wake_spinner_.store(false, std::memory_order_release);
-    // A pair that shares a CPU. The kernel put the woken client on this
-    // worker's CPU: the first yield handed the CPU to it for a few
-    // microseconds, in which it read its reply and sent the next call, and
-    // went to sleep again. (Woken on another CPU, a client takes 20-30 us
-    // to start, while this worker's yields return at once.) The pair then
-    // stays on one CPU, two context switches and a futex wake per call,
-    // even with the other CPU idle: each wake-up puts the woken side on
-    // the busy CPU of the side that woke it. After a few such calls in a
-    // row, the worker moves to another CPU it may use; the client then
-    // wakes on its own CPU, and both spin.
-    if (caught && first_yield_ns >= kHandOverNs) {
-      if (c->colocated_calls.fetch_add(1, std::memory_order_relaxed) + 1 >=
-          kColocatedCallsToMove) {
-        c->colocated_calls.store(0, std::memory_order_relaxed);
-        thread_local int64_t last_move_ns = 0;
-        const int64_t now_ns = MonotonicNowNs();
-        if (now_ns - last_move_ns >= kColocatedMoveGapNs) {
-          last_move_ns = now_ns;
-          if (MoveOffThisCpu()) {
-            colocated_moves_.fetch_add(1, std::memory_order_relaxed);
-          }
-        }
-      }
-    } else {
-      c->colocated_calls.store(0, std::memory_order_relaxed);
-    }
+    // The pair seen from the yields: the first one handed the CPU to the
+    // client for a few microseconds, in which it read its reply, sent the
+    // next call and slept again. (Woken on another CPU, a client takes
+    // 20-30 us to start, while this worker's yields return at once.)
+    if (caught && first_yield_ns >= kHandOverNs) note.here = true;
     if (caught) {
       Schedule(c, false);
       return;
@@ -1752,6 +1749,31 @@ void LocalServer::AfterCall(const std::shared_ptr<Connection>& c,
   }
   c->ep->SetRunning(false);
   if (!c->ep->PrepareToSleep()) Schedule(c, false);  // Arrived meanwhile.
+}
+
+// The pair stays on one CPU while the other may sit idle: a futex wake and
+// two context switches per call, since each wake-up puts the woken side on
+// the busy CPU of the side that woke it. After a few calls in a row whose
+// reply woke the client onto this worker's CPU, the worker moves to
+// another CPU it may use; the client then wakes on its own CPU, and both
+// spin. A call that woke nobody ends the streak (the client was awake).
+void LocalServer::NoteWake(Connection& c, bool woke_client, bool here) {
+  if (!woke_client || !here) {
+    if (c.colocated_calls.load(std::memory_order_relaxed) != 0) {
+      c.colocated_calls.store(0, std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (c.colocated_calls.fetch_add(1, std::memory_order_relaxed) + 1 <
+      kColocatedCallsToMove) {
+    return;
+  }
+  c.colocated_calls.store(0, std::memory_order_relaxed);
+  thread_local int64_t last_move_ns = 0;
+  const int64_t now_ns = MonotonicNowNs();
+  if (now_ns - last_move_ns < kColocatedMoveGapNs) return;
+  last_move_ns = now_ns;
+  if (MoveOffThisCpu()) colocated_moves_.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool LocalServer::SendReply(const std::shared_ptr<Connection>& c,

@@ -141,10 +141,15 @@ static_assert(std::is_trivially_copyable_v<DataAreaControl>);
 
 // Hints for spinning: each side stores 1 + the CPU it runs on while it is
 // actively working on this connection, and 0 before it blocks. A waiter
-// spins only while the peer is running on another CPU.
+// spins only while the peer is running on another CPU. `last_cpu` keeps
+// the last nonzero `running` value once it is cleared: the CPU a sleeping
+// side will most likely be woken on. Both are hints from the peer: any
+// value only changes whether the reader spins, or moves to another CPU
+// (rate-limited), never what it reads or accepts.
 struct alignas(64) RunningWord {
   uint32_t running;
-  uint32_t pad[15];
+  uint32_t last_cpu;
+  uint32_t pad[14];
 };
 static_assert(sizeof(RunningWord) == 64);
 static_assert(std::is_trivially_copyable_v<RunningWord>);
