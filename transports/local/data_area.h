@@ -58,6 +58,8 @@ class DataAreaReader {
   // inside the area, then copies it to `*out` (nullptr: skips it).
   absl::Status Read(uint64_t offset, uint64_t length, std::string* out);
 
+  uint64_t capacity() const { return capacity_; }
+
   // Publishes the consumed position to the producer.
   void Release();
 

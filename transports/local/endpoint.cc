@@ -216,6 +216,8 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
                   h.payload_length);
       return absl::OkStatus();
     case PayloadMode::kDataArea:
+      // (A length past the area is refused by Read: nothing reserved.)
+      if (h.payload_length <= in_data_.capacity()) TakeBuffer(h, out);
       return in_data_.Read(h.payload_ref, h.payload_length, out);
     case PayloadMode::kMemfd: {
       if (h.payload_ref != next_in_memfd_) {
@@ -238,11 +240,19 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
       absl::StatusOr<Mapping> map =
           Mapping::Map(fd->get(), h.payload_length, /*writable=*/false);
       if (!map.ok()) return map.status();
+      TakeBuffer(h, out);
       out->assign(reinterpret_cast<const char*>(map->data()), h.payload_length);
       return absl::OkStatus();  // Unmapped and closed here.
     }
   }
   return absl::DataLossError("frame: bad payload_mode");
+}
+
+void Endpoint::TakeBuffer(const FrameHeader& h, std::string* out) {
+  if (out != nullptr && options_.buffers != nullptr &&
+      out->capacity() < h.payload_length) {
+    *out = options_.buffers->Take(h.payload_length);
+  }
 }
 
 void Endpoint::ReleaseReceived() {

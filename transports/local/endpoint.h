@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "transports/local/buffer_cache.h"
 #include "transports/local/data_area.h"
 #include "transports/local/frame.h"
 #include "transports/local/ring.h"
@@ -85,6 +86,10 @@ struct EndpointOptions {
   // Doorbell of the peer when it is the server (an eventfd; -1 = use the
   // futex words). Not owned.
   int peer_eventfd = -1;
+  // Where a large payload read from the data area or a memfd gets its
+  // buffer (see buffer_cache.h); null = a new string each time. Not owned.
+  // Default: null.
+  BufferCache* buffers = nullptr;
 };
 
 struct OutgoingMessage {
@@ -170,6 +175,8 @@ class Endpoint {
   absl::Status ReadPayload(const FrameHeader& h,
                            absl::Span<const std::byte> record,
                            std::string* out);
+  // Gives `*out` a cached buffer for a large payload (options_.buffers).
+  void TakeBuffer(const FrameHeader& h, std::string* out);
 
   const Side side_;
   std::byte* const base_;

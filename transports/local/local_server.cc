@@ -48,6 +48,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/call_context.h"
+#include "transports/local/buffer_cache.h"
 #include "transports/local/control_socket.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/endpoint.h"
@@ -236,6 +237,8 @@ class Connection : public MemfdPort {
 
   std::mutex send_mu;  // Serialises the producer side of `ep`.
   std::deque<OwnedReply> pending_replies;  // Guarded by send_mu.
+  // Size of the last reply a handler made: a hint for the next one's buffer.
+  std::atomic<uint64_t> last_reply_bytes{0};
   absl::Time pending_since = absl::InfiniteFuture();  // Guarded by send_mu.
 
   std::mutex state_mu;
@@ -345,6 +348,10 @@ class LocalServer final : public LocalServerTransport {
     s.cancel_packets = cancel_packets_.load();
     s.calls_cancelled_before_read = cancelled_before_read_.load();
     s.cancels_ignored = cancels_ignored_.load();
+    const BufferCache::Stats b = buffers_.stats();
+    s.payload_buffers_reused = b.reused;
+    s.payload_buffers_made = b.missed;
+    s.payload_buffer_bytes_kept = b.kept_bytes;
     std::lock_guard<std::mutex> lock(conns_mu_);
     s.connections_open = conns_.size();
     return s;
@@ -387,7 +394,9 @@ class LocalServer final : public LocalServerTransport {
   void NoteWake(Connection& c, bool woke_client, bool here);
   // Returns true if the reply went straight into the ring and woke the
   // client (it was asleep on it).
-  bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply reply);
+  // Sends `reply`, or queues it (moving it out) while the reply ring is
+  // full. Returns true if its wake-up woke the client.
+  bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply&& reply);
   absl::Status FlushRepliesLocked(Connection& c);
   void CutOff(const std::shared_ptr<Connection>& c, const absl::Status& why);
   void HangUp(const std::shared_ptr<Connection>& c);
@@ -397,6 +406,9 @@ class LocalServer final : public LocalServerTransport {
   const std::string name_;
   const std::string path_;
   const LocalPortOptions options_;
+  // Large payload buffers for reuse; declared early so that it outlives
+  // every connection's endpoint, which takes buffers from it.
+  BufferCache buffers_{options_.payload_buffer_cache_bytes};
   int concurrency_ = 1;
   int max_workers_ = 2;
   int max_handlers_per_connection_ = 1;
@@ -649,6 +661,7 @@ void LocalServer::Accept() {
     eo.max_payload = kHardPayloadCap;
     eo.accept_payload = dispatcher_->options().max_message_size;
     eo.memfd_wait = absl::Milliseconds(500);
+    eo.buffers = &buffers_;
     c->ep = std::make_unique<Endpoint>(Side::kServer, c->map.data(), c->layout,
                                        c.get(), eo);
     const SectionGeometry& g = c->layout.geometry;
@@ -1578,7 +1591,16 @@ int64_t LocalServer::RunCall(WorkItem& item) {
   c->handlers.fetch_add(1, std::memory_order_relaxed);
   const bool accounting = accounting_.load(std::memory_order_relaxed);
   const int64_t t0 = accounting ? MonotonicNowNs() : 0;
+  // A large request, or a connection whose last reply was large, gets a
+  // kept buffer for its reply (buffers_): a fresh one would cost a page
+  // fault per 4 KiB.
   std::string response;
+  if (!oneway) {
+    const uint64_t hint = std::max<uint64_t>(
+        item.msg.payload.size(),
+        c->last_reply_bytes.load(std::memory_order_relaxed));
+    if (hint >= BufferCache::kMinCapacity) response = buffers_.Take(hint);
+  }
   absl::Status s;
   if (c->closed.load() || (!oneway && c->hung_up.load())) {
     s = absl::UnavailableError("client went away");  // Nobody to answer.
@@ -1624,7 +1646,9 @@ int64_t LocalServer::RunCall(WorkItem& item) {
     if (HasSendableMetadata(item.ctx->response_metadata())) {
       r.flags = kFlagMetadata;
     }
+    c->last_reply_bytes.store(r.payload.size(), std::memory_order_relaxed);
     woke_client = SendReply(c, std::move(r));
+    buffers_.Give(std::move(r.payload));  // Empty if it was queued.
   }
   int64_t charged = 0;
   if (accounting) {
@@ -1634,7 +1658,7 @@ int64_t LocalServer::RunCall(WorkItem& item) {
   // The call's context and buffers go now, while the client is busy with
   // the reply, rather than after its next request has arrived.
   item.ctx.reset();
-  item.msg.payload = std::string();
+  buffers_.Give(std::move(item.msg.payload));
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
   AfterCall(c, woke_client);
@@ -1777,7 +1801,7 @@ void LocalServer::NoteWake(Connection& c, bool woke_client, bool here) {
 }
 
 bool LocalServer::SendReply(const std::shared_ptr<Connection>& c,
-                            OwnedReply reply) {
+                            OwnedReply&& reply) {
   absl::Status bad;
   {
     std::lock_guard<std::mutex> lock(c->send_mu);

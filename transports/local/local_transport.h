@@ -104,6 +104,12 @@ struct LocalPortOptions {
   // INVALID_ARGUMENT. See docs/local-transport.md, "Worker pool".
   // Default: 0.05.
   double contended_cpu_share = 0.05;
+  // Capacity kept, in all clients' request and reply buffers of 64 KiB and
+  // more, for reuse by later large calls (a buffer larger than a quarter
+  // of this is not kept). A new large buffer costs a page fault per 4 KiB
+  // once glibc has returned the last one to the kernel. 0 = keep none.
+  // Default: 8 MiB.
+  size_t payload_buffer_cache_bytes = size_t{8} << 20;
   // Calls (oneway calls too) one connection may have running or queued;
   // past this its ring is not read (back-pressure).
   // Default: 256.
@@ -139,6 +145,11 @@ struct LocalServerStats {
   // Times a worker moved to another CPU because the client it answered ran
   // on its own CPU (see "Sharing a CPU" in docs/local-transport.md).
   uint64_t colocated_moves = 0;
+  // Large request and reply buffers taken from the kept ones
+  // (payload_buffer_cache_bytes) and made new; capacity kept now.
+  uint64_t payload_buffers_reused = 0;
+  uint64_t payload_buffers_made = 0;
+  uint64_t payload_buffer_bytes_kept = 0;
   // CANCEL control packets received (the ring's CANCEL records are not
   // counted here).
   uint64_t cancel_packets = 0;

@@ -218,6 +218,45 @@ TEST(LocalTransportTest, RoundTripsInAllPayloadModesAcrossProcesses) {
   EXPECT_THAT(peer, HasSubstr("local:echo"));
 }
 
+TEST(LocalTransportTest, LargeBuffersAreReusedWithoutLeakingOldBytes) {
+  TempDir dir;
+  LocalPortOptions po;
+  po.payload_buffer_cache_bytes = size_t{4} << 20;
+  InProcessServer s(dir.path(), "big", po);
+  ASSERT_OK(s.start_status);
+  auto ch = MakeChannel(dir.path(), "big");
+  // Sizes that go down as well as up: a reused buffer must carry none of
+  // a longer payload's bytes into a shorter one's reply.
+  const size_t sizes[] = {900 << 10, 64 << 10, 300 << 10, 70 << 10, 5, 200 << 10};
+  for (int round = 0; round < 5; ++round) {
+    for (size_t size : sizes) {
+      std::string payload = Pattern(size);
+      if (!payload.empty()) payload[0] = static_cast<char>('a' + round);
+      ASSERT_OK_AND_ASSIGN(std::string reply, CallEcho(*ch, payload));
+      ASSERT_EQ(reply.size(), payload.size()) << size;
+      ASSERT_TRUE(reply == payload) << size << " round " << round;
+    }
+  }
+  const LocalServerStats st = s.transport->stats();
+  // Five large calls per round, a request and a reply buffer each: from
+  // the second round on they come from the kept ones.
+  EXPECT_GE(st.payload_buffers_reused, 30u);
+  EXPECT_GT(st.payload_buffer_bytes_kept, 0u);
+  EXPECT_LE(st.payload_buffer_bytes_kept, po.payload_buffer_cache_bytes);
+
+  po.payload_buffer_cache_bytes = 0;
+  InProcessServer none(dir.path(), "none", po);
+  ASSERT_OK(none.start_status);
+  auto ch2 = MakeChannel(dir.path(), "none");
+  for (size_t size : sizes) {
+    const std::string payload = Pattern(size);
+    ASSERT_OK_AND_ASSIGN(std::string reply, CallEcho(*ch2, payload));
+    ASSERT_TRUE(reply == payload) << size;
+  }
+  EXPECT_EQ(none.transport->stats().payload_buffers_reused, 0u);
+  EXPECT_EQ(none.transport->stats().payload_buffer_bytes_kept, 0u);
+}
+
 TEST(LocalTransportTest, ErrorsDeadlinesCancellationAndOneway) {
   TempDir dir;
   InProcessServer s(dir.path(), "p");
