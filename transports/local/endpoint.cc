@@ -131,11 +131,7 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
     absl::StatusOr<UniqueFd> fd =
         CreateSealedMemfd("lpc-payload", m.payload.size());
     if (!fd.ok()) return fd.status();
-    absl::StatusOr<Mapping> map =
-        Mapping::Map(fd->get(), m.payload.size(), /*writable=*/true);
-    if (!map.ok()) return map.status();
-    std::memcpy(map->data(), m.payload.data(), m.payload.size());
-    map->Reset();
+    if (absl::Status s = WriteWhole(fd->get(), m.payload); !s.ok()) return s;
     if (memfds_ == nullptr) {
       return absl::FailedPreconditionError("no control socket for memfds");
     }
@@ -237,12 +233,9 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
         return s;
       }
       if (out == nullptr) return absl::OkStatus();
-      absl::StatusOr<Mapping> map =
-          Mapping::Map(fd->get(), h.payload_length, /*writable=*/false);
-      if (!map.ok()) return map.status();
       TakeBuffer(h, out);
-      out->assign(reinterpret_cast<const char*>(map->data()), h.payload_length);
-      return absl::OkStatus();  // Unmapped and closed here.
+      // Read, not mapped: one copy into our buffer, no faults.
+      return ReadWhole(fd->get(), h.payload_length, out);  // Closed here.
     }
   }
   return absl::DataLossError("frame: bad payload_mode");

@@ -33,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/target.h"
+#include "transports/local/buffer_cache.h"
 #include "transports/local/control_socket.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/endpoint.h"
@@ -122,6 +123,7 @@ class ClientConnection : public MemfdPort {
     eo.max_payload = kHardPayloadCap;
     eo.accept_payload = co.max_message_size;
     eo.peer_eventfd = eventfd_.get();
+    eo.buffers = &buffers_;
     ep_ = std::make_unique<Endpoint>(Side::kClient, map_.data(), layout_, this, eo);
   }
 
@@ -265,6 +267,8 @@ class ClientConnection : public MemfdPort {
 
   // Completes call `id` with `result` if it is still registered; runs its
   // callback if async. Returns whether it was registered.
+  BufferCache& buffers() { return buffers_; }
+
   bool Complete(uint64_t id, absl::StatusOr<std::string> result) {
     Completion done;
     {
@@ -693,6 +697,9 @@ class ClientConnection : public MemfdPort {
   SectionLayout layout_;
   const LocalChannelOptions options_;
   const int64_t spin_ns_;
+  // A sent request's large buffer holds the next large reply (see
+  // buffer_cache.h). Before ep_, which takes from it.
+  BufferCache buffers_{options_.payload_buffer_cache_bytes};
   std::unique_ptr<Endpoint> ep_;
 
   std::mutex reader_mu_;  // The leader role: receive side, socket reads.
@@ -826,6 +833,8 @@ class LocalChannel final : public Channel {
         !s.ok()) {
       return s;
     }
+    // Sent (copied into the section): a large buffer holds the reply next.
+    conn->buffers().Give(std::move(request));
     // The cancel callback is registered only if the caller is about to
     // sleep (or saw the cancel while spinning): a reply that arrives within
     // the spin costs no CancelState, mutex or std::function. It names the
@@ -861,6 +870,7 @@ class LocalChannel final : public Channel {
     std::shared_ptr<ClientConnection> conn;
     bool registered = false;
     absl::Status s = Begin(iface, method, ctx, request, call, &conn, &registered);
+    if (s.ok()) conn->buffers().Give(std::move(request));
     if (!s.ok() && !registered) {
       // Also removes its cancel callback, if Begin registered one.
       Completion c{std::move(call->callback), ctx, call->deadline_ns,

@@ -201,6 +201,10 @@ struct LocalChannelOptions {
   // Largest section the client maps.
   // Default: 256 MiB.
   uint64_t max_section_bytes = uint64_t{256} << 20;
+  // As LocalPortOptions::payload_buffer_cache_bytes: a sent request's
+  // buffer of 64 KiB or more is kept, and a large reply is read into it.
+  // Default: 8 MiB.
+  size_t payload_buffer_cache_bytes = size_t{8} << 20;
 };
 
 // Creates a channel to port `name`. Connects lazily, on the first call,

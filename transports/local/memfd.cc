@@ -109,6 +109,46 @@ absl::StatusOr<uint64_t> ValidateSealedMemfdInRange(int fd, uint64_t min_size,
   return *size;
 }
 
+absl::Status WriteWhole(int fd, std::string_view bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
+                               static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "memfd: write failed: ", n < 0 ? ErrnoText(errno) : "no progress"));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadWhole(int fd, uint64_t length, std::string* out) {
+  if (length > kMaxMemfdSize) {
+    return absl::InvalidArgumentError("memfd: read length out of range");
+  }
+  out->resize(length);
+  uint64_t done = 0;
+  while (done < length) {
+    const ssize_t n = ::pread(fd, out->data() + done, length - done,
+                              static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      out->clear();
+      return absl::DataLossError(
+          absl::StrCat("memfd: read failed: ", ErrnoText(errno)));
+    }
+    if (n == 0) {
+      out->clear();
+      return absl::DataLossError(absl::StrCat(
+          "memfd: ", done, " bytes where ", length, " were announced"));
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Mapping> Mapping::Map(int fd, uint64_t size, bool writable) {
   if (size == 0 || size > kMaxMemfdSize) {
     return absl::InvalidArgumentError("mmap: size out of range");

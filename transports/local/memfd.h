@@ -15,6 +15,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -41,6 +43,17 @@ absl::Status ValidateSealedMemfd(int fd, uint64_t expected_size);
 // Returns that size.
 absl::StatusOr<uint64_t> ValidateSealedMemfdInRange(int fd, uint64_t min_size,
                                                     uint64_t max_size);
+
+// Writes `bytes` at offset 0 of `fd` (a memfd at least that long) with
+// pwrite(2): the kernel fills the file's pages directly, with no mapping to
+// fault in and unmap. RESOURCE_EXHAUSTED if the kernel refuses the memory.
+absl::Status WriteWhole(int fd, std::string_view bytes);
+
+// Reads the first `length` bytes of `fd` into `*out` (replacing its
+// contents, keeping its capacity) with pread(2). Nothing is mapped, so a
+// peer's file can never raise SIGBUS here, and the bytes are the
+// receiver's own copy once read. DATA_LOSS if the file is shorter.
+absl::Status ReadWhole(int fd, uint64_t length, std::string* out);
 
 // A shared read-write (or read-only) mapping of a whole memfd, unmapped on
 // destruction.
