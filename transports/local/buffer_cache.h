@@ -16,7 +16,6 @@
 #ifndef LPC_TRANSPORTS_LOCAL_BUFFER_CACHE_H_
 #define LPC_TRANSPORTS_LOCAL_BUFFER_CACHE_H_
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>

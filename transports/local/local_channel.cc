@@ -265,10 +265,10 @@ class ClientConnection : public MemfdPort {
     Send(m, absl::Now() + absl::Milliseconds(100)).IgnoreError();
   }
 
-  // Completes call `id` with `result` if it is still registered; runs its
-  // callback if async. Returns whether it was registered.
   BufferCache& buffers() { return buffers_; }
 
+  // Completes call `id` with `result` if it is still registered; runs its
+  // callback if async. Returns whether it was registered.
   bool Complete(uint64_t id, absl::StatusOr<std::string> result) {
     Completion done;
     {
