@@ -298,7 +298,8 @@ TEST(BoundaryTest, EveryPeerControlledField) {
                       uint64_t max, int bits, std::function<int(uint64_t)> good) {
     RunField(path, name, min, max, bits, good,
              [which](RawClient& c, uint32_t slot, uint64_t v) {
-               auto fd = local::CreateSealedMemfd("lpcr-payload", 8);
+               auto fd = local::CreateSealedMemfd("lpcr-payload",
+                                                  local::PayloadMemfdSize(8));
                if (!fd.ok()) return;
                local::ControlHeader ch{local::kControlMagic,
                                        static_cast<uint16_t>(local::ControlType::kPayloadFd),
@@ -328,7 +329,8 @@ TEST(BoundaryTest, EveryPeerControlledField) {
   fd_field("control.version", 2, 1, 1, 16, eq(1));
   fd_field("payload_fd.number", 3, 0, 0, 32, eq(0));
   // Not checked by the server (the memfd's fstat size is what counts), so
-  // any value is harmless: the payload is still the 8 sealed bytes.
+  // any value is harmless: the payload is still the first 8 bytes of the
+  // sealed memfd.
   fd_field("payload_fd.reserved", 4, 0, 0, 32, any);
   fd_field("payload_fd.length", 5, 8, 8, 64, any);
 

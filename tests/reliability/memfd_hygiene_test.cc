@@ -2,7 +2,8 @@
 // kind of bad descriptor where the protocol expects a sealed memfd:
 //   - every combination of the three required seals (7 incomplete ones), an
 //     extra F_SEAL_WRITE, sealed memfds of the wrong size (size-1, size+1,
-//     0, 1 GiB), a pipe, /dev/zero, a regular file, an eventfd, a socket,
+//     0, 1 GiB, where a payload's size is local::PayloadMemfdSize of its
+//     length), a pipe, /dev/zero, a regular file, an eventfd, a socket,
 //     a directory, and an unsealed memfd that another thread ftruncates
 //     between 0 and full size the whole time;
 //   - as a payload memfd sent by a client to the server (PAYLOAD_FD +
@@ -147,7 +148,9 @@ bool OfferPayload(const std::string& dir, const Case& c, std::string* how) {
   }
   std::atomic<bool> stop{false};
   std::thread worker;
-  UniqueFd fd = c.make(kSize, dir, &stop, &worker);
+  // A payload memfd's size is its length's size class (memfd.h); the
+  // wrong sizes are relative to that.
+  UniqueFd fd = c.make(local::PayloadMemfdSize(kSize), dir, &stop, &worker);
   bool executed = false;
   if (!fd) {
     *how = "could not create";

@@ -1,12 +1,28 @@
 #include "transports/local/buffer_cache.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <utility>
 
 namespace lpc::local {
+namespace {
 
-BufferCache::BufferCache(size_t max_bytes)
-    : max_bytes_(max_bytes), max_each_(max_bytes / 4) {}
+// CLOCK_MONOTONIC, as MonotonicNowNs (doorbell.h) that callers of Trim use.
+int64_t NowNs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+BufferCache::BufferCache(size_t max_bytes, size_t max_large_bytes,
+                         int64_t large_idle_ns)
+    : max_bytes_(max_bytes),
+      max_each_(max_bytes / 4),
+      max_large_bytes_(max_large_bytes),
+      large_idle_ns_(large_idle_ns) {}
 
 std::string BufferCache::Take(size_t capacity) {
   std::string out;
@@ -15,8 +31,9 @@ std::string BufferCache::Take(size_t capacity) {
     std::lock_guard<std::mutex> lock(mu_);
     size_t best = kept_.size();
     for (size_t i = 0; i < kept_.size(); ++i) {
-      const size_t cap = kept_[i].capacity();
-      if (cap >= capacity && (best == kept_.size() || cap < kept_[best].capacity())) {
+      const size_t cap = kept_[i].buffer.capacity();
+      if (cap >= capacity &&
+          (best == kept_.size() || cap < kept_[best].buffer.capacity())) {
         best = i;
       }
     }
@@ -33,28 +50,90 @@ std::string BufferCache::Take(size_t capacity) {
 
 void BufferCache::Give(std::string buffer) {
   const size_t cap = buffer.capacity();
-  if (cap < kMinCapacity || cap > max_each_) return;  // Freed on return.
+  if (cap < kMinCapacity) return;  // Freed on return.
+  const bool large = cap > max_each_;
+  if (large && cap > max_large_bytes_) return;
   buffer.clear();
   std::vector<std::string> dropped;  // Freed outside the lock.
+  const int64_t now_ns = large ? NowNs() : 0;
   std::lock_guard<std::mutex> lock(mu_);
+  if (large) {
+    // Idle ones first, then the least recently used, to make room.
+    DropLargeLocked(
+        [&](const Kept& k) { return now_ns - k.last_used_ns > large_idle_ns_; },
+        &dropped);
+    while (large_bytes_ + cap > max_large_bytes_) {
+      size_t oldest = kept_.size();
+      for (size_t i = 0; i < kept_.size(); ++i) {
+        if (kept_[i].large && (oldest == kept_.size() ||
+                               kept_[i].last_used_ns < kept_[oldest].last_used_ns)) {
+          oldest = i;
+        }
+      }
+      if (oldest == kept_.size()) return;
+      dropped.push_back(RemoveLocked(oldest));
+    }
+    large_bytes_ += cap;
+    large_count_.fetch_add(1, std::memory_order_relaxed);
+    kept_.push_back(Kept{std::move(buffer), true, now_ns});
+    return;
+  }
   while (kept_bytes_ + cap > max_bytes_) {
-    auto smallest = std::min_element(
-        kept_.begin(), kept_.end(), [](const std::string& a, const std::string& b) {
-          return a.capacity() < b.capacity();
-        });
-    if (smallest == kept_.end() || smallest->capacity() >= cap) return;
-    dropped.push_back(RemoveLocked(smallest - kept_.begin()));
+    size_t smallest = kept_.size();
+    for (size_t i = 0; i < kept_.size(); ++i) {
+      if (!kept_[i].large &&
+          (smallest == kept_.size() ||
+           kept_[i].buffer.capacity() < kept_[smallest].buffer.capacity())) {
+        smallest = i;
+      }
+    }
+    if (smallest == kept_.size() || kept_[smallest].buffer.capacity() >= cap) {
+      return;
+    }
+    dropped.push_back(RemoveLocked(smallest));
   }
   kept_bytes_ += cap;
-  kept_.push_back(std::move(buffer));
+  kept_.push_back(Kept{std::move(buffer), false, 0});
+}
+
+template <typename Drop>
+void BufferCache::DropLargeLocked(Drop drop, std::vector<std::string>* out) {
+  for (size_t i = 0; i < kept_.size();) {
+    if (kept_[i].large && drop(kept_[i])) {
+      out->push_back(RemoveLocked(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+void BufferCache::Trim(int64_t now_ns) {
+  if (large_count_.load(std::memory_order_relaxed) == 0) return;
+  std::vector<std::string> dropped;  // Freed outside the lock.
+  std::lock_guard<std::mutex> lock(mu_);
+  DropLargeLocked(
+      [&](const Kept& k) { return now_ns - k.last_used_ns > large_idle_ns_; },
+      &dropped);
+}
+
+void BufferCache::DropLarge() {
+  if (large_count_.load(std::memory_order_relaxed) == 0) return;
+  std::vector<std::string> dropped;
+  std::lock_guard<std::mutex> lock(mu_);
+  DropLargeLocked([](const Kept&) { return true; }, &dropped);
 }
 
 std::string BufferCache::RemoveLocked(size_t i) {
   if (i + 1 != kept_.size()) std::swap(kept_[i], kept_.back());
-  std::string out = std::move(kept_.back());
+  Kept k = std::move(kept_.back());
   kept_.pop_back();
-  kept_bytes_ -= out.capacity();
-  return out;
+  if (k.large) {
+    large_bytes_ -= k.buffer.capacity();
+    large_count_.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    kept_bytes_ -= k.buffer.capacity();
+  }
+  return std::move(k.buffer);
 }
 
 BufferCache::Stats BufferCache::stats() const {
@@ -62,8 +141,9 @@ BufferCache::Stats BufferCache::stats() const {
   Stats s;
   s.reused = reused_;
   s.missed = missed_;
-  s.kept_bytes = kept_bytes_;
+  s.kept_bytes = kept_bytes_ + large_bytes_;
   s.kept_buffers = kept_.size();
+  s.large_kept_bytes = large_bytes_;
   return s;
 }
 

@@ -11,11 +11,18 @@
 // such buffers, up to a byte budget, so that a stream of large calls reuses
 // them.
 //
+// Large buffers (above a quarter of the budget: 16 MiB payloads, say) have
+// a budget of their own and are kept only while in use: one not taken for
+// `large_idle` is dropped by the next Give or Trim, and DropLarge drops
+// them all. So a stream of very large calls reuses its buffers, and an
+// idle process gives the memory back.
+//
 // Thread-safe. A buffer handed out is the caller's; only its capacity is
 // reused, never its contents.
 #ifndef LPC_TRANSPORTS_LOCAL_BUFFER_CACHE_H_
 #define LPC_TRANSPORTS_LOCAL_BUFFER_CACHE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -30,9 +37,11 @@ class BufferCache {
   // caches serve small sizes well).
   static constexpr size_t kMinCapacity = size_t{64} << 10;
 
-  // Keeps at most `max_bytes` of capacity in all; a buffer larger than a
-  // quarter of that is never kept. 0 keeps nothing.
-  explicit BufferCache(size_t max_bytes);
+  // Keeps at most `max_bytes` of capacity in buffers of up to a quarter of
+  // that, and at most `max_large_bytes` in larger ones, each dropped once
+  // unused for `large_idle_ns`. 0 keeps none of that kind.
+  explicit BufferCache(size_t max_bytes, size_t max_large_bytes = 0,
+                       int64_t large_idle_ns = 1'000'000'000);
   BufferCache(const BufferCache&) = delete;
   BufferCache& operator=(const BufferCache&) = delete;
 
@@ -42,28 +51,48 @@ class BufferCache {
   std::string Take(size_t capacity);
 
   // Keeps `buffer`'s capacity if it is worth keeping and fits the budget
-  // (making room by dropping smaller kept buffers); frees it otherwise.
+  // (making room by dropping smaller kept buffers, or for a large one the
+  // least recently used large ones); frees it otherwise.
   void Give(std::string buffer);
+
+  // Drops large buffers unused for large_idle_ns (`now_ns`: MonotonicNowNs).
+  void Trim(int64_t now_ns);
+  // Drops every large buffer. Cheap when none is kept.
+  void DropLarge();
 
   struct Stats {
     uint64_t reused = 0;   // Take found a kept buffer.
     uint64_t missed = 0;   // Take had to allocate.
-    size_t kept_bytes = 0;
+    size_t kept_bytes = 0;    // Both kinds.
     size_t kept_buffers = 0;
+    size_t large_kept_bytes = 0;
   };
   Stats stats() const;
 
  private:
+  struct Kept {
+    std::string buffer;
+    bool large = false;
+    int64_t last_used_ns = 0;  // Large ones: when given back.
+  };
   // Takes kept_[i] out; the caller holds mu_.
   std::string RemoveLocked(size_t i);
+  // Moves the large buffers that `drop(kept)` selects to `*out`.
+  template <typename Drop>
+  void DropLargeLocked(Drop drop, std::vector<std::string>* out);
 
   const size_t max_bytes_;
   const size_t max_each_;
+  const size_t max_large_bytes_;
+  const int64_t large_idle_ns_;
   mutable std::mutex mu_;
-  std::vector<std::string> kept_;  // Guarded by mu_.
-  size_t kept_bytes_ = 0;          // Guarded by mu_.
-  uint64_t reused_ = 0;            // Guarded by mu_.
-  uint64_t missed_ = 0;            // Guarded by mu_.
+  std::vector<Kept> kept_;   // Guarded by mu_.
+  size_t kept_bytes_ = 0;    // Guarded by mu_; small ones only.
+  size_t large_bytes_ = 0;   // Guarded by mu_.
+  uint64_t reused_ = 0;      // Guarded by mu_.
+  uint64_t missed_ = 0;      // Guarded by mu_.
+  // Large buffers kept now (a copy of the count, read without mu_).
+  std::atomic<size_t> large_count_{0};
 };
 
 }  // namespace lpc::local

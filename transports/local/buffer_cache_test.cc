@@ -2,6 +2,8 @@
 // that it stays inside its byte budget.
 #include "transports/local/buffer_cache.h"
 
+#include <time.h>
+
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,6 +88,43 @@ TEST(BufferCacheTest, StaysWithinItsBudget) {
   BufferCache none(0);
   none.Give(WithCapacity(kMin));
   EXPECT_EQ(none.stats().kept_buffers, 0u);
+}
+
+TEST(BufferCacheTest, LargeBuffersHaveTheirOwnBudgetAndGoWhenIdle) {
+  // Small: up to 256 KiB (a quarter of 1 MiB). Large: 3 MiB in all.
+  const int64_t second = 1'000'000'000;
+  BufferCache cache(size_t{1} << 20, size_t{3} << 20, second);
+  std::string a = WithCapacity(size_t{1} << 20);
+  const char* memory = a.data();
+  cache.Give(std::move(a));
+  EXPECT_GE(cache.stats().large_kept_bytes, size_t{1} << 20);
+  std::string b = cache.Take(size_t{1} << 20);
+  EXPECT_EQ(b.data(), memory);
+  EXPECT_TRUE(b.empty());
+  // Over budget, the least recently given one goes.
+  cache.Give(std::move(b));
+  cache.Give(WithCapacity(size_t{3} << 19));  // 1.5 MiB
+  cache.Give(WithCapacity(size_t{3} << 19));  // 1.5 MiB: the 1 MiB one goes.
+  EXPECT_LE(cache.stats().large_kept_bytes, size_t{3} << 20);
+  EXPECT_EQ(cache.stats().kept_buffers, 2u);
+  cache.Give(WithCapacity(size_t{4} << 20));  // Above the large budget.
+  EXPECT_EQ(cache.stats().kept_buffers, 2u);
+  // Trim keeps what was used within the idle time and drops the rest.
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  const int64_t now = int64_t{ts.tv_sec} * second + ts.tv_nsec;
+  cache.Trim(now);
+  EXPECT_EQ(cache.stats().kept_buffers, 2u);
+  cache.Trim(now + 2 * second);
+  EXPECT_EQ(cache.stats().kept_buffers, 0u);
+  EXPECT_EQ(cache.stats().kept_bytes, 0u);
+  // DropLarge drops large ones only.
+  cache.Give(WithCapacity(kMin));
+  cache.Give(WithCapacity(size_t{2} << 20));
+  cache.DropLarge();
+  EXPECT_EQ(cache.stats().kept_buffers, 1u);
+  EXPECT_EQ(cache.stats().large_kept_bytes, 0u);
+  EXPECT_GE(cache.stats().kept_bytes, kMin);
 }
 
 TEST(BufferCacheTest, ManyThreadsKeepTheAccountsStraight) {

@@ -35,8 +35,8 @@ class FuzzMemfdPort : public MemfdPort {
                                          absl::Time) override {
     if (length > (1u << 20)) return absl::DeadlineExceededError("no fd");
     const uint8_t selector = size_ > 0 ? data_[number % size_] : 0;
-    uint64_t made = length;
-    if (selector % 3 == 1) made = length + 4096;  // Wrong size.
+    uint64_t made = PayloadMemfdSize(length);
+    if (selector % 3 == 1) made += 4096;  // Wrong size.
     if (selector % 3 == 2) return absl::DeadlineExceededError("no fd");
     auto fd = CreateSealedMemfd("fuzz", made == 0 ? 1 : made);
     return fd;

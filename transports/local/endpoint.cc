@@ -2,6 +2,7 @@
 #include "transports/local/endpoint.h"
 
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -128,26 +129,131 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
     std::memcpy(out_data_.At(**off), m.payload.data(), m.payload.size());
   } else {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kMemfd);
-    absl::StatusOr<UniqueFd> fd =
-        CreateSealedMemfd("lpc-payload", m.payload.size());
-    if (!fd.ok()) return fd.status();
-    if (absl::Status s = WriteWhole(fd->get(), m.payload); !s.ok()) return s;
-    if (memfds_ == nullptr) {
-      return absl::FailedPreconditionError("no control socket for memfds");
-    }
     h.payload_ref = next_out_memfd_;
-    if (absl::Status s = memfds_->SendPayloadFd(next_out_memfd_,
-                                                m.payload.size(), fd->get());
-        !s.ok()) {
-      return s;
-    }
+    absl::StatusOr<int> kept = SendPayloadMemfd(m.payload);
+    if (!kept.ok()) return kept.status();
     ++next_out_memfd_;
+    absl::StatusOr<bool> written =
+        outbound_.TryWrite(as_bytes(&h, sizeof(h)), {});
+    if (written.ok() && *written && *kept >= 0) {
+      kept_memfds_[*kept].read_after = outbound_.written_index();
+    }
+    if (written.ok() && !*written) {
+      return absl::InternalError("ring: room vanished under a serialised sender");
+    }
+    return written;
   }
   absl::StatusOr<bool> written = outbound_.TryWrite(as_bytes(&h, sizeof(h)), {});
   if (written.ok() && !*written) {
     return absl::InternalError("ring: room vanished under a serialised sender");
   }
   return written;
+}
+
+absl::StatusOr<int> Endpoint::SendPayloadMemfd(std::string_view payload) {
+  if (memfds_ == nullptr) {
+    return absl::FailedPreconditionError("no control socket for memfds");
+  }
+  const uint64_t size = PayloadMemfdSize(payload.size());
+  const int64_t now_ns = MonotonicNowNs();
+  TrimKeptMemfds(now_ns);
+  int index = -1;
+  if (!kept_memfds_.empty()) {
+    absl::StatusOr<uint64_t> consumed = outbound_.ConsumedIndex();
+    if (!consumed.ok()) return consumed.status();
+    for (size_t i = 0; i < kept_memfds_.size(); ++i) {
+      const KeptMemfd& k = kept_memfds_[i];
+      if (k.size == size && k.read_after <= *consumed) {
+        index = static_cast<int>(i);
+        break;
+      }
+    }
+  }
+  if (index >= 0) {
+    options_.memfd_pool->reused.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    absl::StatusOr<UniqueFd> fd = CreateSealedMemfd("lpc-payload", size);
+    if (!fd.ok()) return fd.status();
+    if (options_.memfd_pool != nullptr) {
+      options_.memfd_pool->made.fetch_add(1, std::memory_order_relaxed);
+      index = KeepMemfd(&*fd, size);
+    }
+    if (index < 0) {  // Not kept: sent once, closed on return.
+      if (absl::Status s = WriteWhole(fd->get(), payload); !s.ok()) return s;
+      if (absl::Status s = memfds_->SendPayloadFd(next_out_memfd_,
+                                                  payload.size(), fd->get());
+          !s.ok()) {
+        return s;
+      }
+      return -1;
+    }
+  }
+  KeptMemfd& k = kept_memfds_[index];
+  k.last_used_ns = now_ns;
+  // Not reusable until the record that carries it has been consumed (the
+  // caller sets read_after once it is written).
+  k.read_after = UINT64_MAX;
+  // Only the first payload.size() bytes are ever read; the tail may hold
+  // an earlier payload to the same peer.
+  if (absl::Status s = WriteWhole(k.fd.get(), payload); !s.ok()) {
+    DropKeptMemfd(index);
+    return s;
+  }
+  if (absl::Status s =
+          memfds_->SendPayloadFd(next_out_memfd_, payload.size(), k.fd.get());
+      !s.ok()) {
+    DropKeptMemfd(index);
+    return s;
+  }
+  return index;
+}
+
+int Endpoint::KeepMemfd(UniqueFd* fd, uint64_t size) {
+  PayloadMemfdPool& pool = *options_.memfd_pool;
+  if (size > pool.budget) return -1;
+  for (;;) {
+    uint64_t kept = pool.kept_bytes.load(std::memory_order_relaxed);
+    if (kept + size <= pool.budget) {
+      if (pool.kept_bytes.compare_exchange_weak(kept, kept + size,
+                                                std::memory_order_relaxed)) {
+        break;
+      }
+      continue;
+    }
+    // Over budget: make room from our own least recently used, if any.
+    if (kept_memfds_.empty()) return -1;
+    size_t oldest = 0;
+    for (size_t i = 1; i < kept_memfds_.size(); ++i) {
+      if (kept_memfds_[i].last_used_ns < kept_memfds_[oldest].last_used_ns) {
+        oldest = i;
+      }
+    }
+    DropKeptMemfd(oldest);
+  }
+  kept_memfds_.push_back(KeptMemfd{std::move(*fd), size, UINT64_MAX, 0});
+  return static_cast<int>(kept_memfds_.size() - 1);
+}
+
+void Endpoint::DropKeptMemfd(size_t i) {
+  options_.memfd_pool->kept_bytes.fetch_sub(kept_memfds_[i].size,
+                                            std::memory_order_relaxed);
+  if (i + 1 != kept_memfds_.size()) std::swap(kept_memfds_[i], kept_memfds_.back());
+  kept_memfds_.pop_back();
+}
+
+void Endpoint::TrimKeptMemfds(int64_t now_ns) {
+  const int64_t idle_ns = absl::ToInt64Nanoseconds(options_.memfd_keep_idle);
+  for (size_t i = 0; i < kept_memfds_.size();) {
+    if (now_ns - kept_memfds_[i].last_used_ns > idle_ns) {
+      DropKeptMemfd(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+Endpoint::~Endpoint() {
+  while (!kept_memfds_.empty()) DropKeptMemfd(kept_memfds_.size() - 1);
 }
 
 bool Endpoint::Flush() {
@@ -228,10 +334,13 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
       absl::StatusOr<UniqueFd> fd = memfds_->TakePayloadFd(
           h.payload_ref, h.payload_length, absl::Now() + options_.memfd_wait);
       if (!fd.ok()) return fd.status();
-      if (absl::Status s = ValidateSealedMemfd(fd->get(), h.payload_length);
+      if (absl::Status s = ValidateSealedMemfd(
+              fd->get(), PayloadMemfdSize(h.payload_length));
           !s.ok()) {
         return s;
       }
+      // Released at once (ReleaseReceived), so that the sender may reuse it.
+      memfd_read_ = true;
       if (out == nullptr) return absl::OkStatus();
       TakeBuffer(h, out);
       // Read, not mapped: one copy into our buffer, no faults.
@@ -250,7 +359,8 @@ void Endpoint::TakeBuffer(const FrameHeader& h, std::string* out) {
 
 void Endpoint::ReleaseReceived() {
   in_data_.Release();
-  if (!inbound_.ReleaseBatched()) return;
+  const bool memfd_read = std::exchange(memfd_read_, false);
+  if (!(memfd_read ? inbound_.Release() : inbound_.ReleaseBatched())) return;
   WakeWaitingProducer();
 }
 

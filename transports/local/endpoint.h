@@ -18,12 +18,14 @@
 #ifndef LPC_TRANSPORTS_LOCAL_ENDPOINT_H_
 #define LPC_TRANSPORTS_LOCAL_ENDPOINT_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -66,6 +68,29 @@ class SocketMemfdPort : public MemfdPort {
   int socket_;
 };
 
+// The budget and counters for the mode-3 payload memfds that senders keep
+// for reuse; shared by the endpoints of one server (or one channel).
+//
+// Creating a memfd and filling it costs the kernel a fresh page per 4 KiB
+// (allocated, zeroed, charged, and freed again when the last descriptor
+// closes): for 16 MiB about twice the time of the copy itself. A sender
+// therefore keeps the memfds it sent, and writes a later payload of the
+// same size class (PayloadMemfdSize) into one that the receiver has
+// finished reading: the receiver's consumer index on the ring has passed
+// the record that carried it (it reads the memfd, with pread, before it
+// consumes the record, and releases its index at once after such a
+// record). A kept memfd is only ever sent to the peer it was first sent
+// to, so nothing crosses between clients; a receiver that lies about its
+// index can only garble payloads addressed to itself.
+struct PayloadMemfdPool {
+  explicit PayloadMemfdPool(uint64_t budget_bytes) : budget(budget_bytes) {}
+  // Most bytes of memfd size kept, over all endpoints using the pool.
+  const uint64_t budget;
+  std::atomic<uint64_t> kept_bytes{0};
+  std::atomic<uint64_t> made{0};    // New memfds created for payloads.
+  std::atomic<uint64_t> reused{0};  // Payloads written into a kept one.
+};
+
 struct EndpointOptions {
   // Largest record (header + inline payload) sent inline, in bytes; clamped
   // to the geometry's max_record_slots * 64.
@@ -90,6 +115,14 @@ struct EndpointOptions {
   // buffer (see buffer_cache.h); null = a new string each time. Not owned.
   // Default: null.
   BufferCache* buffers = nullptr;
+  // Where sent payload memfds are kept for reuse (see PayloadMemfdPool);
+  // null = a new memfd per payload. Not owned.
+  // Default: null.
+  PayloadMemfdPool* memfd_pool = nullptr;
+  // A kept memfd unused this long is dropped (at the next send, or at
+  // TrimKeptMemfds).
+  // Default: 1 second.
+  absl::Duration memfd_keep_idle = absl::Seconds(1);
 };
 
 struct OutgoingMessage {
@@ -119,6 +152,7 @@ class Endpoint {
   // (or initialised). `memfds` is not owned and outlives the endpoint.
   Endpoint(Side side, std::byte* base, const SectionLayout& layout,
            MemfdPort* memfds, EndpointOptions options);
+  ~Endpoint();
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
 
@@ -130,6 +164,9 @@ class Endpoint {
   // Makes placed messages visible; rings the doorbell if the peer sleeps.
   // Returns true if it rang.
   bool Flush();
+  // Drops kept payload memfds unused for memfd_keep_idle (serialised with
+  // sending). `now_ns` is MonotonicNowNs().
+  void TrimKeptMemfds(int64_t now_ns);
   // Marks the producer as waiting for room without sleeping: the consumer
   // rings the doorbell after it frees slots. Retry TrySend once after this.
   void MarkWaitingForRoom();
@@ -178,6 +215,24 @@ class Endpoint {
   // Gives `*out` a cached buffer for a large payload (options_.buffers).
   void TakeBuffer(const FrameHeader& h, std::string* out);
 
+  // A sent payload memfd, kept for the next payload of its size.
+  struct KeptMemfd {
+    UniqueFd fd;
+    uint64_t size = 0;
+    // The peer has read it once its consumer index reaches this.
+    uint64_t read_after = 0;
+    int64_t last_used_ns = 0;
+  };
+  // Places payload `m.payload` in a memfd (a kept one that the peer has
+  // read, or a new one), sends it, and returns the memfd's index in
+  // kept_memfds_ (or -1 if it is not kept) for the caller to stamp.
+  absl::StatusOr<int> SendPayloadMemfd(std::string_view payload);
+  // Keeps `*fd` (moving it) if the pool's budget allows, dropping this
+  // endpoint's least recently used ones to make room; returns its index,
+  // or -1 with `*fd` left as it was.
+  int KeepMemfd(UniqueFd* fd, uint64_t size);
+  void DropKeptMemfd(size_t i);
+
   const Side side_;
   std::byte* const base_;
   const SectionLayout layout_;
@@ -193,10 +248,14 @@ class Endpoint {
   RingProducer outbound_;
   DataAreaWriter out_data_;
   uint32_t next_out_memfd_ = 0;
+  std::vector<KeptMemfd> kept_memfds_;  // Sending side.
 
   RingConsumer inbound_;
   DataAreaReader in_data_;
   uint32_t next_in_memfd_ = 0;
+  // A memfd payload was read since the last release: the next release is
+  // not batched, so that the sender may reuse that memfd.
+  bool memfd_read_ = false;
   bool remaining_validated_ = false;  // Poll() done and records remain.
 };
 

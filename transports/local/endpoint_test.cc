@@ -195,6 +195,120 @@ TEST_F(EndpointTest, OversizedPayloadIsResourceExhausted) {
               StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
+TEST(PayloadMemfdSizeTest, RoundsUpToASixteenthOfThePowerOfTwo) {
+  EXPECT_EQ(PayloadMemfdSize(0), 0u);
+  EXPECT_EQ(PayloadMemfdSize(1), uint64_t{64} << 10);
+  EXPECT_EQ(PayloadMemfdSize(uint64_t{64} << 10), uint64_t{64} << 10);
+  EXPECT_EQ(PayloadMemfdSize((uint64_t{64} << 10) + 1), uint64_t{128} << 10);
+  EXPECT_EQ(PayloadMemfdSize(200000), uint64_t{256} << 10);
+  const uint64_t mib16 = uint64_t{16} << 20;
+  EXPECT_EQ(PayloadMemfdSize(mib16), mib16);
+  EXPECT_EQ(PayloadMemfdSize(mib16 + 5), mib16 + (uint64_t{1} << 20));
+  for (uint64_t n : {uint64_t{3} << 20, uint64_t{100} << 20, uint64_t{4095} << 20}) {
+    EXPECT_GE(PayloadMemfdSize(n - 1), n - 1);
+    EXPECT_LE(PayloadMemfdSize(n - 1), (n - 1) + (n - 1) / 16 + (64 << 10));
+  }
+}
+
+// Receives one message on `ep` and releases it.
+IncomingMessage ReceiveOne(Endpoint& ep) {
+  absl::StatusOr<std::optional<IncomingMessage>> got = ep.Receive();
+  EXPECT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got.ok() && got->has_value());
+  ep.ReleaseReceived();
+  return got.ok() && got->has_value() ? std::move(**got) : IncomingMessage{};
+}
+
+TEST_F(EndpointTest, SentMemfdsAreReusedOnlyOnceThePeerHasReadThem) {
+  PayloadMemfdPool pool(uint64_t{8} << 20);
+  EndpointOptions o;
+  o.memfd_pool = &pool;
+  Endpoint client(Side::kClient, section_.map.data(), section_.layout,
+                  client_port_.get(), o);
+  // All in one size class (256 KiB), larger than the 64 KiB data half.
+  const std::string a = Payload(200000, 1), b = Payload(210000, 2),
+                    c = Payload(250000, 3), d = Payload(197000, 4);
+  auto send = [&](const std::string& p) {
+    OutgoingMessage m;
+    m.payload = p;
+    absl::StatusOr<bool> sent = client.TrySend(m);
+    ASSERT_TRUE(sent.ok() && *sent) << sent.status();
+    client.Flush();
+  };
+  send(a);
+  send(b);  // `a` is unread: a second memfd.
+  EXPECT_EQ(pool.made.load(), 2u);
+  EXPECT_EQ(pool.reused.load(), 0u);
+  EXPECT_EQ(pool.kept_bytes.load(), 2 * PayloadMemfdSize(200000));
+  EXPECT_EQ(ReceiveOne(*server_).payload, a);
+  EXPECT_EQ(ReceiveOne(*server_).payload, b);
+  // Both read and released: a later payload of the class goes into one of
+  // them, and a shorter one after a longer one comes out exact.
+  send(c);
+  EXPECT_EQ(ReceiveOne(*server_).payload, c);
+  send(d);
+  IncomingMessage got_d = ReceiveOne(*server_);
+  EXPECT_EQ(got_d.mode(), PayloadMode::kMemfd);
+  EXPECT_EQ(got_d.payload, d);
+  EXPECT_EQ(pool.made.load(), 2u);
+  EXPECT_EQ(pool.reused.load(), 2u);
+  // Another size class needs a memfd of its own.
+  const std::string e = Payload(600000, 5);
+  send(e);
+  EXPECT_EQ(ReceiveOne(*server_).payload, e);
+  EXPECT_EQ(pool.made.load(), 3u);
+  EXPECT_EQ(pool.kept_bytes.load(),
+            2 * PayloadMemfdSize(200000) + PayloadMemfdSize(600000));
+  // Idle ones go: none used within the next hour.
+  client.TrimKeptMemfds(MonotonicNowNs() + int64_t{3600} * 1000000000);
+  EXPECT_EQ(pool.kept_bytes.load(), 0u);
+}
+
+TEST_F(EndpointTest, KeptMemfdsStayWithinTheBudgetAndGoWithTheEndpoint) {
+  PayloadMemfdPool pool(PayloadMemfdSize(200000) * 2);
+  EndpointOptions o;
+  o.memfd_pool = &pool;
+  {
+    Endpoint client(Side::kClient, section_.map.data(), section_.layout,
+                    client_port_.get(), o);
+    for (int i = 0; i < 5; ++i) {
+      // Unread, so none can be reused: each is new, and the budget holds
+      // the two most recent.
+      const std::string p = Payload(200000, i);
+      OutgoingMessage m;
+      m.payload = p;
+      ASSERT_TRUE(*client.TrySend(m));
+      EXPECT_LE(pool.kept_bytes.load(), pool.budget);
+    }
+    client.Flush();
+    EXPECT_EQ(pool.made.load(), 5u);
+    EXPECT_EQ(pool.kept_bytes.load(), pool.budget);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(ReceiveOne(*server_).payload, Payload(200000, i));
+    }
+  }
+  EXPECT_EQ(pool.kept_bytes.load(), 0u);
+}
+
+TEST_F(EndpointTest, AMemfdBudgetOfZeroKeepsNothing) {
+  PayloadMemfdPool none(0);
+  EndpointOptions o;
+  o.memfd_pool = &none;
+  Endpoint client(Side::kClient, section_.map.data(), section_.layout,
+                  client_port_.get(), o);
+  for (int i = 0; i < 2; ++i) {
+    const std::string p = Payload(200000, 9);
+    OutgoingMessage m;
+    m.payload = p;
+    ASSERT_TRUE(*client.TrySend(m));
+    client.Flush();
+    EXPECT_EQ(ReceiveOne(*server_).payload, p);
+  }
+  EXPECT_EQ(none.made.load(), 2u);
+  EXPECT_EQ(none.reused.load(), 0u);
+  EXPECT_EQ(none.kept_bytes.load(), 0u);
+}
+
 TEST_F(EndpointTest, HostileMemfdIsRejected) {
   // A record claims a memfd payload; the "memfd" is a pipe.
   FrameHeader h;

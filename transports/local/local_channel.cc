@@ -124,6 +124,7 @@ class ClientConnection : public MemfdPort {
     eo.accept_payload = co.max_message_size;
     eo.peer_eventfd = eventfd_.get();
     eo.buffers = &buffers_;
+    eo.memfd_pool = &memfd_pool_;
     ep_ = std::make_unique<Endpoint>(Side::kClient, map_.data(), layout_, this, eo);
   }
 
@@ -453,6 +454,7 @@ class ClientConnection : public MemfdPort {
   template <typename Stop>
   int DrainReplies(Stop stop) {
     int handled = 0;
+    bool none_left = false;  // The last reply completed the last call.
     for (;;) {
       if (handled > 0 && stop()) break;  // The rest is for the next leader.
       absl::StatusOr<std::optional<IncomingMessage>> msg = ep_->Receive();
@@ -496,6 +498,7 @@ class ClientConnection : public MemfdPort {
         }
         PendingCall* call = it->second;
         calls_.erase(it);
+        none_left = calls_.empty();
         call->bind_slot = m.header.interface_slot;
         if (call->ctx != nullptr && !reply_metadata.empty()) {
           call->ctx->response_metadata().merge(reply_metadata);
@@ -507,6 +510,9 @@ class ClientConnection : public MemfdPort {
       done.Run();
     }
     ep_->ReleaseReceived();
+    // Buffers of a very large request wait for its reply; with no call in
+    // flight, nothing will take them.
+    if (none_left) buffers_.DropLarge();
     return handled;
   }
 
@@ -699,7 +705,10 @@ class ClientConnection : public MemfdPort {
   const int64_t spin_ns_;
   // A sent request's large buffer holds the next large reply (see
   // buffer_cache.h). Before ep_, which takes from it.
-  BufferCache buffers_{options_.payload_buffer_cache_bytes};
+  BufferCache buffers_{options_.payload_buffer_cache_bytes,
+                      options_.large_payload_buffer_cache_bytes};
+  // Sent request memfds kept for reuse (endpoint.h). Before ep_ too.
+  PayloadMemfdPool memfd_pool_{options_.payload_memfd_cache_bytes};
   std::unique_ptr<Endpoint> ep_;
 
   std::mutex reader_mu_;  // The leader role: receive side, socket reads.

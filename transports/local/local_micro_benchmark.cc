@@ -159,8 +159,16 @@ void BM_EndpointSendReceive(benchmark::State& state) {
   }
   InitializeSection(map->data(), *layout);
   SocketMemfdPort client_port(client_sock.get()), server_port(server_sock.get());
+  // keep = 1: as the transport runs it, the sender keeps its memfds and the
+  // receiver's buffers come from (and go back to) a BufferCache; keep = 0:
+  // a new memfd and a new buffer per message.
+  const bool keep = state.range(1) != 0;
+  PayloadMemfdPool pool(keep ? uint64_t{64} << 20 : 0);
+  BufferCache buffers(keep ? size_t{8} << 20 : 0, keep ? size_t{64} << 20 : 0);
   EndpointOptions eo;
   eo.max_payload = uint64_t{64} << 20;
+  eo.memfd_pool = &pool;
+  eo.buffers = &buffers;
   Endpoint client(Side::kClient, map->data(), *layout, &client_port, eo);
   Endpoint server(Side::kServer, map->data(), *layout, &server_port, eo);
   const std::string payload(size, 'e');
@@ -184,15 +192,20 @@ void BM_EndpointSendReceive(benchmark::State& state) {
     }
     benchmark::DoNotOptimize((*got)->payload.data());
     server.ReleaseReceived();
+    buffers.Give(std::move((*got)->payload));
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * size);
 }
 BENCHMARK(BM_EndpointSendReceive)
-    ->Arg(64)
-    ->Arg(900)
-    ->Arg(64 << 10)
-    ->Arg(1 << 20)
-    ->Arg(4 << 20);
+    ->ArgNames({"bytes", "keep"})
+    ->Args({64, 1})
+    ->Args({900, 1})
+    ->Args({64 << 10, 1})
+    ->Args({1 << 20, 1})
+    ->Args({4 << 20, 0})
+    ->Args({4 << 20, 1})
+    ->Args({16 << 20, 0})
+    ->Args({16 << 20, 1});
 
 // Pins the calling thread (and the threads it creates later) to `cpu`, if
 // the process may run there. Returns whether it did.

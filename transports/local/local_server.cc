@@ -352,6 +352,10 @@ class LocalServer final : public LocalServerTransport {
     s.payload_buffers_reused = b.reused;
     s.payload_buffers_made = b.missed;
     s.payload_buffer_bytes_kept = b.kept_bytes;
+    s.payload_memfds_made = memfd_pool_.made.load(std::memory_order_relaxed);
+    s.payload_memfds_reused = memfd_pool_.reused.load(std::memory_order_relaxed);
+    s.payload_memfd_bytes_kept =
+        memfd_pool_.kept_bytes.load(std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(conns_mu_);
     s.connections_open = conns_.size();
     return s;
@@ -408,7 +412,11 @@ class LocalServer final : public LocalServerTransport {
   const LocalPortOptions options_;
   // Large payload buffers for reuse; declared early so that it outlives
   // every connection's endpoint, which takes buffers from it.
-  BufferCache buffers_{options_.payload_buffer_cache_bytes};
+  BufferCache buffers_{options_.payload_buffer_cache_bytes,
+                      options_.large_payload_buffer_cache_bytes};
+  // Sent reply memfds kept for reuse, for all connections (endpoint.h);
+  // early for the same reason.
+  PayloadMemfdPool memfd_pool_{options_.payload_memfd_cache_bytes};
   int concurrency_ = 1;
   int max_workers_ = 2;
   int max_handlers_per_connection_ = 1;
@@ -662,6 +670,7 @@ void LocalServer::Accept() {
     eo.accept_payload = dispatcher_->options().max_message_size;
     eo.memfd_wait = absl::Milliseconds(500);
     eo.buffers = &buffers_;
+    eo.memfd_pool = &memfd_pool_;
     c->ep = std::make_unique<Endpoint>(Side::kServer, c->map.data(), c->layout,
                                        c.get(), eo);
     const SectionGeometry& g = c->layout.geometry;
@@ -802,6 +811,7 @@ void LocalServer::Tick() {
   }
   const absl::Time now = absl::Now();
   const int64_t now_ns = MonotonicNowNs();
+  buffers_.Trim(now_ns);  // Large buffers unused for a second go.
   for (auto& c : conns) {
     CheckDoorbellStorm(c, now_ns);
     if (c->closed.load()) continue;
@@ -820,6 +830,7 @@ void LocalServer::Tick() {
       // holding send_mu is sending; the next tick looks again.
       std::unique_lock<std::mutex> lock(c->send_mu, std::try_to_lock);
       if (lock.owns_lock()) {
+        c->ep->TrimKeptMemfds(now_ns);  // Idle ones go back to the kernel.
         pending = !c->pending_replies.empty();
         stalled =
             pending && now - c->pending_since > options_.reply_stall_timeout;

@@ -110,6 +110,20 @@ struct LocalPortOptions {
   // once glibc has returned the last one to the kernel. 0 = keep none.
   // Default: 8 MiB.
   size_t payload_buffer_cache_bytes = size_t{8} << 20;
+  // Capacity kept in larger buffers than that (a 16 MiB payload's, say),
+  // which are kept only while in use: one not reused for a second is freed
+  // (by the server's tick). 0 = keep none.
+  // Default: 64 MiB.
+  size_t large_payload_buffer_cache_bytes = size_t{64} << 20;
+  // Bytes of reply memfds (mode 3, payloads larger than the data area) kept
+  // after sending, over all connections, so that a later reply of the same
+  // size class to the same client is written into one the client has read
+  // instead of a new memfd: a new one costs the kernel a page per 4 KiB,
+  // allocated, zeroed and freed again. A kept memfd unused for a second is
+  // dropped. Kept memfds are shared memory, not in the server's RSS.
+  // 0 = a new memfd per reply.
+  // Default: 64 MiB.
+  uint64_t payload_memfd_cache_bytes = uint64_t{64} << 20;
   // Calls (oneway calls too) one connection may have running or queued;
   // past this its ring is not read (back-pressure).
   // Default: 256.
@@ -150,6 +164,11 @@ struct LocalServerStats {
   uint64_t payload_buffers_reused = 0;
   uint64_t payload_buffers_made = 0;
   uint64_t payload_buffer_bytes_kept = 0;
+  // Reply memfds created, replies written into a kept one, and the bytes
+  // of memfds kept now (payload_memfd_cache_bytes).
+  uint64_t payload_memfds_made = 0;
+  uint64_t payload_memfds_reused = 0;
+  uint64_t payload_memfd_bytes_kept = 0;
   // CANCEL control packets received (the ring's CANCEL records are not
   // counted here).
   uint64_t cancel_packets = 0;
@@ -205,6 +224,15 @@ struct LocalChannelOptions {
   // buffer of 64 KiB or more is kept, and a large reply is read into it.
   // Default: 8 MiB.
   size_t payload_buffer_cache_bytes = size_t{8} << 20;
+  // As LocalPortOptions::large_payload_buffer_cache_bytes; the channel
+  // frees them as soon as it has no call in flight.
+  // Default: 64 MiB.
+  size_t large_payload_buffer_cache_bytes = size_t{64} << 20;
+  // As LocalPortOptions::payload_memfd_cache_bytes, for this channel's
+  // request memfds. Kept ones unused for a second are dropped at the next
+  // send, or when the connection closes.
+  // Default: 32 MiB.
+  uint64_t payload_memfd_cache_bytes = uint64_t{32} << 20;
 };
 
 // Creates a channel to port `name`. Connects lazily, on the first call,

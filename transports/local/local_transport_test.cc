@@ -247,6 +247,8 @@ TEST(LocalTransportTest, LargeBuffersAreReusedWithoutLeakingOldBytes) {
   EXPECT_LE(st.payload_buffer_bytes_kept, po.payload_buffer_cache_bytes);
 
   po.payload_buffer_cache_bytes = 0;
+  po.large_payload_buffer_cache_bytes = 0;
+  po.payload_memfd_cache_bytes = 0;
   InProcessServer none(dir.path(), "none", po);
   ASSERT_OK(none.start_status);
   auto ch2 = MakeChannel(dir.path(), "none");
@@ -257,6 +259,49 @@ TEST(LocalTransportTest, LargeBuffersAreReusedWithoutLeakingOldBytes) {
   }
   EXPECT_EQ(none.transport->stats().payload_buffers_reused, 0u);
   EXPECT_EQ(none.transport->stats().payload_buffer_bytes_kept, 0u);
+  EXPECT_EQ(none.transport->stats().payload_memfds_reused, 0u);
+}
+
+TEST(LocalTransportTest, VeryLargePayloadsReuseBuffersAndMemfdsWhileBusy) {
+  TempDir dir;
+  LocalPortOptions po;
+  po.payload_buffer_cache_bytes = size_t{1} << 20;  // Large: above 256 KiB.
+  po.large_payload_buffer_cache_bytes = size_t{32} << 20;
+  po.payload_memfd_cache_bytes = uint64_t{32} << 20;
+  InProcessServer s(dir.path(), "huge", po);
+  ASSERT_OK(s.start_status);
+  auto ch = MakeChannel(dir.path(), "huge");
+  // 3 MiB and 2.5 MiB go as memfds (too large for the data area), 600 KiB
+  // through the data area; each size is its own memfd size class. Sizes go
+  // down as well as up, so a reused memfd or buffer holds a longer
+  // payload's bytes when a shorter one is written into it.
+  const size_t sizes[] = {3 << 20, 600 << 10, 5 << 19, 3 << 20, 5 << 19};
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    for (size_t size : sizes) {
+      std::string payload = Pattern(size);
+      payload[0] = static_cast<char>('a' + round);
+      payload[size - 1] = static_cast<char>('A' + round);
+      ASSERT_OK_AND_ASSIGN(std::string reply, CallEcho(*ch, payload));
+      ASSERT_TRUE(reply == payload) << size << " round " << round;
+    }
+  }
+  const LocalServerStats st = s.transport->stats();
+  // 4 memfd replies per round: one new memfd per size class, the rest
+  // written into kept ones that the client had read.
+  EXPECT_EQ(st.payload_memfds_made + st.payload_memfds_reused, 4u * kRounds);
+  EXPECT_LE(st.payload_memfds_made, 2u);
+  EXPECT_LE(st.payload_memfd_bytes_kept, po.payload_memfd_cache_bytes);
+  // Every large request and reply after the first few finds a kept buffer.
+  EXPECT_GE(st.payload_buffers_reused, 2u * 5 * (kRounds - 1));
+  EXPECT_LE(st.payload_buffer_bytes_kept,
+            po.payload_buffer_cache_bytes + po.large_payload_buffer_cache_bytes);
+  // Idle, the server gives them back within about a second (its tick).
+  EXPECT_TRUE(WaitFor([&] {
+    const LocalServerStats now = s.transport->stats();
+    return now.payload_buffer_bytes_kept == 0 &&
+           now.payload_memfd_bytes_kept == 0;
+  }));
 }
 
 TEST(LocalTransportTest, ErrorsDeadlinesCancellationAndOneway) {

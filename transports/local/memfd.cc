@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 #include <string>
 
@@ -107,6 +109,13 @@ absl::StatusOr<uint64_t> ValidateSealedMemfdInRange(int fd, uint64_t min_size,
                                             max_size, "]"));
   }
   return *size;
+}
+
+uint64_t PayloadMemfdSize(uint64_t length) {
+  if (length == 0) return 0;
+  const uint64_t step =
+      std::max<uint64_t>(uint64_t{64} << 10, std::bit_floor(length) / 16);
+  return (length + step - 1) / step * step;
 }
 
 absl::Status WriteWhole(int fd, std::string_view bytes) {

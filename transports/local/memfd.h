@@ -44,6 +44,15 @@ absl::Status ValidateSealedMemfd(int fd, uint64_t expected_size);
 absl::StatusOr<uint64_t> ValidateSealedMemfdInRange(int fd, uint64_t min_size,
                                                     uint64_t max_size);
 
+// The size of the memfd that carries a mode-3 payload of `length` bytes:
+// `length` rounded up to a step of 1/16 of its power of two (at least
+// 64 KiB), so at most 6.25% more. Sender and receiver both compute it, and
+// the receiver accepts no other size; the tail beyond `length` is never
+// read. Payloads of one size class can therefore travel in the same memfd,
+// one after another (see Endpoint: a sender keeps its memfds for reuse).
+// 0 for 0.
+uint64_t PayloadMemfdSize(uint64_t length);
+
 // Writes `bytes` at offset 0 of `fd` (a memfd at least that long) with
 // pwrite(2): the kernel fills the file's pages directly, with no mapping to
 // fault in and unmap. RESOURCE_EXHAUSTED if the kernel refuses the memory.

@@ -60,14 +60,20 @@ absl::StatusOr<bool> RingProducer::TryWrite(absl::Span<const std::byte> head,
 
 absl::StatusOr<bool> RingProducer::HasRoom(uint64_t need) {
   if (tail_ - cached_head_ + need <= capacity_) return true;
-  const uint64_t head_index = SharedLoad(control_->consumer_index);
+  absl::StatusOr<uint64_t> head = ConsumedIndex();
+  if (!head.ok()) return head.status();
+  return tail_ - cached_head_ + need <= capacity_;
+}
+
+absl::StatusOr<uint64_t> RingProducer::ConsumedIndex() {
+  const uint64_t head_index = SharedLoad(control_->consumer_index);  // Once.
   if (head_index > tail_ || tail_ - head_index > capacity_) {
     return absl::DataLossError(
         absl::StrCat("ring: consumer index ", head_index,
                      " inconsistent with producer index ", tail_));
   }
   cached_head_ = head_index;
-  return tail_ - cached_head_ + need <= capacity_;
+  return head_index;
 }
 
 bool RingProducer::Publish() {

@@ -57,6 +57,12 @@ class RingProducer {
   // is corrupt.
   absl::StatusOr<bool> HasRoom(uint64_t slots);
 
+  // The consumer's index, read now and validated (DATA_LOSS if corrupt):
+  // every record that ends at or before it has been consumed.
+  absl::StatusOr<uint64_t> ConsumedIndex();
+  // Where the next record will start (the end of the last one written).
+  uint64_t written_index() const { return tail_; }
+
   // Makes every written record visible. Returns true if the consumer was
   // asleep and must be woken (the flag has been cleared).
   bool Publish();
