@@ -211,6 +211,18 @@ absl::StatusOr<int> Endpoint::SendPayloadMemfd(std::string_view payload) {
 int Endpoint::KeepMemfd(UniqueFd* fd, uint64_t size) {
   PayloadMemfdPool& pool = *options_.memfd_pool;
   if (size > pool.budget) return -1;
+  const auto drop_oldest = [this] {
+    size_t oldest = 0;
+    for (size_t i = 1; i < kept_memfds_.size(); ++i) {
+      if (kept_memfds_[i].last_used_ns < kept_memfds_[oldest].last_used_ns) {
+        oldest = i;
+      }
+    }
+    DropKeptMemfd(oldest);
+  };
+  if (kept_memfds_.size() >= PayloadMemfdPool::kMaxKeptPerEndpoint) {
+    drop_oldest();
+  }
   for (;;) {
     uint64_t kept = pool.kept_bytes.load(std::memory_order_relaxed);
     if (kept + size <= pool.budget) {
@@ -222,13 +234,17 @@ int Endpoint::KeepMemfd(UniqueFd* fd, uint64_t size) {
     }
     // Over budget: make room from our own least recently used, if any.
     if (kept_memfds_.empty()) return -1;
-    size_t oldest = 0;
-    for (size_t i = 1; i < kept_memfds_.size(); ++i) {
-      if (kept_memfds_[i].last_used_ns < kept_memfds_[oldest].last_used_ns) {
-        oldest = i;
-      }
+    drop_oldest();
+  }
+  // The descriptor count: others' may hold them all; then ours give way.
+  while (pool.kept_count.fetch_add(1, std::memory_order_relaxed) >=
+         PayloadMemfdPool::kMaxKeptPerPool) {
+    pool.kept_count.fetch_sub(1, std::memory_order_relaxed);
+    if (kept_memfds_.empty()) {
+      pool.kept_bytes.fetch_sub(size, std::memory_order_relaxed);
+      return -1;
     }
-    DropKeptMemfd(oldest);
+    drop_oldest();
   }
   kept_memfds_.push_back(KeptMemfd{std::move(*fd), size, UINT64_MAX, 0});
   return static_cast<int>(kept_memfds_.size() - 1);
@@ -237,6 +253,7 @@ int Endpoint::KeepMemfd(UniqueFd* fd, uint64_t size) {
 void Endpoint::DropKeptMemfd(size_t i) {
   options_.memfd_pool->kept_bytes.fetch_sub(kept_memfds_[i].size,
                                             std::memory_order_relaxed);
+  options_.memfd_pool->kept_count.fetch_sub(1, std::memory_order_relaxed);
   if (i + 1 != kept_memfds_.size()) std::swap(kept_memfds_[i], kept_memfds_.back());
   kept_memfds_.pop_back();
 }

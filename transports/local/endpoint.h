@@ -83,10 +83,16 @@ class SocketMemfdPort : public MemfdPort {
 // to, so nothing crosses between clients; a receiver that lies about its
 // index can only garble payloads addressed to itself.
 struct PayloadMemfdPool {
+  // Each kept memfd holds a descriptor: at most this many per endpoint,
+  // and kMaxKeptPerPool in all, whatever the byte budget.
+  static constexpr size_t kMaxKeptPerEndpoint = 8;
+  static constexpr uint64_t kMaxKeptPerPool = 64;
+
   explicit PayloadMemfdPool(uint64_t budget_bytes) : budget(budget_bytes) {}
   // Most bytes of memfd size kept, over all endpoints using the pool.
   const uint64_t budget;
   std::atomic<uint64_t> kept_bytes{0};
+  std::atomic<uint64_t> kept_count{0};
   std::atomic<uint64_t> made{0};    // New memfds created for payloads.
   std::atomic<uint64_t> reused{0};  // Payloads written into a kept one.
 };

@@ -290,6 +290,28 @@ TEST_F(EndpointTest, KeptMemfdsStayWithinTheBudgetAndGoWithTheEndpoint) {
   EXPECT_EQ(pool.kept_bytes.load(), 0u);
 }
 
+TEST_F(EndpointTest, AnEndpointKeepsAtMostEightMemfds) {
+  PayloadMemfdPool pool(uint64_t{64} << 20);
+  EndpointOptions o;
+  o.memfd_pool = &pool;
+  Endpoint client(Side::kClient, section_.map.data(), section_.layout,
+                  client_port_.get(), o);
+  for (int i = 0; i < 10; ++i) {
+    const std::string p = Payload(200000, i);
+    OutgoingMessage m;
+    m.payload = p;
+    ASSERT_TRUE(*client.TrySend(m));
+  }
+  client.Flush();
+  EXPECT_EQ(pool.made.load(), 10u);
+  EXPECT_EQ(pool.kept_count.load(), PayloadMemfdPool::kMaxKeptPerEndpoint);
+  EXPECT_EQ(pool.kept_bytes.load(), PayloadMemfdPool::kMaxKeptPerEndpoint *
+                                        PayloadMemfdSize(200000));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(ReceiveOne(*server_).payload, Payload(200000, i));
+  }
+}
+
 TEST_F(EndpointTest, AMemfdBudgetOfZeroKeepsNothing) {
   PayloadMemfdPool none(0);
   EndpointOptions o;
@@ -307,6 +329,7 @@ TEST_F(EndpointTest, AMemfdBudgetOfZeroKeepsNothing) {
   EXPECT_EQ(none.made.load(), 2u);
   EXPECT_EQ(none.reused.load(), 0u);
   EXPECT_EQ(none.kept_bytes.load(), 0u);
+  EXPECT_EQ(none.kept_count.load(), 0u);
 }
 
 TEST_F(EndpointTest, HostileMemfdIsRejected) {
