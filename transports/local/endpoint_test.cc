@@ -73,6 +73,15 @@ class EndpointTest : public ::testing::Test {
                                          EndpointOptions{});
   }
 
+  // A client endpoint on the fixture's section that keeps its payload
+  // memfds in `pool` (use it instead of client_, never beside it).
+  std::unique_ptr<Endpoint> KeepingClient(PayloadMemfdPool* pool) {
+    EndpointOptions o;
+    o.memfd_pool = pool;
+    return std::make_unique<Endpoint>(Side::kClient, section_.map.data(),
+                                      section_.layout, client_port_.get(), o);
+  }
+
   Section section_;
   UniqueFd client_sock_, server_sock_;
   std::unique_ptr<SocketMemfdPort> client_port_, server_port_;
@@ -219,12 +228,27 @@ IncomingMessage ReceiveOne(Endpoint& ep) {
   return got.ok() && got->has_value() ? std::move(**got) : IncomingMessage{};
 }
 
+// Sends Payload(size, 0) .. Payload(size, n - 1) from `ep`, unread.
+void SendPayloads(Endpoint& ep, size_t size, int n) {
+  for (int i = 0; i < n; ++i) {
+    const std::string p = Payload(size, i);
+    OutgoingMessage m;
+    m.payload = p;
+    absl::StatusOr<bool> sent = ep.TrySend(m);
+    ASSERT_TRUE(sent.ok() && *sent) << sent.status();
+  }
+  ep.Flush();
+}
+
+// Receives what SendPayloads sent, in order, on `ep`.
+void ExpectPayloads(Endpoint& ep, size_t size, int n) {
+  for (int i = 0; i < n; ++i) EXPECT_EQ(ReceiveOne(ep).payload, Payload(size, i));
+}
+
 TEST_F(EndpointTest, SentMemfdsAreReusedOnlyOnceThePeerHasReadThem) {
   PayloadMemfdPool pool(uint64_t{8} << 20);
-  EndpointOptions o;
-  o.memfd_pool = &pool;
-  Endpoint client(Side::kClient, section_.map.data(), section_.layout,
-                  client_port_.get(), o);
+  std::unique_ptr<Endpoint> keeping = KeepingClient(&pool);
+  Endpoint& client = *keeping;
   // All in one size class (256 KiB), larger than the 64 KiB data half.
   const std::string a = Payload(200000, 1), b = Payload(210000, 2),
                     c = Payload(250000, 3), d = Payload(197000, 4);
@@ -266,65 +290,38 @@ TEST_F(EndpointTest, SentMemfdsAreReusedOnlyOnceThePeerHasReadThem) {
 
 TEST_F(EndpointTest, KeptMemfdsStayWithinTheBudgetAndGoWithTheEndpoint) {
   PayloadMemfdPool pool(PayloadMemfdSize(200000) * 2);
-  EndpointOptions o;
-  o.memfd_pool = &pool;
   {
-    Endpoint client(Side::kClient, section_.map.data(), section_.layout,
-                    client_port_.get(), o);
-    for (int i = 0; i < 5; ++i) {
-      // Unread, so none can be reused: each is new, and the budget holds
-      // the two most recent.
-      const std::string p = Payload(200000, i);
-      OutgoingMessage m;
-      m.payload = p;
-      ASSERT_TRUE(*client.TrySend(m));
-      EXPECT_LE(pool.kept_bytes.load(), pool.budget);
-    }
-    client.Flush();
+    std::unique_ptr<Endpoint> keeping = KeepingClient(&pool);
+    Endpoint& client = *keeping;
+    // Unread, so none can be reused: each is new, and the budget holds the
+    // two most recent.
+    SendPayloads(client, 200000, 5);
     EXPECT_EQ(pool.made.load(), 5u);
     EXPECT_EQ(pool.kept_bytes.load(), pool.budget);
-    for (int i = 0; i < 5; ++i) {
-      EXPECT_EQ(ReceiveOne(*server_).payload, Payload(200000, i));
-    }
+    ExpectPayloads(*server_, 200000, 5);
   }
   EXPECT_EQ(pool.kept_bytes.load(), 0u);
 }
 
 TEST_F(EndpointTest, AnEndpointKeepsAtMostEightMemfds) {
   PayloadMemfdPool pool(uint64_t{64} << 20);
-  EndpointOptions o;
-  o.memfd_pool = &pool;
-  Endpoint client(Side::kClient, section_.map.data(), section_.layout,
-                  client_port_.get(), o);
-  for (int i = 0; i < 10; ++i) {
-    const std::string p = Payload(200000, i);
-    OutgoingMessage m;
-    m.payload = p;
-    ASSERT_TRUE(*client.TrySend(m));
-  }
-  client.Flush();
+  std::unique_ptr<Endpoint> keeping = KeepingClient(&pool);
+  Endpoint& client = *keeping;
+  SendPayloads(client, 200000, 10);
   EXPECT_EQ(pool.made.load(), 10u);
   EXPECT_EQ(pool.kept_count.load(), PayloadMemfdPool::kMaxKeptPerEndpoint);
   EXPECT_EQ(pool.kept_bytes.load(), PayloadMemfdPool::kMaxKeptPerEndpoint *
                                         PayloadMemfdSize(200000));
-  for (int i = 0; i < 10; ++i) {
-    EXPECT_EQ(ReceiveOne(*server_).payload, Payload(200000, i));
-  }
+  ExpectPayloads(*server_, 200000, 10);
 }
 
 TEST_F(EndpointTest, AMemfdBudgetOfZeroKeepsNothing) {
   PayloadMemfdPool none(0);
-  EndpointOptions o;
-  o.memfd_pool = &none;
-  Endpoint client(Side::kClient, section_.map.data(), section_.layout,
-                  client_port_.get(), o);
-  for (int i = 0; i < 2; ++i) {
-    const std::string p = Payload(200000, 9);
-    OutgoingMessage m;
-    m.payload = p;
-    ASSERT_TRUE(*client.TrySend(m));
-    client.Flush();
-    EXPECT_EQ(ReceiveOne(*server_).payload, p);
+  std::unique_ptr<Endpoint> keeping = KeepingClient(&none);
+  Endpoint& client = *keeping;
+  for (int i = 0; i < 2; ++i) {  // Each read before the next is sent.
+    SendPayloads(client, 200000, 1);
+    ExpectPayloads(*server_, 200000, 1);
   }
   EXPECT_EQ(none.made.load(), 2u);
   EXPECT_EQ(none.reused.load(), 0u);
