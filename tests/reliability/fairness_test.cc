@@ -34,17 +34,40 @@ TestServerOptions PoolOptions(const std::string& dir, int concurrency,
   return o;
 }
 
-TEST(FairnessTest, OneClientStopsAtItsHandlerCapAndANeighbourIsServed) {
+// A pool server in a fresh directory and two channels to it; the first
+// has made one call, and the second too if `warm_second` (a call makes a
+// client count as busy for a while: see contended_cpu_share).
+struct TwoClients {
   TempDir dir;
-  ASSERT_FALSE(dir.path().empty());
+  std::unique_ptr<TestServer> server;
+  absl::StatusOr<std::shared_ptr<Channel>> first, second;
+
+  // Starts them; `ok()` says whether it all worked.
+  TwoClients(int concurrency, int max_workers, bool warm_second) {
+    if (dir.path().empty()) return;
+    server = std::make_unique<TestServer>(
+        PoolOptions(dir.path(), concurrency, max_workers));
+    if (!server->start_status().ok()) return;
+    first = MakeChannel(server->local_target(), dir.path());
+    second = MakeChannel(server->local_target(), dir.path());
+    if (!first.ok() || !second.ok()) return;
+    warm = CallRel(**first, EchoMethod(), "warm").ok() &&
+           (!warm_second || CallRel(**second, EchoMethod(), "warm").ok());
+  }
+  bool ok() const { return warm; }
+
+ private:
+  bool warm = false;
+};
+
+TEST(FairnessTest, OneClientStopsAtItsHandlerCapAndANeighbourIsServed) {
   // Four handlers in all, at most two for one connection (the default
   // max_handlers_per_connection is max_workers / 2).
-  TestServer server(PoolOptions(dir.path(), 2, 4));
-  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
-  auto greedy = MakeChannel(server.local_target(), dir.path());
-  auto neighbour = MakeChannel(server.local_target(), dir.path());
-  ASSERT_TRUE(greedy.ok() && neighbour.ok());
-  ASSERT_TRUE(CallRel(**greedy, EchoMethod(), "warm").ok());
+  TwoClients clients(2, 4, /*warm_second=*/false);
+  ASSERT_TRUE(clients.ok());
+  TestServer& server = *clients.server;
+  auto& greedy = clients.first;
+  auto& neighbour = clients.second;
 
   std::vector<std::unique_ptr<PendingHold>> holds;
   for (int i = 0; i < 8; ++i) {
@@ -186,14 +209,11 @@ TEST(FairnessTest, OnewayCallsPublishedBeforeTheClientLeavesStillRun) {
 // and while a client making one call at a time is busy it is (counted by
 // the server's throttle_pauses), yet every call it sent still runs.
 TEST(FairnessTest, AQueuedUpClientIsThrottledOnlyWhileALightClientIsBusy) {
-  TempDir dir;
-  ASSERT_FALSE(dir.path().empty());
-  TestServer server(PoolOptions(dir.path(), 2, 4));
-  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
-  auto heavy = MakeChannel(server.local_target(), dir.path());
-  auto light = MakeChannel(server.local_target(), dir.path());
-  ASSERT_TRUE(heavy.ok() && light.ok());
-  ASSERT_TRUE(CallRel(**heavy, EchoMethod(), "warm").ok());
+  TwoClients clients(2, 4, /*warm_second=*/false);
+  ASSERT_TRUE(clients.ok());
+  TestServer& server = *clients.server;
+  auto& heavy = clients.first;
+  auto& light = clients.second;
   const int64_t completed = server.service().completed();
   auto send_sleeps = [&](int n) {
     for (int i = 0; i < n; ++i) {
@@ -236,15 +256,11 @@ TEST(FairnessTest, AQueuedUpClientIsThrottledOnlyWhileALightClientIsBusy) {
 // handler's start, so 200 blocking oneway calls next to a busy neighbour
 // started a thread or more per call. Counted, not timed.
 TEST(FairnessTest, BlockingOnewayCallsDoNotChurnThePool) {
-  TempDir dir;
-  ASSERT_FALSE(dir.path().empty());
-  TestServer server(PoolOptions(dir.path(), 2, 16));
-  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
-  auto heavy = MakeChannel(server.local_target(), dir.path());
-  auto light = MakeChannel(server.local_target(), dir.path());
-  ASSERT_TRUE(heavy.ok() && light.ok());
-  ASSERT_TRUE(CallRel(**heavy, EchoMethod(), "warm").ok());
-  ASSERT_TRUE(CallRel(**light, EchoMethod(), "warm").ok());
+  TwoClients clients(2, 16, /*warm_second=*/true);
+  ASSERT_TRUE(clients.ok());
+  TestServer& server = *clients.server;
+  auto& heavy = clients.first;
+  auto& light = clients.second;
   const int64_t completed = server.service().completed();
   const uint64_t started = server.local()->stats().threads_started;
   constexpr int kCalls = 200;
