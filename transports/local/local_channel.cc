@@ -125,6 +125,7 @@ class ClientConnection : public MemfdPort {
     eo.peer_eventfd = eventfd_.get();
     eo.buffers = &buffers_;
     eo.memfd_pool = &memfd_pool_;
+    eo.memfd_keep_idle = o.payload_cache_idle;
     ep_ = std::make_unique<Endpoint>(Side::kClient, map_.data(), layout_, this, eo);
   }
 

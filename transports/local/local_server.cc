@@ -413,7 +413,8 @@ class LocalServer final : public LocalServerTransport {
   // Large payload buffers for reuse; declared early so that it outlives
   // every connection's endpoint, which takes buffers from it.
   BufferCache buffers_{options_.payload_buffer_cache_bytes,
-                      options_.large_payload_buffer_cache_bytes};
+                      options_.large_payload_buffer_cache_bytes,
+                      absl::ToInt64Nanoseconds(options_.payload_cache_idle)};
   // Sent reply memfds kept for reuse, for all connections (endpoint.h);
   // early for the same reason.
   PayloadMemfdPool memfd_pool_{options_.payload_memfd_cache_bytes};
@@ -671,6 +672,7 @@ void LocalServer::Accept() {
     eo.memfd_wait = absl::Milliseconds(500);
     eo.buffers = &buffers_;
     eo.memfd_pool = &memfd_pool_;
+    eo.memfd_keep_idle = options_.payload_cache_idle;
     c->ep = std::make_unique<Endpoint>(Side::kServer, c->map.data(), c->layout,
                                        c.get(), eo);
     const SectionGeometry& g = c->layout.geometry;

@@ -111,19 +111,23 @@ struct LocalPortOptions {
   // Default: 8 MiB.
   size_t payload_buffer_cache_bytes = size_t{8} << 20;
   // Capacity kept in larger buffers than that (a 16 MiB payload's, say),
-  // which are kept only while in use: one not reused for a second is freed
-  // (by the server's tick). 0 = keep none.
+  // which are kept only while in use: one not reused for
+  // payload_cache_idle is freed (by the server's tick). 0 = keep none.
   // Default: 64 MiB.
   size_t large_payload_buffer_cache_bytes = size_t{64} << 20;
   // Bytes of reply memfds (mode 3, payloads larger than the data area) kept
   // after sending, over all connections, so that a later reply of the same
   // size class to the same client is written into one the client has read
   // instead of a new memfd: a new one costs the kernel a page per 4 KiB,
-  // allocated, zeroed and freed again. A kept memfd unused for a second is
-  // dropped. Kept memfds are shared memory, not in the server's RSS.
+  // allocated, zeroed and freed again. A kept memfd unused for
+  // payload_cache_idle is dropped. Kept memfds are shared memory, not in the server's RSS.
   // 0 = a new memfd per reply.
   // Default: 64 MiB.
   uint64_t payload_memfd_cache_bytes = uint64_t{64} << 20;
+  // How long a kept large buffer or reply memfd may go unused before it is
+  // freed.
+  // Default: 1 second.
+  absl::Duration payload_cache_idle = absl::Seconds(1);
   // Calls (oneway calls too) one connection may have running or queued;
   // past this its ring is not read (back-pressure).
   // Default: 256.
@@ -229,10 +233,14 @@ struct LocalChannelOptions {
   // Default: 64 MiB.
   size_t large_payload_buffer_cache_bytes = size_t{64} << 20;
   // As LocalPortOptions::payload_memfd_cache_bytes, for this channel's
-  // request memfds. Kept ones unused for a second are dropped at the next
-  // send, or when the connection closes.
+  // request memfds. Kept ones unused for payload_cache_idle are dropped at
+  // the next send, or when the connection closes.
   // Default: 32 MiB.
   uint64_t payload_memfd_cache_bytes = uint64_t{32} << 20;
+  // How long a kept request memfd may go unused before the next send
+  // drops it.
+  // Default: 1 second.
+  absl::Duration payload_cache_idle = absl::Seconds(1);
 };
 
 // Creates a channel to port `name`. Connects lazily, on the first call,

@@ -268,6 +268,8 @@ TEST(LocalTransportTest, VeryLargePayloadsReuseBuffersAndMemfdsWhileBusy) {
   po.payload_buffer_cache_bytes = size_t{1} << 20;  // Large: above 256 KiB.
   po.large_payload_buffer_cache_bytes = size_t{32} << 20;
   po.payload_memfd_cache_bytes = uint64_t{32} << 20;
+  // Nothing idles out during the rounds, however slow the machine.
+  po.payload_cache_idle = absl::Hours(1);
   InProcessServer s(dir.path(), "huge", po);
   ASSERT_OK(s.start_status);
   auto ch = MakeChannel(dir.path(), "huge");
@@ -296,9 +298,26 @@ TEST(LocalTransportTest, VeryLargePayloadsReuseBuffersAndMemfdsWhileBusy) {
   EXPECT_GE(st.payload_buffers_reused, 2u * 5 * (kRounds - 1));
   EXPECT_LE(st.payload_buffer_bytes_kept,
             po.payload_buffer_cache_bytes + po.large_payload_buffer_cache_bytes);
-  // Idle, the server gives them back within about a second (its tick).
+  // Kept, not freed: the last call's buffers go back once its reply is out.
   EXPECT_TRUE(WaitFor([&] {
     const LocalServerStats now = s.transport->stats();
+    return now.payload_buffer_bytes_kept > 0 && now.payload_memfd_bytes_kept > 0;
+  }));
+
+  // With a short idle time, the server's tick gives them back once the
+  // calls stop.
+  po.payload_cache_idle = absl::Milliseconds(1);
+  InProcessServer brief(dir.path(), "brief", po);
+  ASSERT_OK(brief.start_status);
+  auto ch2 = MakeChannel(dir.path(), "brief");
+  for (size_t size : sizes) {
+    const std::string payload = Pattern(size);
+    ASSERT_OK_AND_ASSIGN(std::string reply, CallEcho(*ch2, payload));
+    ASSERT_TRUE(reply == payload) << size;
+  }
+  EXPECT_GT(brief.transport->stats().payload_memfds_made, 0u);
+  EXPECT_TRUE(WaitFor([&] {
+    const LocalServerStats now = brief.transport->stats();
     return now.payload_buffer_bytes_kept == 0 &&
            now.payload_memfd_bytes_kept == 0;
   }));
