@@ -1224,6 +1224,41 @@ class Emitter {
              args + ");\n";
       cc_ += "  if (!lpc_result.ok()) return lpc_result.status();\n";
     }
+    bool request_holds_memory = false;
+    for (const ParamDecl& p : m.params) {
+      if (p.direction != ParamDirection::kOut && !ByValue(p.type)) {
+        request_holds_memory = true;
+      }
+    }
+    // Large buffers freed before the reply's is allocated can be reused for
+    // it (warm pages instead of fresh ones).
+    const std::string free_request =
+        request_holds_memory
+            ? "  lpc_msg = " + cpp::QualifiedClassName(req) +
+                  "();  // Frees the request's buffers before the reply's.\n"
+            : std::string();
+    if (const pb::FieldDescriptor* f = DirectReplyField(m, resp)) {
+      // The reply is the handler's bytes and nothing else: written straight
+      // into the response buffer (which may already have the capacity),
+      // byte for byte as protobuf would write it, without a reply message
+      // and without zero-filling the buffer first.
+      const std::string number = std::to_string(f->number());
+      cc_ += "  const ::std::string& lpc_value = *lpc_result;\n";
+      cc_ += free_request;
+      cc_ += "  lpc_response->clear();\n";
+      cc_ += "  if (lpc_value.empty()) return ::absl::OkStatus();\n";
+      cc_ += "  const size_t lpc_size = lpc_FieldSize(" + number +
+             ", lpc_value.size());\n";
+      cc_ += "  if (lpc_size > static_cast<size_t>(INT_MAX)) {\n";
+      cc_ += "    return ::absl::InternalError(" +
+             CppString("lpc: cannot serialize the reply of " +
+                       MethodPath(iface, m)) +
+             ");\n  }\n";
+      cc_ += "  lpc_response->reserve(lpc_size);\n";
+      cc_ += "  lpc_AppendBytes(" + number + ", lpc_value, lpc_response);\n";
+      cc_ += "  return ::absl::OkStatus();\n}\n\n";
+      return;
+    }
     cc_ += "  " + cpp::QualifiedClassName(resp) + " lpc_out;\n";
     if (m.return_type.kind != Kind::kVoid) {
       cc_ += ToProto(m.return_type, Field(resp, kResultFieldName), "lpc_out",
@@ -1235,18 +1270,7 @@ class Emitter {
       cc_ += ToProto(p.type, Field(resp, p.name), "lpc_out", P(i), 2,
                      /*move=*/true);
     }
-    bool request_holds_memory = false;
-    for (const ParamDecl& p : m.params) {
-      if (p.direction != ParamDirection::kOut && !ByValue(p.type)) {
-        request_holds_memory = true;
-      }
-    }
-    if (request_holds_memory) {
-      // Large buffers freed before the reply's is allocated can be reused
-      // for it (warm pages instead of fresh ones).
-      cc_ += "  lpc_msg = " + cpp::QualifiedClassName(req) +
-             "();  // Frees the request's buffers before the reply's.\n";
-    }
+    cc_ += free_request;
     cc_ += "  lpc_response->clear();\n";
     cc_ += "  if (!lpc_out.SerializeToString(lpc_response)) {\n";
     cc_ += "    return ::absl::InternalError(" +
@@ -1427,9 +1451,30 @@ class Emitter {
 
   // Whether some request encoder writes a direct field: of a string or
   // bytes type (`strings`), of a struct type (`structs`).
+  // The reply field a server writes straight into its response (see
+  // EmitDispatchFn): a method that returns bytes and has no [out] or
+  // [in,out] parameter. (Not string: protobuf checks a proto3 string's
+  // UTF-8 when it serializes one, and that stays with protobuf.)
+  const pb::FieldDescriptor* DirectReplyField(const MethodDecl& m,
+                                              const pb::Descriptor* resp) {
+    if (m.oneway || resp == nullptr || m.return_type.kind != Kind::kBytes) {
+      return nullptr;
+    }
+    for (const ParamDecl& p : m.params) {
+      if (p.direction != ParamDirection::kIn) return nullptr;
+    }
+    return resp->FindFieldByName(kResultFieldName);
+  }
+
   bool AnyDirectFields(bool strings = true, bool structs = true) {
     for (const auto& iface : file_.interfaces) {
       for (const MethodDecl& m : iface->methods) {
+        if (strings &&
+            DirectReplyField(m, pool_->FindMessageTypeByName(
+                                    (package_.empty() ? "" : package_ + ".") +
+                                    ResponseMessageName(m))) != nullptr) {
+          return true;
+        }
         for (const ParamDecl& p : m.params) {
           if (p.direction == ParamDirection::kOut || !Movable(p.type)) continue;
           if (p.type.kind == Kind::kNamed ? structs : strings) return true;

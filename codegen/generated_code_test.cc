@@ -400,6 +400,32 @@ TEST_F(GeneratedCodeTest, UnknownMethodIsUnimplemented) {
               StatusIs(absl::StatusCode::kUnimplemented));
 }
 
+// A reply that is one bytes value is written straight into the response
+// (no reply message): byte for byte what protobuf would write, over
+// whatever the response buffer held before.
+TEST_F(GeneratedCodeTest, BytesReplyIsWrittenAsProtobufWouldWriteIt) {
+  uint32_t swap_id = 0;
+  for (const MethodDescriptor& m : t::TesterClient::Descriptor().methods) {
+    if (m.name == "Swap") swap_id = m.id;
+  }
+  ASSERT_NE(swap_id, 0u);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{127}, size_t{128},
+                   size_t{16383}, size_t{16384}, (size_t{1} << 20) + 1}) {
+    t::SwapRequest request;
+    request.set_data(std::string(n, 'q'));
+    if (n > 1) request.mutable_data()->front() = 'A';
+    CallContext ctx;
+    std::string response = "old bytes that must not survive";
+    ASSERT_OK(impl_.Dispatch(swap_id, ctx, request.SerializeAsString(),
+                             &response));
+    std::string expected = request.data();
+    if (!expected.empty()) std::swap(expected.front(), expected.back());
+    t::SwapResponse reply;
+    reply.set_result(expected);
+    EXPECT_EQ(response, reply.SerializeAsString()) << n;
+  }
+}
+
 TEST_F(GeneratedCodeTest, MalformedRequestIsInvalidArgument) {
   CallContext ctx;
   std::string response;
