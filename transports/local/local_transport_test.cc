@@ -29,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/server.h"
@@ -176,6 +177,17 @@ std::string Pattern(size_t n) {
   return s;
 }
 
+// Echoes Pattern(size) for each size in turn; every reply must match byte
+// for byte.
+void EchoEachSize(Channel& ch, absl::Span<const size_t> sizes) {
+  for (size_t size : sizes) {
+    const std::string payload = Pattern(size);
+    absl::StatusOr<std::string> reply = CallEcho(ch, payload);
+    ASSERT_TRUE(reply.ok()) << size << ": " << reply.status();
+    ASSERT_TRUE(*reply == payload) << size;
+  }
+}
+
 TEST(LocalTransportTest, ContendedCpuShareOutsideZeroToOneIsRefused) {
   for (double share : {-0.1, 1.5, std::nan("")}) {
     LocalPortOptions po;
@@ -252,11 +264,7 @@ TEST(LocalTransportTest, LargeBuffersAreReusedWithoutLeakingOldBytes) {
   InProcessServer none(dir.path(), "none", po);
   ASSERT_OK(none.start_status);
   auto ch2 = MakeChannel(dir.path(), "none");
-  for (size_t size : sizes) {
-    const std::string payload = Pattern(size);
-    ASSERT_OK_AND_ASSIGN(std::string reply, CallEcho(*ch2, payload));
-    ASSERT_TRUE(reply == payload) << size;
-  }
+  EchoEachSize(*ch2, sizes);
   EXPECT_EQ(none.transport->stats().payload_buffers_reused, 0u);
   EXPECT_EQ(none.transport->stats().payload_buffer_bytes_kept, 0u);
   EXPECT_EQ(none.transport->stats().payload_memfds_reused, 0u);
@@ -310,11 +318,7 @@ TEST(LocalTransportTest, VeryLargePayloadsReuseBuffersAndMemfdsWhileBusy) {
   InProcessServer brief(dir.path(), "brief", po);
   ASSERT_OK(brief.start_status);
   auto ch2 = MakeChannel(dir.path(), "brief");
-  for (size_t size : sizes) {
-    const std::string payload = Pattern(size);
-    ASSERT_OK_AND_ASSIGN(std::string reply, CallEcho(*ch2, payload));
-    ASSERT_TRUE(reply == payload) << size;
-  }
+  EchoEachSize(*ch2, sizes);
   EXPECT_GT(brief.transport->stats().payload_memfds_made, 0u);
   EXPECT_TRUE(WaitFor([&] {
     const LocalServerStats now = brief.transport->stats();
