@@ -4,17 +4,12 @@
 //   calculator_server --lpc_config=examples/calculator/server.textproto
 //
 // Prints "calculator_server: ready <targets>", serves until SIGINT/SIGTERM.
-#include <signal.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "absl/strings/str_join.h"
 #include "examples/calculator/calculator.lpc.h"
-#include "runtime/config.h"
-#include "runtime/server.h"
-#include "transports/connect.h"
+#include "examples/common/serve.h"
 
 namespace example::calculator {
 
@@ -112,35 +107,7 @@ class CalculatorImpl final : public CalculatorService {
 }  // namespace example::calculator
 
 int main(int argc, char** argv) {
-  absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv(argc, argv);
-  if (!config.ok()) {
-    std::fprintf(stderr, "calculator_server: %s\n", config.status().ToString().c_str());
-    return 2;
-  }
-  const lpc::config::ServerEndpoint* entry = lpc::FindServer(*config, "calculator");
-  if (entry == nullptr) {
-    std::fprintf(stderr, "calculator_server: the config has no server named 'calculator'\n");
-    return 2;
-  }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  lpc::Server server;
   example::calculator::CalculatorImpl calculator;
-  absl::Status s = server.RegisterService(&calculator);
-  if (s.ok()) s = lpc::AddListenersFromConfig(&server, *entry);
-  if (s.ok()) s = server.Start();
-  if (!s.ok()) {
-    std::fprintf(stderr, "calculator_server: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  std::printf("calculator_server: ready %s\n", absl::StrJoin(server.targets(), " ").c_str());
-  std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
-  server.Shutdown();
-  return 0;
+  return lpc_examples::ServeUntilSignal(argc, argv, "calculator_server",
+                                        "calculator", &calculator);
 }

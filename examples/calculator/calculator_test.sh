@@ -3,24 +3,10 @@
 # calculator_client binary with each config, and checks that both transports
 # give the same answers.
 set -euo pipefail
+source "${TEST_SRCDIR}/lpc/examples/common/test_lib.sh"
 bin="${TEST_SRCDIR}/lpc/examples/calculator"
-work=$(mktemp -d /tmp/lpc-calc.XXXXXX)
-pid=""
-trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/server.textproto" <<CFG
-server { name: "calculator" local_port: "calc" runtime_dir: "$work" grpc_address: "127.0.0.1:$port" }
-CFG
-cat > "$work/local.textproto" <<CFG
-endpoint { service: "example.calculator.Calculator" target: "local:calc" local { runtime_dir: "$work" } }
-CFG
-cat > "$work/grpc.textproto" <<CFG
-endpoint { service: "example.calculator.Calculator" target: "grpc:127.0.0.1:$port" }
-CFG
-"$bin/calculator_server" --lpc_config="$work/server.textproto" > "$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 200); do grep -q ready "$work/server.log" && break; sleep 0.05; done
-grep -q ready "$work/server.log"
+example_setup example.calculator.Calculator calculator calc
+example_start "$bin/calculator_server"
 "$bin/calculator_client" --lpc_config="$work/local.textproto" > "$work/local.out"
 "$bin/calculator_client" --lpc_config="$work/grpc.textproto" > "$work/grpc.out"
 grep -q "via local" "$work/local.out"
@@ -35,5 +21,5 @@ done
 diff <(grep -v -e "via" -e CountWords "$work/local.out") <(grep -v -e "via" -e CountWords "$work/grpc.out")
 grep -q "counted for local" "$work/local.out"
 grep -q "counted for grpc ipv4:127.0.0.1" "$work/grpc.out"
-kill -TERM "$pid"; wait "$pid"; pid=""
+example_stop
 echo PASS

@@ -1,0 +1,105 @@
+// frames_client: sends frames through the frames example's server, over
+// the transport its config names, and checks every byte that comes back.
+//
+//   frames_client --lpc_config=examples/frames/local.textproto [frames] [bytes]
+//   frames_client --lpc_config=examples/frames/grpc.textproto [frames] [bytes]
+//
+// Sends `frames` frames (default 20) of `bytes` bytes (default 8 MiB), each
+// with different contents: Invert must return every byte inverted, and
+// Checksum the frame's FNV-1a hash. Then one frame over the server's limit,
+// which must fail with INVALID_ARGUMENT. Prints the Invert round trip (p50
+// and slowest) and exits non-zero on any mismatch.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "examples/frames/fnv.h"
+#include "examples/frames/frames.lpc.h"
+#include "runtime/config.h"
+#include "transports/connect.h"
+
+using example::frames::FrameProcessorClient;
+
+namespace {
+
+int Fail(const absl::Status& s, const char* what) {
+  std::fprintf(stderr, "frames_client: %s: %s\n", what, s.ToString().c_str());
+  return 1;
+}
+
+// Frame `n`'s contents: every frame differs, and so does every byte's
+// neighbourhood, so a stale or shifted byte shows.
+void Fill(uint32_t n, std::string* frame) {
+  uint32_t x = n * 2654435761u + 1;
+  for (char& c : *frame) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv(argc, argv);
+  if (!config.ok()) return Fail(config.status(), "config");
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] != '-') args.push_back(argv[i]);
+  }
+  const long frames = args.size() > 0 ? std::atol(args[0].c_str()) : 20;
+  const long bytes = args.size() > 1 ? std::atol(args[1].c_str()) : 8 << 20;
+  if (frames < 1 || bytes < 1 || bytes > example::frames::kMaxFrameBytes) {
+    std::fprintf(stderr, "usage: frames_client --lpc_config=<file> [frames >= 1] "
+                         "[bytes in 1..%u]\n", example::frames::kMaxFrameBytes);
+    return 2;
+  }
+  auto channel =
+      lpc::ConnectFromConfig(*config, FrameProcessorClient::Descriptor().full_name);
+  if (!channel.ok()) return Fail(channel.status(), "connect");
+  FrameProcessorClient processor(*channel);
+  std::printf("frames_client: via %s\n",
+              std::string((*channel)->transport_name()).c_str());
+
+  std::string frame(static_cast<size_t>(bytes), '\0');
+  std::vector<double> round_trips_ms;
+  int inverted_ok = 0, checksums_ok = 0;
+  for (long n = 0; n < frames; ++n) {
+    Fill(static_cast<uint32_t>(n), &frame);
+    const absl::Time start = absl::Now();
+    absl::StatusOr<std::string> inverted = processor.Invert(frame);
+    round_trips_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+    if (!inverted.ok()) return Fail(inverted.status(), "Invert");
+    bool same = inverted->size() == frame.size();
+    for (size_t i = 0; same && i < frame.size(); ++i) {
+      same = static_cast<uint8_t>((*inverted)[i]) ==
+             255 - static_cast<uint8_t>(frame[i]);
+    }
+    inverted_ok += same;
+    absl::StatusOr<uint64_t> sum = processor.Checksum(frame);
+    if (!sum.ok()) return Fail(sum.status(), "Checksum");
+    checksums_ok += *sum == example::frames::Fnv1a64(frame);
+  }
+  std::printf("frames_client: %ld frames of %ld bytes: inverted %d/%ld exact, "
+              "checksums %d/%ld right\n",
+              frames, bytes, inverted_ok, frames, checksums_ok, frames);
+  std::sort(round_trips_ms.begin(), round_trips_ms.end());
+  const double p50 = round_trips_ms[round_trips_ms.size() / 2];
+  std::printf("frames_client: Invert round trip p50 %.2f ms, slowest %.2f ms "
+              "(%.2f GB/s, the frame both ways)\n",
+              p50, round_trips_ms.back(), 2.0 * static_cast<double>(bytes) / (p50 * 1e6));
+
+  const std::string too_big(example::frames::kMaxFrameBytes + size_t{1}, 'x');
+  absl::StatusOr<uint64_t> refused = processor.Checksum(too_big);
+  std::printf("frames_client: a frame of %zu bytes -> %s\n", too_big.size(),
+              refused.status().ToString().c_str());
+  const bool ok = inverted_ok == frames && checksums_ok == frames &&
+                  absl::IsInvalidArgument(refused.status());
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,73 @@
+// frames_server: serves the frames example on the listeners its config
+// names (see server.textproto).
+//
+//   frames_server --lpc_config=examples/frames/server.textproto
+//
+// Prints "frames_server: ready <targets>", serves until SIGINT/SIGTERM, then
+// prints how many frames and bytes it processed.
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "examples/common/serve.h"
+#include "examples/frames/fnv.h"
+#include "examples/frames/frames.lpc.h"
+
+namespace example::frames {
+
+class FrameProcessorImpl final : public FrameProcessorService {
+ public:
+  absl::StatusOr<std::string> Invert(lpc::CallContext& ctx,
+                                     const std::string& frame) override {
+    if (absl::Status s = CheckSize(frame); !s.ok()) return s;
+    std::string out(frame.size(), '\0');
+    for (size_t i = 0; i < frame.size(); ++i) {
+      out[i] = static_cast<char>(255 - static_cast<uint8_t>(frame[i]));
+    }
+    Count(frame.size());
+    return out;
+  }
+
+  absl::StatusOr<uint64_t> Checksum(lpc::CallContext& ctx,
+                                    const std::string& frame) override {
+    if (absl::Status s = CheckSize(frame); !s.ok()) return s;
+    Count(frame.size());
+    return Fnv1a64(frame);
+  }
+
+  uint64_t frames() const { return frames_.load(); }
+  uint64_t bytes() const { return bytes_.load(); }
+
+ private:
+  static absl::Status CheckSize(const std::string& frame) {
+    if (frame.size() > kMaxFrameBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "frame of ", frame.size(), " bytes exceeds kMaxFrameBytes (",
+          kMaxFrameBytes, ")"));
+    }
+    return absl::OkStatus();
+  }
+  void Count(size_t n) {
+    frames_.fetch_add(1, std::memory_order_relaxed);
+    bytes_.fetch_add(n, std::memory_order_relaxed);
+  }
+
+  std::atomic<uint64_t> frames_{0};
+  std::atomic<uint64_t> bytes_{0};
+};
+
+}  // namespace example::frames
+
+int main(int argc, char** argv) {
+  example::frames::FrameProcessorImpl processor;
+  const int code =
+      lpc_examples::ServeUntilSignal(argc, argv, "frames_server", "frames", &processor);
+  if (code == 0) {
+    std::printf("frames_server: processed %llu frames, %llu bytes\n",
+                static_cast<unsigned long long>(processor.frames()),
+                static_cast<unsigned long long>(processor.bytes()));
+  }
+  return code;
+}
