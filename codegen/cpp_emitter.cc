@@ -216,6 +216,17 @@ class Emitter {
     return d;
   }
 
+  // `name` qualified with this file's package.
+  std::string InPackage(const std::string& name) const {
+    return (package_.empty() ? "" : package_ + ".") + name;
+  }
+
+  // The method's response message, looked up quietly (the scans that
+  // decide which helpers to emit; the emitters report a missing one).
+  const pb::Descriptor* ResponseOf(const MethodDecl& m) const {
+    return pool_->FindMessageTypeByName(InPackage(ResponseMessageName(m)));
+  }
+
   const pb::FieldDescriptor* Field(const pb::Descriptor* d,
                                    const std::string& name) {
     if (d == nullptr) return nullptr;
@@ -964,7 +975,7 @@ class Emitter {
   }
 
   std::string MethodPath(const idl::InterfaceDecl& iface, const MethodDecl& m) {
-    return (package_.empty() ? "" : package_ + ".") + iface.name + "." + m.name;
+    return InPackage(iface.name + "." + m.name);
   }
 
   static std::string P(size_t i) { return "lpc_p" + std::to_string(i); }
@@ -985,7 +996,7 @@ class Emitter {
   // order), so that it is copied once, into a request buffer sized once.
   void EmitEncode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
     const pb::Descriptor* req =
-        Message((package_.empty() ? "" : package_ + ".") + RequestMessageName(m));
+        Message(InPackage(RequestMessageName(m)));
     if (req == nullptr) return;
     std::string params;
     for (size_t i = 0; i < m.params.size(); ++i) {
@@ -1111,9 +1122,7 @@ class Emitter {
     for (const auto& iface : file_.interfaces) {
       for (const MethodDecl& m : iface->methods) {
         if (m.oneway) continue;
-        const pb::Descriptor* resp = pool_->FindMessageTypeByName(
-            (package_.empty() ? "" : package_ + ".") + ResponseMessageName(m));
-        if (!SoleFields(m, resp).empty()) return true;
+        if (!SoleFields(m, ResponseOf(m)).empty()) return true;
       }
     }
     return false;
@@ -1121,7 +1130,7 @@ class Emitter {
 
   void EmitDecode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
     const pb::Descriptor* resp =
-        Message((package_.empty() ? "" : package_ + ".") + ResponseMessageName(m));
+        Message(InPackage(ResponseMessageName(m)));
     if (resp == nullptr) return;
     std::string result = ns_ + iface.name + "Client::" + m.name + "Result";
     cc_ += "::absl::StatusOr<" + result + "> " + m.name +
@@ -1172,9 +1181,9 @@ class Emitter {
 
   void EmitDispatchFn(const idl::InterfaceDecl& iface, const MethodDecl& m) {
     const pb::Descriptor* req =
-        Message((package_.empty() ? "" : package_ + ".") + RequestMessageName(m));
+        Message(InPackage(RequestMessageName(m)));
     const pb::Descriptor* resp =
-        Message((package_.empty() ? "" : package_ + ".") + ResponseMessageName(m));
+        Message(InPackage(ResponseMessageName(m)));
     if (req == nullptr || resp == nullptr) return;
     cc_ += "::absl::Status " + m.name + "_Dispatch(" + ns_ + iface.name +
            "Service& lpc_service, ::lpc::CallContext& lpc_ctx, "
@@ -1413,7 +1422,7 @@ class Emitter {
       }
       cc_ += "    default:\n      break;\n  }\n";
     }
-    std::string full = (package_.empty() ? "" : package_ + ".") + iface.name;
+    std::string full = InPackage(iface.name);
     cc_ += "  return ::absl::UnimplementedError(" +
            CppString("lpc: " + full + " has no method with id ") +
            " +\n                                     ::std::to_string(method_id));\n}\n\n";
@@ -1421,7 +1430,7 @@ class Emitter {
 
   void EmitInterfaceImpl(const idl::InterfaceDecl& iface) {
     std::string impl = "lpc_" + iface.name;
-    std::string full = (package_.empty() ? "" : package_ + ".") + iface.name;
+    std::string full = InPackage(iface.name);
     cc_ += "namespace " + impl + " {\n\n";
     if (!iface.methods.empty()) {
       cc_ += "constexpr ::lpc::MethodDescriptor kMethods[] = {\n";
@@ -1469,10 +1478,7 @@ class Emitter {
   bool AnyDirectFields(bool strings = true, bool structs = true) {
     for (const auto& iface : file_.interfaces) {
       for (const MethodDecl& m : iface->methods) {
-        if (strings &&
-            DirectReplyField(m, pool_->FindMessageTypeByName(
-                                    (package_.empty() ? "" : package_ + ".") +
-                                    ResponseMessageName(m))) != nullptr) {
+        if (strings && DirectReplyField(m, ResponseOf(m)) != nullptr) {
           return true;
         }
         for (const ParamDecl& p : m.params) {

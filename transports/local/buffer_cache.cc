@@ -1,21 +1,11 @@
 #include "transports/local/buffer_cache.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <utility>
 
+#include "transports/local/doorbell.h"
+
 namespace lpc::local {
-namespace {
-
-// CLOCK_MONOTONIC, as MonotonicNowNs (doorbell.h) that callers of Trim use.
-int64_t NowNs() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
 
 BufferCache::BufferCache(size_t max_bytes, size_t max_large_bytes,
                          int64_t large_idle_ns)
@@ -55,13 +45,11 @@ void BufferCache::Give(std::string buffer) {
   if (large && cap > max_large_bytes_) return;
   buffer.clear();
   std::vector<std::string> dropped;  // Freed outside the lock.
-  const int64_t now_ns = large ? NowNs() : 0;
+  const int64_t now_ns = large ? MonotonicNowNs() : 0;
   std::lock_guard<std::mutex> lock(mu_);
   if (large) {
     // Idle ones first, then the least recently used, to make room.
-    DropLargeLocked(
-        [&](const Kept& k) { return now_ns - k.last_used_ns > large_idle_ns_; },
-        &dropped);
+    DropIdleLocked(now_ns, &dropped);
     while (large_bytes_ + cap > max_large_bytes_) {
       size_t oldest = kept_.size();
       for (size_t i = 0; i < kept_.size(); ++i) {
@@ -107,13 +95,17 @@ void BufferCache::DropLargeLocked(Drop drop, std::vector<std::string>* out) {
   }
 }
 
+void BufferCache::DropIdleLocked(int64_t now_ns, std::vector<std::string>* out) {
+  DropLargeLocked(
+      [&](const Kept& k) { return now_ns - k.last_used_ns > large_idle_ns_; },
+      out);
+}
+
 void BufferCache::Trim(int64_t now_ns) {
   if (large_count_.load(std::memory_order_relaxed) == 0) return;
   std::vector<std::string> dropped;  // Freed outside the lock.
   std::lock_guard<std::mutex> lock(mu_);
-  DropLargeLocked(
-      [&](const Kept& k) { return now_ns - k.last_used_ns > large_idle_ns_; },
-      &dropped);
+  DropIdleLocked(now_ns, &dropped);
 }
 
 void BufferCache::DropLarge() {

@@ -80,6 +80,8 @@ class BufferCache {
   // Moves the large buffers that `drop(kept)` selects to `*out`.
   template <typename Drop>
   void DropLargeLocked(Drop drop, std::vector<std::string>* out);
+  // Moves the large buffers unused for large_idle_ns to `*out`.
+  void DropIdleLocked(int64_t now_ns, std::vector<std::string>* out);
 
   const size_t max_bytes_;
   const size_t max_each_;

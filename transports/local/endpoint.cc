@@ -123,6 +123,7 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   absl::StatusOr<std::optional<uint32_t>> off =
       out_data_.Allocate(m.payload.size());
   if (!off.ok()) return off.status();
+  int kept = -1;  // The kept memfd that carries it, if any.
   if (off->has_value()) {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kDataArea);
     h.payload_ref = **off;
@@ -130,22 +131,18 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   } else {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kMemfd);
     h.payload_ref = next_out_memfd_;
-    absl::StatusOr<int> kept = SendPayloadMemfd(m.payload);
-    if (!kept.ok()) return kept.status();
+    absl::StatusOr<int> sent = SendPayloadMemfd(m.payload);
+    if (!sent.ok()) return sent.status();
+    kept = *sent;
     ++next_out_memfd_;
-    absl::StatusOr<bool> written =
-        outbound_.TryWrite(as_bytes(&h, sizeof(h)), {});
-    if (written.ok() && *written && *kept >= 0) {
-      kept_memfds_[*kept].read_after = outbound_.written_index();
-    }
-    if (written.ok() && !*written) {
-      return absl::InternalError("ring: room vanished under a serialised sender");
-    }
-    return written;
   }
   absl::StatusOr<bool> written = outbound_.TryWrite(as_bytes(&h, sizeof(h)), {});
   if (written.ok() && !*written) {
     return absl::InternalError("ring: room vanished under a serialised sender");
+  }
+  // Reusable once the peer has consumed this record.
+  if (written.ok() && kept >= 0) {
+    kept_memfds_[kept].read_after = outbound_.written_index();
   }
   return written;
 }
@@ -169,40 +166,33 @@ absl::StatusOr<int> Endpoint::SendPayloadMemfd(std::string_view payload) {
       }
     }
   }
+  UniqueFd fresh;  // A new memfd that is not kept: closed on return.
   if (index >= 0) {
     options_.memfd_pool->reused.fetch_add(1, std::memory_order_relaxed);
   } else {
     absl::StatusOr<UniqueFd> fd = CreateSealedMemfd("lpc-payload", size);
     if (!fd.ok()) return fd.status();
+    fresh = std::move(*fd);
     if (options_.memfd_pool != nullptr) {
       options_.memfd_pool->made.fetch_add(1, std::memory_order_relaxed);
-      index = KeepMemfd(&*fd, size);
-    }
-    if (index < 0) {  // Not kept: sent once, closed on return.
-      if (absl::Status s = WriteWhole(fd->get(), payload); !s.ok()) return s;
-      if (absl::Status s = memfds_->SendPayloadFd(next_out_memfd_,
-                                                  payload.size(), fd->get());
-          !s.ok()) {
-        return s;
-      }
-      return -1;
+      index = KeepMemfd(&fresh, size);
     }
   }
-  KeptMemfd& k = kept_memfds_[index];
-  k.last_used_ns = now_ns;
-  // Not reusable until the record that carries it has been consumed (the
-  // caller sets read_after once it is written).
-  k.read_after = UINT64_MAX;
-  // Only the first payload.size() bytes are ever read; the tail may hold
-  // an earlier payload to the same peer.
-  if (absl::Status s = WriteWhole(k.fd.get(), payload); !s.ok()) {
-    DropKeptMemfd(index);
-    return s;
+  int fd = fresh.get();
+  if (index >= 0) {
+    KeptMemfd& k = kept_memfds_[index];
+    k.last_used_ns = now_ns;
+    // Not reusable until the record that carries it has been consumed (the
+    // caller sets read_after once it is written).
+    k.read_after = UINT64_MAX;
+    fd = k.fd.get();
   }
-  if (absl::Status s =
-          memfds_->SendPayloadFd(next_out_memfd_, payload.size(), k.fd.get());
-      !s.ok()) {
-    DropKeptMemfd(index);
+  // Only the first payload.size() bytes are ever read; the tail of a kept
+  // memfd may hold an earlier payload to the same peer.
+  absl::Status s = WriteWhole(fd, payload);
+  if (s.ok()) s = memfds_->SendPayloadFd(next_out_memfd_, payload.size(), fd);
+  if (!s.ok()) {
+    if (index >= 0) DropKeptMemfd(index);
     return s;
   }
   return index;

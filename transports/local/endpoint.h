@@ -229,9 +229,9 @@ class Endpoint {
     uint64_t read_after = 0;
     int64_t last_used_ns = 0;
   };
-  // Places payload `m.payload` in a memfd (a kept one that the peer has
-  // read, or a new one), sends it, and returns the memfd's index in
-  // kept_memfds_ (or -1 if it is not kept) for the caller to stamp.
+  // Places `payload` in a memfd (a kept one that the peer has read, or a
+  // new one), sends it, and returns the memfd's index in kept_memfds_ (or
+  // -1 if it is not kept) for the caller to stamp.
   absl::StatusOr<int> SendPayloadMemfd(std::string_view payload);
   // Keeps `*fd` (moving it) if the pool's budget allows, dropping this
   // endpoint's least recently used ones to make room; returns its index,
