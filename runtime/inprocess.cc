@@ -37,7 +37,11 @@ struct InProcessCall {
   const MethodDescriptor* method = nullptr;
   std::string request;
   CallContext* client_ctx = nullptr;  // Valid until `done` flips.
-  ResponseCallback callback;
+  // Set before the call is shared and never changed after: whether a caller
+  // waits for a reply (false for oneway). Threads other than the one that
+  // wins `done` test this, never `callback`, which the winner moves from.
+  bool wants_reply = false;
+  ResponseCallback callback;  // Touched only by whoever wins `done`.
   uint64_t cancel_handle = 0;
   CallContext server_ctx;
   std::atomic<bool> done{false};
@@ -92,7 +96,7 @@ class InProcessTransport::Impl
     queued.swap(queue_);
     lock.unlock();
     for (auto& c : queued) {
-      if (c->callback) {
+      if (c->wants_reply) {
         c->Complete(absl::UnavailableError("server shutting down"), nullptr);
       }
     }
@@ -106,7 +110,7 @@ class InProcessTransport::Impl
     for (auto& c : running) {
       // Fail the caller first, so a handler that returns as soon as it sees
       // the cancellation cannot slip a reply in.
-      if (c->callback) {
+      if (c->wants_reply) {
         c->Complete(absl::UnavailableError("server shut down before the call "
                                            "finished"),
                     nullptr);
@@ -131,7 +135,7 @@ class InProcessTransport::Impl
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ != State::kRunning) return false;
     queue_.push_back(call);
-    if (call->callback) {
+    if (call->wants_reply) {
       deadlines_.emplace(call->client_ctx->deadline(), call);
       timer_cv_.notify_one();
     }
@@ -186,7 +190,7 @@ class InProcessTransport::Impl
       status = dispatcher_->Dispatch(call.iface->full_name, call.method->id,
                                      call.server_ctx, call.request, &response);
     }
-    if (!call.callback) return;  // Oneway: no reply.
+    if (!call.wants_reply) return;  // Oneway: no reply.
     if (status.ok()) {
       call.Complete(std::move(response), &call.server_ctx.response_metadata());
     } else {
@@ -259,6 +263,7 @@ class InProcessChannel final : public Channel {
     }
     auto call = MakeCall(iface, method, ctx, std::move(request));
     call->callback = std::move(done);
+    call->wants_reply = true;
     // Register for cancellation before the call can complete.
     std::weak_ptr<InProcessCall> weak = call;
     call->cancel_handle = ctx->AddCancelCallback([weak] {
