@@ -102,6 +102,15 @@ TEST_F(AutoTargetTest, PicksGrpcWhenTheServerIsOnAnotherHost) {
   const std::string ns = absl::StrCat("lpc-auto-", getpid());
   const std::string veth_host = absl::StrCat("lpa", getpid() % 100000);
   const std::string veth_peer = absl::StrCat("lpb", getpid() % 100000);
+  // A /30 of 198.18.0.0/15 of this run's own: two runs at once (say
+  // --runs_per_test) must not route to each other's namespace.
+  const uint32_t net = (198u << 24 | 18u << 16) + (getpid() % 32768u) * 4u;
+  auto ip = [](uint32_t a) {
+    return absl::StrCat(a >> 24, ".", (a >> 16) & 255, ".", (a >> 8) & 255,
+                        ".", a & 255);
+  };
+  const std::string host_ip = ip(net + 1), peer_ip = ip(net + 2);
+  const std::string grpc_addr = absl::StrCat(peer_ip, ":7600");
   ASSERT_EQ(RunShell(absl::StrCat("ip netns add ", ns)), 0) << "ip netns add failed";
   struct Cleanup {
     std::string ns, veth;
@@ -112,27 +121,27 @@ TEST_F(AutoTargetTest, PicksGrpcWhenTheServerIsOnAnotherHost) {
   } cleanup{ns, veth_host};
   ASSERT_EQ(RunShell(absl::StrCat("ip link add ", veth_host, " type veth peer name ",
                              veth_peer, " && ip link set ", veth_peer,
-                             " netns ", ns, " && ip addr add 198.18.0.1/30 dev ",
+                             " netns ", ns, " && ip addr add ", host_ip, "/30 dev ",
                              veth_host, " && ip link set ", veth_host, " up",
-                             " && ip -n ", ns, " addr add 198.18.0.2/30 dev ",
+                             " && ip -n ", ns, " addr add ", peer_ip, "/30 dev ",
                              veth_peer, " && ip -n ", ns, " link set ",
                              veth_peer, " up && ip -n ", ns,
                              " link set lo up")),
             0);
   // The server: in the namespace, with a private tmpfs over the port
-  // directory, listening on the same port name and on gRPC at 198.18.0.2.
+  // directory, listening on the same port name and on gRPC at peer_ip.
   ServerProcess server;
   ASSERT_OK(server.Start(
       {"ip", "netns", "exec", ns, "unshare", "--mount", "--propagation",
        "private", "sh", "-c",
        absl::StrCat("mount -t tmpfs lpc-other-host '", dir_, "' && exec '",
                     ServerBinary(), "' --local_port=auto-there --runtime_dir='",
-                    dir_, "' --grpc=198.18.0.2:7600")}));
+                    dir_, "' --grpc=", grpc_addr)}));
   EXPECT_THAT(server.ready_line(), HasSubstr("local:auto-there"));
   // The port's socket is not visible on this host...
   EXPECT_NE(access(absl::StrCat(dir_, "/auto-there").c_str(), F_OK), 0);
   // ...so the same kind of target that chose local above now chooses gRPC.
-  EXPECT_EQ(CallThrough("auto:auto-there@198.18.0.2:7600"), "grpc");
+  EXPECT_EQ(CallThrough(absl::StrCat("auto:auto-there@", grpc_addr)), "grpc");
 }
 
 }  // namespace
