@@ -960,9 +960,14 @@ void LocalServer::PromotePollerLocked() {
 }
 
 // Before a handler runs, someone must poll the doorbells (the handler may
-// block). With calls or clients waiting to be served, an idle worker takes
-// over at once. Otherwise none is woken: on a shared CPU that wake-up is
-// two context switches per call, and most calls end within microseconds.
+// block). With clients or calls waiting that may start now, an idle worker
+// takes over at once. Otherwise none is woken: on a shared CPU that
+// wake-up is two context switches per call, and most calls end within
+// microseconds. Calls held back by their client's caps or bucket do not
+// count: while a slow flood's calls waited behind its handler cap, every
+// call of a neighbour woke a worker (12,000 context switches a second in
+// the server, `perf stat`, 2026-11-22); they start when one of their
+// client's handlers ends, on that worker, or through the lazy poller.
 // (Until this was also done with other clients busy, a neighbour's every
 // call that came in by doorbell woke a second worker while a flood's
 // handlers slept; see docs/reliability.md, Known problems 4.) The worker
@@ -972,7 +977,8 @@ void LocalServer::PromotePollerLocked() {
 // lone handler blocks waits at most about kLazyPollerNs plus a millisecond
 // (a CANCEL comes on the control socket, which the I/O thread reads).
 void LocalServer::BeforeCallLocked() {
-  if (poller_active_ || queued_calls_ > 0 || !ready_.empty()) {
+  if (poller_active_ || !ready_.empty() ||
+      (queued_calls_ > 0 && AnyCallMayStartLocked())) {
     PromotePollerLocked();
     return;
   }
