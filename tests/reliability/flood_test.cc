@@ -1,6 +1,10 @@
 // Item 10 of docs/reliability.md: floods against a server in a child
 // process, each while an honest neighbour calls Echo:
-//   oneway       ONEWAY Note calls as fast as the ring takes them;
+//   oneway       ONEWAY Note calls as fast as the ring takes them, from a
+//                raw client that retries a full ring every millisecond;
+//   oneway_channel  the same flood through lpc's own client (a buggy
+//                application, not a hostile one): its SendOneway waits
+//                for room on the ring's futex, up to 10 ms at a time;
 //   slow_oneway  ONEWAY Sleep(1000 ms) calls with 32 KiB payloads (each
 //                holds a worker for a second), and the same inline (900 B);
 //   no_read      Echo requests whose replies are never read;
@@ -79,15 +83,16 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
   // running nothing.
   const char* only_env = std::getenv("LPC_FLOOD_ONLY");
   const std::string only = only_env == nullptr ? "" : only_env;
-  static const char* const kFloods[] = {"oneway",  "slow_oneway",
+  static const char* const kFloods[] = {"oneway",  "oneway_channel",
+                                        "slow_oneway",
                                         "slow_oneway_inline", "no_read",
                                         "connections", "doorbell"};
   if (!only.empty()) {
     for (absl::string_view name : absl::StrSplit(only, ',')) {
       ASSERT_TRUE(absl::c_linear_search(kFloods, name))
           << "LPC_FLOOD_ONLY names no flood \"" << name
-          << "\"; the floods: oneway, slow_oneway, slow_oneway_inline, "
-             "no_read, connections, doorbell";
+          << "\"; the floods: oneway, oneway_channel, slow_oneway, "
+             "slow_oneway_inline, no_read, connections, doorbell";
     }
   }
   auto run = [&](const std::string& name,
@@ -196,6 +201,25 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
   note.method_id = NoteMethod().id;
   note.payload = "note";
   run("oneway", flood(note, false));
+
+  run("oneway_channel", [&](Offender& off, std::atomic<bool>& stop) {
+    auto ch = MakeChannel("local:" + port.substr(port.rfind('/') + 1),
+                          dir.path());
+    if (!ch.ok()) return;
+    const int64_t t0 = MonoNs();
+    for (int64_t i = 0; !stop.load() && i < 100000000; ++i) {
+      CallContext ctx;
+      ctx.set_timeout(absl::Seconds(5));
+      const absl::Status s =
+          (*ch)->SendOneway(RelDescriptor(), NoteMethod(), &ctx, "note");
+      if (!s.ok()) {
+        ADD_FAILURE() << "oneway_channel: " << s;
+        return;
+      }
+      off.sent.fetch_add(1);
+      if (MonoNs() - t0 > 1000000000) off.sent_after_1s.fetch_add(1);
+    }
+  });
 
   static const std::string slow_payload = "1000" + std::string(32 << 10, ' ');
   local::OutgoingMessage slow;
