@@ -86,11 +86,18 @@ size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight) {
 constexpr int64_t kBusyPollNs = 50 * 1000;
 // How long a client counts as busy after its last call arrived (see Tick).
 constexpr int64_t kActiveWindowNs = 20 * 1000 * 1000;
-// contended_cpu_share: the token bucket's depth, and the most one call is
+// contended_cpu_share: the token bucket's depth, the most one call is
 // charged (a handler that blocks for long uses no CPU meanwhile; the
-// handler caps bound those).
-constexpr int64_t kShareBurstNs = 250 * 1000;
+// handler caps bound those), and the most debt a bucket runs up. The depth
+// sets how often a throttled client runs: each of its turns puts a worker
+// (and wakes the client) on a CPU where a neighbour may spin, and a
+// neighbour's pair needs a while to spin again after that. With 250 us
+// turns (200 a second at the 5% floor) the neighbour of a oneway flood
+// kept 61-95% of its throughput over 30 s, p99 x1.1-4.1; with 2 ms turns
+// (25 a second) 65-100%, p99 x0.95-1.95 (docs/reliability.md, item 10).
+constexpr int64_t kShareBurstNs = 2000 * 1000;
 constexpr int64_t kMaxChargeNs = 1000 * 1000;
+constexpr int64_t kMaxShareDebtNs = 1000 * 1000;
 // A lone client's handler that runs this long gets a poller beside it
 // (see BeforeCallLocked).
 constexpr int64_t kLazyPollerNs = 500 * 1000;
@@ -1106,9 +1113,9 @@ void LocalServer::NoteResumeLocked(const Connection& c, int64_t now_ns) {
 void LocalServer::ChargeLocked(Connection& c, int64_t ns, int64_t now_ns) {
   if (!c.contended || ns <= 0) return;
   RefillLocked(c, now_ns);
-  // The debt is bounded, so a pause lasts at most 5 bursts' refill.
+  // The debt is bounded, so a pause lasts at most (depth + debt) / refill.
   c.tokens_ns = std::max(c.tokens_ns - std::min(ns, kMaxChargeNs),
-                         -4 * kShareBurstNs);
+                         -kMaxShareDebtNs);
   if (c.tokens_ns < 0 && !c.throttled) {
     c.throttled = true;
     throttle_pauses_.fetch_add(1, std::memory_order_relaxed);

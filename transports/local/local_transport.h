@@ -95,7 +95,7 @@ struct LocalPortOptions {
   // while two or more of its calls wait beyond those running, and light
   // while busy and not queued up. While a light client is busy, a queued-up
   // client's handler and ring-reading time (at most 1 ms per call) is
-  // charged to a token bucket (250 us deep) that refills at
+  // charged to a token bucket (2 ms deep) that refills at
   // max(contended_cpu_share, 1 - 4 x the light clients' share of a CPU);
   // when it is empty, that client's calls wait, its ring fills, and its
   // own sends block, leaving the CPUs to the light client. Queued-up
