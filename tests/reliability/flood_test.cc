@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/algorithm/container.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -212,6 +213,12 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
       ctx.set_timeout(absl::Seconds(5));
       const absl::Status s =
           (*ch)->SendOneway(RelDescriptor(), NoteMethod(), &ctx, "note");
+      // A send that found no room for 5 s was held back (counted with
+      // "refused"); any other error is a failure of the client library.
+      if (absl::IsDeadlineExceeded(s)) {
+        off.refused.fetch_add(1);
+        continue;
+      }
       if (!s.ok()) {
         ADD_FAILURE() << "oneway_channel: " << s;
         return;
