@@ -115,4 +115,13 @@ absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns) {
   return absl::Now() + absl::Nanoseconds(deadline_ns - MonotonicNowNs());
 }
 
+absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns, absl::Time anchor) {
+  if (deadline_ns <= 0) return absl::InfiniteFuture();
+  return anchor + absl::Nanoseconds(deadline_ns);  // absl::Time saturates.
+}
+
+absl::Time WallClockAnchor(absl::Time wall_now, int64_t mono_now_ns) {
+  return wall_now - absl::Nanoseconds(mono_now_ns);
+}
+
 }  // namespace lpc::local

@@ -60,6 +60,13 @@ int64_t ToMonotonicDeadlineNs(absl::Time deadline, absl::Time now,
                               int64_t mono_now_ns);
 // Converts a wire deadline back (0 = InfiniteFuture).
 absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns);
+// The same with no clock read, given an anchor: the wall-clock time of
+// monotonic instant 0 (WallClockAnchor), read at most a little while ago.
+// Saturates (a peer may send any value): never overflows.
+absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns, absl::Time anchor);
+// The wall-clock time of monotonic instant 0, from both clocks read at
+// (about) the same moment. It moves only when the wall clock is set.
+absl::Time WallClockAnchor(absl::Time wall_now, int64_t mono_now_ns);
 
 // Spins up to `budget_ns` (INT64_MAX: until keep_spinning() says stop)
 // calling `ready()`; returns true as soon as it does. Stops early (false)

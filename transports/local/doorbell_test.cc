@@ -6,8 +6,11 @@
 #include <sched.h>
 
 #include <atomic>
+#include <cstdint>
 #include <thread>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace lpc::local {
@@ -108,6 +111,40 @@ TEST(YieldSpinUntilTest, ReportsTheFirstYieldOnlyWhenItEndedTheWait) {
   EXPECT_FALSE(YieldSpinUntil(
       1000 * 1000, [] { return false; }, [] { return false; }, &first));
   EXPECT_EQ(first, -1);
+}
+
+TEST(MonotonicDeadlineTest, AnAnchorConvertsAsBothClocksDo) {
+  const absl::Time wall = absl::Now();
+  const int64_t mono = MonotonicNowNs();
+  const absl::Time anchor = WallClockAnchor(wall, mono);
+  for (int64_t ahead : {int64_t{0}, int64_t{1}, int64_t{1500000},
+                        int64_t{3600} * 1000000000}) {
+    const absl::Time read = FromMonotonicDeadlineNs(mono + ahead);
+    const absl::Time anchored = FromMonotonicDeadlineNs(mono + ahead, anchor);
+    EXPECT_EQ(anchored, wall + absl::Nanoseconds(ahead));
+    // The clocks were read again just now: the two agree within the time
+    // that took, and exactly unless the wall clock was set meanwhile.
+    EXPECT_LT(absl::AbsDuration(read - anchored), absl::Milliseconds(100))
+        << ahead;
+  }
+  // And back: a deadline survives the round trip through wire ns.
+  const absl::Time deadline = wall + absl::Seconds(7);
+  EXPECT_EQ(FromMonotonicDeadlineNs(ToMonotonicDeadlineNs(deadline, wall, mono),
+                                    anchor),
+            deadline);
+}
+
+TEST(MonotonicDeadlineTest, AnchoredConversionTakesAnyPeerValue) {
+  const absl::Time anchor = WallClockAnchor(absl::Now(), MonotonicNowNs());
+  EXPECT_EQ(FromMonotonicDeadlineNs(0, anchor), absl::InfiniteFuture());
+  EXPECT_EQ(FromMonotonicDeadlineNs(-1, anchor), absl::InfiniteFuture());
+  EXPECT_EQ(FromMonotonicDeadlineNs(INT64_MIN, anchor),
+            absl::InfiniteFuture());
+  // Far past the anchor's range of exact sums: a finite time well in the
+  // future or infinity, never a wrapped value in the past.
+  const absl::Time far = FromMonotonicDeadlineNs(INT64_MAX, anchor);
+  EXPECT_GT(far, absl::Now() + absl::Hours(24 * 365 * 100));
+  EXPECT_GT(FromMonotonicDeadlineNs(1, anchor), anchor);
 }
 
 }  // namespace

@@ -389,6 +389,11 @@ class LocalServer final : public LocalServerTransport {
   void ChargeLocked(Connection& c, int64_t ns, int64_t now_ns);
   void NoteResumeLocked(const Connection& c, int64_t now_ns);
   void RefillLocked(Connection& c, int64_t now_ns);
+  void SetWallAnchor(absl::Time wall_now, int64_t mono_now_ns) {
+    wall_anchor_unix_ns_.store(
+        absl::ToUnixNanos(WallClockAnchor(wall_now, mono_now_ns)),
+        std::memory_order_relaxed);
+  }
   void UpdateSharesLocked(
       const std::vector<std::shared_ptr<Connection>>& conns, int64_t now_ns);
   bool AnyCallMayStartLocked() const;
@@ -490,6 +495,10 @@ class LocalServer final : public LocalServerTransport {
   // only while several clients are busy; set by the tick.
   std::atomic<bool> accounting_{false};
   int64_t last_tick_ns_ = 0;  // I/O thread
+  // WallClockAnchor as Unix ns, refreshed by every tick: requests' wire
+  // deadlines become absl::Time with no clock read (a wall clock that is
+  // set moves deadlines of calls read in the next tick by as much).
+  std::atomic<int64_t> wall_anchor_unix_ns_{0};
   std::atomic<uint64_t> cancel_packets_{0}, cancelled_before_read_{0},
       cancels_ignored_{0};
   std::atomic<int64_t> last_scan_ns_{0};  // ScanBusyConnections.
@@ -567,6 +576,7 @@ absl::Status LocalServer::Start(Dispatcher* dispatcher) {
     limit_ = concurrency_;
     for (int i = 0; i < concurrency_; ++i) SpawnWorkerLocked();
   }
+  SetWallAnchor(absl::Now(), MonotonicNowNs());  // Before any request.
   io_thread_ = std::thread([this] { IoLoop(); });
   return absl::OkStatus();
 }
@@ -820,6 +830,7 @@ void LocalServer::Tick() {
   }
   const absl::Time now = absl::Now();
   const int64_t now_ns = MonotonicNowNs();
+  SetWallAnchor(now, now_ns);
   buffers_.Trim(now_ns);  // Large buffers unused for a second go.
   for (auto& c : conns) {
     CheckDoorbellStorm(c, now_ns);
@@ -1551,7 +1562,9 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
         msg.payload.erase(0, msg.payload.size() - rest.size());
       }
       item.conn = c;
-      item.ctx->set_deadline(FromMonotonicDeadlineNs(h.deadline_ns));
+      item.ctx->set_deadline(FromMonotonicDeadlineNs(
+          h.deadline_ns, absl::FromUnixNanos(wall_anchor_unix_ns_.load(
+                             std::memory_order_relaxed))));
       item.ctx->set_peer_ref(&c->peer);  // As long as the item holds `c`.
       item.msg = std::move(msg);
       calls_started_.fetch_add(1);
