@@ -1458,8 +1458,6 @@ class Emitter {
     cc_ += "}  // namespace " + impl + "\n\n";
   }
 
-  // Whether some request encoder writes a direct field: of a string or
-  // bytes type (`strings`), of a struct type (`structs`).
   // The reply field a server writes straight into its response (see
   // EmitDispatchFn): a method that returns bytes and has no [out] or
   // [in,out] parameter. (Not string: protobuf checks a proto3 string's
@@ -1475,6 +1473,9 @@ class Emitter {
     return resp->FindFieldByName(kResultFieldName);
   }
 
+  // Whether some request encoder writes a direct field: of a string or
+  // bytes type (`strings`), of a struct type (`structs`); a direct reply
+  // field (DirectReplyField) counts as a bytes one.
   bool AnyDirectFields(bool strings = true, bool structs = true) {
     for (const auto& iface : file_.interfaces) {
       for (const MethodDecl& m : iface->methods) {

@@ -1,5 +1,5 @@
 # What the example tests share (source it from an sh_test that lists
-# //examples/common:test_lib in its data). Each test runs one server with a
+# //examples/common:test_lib.sh in its data). Each test runs one server with a
 # local port and a gRPC listener on loopback, in a directory of its own,
 # and stops it by its pid.
 #

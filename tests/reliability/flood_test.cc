@@ -72,8 +72,9 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
   const absl::Duration phase = absl::Seconds(Scaled(1, 30));
   int neighbour_failures = 0;
   bool server_died = false;
-  // The port the current flood's server listens on; the attacks read it.
-  std::string port;
+  // The port the current flood's server listens on (its socket's path, and
+  // its name in the runtime directory); the attacks read them.
+  std::string port, port_name;
   int floods = 0;
 
   // Each flood gets a server process of its own: what an earlier flood
@@ -103,6 +104,7 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
       return int64_t{0};
     }
     const std::string short_name = absl::StrCat("p", floods++);
+    port_name = short_name;
     port = dir.path() + "/" + short_name;
     ChildProcess server(
         {PeerBinary(), "server", dir.path(), short_name, "0", "-", "64"});
@@ -204,8 +206,7 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
   run("oneway", flood(note, false));
 
   run("oneway_channel", [&](Offender& off, std::atomic<bool>& stop) {
-    auto ch = MakeChannel("local:" + port.substr(port.rfind('/') + 1),
-                          dir.path());
+    auto ch = MakeChannel("local:" + port_name, dir.path());
     if (!ch.ok()) return;
     const int64_t t0 = MonoNs();
     for (int64_t i = 0; !stop.load() && i < 100000000; ++i) {

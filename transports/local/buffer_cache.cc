@@ -1,6 +1,5 @@
 #include "transports/local/buffer_cache.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "transports/local/doorbell.h"
@@ -14,19 +13,26 @@ BufferCache::BufferCache(size_t max_bytes, size_t max_large_bytes,
       max_large_bytes_(max_large_bytes),
       large_idle_ns_(large_idle_ns) {}
 
+template <typename Eligible, typename Before>
+size_t BufferCache::FindLocked(Eligible eligible, Before before) const {
+  size_t found = kept_.size();
+  for (size_t i = 0; i < kept_.size(); ++i) {
+    if (eligible(kept_[i]) &&
+        (found == kept_.size() || before(kept_[i], kept_[found]))) {
+      found = i;
+    }
+  }
+  return found;
+}
+
 std::string BufferCache::Take(size_t capacity) {
   std::string out;
   if (capacity < kMinCapacity) return out;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    size_t best = kept_.size();
-    for (size_t i = 0; i < kept_.size(); ++i) {
-      const size_t cap = kept_[i].buffer.capacity();
-      if (cap >= capacity &&
-          (best == kept_.size() || cap < kept_[best].buffer.capacity())) {
-        best = i;
-      }
-    }
+    const size_t best = FindLocked(
+        [&](const Kept& k) { return k.buffer.capacity() >= capacity; },
+        SmallerFirst);
     if (best != kept_.size()) {
       out = RemoveLocked(best);
       ++reused_;
@@ -51,13 +57,11 @@ void BufferCache::Give(std::string buffer) {
     // Idle ones first, then the least recently used, to make room.
     DropIdleLocked(now_ns, &dropped);
     while (large_bytes_ + cap > max_large_bytes_) {
-      size_t oldest = kept_.size();
-      for (size_t i = 0; i < kept_.size(); ++i) {
-        if (kept_[i].large && (oldest == kept_.size() ||
-                               kept_[i].last_used_ns < kept_[oldest].last_used_ns)) {
-          oldest = i;
-        }
-      }
+      const size_t oldest = FindLocked(
+          [](const Kept& k) { return k.large; },
+          [](const Kept& a, const Kept& b) {
+            return a.last_used_ns < b.last_used_ns;
+          });
       if (oldest == kept_.size()) return;
       dropped.push_back(RemoveLocked(oldest));
     }
@@ -67,14 +71,8 @@ void BufferCache::Give(std::string buffer) {
     return;
   }
   while (kept_bytes_ + cap > max_bytes_) {
-    size_t smallest = kept_.size();
-    for (size_t i = 0; i < kept_.size(); ++i) {
-      if (!kept_[i].large &&
-          (smallest == kept_.size() ||
-           kept_[i].buffer.capacity() < kept_[smallest].buffer.capacity())) {
-        smallest = i;
-      }
-    }
+    const size_t smallest =
+        FindLocked([](const Kept& k) { return !k.large; }, SmallerFirst);
     if (smallest == kept_.size() || kept_[smallest].buffer.capacity() >= cap) {
       return;
     }

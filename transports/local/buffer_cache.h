@@ -77,6 +77,13 @@ class BufferCache {
   };
   // Takes kept_[i] out; the caller holds mu_.
   std::string RemoveLocked(size_t i);
+  // The index of the kept buffer that `eligible(kept)` admits and that
+  // comes first by `before(a, b)`, or kept_.size() if none; holds mu_.
+  template <typename Eligible, typename Before>
+  size_t FindLocked(Eligible eligible, Before before) const;
+  static bool SmallerFirst(const Kept& a, const Kept& b) {
+    return a.buffer.capacity() < b.buffer.capacity();
+  }
   // Moves the large buffers that `drop(kept)` selects to `*out`.
   template <typename Drop>
   void DropLargeLocked(Drop drop, std::vector<std::string>* out);

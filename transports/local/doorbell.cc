@@ -112,7 +112,8 @@ int64_t ToMonotonicDeadlineNs(absl::Time deadline, absl::Time wall_now,
 
 absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns) {
   if (deadline_ns <= 0) return absl::InfiniteFuture();
-  return absl::Now() + absl::Nanoseconds(deadline_ns - MonotonicNowNs());
+  return FromMonotonicDeadlineNs(deadline_ns,
+                                 WallClockAnchor(absl::Now(), MonotonicNowNs()));
 }
 
 absl::Time FromMonotonicDeadlineNs(int64_t deadline_ns, absl::Time anchor) {
