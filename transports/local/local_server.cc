@@ -405,7 +405,7 @@ class LocalServer final : public LocalServerTransport {
   void HandleMessage(const std::shared_ptr<Connection>& c, IncomingMessage msg,
                      std::vector<WorkItem>* items);
   void CancelCall(Connection& c, uint64_t id, bool by_socket);
-  int64_t RunCall(WorkItem& item);
+  void RunCall(WorkItem& item);
   void AfterCall(const std::shared_ptr<Connection>& c, bool woke_client);
   void NoteWake(Connection& c, bool woke_client, bool here);
   // Returns true if the reply went straight into the ring and woke the
@@ -1231,7 +1231,37 @@ void LocalServer::Schedule(const std::shared_ptr<Connection>& c, bool wake) {
 void LocalServer::WorkerLoop() {
   Worker self;
   bool idle_timed_out = false;  // The last idle wait ended with no signal.
+  // contended_cpu_share charges a client for all of this worker's time on
+  // it: from the end of the worker's previous piece of work (or from when
+  // it began one after a wait) to the end of this one. The pool's own cost
+  // between calls (taking a call, the lock, freeing a call's buffers, the
+  // spin for the client's next request) is then charged too, not only the
+  // handler: for a flood of trivial calls it was as large as the handlers,
+  // and a throttled flood took about twice its share. 0: not accounting,
+  // or the worker has just waited.
+  int64_t busy_since_ns = 0;
   std::unique_lock<std::mutex> lock(pool_mu_);
+  // The end of a piece of work done for `c`: charges it, and returns with
+  // `lock` held.
+  auto charge = [&](Connection& c) {
+    if (!accounting_.load(std::memory_order_relaxed)) {
+      busy_since_ns = 0;
+      lock.lock();
+      return;
+    }
+    const int64_t now_ns = MonotonicNowNs();
+    const int64_t ns =
+        busy_since_ns == 0 ? 0 : std::min(now_ns - busy_since_ns, kMaxChargeNs);
+    busy_since_ns = now_ns;
+    c.busy_ns.fetch_add(ns, std::memory_order_relaxed);
+    lock.lock();
+    ChargeLocked(c, ns, now_ns);
+  };
+  auto start_work = [&] {
+    if (busy_since_ns == 0 && accounting_.load(std::memory_order_relaxed)) {
+      busy_since_ns = MonotonicNowNs();
+    }
+  };
   while (!stopping_.load()) {
     // While every worker has work, nobody sleeps in the doorbell poller: a
     // busy worker then looks at the doorbells itself (without waiting),
@@ -1255,16 +1285,9 @@ void LocalServer::WorkerLoop() {
       std::shared_ptr<Connection> c = std::move(ready_.front());
       ready_.pop_front();
       lock.unlock();
-      const bool accounting = accounting_.load(std::memory_order_relaxed);
-      const int64_t t0 = accounting ? MonotonicNowNs() : 0;
+      start_work();
       Drain(c);
-      int64_t t1 = 0;
-      if (accounting) {
-        t1 = MonotonicNowNs();
-        c->busy_ns.fetch_add(t1 - t0, std::memory_order_relaxed);
-      }
-      lock.lock();
-      if (accounting) ChargeLocked(*c, t1 - t0, t1);
+      charge(*c);
       continue;  // (A last reference to `c` may go under the lock: see
                  // below.)
     }
@@ -1274,14 +1297,14 @@ void LocalServer::WorkerLoop() {
         idle_timed_out = false;
         BeforeCallLocked();
         lock.unlock();
-        const int64_t charged = RunCall(item);
+        start_work();
+        RunCall(item);
         std::shared_ptr<Connection> conn = std::move(item.conn);
         item = WorkItem();  // Frees the call's buffers outside the lock.
-        lock.lock();
+        charge(*conn);
         --running_;
         --conn->running_calls;
         ++completions_;
-        if (charged > 0) ChargeLocked(*conn, charged, MonotonicNowNs());
         continue;  // Perhaps the last reference to a closed connection
                    // goes under the lock: no member of it takes pool_mu_.
       }
@@ -1321,12 +1344,14 @@ void LocalServer::WorkerLoop() {
       poller_long_wait_ = timeout_ms > 1;
       lock.unlock();
       PollDoorbells(timeout_ms, /*busy=*/false);
+      busy_since_ns = 0;  // It waited.
       lock.lock();
       poller_active_ = false;
       poller_long_wait_ = false;
       continue;
     }
     self.signalled = false;
+    busy_since_ns = 0;
     idle_.push_back(&self);
     idle_timed_out = !self.cv.wait_for(
         lock, std::chrono::milliseconds(100),
@@ -1616,9 +1641,7 @@ void LocalServer::CancelCall(Connection& c, uint64_t id, bool by_socket) {
   if (ignored) cancels_ignored_.fetch_add(1, std::memory_order_relaxed);
 }
 
-// Returns the time charged to the client for contended_cpu_share (0 while
-// not accounting).
-int64_t LocalServer::RunCall(WorkItem& item) {
+void LocalServer::RunCall(WorkItem& item) {
   const std::shared_ptr<Connection>& c = item.conn;
   const FrameHeader& h = item.msg.header;
   const bool oneway = item.msg.type() == MessageType::kOneway;
@@ -1628,8 +1651,6 @@ int64_t LocalServer::RunCall(WorkItem& item) {
   // (ScanBusyConnections) finds this client's next records (a CANCEL, say)
   // within about a millisecond.
   c->handlers.fetch_add(1, std::memory_order_relaxed);
-  const bool accounting = accounting_.load(std::memory_order_relaxed);
-  const int64_t t0 = accounting ? MonotonicNowNs() : 0;
   // A large request, or a connection whose last reply was large, gets a
   // kept buffer for its reply (buffers_): a fresh one would cost a page
   // fault per 4 KiB.
@@ -1689,11 +1710,6 @@ int64_t LocalServer::RunCall(WorkItem& item) {
     woke_client = SendReply(c, std::move(r));
     buffers_.Give(std::move(r.payload));  // Empty if it was queued.
   }
-  int64_t charged = 0;
-  if (accounting) {
-    charged = std::min(MonotonicNowNs() - t0, kMaxChargeNs);
-    c->busy_ns.fetch_add(charged, std::memory_order_relaxed);
-  }
   // The call's context and buffers go now, while the client is busy with
   // the reply, rather than after its next request has arrived.
   item.ctx.reset();
@@ -1701,7 +1717,6 @@ int64_t LocalServer::RunCall(WorkItem& item) {
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
   AfterCall(c, woke_client);
-  return charged;
 }
 
 // Every call ends here. The ring's doorbell was left off while calls ran

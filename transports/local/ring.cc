@@ -159,6 +159,17 @@ bool RingConsumer::Release() {
   if (SharedLoad(control_->producer_waiting, std::memory_order_seq_cst) == 0) {
     return false;
   }
+  // A waiting producer is woken once at least half the ring is free, not
+  // for every batch consumed: it then writes a long run of records per
+  // wake-up instead of one batch's worth, and a client that keeps its ring
+  // full (a flood held back by its CPU share) wakes a few times per pause
+  // instead of thousands of times a second. A record spans at most half the
+  // ring, so the producer then finds room. The occupancy uses the producer
+  // index of the last Poll(), which can only lag: with a stale index the
+  // wake comes earlier, never later. The flag stays set until then, so
+  // every later Release checks again, and one that drains the ring always
+  // wakes.
+  if (limit_ - head_ > capacity_ / 2) return false;
   return SharedExchange<uint32_t>(control_->producer_waiting, 0) != 0;
 }
 

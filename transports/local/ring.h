@@ -103,7 +103,10 @@ class RingConsumer {
   absl::StatusOr<absl::Span<const std::byte>> Next(uint32_t min_bytes = 4);
 
   // Publishes the consumed index. Returns true if the producer was waiting
-  // for space (the caller then wakes it).
+  // for space and at least half the ring is now free (the flag has been
+  // cleared; the caller wakes it). A waiting producer stays flagged until
+  // then, so a later Release wakes it; one after the ring is drained
+  // always does.
   bool Release();
   // Like Release, but only once a quarter of the ring is consumed and
   // unreleased, more than half of it is published beyond the released
