@@ -14,14 +14,17 @@
 //   doorbell     the eventfd rung in a tight loop with nothing published.
 // Reports per flood: server RSS (baseline, peak), whether and when the
 // offender was cut off or throttled (its send rate after the first second),
-// how often a raw flooder waited for room on its ring, the neighbour's success rate, throughput and p99 against its baseline.
-// The machine is shared and noisy, so each flood's baseline is measured
-// just before it, for as long as the flood phase, and the ratios compare
-// the two. Each flood has a server process of its own.
+// how often a raw flooder waited for room on its ring, and the neighbour's
+// success rate, throughput, p50 and p99 against its baseline. The machine
+// is shared and noisy, so each flood's baseline is measured just before it
+// and again just after it, each for as long as the flood phase, and the
+// ratios compare the flood with the mean of the two. Each flood has a
+// server process of its own.
 #include <atomic>
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/algorithm/container.h"
@@ -58,7 +61,7 @@ NeighbourFigures RunNeighbour(Channel& ch, absl::Duration d) {
   }
   f.per_sec = f.calls / absl::ToDoubleSeconds(absl::Now() - start);
   f.p50_us = Quantile(us, 0.5);
-  f.p99_us = Quantile(us, 0.99);
+  f.p99_us = Quantile(std::move(us), 0.99);
   return f;
 }
 
@@ -135,14 +138,24 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
     attacker.join();
     sampler.join();
     const int64_t rss_end = RssKib(spid);
-    neighbour_failures += f.calls - f.ok;
+    // The baseline again, after the flood: the host moves this machine's
+    // two CPUs between faster and slower placements now and then (the
+    // same neighbour measures 650,000 or 1,050,000 calls/s for seconds at
+    // a time), and a move between the phases would pass for the flood's
+    // effect. The flood is judged against the mean of both baselines.
+    RunNeighbour(**ch, absl::Milliseconds(100));  // Settle.
+    const NeighbourFigures after = RunNeighbour(**ch, phase);
+    const double base_per_sec = (base.per_sec + after.per_sec) / 2;
+    const double base_p99_us = (base.p99_us + after.p99_us) / 2;
+    neighbour_failures += f.calls - f.ok + after.calls - after.ok;
     server_died |= ::kill(spid, 0) != 0;
     Report(absl::StrCat("flood_", name),
            absl::StrFormat(
                "offender_sent=%lld sent_after_1s=%lld cut_off_ms=%lld "
                "refused=%lld waits=%lld server_rss_kib=%lld peak=%lld end=%lld "
                "neighbour_ok=%d/%d throughput=%.0f%% of %.0f/s "
-               "p50_us=%.1f (of %.1f) p99_us=%.0f (x%.2f of %.0f)",
+               "(before %.0f, after %.0f) p50_us=%.1f (of %.1f, %.1f) "
+               "p99_us=%.1f (x%.2f of %.1f, %.1f)",
                static_cast<long long>(off.sent.load()),
                static_cast<long long>(off.sent_after_1s.load()),
                static_cast<long long>(off.cut_off_ms.load()),
@@ -151,9 +164,10 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
                static_cast<long long>(rss0),
                static_cast<long long>(rss_peak.load()),
                static_cast<long long>(rss_end), f.ok, f.calls,
-               100.0 * f.per_sec / base.per_sec, base.per_sec, f.p50_us,
-               base.p50_us, f.p99_us,
-               base.p99_us > 0 ? f.p99_us / base.p99_us : 0, base.p99_us));
+               100.0 * f.per_sec / base_per_sec, base_per_sec, base.per_sec,
+               after.per_sec, f.p50_us, base.p50_us, after.p50_us, f.p99_us,
+               base_p99_us > 0 ? f.p99_us / base_p99_us : 0, base.p99_us,
+               after.p99_us));
     // The server stays within a fixed memory budget for any flood: its
     // per-connection bounds (in-flight calls, queued replies, sections).
     if (RssIsMeaningful()) {
