@@ -1054,7 +1054,7 @@ bool LocalServer::CanStartLocked(const Connection& c) const {
 }
 
 // contended_cpu_share. Every tick measures each client's share of a CPU
-// (handler and ring-reading time, smoothed). A client is "queued up" while
+// (a worker's whole time on it, smoothed; see WorkerLoop). A client is "queued up" while
 // two or more of its calls wait beyond those running (this tick or the
 // last), and "light" while busy and not queued up. While a light client is
 // busy, a queued-up client is "contended": its time is charged to a token
@@ -1236,9 +1236,11 @@ void LocalServer::WorkerLoop() {
   // it began one after a wait) to the end of this one. The pool's own cost
   // between calls (taking a call, the lock, freeing a call's buffers, the
   // spin for the client's next request) is then charged too, not only the
-  // handler: for a flood of trivial calls it was as large as the handlers,
-  // and a throttled flood took about twice its share. 0: not accounting,
-  // or the worker has just waited.
+  // handler: a light client's worker spends most of its time on it spinning
+  // or polling for the next request, and counting handlers alone made a
+  // spinning neighbour look nearly idle, so a flood's bucket refilled far
+  // above the floor (docs/reliability.md, Known problems 4). 0: not
+  // accounting, or the worker has just waited.
   int64_t busy_since_ns = 0;
   std::unique_lock<std::mutex> lock(pool_mu_);
   // The end of a piece of work done for `c`: charges it, and returns with
