@@ -24,7 +24,6 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "absl/algorithm/container.h"
@@ -60,8 +59,10 @@ NeighbourFigures RunNeighbour(Channel& ch, absl::Duration d) {
     f.ok += r.ok() && *r == "neighbour";
   }
   f.per_sec = f.calls / absl::ToDoubleSeconds(absl::Now() - start);
-  f.p50_us = Quantile(us, 0.5);
-  f.p99_us = Quantile(std::move(us), 0.99);
+  // Up to 30 million samples a phase in long mode: sorted once.
+  absl::c_sort(us);
+  f.p50_us = SortedQuantile(us, 0.5);
+  f.p99_us = SortedQuantile(us, 0.99);
   return f;
 }
 

@@ -91,6 +91,9 @@ bool RssIsMeaningful();
 
 // The q-quantile (0..1) of `v` (sorted copy); 0 for an empty vector.
 double Quantile(std::vector<double> v, double q);
+// The same of a vector already sorted: several quantiles of one large
+// sample need one sort, not one each.
+double SortedQuantile(const std::vector<double>& sorted, double q);
 
 // Prints "RESULT <name>: <text>" to stdout (the test log), flushed.
 void Report(const std::string& name, const std::string& text);
