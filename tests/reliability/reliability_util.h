@@ -82,7 +82,11 @@ int CountFds(pid_t pid);
 // Mappings whose line in /proc/<pid>/maps contains `needle`.
 int CountMaps(pid_t pid, const std::string& needle);
 int CountAllMaps(pid_t pid);
+// The process's resident set now (VmRSS), and the most it has ever held
+// (VmHWM, which the kernel keeps, so no sampling thread need wake to find
+// the peak); -1 if unreadable.
 int64_t RssKib(pid_t pid);
+int64_t PeakRssKib(pid_t pid);
 
 // False under AddressSanitizer or ThreadSanitizer, whose quarantine and
 // shadow memory make RSS growth meaningless; RSS bounds are then reported
