@@ -210,7 +210,9 @@ class Connection : public MemfdPort {
   // The pool's view of this client, guarded by LocalServer::pool_mu_.
   std::deque<WorkItem> calls;  // Decoded calls waiting for a worker.
   int running_calls = 0;       // Handlers running now.
-  bool runnable = false;       // In LocalServer::runnable_.
+  // Calls waiting: in LocalServer::runnable_, or (while throttled) parked_.
+  bool runnable = false;
+  bool parked = false;  // In LocalServer::parked_.
   // Had calls queued or running within the last kActiveWindowNs (counted
   // in active_conns_; cleared by the tick).
   bool active = false;
@@ -387,7 +389,9 @@ class LocalServer final : public LocalServerTransport {
   void WakeOneLocked();
   bool CanStartLocked(const Connection& c) const;
   void ChargeLocked(Connection& c, int64_t ns, int64_t now_ns);
-  void NoteResumeLocked(const Connection& c, int64_t now_ns);
+  int64_t ResumeAtLocked(const Connection& c, int64_t now_ns) const;
+  void ParkLocked(std::shared_ptr<Connection> c, int64_t now_ns);
+  void UnparkLocked(int64_t now_ns);
   void RefillLocked(Connection& c, int64_t now_ns);
   void SetWallAnchor(absl::Time wall_now, int64_t mono_now_ns) {
     wall_anchor_unix_ns_.store(
@@ -461,6 +465,15 @@ class LocalServer final : public LocalServerTransport {
   // Sum of calls.size() over runnable_. Written under pool_mu_; atomic so
   // that AfterCall may glance at it without the lock.
   std::atomic<size_t> queued_calls_{0};
+  // Throttled clients with calls waiting, out of runnable_ until their
+  // buckets are full again (ParkLocked, UnparkLocked), and the calls they
+  // hold; pool_mu_. Parked calls are not in queued_calls_: while a flood
+  // waits for its bucket, its queued calls must cost the other clients'
+  // calls nothing, where they used to cost each of them a clock read and a
+  // turn of runnable_ (TakeCallLocked), the pool's lock (NoCallMayStart), a
+  // doorbell poll every kBusyPollNs, and a worker woken by every tick.
+  std::vector<std::shared_ptr<Connection>> parked_;
+  size_t parked_calls_ = 0;
   int active_conns_ = 0;     // Connections with `active` set.
   std::deque<std::shared_ptr<Connection>> ready_;   // pool_mu_
   std::vector<Worker*> idle_;                       // pool_mu_, LIFO
@@ -476,9 +489,9 @@ class LocalServer final : public LocalServerTransport {
   int live_workers_ = 0;                            // pool_mu_
   int limit_ = 1;                                   // pool_mu_
   int running_ = 0;                                 // pool_mu_
-  // When the first throttled client with calls waiting gets its bucket back
-  // (0: none), as of the last TakeCallLocked scan; pool_mu_.
-  int64_t next_resume_ns_ = 0;
+  // When the first parked client gets its bucket back (0: none). Written
+  // under pool_mu_; atomic so that a doorbell poll may glance at it.
+  std::atomic<int64_t> next_resume_ns_{0};
   // contended_cpu_share: the buckets' refill rate, of one CPU; pool_mu_.
   double refill_share_ = 1;
   // A handler runs and nobody polls (BeforeCallLocked), since when;
@@ -877,6 +890,8 @@ void LocalServer::Tick() {
     }
   }
   UpdateSharesLocked(conns, now_ns);
+  UnparkLocked(now_ns);  // Buckets that refilled, and clients no longer
+                         // contended.
   const bool waiting = queued_calls_ > 0 || !ready_.empty();
   const bool runnable =
       !ready_.empty() || (queued_calls_ > 0 && running_ < limit_);
@@ -1114,11 +1129,49 @@ void LocalServer::RefillLocked(Connection& c, int64_t now_ns) {
   if (c.throttled && c.tokens_ns >= kShareBurstNs) c.throttled = false;
 }
 
-void LocalServer::NoteResumeLocked(const Connection& c, int64_t now_ns) {
+// When a throttled client's bucket is full again, at the present rate.
+int64_t LocalServer::ResumeAtLocked(const Connection& c, int64_t now_ns) const {
   const double missing = static_cast<double>(kShareBurstNs - c.tokens_ns);
-  const int64_t at =
-      now_ns + static_cast<int64_t>(missing / std::max(refill_share_, 1e-3));
-  if (next_resume_ns_ == 0 || at < next_resume_ns_) next_resume_ns_ = at;
+  return now_ns +
+         static_cast<int64_t>(missing / std::max(refill_share_, 1e-3));
+}
+
+// Takes a throttled client (just taken off runnable_) out of the round
+// until its bucket is full.
+void LocalServer::ParkLocked(std::shared_ptr<Connection> c, int64_t now_ns) {
+  const int64_t at = ResumeAtLocked(*c, now_ns);
+  const int64_t next = next_resume_ns_.load(std::memory_order_relaxed);
+  if (next == 0 || at < next) {
+    next_resume_ns_.store(at, std::memory_order_relaxed);
+  }
+  queued_calls_ -= c->calls.size();
+  parked_calls_ += c->calls.size();
+  c->parked = true;
+  parked_.push_back(std::move(c));
+}
+
+// Puts the parked clients whose buckets are full (or that are no longer
+// throttled) back in the round; the poller and the tick call it once
+// next_resume_ns_ has passed.
+void LocalServer::UnparkLocked(int64_t now_ns) {
+  int64_t next = 0;
+  for (size_t i = 0; i < parked_.size();) {
+    Connection& c = *parked_[i];
+    RefillLocked(c, now_ns);
+    if (c.throttled) {
+      const int64_t at = ResumeAtLocked(c, now_ns);
+      if (next == 0 || at < next) next = at;
+      ++i;
+      continue;
+    }
+    c.parked = false;
+    parked_calls_ -= c.calls.size();
+    queued_calls_ += c.calls.size();
+    runnable_.push_back(std::move(parked_[i]));
+    parked_[i] = std::move(parked_.back());
+    parked_.pop_back();
+  }
+  next_resume_ns_.store(next, std::memory_order_relaxed);
 }
 
 void LocalServer::ChargeLocked(Connection& c, int64_t ns, int64_t now_ns) {
@@ -1142,15 +1195,16 @@ void LocalServer::SetActiveLocked(Connection& c, bool active) {
 // Takes the next call the pool may start: round-robin over the clients
 // with waiting calls, one call per client per turn.
 bool LocalServer::TakeCallLocked(WorkItem* item) {
-  int64_t now_ns = 0;
-  next_resume_ns_ = 0;
   for (size_t n = runnable_.size(); n > 0; --n) {
     std::shared_ptr<Connection> c = std::move(runnable_.front());
     runnable_.pop_front();
-    if (c->throttled) {
-      if (now_ns == 0) now_ns = MonotonicNowNs();
+    if (c->throttled) {  // Its bucket ran dry during its last call.
+      const int64_t now_ns = MonotonicNowNs();
       RefillLocked(*c, now_ns);
-      if (c->throttled) NoteResumeLocked(*c, now_ns);
+      if (c->throttled) {
+        ParkLocked(std::move(c), now_ns);
+        continue;
+      }
     }
     if (!CanStartLocked(*c)) {
       runnable_.push_back(std::move(c));
@@ -1177,7 +1231,13 @@ bool LocalServer::TakeCallLocked(WorkItem* item) {
 void LocalServer::PollDoorbells(int timeout_ms, bool busy) {
   struct epoll_event events[64];
   const int n = ::epoll_wait(doorbell_epoll_fd_.get(), events, 64, timeout_ms);
-  last_poll_ns_.store(MonotonicNowNs(), std::memory_order_relaxed);
+  const int64_t polled_ns = MonotonicNowNs();
+  last_poll_ns_.store(polled_ns, std::memory_order_relaxed);
+  const int64_t resume_ns = next_resume_ns_.load(std::memory_order_relaxed);
+  if (resume_ns != 0 && polled_ns >= resume_ns) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    UnparkLocked(polled_ns);  // This worker takes their calls next.
+  }
   for (int i = 0; i < n; ++i) {
     const uint64_t tag = events[i].data.u64;
     if (tag == kPokeTag) {
@@ -1330,18 +1390,17 @@ void LocalServer::WorkerLoop() {
       poller_active_ = true;
       unpolled_since_ns_ = 0;
       unpolled_.store(false, std::memory_order_relaxed);
-      // Calls that wait only for their clients' buckets to refill (the
-      // scan in TakeCallLocked just now found when) need a look then, not
-      // every millisecond.
+      // Parked calls (their clients' buckets refilling) need a look when
+      // the first bucket is full (PollDoorbells unparks them), not every
+      // millisecond.
       int timeout_ms = 100;
-      if (running_ > 0) {
+      if (running_ > 0 || queued_calls_ > 0) {
         timeout_ms = 1;
-      } else if (queued_calls_ > 0) {
-        const int64_t wait_ns = next_resume_ns_ - MonotonicNowNs();
-        timeout_ms = next_resume_ns_ == 0
-                         ? 1
-                         : static_cast<int>(std::clamp<int64_t>(
-                               (wait_ns + 999999) / 1000000, 1, 100));
+      } else if (!parked_.empty()) {
+        const int64_t wait_ns =
+            next_resume_ns_.load(std::memory_order_relaxed) - MonotonicNowNs();
+        timeout_ms = static_cast<int>(
+            std::clamp<int64_t>((wait_ns + 999999) / 1000000, 1, 100));
       }
       poller_long_wait_ = timeout_ms > 1;
       lock.unlock();
@@ -1456,7 +1515,11 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
   std::lock_guard<std::mutex> lock(pool_mu_);
   if (c->closed.load()) return;  // Close cleared c->calls; these go too.
   for (size_t i = 0; i < items.size(); ++i) c->calls.push_back(std::move(items[i]));
-  queued_calls_ += items.size();
+  if (c->parked) {
+    parked_calls_ += items.size();
+  } else {
+    queued_calls_ += items.size();
+  }
   SetActiveLocked(*c, true);
   c->last_active_ns = MonotonicNowNs();
   if (!c->runnable) {
@@ -1946,12 +2009,18 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   {
     std::lock_guard<std::mutex> lock(pool_mu_);
     dropped.swap(c->calls);
-    queued_calls_ -= dropped.size();
     SetActiveLocked(*c, false);
-    if (c->runnable) {
-      c->runnable = false;
-      runnable_.erase(std::find(runnable_.begin(), runnable_.end(), c));
+    if (c->parked) {
+      parked_calls_ -= dropped.size();
+      parked_.erase(std::find(parked_.begin(), parked_.end(), c));
+    } else {
+      queued_calls_ -= dropped.size();
+      if (c->runnable) {
+        runnable_.erase(std::find(runnable_.begin(), runnable_.end(), c));
+      }
     }
+    c->runnable = false;
+    c->parked = false;
   }
   dropped.clear();
   std::lock_guard<std::mutex> lock(conns_mu_);
@@ -1984,7 +2053,7 @@ void LocalServer::Shutdown(absl::Time deadline) {
     for (auto& c : snapshot()) busy += c->InFlight();
     {
       std::lock_guard<std::mutex> lock(pool_mu_);
-      busy += queued_calls_ + running_;
+      busy += queued_calls_ + parked_calls_ + running_;
     }
     if (busy == 0 || absl::Now() >= deadline) break;
     absl::SleepFor(absl::Milliseconds(2));
@@ -2046,8 +2115,15 @@ void LocalServer::Shutdown(absl::Time deadline) {
       c->calls.clear();
       c->runnable = false;
     }
+    for (auto& c : parked_) {
+      c->calls.clear();
+      c->runnable = false;
+      c->parked = false;
+    }
     runnable_.clear();
+    parked_.clear();
     queued_calls_ = 0;
+    parked_calls_ = 0;
     active_conns_ = 0;
     ready_.clear();
   }
