@@ -153,24 +153,8 @@ int CountMaps(pid_t pid, const std::string& needle) {
 
 int CountAllMaps(pid_t pid) { return CountMaps(pid, ""); }
 
-namespace {
-
-// A "Name:   1234 kB" field of /proc/<pid>/status, or -1.
-int64_t StatusKib(pid_t pid, const std::string& field) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field, 0) == 0) {
-      return std::atoll(line.c_str() + field.size());
-    }
-  }
-  return -1;
-}
-
-}  // namespace
-
-int64_t RssKib(pid_t pid) { return StatusKib(pid, "VmRSS:"); }
-int64_t PeakRssKib(pid_t pid) { return StatusKib(pid, "VmHWM:"); }
+int64_t RssKib(pid_t pid) { return ProcStatusField(pid, "VmRSS"); }
+int64_t PeakRssKib(pid_t pid) { return ProcStatusField(pid, "VmHWM"); }
 
 bool RssIsMeaningful() {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
