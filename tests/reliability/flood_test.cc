@@ -95,9 +95,9 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
   std::string port, port_name;
   int floods = 0;
 
-  // Each flood gets a server process of its own: what an earlier flood
-  // left behind (a slow flood's oneway calls run to the end, a second
-  // each) must not weigh on the next flood's baseline.
+  // Each flood (each trial of it) gets a server process of its own: what
+  // an earlier flood left behind (a slow flood's oneway calls run to the
+  // end, a second each) must not weigh on the next flood's baseline.
   // LPC_FLOOD_ONLY=name[,name...] runs only those floods (to study one).
   // A name that is no flood fails the test: a typo must not pass by
   // running nothing.
@@ -213,13 +213,11 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
       absl::StrAppendFormat(&each, "%s%.0f%% x%.2f", i == 0 ? "" : ", ",
                             throughput[i], p99[i]);
     }
-    absl::c_sort(throughput);
-    absl::c_sort(p99);
     Report("flood_" + name,
            absl::StrFormat("median throughput=%.0f%% p99=x%.2f over %d "
                            "trials (%s)",
-                           SortedQuantile(throughput, 0.5),
-                           SortedQuantile(p99, 0.5), trials, each));
+                           Quantile(throughput, 0.5), Quantile(p99, 0.5),
+                           trials, each));
     return cut_off_ms;
   };
 

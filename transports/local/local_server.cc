@@ -1069,9 +1069,9 @@ bool LocalServer::CanStartLocked(const Connection& c) const {
 }
 
 // contended_cpu_share. Every tick measures each client's share of a CPU
-// (a worker's whole time on it, smoothed; see WorkerLoop). A client is "queued up" while
-// two or more of its calls wait beyond those running (this tick or the
-// last), and "light" while busy and not queued up. While a light client is
+// (a worker's whole time on it, smoothed; see WorkerLoop). A client is
+// "queued up" while two or more of its calls wait beyond those running
+// (this tick or the last), and "light" while busy and not queued up. While a light client is
 // busy, a queued-up client is "contended": its time is charged to a token
 // bucket refilling at max(contended_cpu_share, 1 - 4 x the light clients'
 // share), and when the bucket is empty its calls wait (throttled) until it
@@ -2111,17 +2111,16 @@ void LocalServer::Shutdown(absl::Time deadline) {
       w->cv.notify_one();
     }
     threads.swap(threads_);
-    for (auto& c : runnable_) {
-      c->calls.clear();
-      c->runnable = false;
-    }
-    for (auto& c : parked_) {
-      c->calls.clear();
-      c->runnable = false;
-      c->parked = false;
-    }
-    runnable_.clear();
-    parked_.clear();
+    auto drop_calls = [](auto& conns) {
+      for (auto& c : conns) {
+        c->calls.clear();
+        c->runnable = false;
+        c->parked = false;
+      }
+      conns.clear();
+    };
+    drop_calls(runnable_);
+    drop_calls(parked_);
     queued_calls_ = 0;
     parked_calls_ = 0;
     active_conns_ = 0;
