@@ -1292,10 +1292,11 @@ void LocalServer::WorkerLoop() {
   Worker self;
   bool idle_timed_out = false;  // The last idle wait ended with no signal.
   // contended_cpu_share charges a client for all of this worker's time on
-  // it: from the end of the worker's previous piece of work (or from when
-  // it began one after a wait) to the end of this one. The pool's own cost
-  // between calls (taking a call, the lock, freeing a call's buffers, the
-  // spin for the client's next request) is then charged too, not only the
+  // it: at the end of each of its calls, the time since the worker's
+  // previous charge (or since it began work after a wait), which includes
+  // the ring read that queued the call. The pool's own cost between calls
+  // (taking a call, the lock, freeing a call's buffers, the spin for the
+  // client's next request) is then charged too, not only the
   // handler: a light client's worker spends most of its time on it spinning
   // or polling for the next request, and counting handlers alone made a
   // spinning neighbour look nearly idle, so a flood's bucket refilled far
@@ -1303,8 +1304,7 @@ void LocalServer::WorkerLoop() {
   // accounting, or the worker has just waited.
   int64_t busy_since_ns = 0;
   std::unique_lock<std::mutex> lock(pool_mu_);
-  // The end of a piece of work done for `c`: charges it, and returns with
-  // `lock` held.
+  // The end of a call of `c`: charges it, and returns with `lock` held.
   auto charge = [&](Connection& c) {
     if (!accounting_.load(std::memory_order_relaxed)) {
       busy_since_ns = 0;
@@ -1349,7 +1349,10 @@ void LocalServer::WorkerLoop() {
       lock.unlock();
       start_work();
       Drain(c);
-      charge(*c);
+      // Not charged here: reading the ring rolls into the charge of the
+      // worker's next piece of work, nearly always a call of the same
+      // client (the one it just read). One clock read per call, not two.
+      lock.lock();
       continue;  // (A last reference to `c` may go under the lock: see
                  // below.)
     }
