@@ -1296,9 +1296,9 @@ void LocalServer::WorkerLoop() {
   // previous charge (or since it began work after a wait), which includes
   // the ring read that queued the call. The pool's own cost between calls
   // (taking a call, the lock, freeing a call's buffers, the spin for the
-  // client's next request) is then charged too, not only the
-  // handler: a light client's worker spends most of its time on it spinning
-  // or polling for the next request, and counting handlers alone made a
+  // client's next request) is then charged too, not only the handler: a
+  // light client's worker spends most of its time on it spinning or
+  // polling for the next request, and counting handlers alone made a
   // spinning neighbour look nearly idle, so a flood's bucket refilled far
   // above the floor (docs/reliability.md, Known problems 4). 0: not
   // accounting, or the worker has just waited.
@@ -1349,9 +1349,9 @@ void LocalServer::WorkerLoop() {
       lock.unlock();
       start_work();
       Drain(c);
-      // Not charged here: reading the ring rolls into the charge of the
-      // worker's next piece of work, nearly always a call of the same
-      // client (the one it just read). One clock read per call, not two.
+      // Not charged here: reading the ring rolls into the charge of this
+      // worker's next call, nearly always one of this client's (the one
+      // it has just read). One clock read per call, not two.
       lock.lock();
       continue;  // (A last reference to `c` may go under the lock: see
                  // below.)
