@@ -60,7 +60,7 @@ NeighbourFigures RunNeighbour(Channel& ch, absl::Duration d) {
     f.ok += r.ok() && *r == "neighbour";
   }
   f.per_sec = f.calls / absl::ToDoubleSeconds(absl::Now() - start);
-  // Up to 30 million samples a phase in long mode: sorted once.
+  // About a million samples a 1 s phase: sorted once.
   absl::c_sort(us);
   f.p50_us = SortedQuantile(us, 0.5);
   f.p99_us = SortedQuantile(us, 0.99);

@@ -1071,12 +1071,12 @@ bool LocalServer::CanStartLocked(const Connection& c) const {
 // contended_cpu_share. Every tick measures each client's share of a CPU
 // (a worker's whole time on it, smoothed; see WorkerLoop). A client is
 // "queued up" while two or more of its calls wait beyond those running
-// (this tick or the last), and "light" while busy and not queued up. While a light client is
-// busy, a queued-up client is "contended": its time is charged to a token
-// bucket refilling at max(contended_cpu_share, 1 - 4 x the light clients'
-// share), and when the bucket is empty its calls wait (throttled) until it
-// is full again. Queued-up clients with no light one busy are not limited
-// against each other.
+// (this tick or the last), and "light" while busy and not queued up.
+// While a light client is busy, a queued-up client is "contended": its
+// time is charged to a token bucket refilling at max(contended_cpu_share,
+// 1 - 4 x the light clients' share), and when the bucket is empty its
+// calls wait (throttled, parked) until it is full again. Queued-up clients
+// with no light one busy are not limited against each other.
 void LocalServer::UpdateSharesLocked(
     const std::vector<std::shared_ptr<Connection>>& conns, int64_t now_ns) {
   const double floor_share = options_.contended_cpu_share;
