@@ -5,11 +5,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "runtime/target.h"
+
+ABSL_FLAG(std::string, lpc_config, "",
+          "lpc's config file (text format, runtime/config.proto); when empty, "
+          "the LPC_CONFIG environment variable names it");
 
 namespace lpc {
 namespace {
@@ -152,19 +157,15 @@ absl::StatusOr<config::Config> LoadConfigFile(const std::string& path) {
   return ParseConfig(buffer.str(), path);
 }
 
-std::string ConfigPathFromArgsOrEnv(int argc, char** argv) {
-  const std::string flag = "--lpc_config";
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind(flag + "=", 0) == 0) return arg.substr(flag.size() + 1);
-    if (arg == flag && i + 1 < argc) return argv[i + 1];
-  }
+std::string ConfigPathFromArgsOrEnv() {
+  std::string flag = absl::GetFlag(FLAGS_lpc_config);
+  if (!flag.empty()) return flag;
   const char* env = std::getenv("LPC_CONFIG");
   return env == nullptr ? "" : env;
 }
 
-absl::StatusOr<config::Config> LoadConfigFromArgsOrEnv(int argc, char** argv) {
-  std::string path = ConfigPathFromArgsOrEnv(argc, argv);
+absl::StatusOr<config::Config> LoadConfigFromArgsOrEnv() {
+  std::string path = ConfigPathFromArgsOrEnv();
   if (path.empty()) {
     return absl::NotFoundError(
         "no config file: pass --lpc_config=<path> or set LPC_CONFIG");

@@ -1,7 +1,8 @@
 // Loading lpc's configuration file (runtime/config.proto, text format).
 //
+//   absl::ParseCommandLine(argc, argv);          // sets --lpc_config
 //   absl::StatusOr<lpc::config::Config> config =
-//       lpc::LoadConfigFromArgsOrEnv(argc, argv);   // --lpc_config / LPC_CONFIG
+//       lpc::LoadConfigFromArgsOrEnv();           // --lpc_config, else $LPC_CONFIG
 //
 // Every error names the file, the line and the field:
 //   "kv.textproto:4:3: endpoint.target: unknown scheme 'lcoal' ..."
@@ -14,8 +15,13 @@
 #include <string>
 #include <string_view>
 
+#include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "runtime/config.pb.h"
+
+// --lpc_config=<path>: the config file. Defined here, once, for every binary
+// that links the runtime's config loader; absl::ParseCommandLine sets it.
+ABSL_DECLARE_FLAG(std::string, lpc_config);
 
 namespace lpc {
 
@@ -26,13 +32,13 @@ absl::StatusOr<config::Config> ParseConfig(std::string_view text,
 // Reads and parses the file at `path`.
 absl::StatusOr<config::Config> LoadConfigFile(const std::string& path);
 
-// The config path from a `--lpc_config=<path>` (or `--lpc_config <path>`)
-// argument, else from $LPC_CONFIG, else "".
-std::string ConfigPathFromArgsOrEnv(int argc, char** argv);
+// The config path: the --lpc_config flag if it is set (absl::ParseCommandLine
+// must have run), else $LPC_CONFIG, else "".
+std::string ConfigPathFromArgsOrEnv();
 
 // Loads the config named by ConfigPathFromArgsOrEnv; NOT_FOUND when none is
 // named.
-absl::StatusOr<config::Config> LoadConfigFromArgsOrEnv(int argc, char** argv);
+absl::StatusOr<config::Config> LoadConfigFromArgsOrEnv();
 
 // The endpoint for `client` if one names it, else the one for `service`,
 // else nullptr.

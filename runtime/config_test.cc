@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include "absl/flags/flag.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
@@ -93,15 +95,16 @@ TEST(ConfigTest, ServerNeedsAListener) {
 TEST(ConfigTest, FileAndFlagAndEnvironment) {
   std::string path = std::string(getenv("TEST_TMPDIR")) + "/c.textproto";
   std::ofstream(path) << kGood;
-  char arg0[] = "prog";
-  std::string flag = "--lpc_config=" + path;
-  char* argv[] = {arg0, flag.data()};
-  ASSERT_OK_AND_ASSIGN(config::Config c, LoadConfigFromArgsOrEnv(2, argv));
+  // The flag wins over the environment.
+  setenv("LPC_CONFIG", "/nonexistent/env.textproto", 1);
+  absl::SetFlag(&FLAGS_lpc_config, path);
+  ASSERT_OK_AND_ASSIGN(config::Config c, LoadConfigFromArgsOrEnv());
   EXPECT_EQ(c.endpoint_size(), 2);
+  absl::SetFlag(&FLAGS_lpc_config, "");
   setenv("LPC_CONFIG", path.c_str(), 1);
-  EXPECT_EQ(ConfigPathFromArgsOrEnv(1, argv), path);
+  EXPECT_EQ(ConfigPathFromArgsOrEnv(), path);
   unsetenv("LPC_CONFIG");
-  EXPECT_THAT(LoadConfigFromArgsOrEnv(1, argv),
+  EXPECT_THAT(LoadConfigFromArgsOrEnv(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("LPC_CONFIG")));
   EXPECT_THAT(LoadConfigFile(path + ".missing"),
               StatusIs(absl::StatusCode::kNotFound));

@@ -5,7 +5,7 @@
 // transport's API:
 //
 //   absl::StatusOr<lpc::config::Config> config =
-//       lpc::LoadConfigFromArgsOrEnv(argc, argv);
+//       lpc::LoadConfigFromArgsOrEnv();  // after absl::ParseCommandLine
 //   auto channel = lpc::ConnectFromConfig(*config, "example.kv.KeyValue");
 //
 //   lpc::Server server;

@@ -4,10 +4,13 @@
 //   calculator_client --lpc_config=examples/calculator/local.textproto
 //   calculator_client --lpc_config=examples/calculator/grpc.textproto
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "examples/calculator/calculator.lpc.h"
 #include "runtime/config.h"
+#include "runtime/flags.h"
 #include "transports/connect.h"
 
 using example::calculator::CalculatorClient;
@@ -23,7 +26,14 @@ int Check(const absl::Status& s, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv(argc, argv);
+  std::vector<std::string> args =
+      lpc::ParseFlags(argc, argv, "calculator_client --lpc_config=<file>");
+  if (!args.empty()) {
+    std::fprintf(stderr, "calculator_client: unexpected argument '%s'\n",
+                 args[0].c_str());
+    return 2;
+  }
+  absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv();
   if (!config.ok()) return Check(config.status(), "config");
   auto channel = lpc::ConnectFromConfig(*config, CalculatorClient::Descriptor().full_name);
   if (!channel.ok()) return Check(channel.status(), "connect");

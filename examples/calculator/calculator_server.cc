@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "examples/calculator/calculator.lpc.h"
-#include "examples/common/serve.h"
+#include "runtime/flags.h"
+#include "runtime/serve.h"
 
 namespace example::calculator {
 
@@ -107,7 +110,13 @@ class CalculatorImpl final : public CalculatorService {
 }  // namespace example::calculator
 
 int main(int argc, char** argv) {
+  std::vector<std::string> args =
+      lpc::ParseFlags(argc, argv, "calculator_server --lpc_config=<file>");
+  if (!args.empty()) {
+    std::fprintf(stderr, "calculator_server: unexpected argument '%s'\n",
+                 args[0].c_str());
+    return 2;
+  }
   example::calculator::CalculatorImpl calculator;
-  return lpc_examples::ServeUntilSignal(argc, argv, "calculator_server",
-                                        "calculator", &calculator);
+  return lpc::ServeUntilSignal("calculator_server", "calculator", &calculator);
 }

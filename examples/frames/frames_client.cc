@@ -15,15 +15,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "examples/frames/fnv.h"
 #include "examples/frames/frames.lpc.h"
 #include "runtime/config.h"
+#include "runtime/flags.h"
 #include "transports/connect.h"
+
+ABSL_FLAG(bool, no_oversize, false,
+          "skip the last call, one frame over the server's limit");
 
 using example::frames::FrameProcessorClient;
 
@@ -49,14 +53,11 @@ void Fill(uint32_t n, std::string* frame) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv(argc, argv);
+  std::vector<std::string> args = lpc::ParseFlags(
+      argc, argv, "frames_client --lpc_config=<file> [frames] [bytes]");
+  absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv();
   if (!config.ok()) return Fail(config.status(), "config");
-  std::vector<std::string> args;
-  bool oversize = true;
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--no_oversize") oversize = false;
-    if (argv[i][0] != '-') args.push_back(argv[i]);
-  }
+  const bool oversize = !absl::GetFlag(FLAGS_no_oversize);
   const long frames = args.size() > 0 ? std::atol(args[0].c_str()) : 20;
   const long bytes = args.size() > 1 ? std::atol(args[1].c_str()) : 8 << 20;
   if (frames < 1 || bytes < 1 || bytes > example::frames::kMaxFrameBytes) {

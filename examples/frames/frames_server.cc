@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "examples/common/serve.h"
 #include "examples/frames/fnv.h"
+#include "runtime/flags.h"
+#include "runtime/serve.h"
 #include "examples/frames/frames.lpc.h"
 
 namespace example::frames {
@@ -61,9 +63,15 @@ class FrameProcessorImpl final : public FrameProcessorService {
 }  // namespace example::frames
 
 int main(int argc, char** argv) {
+  std::vector<std::string> args =
+      lpc::ParseFlags(argc, argv, "frames_server --lpc_config=<file>");
+  if (!args.empty()) {
+    std::fprintf(stderr, "frames_server: unexpected argument '%s'\n",
+                 args[0].c_str());
+    return 2;
+  }
   example::frames::FrameProcessorImpl processor;
-  const int code =
-      lpc_examples::ServeUntilSignal(argc, argv, "frames_server", "frames", &processor);
+  const int code = lpc::ServeUntilSignal("frames_server", "frames", &processor);
   if (code == 0) {
     std::printf("frames_server: processed %llu frames, %llu bytes\n",
                 static_cast<unsigned long long>(processor.frames()),

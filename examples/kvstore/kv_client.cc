@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "examples/kvstore/kvstore.lpc.h"
 #include "runtime/config.h"
+#include "runtime/flags.h"
 #include "transports/connect.h"
 
 namespace {
@@ -97,13 +98,11 @@ int RunDemo(KeyValueClient& kv, int calls) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<lpc::config::Config> config =
-      lpc::LoadConfigFromArgsOrEnv(argc, argv);
+  std::vector<std::string> args = lpc::ParseFlags(
+      argc, argv,
+      "kv_client --lpc_config=<file> put|get|delete|scan|stats|touch|demo ...");
+  absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv();
   if (!config.ok()) return Fail(config.status());
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--", 2) != 0) args.push_back(argv[i]);
-  }
   if (args.empty()) {
     std::fprintf(stderr, "usage: kv_client --lpc_config=<file> "
                          "put|get|delete|scan|stats|touch|demo ...\n");

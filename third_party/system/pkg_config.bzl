@@ -24,6 +24,8 @@ _LIBS = {
         "absl_random_random",
         "absl_cord",
     ],
+    # ABSL_FLAG and absl::ParseCommandLine (with --help and usage).
+    "absl_flags": ["absl_flags", "absl_flags_parse", "absl_flags_usage"],
     "gtest": ["gtest", "gmock"],
     "gtest_main": ["gtest", "gmock", "gtest_main"],
     "benchmark": ["benchmark"],

@@ -1,4 +1,5 @@
-#include "examples/common/serve.h"
+// ServeUntilSignal: config, listeners, and a sigwait for SIGINT/SIGTERM.
+#include "runtime/serve.h"
 
 #include <signal.h>
 
@@ -8,18 +9,17 @@
 #include "runtime/config.h"
 #include "transports/connect.h"
 
-namespace lpc_examples {
+namespace lpc {
 
 int ServeUntilSignal(
-    int argc, char** argv, const char* program, const std::string& name,
-    lpc::Service* service,
-    const std::function<void(const lpc::Server&)>& after_shutdown) {
-  absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv(argc, argv);
+    const char* program, const std::string& name, Service* service,
+    const std::function<void(const Server&)>& after_shutdown) {
+  absl::StatusOr<config::Config> config = LoadConfigFromArgsOrEnv();
   if (!config.ok()) {
     std::fprintf(stderr, "%s: %s\n", program, config.status().ToString().c_str());
     return 2;
   }
-  const lpc::config::ServerEndpoint* entry = lpc::FindServer(*config, name);
+  const config::ServerEndpoint* entry = FindServer(*config, name);
   if (entry == nullptr) {
     std::fprintf(stderr, "%s: the config has no server named '%s'\n", program,
                  name.c_str());
@@ -32,13 +32,13 @@ int ServeUntilSignal(
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  lpc::ServerOptions options;
+  ServerOptions options;
   if (entry->max_message_size() > 0) {
     options.max_message_size = entry->max_message_size();
   }
-  lpc::Server server(options);
+  Server server(options);
   absl::Status s = server.RegisterService(service);
-  if (s.ok()) s = lpc::AddListenersFromConfig(&server, *entry);
+  if (s.ok()) s = AddListenersFromConfig(&server, *entry);
   if (s.ok()) s = server.Start();
   if (!s.ok()) {
     std::fprintf(stderr, "%s: %s\n", program, s.ToString().c_str());
@@ -54,4 +54,4 @@ int ServeUntilSignal(
   return 0;
 }
 
-}  // namespace lpc_examples
+}  // namespace lpc
