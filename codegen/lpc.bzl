@@ -1,6 +1,6 @@
 """lpc_cc_library: C++ stubs and protobuf classes for lpc .idl files.
 
-    load("//codegen:lpc.bzl", "lpc_cc_library")
+    load("@lpc//codegen:lpc.bzl", "lpc_cc_library")  # "//codegen:lpc.bzl" inside lpc
 
     lpc_cc_library(
         name = "calculator_lpc",
@@ -20,9 +20,29 @@ For every src `foo.idl` the macro runs lpcc once and declares, beside it:
                  those of deps (for protoc or a stock gRPC client)
   <name>_gen     the genrule that runs lpcc
 
-Imports are resolved relative to the workspace root (lpcc -I .), so an .idl
-imports another by its workspace path: import "examples/calculator/common.idl";
+Imports are resolved relative to the root of the repository that holds the
+.idl (lpcc -I <root>), so an .idl imports another by its path in that
+repository: import "examples/calculator/common.idl"; The generated files
+include each other by the same paths, which is how a dependant includes them
+too, whether the macro runs inside lpc or in a workspace that depends on it.
 """
+
+# Labels inside lpc, resolved here so that the macro works when it is called
+# from another repository.
+_LPCC = str(Label("//codegen:lpcc"))
+_RUNTIME_DEPS = [
+    str(Label("//runtime")),
+    str(Label("@lpc_system//:absl")),
+    str(Label("@lpc_system//:protobuf")),
+]
+
+def repository_root():
+    """The exec-root path of the calling package's repository ("." for the main one)."""
+    repo = native.repository_name()
+    return "." if repo == "@" else "external/" + repo[1:]
+
+def _out_dir(root):
+    return "$(GENDIR)" if root == "." else "$(GENDIR)/" + root
 
 def _sibling(label, suffix):
     """The label of target `label` + suffix, for any label spelling."""
@@ -39,6 +59,8 @@ def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False):
     cc_srcs = []
     protos = []
     commands = []
+    root = repository_root()
+    out = _out_dir(root)
     for src in srcs:
         if not src.endswith(".idl"):
             fail("lpc_cc_library srcs must be .idl files, got " + src)
@@ -47,8 +69,13 @@ def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False):
         cc_srcs += [stem + ".pb.cc", stem + ".lpc.cc"]
         protos.append(stem + ".proto")
         commands.append(
-            "$(location //codegen:lpcc) -I . --cpp_out=$(GENDIR) " +
-            "--proto_out=$(GENDIR) $(location {})".format(src),
+            "$(location {}) -I {} --cpp_out={} --proto_out={} $(location {})".format(
+                _LPCC,
+                root,
+                out,
+                out,
+                src,
+            ),
         )
 
     dep_idls = [_sibling(d, "_idl") for d in deps]
@@ -66,7 +93,7 @@ def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False):
         srcs = srcs + dep_idls,
         outs = hdrs + cc_srcs + protos,
         cmd = " && ".join(commands),
-        tools = ["//codegen:lpcc"],
+        tools = [_LPCC],
         message = "lpcc " + " ".join(srcs),
         testonly = testonly,
         visibility = ["//visibility:private"],
@@ -83,11 +110,7 @@ def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False):
         name = name,
         srcs = cc_srcs,
         hdrs = hdrs,
-        deps = deps + [
-            "//runtime",
-            "@system//:absl",
-            "@system//:protobuf",
-        ],
+        deps = deps + _RUNTIME_DEPS,
         visibility = visibility,
         testonly = testonly,
     )
