@@ -2,6 +2,8 @@
 // that the parser cannot do, each reported at the offending field.
 #include "runtime/config.h"
 
+#include <climits>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -86,6 +88,86 @@ absl::Status CheckTarget(std::string_view filename,
   return absl::OkStatus();
 }
 
+// gRPC's floor for each reconnect setting: it raises lower values silently.
+constexpr uint32_t kMinReconnectMs = 100;
+// gRPC takes the settings as an int of milliseconds.
+constexpr uint32_t kMaxGrpcMs = INT32_MAX;
+
+absl::Status CheckMillis(std::string_view filename,
+                         const TextFormat::ParseInfoTree* tree,
+                         const google::protobuf::Message& msg,
+                         const std::string& field, const std::string& path,
+                         uint32_t value, uint32_t min) {
+  if (value == 0) return absl::OkStatus();
+  if (value < min || value > kMaxGrpcMs) {
+    return FieldError(
+        filename, tree, msg, field, absl::StrCat(path, ".", field),
+        absl::StrCat(value, " ms is out of range; use 0 for gRPC's default or ",
+                     min, " to ", kMaxGrpcMs, " ms"));
+  }
+  return absl::OkStatus();
+}
+
+// The gRPC client options that gRPC itself would clamp, ignore or reject
+// only at the first call.
+absl::Status CheckGrpcOptions(std::string_view filename,
+                              const TextFormat::ParseInfoTree* endpoint_tree,
+                              const config::Endpoint& e,
+                              const std::string& path) {
+  if (!e.has_grpc()) return absl::OkStatus();
+  const config::GrpcClientOptions& g = e.grpc();
+  const FieldDescriptor* grpc_field =
+      config::Endpoint::descriptor()->FindFieldByName("grpc");
+  const TextFormat::ParseInfoTree* tree =
+      endpoint_tree == nullptr ? nullptr
+                               : endpoint_tree->GetTreeForNested(grpc_field, -1);
+  std::string grpc_path = absl::StrCat(path, ".grpc");
+  if (!g.lb_policy().empty() && g.lb_policy() != "pick_first" &&
+      g.lb_policy() != "round_robin") {
+    return FieldError(filename, tree, g, "lb_policy",
+                      absl::StrCat(grpc_path, ".lb_policy"),
+                      absl::StrCat("unknown load-balancing policy '",
+                                   g.lb_policy(),
+                                   "'; expected pick_first or round_robin"));
+  }
+  absl::Status s = CheckMillis(filename, tree, g, "keepalive_time_ms", grpc_path,
+                               g.keepalive_time_ms(), 1);
+  if (!s.ok()) return s;
+  s = CheckMillis(filename, tree, g, "keepalive_timeout_ms", grpc_path,
+                  g.keepalive_timeout_ms(), 1);
+  if (!s.ok()) return s;
+  if (g.keepalive_permit_without_calls() && g.keepalive_time_ms() == 0) {
+    return FieldError(filename, tree, g, "keepalive_permit_without_calls",
+                      absl::StrCat(grpc_path, ".keepalive_permit_without_calls"),
+                      "needs keepalive_time_ms: without it no pings are sent");
+  }
+  if (!g.has_reconnect()) return absl::OkStatus();
+  const config::GrpcReconnect& r = g.reconnect();
+  const FieldDescriptor* reconnect_field =
+      config::GrpcClientOptions::descriptor()->FindFieldByName("reconnect");
+  const TextFormat::ParseInfoTree* rtree =
+      tree == nullptr ? nullptr : tree->GetTreeForNested(reconnect_field, -1);
+  std::string rpath = absl::StrCat(grpc_path, ".reconnect");
+  s = CheckMillis(filename, rtree, r, "initial_backoff_ms", rpath,
+                  r.initial_backoff_ms(), kMinReconnectMs);
+  if (!s.ok()) return s;
+  s = CheckMillis(filename, rtree, r, "max_backoff_ms", rpath,
+                  r.max_backoff_ms(), kMinReconnectMs);
+  if (!s.ok()) return s;
+  s = CheckMillis(filename, rtree, r, "min_connect_timeout_ms", rpath,
+                  r.min_connect_timeout_ms(), kMinReconnectMs);
+  if (!s.ok()) return s;
+  if (r.initial_backoff_ms() != 0 && r.max_backoff_ms() != 0 &&
+      r.initial_backoff_ms() > r.max_backoff_ms()) {
+    return FieldError(filename, rtree, r, "max_backoff_ms",
+                      absl::StrCat(rpath, ".max_backoff_ms"),
+                      absl::StrCat("is less than initial_backoff_ms (",
+                                   r.max_backoff_ms(), " < ",
+                                   r.initial_backoff_ms(), ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<config::Config> ParseConfig(std::string_view text,
@@ -122,6 +204,8 @@ absl::StatusOr<config::Config> ParseConfig(std::string_view text,
     }
     absl::Status s =
         CheckTarget(filename, sub, e, absl::StrCat(path, ".target"), e.target());
+    if (!s.ok()) return s;
+    s = CheckGrpcOptions(filename, sub, e, path);
     if (!s.ok()) return s;
   }
   const FieldDescriptor* server_field =

@@ -57,6 +57,11 @@ absl::StatusOr<GrpcChannelOptions> GrpcOptions(const config::Endpoint* e) {
   if (g.keepalive_timeout_ms() > 0) {
     o.keepalive_timeout = absl::Milliseconds(g.keepalive_timeout_ms());
   }
+  o.keepalive_permit_without_calls = g.keepalive_permit_without_calls();
+  const config::GrpcReconnect& r = g.reconnect();
+  o.reconnect_initial_backoff = absl::Milliseconds(r.initial_backoff_ms());
+  o.reconnect_max_backoff = absl::Milliseconds(r.max_backoff_ms());
+  o.min_connect_timeout = absl::Milliseconds(r.min_connect_timeout_ms());
   o.tls_root_certs_path = g.tls_root_certs_file();
   if (!g.tls_target_name_override().empty()) {
     o.channel_args["grpc.ssl_target_name_override"] = g.tls_target_name_override();

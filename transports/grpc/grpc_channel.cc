@@ -50,6 +50,55 @@ int DurationToMillis(absl::Duration d) {
                                             INT_MAX));
 }
 
+// A duration option: zero (gRPC's default) or from `min` to INT_MAX ms.
+absl::Status CheckDuration(const char* name, absl::Duration d,
+                           absl::Duration min) {
+  if (d == absl::ZeroDuration()) return absl::OkStatus();
+  if (d < min || d > absl::Milliseconds(INT_MAX)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gRPC channel option ", name, " = ", absl::FormatDuration(d),
+        " is out of range; use zero for gRPC's default or ",
+        absl::FormatDuration(min), " to ", INT_MAX, "ms"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOptions(const GrpcChannelOptions& o) {
+  if (!o.lb_policy.empty() && o.lb_policy != "pick_first" &&
+      o.lb_policy != "round_robin") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown gRPC load-balancing policy '", o.lb_policy,
+                     "'; expected pick_first or round_robin"));
+  }
+  // gRPC raises reconnect settings below 100 ms to 100 ms silently.
+  const absl::Duration floor = absl::Milliseconds(100);
+  const struct {
+    const char* name;
+    absl::Duration value;
+    absl::Duration min;
+  } durations[] = {
+      {"keepalive_time", o.keepalive_time, absl::Milliseconds(1)},
+      {"keepalive_timeout", o.keepalive_timeout, absl::Milliseconds(1)},
+      {"reconnect_initial_backoff", o.reconnect_initial_backoff, floor},
+      {"reconnect_max_backoff", o.reconnect_max_backoff, floor},
+      {"min_connect_timeout", o.min_connect_timeout, floor},
+  };
+  for (const auto& d : durations) {
+    absl::Status s = CheckDuration(d.name, d.value, d.min);
+    if (!s.ok()) return s;
+  }
+  if (o.reconnect_initial_backoff > absl::ZeroDuration() &&
+      o.reconnect_max_backoff > absl::ZeroDuration() &&
+      o.reconnect_max_backoff < o.reconnect_initial_backoff) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gRPC channel option reconnect_max_backoff = ",
+        absl::FormatDuration(o.reconnect_max_backoff),
+        " is less than reconnect_initial_backoff = ",
+        absl::FormatDuration(o.reconnect_initial_backoff)));
+  }
+  return absl::OkStatus();
+}
+
 // True while this thread runs one of our gRPC completion callbacks.
 thread_local bool t_in_grpc_callback = false;
 
@@ -236,6 +285,8 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   if (grpc_target.empty()) {
     return absl::InvalidArgumentError("empty gRPC target");
   }
+  absl::Status valid = CheckOptions(grpc_options);
+  if (!valid.ok()) return valid;
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       grpc_options.credentials;
   if (credentials == nullptr && !grpc_options.tls_root_certs_path.empty()) {
@@ -257,7 +308,8 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   args.SetMaxReceiveMessageSize(grpc_options.grpc_max_receive_message_size);
   args.SetMaxSendMessageSize(ClampToInt(options.max_message_size));
   if (!grpc_options.lb_policy.empty()) {
-    args.SetLoadBalancingPolicyName(grpc_options.lb_policy);
+    args.SetServiceConfigJSON(absl::StrCat(
+        "{\"loadBalancingConfig\":[{\"", grpc_options.lb_policy, "\":{}}]}"));
   }
   if (grpc_options.keepalive_time > absl::ZeroDuration()) {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
@@ -269,6 +321,21 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   }
   if (grpc_options.keepalive_permit_without_calls) {
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  }
+  const struct {
+    const char* arg;
+    absl::Duration value;
+  } backoff[] = {
+      {GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+       grpc_options.reconnect_initial_backoff},
+      {GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, grpc_options.reconnect_max_backoff},
+      // gRPC 1.51 reads this argument as the minimum connect timeout.
+      {GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, grpc_options.min_connect_timeout},
+  };
+  for (const auto& b : backoff) {
+    if (b.value > absl::ZeroDuration()) {
+      args.SetInt(b.arg, DurationToMillis(b.value));
+    }
   }
   for (const auto& [name, value] : grpc_options.channel_args) {
     if (const int* i = std::get_if<int>(&value)) {

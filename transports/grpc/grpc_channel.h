@@ -45,7 +45,9 @@ struct GrpcChannelOptions {
   // the channel uses TLS trusting these roots.
   // Default: empty (no TLS).
   std::string tls_root_certs_path;
-  // gRPC's load-balancing policy name ("pick_first", "round_robin").
+  // gRPC's load-balancing policy, "pick_first" or "round_robin", set as the
+  // channel's default service config (a service config from the resolver,
+  // or a "grpc.service_config" in channel_args, replaces it).
   // Default: empty (gRPC's default, pick_first).
   std::string lb_policy;
   // Interval between keepalive pings; zero leaves gRPC's default (off).
@@ -57,6 +59,15 @@ struct GrpcChannelOptions {
   // Whether keepalive pings are sent while no call is active.
   // Default: false.
   bool keepalive_permit_without_calls = false;
+  // Reconnect backoff (gRPC's doc/connection-backoff.md): the wait after the
+  // first failed connection attempt (later waits grow 1.6-fold, with 20%
+  // jitter), the longest wait, and the least time one attempt is given.
+  // Zero leaves gRPC's default (1 s, 120 s, 20 s); a set value is at least
+  // 100 ms, gRPC's floor.
+  // Default: zero.
+  absl::Duration reconnect_initial_backoff = absl::ZeroDuration();
+  absl::Duration reconnect_max_backoff = absl::ZeroDuration();
+  absl::Duration min_connect_timeout = absl::ZeroDuration();
   // The reply size gRPC itself enforces while receiving, in bytes; -1 means
   // no limit in gRPC, and lpc then checks ChannelOptions::max_message_size
   // once the reply has arrived. The default avoids a gRPC 1.51 problem: a
@@ -76,7 +87,9 @@ class GrpcChannel final : public Channel {
   // Creates a channel to `grpc_target`, any target gRPC resolves
   // ("dns:///host:port", "host:port", "ipv4:1.2.3.4:5", "unix:/path").
   // Connecting is lazy: an unreachable server shows up as UNAVAILABLE on
-  // the first call. Fails with INVALID_ARGUMENT for an empty target and
+  // the first call. Fails with INVALID_ARGUMENT for an empty target or an
+  // option out of range (an unknown lb_policy, a negative duration, a
+  // backoff below 100 ms or a max backoff below the initial one), and
   // NOT_FOUND for an unreadable tls_root_certs_path.
   static absl::StatusOr<std::shared_ptr<GrpcChannel>> Create(
       std::string_view grpc_target, ChannelOptions options = {},
