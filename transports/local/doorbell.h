@@ -34,6 +34,15 @@ void SignalEventFd(int fd);
 // Reads and clears the counter; true if it was non-zero.
 bool DrainEventFd(int fd);
 
+// Something that wakes the peer of an endpoint (the client's ring of the
+// server's eventfd; see internal/client_doorbell.h).
+class PeerDoorbell {
+ public:
+  virtual ~PeerDoorbell() = default;
+  // Wakes the peer. Never blocks.
+  virtual void Ring() = 0;
+};
+
 // The value a side stores in its RunningWord while it works: 1 + its CPU.
 uint32_t RunningValueForThisCpu();
 // Whether spinning for `peer_running` (a RunningWord value) makes sense:

@@ -265,7 +265,9 @@ Endpoint::~Endpoint() {
 
 bool Endpoint::Flush() {
   if (!outbound_.Publish()) return false;
-  if (side_ == Side::kClient && options_.peer_eventfd >= 0) {
+  if (side_ == Side::kClient && options_.peer_doorbell != nullptr) {
+    options_.peer_doorbell->Ring();
+  } else if (side_ == Side::kClient && options_.peer_eventfd >= 0) {
     SignalEventFd(options_.peer_eventfd);
   } else {
     FutexWake(&outbound_.control()->consumer_sleeping, 1);
@@ -372,7 +374,9 @@ void Endpoint::ReleaseReceived() {
 }
 
 void Endpoint::WakeWaitingProducer() {
-  if (side_ == Side::kClient && options_.peer_eventfd >= 0) {
+  if (side_ == Side::kClient && options_.peer_doorbell != nullptr) {
+    options_.peer_doorbell->Ring();
+  } else if (side_ == Side::kClient && options_.peer_eventfd >= 0) {
     SignalEventFd(options_.peer_eventfd);
   } else {
     FutexWake(inbound_.producer_waiting_word(), 1);

@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "transports/local/buffer_cache.h"
 #include "transports/local/data_area.h"
+#include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
 #include "transports/local/ring.h"
 #include "transports/local/section.h"
@@ -117,6 +118,10 @@ struct EndpointOptions {
   // Doorbell of the peer when it is the server (an eventfd; -1 = use the
   // futex words). Not owned.
   int peer_eventfd = -1;
+  // Rings the server's doorbell instead of writing `peer_eventfd` directly
+  // (clients; see internal/client_doorbell.h). Not owned.
+  // Default: null.
+  PeerDoorbell* peer_doorbell = nullptr;
   // Where a large payload read from the data area or a memfd gets its
   // buffer (see buffer_cache.h); null = a new string each time. Not owned.
   // Default: null.

@@ -1,0 +1,314 @@
+// ClientConnection's call table, sending and control packets; the waiting
+// half (leader/follower, the pump) is in client_wait.cc.
+#include "transports/local/internal/client_connection.h"
+
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "transports/local/control_socket.h"
+#include "transports/local/doorbell.h"
+#include "transports/local/frame.h"
+#include "transports/local/section.h"
+#include "transports/local/shared_word.h"
+
+namespace lpc::local::internal {
+namespace {
+
+constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
+
+}  // namespace
+
+ClientConnection::ClientConnection(ClientHandshake handshake,
+                                   const LocalChannelOptions& o,
+                                   const ChannelOptions& co)
+    : sock_(std::move(handshake.sock)),
+      doorbell_(std::move(handshake.eventfd)),
+      map_(std::move(handshake.map)),
+      layout_(handshake.layout),
+      options_(o),
+      spin_ns_(absl::ToInt64Nanoseconds(o.spin)) {
+  EndpointOptions eo;
+  eo.max_inline_record = o.max_inline_record;
+  eo.max_payload = kHardPayloadCap;
+  eo.accept_payload = co.max_message_size;
+  eo.peer_doorbell = &doorbell_;
+  eo.buffers = &buffers_;
+  eo.memfd_pool = &memfd_pool_;
+  eo.memfd_keep_idle = o.payload_cache_idle;
+  ep_ = std::make_unique<Endpoint>(Side::kClient, map_.data(), layout_, this,
+                                   eo);
+}
+
+ClientConnection::~ClientConnection() {
+  {
+    MutexLock lock(&mu_);
+    stop_pump_ = true;
+    cv_.SignalAll();
+  }
+  if (pump_.joinable()) {
+    if (pump_.get_id() == std::this_thread::get_id()) {
+      pump_.detach();
+    } else {
+      pump_.join();
+    }
+  }
+  // Async calls still registered (their channel went away): they never
+  // complete, as before; their contexts are alive (their callbacks have
+  // not run), so their cancel callbacks, which point at this connection,
+  // are removed, waiting for one that is running right now (it finds its
+  // call gone). Sync calls cannot be left: their callers hold a reference
+  // to this connection.
+  std::vector<PendingCall*> left;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [id, call] : calls_) left.push_back(call);
+    calls_.clear();
+  }
+  for (PendingCall* call : left) {
+    if (!call->callback) continue;
+    if (call->cancel_handle != 0) {
+      call->ctx->RemoveCancelCallback(call->cancel_handle);
+    }
+    delete call;
+  }
+}
+
+bool ClientConnection::HungUp() { return PeerHungUp(sock_.get()); }
+
+absl::StatusOr<uint32_t> ClientConnection::Register(
+    PendingCall* call, const InterfaceDescriptor* iface) {
+  MutexLock lock(&mu_);
+  if (dead_) return dead_status_;
+  uint32_t slot = 0;
+  if (iface != nullptr) {
+    if (iface == last_iface_) {  // Descriptors are static data.
+      slot = last_slot_;
+    } else {
+      auto it = bound_.find(iface->full_name);  // No allocation.
+      if (it == bound_.end()) return absl::NotFoundError("not bound");
+      slot = it->second;
+      last_iface_ = iface;
+      last_slot_ = slot;
+    }
+  }
+  if (calls_.size() >= options_.max_in_flight) {
+    return absl::ResourceExhaustedError("too many calls in flight");
+  }
+  if (call->callback && call->ctx != nullptr &&
+      call->ctx->WasCancelledExplicitly()) {
+    // Its cancel callback ran before it was registered (and found
+    // nothing); refusing it here is what makes that cancel count.
+    return absl::CancelledError("call cancelled");
+  }
+  if (call->id == 0) call->id = NextId();
+  calls_.emplace(call->id, call);
+  if (call->callback) {
+    StartPumpLocked();
+    if (async_pending_.fetch_add(1) == 0) cv_.SignalAll();  // Pump.
+  }
+  return slot;
+}
+
+void ClientConnection::SetBound(const std::string& iface, uint32_t slot) {
+  MutexLock lock(&mu_);
+  bound_[iface] = slot;
+}
+
+std::optional<uint32_t> ClientConnection::BoundSlot(std::string_view iface) {
+  MutexLock lock(&mu_);
+  auto it = bound_.find(iface);
+  if (it == bound_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::Status ClientConnection::Send(const OutgoingMessage& m,
+                                    absl::Time deadline) {
+  MutexLock lock(&send_mu_);
+  ep_->SetRunning(true);
+  for (;;) {
+    absl::StatusOr<bool> ok = ep_->TrySend(m);
+    if (!ok.ok()) {
+      if (absl::IsResourceExhausted(ok.status())) return ok.status();
+      MarkDead(absl::UnavailableError(
+          absl::StrCat("local transport broken: ", ok.status().message())));
+      return absl::UnavailableError(ok.status().message());
+    }
+    if (*ok) break;
+    ep_->Flush();
+    if (dead()) return dead_status();
+    if (HungUp()) {
+      MarkDead(absl::UnavailableError("server closed the connection"));
+      return dead_status();
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("request ring stayed full");
+    }
+    ep_->WaitForRoom(std::min(left, kClientSleepChunk));
+  }
+  ep_->Flush();
+  // A doorbell the server wedged (internal/client_doorbell.h) ends the
+  // connection once the ring that met it is over.
+  if (doorbell_.wedged() && !dead()) {
+    MarkDead(absl::UnavailableError(
+        "server wedged its doorbell (a blocking eventfd with a full counter)"));
+  }
+  return absl::OkStatus();
+}
+
+// First as a control packet: the server's I/O thread always reads the
+// socket, even while it has stopped reading this client's ring
+// (back-pressure at its in-flight limit), when a ring CANCEL would wait
+// behind unread requests. The packet is sent without waiting and without
+// send_mu_ (a Send waiting for ring room may hold it), so this may run in a
+// cancel callback; one SOCK_SEQPACKET packet is atomic, so it cannot tear a
+// PAYLOAD_FD packet that a thread under send_mu_ sends meanwhile, and the
+// server needs no order between the two. Only if the socket's buffer is
+// full does it go by the ring.
+void ClientConnection::SendCancel(uint64_t id) {
+  const absl::Status sent =
+      TrySendPacket(sock_.get(), EncodeCancelPacket(id));
+  if (sent.ok() || absl::IsUnavailable(sent)) return;  // Sent, or gone.
+  OutgoingMessage m;
+  m.type = MessageType::kCancel;
+  m.message_id = id;
+  Send(m, absl::Now() + absl::Milliseconds(100)).IgnoreError();
+}
+
+bool ClientConnection::Complete(uint64_t id,
+                                absl::StatusOr<std::string> result) {
+  Completion done;
+  {
+    MutexLock lock(&mu_);
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return false;
+    PendingCall* call = it->second;
+    calls_.erase(it);
+    CompleteLocked(call, std::move(result), &done);
+    cv_.SignalAll();
+  }
+  done.Run();
+  return true;
+}
+
+void ClientConnection::MarkDead(const absl::Status& status) {
+  std::vector<Completion> callbacks;
+  {
+    MutexLock lock(&mu_);
+    if (!dead_) {
+      dead_ = true;
+      dead_flag_.store(true, std::memory_order_release);
+      dead_status_ = status;
+    }
+    for (auto& [id, call] : calls_) {
+      Completion done;
+      CompleteLocked(call, dead_status_, &done);
+      if (done.callback) callbacks.push_back(std::move(done));
+    }
+    calls_.clear();
+    cv_.SignalAll();
+  }
+  WakeLeader();
+  for (Completion& c : callbacks) c.Run();
+}
+
+absl::Status ClientConnection::dead_status() {
+  MutexLock lock(&mu_);
+  return dead_status_;
+}
+
+void ClientConnection::WakeLeader() {
+  uint32_t* word = &ControlOf(map_.data(), layout_)->reply.consumer_sleeping;
+  SharedStore<uint32_t>(*word, 0, std::memory_order_seq_cst);
+  FutexWake(word, INT32_MAX);
+}
+
+void ClientConnection::Expire(uint64_t id) {
+  if (Complete(id, absl::DeadlineExceededError("deadline exceeded"))) {
+    SendCancel(id);
+  }
+}
+
+absl::Status ClientConnection::SendPayloadFd(uint32_t number, uint64_t length,
+                                             int fd) {
+  PayloadFdBody body{number, 0, length};
+  const int fds[1] = {fd};
+  return SendPacket(sock_.get(),
+                    EncodeControl(ControlType::kPayloadFd, &body, sizeof(body)),
+                    fds);
+}
+
+absl::StatusOr<UniqueFd> ClientConnection::TakePayloadFd(uint32_t number,
+                                                         uint64_t,
+                                                         absl::Time deadline)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // Called by ep_ under reader_mu_.
+  for (int i = 0; i < 64; ++i) {
+    if (!stash_.empty()) {
+      auto entry = std::move(stash_.front());
+      stash_.pop_front();
+      if (entry.first != number) {
+        return absl::DataLossError("payload memfd out of order");
+      }
+      return std::move(entry.second);
+    }
+    absl::Status s = ReadOnePacket(deadline);
+    if (!s.ok()) return s;
+  }
+  return absl::DataLossError("payload memfd did not arrive");
+}
+
+absl::Status ClientConnection::ReadOnePacket(absl::Time deadline) {
+  absl::StatusOr<Packet> p = RecvPacket(sock_.get(), deadline);
+  if (absl::IsDeadlineExceeded(p.status())) return p.status();
+  if (!p.ok()) {
+    MarkDead(absl::UnavailableError("server closed the connection"));
+    return dead_status();
+  }
+  absl::Span<const std::byte> body;
+  absl::StatusOr<ControlType> type = DecodeControlHeader(
+      absl::MakeConstSpan(reinterpret_cast<const std::byte*>(p->bytes.data()),
+                          p->bytes.size()),
+      &body);
+  if (type.ok() && *type == ControlType::kGoodbye) {
+    absl::Status why = DecodeStatusBody(body);
+    MarkDead(absl::UnavailableError(why.message()));
+    return dead_status();
+  }
+  PayloadFdBody b;
+  if (!type.ok() || *type != ControlType::kPayloadFd ||
+      body.size() != sizeof(b) || p->fds.size() != 1 || stash_.size() > 16) {
+    MarkDead(absl::UnavailableError("protocol error on the control socket"));
+    return dead_status();
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  stash_.emplace_back(b.memfd_number, std::move(p->fds[0]));
+  return absl::OkStatus();
+}
+
+void ClientConnection::CompleteLocked(PendingCall* call,
+                                      absl::StatusOr<std::string> result,
+                                      Completion* out) {
+  if (call->callback) {
+    async_pending_.fetch_sub(1, std::memory_order_release);
+    out->callback = std::move(call->callback);
+    out->ctx = call->ctx;
+    out->deadline_ns = call->deadline_ns;
+    out->cancel_handle = call->cancel_handle;
+    out->result = std::move(result);
+    delete call;
+    return;
+  }
+  call->result = std::move(result);
+  call->done.store(true, std::memory_order_release);  // Last touch.
+}
+
+bool ClientConnection::SocketCheckDue(int64_t now_ns) {
+  int64_t last = last_socket_check_ns_.load(std::memory_order_relaxed);
+  if (now_ns - last < kSocketCheckNs) return false;
+  return last_socket_check_ns_.compare_exchange_strong(
+      last, now_ns, std::memory_order_relaxed);
+}
+
+}  // namespace lpc::local::internal

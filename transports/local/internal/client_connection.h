@@ -1,0 +1,213 @@
+// ClientConnection: one connected, handshaken client connection of a
+// LocalChannel: its section's endpoint, the table of calls in flight, the
+// interface bindings, and the leader/follower wait for replies.
+//
+// Waiting for replies is leader/follower: a calling thread that finds no
+// reader becomes the leader, drains the reply ring for everyone (spinning
+// while the server runs on another CPU, then sleeping on the ring's futex
+// in chunks of at most 10 ms, checking the control socket before each
+// sleep) and hands the role on when its own call ends. Threads with async
+// calls in flight are served by a pump thread that leads the same way.
+// The waiting half lives in client_wait.cc.
+//
+// Locks, in nesting order: reader_mu_ (the leader role), then send_mu_,
+// then mu_. LocalChannel's own lock is never held while taking them.
+//
+// Thread safety: thread-safe. Every wait is bounded by the caller's
+// deadline; no wait depends on the server's pace beyond it.
+#ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_CLIENT_CONNECTION_H_
+#define LPC_TRANSPORTS_LOCAL_INTERNAL_CLIENT_CONNECTION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/channel.h"
+#include "runtime/mutex.h"
+#include "transports/local/buffer_cache.h"
+#include "transports/local/endpoint.h"
+#include "transports/local/internal/client_doorbell.h"
+#include "transports/local/internal/client_handshake.h"
+#include "transports/local/internal/pending_call.h"
+#include "transports/local/local_transport.h"
+#include "transports/local/unique_fd.h"
+
+namespace lpc::local::internal {
+
+// Longest single sleep of a waiting thread: a dead server, a passed
+// deadline or a handed-on leader role is noticed within this.
+inline constexpr absl::Duration kClientSleepChunk = absl::Milliseconds(10);
+// How often a busy connection polls its control socket (hang-up, goodbye).
+inline constexpr int64_t kSocketCheckNs = 1000 * 1000;
+
+class ClientConnection : public MemfdPort {
+ public:
+  // Takes over a completed handshake's socket, doorbell and section.
+  ClientConnection(ClientHandshake handshake, const LocalChannelOptions& o,
+                   const ChannelOptions& co);
+  ~ClientConnection() override;
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  bool dead() const { return dead_flag_.load(std::memory_order_acquire); }
+  // Whether the server hung up (a poll of the control socket).
+  bool HungUp();
+
+  // Registers a call (an async one if call->callback is set) and returns
+  // the interface slot `iface` is bound to. NOT_FOUND: `iface` is not bound
+  // on this connection yet (nothing registered); RESOURCE_EXHAUSTED over
+  // the in-flight limit. With iface null (bind calls) the slot is 0.
+  absl::StatusOr<uint32_t> Register(PendingCall* call,
+                                    const InterfaceDescriptor* iface)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A fresh message id (async calls take theirs before registering).
+  uint64_t NextId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+
+  void SetBound(const std::string& iface, uint32_t slot)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<uint32_t> BoundSlot(std::string_view iface)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Places a message and publishes it, waiting for ring room until
+  // `deadline`.
+  absl::Status Send(const OutgoingMessage& m, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(send_mu_);
+
+  // Tells the server to cancel call `id`: a control packet if the socket
+  // takes it at once, else a ring CANCEL (see client_connection.cc).
+  void SendCancel(uint64_t id);
+
+  BufferCache& buffers() { return buffers_; }
+
+  // Completes call `id` with `result` if it is still registered; runs its
+  // callback if async. Returns whether it was registered.
+  bool Complete(uint64_t id, absl::StatusOr<std::string> result)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Ends the connection: every pending call fails with `status`.
+  void MarkDead(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status dead_status() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Wakes a leader sleeping on the reply ring's futex.
+  void WakeLeader();
+
+  // Waits until `call` completes or its deadline passes, leading while
+  // nobody else does.
+  //
+  // `cancelled()` is polled (cheap) while the call spins; `before_sleep()`
+  // runs (without locks held) before this thread first sleeps, so that a
+  // call that never sleeps never pays for registering a cancel callback.
+  void Wait(PendingCall* call);
+  void Wait(PendingCall* call, absl::FunctionRef<bool()> cancelled,
+            absl::FunctionRef<void()> before_sleep);
+
+  // Completes call `id` with DEADLINE_EXCEEDED and tells the server.
+  void Expire(uint64_t id);
+
+  // Whether the control socket is due for a look (rate limit shared by all
+  // threads; claims the slot when it returns true).
+  bool SocketCheckDue(int64_t now_ns);
+
+  // MemfdPort (runs under reader_mu_ or send_mu_, inside the endpoint).
+  absl::Status SendPayloadFd(uint32_t number, uint64_t length,
+                             int fd) override;
+  absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t length,
+                                         absl::Time deadline) override;
+
+ private:
+  // Reads one control packet (under reader_mu_). DEADLINE_EXCEEDED: none.
+  absl::Status ReadOnePacket(absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
+
+  // Drains the reply ring until it is empty or, once a message was
+  // handled, `stop()`; returns how many messages it handled.
+  int DrainReplies(absl::FunctionRef<bool()> stop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
+  void ExpireOverdue() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Ends `call`, already removed from calls_: a sync call gets its result
+  // and `done`; an async call's callback moves to `*out` and its record is
+  // deleted.
+  void CompleteLocked(PendingCall* call, absl::StatusOr<std::string> result,
+                      Completion* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // The leader loop: until `stop()` or the deadline (client_wait.cc).
+  // `yield` (the async pump): every few microseconds of spinning the
+  // leader yields its CPU. `before_sleep()` runs before every futex sleep.
+  void Lead(absl::FunctionRef<bool()> stop, absl::Time deadline, bool yield,
+            absl::FunctionRef<void()> before_sleep)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
+  // Leads (reader_mu_ held by the caller, released here), then hands the
+  // leader role on to a waiting follower or the pump, if there is one.
+  void LeadAndHandOff(absl::FunctionRef<bool()> stop, absl::Time deadline,
+                      bool yield, absl::FunctionRef<void()> before_sleep)
+      ABSL_UNLOCK_FUNCTION(reader_mu_);
+
+  void StartPumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Serves async calls while any are pending.
+  void Pump() ABSL_LOCKS_EXCLUDED(mu_);
+
+  UniqueFd sock_;
+  ClientDoorbell doorbell_;  // Rings the server's eventfd (never blocks).
+  Mapping map_;
+  SectionLayout layout_;
+  const LocalChannelOptions options_;
+  const int64_t spin_ns_;
+  // A sent request's large buffer holds the next large reply (see
+  // buffer_cache.h). Before ep_, which takes from it.
+  BufferCache buffers_{options_.payload_buffer_cache_bytes,
+                      options_.large_payload_buffer_cache_bytes};
+  // Sent request memfds kept for reuse (endpoint.h). Before ep_ too.
+  PayloadMemfdPool memfd_pool_{options_.payload_memfd_cache_bytes};
+  // Its send side is serialised by send_mu_, its receive side by
+  // reader_mu_.
+  std::unique_ptr<Endpoint> ep_;
+
+  // The leader role: the receive side of ep_ and reads of the socket.
+  Mutex reader_mu_;
+  std::deque<std::pair<uint32_t, UniqueFd>> stash_
+      ABSL_GUARDED_BY(reader_mu_);
+
+  Mutex send_mu_;  // The send side of ep_.
+
+  Mutex mu_;  // The call table, bindings and death.
+  CondVar cv_;  // Followers, the pump; signalled under mu_.
+  absl::flat_hash_map<uint64_t, PendingCall*> calls_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> next_id_{1};
+  // Interface name -> slot.
+  std::map<std::string, uint32_t, std::less<>> bound_ ABSL_GUARDED_BY(mu_);
+  // A cache of bound_ (descriptors are static data).
+  const InterfaceDescriptor* last_iface_ ABSL_GUARDED_BY(mu_) = nullptr;
+  uint32_t last_slot_ ABSL_GUARDED_BY(mu_) = 0;
+  // Threads (and the pump) waiting on cv_ for the leader role or their
+  // call; changed under mu_, read without it by a leader handing on.
+  std::atomic<int> followers_{0};
+  bool dead_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> dead_flag_{false};  // dead_, readable without mu_.
+  absl::Status dead_status_ ABSL_GUARDED_BY(mu_);
+  // Written under mu_; read without it by the pump's leader loop.
+  std::atomic<int> async_pending_{0};
+  std::atomic<bool> stop_pump_{false};
+  bool pump_started_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread pump_;
+  std::atomic<uint64_t> stray_replies_{0};
+  std::atomic<int64_t> last_socket_check_ns_{0};
+};
+
+}  // namespace lpc::local::internal
+
+#endif  // LPC_TRANSPORTS_LOCAL_INTERNAL_CLIENT_CONNECTION_H_

@@ -1,0 +1,284 @@
+// ClientConnection's waiting half: callers waiting for their replies as
+// leader or follower, the leader's drain of the reply ring, and the pump
+// thread that leads for async calls. See client_connection.h.
+#include <sched.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "transports/local/doorbell.h"
+#include "transports/local/frame.h"
+#include "transports/local/internal/client_connection.h"
+#include "transports/local/metadata.h"
+
+namespace lpc::local::internal {
+
+void ClientConnection::Wait(PendingCall* call) {
+  Wait(call, [] { return false; }, [] {});
+}
+
+// The common case takes no lock but the leader role: the caller leads, its
+// reply completes the call (one mu_ section in DrainReplies), and it hands
+// the role on only if a follower waits for it.
+void ClientConnection::Wait(PendingCall* call,
+                            absl::FunctionRef<bool()> cancelled,
+                            absl::FunctionRef<void()> before_sleep) {
+  bool prepared = false;
+  const auto prepare_once = [&] {
+    if (!prepared) {
+      prepared = true;
+      before_sleep();
+    }
+  };
+  const auto stop = [&] {
+    return call->done.load(std::memory_order_acquire) ||
+           (!prepared && cancelled());
+  };
+  // The first pass skips the clock: a leader checks the deadline itself.
+  for (bool first = true; !call->done.load(std::memory_order_acquire);
+       first = false) {
+    if (!first && absl::Now() >= call->deadline) {
+      Expire(call->id);
+      continue;
+    }
+    if (!prepared && cancelled()) {
+      prepare_once();  // Runs the cancel callback at once.
+      continue;
+    }
+    if (reader_mu_.TryLock()) {
+      LeadAndHandOff(stop, call->deadline, /*yield=*/false, prepare_once);
+      continue;
+    }
+    if (!prepared) {
+      prepare_once();
+      continue;
+    }
+    // Follow: sleep until the leader hands on or completes this call.
+    mu_.Lock();
+    followers_.fetch_add(1, std::memory_order_seq_cst);
+    if (call->done.load(std::memory_order_acquire)) {
+      followers_.fetch_sub(1, std::memory_order_relaxed);
+      mu_.Unlock();
+      break;
+    }
+    if (reader_mu_.TryLock()) {  // The leader left meanwhile.
+      followers_.fetch_sub(1, std::memory_order_relaxed);
+      mu_.Unlock();
+      reader_mu_.Unlock();
+      continue;
+    }
+    cv_.WaitWithDeadline(
+        &mu_, std::min(call->deadline, absl::Now() + kClientSleepChunk));
+    followers_.fetch_sub(1, std::memory_order_relaxed);
+    mu_.Unlock();
+  }
+}
+
+int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
+  int handled = 0;
+  bool none_left = false;  // The last reply completed the last call.
+  for (;;) {
+    if (handled > 0 && stop()) break;  // The rest is for the next leader.
+    absl::StatusOr<std::optional<IncomingMessage>> msg = ep_->Receive();
+    if (!msg.ok()) {
+      MarkDead(absl::UnavailableError(
+          absl::StrCat("bad reply from server: ", msg.status().message())));
+      break;
+    }
+    if (!msg->has_value()) break;
+    ++handled;
+    IncomingMessage& m = **msg;
+    Metadata reply_metadata;
+    if ((m.header.flags & kFlagMetadata) != 0 && !m.oversized) {
+      std::string_view rest;
+      absl::Status md = DecodeMetadata(m.payload, &reply_metadata, &rest);
+      if (!md.ok()) {
+        MarkDead(absl::UnavailableError(
+            absl::StrCat("bad reply from server: ", md.message())));
+        break;
+      }
+      m.payload.erase(0, m.payload.size() - rest.size());
+    }
+    absl::StatusOr<std::string> result;
+    if (m.header.status_code != 0) {
+      result = absl::Status(static_cast<absl::StatusCode>(m.header.status_code),
+                            m.payload);
+    } else if (m.oversized) {
+      result = absl::ResourceExhaustedError(
+          "reply exceeds the channel's maximum message size");
+    } else {
+      result = std::move(m.payload);
+    }
+    // Look up and complete under one lock.
+    Completion done;
+    {
+      MutexLock lock(&mu_);
+      auto it = calls_.find(m.header.message_id);
+      if (it == calls_.end()) {
+        stray_replies_.fetch_add(1);  // Its caller gave up; drop it.
+        continue;
+      }
+      PendingCall* call = it->second;
+      calls_.erase(it);
+      none_left = calls_.empty();
+      call->bind_slot = m.header.interface_slot;
+      if (call->ctx != nullptr && !reply_metadata.empty()) {
+        call->ctx->response_metadata().merge(reply_metadata);
+      }
+      CompleteLocked(call, std::move(result), &done);
+      // Followers wait for their own calls; nobody else sleeps on cv_.
+      if (followers_.load(std::memory_order_relaxed) > 0) cv_.SignalAll();
+    }
+    done.Run();
+  }
+  ep_->ReleaseReceived();
+  // Buffers of a very large request wait for its reply; with no call in
+  // flight, nothing will take them.
+  if (none_left) buffers_.DropLarge();
+  return handled;
+}
+
+void ClientConnection::ExpireOverdue() {
+  std::vector<uint64_t> overdue;
+  const absl::Time now = absl::Now();
+  {
+    MutexLock lock(&mu_);
+    for (auto& [id, call] : calls_) {
+      if (now >= call->deadline) overdue.push_back(id);
+    }
+  }
+  for (uint64_t id : overdue) Expire(id);
+}
+
+// Hot path (no syscall): drain the reply ring; spin on it while the server
+// runs on another CPU. Only when that fails does the leader look at the
+// control socket (goodbye, hang-up; at most once per kSocketCheckNs, and
+// always after a sleep that timed out) and sleep on the reply futex for at
+// most kClientSleepChunk. A dead server is therefore noticed within about
+// 10 ms whether the leader spins or sleeps.
+void ClientConnection::Lead(absl::FunctionRef<bool()> stop,
+                            absl::Time deadline, bool yield,
+                            absl::FunctionRef<void()> before_sleep) {
+  // This thread's CPU, read once per lead and again every few microseconds
+  // of spinning (it only feeds hints).
+  uint32_t own = RunningValueForThisCpu();
+  ep_->SetRunningValue(own);
+  const auto peer_elsewhere = [&] {
+    const uint32_t peer = ep_->PeerRunning();
+    return peer != 0 && peer != own;
+  };
+  bool check_socket = false;
+  int64_t spin_left_ns = spin_ns_;  // Spin budget left before sleeping.
+  while (!stop() && !dead()) {
+    // The hint (two loads) spares an empty ring the validating Receive.
+    if (ep_->HasInboundHint() && DrainReplies(stop) > 0) {
+      spin_left_ns = spin_ns_;
+      continue;
+    }
+    if (stop()) break;
+    bool resume_spin = false;
+    if (spin_left_ns > 0 && peer_elsewhere()) {
+      // InfiniteDuration spins until the reply, the deadline, or the server
+      // stops running.
+      const int64_t start = MonotonicNowNs();
+      int64_t budget = spin_left_ns;
+      if (budget > kSocketCheckNs) {  // Long spins end at the deadline.
+        budget = std::min(budget,
+                          absl::ToInt64Nanoseconds(deadline - absl::Now()));
+      }
+      if (SpinUntil(
+              budget, [&] { return ep_->HasInboundHint() || stop(); },
+              [&] {
+                if (SocketCheckDue(MonotonicNowNs())) {
+                  check_socket = resume_spin = true;
+                  return false;
+                }
+                // The pump, and any leader while other threads of this
+                // process wait for the role or their calls, give up the CPU
+                // every few microseconds: with more callers than CPUs, a
+                // spinning leader would otherwise starve them.
+                if (yield || followers_.load(std::memory_order_relaxed) > 0) {
+                  ::sched_yield();
+                }
+                own = RunningValueForThisCpu();
+                ep_->SetRunningValue(own);
+                return peer_elsewhere();
+              })) {
+        continue;
+      }
+      if (spin_left_ns != INT64_MAX) {
+        spin_left_ns -= MonotonicNowNs() - start;
+      }
+    }
+    if (check_socket || SocketCheckDue(MonotonicNowNs())) {
+      check_socket = false;
+      // Death, goodbye and memfd packets, overdue calls.
+      absl::Status s = ReadOnePacket(absl::InfinitePast());
+      if (s.ok()) continue;
+      if (!absl::IsDeadlineExceeded(s) || dead()) break;
+      ExpireOverdue();
+      if (stop()) break;
+      if (resume_spin) continue;
+    }
+    before_sleep();
+    if (stop()) break;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    // Clears `running` while asleep.
+    if (!ep_->WaitForInbound(0, std::min(left, kClientSleepChunk))) {
+      check_socket = true;  // Woken by the timeout (or spuriously).
+    }
+  }
+  // `running` stays set after a call ends: a caller in a loop is back
+  // within microseconds, and the server's spin for it is bounded anyway.
+}
+
+void ClientConnection::LeadAndHandOff(absl::FunctionRef<bool()> stop,
+                                      absl::Time deadline, bool yield,
+                                      absl::FunctionRef<void()> before_sleep) {
+  Lead(stop, deadline, yield, before_sleep);
+  reader_mu_.Unlock();
+  // A read-modify-write, ordered with a follower's increment before its
+  // try-lock: either the follower takes the role itself or this sees it and
+  // wakes it.
+  if (followers_.fetch_add(0, std::memory_order_seq_cst) > 0) {
+    MutexLock lock(&mu_);
+    cv_.SignalAll();
+  }
+}
+
+void ClientConnection::StartPumpLocked() {
+  if (pump_started_) return;
+  pump_started_ = true;
+  pump_ = std::thread([this] { Pump(); });
+}
+
+void ClientConnection::Pump() {
+  mu_.Lock();
+  while (!stop_pump_) {
+    if (async_pending_ == 0 || dead_) {
+      cv_.WaitWithDeadline(&mu_, absl::Now() + absl::Milliseconds(100));
+      continue;
+    }
+    followers_.fetch_add(1, std::memory_order_seq_cst);
+    if (!reader_mu_.TryLock()) {
+      cv_.WaitWithDeadline(&mu_, absl::Now() + absl::Milliseconds(5));
+      followers_.fetch_sub(1, std::memory_order_relaxed);
+      continue;
+    }
+    followers_.fetch_sub(1, std::memory_order_relaxed);
+    mu_.Unlock();
+    LeadAndHandOff(
+        [this] {
+          return async_pending_.load(std::memory_order_acquire) == 0 ||
+                 stop_pump_.load(std::memory_order_acquire);
+        },
+        absl::Now() + absl::Milliseconds(50), /*yield=*/true, [] {});
+    mu_.Lock();
+  }
+  mu_.Unlock();
+}
+
+}  // namespace lpc::local::internal

@@ -1,0 +1,81 @@
+// The client's record of one call in flight, and the completion that runs
+// an async call's callback outside every lock of the connection.
+//
+// Thread safety: a PendingCall is reached through its connection's call
+// table (under ClientConnection's mu_) or by its own waiting thread; see
+// client_connection.h.
+#ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_PENDING_CALL_H_
+#define LPC_TRANSPORTS_LOCAL_INTERNAL_PENDING_CALL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/channel.h"
+#include "transports/local/doorbell.h"
+
+namespace lpc::local::internal {
+
+// One registered call. A synchronous call's record lives on its caller's
+// stack; an async call's on the heap, deleted by whoever completes it. While
+// registered, a record is reached only through ClientConnection's call table
+// (under its mu_), or by its own waiting thread; anything that may outlive
+// the call (cancel callbacks, the expiry scan) refers to it by id.
+struct PendingCall {
+  uint64_t id = 0;
+  std::atomic<bool> done{false};       // Set last, under the table's lock.
+  absl::StatusOr<std::string> result;  // Sync calls; valid once done.
+  uint32_t bind_slot = 0;
+  absl::Time deadline = absl::InfiniteFuture();
+  ResponseCallback callback;  // Async calls only.
+  // The caller's context, for the reply's metadata; valid while the call is
+  // registered (the caller keeps it alive until the call completes). May be
+  // null (bind calls).
+  CallContext* ctx = nullptr;
+  // `deadline` on CLOCK_MONOTONIC (0 = none), as sent.
+  int64_t deadline_ns = 0;
+  // Async calls: the cancel callback registered on `ctx` (0 = none).
+  uint64_t cancel_handle = 0;
+};
+
+// A call ends this way: a call whose deadline (`deadline_ns`, monotonic;
+// the context's deadline as sent) passed or that was cancelled ends that
+// way, even if a reply raced in at the last moment.
+inline absl::StatusOr<std::string> Finish(CallContext* ctx,
+                                          int64_t deadline_ns,
+                                          absl::StatusOr<std::string> r) {
+  if (ctx == nullptr) return r;
+  if (ctx->WasCancelledExplicitly()) {
+    return absl::CancelledError("call cancelled");
+  }
+  if (deadline_ns != 0 && MonotonicNowNs() >= deadline_ns) {
+    return absl::DeadlineExceededError("deadline exceeded");
+  }
+  return r;
+}
+
+// An async call's callback, ready to run outside the locks (no lock of
+// the connection may be held: removing the cancel callback may wait for a
+// Cancel() that is running it, and that needs the connection's locks).
+struct Completion {
+  ResponseCallback callback;
+  CallContext* ctx = nullptr;
+  int64_t deadline_ns = 0;
+  uint64_t cancel_handle = 0;
+  absl::StatusOr<std::string> result;
+  void Run() {
+    if (!callback) return;
+    // `ctx` is alive until `callback` runs. Once this returns, the cancel
+    // callback (which holds a raw pointer to the connection) never runs.
+    if (cancel_handle != 0) ctx->RemoveCancelCallback(cancel_handle);
+    callback(Finish(ctx, deadline_ns, std::move(result)));
+  }
+};
+
+}  // namespace lpc::local::internal
+
+#endif  // LPC_TRANSPORTS_LOCAL_INTERNAL_PENDING_CALL_H_
