@@ -47,14 +47,14 @@ constexpr int kSettledCalls = 100;
 
 constexpr char kConfig[] = R"pb(
   # The configured client: round_robin over three addresses, and a reconnect
-  # backoff that starts at 100 ms and never waits more than 1 s.
+  # backoff that starts at 100 ms and never waits more than 500 ms.
   endpoint {
     service: "lpc.test.Replica"
     target: "grpc:ipv4:198.18.0.2:50051,198.18.1.2:50051,198.18.2.2:50051"
     default_timeout_ms: 1000
     grpc {
       lb_policy: "round_robin"
-      reconnect { initial_backoff_ms: 100 max_backoff_ms: 1000 }
+      reconnect { initial_backoff_ms: 100 max_backoff_ms: 500 }
     }
   }
   # The same with gRPC's default backoff (1 s, growing 1.6-fold to 120 s).
