@@ -2,6 +2,8 @@
 // that the parser cannot do, each reported at the offending field.
 #include "runtime/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstdint>
 #include <fstream>
@@ -168,6 +170,33 @@ absl::Status CheckGrpcOptions(std::string_view filename,
   return absl::OkStatus();
 }
 
+// Protobuf's parser says "Expected integer, got: -" for a negative value
+// in an unsigned field; this names the field and says why.
+std::string ExplainParseError(std::string_view text, int line, int column,
+                              const std::string& message) {
+  if (message.rfind("Expected integer, got: -", 0) != 0) return message;
+  size_t start = 0;
+  for (int i = 0; i < line && start != std::string_view::npos; ++i) {
+    start = text.find('\n', start);
+    if (start != std::string_view::npos) ++start;
+  }
+  if (start == std::string_view::npos) return message;
+  std::string_view before =
+      text.substr(start, std::min<size_t>(column, text.size() - start));
+  size_t colon = before.rfind(':');
+  if (colon == std::string_view::npos) return message;
+  size_t end = colon;
+  while (end > 0 && before[end - 1] == ' ') --end;
+  size_t begin = end;
+  while (begin > 0 && (std::isalnum(static_cast<unsigned char>(before[begin - 1])) ||
+                       before[begin - 1] == '_')) {
+    --begin;
+  }
+  if (begin == end) return message;
+  return absl::StrCat(std::string(before.substr(begin, end - begin)),
+                      ": negative values are not allowed (", message, ")");
+}
+
 }  // namespace
 
 absl::StatusOr<config::Config> ParseConfig(std::string_view text,
@@ -181,7 +210,8 @@ absl::StatusOr<config::Config> ParseConfig(std::string_view text,
   if (!parser.ParseFromString(std::string(text), &config)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s:%d:%d: %s", std::string(filename), errors.line_ + 1,
-        errors.column_ + 1, errors.message_));
+        errors.column_ + 1,
+        ExplainParseError(text, errors.line_, errors.column_, errors.message_)));
   }
   const FieldDescriptor* endpoint_field =
       config::Config::descriptor()->FindFieldByName("endpoint");

@@ -62,11 +62,20 @@ TEST(ConfigGrpcTest, UnknownPolicyNamesTheField) {
 TEST(ConfigGrpcTest, NegativeValueIsAParseError) {
   EXPECT_THAT(
       ParseConfig(WithGrpc("    keepalive_time_ms: -5"), "r.textproto"),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("r.textproto:5:")));
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("r.textproto:5:24: keepalive_time_ms: negative values "
+                         "are not allowed (Expected integer, got: -)")));
   EXPECT_THAT(
       ParseConfig(WithGrpc("    reconnect { initial_backoff_ms: -1 }"),
                   "r.textproto"),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("r.textproto:5:")));
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("r.textproto:5:37: initial_backoff_ms: negative values "
+                         "are not allowed")));
+  // Other parse errors keep protobuf's own words.
+  EXPECT_THAT(
+      ParseConfig(WithGrpc("    keepalive_time_ms: \"x\""), "r.textproto"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("r.textproto:5:24: Expected integer, got: \"x\"")));
 }
 
 TEST(ConfigGrpcTest, BackoffBelowGrpcsFloorIsRejected) {
