@@ -8,11 +8,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -39,8 +41,38 @@ std::string ReplicaIp(int index) { return absl::StrCat("198.18.", index, ".2"); 
 
 }  // namespace
 
-int EnterOwnNetworkNamespace() {
-  return unshare(CLONE_NEWNET) == 0 ? 0 : errno;
+int EnterOwnNamespaces() {
+  if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) return errno;
+  // New mounts stay in this namespace, whatever the host's / shares.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return errno;
+  }
+  return 0;
+}
+
+absl::Status OverrideHostsFile(const std::string& contents,
+                               const std::string& dir) {
+  // Refuse unless every mount is private: a bind mount must never reach
+  // the host's /etc/hosts.
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mountinfo, line)) {
+    if (line.find(" shared:") != std::string::npos) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("a mount propagates to other namespaces: ", line));
+    }
+  }
+  std::string path = absl::StrCat(dir, "/hosts");
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << contents;
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  if (mount(path.c_str(), "/etc/hosts", nullptr, MS_BIND, nullptr) != 0) {
+    return absl::InternalError(
+        absl::StrCat("bind mount over /etc/hosts: ", strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status AllThreadsInOneNetworkNamespace() {

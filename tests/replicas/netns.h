@@ -22,9 +22,16 @@
 namespace lpc::replicas {
 
 // Moves this process into a new network namespace, holding only a loopback
-// device that is down. Call it first in main, before any thread exists:
+// device that is down, and a new mount namespace whose mounts do not
+// propagate to the host's. Call it first in main, before any thread exists:
 // unshare(2) moves only the calling thread. Returns 0 or the errno.
-int EnterOwnNetworkNamespace();
+int EnterOwnNamespaces();
+
+// Bind-mounts a file holding `contents` over /etc/hosts, in this process's
+// own mount namespace only (FAILED_PRECONDITION when mounts here would
+// propagate to another namespace). `dir` holds the file.
+absl::Status OverrideHostsFile(const std::string& contents,
+                               const std::string& dir);
 
 // OK when every thread of this process is in the main thread's network
 // namespace; otherwise names the first that is not. A thread that existed

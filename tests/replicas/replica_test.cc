@@ -5,6 +5,8 @@
 // measures how soon each client uses it again, with the reconnect backoff
 // of the config and with gRPC's default.
 //
+// A second test reaches the three through a DNS name.
+//
 // It prints "RESULT replicas ..." lines with the figures (docs/config.md).
 // It needs CAP_SYS_ADMIN and CAP_NET_ADMIN (root); without them it says so
 // and skips. Every address it uses is in 198.18.0.0/15, inside namespaces
@@ -205,35 +207,50 @@ std::string CodesText(const std::map<absl::StatusCode, int>& codes) {
   return parts.empty() ? "none" : absl::StrJoin(parts, ", ");
 }
 
-TEST(ReplicaTest, KilledReplicaLeavesTrafficOnTheOthers) {
-  if (g_netns_errno != 0) {
-    std::string why = strerror(g_netns_errno);
-    fprintf(stderr,
-            "\n*****************************************************************\n"
-            "* replica_test NOT RUN: cannot create a network namespace (%s).\n"
-            "* It needs CAP_SYS_ADMIN and CAP_NET_ADMIN: run it as root.\n"
-            "*****************************************************************\n\n",
-            why.c_str());
-    if (geteuid() == 0) {
-      FAIL() << "running as root, yet unshare(CLONE_NEWNET) failed: " << why;
+// Starts the three replicas, or skips the test loudly when this process
+// could not get namespaces of its own.
+class ReplicaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (g_netns_errno != 0) {
+      std::string why = strerror(g_netns_errno);
+      fprintf(stderr,
+              "\n*************************************************************\n"
+              "* replica_test NOT RUN: cannot create network and mount\n"
+              "* namespaces (%s). It needs CAP_SYS_ADMIN and CAP_NET_ADMIN:\n"
+              "* run it as root.\n"
+              "*************************************************************\n\n",
+              why.c_str());
+      if (geteuid() == 0) {
+        FAIL() << "running as root, yet unshare(CLONE_NEWNET | CLONE_NEWNS) "
+               << "failed: " << why;
+      }
+      GTEST_SKIP() << "no namespaces without CAP_SYS_ADMIN: " << why;
     }
-    GTEST_SKIP() << "no network namespaces without CAP_SYS_ADMIN: " << why;
-  }
-  // Before any connection: a thread left in the host's namespace would
-  // send this test's traffic there.
-  ASSERT_OK(AllThreadsInOneNetworkNamespace());
-  std::string ip = FindIpBinary();
-  ASSERT_NE(ip, "") << "iproute2's ip is not installed";
-  const char* srcdir = getenv("TEST_SRCDIR");
-  ASSERT_NE(srcdir, nullptr) << "run the test with bazel test";
-  std::string server = absl::StrCat(srcdir, "/lpc/tests/replicas/replica_server");
-
-  std::vector<std::unique_ptr<NetnsReplica>> replicas;
-  for (int i = 0; i < kReplicas; ++i) {
-    replicas.push_back(std::make_unique<NetnsReplica>(i, ip, server));
-    ASSERT_OK(replicas.back()->Start());
+    // Before any connection: a thread left in the host's namespace would
+    // send this test's traffic there.
+    ASSERT_OK(AllThreadsInOneNetworkNamespace());
+    std::string ip = FindIpBinary();
+    ASSERT_NE(ip, "") << "iproute2's ip is not installed";
+    const char* srcdir = getenv("TEST_SRCDIR");
+    ASSERT_NE(srcdir, nullptr) << "run the test with bazel test";
+    std::string server =
+        absl::StrCat(srcdir, "/lpc/tests/replicas/replica_server");
+    for (int i = 0; i < kReplicas; ++i) {
+      replicas_.push_back(std::make_unique<NetnsReplica>(i, ip, server));
+      ASSERT_OK(replicas_.back()->Start());
+    }
   }
 
+  void TearDown() override {
+    EXPECT_OK(AllThreadsInOneNetworkNamespace());
+  }
+
+  std::vector<std::unique_ptr<NetnsReplica>> replicas_;
+};
+
+TEST_F(ReplicaTest, KilledReplicaLeavesTrafficOnTheOthers) {
+  std::vector<std::unique_ptr<NetnsReplica>>& replicas = replicas_;
   ASSERT_OK_AND_ASSIGN(config::Config config,
                        ParseConfig(kConfig, "replica_test.textproto"));
   std::vector<std::unique_ptr<Client>> clients;
@@ -323,8 +340,46 @@ TEST(ReplicaTest, KilledReplicaLeavesTrafficOnTheOthers) {
                absl::ToInt64Milliseconds(std::max(first - restarted, absl::ZeroDuration()))));
   }
   for (auto& c : clients) c->StopCalling();
-  EXPECT_OK(AllThreadsInOneNetworkNamespace());
   fflush(stdout);
+}
+
+// A DNS name with three addresses, resolved by gRPC, reaches all three
+// replicas under round_robin. The name is in this test's own /etc/hosts,
+// read through getaddrinfo: gRPC's native resolver (main selects it), since
+// c-ares 1.18 returns only the first /etc/hosts line for a name.
+TEST_F(ReplicaTest, DnsNameReachesEveryReplica) {
+  const char* tmpdir = getenv("TEST_TMPDIR");
+  ASSERT_NE(tmpdir, nullptr) << "run the test with bazel test";
+  ASSERT_OK(OverrideHostsFile("198.18.0.2 replicas.lpc.test\n"
+                              "198.18.1.2 replicas.lpc.test\n"
+                              "198.18.2.2 replicas.lpc.test\n",
+                              tmpdir));
+  ASSERT_OK_AND_ASSIGN(
+      config::Config config,
+      ParseConfig(R"pb(
+                    endpoint {
+                      service: "lpc.test.Replica"
+                      target: "grpc:dns:///replicas.lpc.test:50051"
+                      default_timeout_ms: 1000
+                      grpc { lb_policy: "round_robin" }
+                    }
+                  )pb",
+                  "dns.textproto"));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Channel> channel,
+                       ConnectFromConfig(config, "lpc.test.Replica"));
+  Client client("dns", channel);
+  client.StartCalling();
+  bool all = client.WaitFor(EveryReplicaAnswered, kPhaseLimit);
+  client.StopCalling();
+  int served[kReplicas] = {};
+  for (const Sample& s : client.Samples()) {
+    ASSERT_EQ(s.code, absl::StatusCode::kOk) << s.error;
+    ++served[s.replica];
+  }
+  printf("RESULT replicas dns: calls answered by r0, r1, r2: %d, %d, %d\n",
+         served[0], served[1], served[2]);
+  EXPECT_TRUE(all) << "not every replica answered within "
+                   << absl::FormatDuration(kPhaseLimit);
 }
 
 }  // namespace
@@ -332,8 +387,10 @@ TEST(ReplicaTest, KilledReplicaLeavesTrafficOnTheOthers) {
 
 int main(int argc, char** argv) {
   // First, while this is the only thread: every thread and process started
-  // later lives in this namespace.
-  lpc::replicas::g_netns_errno = lpc::replicas::EnterOwnNetworkNamespace();
+  // later lives in these namespaces.
+  lpc::replicas::g_netns_errno = lpc::replicas::EnterOwnNamespaces();
+  // getaddrinfo, which reads every /etc/hosts line for a name.
+  setenv("GRPC_DNS_RESOLVER", "native", 1);
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
