@@ -20,58 +20,65 @@
 #include <cmath>
 #include <thread>
 
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "runtime/flags.h"
+
+ABSL_FLAG(std::string, placement, "cross-core",
+          "where client and server run: cross-core (CPUs 0 and 1), same-core "
+          "(CPU 0) or unpinned");
+ABSL_FLAG(int, client_cpu, -2,
+          "pin the client to this CPU instead (-1: unpinned); -2 keeps "
+          "--placement's choice");
+ABSL_FLAG(int, server_cpu, -2,
+          "pin the server to this CPU instead (-1: unpinned); -2 keeps "
+          "--placement's choice");
+ABSL_FLAG(int64_t, warmup, lpc::bench::RunLimits{}.warmup_iters,
+          "untimed calls before measuring");
+ABSL_FLAG(int64_t, iters, lpc::bench::RunLimits{}.max_iters,
+          "measured calls, at most");
+ABSL_FLAG(double, seconds, lpc::bench::RunLimits{}.seconds,
+          "wall-clock budget of one measurement");
+ABSL_FLAG(int, timeout, 120,
+          "the watchdog kills the process after this many seconds");
+ABSL_FLAG(lpc::bench::IntList, payloads, {},
+          "payload sizes in bytes, comma-separated (default: the "
+          "contender's own list)");
+
 namespace lpc::bench {
 
-Flags::Flags(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0) {
-      fprintf(stderr, "ignoring argument %s\n", arg.c_str());
-      continue;
+bool AbslParseFlag(absl::string_view text, IntList* list, std::string* error) {
+  list->values.clear();
+  for (absl::string_view entry : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(entry, &v) || v < 0) {
+      *error = absl::StrCat("'", entry, "' is not a non-negative integer");
+      return false;
     }
-    size_t eq = arg.find('=');
-    if (eq == std::string::npos) {
-      values_[arg.substr(2)] = "true";
-    } else {
-      values_[arg.substr(2, eq - 2)] = arg.substr(eq + 1);
-    }
+    list->values.push_back(v);
   }
+  return true;
 }
 
-std::string Flags::GetString(const std::string& name,
-                             const std::string& fallback) const {
-  auto it = values_.find(name);
-  return it == values_.end() ? fallback : it->second;
+std::string AbslUnparseFlag(const IntList& list) {
+  return absl::StrJoin(list.values, ",");
 }
 
-double Flags::GetDouble(const std::string& name, double fallback) const {
-  auto it = values_.find(name);
-  return it == values_.end() ? fallback : strtod(it->second.c_str(), nullptr);
-}
-
-int64_t Flags::GetInt(const std::string& name, int64_t fallback) const {
-  auto it = values_.find(name);
-  return it == values_.end() ? fallback
-                             : strtoll(it->second.c_str(), nullptr, 10);
-}
-
-std::vector<int64_t> Flags::GetIntList(
-    const std::string& name, const std::vector<int64_t>& fallback) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return fallback;
-  std::vector<int64_t> out;
-  const std::string& s = it->second;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) {
-      out.push_back(strtoll(s.substr(start, comma - start).c_str(), nullptr,
-                            10));
-    }
-    start = comma + 1;
+void ParseBenchFlags(int argc, char** argv, const char* usage) {
+  std::vector<std::string> args = ParseFlags(argc, argv, usage);
+  if (!args.empty()) {
+    fprintf(stderr, "unexpected argument '%s'; try --help\n", args[0].c_str());
+    exit(2);
   }
-  return out;
+  ArmWatchdog(absl::GetFlag(FLAGS_timeout));
+}
+
+std::vector<int64_t> PayloadsOr(const std::vector<int64_t>& fallback) {
+  IntList payloads = absl::GetFlag(FLAGS_payloads);
+  return payloads.values.empty() ? fallback : payloads.values;
 }
 
 const std::vector<int64_t>& DefaultPayloads() {
@@ -80,9 +87,9 @@ const std::vector<int64_t>& DefaultPayloads() {
   return kPayloads;
 }
 
-Placement PlacementFromFlags(const Flags& flags) {
+Placement PlacementFromFlags() {
   Placement p;
-  p.name = flags.GetString("placement", "cross-core");
+  p.name = absl::GetFlag(FLAGS_placement);
   if (p.name == "cross-core") {
     p.client_cpu = 0;
     p.server_cpu = 1;
@@ -96,8 +103,11 @@ Placement PlacementFromFlags(const Flags& flags) {
     fprintf(stderr, "unknown --placement=%s\n", p.name.c_str());
     exit(2);
   }
-  p.client_cpu = static_cast<int>(flags.GetInt("client_cpu", p.client_cpu));
-  p.server_cpu = static_cast<int>(flags.GetInt("server_cpu", p.server_cpu));
+  // -2: not given, keep the placement's CPU.
+  const int client_cpu = absl::GetFlag(FLAGS_client_cpu);
+  const int server_cpu = absl::GetFlag(FLAGS_server_cpu);
+  if (client_cpu != -2) p.client_cpu = client_cpu;
+  if (server_cpu != -2) p.server_cpu = server_cpu;
   return p;
 }
 
@@ -112,11 +122,11 @@ void PinToCpu(int cpu) {
   }
 }
 
-RunLimits LimitsFromFlags(const Flags& flags) {
+RunLimits LimitsFromFlags() {
   RunLimits l;
-  l.warmup_iters = flags.GetInt("warmup", l.warmup_iters);
-  l.max_iters = flags.GetInt("iters", l.max_iters);
-  l.seconds = flags.GetDouble("seconds", l.seconds);
+  l.warmup_iters = absl::GetFlag(FLAGS_warmup);
+  l.max_iters = absl::GetFlag(FLAGS_iters);
+  l.seconds = absl::GetFlag(FLAGS_seconds);
   return l;
 }
 

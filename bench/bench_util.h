@@ -1,4 +1,4 @@
-// Shared plumbing for lpc's benchmark contenders: command-line flags, CPU
+// Shared plumbing for lpc's benchmark contenders: the flags they share, CPU
 // pinning, latency statistics, the one-JSON-line-per-measurement output
 // format that bench/run collects, and helpers to fork and stop a peer process.
 //
@@ -16,10 +16,36 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "absl/flags/declare.h"
+#include "absl/strings/string_view.h"
+
+namespace lpc::bench {
+
+// A comma-separated list of non-negative integers, e.g. "0,64,1024", as the
+// value of an absl flag. Empty entries are skipped; anything else that is
+// not a number makes the flag's parse fail with the offending entry named.
+struct IntList {
+  std::vector<int64_t> values;
+};
+bool AbslParseFlag(absl::string_view text, IntList* list, std::string* error);
+std::string AbslUnparseFlag(const IntList& list);
+
+}  // namespace lpc::bench
+
+// The flags every contender shares (bench_util.cc); bench/run passes
+// --seconds, --timeout and --payloads to each.
+ABSL_DECLARE_FLAG(std::string, placement);
+ABSL_DECLARE_FLAG(int, client_cpu);
+ABSL_DECLARE_FLAG(int, server_cpu);
+ABSL_DECLARE_FLAG(int64_t, warmup);
+ABSL_DECLARE_FLAG(int64_t, iters);
+ABSL_DECLARE_FLAG(double, seconds);
+ABSL_DECLARE_FLAG(int, timeout);
+ABSL_DECLARE_FLAG(lpc::bench::IntList, payloads);
 
 namespace lpc::bench {
 
@@ -30,24 +56,13 @@ inline uint64_t NowNs() {
       .count();
 }
 
-// Flags of the form --name=value. Unknown names are kept so that each binary
-// can read its own; Get* return the fallback when the flag is absent.
-class Flags {
- public:
-  Flags(int argc, char** argv);
+// Parses the command line (lpc::ParseFlags: --help lists the program's
+// flags and the shared ones above; an unknown flag exits 1), then arms the
+// watchdog with --timeout. Exits 2 on a positional argument.
+void ParseBenchFlags(int argc, char** argv, const char* usage);
 
-  std::string GetString(const std::string& name,
-                        const std::string& fallback) const;
-  double GetDouble(const std::string& name, double fallback) const;
-  int64_t GetInt(const std::string& name, int64_t fallback) const;
-  // A comma-separated list of non-negative integers, e.g. "0,64,1024".
-  std::vector<int64_t> GetIntList(const std::string& name,
-                                  const std::vector<int64_t>& fallback) const;
-  bool Has(const std::string& name) const { return values_.count(name) != 0; }
-
- private:
-  std::map<std::string, std::string> values_;
-};
+// --payloads if given, else `fallback`.
+std::vector<int64_t> PayloadsOr(const std::vector<int64_t>& fallback);
 
 // The payload sizes every echo contender sweeps unless told otherwise:
 // 0 B, 64 B, 1 KiB, 64 KiB, 1 MiB, 16 MiB.
@@ -69,7 +84,7 @@ struct Placement {
 // Reads --placement (cross-core | same-core | unpinned; default cross-core)
 // and the optional --client_cpu / --server_cpu overrides (defaults 0 and 1,
 // or 0 and 0 for same-core).
-Placement PlacementFromFlags(const Flags& flags);
+Placement PlacementFromFlags();
 
 // Pins the calling thread (and threads it creates later) to `cpu`. Does
 // nothing for cpu < 0. Exits the process if the kernel refuses, since a
@@ -93,7 +108,7 @@ struct RunLimits {
 };
 
 // Reads --warmup, --iters and --seconds into RunLimits.
-RunLimits LimitsFromFlags(const Flags& flags);
+RunLimits LimitsFromFlags();
 
 // Latencies of individual calls plus the wall time they took together.
 struct Samples {

@@ -1,4 +1,4 @@
-// Tests for the benchmark plumbing: flag parsing, percentile arithmetic,
+// Tests for the benchmark plumbing: the shared flags, percentile arithmetic,
 // payload stamps and child-process management.
 
 #include "bench/bench_util.h"
@@ -9,22 +9,43 @@
 
 #include <numeric>
 
+#include "absl/flags/flag.h"
 #include "gtest/gtest.h"
 
 namespace lpc::bench {
 namespace {
 
-TEST(FlagsTest, ParsesValuesListsAndFallbacks) {
-  const char* argv[] = {"prog", "--mode=futex", "--seconds=0.25",
-                        "--payloads=0,64,,1024", "--verbose"};
-  Flags flags(5, const_cast<char**>(argv));
-  EXPECT_EQ(flags.GetString("mode", "spin"), "futex");
-  EXPECT_DOUBLE_EQ(flags.GetDouble("seconds", 1), 0.25);
-  EXPECT_EQ(flags.GetIntList("payloads", {}),
-            (std::vector<int64_t>{0, 64, 1024}));
-  EXPECT_TRUE(flags.Has("verbose"));
-  EXPECT_EQ(flags.GetInt("iters", 7), 7);
-  EXPECT_EQ(flags.GetIntList("absent", {5}), (std::vector<int64_t>{5}));
+TEST(FlagsTest, IntListParsesAndRejectsNonNumbers) {
+  IntList list;
+  std::string error;
+  ASSERT_TRUE(AbslParseFlag("0,64,,1024", &list, &error));
+  EXPECT_EQ(list.values, (std::vector<int64_t>{0, 64, 1024}));
+  EXPECT_EQ(AbslUnparseFlag(list), "0,64,1024");
+  EXPECT_FALSE(AbslParseFlag("64,1k", &list, &error));
+  EXPECT_EQ(error, "'1k' is not a non-negative integer");
+  EXPECT_FALSE(AbslParseFlag("-1", &list, &error));
+  EXPECT_EQ(error, "'-1' is not a non-negative integer");
+}
+
+TEST(FlagsTest, SharedFlagsFillPlacementLimitsAndPayloads) {
+  EXPECT_EQ(PayloadsOr({5}), (std::vector<int64_t>{5}));
+  absl::SetFlag(&FLAGS_payloads, IntList{{7, 8}});
+  EXPECT_EQ(PayloadsOr({5}), (std::vector<int64_t>{7, 8}));
+
+  absl::SetFlag(&FLAGS_placement, "same-core");
+  Placement p = PlacementFromFlags();
+  EXPECT_EQ(p.name, "same-core");
+  EXPECT_EQ(p.client_cpu, 0);
+  EXPECT_EQ(p.server_cpu, 0);
+  absl::SetFlag(&FLAGS_server_cpu, 3);
+  EXPECT_EQ(PlacementFromFlags().server_cpu, 3);
+
+  absl::SetFlag(&FLAGS_seconds, 0.25);
+  absl::SetFlag(&FLAGS_iters, 7);
+  RunLimits l = LimitsFromFlags();
+  EXPECT_DOUBLE_EQ(l.seconds, 0.25);
+  EXPECT_EQ(l.max_iters, 7);
+  EXPECT_EQ(l.warmup_iters, RunLimits{}.warmup_iters);
 }
 
 TEST(StatsTest, NearestRankPercentiles) {

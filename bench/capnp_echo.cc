@@ -48,10 +48,10 @@ int RunServer(const std::string& address, int cpu, int ready_fd) {
 }
 
 int Main(int argc, char** argv) {
-  Flags flags(argc, argv);
-  ArmWatchdog(static_cast<int>(flags.GetInt("timeout", 120)));
-  const Placement placement = PlacementFromFlags(flags);
-  const RunLimits limits = LimitsFromFlags(flags);
+  ParseBenchFlags(argc, argv,
+                  "capnp_echo [--placement=...] [--payloads=0,64,...] [--seconds=S]");
+  const Placement placement = PlacementFromFlags();
+  const RunLimits limits = LimitsFromFlags();
   const std::string dir = MakeTempDir("lpc-bench-capnp-");
   const std::string address = "unix:" + dir + "/echo.sock";
   int ready[2];
@@ -79,7 +79,7 @@ int Main(int argc, char** argv) {
     Echo::Client echo = client.getMain<Echo>();
     std::vector<char> src(16 << 20, 'c'), dst(16 << 20, 0);
     uint64_t seq = 0;
-    for (int64_t payload : flags.GetIntList("payloads", DefaultPayloads())) {
+    for (int64_t payload : PayloadsOr(DefaultPayloads())) {
       if (payload < 0 || static_cast<size_t>(payload) > src.size()) continue;
       const size_t n = static_cast<size_t>(payload);
       auto call = [&]() -> bool {

@@ -25,9 +25,18 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "bench/bench_util.h"
 #include "bench/echo.grpc.pb.h"
 #include "bench/echo.pb.h"
+
+ABSL_FLAG(std::string, api, "sync", "gRPC's sync or callback API");
+ABSL_FLAG(std::string, transport, "unix",
+          "unix (a Unix socket) or tcp (TCP loopback)");
+ABSL_FLAG(std::string, mode, "latency", "latency or throughput");
+ABSL_FLAG(int64_t, payload, 64, "payload bytes in throughput mode");
+ABSL_FLAG(lpc::bench::IntList, callers, (lpc::bench::IntList{{1, 4, 16, 64}}),
+          "throughput mode: numbers of concurrent callers");
 
 namespace lpc::bench {
 namespace {
@@ -146,18 +155,19 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
 }
 
 int Main(int argc, char** argv) {
-  Flags flags(argc, argv);
-  ArmWatchdog(static_cast<int>(flags.GetInt("timeout", 120)));
-  const std::string api = flags.GetString("api", "sync");
-  const std::string transport = flags.GetString("transport", "unix");
-  const std::string mode = flags.GetString("mode", "latency");
+  ParseBenchFlags(argc, argv,
+                  "grpc_echo [--api=sync|callback] [--transport=unix|tcp] "
+                  "[--mode=latency|throughput] ...");
+  const std::string api = absl::GetFlag(FLAGS_api);
+  const std::string transport = absl::GetFlag(FLAGS_transport);
+  const std::string mode = absl::GetFlag(FLAGS_mode);
   if ((api != "sync" && api != "callback") ||
       (transport != "unix" && transport != "tcp")) {
     fprintf(stderr, "bad --api or --transport\n");
     return 2;
   }
-  const Placement placement = PlacementFromFlags(flags);
-  const RunLimits limits = LimitsFromFlags(flags);
+  const Placement placement = PlacementFromFlags();
+  const RunLimits limits = LimitsFromFlags();
   const std::string contender = "grpc-" + api + "-" + transport;
 
   std::string dir;
@@ -194,7 +204,7 @@ int Main(int argc, char** argv) {
   if (mode == "latency") {
     Caller caller(channel, callback);
     uint64_t seq = 0;
-    for (int64_t payload : flags.GetIntList("payloads", DefaultPayloads())) {
+    for (int64_t payload : PayloadsOr(DefaultPayloads())) {
       if (payload < 0) continue;
       std::string data(static_cast<size_t>(payload), 'g');
       Samples samples;
@@ -206,9 +216,9 @@ int Main(int argc, char** argv) {
       PrintResult(MakeEchoResult(contender, placement.name, payload, samples));
     }
   } else if (mode == "throughput") {
-    const int64_t payload = flags.GetInt("payload", 64);
+    const int64_t payload = absl::GetFlag(FLAGS_payload);
     const std::string data(static_cast<size_t>(payload), 't');
-    for (int64_t n : flags.GetIntList("callers", {1, 4, 16, 64})) {
+    for (int64_t n : absl::GetFlag(FLAGS_callers).values) {
       if (n <= 0 || n > 1024) continue;
       std::vector<std::unique_ptr<Caller>> callers;
       for (int64_t i = 0; i < n; ++i) {

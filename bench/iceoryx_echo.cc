@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "bench/bench_util.h"
 #include "iceoryx_hoofs/log/logmanager.hpp"
 #include "iceoryx_posh/mepoo/chunk_header.hpp"
@@ -38,6 +39,9 @@
 #include "iceoryx_posh/popo/untyped_server.hpp"
 #include "iceoryx_posh/popo/wait_set.hpp"
 #include "iceoryx_posh/runtime/posh_runtime.hpp"
+
+ABSL_FLAG(std::string, wait, "poll", "poll, or waitset (blocking)");
+ABSL_FLAG(std::string, roudi, "iox-roudi", "the RouDi daemon to start");
 
 namespace lpc::bench {
 namespace {
@@ -128,9 +132,9 @@ int RunServer(bool waitset, int cpu) {
   }
 }
 
-int RunClient(const Flags& flags, bool waitset, const Placement& placement) {
+int RunClient(bool waitset, const Placement& placement) {
   PinToCpu(placement.client_cpu);
-  const RunLimits limits = LimitsFromFlags(flags);
+  const RunLimits limits = LimitsFromFlags();
   const std::string contender =
       std::string("iceoryx-") + (waitset ? "waitset" : "poll");
   iox::runtime::PoshRuntime::initRuntime("lpc-bench-iox-client");
@@ -155,7 +159,7 @@ int RunClient(const Flags& flags, bool waitset, const Placement& placement) {
   std::vector<char> src(kMaxPayload, 'i'), dst(kMaxPayload, 0);
   int64_t seq = 0;
   int rc = 0;
-  for (int64_t payload : flags.GetIntList("payloads", DefaultPayloads())) {
+  for (int64_t payload : PayloadsOr(DefaultPayloads())) {
     if (payload < 0 || static_cast<size_t>(payload) > kMaxPayload) continue;
     const uint32_t n = static_cast<uint32_t>(payload);
     auto call = [&]() -> bool {
@@ -244,16 +248,17 @@ pid_t ForkIceoryxChild(const std::function<int()>& body) {
 }
 
 int Main(int argc, char** argv) {
-  Flags flags(argc, argv);
-  ArmWatchdog(static_cast<int>(flags.GetInt("timeout", 120)));
-  const std::string wait = flags.GetString("wait", "poll");
+  ParseBenchFlags(argc, argv,
+                  "iceoryx_echo [--wait=poll|waitset] [--placement=...] "
+                  "[--payloads=...] ...");
+  const std::string wait = absl::GetFlag(FLAGS_wait);
   if (wait != "poll" && wait != "waitset") {
     fprintf(stderr, "bad --wait=%s\n", wait.c_str());
     return 2;
   }
   const bool waitset = wait == "waitset";
-  const Placement placement = PlacementFromFlags(flags);
-  const std::string roudi_bin = flags.GetString("roudi", "iox-roudi");
+  const Placement placement = PlacementFromFlags();
+  const std::string roudi_bin = absl::GetFlag(FLAGS_roudi);
 
   const std::string dir = MakeTempDir("lpc-bench-iox-");
   const std::string config = dir + "/roudi.toml";
@@ -307,11 +312,10 @@ int Main(int argc, char** argv) {
   pid_t server = ForkIceoryxChild(
       [&] { return RunServer(waitset, placement.server_cpu); });
   pid_t client = ForkIceoryxChild(
-      [&] { return RunClient(flags, waitset, placement); });
+      [&] { return RunClient(waitset, placement); });
   int rc = 1;
   int status = 0;
-  if (client > 0 && WaitChild(client, 1000 * static_cast<int>(
-                                          flags.GetInt("timeout", 120)),
+  if (client > 0 && WaitChild(client, 1000 * absl::GetFlag(FLAGS_timeout),
                               &status)) {
     rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   } else if (client > 0) {

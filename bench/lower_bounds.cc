@@ -37,7 +37,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "bench/bench_util.h"
+
+ABSL_FLAG(std::string, mode, "spin",
+          "spin, spin-yield, futex, socketpair or memcpy");
 
 namespace lpc::bench {
 namespace {
@@ -154,11 +158,11 @@ int ShmServer(Region r, WaitKind kind) {
   }
 }
 
-int RunShm(const Flags& flags, const std::string& contender, WaitKind kind) {
-  const Placement placement = PlacementFromFlags(flags);
-  const RunLimits limits = LimitsFromFlags(flags);
+int RunShm(const std::string& contender, WaitKind kind) {
+  const Placement placement = PlacementFromFlags();
+  const RunLimits limits = LimitsFromFlags();
   const std::vector<int64_t> payloads =
-      flags.GetIntList("payloads", DefaultPayloads());
+      PayloadsOr(DefaultPayloads());
   Region r = MapRegion();
   pid_t server = ForkChild([&] {
     PinToCpu(placement.server_cpu);
@@ -236,11 +240,11 @@ int SocketServer(int fd) {
   }
 }
 
-int RunSocketpair(const Flags& flags) {
-  const Placement placement = PlacementFromFlags(flags);
-  const RunLimits limits = LimitsFromFlags(flags);
+int RunSocketpair() {
+  const Placement placement = PlacementFromFlags();
+  const RunLimits limits = LimitsFromFlags();
   const std::vector<int64_t> payloads =
-      flags.GetIntList("payloads", DefaultPayloads());
+      PayloadsOr(DefaultPayloads());
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     fprintf(stderr, "socketpair: %s\n", strerror(errno));
@@ -292,11 +296,11 @@ int RunSocketpair(const Flags& flags) {
   return rc;
 }
 
-int RunMemcpy(const Flags& flags) {
-  const Placement placement = PlacementFromFlags(flags);
-  const RunLimits limits = LimitsFromFlags(flags);
+int RunMemcpy() {
+  const Placement placement = PlacementFromFlags();
+  const RunLimits limits = LimitsFromFlags();
   const std::vector<int64_t> sizes =
-      flags.GetIntList("payloads", {1 << 20, 16 << 20});
+      PayloadsOr({1 << 20, 16 << 20});
   PinToCpu(placement.client_cpu);
   std::vector<char> src(kMaxPayload, 'a'), dst(kMaxPayload, 'b');
   for (int64_t size : sizes) {
@@ -325,16 +329,17 @@ int RunMemcpy(const Flags& flags) {
 }
 
 int Main(int argc, char** argv) {
-  Flags flags(argc, argv);
-  ArmWatchdog(static_cast<int>(flags.GetInt("timeout", 120)));
-  const std::string mode = flags.GetString("mode", "spin");
-  if (mode == "spin") return RunShm(flags, "shm-spin", WaitKind::kSpin);
+  ParseBenchFlags(argc, argv,
+                  "lower_bounds --mode=spin|spin-yield|futex|socketpair|memcpy "
+                  "[--placement=...] ...");
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode == "spin") return RunShm("shm-spin", WaitKind::kSpin);
   if (mode == "spin-yield") {
-    return RunShm(flags, "shm-spin-yield", WaitKind::kSpinYield);
+    return RunShm("shm-spin-yield", WaitKind::kSpinYield);
   }
-  if (mode == "futex") return RunShm(flags, "futex", WaitKind::kFutex);
-  if (mode == "socketpair") return RunSocketpair(flags);
-  if (mode == "memcpy") return RunMemcpy(flags);
+  if (mode == "futex") return RunShm("futex", WaitKind::kFutex);
+  if (mode == "socketpair") return RunSocketpair();
+  if (mode == "memcpy") return RunMemcpy();
   fprintf(stderr, "unknown --mode=%s\n", mode.c_str());
   return 2;
 }

@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -53,6 +54,21 @@
 #include "transports/grpc/grpc_server.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/section.h"
+
+ABSL_FLAG(std::string, transport, "local", "local, grpc-unix or grpc-tcp");
+ABSL_FLAG(std::string, wait, "spin-block",
+          "the local port's wait: spin-block, spin or block");
+ABSL_FLAG(std::string, mode, "latency",
+          "latency, throughput, pipelined or connect");
+ABSL_FLAG(std::string, callers_as, "threads",
+          "throughput mode's callers: threads or processes");
+ABSL_FLAG(int64_t, payload, 64,
+          "payload bytes in throughput and pipelined modes");
+ABSL_FLAG(lpc::bench::IntList, callers, (lpc::bench::IntList{{1, 4, 16, 64}}),
+          "throughput mode: numbers of concurrent callers");
+ABSL_FLAG(lpc::bench::IntList, window, (lpc::bench::IntList{{128}}),
+          "pipelined mode: calls in flight");
+ABSL_FLAG(int64_t, connections, 32, "connect mode: connections to open");
 
 namespace lpc::bench {
 namespace {
@@ -218,9 +234,9 @@ bool EchoOnce(EchoClient& client, std::string& buf, uint64_t seq,
   return true;
 }
 
-int RunLatency(const Flags& flags, const Setup& setup,
+int RunLatency(const Setup& setup,
                const Placement& placement, ServerProcess& server) {
-  const RunLimits limits = LimitsFromFlags(flags);
+  const RunLimits limits = LimitsFromFlags();
   PinToCpu(placement.client_cpu);
   auto channel = Connect(setup, server.target, false);
   if (!channel.ok()) {
@@ -231,7 +247,7 @@ int RunLatency(const Flags& flags, const Setup& setup,
   EchoClient client(*channel);
   uint64_t seq = 0;
   int rc = 0;
-  for (int64_t payload : flags.GetIntList("payloads", DefaultPayloads())) {
+  for (int64_t payload : PayloadsOr(DefaultPayloads())) {
     if (payload < 0 || payload > (int64_t{32} << 20)) continue;
     std::string buf(static_cast<size_t>(payload), 'l');
     uint64_t calls = 0;
@@ -328,10 +344,10 @@ void PrintThroughput(const Setup& setup, const std::string& kind, int64_t n,
   PrintResult(r);
 }
 
-int RunThroughputThreads(const Flags& flags, const Setup& setup,
+int RunThroughputThreads(const Setup& setup,
                          ServerProcess& server) {
-  const RunLimits limits = LimitsFromFlags(flags);
-  const int64_t payload = flags.GetInt("payload", 64);
+  const RunLimits limits = LimitsFromFlags();
+  const int64_t payload = absl::GetFlag(FLAGS_payload);
   auto channel = Connect(setup, server.target, false);
   if (!channel.ok()) return 1;
   {
@@ -341,7 +357,7 @@ int RunThroughputThreads(const Flags& flags, const Setup& setup,
     if (!EchoOnce(client, warm, 1, setup.contender)) return 1;
   }
   int rc = 0;
-  for (int64_t n : flags.GetIntList("callers", {1, 4, 16, 64})) {
+  for (int64_t n : absl::GetFlag(FLAGS_callers).values) {
     if (n <= 0 || n > 1024) continue;
     std::vector<std::unique_ptr<EchoClient>> clients;
     for (int64_t i = 0; i < n; ++i) {
@@ -407,12 +423,12 @@ int CallerProcess(const Setup& setup, const std::string& target,
 
 // The parent creates no lpc object in this mode, so the callers it forks
 // start from a process without threads.
-int RunThroughputProcesses(const Flags& flags, const Setup& setup,
+int RunThroughputProcesses(const Setup& setup,
                            ServerProcess& server) {
-  const RunLimits limits = LimitsFromFlags(flags);
-  const int64_t payload = flags.GetInt("payload", 64);
+  const RunLimits limits = LimitsFromFlags();
+  const int64_t payload = absl::GetFlag(FLAGS_payload);
   int rc = 0;
-  for (int64_t n : flags.GetIntList("callers", {1, 4, 16, 64})) {
+  for (int64_t n : absl::GetFlag(FLAGS_callers).values) {
     if (n <= 0 || n > 256) continue;
     // Every caller gets the window (start, end) from this pipe once all
     // are connected.
@@ -494,10 +510,10 @@ int RunThroughputProcesses(const Flags& flags, const Setup& setup,
 }
 
 // Keeps `window` calls in flight from one thread through the async stub.
-int RunPipelined(const Flags& flags, const Setup& setup,
+int RunPipelined(const Setup& setup,
                  const Placement& placement, ServerProcess& server) {
-  const RunLimits limits = LimitsFromFlags(flags);
-  const int64_t payload = flags.GetInt("payload", 64);
+  const RunLimits limits = LimitsFromFlags();
+  const int64_t payload = absl::GetFlag(FLAGS_payload);
   PinToCpu(placement.client_cpu);
   auto channel = Connect(setup, server.target, false);
   if (!channel.ok()) return 1;
@@ -508,7 +524,7 @@ int RunPipelined(const Flags& flags, const Setup& setup,
     if (!EchoOnce(client, warm, 1, setup.contender)) return 1;
   }
   int rc = 0;
-  for (int64_t window : flags.GetIntList("window", {128})) {
+  for (int64_t window : absl::GetFlag(FLAGS_window).values) {
     if (window <= 0 || window > 1024) continue;
     std::mutex mu;
     std::condition_variable cv;
@@ -629,10 +645,10 @@ int RunPipelined(const Flags& flags, const Setup& setup,
 }
 
 // New channel to first completed call, and resident memory per connection.
-int RunConnect(const Flags& flags, const Setup& setup,
+int RunConnect(const Setup& setup,
                const Placement& placement, ServerProcess& server) {
-  const RunLimits limits = LimitsFromFlags(flags);
-  const int64_t connections = flags.GetInt("connections", 32);
+  const RunLimits limits = LimitsFromFlags();
+  const int64_t connections = absl::GetFlag(FLAGS_connections);
   const int64_t payload = 64;
   PinToCpu(placement.client_cpu);
   uint64_t seq = 0;
@@ -699,14 +715,15 @@ int RunConnect(const Flags& flags, const Setup& setup,
 }
 
 int Main(int argc, char** argv) {
-  Flags flags(argc, argv);
-  const int timeout_s = static_cast<int>(flags.GetInt("timeout", 120));
-  ArmWatchdog(timeout_s);
+  ParseBenchFlags(argc, argv,
+                  "lpc_echo [--transport=local|grpc-unix|grpc-tcp] "
+                  "[--mode=latency|throughput|pipelined|connect] ...");
+  const int timeout_s = absl::GetFlag(FLAGS_timeout);
   Setup setup;
-  setup.transport = flags.GetString("transport", "local");
-  setup.wait = flags.GetString("wait", "spin-block");
-  const std::string mode = flags.GetString("mode", "latency");
-  const std::string callers_as = flags.GetString("callers_as", "threads");
+  setup.transport = absl::GetFlag(FLAGS_transport);
+  setup.wait = absl::GetFlag(FLAGS_wait);
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  const std::string callers_as = absl::GetFlag(FLAGS_callers_as);
   if (setup.transport == "local") {
     if (setup.wait == "spin-block") {
       setup.contender = "lpc-local";
@@ -731,7 +748,7 @@ int Main(int argc, char** argv) {
     fprintf(stderr, "unknown --callers_as=%s\n", callers_as.c_str());
     return 2;
   }
-  Placement placement = PlacementFromFlags(flags);
+  Placement placement = PlacementFromFlags();
   if (mode == "throughput") placement = Placement{"unpinned", -1, -1};
   setup.dir = MakeTempDir("lpc-bench-lpc-");
 
@@ -739,15 +756,15 @@ int Main(int argc, char** argv) {
   int rc = 1;
   if (server.Start(setup, placement.server_cpu, timeout_s)) {
     if (mode == "latency") {
-      rc = RunLatency(flags, setup, placement, server);
+      rc = RunLatency(setup, placement, server);
     } else if (mode == "throughput" && callers_as == "threads") {
-      rc = RunThroughputThreads(flags, setup, server);
+      rc = RunThroughputThreads(setup, server);
     } else if (mode == "throughput") {
-      rc = RunThroughputProcesses(flags, setup, server);
+      rc = RunThroughputProcesses(setup, server);
     } else if (mode == "pipelined") {
-      rc = RunPipelined(flags, setup, placement, server);
+      rc = RunPipelined(setup, placement, server);
     } else {
-      rc = RunConnect(flags, setup, placement, server);
+      rc = RunConnect(setup, placement, server);
     }
   }
   server.Stop();

@@ -1,7 +1,9 @@
 // ParseFlags: absl::ParseCommandLine with lpc's flags shown by --help.
 #include "runtime/flags.h"
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
@@ -12,10 +14,22 @@
 namespace lpc {
 namespace {
 
-// The part of `path` after its last '/'.
+// The part of `path` after its last '/', and the part up to and with it.
 absl::string_view Basename(absl::string_view path) {
   size_t slash = path.rfind('/');
   return slash == absl::string_view::npos ? path : path.substr(slash + 1);
+}
+absl::string_view Dirname(absl::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == absl::string_view::npos ? "" : path.substr(0, slash + 1);
+}
+
+// absl's own test for the program's main file: <program>.cc or
+// <program>_main.cc (with any extension).
+bool IsMainFile(absl::string_view file, absl::string_view program) {
+  absl::string_view base = Basename(file);
+  return absl::ConsumePrefix(&base, program) &&
+         (absl::StartsWith(base, ".") || absl::StartsWith(base, "_main."));
 }
 
 }  // namespace
@@ -24,14 +38,23 @@ std::vector<std::string> ParseFlags(int argc, char** argv, std::string_view usag
   const std::string program(argc > 0 ? Basename(argv[0]) : "");
   absl::SetProgramUsageMessage(
       absl::StrCat("usage: ", absl::string_view(usage.data(), usage.size())));
+  // absl's default --help lists the flags of the main file only. lpc's also
+  // lists those of the main file's directory (a binary's helper files, such
+  // as bench/bench_util.cc) and of runtime/config.cc, home of --lpc_config.
+  std::string main_dir;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    const std::string file = flag->Filename();
+    if (IsMainFile(file, program)) {
+      main_dir = std::string(Dirname(file));
+      break;
+    }
+  }
   absl::FlagsUsageConfig config;
-  // absl's default for --help: the flags of <program>.cc (or
-  // <program>_main.cc). lpc adds runtime/config.cc, home of --lpc_config.
-  config.contains_help_flags = [program](absl::string_view file) {
-    if (absl::EndsWith(file, "runtime/config.cc")) return true;
-    absl::string_view base = Basename(file);
-    return absl::ConsumePrefix(&base, program) &&
-           (absl::StartsWith(base, ".") || absl::StartsWith(base, "_main."));
+  config.contains_help_flags = [program, main_dir](absl::string_view file) {
+    if (absl::EndsWith(file, "runtime/config.cc") || IsMainFile(file, program)) {
+      return true;
+    }
+    return !main_dir.empty() && Dirname(file) == main_dir;
   };
   absl::SetFlagsUsageConfig(config);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);

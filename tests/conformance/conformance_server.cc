@@ -10,39 +10,45 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <cstdint>
 #include <string>
+#include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
 #include "runtime/config.pb.h"
+#include "runtime/flags.h"
 #include "runtime/server.h"
 #include "tests/conformance/conformance_service.h"
 #include "transports/connect.h"
 
+ABSL_FLAG(std::string, local_port, "", "serve on this local port");
+ABSL_FLAG(std::string, runtime_dir, "", "the local port's runtime directory");
+ABSL_FLAG(std::string, grpc, "", "serve gRPC on this address");
+ABSL_FLAG(uint64_t, max_message_size, 0,
+          "the server's message limit; 0 keeps ServerOptions' default");
+
 int main(int argc, char** argv) {
+  std::vector<std::string> args = lpc::ParseFlags(
+      argc, argv,
+      "conformance_server [--local_port=NAME --runtime_dir=DIR] "
+      "[--grpc=ADDRESS] [--max_message_size=BYTES]");
+  if (!args.empty()) {
+    std::fprintf(stderr, "conformance_server: unexpected argument '%s'\n",
+                 args[0].c_str());
+    return 2;
+  }
   lpc::config::ServerEndpoint entry;
   entry.set_name("conformance");
+  entry.set_local_port(absl::GetFlag(FLAGS_local_port));
+  entry.set_runtime_dir(absl::GetFlag(FLAGS_runtime_dir));
+  if (!absl::GetFlag(FLAGS_grpc).empty()) {
+    entry.add_grpc_address(absl::GetFlag(FLAGS_grpc));
+  }
   lpc::ServerOptions options;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* flag) -> const char* {
-      size_t n = std::strlen(flag);
-      return arg.compare(0, n, flag) == 0 ? argv[i] + n : nullptr;
-    };
-    if (const char* v = value("--local_port=")) {
-      entry.set_local_port(v);
-    } else if (const char* v = value("--runtime_dir=")) {
-      entry.set_runtime_dir(v);
-    } else if (const char* v = value("--grpc=")) {
-      entry.add_grpc_address(v);
-    } else if (const char* v = value("--max_message_size=")) {
-      options.max_message_size = std::strtoull(v, nullptr, 10);
-      entry.set_max_message_size(options.max_message_size);
-    } else {
-      std::fprintf(stderr, "conformance_server: unknown argument %s\n", argv[i]);
-      return 2;
-    }
+  if (absl::GetFlag(FLAGS_max_message_size) > 0) {
+    options.max_message_size = absl::GetFlag(FLAGS_max_message_size);
+    entry.set_max_message_size(options.max_message_size);
   }
   options.shutdown_grace = absl::Seconds(1);
   lpc::Server server(options);

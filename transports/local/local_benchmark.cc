@@ -41,8 +41,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
+#include "runtime/flags.h"
 #include "runtime/testing_service.h"
 #include "transports/local/local_transport.h"
 
@@ -359,24 +363,41 @@ BENCHMARK(BM_EchoPipelined)
     ->Args({kDefault, 128})
     ->UseRealTime();
 
+// Google Benchmark's --help, plus where this binary's own flags are listed.
+void PrintHelp() {
+  benchmark::PrintDefaultHelp();
+  std::printf("\nlocal_benchmark's own flags (--cpus): run with --helpshort\n");
+}
+
+// "<client>,<server>" into the two CPUs; false if it is not two integers.
+bool ParseCpus(const std::string& text) {
+  std::vector<std::string> parts = absl::StrSplit(text, ',');
+  return parts.size() == 2 && absl::SimpleAtoi(parts[0], &g_client_cpu) &&
+         absl::SimpleAtoi(parts[1], &g_server_cpu);
+}
+
 }  // namespace
 
+ABSL_FLAG(std::string, cpus, "0,1",
+          "<client>,<server>: the CPUs to pin this process and the server "
+          "process to; -1 leaves one unpinned");
+
 int main(int argc, char** argv) {
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--cpus=", 7) == 0) {
-      std::sscanf(argv[i] + 7, "%d,%d", &g_client_cpu, &g_server_cpu);
-      continue;
-    }
-    rest.push_back(argv[i]);
+  // Google Benchmark takes its --benchmark_* flags (and --help) first; absl
+  // parses the rest, so that anything else unknown is an error.
+  benchmark::Initialize(&argc, argv, PrintHelp);
+  std::vector<std::string> args = lpc::ParseFlags(
+      argc, argv, "local_benchmark [--cpus=0,1] [--benchmark_* flags]");
+  if (!args.empty() || !ParseCpus(absl::GetFlag(FLAGS_cpus))) {
+    std::fprintf(stderr, "local_benchmark: want --cpus=<client>,<server>, "
+                         "no positional arguments (see --help)\n");
+    return 2;
   }
-  int rest_argc = static_cast<int>(rest.size());
   char tmpl[] = "/tmp/lpc-bench-XXXXXX";
   g_dir = ::mkdtemp(tmpl);
   g_peer = std::string(argv[0]);
   g_peer = g_peer.substr(0, g_peer.rfind('/')) + "/local_test_peer";
   Pin(g_client_cpu);
-  benchmark::Initialize(&rest_argc, rest.data());
   benchmark::RunSpecifiedBenchmarks();
   StopServer();
   ::rmdir(g_dir.c_str());
