@@ -53,6 +53,9 @@
 #include "transports/local/doorbell.h"
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
+#include "transports/local/internal/listener.h"
+#include "transports/local/internal/server_connection.h"
+#include "transports/local/internal/server_handshake.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/metadata.h"
 #include "transports/local/memfd.h"
@@ -61,26 +64,15 @@
 namespace lpc::local {
 namespace {
 
-constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
+using internal::CallRegistration;
+using internal::Connection;
+using internal::OwnedReply;
+using internal::Registered;
+using internal::WorkItem;
+
 // LocalPortOptions::spin = InfiniteDuration spins at most this long for a
 // client's next call.
 constexpr int64_t kMaxServerSpinNs = 100 * 1000 * 1000;
-// Payload memfds a client may have sent but the server not yet claimed.
-// A client sends a memfd just before it publishes the record that refers to
-// it, and the server claims it when it consumes that record, so an honest
-// client never has more than one per ring slot, plus the few its threads
-// are sending at that moment.
-size_t MaxStashedFds(const SectionGeometry& g) {
-  return size_t{g.request_slots} + 16;
-}
-constexpr size_t kMaxBoundInterfaces = 256;
-// Early CANCELs (control packets for ids not in flight) kept per client:
-// an honest client's unread requests are at most the ring's slots, and its
-// calls in flight at most max_in_flight_per_connection; capped for
-// memory whatever the options say. The oldest entry is evicted first.
-size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight) {
-  return std::min<size_t>(size_t{g.request_slots} + max_in_flight, 1 << 16);
-}
 // While all workers are busy, how often one of them looks at the doorbells
 // without waiting (see WorkerLoop).
 constexpr int64_t kBusyPollNs = 50 * 1000;
@@ -114,213 +106,6 @@ constexpr int kColocatedCallsToMove = 4;
 constexpr int64_t kColocatedMoveGapNs = 10 * 1000 * 1000;
 constexpr uint64_t kListenTag = ~uint64_t{0};
 constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
-
-struct OwnedReply {
-  MessageType type;
-  uint64_t message_id;
-  uint32_t status_code;
-  uint32_t interface_slot;
-  std::string payload;
-  uint16_t flags = 0;  // kFlagMetadata when the payload starts with metadata.
-};
-
-class Connection;
-
-// A decoded call's entry in Connection::in_flight (or oneway_calls), which
-// points at the call's CallContext: this erases the entry when the call's
-// WorkItem goes without having run (a client closed or cut off while its
-// calls were queued), so that no entry outlives its context. RunCall erases
-// the entry itself and disarms this. Move-only; the moved-from one is
-// disarmed.
-class CallRegistration {
- public:
-  CallRegistration() = default;
-  CallRegistration(Connection* c, uint64_t key, bool oneway)
-      : conn_(c), key_(key), oneway_(oneway) {}
-  CallRegistration(CallRegistration&& o) noexcept
-      : conn_(std::exchange(o.conn_, nullptr)),
-        key_(o.key_),
-        oneway_(o.oneway_) {}
-  CallRegistration& operator=(CallRegistration&& o) noexcept {
-    if (this != &o) {
-      if (conn_ != nullptr) Forget();
-      conn_ = std::exchange(o.conn_, nullptr);
-      key_ = o.key_;
-      oneway_ = o.oneway_;
-    }
-    return *this;
-  }
-  ~CallRegistration() {
-    if (conn_ != nullptr) Forget();
-  }
-  void Disarm() { conn_ = nullptr; }
-
- private:
-  void Forget();  // Takes Connection::state_mu if armed.
-
-  Connection* conn_ = nullptr;  // Kept alive by the WorkItem's `conn`.
-  uint64_t key_ = 0;
-  bool oneway_ = false;
-};
-
-struct WorkItem {
-  std::shared_ptr<Connection> conn;
-  IncomingMessage msg;
-  // In Connection::bound, which only grows (a deque: stable addresses) and
-  // lives as long as `conn`.
-  const std::string* interface_name = nullptr;
-  std::unique_ptr<CallContext> ctx;
-  uint64_t oneway_serial = 0;  // Key in Connection::oneway_calls; 0 = none.
-  // Last: destroyed first, while `ctx` and `conn` still live.
-  CallRegistration registration;
-};
-
-struct CallRecord {
-  // Valid while the entry exists: the entry is erased (under state_mu)
-  // before the context dies. Its CancelState is made only when a cancel
-  // needs it (cancel_state(), under state_mu).
-  CallContext* ctx = nullptr;
-  bool answered = false;  // Shutdown answered it; drop the handler's reply.
-};
-
-class Connection : public MemfdPort {
- public:
-  uint64_t id = 0;
-  UniqueFd sock;
-  UniqueFd eventfd;
-  Mapping map;
-  SectionLayout layout;
-  PeerCredentials creds;
-  PeerIdentity peer;
-  std::unique_ptr<Endpoint> ep;
-
-  std::atomic<bool> closed{false};
-  std::atomic<bool> hung_up{false};  // Socket gone; oneway calls still run.
-  std::atomic<int64_t> hung_up_ns{0};  // When (monotonic), for the bound.
-  std::atomic<bool> queued{false};  // In the ready list or being drained.
-  std::atomic<bool> spinning{false};  // A worker spins for its next call.
-  // Calls in a row after which the client was found sharing its worker's
-  // CPU (AfterCall).
-  std::atomic<int> colocated_calls{0};
-  std::atomic<int> handlers{0};     // Handlers running for this client.
-  // Calls (oneway ones too) decoded from the ring and not yet finished:
-  // queued in `calls` or running. Bounded by max_in_flight_per_connection.
-  std::atomic<uint32_t> pending_calls{0};
-
-  // The pool's view of this client, guarded by LocalServer::pool_mu_.
-  std::deque<WorkItem> calls;  // Decoded calls waiting for a worker.
-  int running_calls = 0;       // Handlers running now.
-  // Calls waiting: in LocalServer::runnable_, or (while throttled) parked_.
-  bool runnable = false;
-  bool parked = false;  // In LocalServer::parked_.
-  // Had calls queued or running within the last kActiveWindowNs (counted
-  // in active_conns_; cleared by the tick).
-  bool active = false;
-  int64_t last_active_ns = 0;
-  // contended_cpu_share (pool_mu_): whether a lighter client is busy too,
-  // the token bucket (ns of CPU), and whether calls are held back now.
-  bool contended = false;
-  bool throttled = false;
-  int64_t tokens_ns = kShareBurstNs;
-  int64_t refilled_ns = 0;
-  // Handler and ring-reading time charged while clients compete
-  // (accumulated by workers), and the tick's view of it (I/O thread).
-  std::atomic<int64_t> busy_ns{0};
-  int64_t tick_busy_ns = 0;
-  double share = 0;  // Of one CPU, smoothed over ticks.
-  bool backlogged = false;    // pool_mu_, see UpdateSharesLocked.
-  bool backlog_seen = false;  // pool_mu_
-
-  // Doorbell accounting, for the storm check in Tick: every doorbell the
-  // poller saw, every record consumed, every time the server asked for a
-  // doorbell when reply slots free up. An honest client rings at most once
-  // per record it publishes or per such request.
-  std::atomic<uint64_t> doorbells{0};
-  std::atomic<uint64_t> records{0};
-  std::atomic<uint64_t> room_requests{0};
-  // The current one-second window's starting counts (I/O thread only).
-  int64_t window_start_ns = 0;
-  uint64_t window_doorbells = 0, window_records = 0, window_room = 0;
-
-  std::mutex recv_mu;  // Serialises the consumer side of `ep`.
-
-  std::mutex send_mu;  // Serialises the producer side of `ep`.
-  std::deque<OwnedReply> pending_replies;  // Guarded by send_mu.
-  // Size of the last reply a handler made: a hint for the next one's buffer.
-  std::atomic<uint64_t> last_reply_bytes{0};
-  absl::Time pending_since = absl::InfiniteFuture();  // Guarded by send_mu.
-
-  std::mutex state_mu;
-  std::condition_variable memfd_cv;
-  std::deque<std::pair<uint32_t, UniqueFd>> memfd_stash;  // state_mu
-  absl::flat_hash_map<uint64_t, CallRecord> in_flight;    // state_mu
-  // Oneway calls decoded and not finished, by a serial of ours (a client's
-  // message ids are not trusted to be unique for them), so that a hang-up
-  // or a shutdown cancels their handlers too. Same lifetime rule as
-  // CallRecord::ctx. state_mu
-  absl::flat_hash_map<uint64_t, CallContext*> oneway_calls;
-  uint64_t next_oneway_serial = 0;  // state_mu
-  // CANCEL control packets for ids that were not in flight: the request may
-  // still be unread in the ring (the packet overtook it). A request read
-  // with such an id is not run. `early_cancel_order` is oldest first and
-  // may name ids already taken out of the set; both are bounded by
-  // MaxEarlyCancels. state_mu
-  std::unordered_set<uint64_t> early_cancels;
-  std::deque<uint64_t> early_cancel_order;
-  // slot - 1 -> interface; only grows, and a deque, so that WorkItems may
-  // point at its strings. state_mu
-  std::deque<std::string> bound;
-  // Method paths of bound interfaces, (slot << 32 | method id) -> path;
-  // only methods the interface has (bounded). state_mu
-  std::unordered_map<uint64_t, std::string> method_paths;
-
-  absl::Status SendPayloadFd(uint32_t number, uint64_t length,
-                             int fd) override {
-    PayloadFdBody body{number, 0, length};
-    const int fds[1] = {fd};
-    return SendPacket(sock.get(),
-                      EncodeControl(ControlType::kPayloadFd, &body, sizeof(body)),
-                      fds);
-  }
-
-  absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t,
-                                         absl::Time deadline) override {
-    std::unique_lock<std::mutex> lock(state_mu);
-    for (;;) {
-      if (!memfd_stash.empty()) {
-        auto entry = std::move(memfd_stash.front());
-        memfd_stash.pop_front();
-        if (entry.first != number) {
-          return absl::DataLossError(absl::StrCat(
-              "payload memfd #", entry.first, " arrived, expected #", number));
-        }
-        return std::move(entry.second);
-      }
-      if (closed.load()) return absl::UnavailableError("connection closed");
-      if (memfd_cv.wait_until(lock, absl::ToChronoTime(deadline)) ==
-              std::cv_status::timeout &&
-          memfd_stash.empty()) {
-        return absl::DeadlineExceededError("payload memfd did not arrive");
-      }
-    }
-  }
-
-  size_t InFlight() {
-    std::lock_guard<std::mutex> lock(state_mu);
-    return in_flight.size();
-  }
-};
-
-void CallRegistration::Forget() {
-  if (conn_ == nullptr) return;
-  std::lock_guard<std::mutex> lock(conn_->state_mu);
-  if (oneway_) {
-    conn_->oneway_calls.erase(key_);
-  } else {
-    conn_->in_flight.erase(key_);
-  }
-  conn_ = nullptr;
-}
 
 class LocalServer final : public LocalServerTransport {
  public:
@@ -417,7 +202,6 @@ class LocalServer final : public LocalServerTransport {
   // Sends `reply`, or queues it (moving it out) while the reply ring is
   // full. Returns true if its wake-up woke the client.
   bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply&& reply);
-  absl::Status FlushRepliesLocked(Connection& c);
   void CutOff(const std::shared_ptr<Connection>& c, const absl::Status& why);
   void HangUp(const std::shared_ptr<Connection>& c);
   void StopWatchingAndCancel(Connection& c, bool closing);
@@ -519,43 +303,10 @@ class LocalServer final : public LocalServerTransport {
 };
 
 absl::Status LocalServer::BindListener() {
-  const std::string dir = path_.substr(0, path_.rfind('/'));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot create runtime dir ", dir, ": ", std::strerror(errno)));
-  }
-  struct sockaddr_un addr;
-  std::memset(&addr, 0, sizeof(addr));
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path_.data(), path_.size());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return absl::ResourceExhaustedError("socket() failed");
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      break;
-    }
-    if (errno != EADDRINUSE || attempt == 1) {
-      return absl::UnavailableError(absl::StrCat("cannot bind ", path_, ": ",
-                                                 std::strerror(errno)));
-    }
-    // Someone's socket file is there: a live server, or a stale file left
-    // by a killed one. Only a refused connect proves it stale.
-    UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-    if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr),
-                  sizeof(addr)) == 0 || errno != ECONNREFUSED) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("local port ", name_, " is already served at ", path_));
-    }
-    ::unlink(path_.c_str());
-  }
-  if (::chmod(path_.c_str(), options_.socket_mode) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("chmod ", path_, ": ",
-                                                    std::strerror(errno)));
-  }
-  if (::listen(fd.get(), 128) != 0) {
-    return absl::UnavailableError(absl::StrCat("listen: ", std::strerror(errno)));
-  }
-  listen_fd_ = std::move(fd);
+  absl::StatusOr<UniqueFd> fd =
+      internal::BindListener(name_, path_, options_.socket_mode);
+  if (!fd.ok()) return fd.status();
+  listen_fd_ = std::move(*fd);
   return absl::OkStatus();
 }
 
@@ -640,24 +391,7 @@ void LocalServer::Accept() {
     if (verdict.ok() && shutting_down_.load()) {
       verdict = absl::UnavailableError("server is shutting down");
     }
-    if (verdict.ok()) {
-      const auto& a = options_.allowed_uids;
-      const auto& g = options_.allowed_gids;
-      bool allowed = a.empty() && g.empty();
-      allowed |= std::find(a.begin(), a.end(), creds->uid) != a.end();
-      allowed |= std::find(g.begin(), g.end(), creds->gid) != g.end();
-      for (uint32_t group : creds->groups) {
-        allowed |= std::find(g.begin(), g.end(), group) != g.end();
-      }
-      if (allowed && options_.accept_callback) {
-        allowed = options_.accept_callback(*creds);
-      }
-      if (!allowed) {
-        verdict = absl::PermissionDeniedError(absl::StrCat(
-            "local port ", name_, " refuses uid ", creds->uid, " gid ",
-            creds->gid));
-      }
-    }
+    if (verdict.ok()) verdict = internal::CheckAccess(options_, name_, *creds);
     if (verdict.ok()) {
       std::lock_guard<std::mutex> lock(conns_mu_);
       if (conns_.size() >= options_.max_connections) {
@@ -666,60 +400,23 @@ void LocalServer::Accept() {
     }
     if (!verdict.ok()) {
       refused_.fetch_add(1);
-      std::string p = EncodeStatusPacket(ControlType::kRefused, verdict);
-      ::send(sock.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      internal::SendRefusal(sock.get(), verdict);
       continue;  // Nothing was mapped or allocated for it.
     }
-    auto c = std::make_shared<Connection>();
+    internal::ServerHandshakeOptions ho;
+    ho.geometry = options_.geometry;
+    ho.max_inline_record = options_.max_inline_record;
+    ho.max_message_size = dispatcher_->options().max_message_size;
+    ho.buffers = &buffers_;
+    ho.memfd_pool = &memfd_pool_;
+    ho.payload_cache_idle = options_.payload_cache_idle;
+    ho.address = target();
+    absl::StatusOr<std::shared_ptr<Connection>> made =
+        internal::ServerHandshake(std::move(sock), *creds, ho);
+    if (!made.ok()) continue;
+    std::shared_ptr<Connection> c = std::move(*made);
     c->id = next_conn_id_++;
-    c->creds = *creds;
-    c->peer.transport = "local";
-    c->peer.uid = creds->uid;
-    c->peer.gid = creds->gid;
-    c->peer.pid = creds->pid;
-    c->peer.address = target();
-    c->layout = *ComputeLayout(options_.geometry);
-    absl::StatusOr<UniqueFd> memfd =
-        CreateSealedMemfd("lpc-section", c->layout.total_size);
-    absl::StatusOr<UniqueFd> efd = CreateEventFd();
-    if (!memfd.ok() || !efd.ok()) {
-      const absl::Status s = !memfd.ok() ? memfd.status() : efd.status();
-      std::string p = EncodeStatusPacket(ControlType::kRefused, s);
-      ::send(sock.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      continue;
-    }
-    absl::StatusOr<Mapping> map =
-        Mapping::Map(memfd->get(), c->layout.total_size, true);
-    if (!map.ok()) continue;
-    c->map = std::move(*map);
-    InitializeSection(c->map.data(), c->layout);
-    c->eventfd = std::move(*efd);
-    c->sock = std::move(sock);
-    EndpointOptions eo;
-    eo.max_inline_record = options_.max_inline_record;
-    eo.max_payload = kHardPayloadCap;
-    eo.accept_payload = dispatcher_->options().max_message_size;
-    eo.memfd_wait = absl::Milliseconds(500);
-    eo.buffers = &buffers_;
-    eo.memfd_pool = &memfd_pool_;
-    eo.memfd_keep_idle = options_.payload_cache_idle;
-    c->ep = std::make_unique<Endpoint>(Side::kServer, c->map.data(), c->layout,
-                                       c.get(), eo);
-    const SectionGeometry& g = c->layout.geometry;
-    WelcomeBody w{g.request_slots,
-                  g.reply_slots,
-                  g.c2s_data_bytes,
-                  g.s2c_data_bytes,
-                  g.max_record_slots,
-                  static_cast<uint32_t>(std::min<uint64_t>(
-                      dispatcher_->options().max_message_size >> 10, UINT32_MAX)),
-                  c->layout.total_size};
-    const int fds[2] = {memfd->get(), c->eventfd.get()};
-    if (!SendPacket(c->sock.get(),
-                    EncodeControl(ControlType::kWelcome, &w, sizeof(w)), fds)
-             .ok()) {
-      continue;
-    }
+    c->tokens_ns = kShareBurstNs;
     // The client now holds its own reference to the memfd; ours closes here.
     {
       std::lock_guard<std::mutex> lock(conns_mu_);
@@ -782,16 +479,7 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
       return;
     }
     std::memcpy(&b, body.data(), sizeof(b));
-    {
-      std::lock_guard<std::mutex> lock(c->state_mu);
-      if (c->memfd_stash.size() >= MaxStashedFds(c->layout.geometry)) {
-        // Falls through to the cut-off below.
-      } else {
-        c->memfd_stash.emplace_back(b.memfd_number, std::move(p->fds[0]));
-        c->memfd_cv.notify_all();
-        continue;
-      }
-    }
+    if (c->StashPayloadFd(b.memfd_number, std::move(p->fds[0]))) continue;
     CutOff(c, absl::ResourceExhaustedError("too many unclaimed payload memfds"));
     return;
   }
@@ -818,21 +506,7 @@ void LocalServer::StopWatchingAndCancel(Connection& c, bool closing) {
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c.sock.get(), nullptr);
   ::epoll_ctl(doorbell_epoll_fd_.get(), EPOLL_CTL_DEL, c.eventfd.get(),
               nullptr);
-  std::vector<std::shared_ptr<internal::CancelState>> cancels;
-  {
-    std::lock_guard<std::mutex> lock(c.state_mu);
-    for (auto& [id, rec] : c.in_flight) {
-      cancels.push_back(rec.ctx->cancel_state());
-    }
-    if (closing) {
-      for (auto& [serial, ctx] : c.oneway_calls) {
-        cancels.push_back(ctx->cancel_state());
-      }
-      c.memfd_stash.clear();
-    }
-    c.memfd_cv.notify_all();
-  }
-  for (auto& cancel : cancels) cancel->Cancel();
+  for (auto& cancel : c.StopCalls(closing)) cancel->Cancel();
 }
 
 void LocalServer::Tick() {
@@ -861,12 +535,12 @@ void LocalServer::Tick() {
     {
       // Never wait here: the I/O thread also accepts new clients. A worker
       // holding send_mu is sending; the next tick looks again.
-      std::unique_lock<std::mutex> lock(c->send_mu, std::try_to_lock);
-      if (lock.owns_lock()) {
+      if (c->send_mu.TryLock()) {
         c->ep->TrimKeptMemfds(now_ns);  // Idle ones go back to the kernel.
         pending = !c->pending_replies.empty();
         stalled =
             pending && now - c->pending_since > options_.reply_stall_timeout;
+        c->send_mu.Unlock();
       }
     }
     if (stalled) {
@@ -1439,16 +1113,16 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
   bool requeue = false;
   bool at_limit = false;
   {
-    std::lock_guard<std::mutex> recv(c->recv_mu);
+    MutexLock recv(&c->recv_mu);
     if (c->closed.load()) return;
     c->ep->SetRunning(true);
     absl::Status flushed;
     {
-      std::lock_guard<std::mutex> send(c->send_mu);
+      MutexLock send(&c->send_mu);
       if (c->hung_up.load()) {
         c->pending_replies.clear();  // Nobody reads them any more.
       } else if (!c->pending_replies.empty()) {
-        flushed = FlushRepliesLocked(*c);
+        flushed = c->FlushRepliesLocked();
       }
     }
     if (!flushed.ok()) {
@@ -1546,15 +1220,11 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
           req->full_name, req->uuid, InterfaceVersion{req->major, req->minor});
       uint32_t slot = 0;
       if (s.ok()) {
-        std::lock_guard<std::mutex> lock(c->state_mu);
-        auto it = std::find(c->bound.begin(), c->bound.end(), req->full_name);
-        if (it != c->bound.end()) {
-          slot = static_cast<uint32_t>(it - c->bound.begin()) + 1;
-        } else if (c->bound.size() < kMaxBoundInterfaces) {
-          c->bound.push_back(req->full_name);
-          slot = static_cast<uint32_t>(c->bound.size());
+        absl::StatusOr<uint32_t> bound = c->Bind(req->full_name);
+        if (bound.ok()) {
+          slot = *bound;
         } else {
-          s = absl::ResourceExhaustedError("too many bound interfaces");
+          s = bound.status();
         }
       }
       SendReply(c, OwnedReply{MessageType::kBindReply, h.message_id,
@@ -1580,55 +1250,23 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
       }
       WorkItem item;
       if (refuse.ok()) item.ctx = std::make_unique<CallContext>();
-      bool cancelled_early = false;
-      {
-        // One lock: early cancel, binding, method path cache, duplicate id,
-        // in-flight.
-        std::lock_guard<std::mutex> lock(c->state_mu);
-        if (!oneway && !c->early_cancels.empty() &&
-            c->early_cancels.erase(h.message_id) != 0) {
-          // Its CANCEL came first (control socket): the caller has already
-          // completed it, so it is not run and needs no reply.
-          cancelled_early = true;
-        } else if (h.interface_slot == 0 || h.interface_slot > c->bound.size()) {
-          if (refuse.ok()) {
-            refuse = absl::FailedPreconditionError(absl::StrCat(
-                "interface slot ", h.interface_slot, " is not bound"));
-          }
-        } else if (!oneway && c->in_flight.count(h.message_id) != 0) {
-          refuse = absl::DataLossError("duplicate message id in flight");
-        } else if (refuse.ok()) {
-          item.interface_name = &c->bound[h.interface_slot - 1];
-          const uint64_t key = uint64_t{h.interface_slot} << 32 | h.method_id;
-          auto it = c->method_paths.find(key);
-          if (it == c->method_paths.end()) {
-            const InterfaceDescriptor* d =
-                dispatcher_->FindInterface(*item.interface_name);
+      const Registered r = c->Register(
+          h, oneway, refuse.ok(), item,
+          [this](const std::string& interface, uint32_t method_id) {
+            const InterfaceDescriptor* d = dispatcher_->FindInterface(interface);
             const MethodDescriptor* m =
-                d == nullptr ? nullptr : d->FindMethod(h.method_id);
-            if (m != nullptr) {
-              it = c->method_paths.emplace(key, d->MethodPath(*m)).first;
-            }
-          }
-          if (it != c->method_paths.end()) {
-            // The connection's cache outlives the call (the item holds it).
-            item.ctx->set_method_path_ref(&it->second);
-          }
-          if (!oneway) {
-            c->in_flight.emplace(h.message_id,
-                                 CallRecord{item.ctx.get(), false});
-            item.registration = CallRegistration(c.get(), h.message_id, false);
-          } else {
-            item.oneway_serial = ++c->next_oneway_serial;
-            c->oneway_calls.emplace(item.oneway_serial, item.ctx.get());
-            item.registration =
-                CallRegistration(c.get(), item.oneway_serial, true);
-          }
-        }
-      }
-      if (cancelled_early) {
+                d == nullptr ? nullptr : d->FindMethod(method_id);
+            return m == nullptr ? std::string() : d->MethodPath(*m);
+          });
+      if (r == Registered::kCancelledEarly) {
         cancelled_before_read_.fetch_add(1, std::memory_order_relaxed);
         return;
+      }
+      if (r == Registered::kNotBound && refuse.ok()) {
+        refuse = absl::FailedPreconditionError(absl::StrCat(
+            "interface slot ", h.interface_slot, " is not bound"));
+      } else if (r == Registered::kDuplicateId) {
+        refuse = absl::DataLossError("duplicate message id in flight");
       }
       if (absl::IsDataLoss(refuse)) {
         CutOff(c, refuse);
@@ -1679,34 +1317,9 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
 // there. Anything else (a duplicate, an unknown or finished id) is counted
 // and harmless.
 void LocalServer::CancelCall(Connection& c, uint64_t id, bool by_socket) {
-  std::shared_ptr<internal::CancelState> cancel;
-  bool ignored = false;
-  {
-    std::lock_guard<std::mutex> lock(c.state_mu);
-    auto it = c.in_flight.find(id);
-    if (it != c.in_flight.end()) {
-      cancel = it->second.ctx->cancel_state();
-    } else if (!by_socket || c.early_cancels.count(id) != 0) {
-      ignored = true;
-    } else {
-      if (c.early_cancel_order.size() >=
-          MaxEarlyCancels(c.layout.geometry,
-                          options_.max_in_flight_per_connection)) {
-        // Evicted: its request never came (or the call had finished).
-        if (c.early_cancels.erase(c.early_cancel_order.front()) != 0) {
-          ignored = true;
-        }
-        c.early_cancel_order.pop_front();
-      }
-      c.early_cancels.insert(id);
-      c.early_cancel_order.push_back(id);
-    }
+  if (!c.Cancel(id, by_socket, options_.max_in_flight_per_connection)) {
+    cancels_ignored_.fetch_add(1, std::memory_order_relaxed);
   }
-  if (cancel != nullptr) {
-    if (cancel->cancelled()) ignored = true;  // Socket and ring both.
-    cancel->Cancel();
-  }
-  if (ignored) cancels_ignored_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void LocalServer::RunCall(WorkItem& item) {
@@ -1736,19 +1349,8 @@ void LocalServer::RunCall(WorkItem& item) {
     s = dispatcher_->Dispatch(*item.interface_name, h.method_id, *item.ctx,
                               item.msg.payload, &response);
   }
-  bool answered = false;
+  const bool answered = c->Finish(h.message_id, item.oneway_serial, oneway);
   bool woke_client = false;
-  if (!oneway) {
-    std::lock_guard<std::mutex> lock(c->state_mu);
-    auto it = c->in_flight.find(h.message_id);
-    if (it != c->in_flight.end()) {
-      answered = it->second.answered;
-      c->in_flight.erase(it);
-    }
-  } else {
-    std::lock_guard<std::mutex> lock(c->state_mu);
-    c->oneway_calls.erase(item.oneway_serial);
-  }
   item.registration.Disarm();  // Erased above.
   if (!oneway && !answered) {
     if (HasSendableMetadata(item.ctx->response_metadata())) {
@@ -1924,65 +1526,11 @@ void LocalServer::NoteWake(Connection& c, bool woke_client, bool here) {
 
 bool LocalServer::SendReply(const std::shared_ptr<Connection>& c,
                             OwnedReply&& reply) {
-  absl::Status bad;
-  {
-    std::lock_guard<std::mutex> lock(c->send_mu);
-    if (c->closed.load() || c->hung_up.load()) return false;  // Nobody reads it.
-    if (c->pending_replies.empty()) {
-      // Fast path: straight into the ring, no queue.
-      OutgoingMessage m;
-      m.type = reply.type;
-      m.message_id = reply.message_id;
-      m.status_code = reply.status_code;
-      m.interface_slot = reply.interface_slot;
-      m.flags = reply.flags;
-      m.payload = reply.payload;
-      absl::StatusOr<bool> sent = c->ep->TrySend(m);
-      if (sent.ok() && *sent) return c->ep->Flush();
-      if (!sent.ok()) bad = sent.status();
-    }
-    if (!bad.ok()) {
-      // Falls through to the cut-off below.
-    } else if (c->pending_replies.size() >= options_.max_queued_replies) {
-      bad = absl::ResourceExhaustedError("client does not read its replies");
-    } else {
-      if (c->pending_replies.empty()) c->pending_since = absl::Now();
-      c->pending_replies.push_back(std::move(reply));
-      bad = FlushRepliesLocked(*c);
-    }
-  }
-  if (!bad.ok()) CutOff(c, bad);
+  absl::StatusOr<bool> woke =
+      c->SendReply(std::move(reply), options_.max_queued_replies);
+  if (woke.ok()) return *woke;
+  CutOff(c, woke.status());
   return false;
-}
-
-absl::Status LocalServer::FlushRepliesLocked(Connection& c) {
-  bool sent_any = false;
-  while (!c.pending_replies.empty()) {
-    const OwnedReply& r = c.pending_replies.front();
-    OutgoingMessage m;
-    m.type = r.type;
-    m.message_id = r.message_id;
-    m.status_code = r.status_code;
-    m.interface_slot = r.interface_slot;
-    m.flags = r.flags;
-    m.payload = r.payload;
-    absl::StatusOr<bool> ok = c.ep->TrySend(m);
-    if (!ok.ok()) return ok.status();
-    if (!*ok) {
-      // Ring full: ask the client to ring our eventfd once it frees slots.
-      c.ep->MarkWaitingForRoom();
-      c.room_requests.fetch_add(1, std::memory_order_relaxed);
-      ok = c.ep->TrySend(m);
-      if (!ok.ok()) return ok.status();
-      if (!*ok) break;
-    }
-    sent_any = true;
-    c.pending_replies.pop_front();
-    c.pending_since = absl::Now();
-  }
-  if (c.pending_replies.empty()) c.pending_since = absl::InfiniteFuture();
-  if (sent_any) c.ep->Flush();
-  return absl::OkStatus();
 }
 
 void LocalServer::CutOff(const std::shared_ptr<Connection>& c,
@@ -2004,10 +1552,7 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   if (c->closed.exchange(true)) return;
   ::shutdown(c->sock.get(), SHUT_RDWR);
   StopWatchingAndCancel(*c, /*closing=*/true);
-  {
-    std::lock_guard<std::mutex> lock(c->send_mu);
-    c->pending_replies.clear();
-  }
+  c->DropReplies();
   std::deque<WorkItem> dropped;  // Destroyed after pool_mu_ is released.
   {
     std::lock_guard<std::mutex> lock(pool_mu_);
@@ -2063,20 +1608,10 @@ void LocalServer::Shutdown(absl::Time deadline) {
   }
   // Fail what is left with UNAVAILABLE and cancel its handlers.
   for (auto& c : snapshot()) {
-    std::vector<std::pair<uint64_t, std::shared_ptr<internal::CancelState>>> rest;
-    std::vector<std::shared_ptr<internal::CancelState>> oneway;
-    {
-      std::lock_guard<std::mutex> lock(c->state_mu);
-      for (auto& [id, rec] : c->in_flight) {
-        if (!rec.answered) {
-          rec.answered = true;
-          rest.emplace_back(id, rec.ctx->cancel_state());
-        }
-      }
-      for (auto& [serial, ctx] : c->oneway_calls) {
-        oneway.push_back(ctx->cancel_state());
-      }
-    }
+    std::vector<std::pair<uint64_t, std::shared_ptr<::lpc::internal::CancelState>>>
+        rest;
+    std::vector<std::shared_ptr<::lpc::internal::CancelState>> oneway;
+    c->AnswerAll(&rest, &oneway);
     for (auto& cancel : oneway) cancel->Cancel();
     for (auto& [id, cancel] : rest) {
       cancel->Cancel();

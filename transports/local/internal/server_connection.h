@@ -1,0 +1,345 @@
+// The server's state for one accepted client: its socket, section and
+// endpoint, the call table (calls in flight, oneway calls, early cancels),
+// the bound interface slots, the reply queue, and the payload memfds the
+// client sent ahead of the records that use them.
+//
+// Thread safety: a Connection is shared (std::shared_ptr) by the I/O
+// thread, the workers and the calls it queued. Its mutexes nest in this
+// order: recv_mu, then send_mu, then state_mu; none is held while taking a
+// lock of the server's (the pool's or the connection table's). recv_mu
+// serialises the consumer side of `ep`, send_mu its producer side.
+// The pool's fields are guarded by the pool's mutex.
+#ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CONNECTION_H_
+#define LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CONNECTION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/call_context.h"
+#include "runtime/mutex.h"
+#include "transports/local/endpoint.h"
+#include "transports/local/frame.h"
+#include "transports/local/local_transport.h"
+#include "transports/local/memfd.h"
+#include "transports/local/section.h"
+#include "transports/local/unique_fd.h"
+
+namespace lpc::local::internal {
+
+// Interfaces one client may bind.
+inline constexpr size_t kMaxBoundInterfaces = 256;
+
+// Payload memfds a client may have sent but the server not yet claimed.
+// A client sends a memfd just before it publishes the record that refers to
+// it, and the server claims it when it consumes that record, so an honest
+// client never has more than one per ring slot, plus the few its threads
+// are sending at that moment.
+size_t MaxStashedFds(const SectionGeometry& g);
+
+// Early CANCELs (control packets for ids not in flight) kept per client:
+// an honest client's unread requests are at most the ring's slots, and its
+// calls in flight at most max_in_flight_per_connection; capped for
+// memory whatever the options say. The oldest entry is evicted first.
+size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight);
+
+struct OwnedReply {
+  MessageType type;
+  uint64_t message_id;
+  uint32_t status_code;
+  uint32_t interface_slot;
+  std::string payload;
+  uint16_t flags = 0;  // kFlagMetadata when the payload starts with metadata.
+};
+
+class Connection;
+
+// A decoded call's entry in Connection::in_flight (or oneway_calls), which
+// points at the call's CallContext: this erases the entry when the call's
+// WorkItem goes without having run (a client closed or cut off while its
+// calls were queued), so that no entry outlives its context. RunCall erases
+// the entry itself and disarms this. Move-only; the moved-from one is
+// disarmed.
+class CallRegistration {
+ public:
+  CallRegistration() = default;
+  CallRegistration(Connection* c, uint64_t key, bool oneway)
+      : conn_(c), key_(key), oneway_(oneway) {}
+  CallRegistration(CallRegistration&& o) noexcept
+      : conn_(std::exchange(o.conn_, nullptr)),
+        key_(o.key_),
+        oneway_(o.oneway_) {}
+  CallRegistration& operator=(CallRegistration&& o) noexcept {
+    if (this != &o) {
+      if (conn_ != nullptr) Forget();
+      conn_ = std::exchange(o.conn_, nullptr);
+      key_ = o.key_;
+      oneway_ = o.oneway_;
+    }
+    return *this;
+  }
+  ~CallRegistration() {
+    if (conn_ != nullptr) Forget();
+  }
+  void Disarm() { conn_ = nullptr; }
+
+ private:
+  void Forget();  // Takes Connection::state_mu if armed.
+
+  Connection* conn_ = nullptr;  // Kept alive by the WorkItem's `conn`.
+  uint64_t key_ = 0;
+  bool oneway_ = false;
+};
+
+struct WorkItem {
+  std::shared_ptr<Connection> conn;
+  IncomingMessage msg;
+  // In Connection::bound, which only grows (a deque: stable addresses) and
+  // lives as long as `conn`.
+  const std::string* interface_name = nullptr;
+  std::unique_ptr<CallContext> ctx;
+  uint64_t oneway_serial = 0;  // Key in Connection::oneway_calls; 0 = none.
+  // Last: destroyed first, while `ctx` and `conn` still live.
+  CallRegistration registration;
+};
+
+struct CallRecord {
+  // Valid while the entry exists: the entry is erased (under state_mu)
+  // before the context dies. Its CancelState is made only when a cancel
+  // needs it (cancel_state(), under state_mu).
+  CallContext* ctx = nullptr;
+  bool answered = false;  // Shutdown answered it; drop the handler's reply.
+};
+
+// What a request's registration found (Connection::Register).
+enum class Registered {
+  kOk,               // In the call table; run it.
+  kCancelledEarly,   // Its CANCEL came first: drop it, no reply.
+  kNotBound,         // Its interface slot is not bound.
+  kDuplicateId,      // A call with its id is in flight.
+};
+
+class Connection : public MemfdPort {
+ public:
+  uint64_t id = 0;
+  UniqueFd sock;
+  UniqueFd eventfd;
+  Mapping map;
+  SectionLayout layout;
+  PeerCredentials creds;
+  PeerIdentity peer;
+  std::unique_ptr<Endpoint> ep;
+
+  std::atomic<bool> closed{false};
+  std::atomic<bool> hung_up{false};  // Socket gone; oneway calls still run.
+  std::atomic<int64_t> hung_up_ns{0};  // When (monotonic), for the bound.
+  std::atomic<bool> queued{false};  // In the ready list or being drained.
+  std::atomic<bool> spinning{false};  // A worker spins for its next call.
+  // Calls in a row after which the client was found sharing its worker's
+  // CPU (AfterCall).
+  std::atomic<int> colocated_calls{0};
+  std::atomic<int> handlers{0};     // Handlers running for this client.
+  // Calls (oneway ones too) decoded from the ring and not yet finished:
+  // queued in the pool or running. Bounded by max_in_flight_per_connection.
+  std::atomic<uint32_t> pending_calls{0};
+
+  // The pool's view of this client, guarded by the pool's mutex
+  // (LocalServer::pool_mu_).
+  std::deque<WorkItem> calls;  // Decoded calls waiting for a worker.
+  int running_calls = 0;       // Handlers running now.
+  // Calls waiting: in the pool's runnable list, or (while throttled) parked.
+  bool runnable = false;
+  bool parked = false;
+  // Had calls queued or running within the last kActiveWindowNs (counted
+  // in the pool's active clients; cleared by the tick).
+  bool active = false;
+  int64_t last_active_ns = 0;
+  // contended_cpu_share: whether a lighter client is busy too, the token
+  // bucket (ns of CPU), and whether calls are held back now.
+  bool contended = false;
+  bool throttled = false;
+  int64_t tokens_ns = 0;  // Set to the bucket's depth on accept.
+  int64_t refilled_ns = 0;
+  // Handler and ring-reading time charged while clients compete
+  // (accumulated by workers), and the tick's view of it (I/O thread).
+  std::atomic<int64_t> busy_ns{0};
+  int64_t tick_busy_ns = 0;
+  double share = 0;  // Of one CPU, smoothed over ticks.
+  bool backlogged = false;
+  bool backlog_seen = false;
+
+  // Doorbell accounting, for the storm check in the tick: every doorbell
+  // the poller saw, every record consumed, every time the server asked for
+  // a doorbell when reply slots free up. An honest client rings at most
+  // once per record it publishes or per such request.
+  std::atomic<uint64_t> doorbells{0};
+  std::atomic<uint64_t> records{0};
+  std::atomic<uint64_t> room_requests{0};
+  // The current one-second window's starting counts (I/O thread only).
+  int64_t window_start_ns = 0;
+  uint64_t window_doorbells = 0, window_records = 0, window_room = 0;
+
+  // Serialises the consumer side of `ep` (Receive, ReleaseReceived,
+  // PrepareToSleep from a drain).
+  Mutex recv_mu;
+
+  // Serialises the producer side of `ep` and guards the reply queue.
+  Mutex send_mu ABSL_ACQUIRED_AFTER(recv_mu);
+  std::deque<OwnedReply> pending_replies ABSL_GUARDED_BY(send_mu);
+  absl::Time pending_since ABSL_GUARDED_BY(send_mu) = absl::InfiniteFuture();
+  // Size of the last reply a handler made: a hint for the next one's buffer.
+  std::atomic<uint64_t> last_reply_bytes{0};
+
+  // The call table, the bound interfaces and the memfd stash.
+  Mutex state_mu ABSL_ACQUIRED_AFTER(send_mu);
+
+  // --- Replies (send_mu) ---
+
+  // Sends `reply` straight into the ring, or queues it (moving it out)
+  // while the ring is full or others wait. Returns whether the ring's
+  // doorbell woke the client; an error means the client must be cut off
+  // (a bad ring, or more than `max_queued` replies waiting).
+  absl::StatusOr<bool> SendReply(OwnedReply&& reply, size_t max_queued)
+      ABSL_LOCKS_EXCLUDED(send_mu);
+  // Moves queued replies into the ring while it has room.
+  absl::Status FlushRepliesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu);
+  // Drops the queued replies (the client hung up or closed).
+  void DropReplies() ABSL_LOCKS_EXCLUDED(send_mu);
+
+  // --- The call table (state_mu) ---
+
+  // Binds interface `name`: its slot (1-based), the existing one if bound.
+  absl::StatusOr<uint32_t> Bind(const std::string& name)
+      ABSL_LOCKS_EXCLUDED(state_mu);
+  // Registers request (or oneway call) `h` in the call table and fills
+  // `item` (interface name, method path, registration). `method_path`
+  // looks up a method's path when the connection has not cached it (empty
+  // if unknown).
+  template <typename MethodPathFn>
+  Registered Register(const FrameHeader& h, bool oneway, bool run,
+                      WorkItem& item, MethodPathFn method_path)
+      ABSL_LOCKS_EXCLUDED(state_mu);
+  // A CANCEL for call `id`: a ring record, or (`by_socket`) a control
+  // packet. Returns false if it was ignored (a duplicate, an unknown or
+  // finished id).
+  bool Cancel(uint64_t id, bool by_socket, uint32_t max_in_flight)
+      ABSL_LOCKS_EXCLUDED(state_mu);
+  // Takes a finished call out of the call table; returns whether shutdown
+  // already answered it.
+  bool Finish(uint64_t message_id, uint64_t oneway_serial, bool oneway)
+      ABSL_LOCKS_EXCLUDED(state_mu);
+  // The cancel states of the calls waiting for a reply and, with `closing`,
+  // of oneway calls too; `closing` also drops the stashed memfds. Wakes a
+  // worker waiting for a memfd either way.
+  std::vector<std::shared_ptr<::lpc::internal::CancelState>> StopCalls(
+      bool closing) ABSL_LOCKS_EXCLUDED(state_mu);
+  // For shutdown: marks every unanswered call answered and returns its id
+  // and cancel state, with the oneway calls' cancel states.
+  void AnswerAll(
+      std::vector<std::pair<uint64_t,
+                            std::shared_ptr<::lpc::internal::CancelState>>>*
+          unanswered,
+      std::vector<std::shared_ptr<::lpc::internal::CancelState>>* oneway)
+      ABSL_LOCKS_EXCLUDED(state_mu);
+  size_t InFlight() ABSL_LOCKS_EXCLUDED(state_mu);
+
+  // --- Payload memfds (state_mu) ---
+
+  // Keeps payload memfd `number` until its record is read; false if the
+  // stash is full (the client must be cut off).
+  bool StashPayloadFd(uint32_t number, UniqueFd fd)
+      ABSL_LOCKS_EXCLUDED(state_mu);
+
+  // MemfdPort.
+  absl::Status SendPayloadFd(uint32_t number, uint64_t length,
+                             int fd) override;
+  absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t,
+                                         absl::Time deadline) override
+      ABSL_LOCKS_EXCLUDED(state_mu);
+
+ private:
+  friend class CallRegistration;
+
+  CondVar memfd_cv_;  // Signalled when memfd_stash_ grows or on close.
+  std::deque<std::pair<uint32_t, UniqueFd>> memfd_stash_
+      ABSL_GUARDED_BY(state_mu);
+  absl::flat_hash_map<uint64_t, CallRecord> in_flight_
+      ABSL_GUARDED_BY(state_mu);
+  // Oneway calls decoded and not finished, by a serial of ours (a client's
+  // message ids are not trusted to be unique for them), so that a hang-up
+  // or a shutdown cancels their handlers too. Same lifetime rule as
+  // CallRecord::ctx.
+  absl::flat_hash_map<uint64_t, CallContext*> oneway_calls_
+      ABSL_GUARDED_BY(state_mu);
+  uint64_t next_oneway_serial_ ABSL_GUARDED_BY(state_mu) = 0;
+  // CANCEL control packets for ids that were not in flight: the request may
+  // still be unread in the ring (the packet overtook it). A request read
+  // with such an id is not run. `early_cancel_order_` is oldest first and
+  // may name ids already taken out of the set; both are bounded by
+  // MaxEarlyCancels.
+  std::unordered_set<uint64_t> early_cancels_ ABSL_GUARDED_BY(state_mu);
+  std::deque<uint64_t> early_cancel_order_ ABSL_GUARDED_BY(state_mu);
+  // slot - 1 -> interface; only grows, and a deque, so that WorkItems may
+  // point at its strings.
+  std::deque<std::string> bound_ ABSL_GUARDED_BY(state_mu);
+  // Method paths of bound interfaces, (slot << 32 | method id) -> path;
+  // only methods the interface has (bounded).
+  std::unordered_map<uint64_t, std::string> method_paths_
+      ABSL_GUARDED_BY(state_mu);
+};
+
+template <typename MethodPathFn>
+Registered Connection::Register(const FrameHeader& h, bool oneway, bool run,
+                                WorkItem& item, MethodPathFn method_path) {
+  // One lock: early cancel, binding, method path cache, duplicate id,
+  // in-flight.
+  MutexLock lock(&state_mu);
+  if (!oneway && !early_cancels_.empty() &&
+      early_cancels_.erase(h.message_id) != 0) {
+    // Its CANCEL came first (control socket): the caller has already
+    // completed it, so it is not run and needs no reply.
+    return Registered::kCancelledEarly;
+  }
+  if (h.interface_slot == 0 || h.interface_slot > bound_.size()) {
+    return Registered::kNotBound;
+  }
+  if (!oneway && in_flight_.count(h.message_id) != 0) {
+    return Registered::kDuplicateId;
+  }
+  if (!run) return Registered::kOk;
+  item.interface_name = &bound_[h.interface_slot - 1];
+  const uint64_t key = uint64_t{h.interface_slot} << 32 | h.method_id;
+  auto it = method_paths_.find(key);
+  if (it == method_paths_.end()) {
+    std::string path = method_path(*item.interface_name, h.method_id);
+    if (!path.empty()) it = method_paths_.emplace(key, std::move(path)).first;
+  }
+  if (it != method_paths_.end()) {
+    // The connection's cache outlives the call (the item holds it).
+    item.ctx->set_method_path_ref(&it->second);
+  }
+  if (!oneway) {
+    in_flight_.emplace(h.message_id, CallRecord{item.ctx.get(), false});
+    item.registration = CallRegistration(this, h.message_id, false);
+  } else {
+    item.oneway_serial = ++next_oneway_serial_;
+    oneway_calls_.emplace(item.oneway_serial, item.ctx.get());
+    item.registration = CallRegistration(this, item.oneway_serial, true);
+  }
+  return Registered::kOk;
+}
+
+}  // namespace lpc::local::internal
+
+#endif  // LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CONNECTION_H_

@@ -1,0 +1,76 @@
+// The server half of the handshake (server_handshake.h).
+#include "transports/local/internal/server_handshake.h"
+
+#include <algorithm>
+
+#include "transports/local/control_socket.h"
+#include "transports/local/doorbell.h"
+#include "transports/local/frame.h"
+#include "transports/local/internal/listener.h"
+#include "transports/local/memfd.h"
+
+namespace lpc::local::internal {
+namespace {
+
+constexpr uint64_t kHardPayloadCap = uint64_t{1} << 30;
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
+    UniqueFd sock, const PeerCredentials& creds,
+    const ServerHandshakeOptions& options) {
+  absl::StatusOr<SectionLayout> layout = ComputeLayout(options.geometry);
+  if (!layout.ok()) return layout.status();
+  auto c = std::make_shared<Connection>();
+  c->creds = creds;
+  c->peer.transport = "local";
+  c->peer.uid = creds.uid;
+  c->peer.gid = creds.gid;
+  c->peer.pid = creds.pid;
+  c->peer.address = options.address;
+  c->layout = *layout;
+  absl::StatusOr<UniqueFd> memfd =
+      CreateSealedMemfd("lpc-section", c->layout.total_size);
+  absl::StatusOr<UniqueFd> efd = CreateEventFd();
+  if (!memfd.ok() || !efd.ok()) {
+    const absl::Status s = !memfd.ok() ? memfd.status() : efd.status();
+    SendRefusal(sock.get(), s);
+    return s;
+  }
+  absl::StatusOr<Mapping> map =
+      Mapping::Map(memfd->get(), c->layout.total_size, true);
+  if (!map.ok()) return map.status();
+  c->map = std::move(*map);
+  InitializeSection(c->map.data(), c->layout);
+  c->eventfd = std::move(*efd);
+  c->sock = std::move(sock);
+  EndpointOptions eo;
+  eo.max_inline_record = options.max_inline_record;
+  eo.max_payload = kHardPayloadCap;
+  eo.accept_payload = options.max_message_size;
+  eo.memfd_wait = absl::Milliseconds(500);
+  eo.buffers = options.buffers;
+  eo.memfd_pool = options.memfd_pool;
+  eo.memfd_keep_idle = options.payload_cache_idle;
+  c->ep = std::make_unique<Endpoint>(Side::kServer, c->map.data(), c->layout,
+                                     c.get(), eo);
+  const SectionGeometry& g = c->layout.geometry;
+  WelcomeBody w{g.request_slots,
+                g.reply_slots,
+                g.c2s_data_bytes,
+                g.s2c_data_bytes,
+                g.max_record_slots,
+                static_cast<uint32_t>(
+                    std::min<uint64_t>(options.max_message_size >> 10, UINT32_MAX)),
+                c->layout.total_size};
+  const int fds[2] = {memfd->get(), c->eventfd.get()};
+  if (absl::Status s = SendPacket(
+          c->sock.get(), EncodeControl(ControlType::kWelcome, &w, sizeof(w)),
+          fds);
+      !s.ok()) {
+    return s;
+  }
+  return c;
+}
+
+}  // namespace lpc::local::internal
