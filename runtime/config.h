@@ -19,8 +19,8 @@
 #include "absl/status/statusor.h"
 #include "runtime/config.pb.h"
 
-// --lpc_config=<path>: the config file. Defined here, once, for every binary
-// that links the runtime's config loader; absl::ParseCommandLine sets it.
+// --lpc_config=<path>: the config file. Defined once, in config.cc, for every
+// binary that links the config loader; absl::ParseCommandLine sets it.
 ABSL_DECLARE_FLAG(std::string, lpc_config);
 
 namespace lpc {

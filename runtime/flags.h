@@ -9,14 +9,19 @@
 //   }
 //
 // ParseFlags is absl::ParseCommandLine with two additions: the program's
-// usage line, and a --help that lists lpc's own flags (--lpc_config, defined
-// in runtime/config.cc) beside the ones defined in the program's main file.
+// usage line, and a --help that lists, beside the flags of the program's
+// main file (<program>.cc, abseil's default), those of the other files in
+// that file's directory and lpc's own (--lpc_config, from runtime/config.cc).
 // As with absl::ParseCommandLine:
-//   --help         prints the usage line and those flags to stdout, exits 0;
+//   --help         prints the usage line and those flags to stdout and exits
+//                  1 (abseil's convention);
 //   --helpfull     lists every flag linked into the binary;
-//   an unknown flag prints "ERROR: Unknown command line flag 'x'" to stderr
-//                  and exits 1;
+//   an unknown flag, or a value that does not parse, prints
+//                  "ERROR: Unknown command line flag 'x'" (or "Illegal
+//                  value ...") to stderr and exits 1;
 //   "--"           ends the flags: everything after it is positional.
+// It can be called at most once per process (abseil exits on a second
+// usage message).
 //
 // Thread safety: call it once, from main, before any other thread starts.
 #ifndef LPC_RUNTIME_FLAGS_H_
