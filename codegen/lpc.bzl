@@ -27,6 +27,8 @@ include each other by the same paths, which is how a dependant includes them
 too, whether the macro runs inside lpc or in a workspace that depends on it.
 """
 
+load("//bazel:copts.bzl", "LPC_COPTS")
+
 # Labels inside lpc, resolved here so that the macro works when it is called
 # from another repository.
 _LPCC = str(Label("//codegen:lpcc"))
@@ -110,6 +112,7 @@ def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False):
         name = name,
         srcs = cc_srcs,
         hdrs = hdrs,
+        copts = LPC_COPTS,
         deps = deps + _RUNTIME_DEPS,
         visibility = visibility,
         testonly = testonly,
