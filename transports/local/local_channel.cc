@@ -245,28 +245,59 @@ class LocalChannel final : public Channel {
     return call.bind_slot;
   }
 
+  // The live connection, or a new one. One thread connects at a time,
+  // without mu_ held; the others wait for it, each until its own deadline.
   absl::StatusOr<std::shared_ptr<ClientConnection>> GetConnection(
-      absl::Time deadline, int64_t mono_now_ns) {
-    MutexLock lock(&mu_);
-    // The socket poll is rate-limited: a busy caller makes no syscall here.
-    if (conn_ != nullptr && !conn_->dead() &&
-        (!conn_->SocketCheckDue(mono_now_ns) || !conn_->HungUp())) {
-      return conn_;
-    }
-    if (conn_ != nullptr) {
-      if (!conn_->dead()) {
-        conn_->MarkDead(absl::UnavailableError("server closed the connection"));
+      absl::Time deadline, int64_t mono_now_ns) ABSL_LOCKS_EXCLUDED(mu_) {
+    std::shared_ptr<ClientConnection> gone;  // Ended outside mu_.
+    mu_.Lock();
+    for (;;) {
+      // The socket poll is rate-limited: a busy caller makes no syscall.
+      if (conn_ != nullptr && !conn_->dead() &&
+          (!conn_->SocketCheckDue(mono_now_ns) || !conn_->HungUp())) {
+        std::shared_ptr<ClientConnection> c = conn_;
+        mu_.Unlock();
+        return c;
       }
-      conn_.reset();
+      if (conn_ != nullptr) gone = std::move(conn_);
+      if (!connecting_) break;
+      if (gone != nullptr) break;  // Ended below; the connect goes on.
+      if (!connected_.WaitWithDeadline(&mu_, deadline) && connecting_) {
+        mu_.Unlock();
+        return absl::DeadlineExceededError(absl::StrCat(
+            "cannot connect to local port ", name_,
+            ": the call's deadline passed while another call connects"));
+      }
+      mono_now_ns = MonotonicNowNs();
+    }
+    if (gone != nullptr) {
+      mu_.Unlock();
+      // Its pending calls fail (their callbacks run) without mu_ held.
+      if (!gone->dead()) {
+        gone->MarkDead(absl::UnavailableError("server closed the connection"));
+      }
+      gone.reset();
+      return GetConnection(deadline, MonotonicNowNs());
     }
     const absl::Time now = absl::Now();
     if (now < next_attempt_) {
-      return absl::UnavailableError(absl::StrCat(
-          "local port ", name_, " unavailable (retrying): ",
-          last_error_.message()));
+      absl::Status s = absl::UnavailableError(
+          absl::StrCat("local port ", name_, " unavailable (retrying): ",
+                       last_error_.message()));
+      mu_.Unlock();
+      return s;
     }
+    connecting_ = true;
+    mu_.Unlock();
     absl::StatusOr<internal::ClientHandshake> h =
         internal::ConnectAndHandshake(path_, local_, deadline);
+    std::shared_ptr<ClientConnection> c;
+    if (h.ok()) {
+      c = std::make_shared<ClientConnection>(std::move(*h), local_, options());
+    }
+    MutexLock lock(&mu_);
+    connecting_ = false;
+    connected_.SignalAll();
     if (!h.ok()) {
       last_error_ = h.status();
       next_attempt_ = now + backoff_;
@@ -275,8 +306,8 @@ class LocalChannel final : public Channel {
     }
     backoff_ = local_.reconnect_backoff_initial;
     next_attempt_ = absl::InfinitePast();
-    conn_ = std::make_shared<ClientConnection>(std::move(*h), local_, options());
-    return conn_;
+    conn_ = c;
+    return c;
   }
 
   const std::string name_;
@@ -287,6 +318,10 @@ class LocalChannel final : public Channel {
   absl::Time next_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  // A thread is connecting (without mu_); connected_ is signalled when it
+  // is done.
+  bool connecting_ ABSL_GUARDED_BY(mu_) = false;
+  CondVar connected_;
 };
 
 }  // namespace

@@ -208,7 +208,9 @@ struct LocalChannelOptions {
   // CPU before sleeping; 0 = never spin.
   // Default: 20 us.
   absl::Duration spin = absl::Microseconds(20);
-  // Connect + handshake timeout (also bounded by the call's deadline).
+  // Connect + handshake timeout, a full listen backlog included; the
+  // call's deadline bounds them too. Reaching it is UNAVAILABLE; reaching
+  // the deadline first, DEADLINE_EXCEEDED.
   // Default: 2 seconds.
   absl::Duration connect_timeout = absl::Seconds(2);
   // Reconnect backoff after a failed connect: doubles from initial to max.

@@ -3,6 +3,8 @@
 #include "transports/local/internal/client_handshake.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -17,19 +19,98 @@
 
 namespace lpc::local::internal {
 
+namespace {
+
+// The bound of a connect + handshake: the call's deadline or
+// connect_timeout, whichever comes first, and the status for reaching it.
+struct ConnectBound {
+  absl::Time by;
+  bool deadline_first;  // The call's deadline, not connect_timeout.
+  absl::Duration connect_timeout;
+
+  absl::Status Reached(const std::string& what) const {
+    if (deadline_first) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, ": the call's deadline passed"));
+    }
+    return absl::UnavailableError(
+        absl::StrCat(what, ": connect_timeout (",
+                     absl::FormatDuration(connect_timeout), ") passed"));
+  }
+};
+
+// Connects the non-blocking `fd` to `addr` by `bound.by`.
+//
+// A Unix socket's non-blocking connect() either completes at once or,
+// while the listener's backlog is full, fails with EAGAIN; unlike TCP there
+// is no connect in progress whose end poll() could wait for. So the wait
+// for room in the backlog is the kernel's own bounded one: a blocking
+// connect() on this socket (no other process has its file description)
+// with SO_SNDTIMEO set to the time left, which wakes as soon as the server
+// accepts and returns EAGAIN when the time is up.
+absl::Status ConnectBy(int fd, const sockaddr_un& addr,
+                       const std::string& path, const ConnectBound& bound) {
+  const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
+  const std::string what = absl::StrCat("cannot connect to local port ", path);
+  for (bool nonblocking = true;;) {
+    int rc = ::connect(fd, sa, sizeof(addr));
+    const int err = rc == 0 ? 0 : errno;
+    if (!nonblocking) {
+      const int flags = ::fcntl(fd, F_GETFL);
+      ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+      nonblocking = true;
+    }
+    if (rc == 0) return absl::OkStatus();
+    if (err != EAGAIN && err != EINTR) {
+      return absl::UnavailableError(
+          absl::StrCat(what, ": ", std::strerror(err)));
+    }
+    const absl::Duration left = bound.by - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return bound.Reached(absl::StrCat(
+          what, ": its listen backlog stayed full (the server is not "
+                "accepting)"));
+    }
+    // A zero timeval would mean no timeout: at least a microsecond.
+    struct timeval tv =
+        absl::ToTimeval(std::max(left, absl::Microseconds(1)));
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat(what, ": SO_SNDTIMEO: ", std::strerror(errno)));
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat(what, ": fcntl: ", std::strerror(errno)));
+    }
+    nonblocking = false;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<ClientHandshake> ConnectAndHandshake(
     const std::string& path, const LocalChannelOptions& o,
     absl::Time deadline) {
-  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!sock) return absl::UnavailableError("socket() failed");
+  const absl::Time now = absl::Now();
+  ConnectBound bound;
+  bound.connect_timeout = o.connect_timeout;
+  bound.deadline_first = deadline <= now + o.connect_timeout;
+  bound.by = bound.deadline_first ? deadline : now + o.connect_timeout;
+  // Non-blocking for the connection's life: every send and receive on it
+  // is bounded (control_socket.h).
+  UniqueFd sock(
+      ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!sock) {
+    return absl::UnavailableError(
+        absl::StrCat("socket() failed: ", std::strerror(errno)));
+  }
   struct sockaddr_un addr;
   std::memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.data(), path.size());
-  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr),
-                sizeof(addr)) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot connect to local port ", path, ": ", std::strerror(errno)));
+  if (absl::Status s = ConnectBy(sock.get(), addr, path, bound); !s.ok()) {
+    return s;
   }
   if (o.expected_server_uid.has_value()) {
     absl::StatusOr<PeerCredentials> server = GetPeerCredentials(sock.get());
@@ -40,8 +121,11 @@ absl::StatusOr<ClientHandshake> ConnectAndHandshake(
           ", expected uid ", *o.expected_server_uid));
     }
   }
-  absl::StatusOr<Packet> p = RecvPacket(
-      sock.get(), std::min(deadline, absl::Now() + o.connect_timeout));
+  absl::StatusOr<Packet> p = RecvPacket(sock.get(), bound.by);
+  if (absl::IsDeadlineExceeded(p.status())) {
+    return bound.Reached(absl::StrCat(
+        "local handshake failed: no welcome from the server at ", path));
+  }
   if (!p.ok()) {
     return absl::UnavailableError(
         absl::StrCat("local handshake failed: ", p.status().message()));

@@ -27,9 +27,13 @@ struct ClientHandshake {
 };
 
 // Connects to the port socket at `path` and completes the handshake, by
-// `deadline` and within o.connect_timeout. A refusal comes back with the
-// server's status (PERMISSION_DENIED, RESOURCE_EXHAUSTED); anything else
-// that fails is UNAVAILABLE.
+// `deadline` and within o.connect_timeout, whatever the server does: the
+// connect does not block past that bound (a squatter's full backlog), nor
+// does the wait for the welcome. Reaching the bound is DEADLINE_EXCEEDED if
+// it was the call's deadline, UNAVAILABLE if it was connect_timeout. A
+// refusal comes back with the server's status (PERMISSION_DENIED,
+// RESOURCE_EXHAUSTED); anything else that fails is UNAVAILABLE. The
+// returned socket is non-blocking.
 absl::StatusOr<ClientHandshake> ConnectAndHandshake(
     const std::string& path, const LocalChannelOptions& o,
     absl::Time deadline);

@@ -134,6 +134,10 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
     done.Run();
   }
   ep_->ReleaseReceived();
+  if (doorbell_.wedged() && !dead()) {
+    MarkDead(absl::UnavailableError(
+        "server wedged its doorbell (a blocking eventfd with a full counter)"));
+  }
   // Buffers of a very large request wait for its reply; with no call in
   // flight, nothing will take them.
   if (none_left) buffers_.DropLarge();
