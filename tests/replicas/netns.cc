@@ -143,8 +143,13 @@ std::string NetnsReplica::address() const {
 
 absl::Status NetnsReplica::Start() {
   if (pid_ > 0) return absl::FailedPreconditionError("already running");
-  // A killed replica's namespace, and with it this side's link, is torn
-  // down by the kernel shortly after the process is reaped.
+  // A dead replica's namespace, and with it this side's link, is torn down
+  // by the kernel once nothing holds it; its TCP connections may hold it a
+  // while (trying to send a FIN over a link that is down). The link is in
+  // this test's own namespace: delete it (both ends go).
+  if (if_nametoindex(host_link_.c_str()) != 0) {
+    RunCommand({ip_, "link", "del", host_link_}).IgnoreError();
+  }
   absl::Time limit = absl::Now() + absl::Seconds(10);
   while (if_nametoindex(host_link_.c_str()) != 0) {
     if (absl::Now() > limit) {
@@ -255,6 +260,10 @@ absl::Status NetnsReplica::Kill() {
   pid_ = -1;
   CloseFds();
   return absl::OkStatus();
+}
+
+absl::Status NetnsReplica::SetLinkUp(bool up) {
+  return RunCommand({ip_, "link", "set", host_link_, up ? "up" : "down"});
 }
 
 void NetnsReplica::Stop() {

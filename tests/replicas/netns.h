@@ -59,6 +59,10 @@ class NetnsReplica {
   absl::Status Start();
   // SIGKILL to the replica's pid, and reaps it.
   absl::Status Kill();
+  // Sets this side's end of the veth pair down or up. Down, the replica is
+  // cut off without its connections being closed, as when a link or a host
+  // fails.
+  absl::Status SetLinkUp(bool up);
   // Closes the replica's stdin (it then exits), waits up to 5 s, then
   // sends SIGKILL to its pid.
   void Stop();

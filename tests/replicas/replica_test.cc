@@ -5,7 +5,9 @@
 // measures how soon each client uses it again, with the reconnect backoff
 // of the config and with gRPC's default.
 //
-// A second test reaches the three through a DNS name.
+// A second test cuts one replica off without closing its connections and
+// checks that keepalive drops it; a third reaches the three through a DNS
+// name.
 //
 // It prints "RESULT replicas ..." lines with the figures (docs/config.md).
 // It needs CAP_SYS_ADMIN and CAP_NET_ADMIN (root); without them it says so
@@ -358,6 +360,67 @@ TEST_F(ReplicaTest, KilledReplicaLeavesTrafficOnTheOthers) {
   }
   for (auto& c : clients) c->StopCalling();
   fflush(stdout);
+}
+
+// A replica cut off without its connections being closed (its link goes
+// down) is noticed only by keepalive: the client with keepalive pings every
+// second drops it and settles on the two others, while the one without
+// keeps sending it a third of its calls, which time out.
+TEST_F(ReplicaTest, KeepaliveDropsACutOffReplica) {
+  ASSERT_OK_AND_ASSIGN(
+      config::Config config,
+      ParseConfig(R"pb(
+                    endpoint {
+                      service: "lpc.test.Replica"
+                      target: "grpc:ipv4:198.18.0.2:50051,198.18.1.2:50051,198.18.2.2:50051"
+                      default_timeout_ms: 1000
+                      grpc {
+                        lb_policy: "round_robin"
+                        keepalive_time_ms: 1000
+                        keepalive_timeout_ms: 1000
+                      }
+                    }
+                    endpoint {
+                      client: "no-keepalive"
+                      target: "grpc:ipv4:198.18.0.2:50051,198.18.1.2:50051,198.18.2.2:50051"
+                      default_timeout_ms: 1000
+                      grpc { lb_policy: "round_robin" }
+                    }
+                  )pb",
+                  "keepalive.textproto"));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Channel> with,
+                       ConnectFromConfig(config, "lpc.test.Replica"));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<Channel> without,
+      ConnectFromConfig(config, "lpc.test.Replica", "no-keepalive"));
+  Client keepalive("keepalive 1 s", with);
+  Client plain("no keepalive", without);
+  keepalive.StartCalling();
+  plain.StartCalling();
+  ASSERT_TRUE(keepalive.WaitFor(EveryReplicaAnswered, kPhaseLimit));
+  ASSERT_TRUE(plain.WaitFor(EveryReplicaAnswered, kPhaseLimit));
+
+  absl::Time cut = absl::Now();
+  ASSERT_OK(replicas_[0]->SetLinkUp(false));
+  bool settled = keepalive.WaitFor(
+      [&](const std::vector<Sample>& s) { return AnalyzeKill(s, cut).settled; },
+      kPhaseLimit);
+  absl::Time window_end = absl::Now();
+  keepalive.StopCalling();
+  plain.StopCalling();
+  EXPECT_OK(replicas_[0]->SetLinkUp(true));
+  KillFigures f = AnalyzeKill(keepalive.Samples(), cut);
+  printf("RESULT replicas cut-off (keepalive 1 s, timeout 1 s): %d calls "
+         "failed (%s); traffic settled on the 2 others %lld ms after the cut\n",
+         f.failed, CodesText(f.codes).c_str(),
+         static_cast<long long>(absl::ToInt64Milliseconds(f.settle)));
+  KillFigures g = AnalyzeKill(plain.Samples(), cut);
+  printf("RESULT replicas cut-off (no keepalive): %d calls failed (%s) in the "
+         "same %lld ms\n",
+         g.failed, CodesText(g.codes).c_str(),
+         static_cast<long long>(absl::ToInt64Milliseconds(window_end - cut)));
+  ASSERT_TRUE(settled) << "keepalive did not drop the cut-off replica within "
+                       << absl::FormatDuration(kPhaseLimit);
 }
 
 // A DNS name with three addresses, resolved by gRPC, reaches all three
