@@ -76,10 +76,13 @@ for transport in local grpc; do
     grep -qF "$expect" "$out" || { cat "$out" >&2; fail "$transport: no line '$expect'"; }
   done
 done
-# The handler saw who called: the kernel's credentials on the local port,
-# the socket's address over gRPC.
-grep -qF "uid=$(id -u)" "$work/local.out" || { cat "$work/local.out" >&2; fail "local: no caller uid"; }
-grep -qF "unix:" "$work/grpc.out" || { cat "$work/grpc.out" >&2; fail "grpc: no caller address"; }
+# The handler saw who called (CallContext::peer): the port and the kernel's
+# credentials on the local port, the Unix socket over gRPC.
+for check in "local:caller local local:$port uid=$(id -u) gid=$(id -g) pid=" \
+    "grpc:caller grpc unix:"; do
+  out="$work/${check%%:*}.out"
+  grep -qF "${check#*:}" "$out" || { cat "$out" >&2; fail "no '${check#*:}'"; }
+done
 
 kill -TERM "$server_pid"
 wait "$server_pid" || fail "the server exited with status $? after SIGTERM"
