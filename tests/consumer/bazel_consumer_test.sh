@@ -57,7 +57,8 @@ cat > "$work/grpc.textproto" <<CFG
 endpoint { service: "greeter.Greeter" target: "grpc:unix:$work/grpc.sock" }
 CFG
 
-"$bin/greeter_server" --lpc_config="$work/server.textproto" >"$work/server.log" 2>&1 &
+: >"$work/server.log"
+"$bin/greeter_server" --lpc_config="$work/server.textproto" >>"$work/server.log" 2>&1 &
 server_pid=$!
 # Wait for the "ready" line (or the server's exit), for at most 20 s.
 deadline=$((SECONDS + 20))
