@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 
 namespace lpc {
@@ -17,6 +18,10 @@ std::string PeerIdentity::ToString() const {
   if (uid) absl::StrAppend(&out, " uid=", *uid);
   if (gid) absl::StrAppend(&out, " gid=", *gid);
   if (pid) absl::StrAppend(&out, " pid=", *pid);
+  if (!tls_common_name.empty()) absl::StrAppend(&out, " tls_cn=", tls_common_name);
+  if (!tls_alt_names.empty()) {
+    absl::StrAppend(&out, " tls_san=", absl::StrJoin(tls_alt_names, ","));
+  }
   return out;
 }
 

@@ -45,6 +45,12 @@ struct PeerIdentity {
   std::optional<uint32_t> gid;
   std::optional<int32_t> pid;
   std::string address;  // "local:calc", "ipv4:127.0.0.1:4000", "unix:/p".
+  // gRPC over TLS, when the client presented a certificate that the server
+  // verified: the certificate's subject common name and its subject
+  // alternative names (DNS names, URIs, e-mail and IP addresses), as gRPC's
+  // auth context reports them. Empty otherwise.
+  std::string tls_common_name;
+  std::vector<std::string> tls_alt_names;
 
   std::string ToString() const;
 };

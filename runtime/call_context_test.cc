@@ -166,6 +166,14 @@ TEST(PeerIdentityTest, ToStringNamesEveryKnownPart) {
   p.pid = 42;
   EXPECT_EQ(p.ToString(), "local local:calc uid=1000 gid=100 pid=42");
   EXPECT_EQ(PeerIdentity().ToString(), "unknown");
+  PeerIdentity g;
+  g.transport = "grpc";
+  g.address = "unix:/run/calc.sock";
+  g.tls_common_name = "client-one";
+  g.tls_alt_names = {"client-one.example", "spiffe://example/one"};
+  EXPECT_EQ(g.ToString(),
+            "grpc unix:/run/calc.sock tls_cn=client-one "
+            "tls_san=client-one.example,spiffe://example/one");
 }
 
 }  // namespace

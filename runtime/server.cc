@@ -95,6 +95,13 @@ const InterfaceDescriptor* Server::FindInterface(
   return s == nullptr ? nullptr : &s->descriptor();
 }
 
+std::vector<const InterfaceDescriptor*> Server::Interfaces() const {
+  std::vector<const InterfaceDescriptor*> out;
+  out.reserve(services_.size());
+  for (const Service* s : services_) out.push_back(&s->descriptor());
+  return out;
+}
+
 absl::Status Server::CheckBinding(std::string_view full_name,
                                   std::string_view uuid,
                                   InterfaceVersion version) const {

@@ -69,6 +69,12 @@ class Dispatcher {
                                 std::string* response) = 0;
 
   virtual const ServerOptions& options() const = 0;
+
+  // Every registered interface, in registration order (a transport that
+  // announces services, e.g. gRPC's health and reflection services).
+  virtual std::vector<const InterfaceDescriptor*> Interfaces() const {
+    return {};
+  }
 };
 
 // One way of reaching a server: the local port, gRPC, in-process.
@@ -125,6 +131,7 @@ class Server final : public Dispatcher {
                         CallContext& ctx, std::string_view request,
                         std::string* response) override;
   const ServerOptions& options() const override { return options_; }
+  std::vector<const InterfaceDescriptor*> Interfaces() const override;
 
  private:
   Service* FindService(std::string_view full_name) const;

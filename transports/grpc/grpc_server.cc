@@ -28,12 +28,16 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/auth_context.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/server_callback.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/channel.h"
+#include "transports/grpc/internal/server_parts.h"
+#include "transports/grpc/internal/tls.h"
 #include "transports/grpc/mapping.h"
 
 namespace lpc {
@@ -51,7 +55,7 @@ namespace {
 struct ServerCall {
   // Valid until `finished` flips; after that gRPC may delete them.
   grpc::ServerGenericBidiReactor* reactor = nullptr;
-  grpc::GenericCallbackServerContext* grpc_ctx = nullptr;
+  grpc::CallbackServerContext* grpc_ctx = nullptr;
 
   // Set before the call is registered, then read-only.
   std::string interface_name;
@@ -96,7 +100,8 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
       grpc::GenericCallbackServerContext* grpc_ctx) override;
 
   // Called by the reactor.
-  absl::Status OnNewCall(const std::shared_ptr<ServerCall>& call);
+  absl::Status OnNewCall(const std::shared_ptr<ServerCall>& call,
+                         const std::string& path);
   void OnRequestRead(const std::shared_ptr<ServerCall>& call, bool ok);
   void OnCallDone(const std::shared_ptr<ServerCall>& call);
 
@@ -119,8 +124,13 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
   // whose answer gRPC is still delivering does not delay shutdown.)
   bool HasUnansweredCallsLocked() const;
 
+  // Builds and starts server_ (Start's second half).
+  absl::Status BuildLocked();
+
   const GrpcServerOptions options_;
   Dispatcher* dispatcher_ = nullptr;  // Set by Start, before any call.
+  // The Server's interfaces as gRPC services; they outlive server_.
+  std::vector<std::unique_ptr<grpc_transport::InterfaceService>> services_;
   std::unique_ptr<grpc::Server> server_;
 
   mutable std::mutex mu_;  // Guards everything below.
@@ -141,11 +151,12 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
 class GrpcServerTransport::Impl::Reactor final
     : public grpc::ServerGenericBidiReactor {
  public:
-  Reactor(Impl* impl, grpc::GenericCallbackServerContext* grpc_ctx)
+  Reactor(Impl* impl, grpc::CallbackServerContext* grpc_ctx,
+          const std::string& path)
       : impl_(impl), call_(std::make_shared<ServerCall>()) {
     call_->reactor = this;
     call_->grpc_ctx = grpc_ctx;
-    absl::Status s = impl_->OnNewCall(call_);
+    absl::Status s = impl_->OnNewCall(call_, path);
     if (!s.ok()) {
       impl_->TryFinish(*call_, s, nullptr, /*with_reply=*/false);
       return;
@@ -173,13 +184,12 @@ class GrpcServerTransport::Impl::Reactor final
 
 grpc::ServerGenericBidiReactor* GrpcServerTransport::Impl::CreateReactor(
     grpc::GenericCallbackServerContext* grpc_ctx) {
-  return new Reactor(this, grpc_ctx);
+  return new Reactor(this, grpc_ctx, grpc_ctx->method());
 }
 
 absl::Status GrpcServerTransport::Impl::OnNewCall(
-    const std::shared_ptr<ServerCall>& call) {
-  grpc::GenericCallbackServerContext& g = *call->grpc_ctx;
-  const std::string& path = g.method();
+    const std::shared_ptr<ServerCall>& call, const std::string& path) {
+  grpc::CallbackServerContext& g = *call->grpc_ctx;
   std::optional<grpc_transport::MethodPathParts> parts =
       grpc_transport::ParseMethodPath(path);
   if (!parts) {
@@ -239,6 +249,9 @@ absl::Status GrpcServerTransport::Impl::OnNewCall(
   PeerIdentity peer;
   peer.transport = "grpc";
   peer.address = g.peer();
+  if (std::shared_ptr<const grpc::AuthContext> auth = g.auth_context()) {
+    grpc_transport::FillTlsIdentity(*auth, &peer);
+  }
   ctx.set_peer(std::move(peer));
 
   std::lock_guard<std::mutex> lock(mu_);
@@ -403,9 +416,23 @@ absl::Status GrpcServerTransport::Impl::Start(Dispatcher* dispatcher) {
         "gRPC transport needs 1 <= min_workers <= max_workers");
   }
   dispatcher_ = dispatcher;
-  std::shared_ptr<grpc::ServerCredentials> credentials =
-      options_.credentials ? options_.credentials
-                           : grpc::InsecureServerCredentials();
+  return BuildLocked();
+}
+
+absl::Status GrpcServerTransport::Impl::BuildLocked() {
+  std::shared_ptr<grpc::ServerCredentials> credentials = options_.credentials;
+  const GrpcServerTlsOptions& tls = options_.tls;
+  if (credentials == nullptr &&
+      (!tls.cert_chain_file.empty() || !tls.private_key_file.empty() ||
+       !tls.client_ca_file.empty() || tls.require_client_cert)) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> c =
+        grpc_transport::MakeServerCredentials(
+            {tls.cert_chain_file, tls.private_key_file, tls.client_ca_file,
+             tls.require_client_cert});
+    if (!c.ok()) return c.status();
+    credentials = *std::move(c);
+  }
+  if (credentials == nullptr) credentials = grpc::InsecureServerCredentials();
   grpc::ServerBuilder builder;
   std::vector<int> ports(options_.listen_addresses.size(), 0);
   for (size_t i = 0; i < options_.listen_addresses.size(); ++i) {
@@ -414,7 +441,7 @@ absl::Status GrpcServerTransport::Impl::Start(Dispatcher* dispatcher) {
   }
   size_t max_size = options_.max_message_size != 0
                         ? options_.max_message_size
-                        : dispatcher->options().max_message_size;
+                        : dispatcher_->options().max_message_size;
   int max_int = static_cast<int>(std::min<size_t>(max_size, INT_MAX));
   builder.SetMaxReceiveMessageSize(max_int);
   builder.SetMaxSendMessageSize(max_int);
@@ -427,19 +454,57 @@ absl::Status GrpcServerTransport::Impl::Start(Dispatcher* dispatcher) {
       builder.AddChannelArgument(name, std::get<std::string>(value));
     }
   }
+  // Each interface is a registered service (so that gRPC lists it, for
+  // reflection); anything else reaches the generic service and is answered
+  // UNIMPLEMENTED there.
+  std::vector<const InterfaceDescriptor*> interfaces =
+      dispatcher_->Interfaces();
+  for (const InterfaceDescriptor* iface : interfaces) {
+    services_.push_back(std::make_unique<grpc_transport::InterfaceService>(
+        *iface, [this](grpc::CallbackServerContext* ctx,
+                       const std::string& path) {
+          return new Reactor(this, ctx, path);
+        }));
+    builder.RegisterService(services_.back().get());
+  }
   builder.RegisterCallbackGenericService(this);
-  server_ = builder.BuildAndStart();
+  if (options_.reflection) {
+    builder.SetOption(grpc_transport::MakeReflectionOption());
+  }
+  server_ = grpc_transport::BuildServer(builder, options_.health_service);
   bool all_bound = server_ != nullptr;
   for (int port : ports) all_bound = all_bound && port != 0;
   if (!all_bound) {
     if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
     server_.reset();
-    std::string addresses;
-    for (const auto& a : options_.listen_addresses) {
-      absl::StrAppend(&addresses, addresses.empty() ? "" : ", ", a);
+    services_.clear();
+    std::string reasons;
+    for (size_t i = 0; i < ports.size(); ++i) {
+      if (ports[i] != 0) continue;  // Bound.
+      const std::string& a = options_.listen_addresses[i];
+      std::string why = grpc_transport::DiagnoseListenFailure(a);
+      if (why.empty()) continue;
+      absl::StrAppend(&reasons, reasons.empty() ? "" : "; ", a, ": ", why);
+    }
+    if (reasons.empty()) {
+      std::string addresses;
+      for (const auto& a : options_.listen_addresses) {
+        absl::StrAppend(&addresses, addresses.empty() ? "" : ", ", a);
+      }
+      return absl::UnavailableError(absl::StrCat(
+          "gRPC transport could not listen on ", addresses,
+          " (no reason found by binding it again; see gRPC's log)"));
     }
     return absl::UnavailableError(
-        absl::StrCat("gRPC transport could not listen on ", addresses));
+        absl::StrCat("gRPC transport could not listen on ", reasons));
+  }
+  if (options_.health_service) {
+    grpc::HealthCheckServiceInterface* health =
+        server_->GetHealthCheckService();
+    for (const InterfaceDescriptor* iface : interfaces) {
+      health->SetServingStatus(std::string(iface->full_name), true);
+    }
+    health->SetServingStatus(true);
   }
   for (size_t i = 0; i < ports.size(); ++i) {
     const std::string& a = options_.listen_addresses[i];
@@ -468,6 +533,10 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
   // UNAVAILABLE by OnNewCall. (Shutting gRPC down first would make gRPC
   // cancel late calls, which clients see as CANCELLED.)
   state_ = State::kDraining;
+  if (options_.health_service) {
+    // Every service, and the server as a whole ("").
+    server_->GetHealthCheckService()->SetServingStatus(false);
+  }
   while (HasUnansweredCallsLocked() && absl::Now() < deadline) {
     idle_cv_.wait_until(lock, absl::ToChronoTime(deadline));
   }

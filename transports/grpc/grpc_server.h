@@ -33,6 +33,26 @@
 
 namespace lpc {
 
+// Server TLS from PEM files (used when GrpcServerOptions::credentials is
+// nullptr). Every file is read and checked when the transport starts; a
+// missing file or a bad certificate fails Start with a message naming it.
+struct GrpcServerTlsOptions {
+  // The server's certificate chain and its private key. Both set: every
+  // listening address serves TLS. Both empty: no TLS.
+  // Default: empty.
+  std::string cert_chain_file;
+  std::string private_key_file;
+  // PEM roots that client certificates must chain to. When set, clients are
+  // asked for a certificate; one that does not verify is refused, and a
+  // verified one's names reach the handler's ctx.peer() (tls_common_name,
+  // tls_alt_names).
+  // Default: empty (clients are not asked).
+  std::string client_ca_file;
+  // Refuse clients that present no certificate (mTLS). Needs client_ca_file.
+  // Default: false.
+  bool require_client_cert = false;
+};
+
 struct GrpcServerOptions {
   // Where to listen, in gRPC's syntax: "127.0.0.1:4000", "[::]:4000",
   // "unix:/path/to.sock". Port 0 picks a free port; ports() and target()
@@ -42,6 +62,19 @@ struct GrpcServerOptions {
   // Credentials for every listening address. nullptr means insecure.
   // Default: nullptr.
   std::shared_ptr<grpc::ServerCredentials> credentials;
+  // TLS from files, when `credentials` is nullptr.
+  GrpcServerTlsOptions tls;
+  // Serve gRPC's standard health service (grpc.health.v1.Health): SERVING
+  // for "" and for every interface of the Server while running, NOT_SERVING
+  // from the moment Shutdown starts draining.
+  // Default: false.
+  bool health_service = false;
+  // Serve gRPC's server reflection (grpc.reflection.v1alpha): lists the
+  // Server's interfaces and returns the file descriptors of their .proto
+  // (compiled into the program by lpc_cc_library), so that reflection
+  // clients (grpcurl, grpc_cli, Python's grpc_reflection) can call them.
+  // Default: false.
+  bool reflection = false;
   // Threads that run handlers. More start, up to max_workers, while every
   // worker is busy; calls beyond that wait in a queue until a worker frees
   // up or their deadline passes.
@@ -70,7 +103,9 @@ class GrpcServerTransport final : public ServerTransport {
   GrpcServerTransport& operator=(const GrpcServerTransport&) = delete;
 
   // Binds every listening address and starts serving. UNAVAILABLE if an
-  // address cannot be bound; FAILED_PRECONDITION if started twice.
+  // address cannot be bound, naming the address and the reason ("Address
+  // already in use", "Permission denied"); a TLS file's error (see
+  // GrpcServerTlsOptions); FAILED_PRECONDITION if started twice.
   absl::Status Start(Dispatcher* dispatcher) override;
 
   // Refuses new calls with UNAVAILABLE, lets running calls finish until

@@ -1,0 +1,156 @@
+// See server_parts.h.
+#include "transports/grpc/internal/server_parts.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/codegen/rpc_service_method.h>
+#include <grpcpp/impl/codegen/server_callback_handlers.h>
+
+namespace lpc::grpc_transport {
+
+InterfaceService::InterfaceService(const InterfaceDescriptor& iface,
+                                   ReactorFactory factory) {
+  int index = 0;
+  for (const MethodDescriptor& m : iface.methods) {
+    paths_.push_back(std::make_unique<std::string>(iface.MethodPath(m)));
+    const std::string* path = paths_.back().get();
+    // Bidi streaming at the gRPC API level: the reactor reads the one
+    // request itself, as with the generic service. On the wire it is the
+    // same unary call.
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        path->c_str(), grpc::internal::RpcMethod::BIDI_STREAMING, nullptr));
+    MarkMethodRawCallback(
+        index++,
+        new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer,
+                                                grpc::ByteBuffer>(
+            [factory, path](grpc::CallbackServerContext* ctx) {
+              return factory(ctx, *path);
+            }));
+  }
+}
+
+namespace {
+
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(
+      std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins)
+      override {
+    plugins->push_back(
+        std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+  }
+};
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+std::string DiagnoseUnix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.empty()) return "empty socket path";
+  if (path.size() >= sizeof addr.sun_path) {
+    return "socket path longer than " +
+           std::to_string(sizeof addr.sun_path - 1) + " bytes";
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    return "the path exists and is not a socket";
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoText(errno);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path.data(), path.size());
+  std::string reason;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    // gRPC removes a stale socket before binding; only other errors count.
+    if (errno != EADDRINUSE) reason = ErrnoText(errno);
+  } else {
+    unlink(path.c_str());
+  }
+  close(fd);
+  return reason;
+}
+
+std::string DiagnoseTcp(const std::string& address) {
+  std::string host;
+  std::string port;
+  if (address.starts_with("[")) {
+    size_t close_bracket = address.find(']');
+    if (close_bracket == std::string::npos) return "malformed address";
+    host = address.substr(1, close_bracket - 1);
+    if (address.size() < close_bracket + 2 || address[close_bracket + 1] != ':') {
+      return "no port";
+    }
+    port = address.substr(close_bracket + 2);
+  } else {
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos) return "no port";
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* results = nullptr;
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(),
+                       &hints, &results);
+  if (rc != 0) return std::string("cannot resolve it: ") + gai_strerror(rc);
+  std::string reason;
+  for (addrinfo* a = results; a != nullptr && reason.empty(); a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
+                    a->ai_protocol);
+    if (fd < 0) continue;  // E.g. no IPv6 on this host.
+    int one = 1;  // As gRPC does.
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) reason = ErrnoText(errno);
+    close(fd);
+  }
+  freeaddrinfo(results);
+  return reason;
+}
+
+}  // namespace
+
+std::unique_ptr<grpc::ServerBuilderOption> MakeReflectionOption() {
+  return std::make_unique<ReflectionOption>();
+}
+
+std::unique_ptr<grpc::Server> BuildServer(grpc::ServerBuilder& builder,
+                                          bool health) {
+  static std::mutex* mu = new std::mutex;
+  std::lock_guard<std::mutex> lock(*mu);
+  bool was_enabled = grpc::DefaultHealthCheckServiceEnabled();
+  grpc::EnableDefaultHealthCheckService(health);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  grpc::EnableDefaultHealthCheckService(was_enabled);
+  return server;
+}
+
+std::string DiagnoseListenFailure(const std::string& address) {
+  if (address.starts_with("unix://")) {
+    return DiagnoseUnix(address.substr(strlen("unix://")));
+  }
+  if (address.starts_with("unix:")) {
+    return DiagnoseUnix(address.substr(strlen("unix:")));
+  }
+  if (address.find("://") != std::string::npos ||
+      address.starts_with("unix-abstract:") || address.starts_with("vsock:")) {
+    return "";
+  }
+  std::string tcp = address;
+  if (tcp.starts_with("ipv4:") || tcp.starts_with("ipv6:")) tcp = tcp.substr(5);
+  return DiagnoseTcp(tcp);
+}
+
+}  // namespace lpc::grpc_transport

@@ -1,0 +1,64 @@
+// Pieces of GrpcServerTransport that talk to gRPC's server-building API:
+// lpc interfaces as registered gRPC services, the reflection plugin, the
+// default health service, and why a listening address could not be bound.
+//
+// Thread safety: free functions and classes used while building a server
+// (BuildServerWithHealth serialises gRPC's process-wide health switch).
+#ifndef LPC_TRANSPORTS_GRPC_INTERNAL_SERVER_PARTS_H_
+#define LPC_TRANSPORTS_GRPC_INTERNAL_SERVER_PARTS_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/service_type.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "runtime/interface.h"
+
+namespace lpc::grpc_transport {
+
+using ByteBidiReactor =
+    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+// Makes the reactor of one call of the method at `path`.
+using ReactorFactory = std::function<ByteBidiReactor*(
+    grpc::CallbackServerContext* ctx, const std::string& path)>;
+
+// One lpc interface as a gRPC service whose methods are raw callback
+// methods (bytes in, bytes out) handled by `factory`. Registering it makes
+// gRPC list the interface as a service (for reflection); calls behave
+// exactly as through the generic service.
+class InterfaceService final : public grpc::Service {
+ public:
+  InterfaceService(const InterfaceDescriptor& iface, ReactorFactory factory);
+
+ private:
+  // gRPC keeps the method names as C strings; they live here.
+  std::vector<std::unique_ptr<std::string>> paths_;
+};
+
+// A ServerBuilder option that adds gRPC's proto reflection service to this
+// one server (grpc::reflection::InitProtoReflectionServerBuilderPlugin
+// would add it to every server of the process).
+std::unique_ptr<grpc::ServerBuilderOption> MakeReflectionOption();
+
+// builder.BuildAndStart(), with gRPC's default health service enabled for
+// this server when `health` is set. gRPC's switch is process-wide; it is
+// set and restored under a lock.
+std::unique_ptr<grpc::Server> BuildServer(grpc::ServerBuilder& builder,
+                                          bool health);
+
+// Why `address` (gRPC listen syntax) cannot be bound, found by binding it
+// ourselves: "Address already in use", "Permission denied", ... Empty when
+// the probe binds fine or the address is not one we can probe.
+std::string DiagnoseListenFailure(const std::string& address);
+
+}  // namespace lpc::grpc_transport
+
+#endif  // LPC_TRANSPORTS_GRPC_INTERNAL_SERVER_PARTS_H_
