@@ -63,6 +63,8 @@ absl::StatusOr<GrpcChannelOptions> GrpcOptions(const config::Endpoint* e) {
   o.reconnect_max_backoff = absl::Milliseconds(r.max_backoff_ms());
   o.min_connect_timeout = absl::Milliseconds(r.min_connect_timeout_ms());
   o.tls_root_certs_path = g.tls_root_certs_file();
+  o.tls_cert_chain_path = g.tls_cert_chain_file();
+  o.tls_private_key_path = g.tls_private_key_file();
   if (!g.tls_target_name_override().empty()) {
     o.channel_args["grpc.ssl_target_name_override"] = g.tls_target_name_override();
   }
@@ -208,6 +210,13 @@ absl::Status AddListenersFromConfig(Server* server,
     GrpcServerOptions o;
     o.listen_addresses.assign(entry.grpc_address().begin(), entry.grpc_address().end());
     o.max_message_size = entry.max_message_size();
+    const config::GrpcServerOptions& g = entry.grpc();
+    o.health_service = g.health_service();
+    o.reflection = g.reflection();
+    o.tls.cert_chain_file = g.tls_cert_chain_file();
+    o.tls.private_key_file = g.tls_private_key_file();
+    o.tls.client_ca_file = g.tls_client_ca_file();
+    o.tls.require_client_cert = g.tls_require_client_cert();
     absl::Status s = server->AddTransport(MakeGrpcServerTransport(std::move(o)));
     if (!s.ok()) return s;
   }

@@ -6,9 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -21,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/target.h"
+#include "transports/grpc/internal/tls.h"
 #include "transports/grpc/mapping.h"
 
 namespace lpc {
@@ -289,18 +288,16 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   if (!valid.ok()) return valid;
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       grpc_options.credentials;
-  if (credentials == nullptr && !grpc_options.tls_root_certs_path.empty()) {
-    std::ifstream in(grpc_options.tls_root_certs_path, std::ios::binary);
-    if (!in) {
-      return absl::NotFoundError(
-          absl::StrCat("cannot read TLS root certificates from ",
-                       grpc_options.tls_root_certs_path));
-    }
-    std::stringstream pem;
-    pem << in.rdbuf();
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = pem.str();
-    credentials = grpc::SslCredentials(ssl);
+  if (credentials == nullptr &&
+      (!grpc_options.tls_root_certs_path.empty() ||
+       !grpc_options.tls_cert_chain_path.empty() ||
+       !grpc_options.tls_private_key_path.empty())) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
+        grpc_transport::MakeChannelCredentials(
+            {grpc_options.tls_root_certs_path, grpc_options.tls_cert_chain_path,
+             grpc_options.tls_private_key_path});
+    if (!tls.ok()) return tls.status();
+    credentials = *std::move(tls);
   }
   if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
 

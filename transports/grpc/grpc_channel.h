@@ -45,6 +45,12 @@ struct GrpcChannelOptions {
   // the channel uses TLS trusting these roots.
   // Default: empty (no TLS).
   std::string tls_root_certs_path;
+  // A client certificate chain and its private key (PEM files), sent to
+  // servers that ask for one (mTLS). Both or neither; they need
+  // tls_root_certs_path. Read and checked by Create.
+  // Default: empty.
+  std::string tls_cert_chain_path;
+  std::string tls_private_key_path;
   // gRPC's load-balancing policy, "pick_first" or "round_robin", set as the
   // channel's default service config (a service config from the resolver,
   // or a "grpc.service_config" in channel_args, replaces it).
@@ -89,8 +95,9 @@ class GrpcChannel final : public Channel {
   // Connecting is lazy: an unreachable server shows up as UNAVAILABLE on
   // the first call. Fails with INVALID_ARGUMENT for an empty target or an
   // option out of range (an unknown lb_policy, a negative duration, a
-  // backoff below 100 ms or a max backoff below the initial one), and
-  // NOT_FOUND for an unreadable tls_root_certs_path.
+  // backoff below 100 ms or a max backoff below the initial one), and for a
+  // TLS file that is missing (NOT_FOUND), unreadable (PERMISSION_DENIED) or
+  // not valid PEM (INVALID_ARGUMENT), naming it.
   static absl::StatusOr<std::shared_ptr<GrpcChannel>> Create(
       std::string_view grpc_target, ChannelOptions options = {},
       const GrpcChannelOptions& grpc_options = {});

@@ -1,0 +1,258 @@
+// The gRPC transport's production features through the C++ API: the health
+// service, listeners that cannot bind, and TLS files that are missing or
+// bad. (TLS and mTLS calls, reflection and the drain are exercised by
+// //transports/grpc/interop:python_features_test with a stock client.)
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <future>
+#include <memory>
+#include <string>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/server.h"
+#include "testing/status_matchers.h"
+#include "transports/grpc/grpc_channel.h"
+#include "transports/grpc/grpc_server.h"
+#include "transports/grpc/test_service.h"
+
+namespace lpc {
+namespace {
+
+using ::lpc::grpc_test::TestInterface;
+using ::lpc::grpc_test::TestService;
+using ::testing::HasSubstr;
+
+MATCHER_P(IsOkAndHolds, value, "is OK and holds " + ::testing::PrintToString(value)) {
+  if (!arg.ok()) {
+    *result_listener << "status is " << arg.status();
+    return false;
+  }
+  return *arg == value;
+}
+
+std::string TmpDir() {
+  const char* dir = getenv("TEST_TMPDIR");
+  return dir != nullptr ? dir : "/tmp";
+}
+
+// Starts a Server with `service` on one gRPC transport; returns Start's
+// status.
+absl::Status StartServer(Server& server, TestService& service,
+                         GrpcServerOptions options) {
+  absl::Status s = server.RegisterService(&service);
+  if (s.ok()) s = server.AddTransport(MakeGrpcServerTransport(options));
+  if (s.ok()) s = server.Start();
+  return s;
+}
+
+// grpc.health.v1.Health/Check for `service`, with the request encoded by
+// hand (field 1, a string) and the status decoded from the reply (field 1,
+// a varint): 1 SERVING, 2 NOT_SERVING, or the gRPC error.
+absl::StatusOr<int> HealthCheck(const std::string& target,
+                                const std::string& service) {
+  auto channel =
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  std::string request = {0x0a, static_cast<char>(service.size())};
+  request += service;
+  grpc::Slice slice(request);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::promise<grpc::Status> done;
+  grpc::GenericStub(channel).UnaryCall(
+      &ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+      &request_buffer, &response,
+      [&done](grpc::Status s) { done.set_value(s); });
+  grpc::Status status = done.get_future().get();
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        status.error_message());
+  }
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(s.begin(), s.end());
+  if (bytes.empty()) return 0;  // UNKNOWN, the default.
+  if (bytes.size() != 2 || bytes[0] != 0x08) {
+    return absl::InternalError("unexpected health reply");
+  }
+  return static_cast<int>(bytes[1]);
+}
+
+TEST(GrpcHealthTest, ServingForTheServerAndEachInterface) {
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  options.health_service = true;
+  ASSERT_OK(StartServer(server, service, options));
+  std::string target = server.targets()[0].substr(strlen("grpc:"));
+  EXPECT_THAT(HealthCheck(target, ""), IsOkAndHolds(1));
+  EXPECT_THAT(HealthCheck(target, std::string(TestInterface().full_name)),
+              IsOkAndHolds(1));
+  EXPECT_THAT(HealthCheck(target, "no.such.Service"),
+              StatusIs(absl::StatusCode::kNotFound));
+  server.Shutdown();
+}
+
+TEST(GrpcHealthTest, OffByDefault) {
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  ASSERT_OK(StartServer(server, service, options));
+  std::string target = server.targets()[0].substr(strlen("grpc:"));
+  // The generic service answers unknown paths, naming them.
+  EXPECT_THAT(HealthCheck(target, ""),
+              StatusIs(absl::StatusCode::kUnimplemented,
+                       HasSubstr("grpc.health.v1.Health")));
+  server.Shutdown();
+}
+
+TEST(GrpcListenTest, AddressInUseNamesTheReason) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::string address = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {address};
+  EXPECT_THAT(StartServer(server, service, options),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr(absl::StrCat("could not listen on ", address,
+                                              ": Address already in use"))));
+  close(fd);
+}
+
+TEST(GrpcListenTest, MissingDirectoryNamesTheReason) {
+  std::string address =
+      absl::StrCat("unix:", TmpDir(), "/no-such-dir/x.sock");
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {address};
+  EXPECT_THAT(StartServer(server, service, options),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr(absl::StrCat(address,
+                                              ": No such file or directory"))));
+}
+
+TEST(GrpcListenTest, PermissionDeniedNamesTheReason) {
+  if (geteuid() == 0) GTEST_SKIP() << "root may bind anywhere";
+  std::string dir = TmpDir() + "/read-only";
+  mkdir(dir.c_str(), 0500);
+  chmod(dir.c_str(), 0500);
+  std::string address = absl::StrCat("unix:", dir, "/x.sock");
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {address};
+  EXPECT_THAT(StartServer(server, service, options),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr(absl::StrCat(address,
+                                              ": Permission denied"))));
+}
+
+std::string WriteFile(const std::string& name, const std::string& contents) {
+  std::string path = TmpDir() + "/" + name;
+  std::ofstream(path) << contents;
+  return path;
+}
+
+constexpr char kGarbagePem[] =
+    "-----BEGIN CERTIFICATE-----\nnot a certificate\n"
+    "-----END CERTIFICATE-----\n";
+
+absl::Status StartWithTls(GrpcServerTlsOptions tls) {
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  options.tls = std::move(tls);
+  return StartServer(server, service, options);
+}
+
+TEST(GrpcTlsTest, MissingFileIsNamed) {
+  std::string missing = TmpDir() + "/missing.pem";
+  EXPECT_THAT(StartWithTls({missing, missing, "", false}),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat(
+                           "cannot read TLS certificate chain '", missing,
+                           "': No such file or directory"))));
+}
+
+TEST(GrpcTlsTest, UnreadableFileIsNamed) {
+  std::string dir = TmpDir();
+  EXPECT_THAT(StartWithTls({dir, dir, "", false}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(absl::StrCat("'", dir, "': Is a directory"))));
+}
+
+TEST(GrpcTlsTest, GarbageCertificateIsNamed) {
+  std::string garbage = WriteFile("garbage.pem", kGarbagePem);
+  EXPECT_THAT(StartWithTls({garbage, garbage, "", false}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(absl::StrCat("TLS certificate chain '",
+                                              garbage,
+                                              "' holds no valid PEM "
+                                              "certificate"))));
+  std::string empty = WriteFile("empty.pem", "");
+  EXPECT_THAT(StartWithTls({empty, empty, "", false}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(absl::StrCat("'", empty, "' is empty"))));
+}
+
+TEST(GrpcTlsTest, IncompleteSettingsAreRefused) {
+  EXPECT_THAT(StartWithTls({"a.pem", "", "", false}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("needs both a certificate chain file and a "
+                                 "private key file")));
+  EXPECT_THAT(StartWithTls({"a.pem", "a.key", "", true}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("needs a client CA file")));
+}
+
+TEST(GrpcTlsTest, ChannelTlsFilesAreChecked) {
+  std::string garbage = WriteFile("garbage.pem", kGarbagePem);
+  GrpcChannelOptions o;
+  o.tls_root_certs_path = garbage;
+  EXPECT_THAT(GrpcChannel::Create("127.0.0.1:1", {}, o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(absl::StrCat("TLS root certificates '",
+                                              garbage,
+                                              "' holds no valid PEM "
+                                              "certificate"))));
+  o.tls_cert_chain_path = garbage;
+  EXPECT_THAT(GrpcChannel::Create("127.0.0.1:1", {}, o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("needs both a certificate chain file and a "
+                                 "private key file")));
+  GrpcChannelOptions no_roots;
+  no_roots.tls_cert_chain_path = garbage;
+  no_roots.tls_private_key_path = garbage;
+  EXPECT_THAT(GrpcChannel::Create("127.0.0.1:1", {}, no_roots).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("root certificates file")));
+}
+
+}  // namespace
+}  // namespace lpc
