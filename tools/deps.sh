@@ -10,6 +10,7 @@ LPC_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-grpcio python3-protobuf
+  openssl libssl-dev
   iproute2 util-linux procps
   clang libclang-rt-14-dev
   gnuplot-nox

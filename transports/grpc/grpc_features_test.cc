@@ -30,6 +30,7 @@ namespace {
 
 using ::lpc::grpc_test::TestInterface;
 using ::lpc::grpc_test::TestService;
+using ::lpc::testing::StatusIs;
 using ::testing::HasSubstr;
 
 MATCHER_P(IsOkAndHolds, value, "is OK and holds " + ::testing::PrintToString(value)) {
@@ -144,8 +145,9 @@ TEST(GrpcListenTest, AddressInUseNamesTheReason) {
 }
 
 TEST(GrpcListenTest, MissingDirectoryNamesTheReason) {
-  std::string address =
-      absl::StrCat("unix:", TmpDir(), "/no-such-dir/x.sock");
+  // Relative: Bazel's TEST_TMPDIR is too long for a socket path.
+  ASSERT_EQ(chdir(TmpDir().c_str()), 0);
+  std::string address = "unix:no-such-dir/x.sock";
   TestService service;
   Server server;
   GrpcServerOptions options;
@@ -156,12 +158,23 @@ TEST(GrpcListenTest, MissingDirectoryNamesTheReason) {
                                               ": No such file or directory"))));
 }
 
+TEST(GrpcListenTest, LongSocketPathNamesTheReason) {
+  std::string address = absl::StrCat("unix:/tmp/", std::string(120, 'x'));
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {address};
+  EXPECT_THAT(StartServer(server, service, options),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("socket path longer than 107 bytes")));
+}
+
 TEST(GrpcListenTest, PermissionDeniedNamesTheReason) {
   if (geteuid() == 0) GTEST_SKIP() << "root may bind anywhere";
-  std::string dir = TmpDir() + "/read-only";
-  mkdir(dir.c_str(), 0500);
-  chmod(dir.c_str(), 0500);
-  std::string address = absl::StrCat("unix:", dir, "/x.sock");
+  ASSERT_EQ(chdir(TmpDir().c_str()), 0);
+  mkdir("read-only", 0500);
+  chmod("read-only", 0500);
+  std::string address = "unix:read-only/x.sock";
   TestService service;
   Server server;
   GrpcServerOptions options;
