@@ -478,29 +478,11 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
     if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
     server_.reset();
     services_.clear();
-    std::string reasons;
-    for (size_t i = 0; i < ports.size(); ++i) {
-      if (ports[i] != 0) continue;  // Bound.
-      const std::string& a = options_.listen_addresses[i];
-      std::string why = grpc_transport::DiagnoseListenFailure(a);
-      if (why.empty()) continue;
-      absl::StrAppend(&reasons, reasons.empty() ? "" : "; ", a, ": ", why);
-    }
-    if (reasons.empty()) {
-      std::string addresses;
-      for (const auto& a : options_.listen_addresses) {
-        absl::StrAppend(&addresses, addresses.empty() ? "" : ", ", a);
-      }
-      return absl::UnavailableError(absl::StrCat(
-          "gRPC transport could not listen on ", addresses,
-          " (no reason found by binding it again; see gRPC's log)"));
-    }
-    return absl::UnavailableError(
-        absl::StrCat("gRPC transport could not listen on ", reasons));
+    return grpc_transport::ListenFailure(options_.listen_addresses, ports);
   }
-  if (options_.health_service) {
-    grpc::HealthCheckServiceInterface* health =
-        server_->GetHealthCheckService();
+  if (grpc::HealthCheckServiceInterface* health =
+          options_.health_service ? server_->GetHealthCheckService()
+                                  : nullptr) {
     for (const InterfaceDescriptor* iface : interfaces) {
       health->SetServingStatus(std::string(iface->full_name), true);
     }
@@ -533,9 +515,12 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
   // UNAVAILABLE by OnNewCall. (Shutting gRPC down first would make gRPC
   // cancel late calls, which clients see as CANCELLED.)
   state_ = State::kDraining;
-  if (options_.health_service) {
-    // Every service, and the server as a whole ("").
-    server_->GetHealthCheckService()->SetServingStatus(false);
+  if (grpc::HealthCheckServiceInterface* health =
+          options_.health_service ? server_->GetHealthCheckService()
+                                  : nullptr) {
+    // Every service, and the server as a whole (""). The health service
+    // keeps answering while the listener stays open.
+    health->SetServingStatus(false);
   }
   while (HasUnansweredCallsLocked() && absl::Now() < deadline) {
     idle_cv_.wait_until(lock, absl::ToChronoTime(deadline));

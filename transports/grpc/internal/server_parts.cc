@@ -17,6 +17,9 @@
 #include <grpcpp/impl/codegen/rpc_service_method.h>
 #include <grpcpp/impl/codegen/server_callback_handlers.h>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
 namespace lpc::grpc_transport {
 
 InterfaceService::InterfaceService(const InterfaceDescriptor& iface,
@@ -151,6 +154,25 @@ std::string DiagnoseListenFailure(const std::string& address) {
   std::string tcp = address;
   if (tcp.starts_with("ipv4:") || tcp.starts_with("ipv6:")) tcp = tcp.substr(5);
   return DiagnoseTcp(tcp);
+}
+
+absl::Status ListenFailure(const std::vector<std::string>& addresses,
+                           const std::vector<int>& ports) {
+  std::string reasons;
+  for (size_t i = 0; i < addresses.size() && i < ports.size(); ++i) {
+    if (ports[i] != 0) continue;  // Bound.
+    std::string why = DiagnoseListenFailure(addresses[i]);
+    if (why.empty()) continue;
+    absl::StrAppend(&reasons, reasons.empty() ? "" : "; ", addresses[i], ": ",
+                    why);
+  }
+  if (reasons.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "gRPC transport could not listen on ", absl::StrJoin(addresses, ", "),
+        " (no reason found by binding it again; see gRPC's log)"));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("gRPC transport could not listen on ", reasons));
 }
 
 }  // namespace lpc::grpc_transport

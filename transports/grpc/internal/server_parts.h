@@ -19,6 +19,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include "absl/status/status.h"
 #include "runtime/interface.h"
 
 namespace lpc::grpc_transport {
@@ -58,6 +59,12 @@ std::unique_ptr<grpc::Server> BuildServer(grpc::ServerBuilder& builder,
 // ourselves: "Address already in use", "Permission denied", ... Empty when
 // the probe binds fine or the address is not one we can probe.
 std::string DiagnoseListenFailure(const std::string& address);
+
+// The UNAVAILABLE status for a server that did not bind every address:
+// `ports[i]` is the port gRPC chose for `addresses[i]`, 0 if none. Names
+// each unbound address with DiagnoseListenFailure's reason.
+absl::Status ListenFailure(const std::vector<std::string>& addresses,
+                           const std::vector<int>& ports);
 
 }  // namespace lpc::grpc_transport
 
