@@ -416,9 +416,10 @@ TEST_F(ReplicaTest, KeepaliveDropsACutOffReplica) {
          static_cast<long long>(absl::ToInt64Milliseconds(f.settle)));
   KillFigures g = AnalyzeKill(plain.Samples(), cut);
   printf("RESULT replicas cut-off (no keepalive): %d calls failed (%s) in the "
-         "same %lld ms\n",
+         "same %lld ms; settled: %s\n",
          g.failed, CodesText(g.codes).c_str(),
-         static_cast<long long>(absl::ToInt64Milliseconds(window_end - cut)));
+         static_cast<long long>(absl::ToInt64Milliseconds(window_end - cut)),
+         g.settled ? "yes" : "no");
   ASSERT_TRUE(settled) << "keepalive did not drop the cut-off replica within "
                        << absl::FormatDuration(kPhaseLimit);
 }
