@@ -200,6 +200,24 @@ absl::Status AddListenersFromConfig(Server* server,
     if (entry.socket_mode() != 0) o.socket_mode = entry.socket_mode();
     o.spin = SpinFor(entry.spin(), 0, o.spin);
     if (entry.max_concurrency() > 0) o.concurrency = static_cast<int>(entry.max_concurrency());
+    const auto set = [](auto value, auto* field) {
+      if (value > 0) *field = value;
+    };
+    set(entry.max_request_bytes_per_connection(), &o.max_request_bytes_per_connection);
+    set(entry.max_request_bytes(), &o.max_request_bytes);
+    set(entry.max_queued_reply_bytes_per_connection(),
+        &o.max_queued_reply_bytes_per_connection);
+    set(entry.max_queued_reply_bytes(), &o.max_queued_reply_bytes);
+    set(entry.max_reply_memfd_bytes_per_connection(),
+        &o.max_reply_memfd_bytes_per_connection);
+    set(entry.max_reply_memfd_bytes(), &o.max_reply_memfd_bytes);
+    set(entry.max_connections_per_uid(), &o.max_connections_per_uid);
+    if (entry.handshake_timeout_ms() > 0) {
+      o.handshake_timeout = absl::Milliseconds(entry.handshake_timeout_ms());
+    }
+    if (entry.stashed_fd_timeout_ms() > 0) {
+      o.stashed_fd_timeout = absl::Milliseconds(entry.stashed_fd_timeout_ms());
+    }
     absl::StatusOr<std::unique_ptr<local::LocalServerTransport>> t =
         local::MakeLocalServerTransport(entry.local_port(), std::move(o));
     if (!t.ok()) return t.status();

@@ -124,6 +124,9 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
       out_data_.Allocate(m.payload.size());
   if (!off.ok()) return off.status();
   int kept = -1;  // The kept memfd that carries it, if any.
+  if (!off->has_value() && MemfdBudgetReached(m.payload.size())) {
+    return false;  // Like a full ring: the caller queues and retries.
+  }
   if (off->has_value()) {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kDataArea);
     h.payload_ref = **off;
@@ -143,6 +146,15 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   // Reusable once the peer has consumed this record.
   if (written.ok() && kept >= 0) {
     kept_memfds_[kept].read_after = outbound_.written_index();
+  }
+  if (written.ok() && !off->has_value()) {
+    const uint64_t bytes = PayloadMemfdSize(m.payload.size());
+    uncollected_memfds_.emplace_back(outbound_.written_index(), bytes);
+    uncollected_memfd_bytes_ += bytes;
+    if (options_.shared_uncollected_memfd_bytes != nullptr) {
+      options_.shared_uncollected_memfd_bytes->fetch_add(
+          bytes, std::memory_order_relaxed);
+    }
   }
   return written;
 }
@@ -261,6 +273,45 @@ void Endpoint::TrimKeptMemfds(int64_t now_ns) {
 
 Endpoint::~Endpoint() {
   while (!kept_memfds_.empty()) DropKeptMemfd(kept_memfds_.size() - 1);
+  if (options_.shared_uncollected_memfd_bytes != nullptr) {
+    options_.shared_uncollected_memfd_bytes->fetch_sub(
+        uncollected_memfd_bytes_, std::memory_order_relaxed);
+  }
+}
+
+uint64_t Endpoint::UncollectedMemfdBytes() {
+  if (uncollected_memfds_.empty()) return 0;
+  // A peer that scribbled over its consumer index gets nothing forgotten
+  // (its own replies wait); the ring reports the damage elsewhere.
+  absl::StatusOr<uint64_t> consumed = outbound_.ConsumedIndex();
+  uint64_t freed = 0;
+  while (consumed.ok() && !uncollected_memfds_.empty() &&
+         uncollected_memfds_.front().first <= *consumed) {
+    freed += uncollected_memfds_.front().second;
+    uncollected_memfds_.pop_front();
+  }
+  uncollected_memfd_bytes_ -= freed;
+  if (freed != 0 && options_.shared_uncollected_memfd_bytes != nullptr) {
+    options_.shared_uncollected_memfd_bytes->fetch_sub(
+        freed, std::memory_order_relaxed);
+  }
+  return uncollected_memfd_bytes_;
+}
+
+bool Endpoint::MemfdBudgetReached(uint64_t payload_size) {
+  const uint64_t per = options_.max_uncollected_memfd_bytes;
+  const uint64_t shared_max = options_.max_shared_uncollected_memfd_bytes;
+  if (per == 0 && (shared_max == 0 ||
+                   options_.shared_uncollected_memfd_bytes == nullptr)) {
+    return false;
+  }
+  // One memfd may always be out, so that any payload can go.
+  if (UncollectedMemfdBytes() == 0) return false;
+  const uint64_t bytes = PayloadMemfdSize(payload_size);
+  if (per != 0 && uncollected_memfd_bytes_ + bytes > per) return true;
+  return shared_max != 0 && options_.shared_uncollected_memfd_bytes != nullptr &&
+         options_.shared_uncollected_memfd_bytes->load(
+             std::memory_order_relaxed) + bytes > shared_max;
 }
 
 bool Endpoint::Flush() {
@@ -345,6 +396,12 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
       if (!fd.ok()) return fd.status();
       if (absl::Status s = ValidateSealedMemfd(
               fd->get(), PayloadMemfdSize(h.payload_length));
+          !s.ok()) {
+        return s;
+      }
+      // A memfd whose pages were never written costs its sender nothing
+      // and would cost us the whole length in heap: refused.
+      if (absl::Status s = CheckWritten(fd->get(), h.payload_length);
           !s.ok()) {
         return s;
       }

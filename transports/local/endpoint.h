@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -134,6 +135,16 @@ struct EndpointOptions {
   // TrimKeptMemfds).
   // Default: 1 second.
   absl::Duration memfd_keep_idle = absl::Seconds(1);
+  // Budgets on payload memfds sent and not yet collected (their records
+  // not yet consumed by the peer), in bytes of memfd: this endpoint's, and
+  // optionally a counter shared with other endpoints and its limit. While
+  // a payload would pass one, TrySend places nothing and returns false, as
+  // for a full ring (one memfd is always allowed when none is out). 0 = no
+  // limit. Not owned.
+  // Default: none.
+  uint64_t max_uncollected_memfd_bytes = 0;
+  std::atomic<uint64_t>* shared_uncollected_memfd_bytes = nullptr;
+  uint64_t max_shared_uncollected_memfd_bytes = 0;
 };
 
 struct OutgoingMessage {
@@ -178,6 +189,9 @@ class Endpoint {
   // Drops kept payload memfds unused for memfd_keep_idle (serialised with
   // sending). `now_ns` is MonotonicNowNs().
   void TrimKeptMemfds(int64_t now_ns);
+  // Bytes of payload memfds sent whose records the peer has not consumed,
+  // after forgetting those it has (serialised with sending).
+  uint64_t UncollectedMemfdBytes();
   // Marks the producer as waiting for room without sleeping: the consumer
   // rings the doorbell after it frees slots. Retry TrySend once after this.
   void MarkWaitingForRoom();
@@ -243,6 +257,9 @@ class Endpoint {
   // or -1 with `*fd` left as it was.
   int KeepMemfd(UniqueFd* fd, uint64_t size);
   void DropKeptMemfd(size_t i);
+  // Whether sending a memfd payload of `payload_size` bytes now would pass
+  // a budget on uncollected memfds.
+  bool MemfdBudgetReached(uint64_t payload_size);
 
   const Side side_;
   std::byte* const base_;
@@ -260,6 +277,11 @@ class Endpoint {
   DataAreaWriter out_data_;
   uint32_t next_out_memfd_ = 0;
   std::vector<KeptMemfd> kept_memfds_;  // Sending side.
+  // Payload memfds sent and not yet collected: (the written index the
+  // peer's consumer index must reach, memfd bytes), oldest first; and
+  // their sum (also counted in options_.shared_uncollected_memfd_bytes).
+  std::deque<std::pair<uint64_t, uint64_t>> uncollected_memfds_;
+  uint64_t uncollected_memfd_bytes_ = 0;
 
   RingConsumer inbound_;
   DataAreaReader in_data_;

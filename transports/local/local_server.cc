@@ -23,6 +23,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -121,6 +123,10 @@ class LocalServer final : public LocalServerTransport {
         options_.max_handlers_per_connection > 0
             ? std::min(options_.max_handlers_per_connection, max_workers_)
             : std::max(1, max_workers_ / 2);
+    budgets_.request_bytes.limit = options_.max_request_bytes;
+    budgets_.reply_bytes.limit = options_.max_queued_reply_bytes;
+    budgets_.reply_memfd_bytes.limit = options_.max_reply_memfd_bytes;
+    budgets_.stashed_fds.limit = options_.max_stashed_fds;
   }
 
   ~LocalServer() override { Shutdown(absl::Now()); }
@@ -142,6 +148,12 @@ class LocalServer final : public LocalServerTransport {
     s.cancel_packets = cancel_packets_.load();
     s.calls_cancelled_before_read = cancelled_before_read_.load();
     s.cancels_ignored = cancels_ignored_.load();
+    s.handshakes_timed_out = handshakes_timed_out_.load();
+    s.accept_fd_exhausted = accept_fd_exhausted_.load();
+    s.request_bytes = budgets_.request_bytes.used.load();
+    s.queued_reply_bytes = budgets_.reply_bytes.used.load();
+    s.reply_memfd_bytes = budgets_.reply_memfd_bytes.used.load();
+    s.stashed_fds = budgets_.stashed_fds.used.load();
     const BufferCache::Stats b = buffers_.stats();
     s.payload_buffers_reused = b.reused;
     s.payload_buffers_made = b.missed;
@@ -159,6 +171,8 @@ class LocalServer final : public LocalServerTransport {
   absl::Status BindListener();
   void IoLoop();
   void Accept();
+  void AcceptOutOfFds(int err);
+  void CheckEnding(const std::shared_ptr<Connection>& c, int64_t now_ns);
   void HandleSocketEvent(const std::shared_ptr<Connection>& c, uint32_t events);
   void Tick();
   std::shared_ptr<Connection> Lookup(uint64_t id);
@@ -218,6 +232,8 @@ class LocalServer final : public LocalServerTransport {
   // Sent reply memfds kept for reuse, for all connections (endpoint.h);
   // early for the same reason.
   PayloadMemfdPool memfd_pool_{options_.payload_memfd_cache_bytes};
+  // The server-wide byte budgets; early for the same reason.
+  internal::ServerBudgets budgets_;
   int concurrency_ = 1;
   int max_workers_ = 2;
   int max_handlers_per_connection_ = 1;
@@ -236,6 +252,13 @@ class LocalServer final : public LocalServerTransport {
 
   mutable std::mutex conns_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns_;
+  std::unordered_map<uint32_t, uint32_t> conns_per_uid_;  // conns_mu_
+  // A spare descriptor, given up on EMFILE to accept and refuse one client
+  // (AcceptOutOfFds); the listener then pauses until this time (monotonic
+  // ns, 0 = watched). I/O thread only.
+  UniqueFd reserve_fd_;
+  int64_t accept_paused_until_ns_ = 0;
+  bool fd_exhaustion_logged_ = false;
   uint64_t next_conn_id_ = 1;  // I/O thread only.
 
   // The pool.
@@ -297,7 +320,7 @@ class LocalServer final : public LocalServerTransport {
   // set moves deadlines of calls read in the next tick by as much).
   std::atomic<int64_t> wall_anchor_unix_ns_{0};
   std::atomic<uint64_t> cancel_packets_{0}, cancelled_before_read_{0},
-      cancels_ignored_{0};
+      cancels_ignored_{0}, handshakes_timed_out_{0}, accept_fd_exhausted_{0};
   std::atomic<int64_t> last_scan_ns_{0};  // ScanBusyConnections.
   std::atomic<int64_t> last_poll_ns_{0};  // Last look at the doorbells.
 };
@@ -319,6 +342,7 @@ absl::Status LocalServer::Start(Dispatcher* dispatcher) {
     return l.status();
   }
   if (absl::Status s = BindListener(); !s.ok()) return s;
+  reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   epoll_fd_.Reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_fd_) return absl::ResourceExhaustedError("epoll_create1 failed");
   struct epoll_event ev;
@@ -385,7 +409,11 @@ void LocalServer::Accept() {
   for (int i = 0; i < 64; ++i) {
     UniqueFd sock(::accept4(listen_fd_.get(), nullptr, nullptr,
                             SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!sock) return;
+    if (!sock) {
+      if (errno == EMFILE || errno == ENFILE) AcceptOutOfFds(errno);
+      return;
+    }
+    fd_exhaustion_logged_ = false;  // The next shortage is logged again.
     absl::StatusOr<PeerCredentials> creds = GetPeerCredentials(sock.get());
     absl::Status verdict = creds.status();
     if (verdict.ok() && shutting_down_.load()) {
@@ -394,8 +422,12 @@ void LocalServer::Accept() {
     if (verdict.ok()) verdict = internal::CheckAccess(options_, name_, *creds);
     if (verdict.ok()) {
       std::lock_guard<std::mutex> lock(conns_mu_);
+      const uint32_t per_uid = options_.max_connections_per_uid;
       if (conns_.size() >= options_.max_connections) {
         verdict = absl::ResourceExhaustedError("too many connections");
+      } else if (per_uid != 0 && conns_per_uid_[creds->uid] >= per_uid) {
+        verdict = absl::ResourceExhaustedError(absl::StrCat(
+            "too many connections from uid ", creds->uid));
       }
     }
     if (!verdict.ok()) {
@@ -411,16 +443,25 @@ void LocalServer::Accept() {
     ho.memfd_pool = &memfd_pool_;
     ho.payload_cache_idle = options_.payload_cache_idle;
     ho.address = target();
+    ho.max_reply_memfd_bytes_per_connection =
+        options_.max_reply_memfd_bytes_per_connection;
+    ho.max_request_bytes_per_connection =
+        options_.max_request_bytes_per_connection;
+    ho.max_queued_reply_bytes_per_connection =
+        options_.max_queued_reply_bytes_per_connection;
+    ho.budgets = &budgets_;
     absl::StatusOr<std::shared_ptr<Connection>> made =
         internal::ServerHandshake(std::move(sock), *creds, ho);
     if (!made.ok()) continue;
     std::shared_ptr<Connection> c = std::move(*made);
     c->id = next_conn_id_++;
     c->tokens_ns = kShareBurstNs;
+    c->accepted_ns = MonotonicNowNs();
     // The client now holds its own reference to the memfd; ours closes here.
     {
       std::lock_guard<std::mutex> lock(conns_mu_);
       conns_[c->id] = c;
+      ++conns_per_uid_[c->creds.uid];
     }
     accepted_.fetch_add(1);
     struct epoll_event ev;
@@ -479,7 +520,10 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
       return;
     }
     std::memcpy(&b, body.data(), sizeof(b));
-    if (c->StashPayloadFd(b.memfd_number, std::move(p->fds[0]))) continue;
+    if (c->StashPayloadFd(b.memfd_number, std::move(p->fds[0]),
+                          MonotonicNowNs())) {
+      continue;
+    }
     CutOff(c, absl::ResourceExhaustedError("too many unclaimed payload memfds"));
     return;
   }
@@ -519,8 +563,17 @@ void LocalServer::Tick() {
   const int64_t now_ns = MonotonicNowNs();
   SetWallAnchor(now, now_ns);
   buffers_.Trim(now_ns);  // Large buffers unused for a second go.
+  if (accept_paused_until_ns_ != 0 && now_ns >= accept_paused_until_ns_ &&
+      !shutting_down_.load()) {
+    accept_paused_until_ns_ = 0;
+    struct epoll_event ev;
+    ev.events = EPOLLIN;
+    ev.data.u64 = kListenTag;
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
+  }
   for (auto& c : conns) {
     CheckDoorbellStorm(c, now_ns);
+    CheckEnding(c, now_ns);
     if (c->closed.load()) continue;
     // A peer that shut its socket but keeps publishing (another process
     // holding the section, say) gets reply_stall_timeout to finish, not
@@ -537,6 +590,7 @@ void LocalServer::Tick() {
       // holding send_mu is sending; the next tick looks again.
       if (c->send_mu.TryLock()) {
         c->ep->TrimKeptMemfds(now_ns);  // Idle ones go back to the kernel.
+        c->ep->UncollectedMemfdBytes();  // Forgets the collected ones.
         pending = !c->pending_replies.empty();
         stalled =
             pending && now - c->pending_since > options_.reply_stall_timeout;
@@ -610,6 +664,70 @@ void LocalServer::CheckDoorbellStorm(const std::shared_ptr<Connection>& c,
                   records - c->window_records, " records in ",
                   (now_ns - c->window_start_ns) / 1000000, " ms")));
   }
+}
+
+// Connections that must end although their socket stays open: a client
+// that never read its WELCOME (handshake_timeout), and one whose payload fd
+// waits unclaimed with no record in its ring to claim it
+// (stashed_fd_timeout). The latter is how a client that sent its own
+// socket end as a payload fd and exited is found: the stashed fd kept the
+// socket open, so no hang-up came.
+void LocalServer::CheckEnding(const std::shared_ptr<Connection>& c,
+                              int64_t now_ns) {
+  if (c->closed.load()) return;
+  if (!c->welcome_read) {
+    // SIOCOUTQ: bytes we sent that the client has not read yet.
+    int unread = 0;
+    if (::ioctl(c->sock.get(), SIOCOUTQ, &unread) != 0 || unread == 0 ||
+        c->records.load(std::memory_order_relaxed) != 0 ||
+        c->ep->HasInboundHint()) {
+      c->welcome_read = true;
+    } else if (now_ns - c->accepted_ns >
+               absl::ToInt64Nanoseconds(options_.handshake_timeout)) {
+      handshakes_timed_out_.fetch_add(1, std::memory_order_relaxed);
+      Close(c);  // Not logged: it never became a client.
+      return;
+    }
+  }
+  const int64_t oldest = c->OldestStashedNs();
+  if (oldest != 0 &&
+      now_ns - oldest > absl::ToInt64Nanoseconds(options_.stashed_fd_timeout) &&
+      !c->ep->HasInboundHint()) {
+    CutOff(c, absl::DataLossError(absl::StrCat(
+                  "a payload fd waited ", (now_ns - oldest) / 1000000,
+                  " ms with no record to claim it")));
+  }
+}
+
+// accept(2) failed with EMFILE or ENFILE. The listener is level-triggered,
+// so returning would wake the I/O loop again at once, forever: the spare
+// descriptor is given up to accept and refuse the first waiting client,
+// and the listener is left out of the epoll set for 100 ms (the tick puts
+// it back). Logged once per shortage.
+void LocalServer::AcceptOutOfFds(int err) {
+  accept_fd_exhausted_.fetch_add(1, std::memory_order_relaxed);
+  if (!fd_exhaustion_logged_) {
+    fd_exhaustion_logged_ = true;
+    std::fprintf(stderr,
+                 "lpc local %s: out of file descriptors (%s); accepting "
+                 "paused, 100 ms at a time\n",
+                 name_.c_str(), std::strerror(err));
+  }
+  if (reserve_fd_) {
+    reserve_fd_.Reset();
+    UniqueFd sock(::accept4(listen_fd_.get(), nullptr, nullptr,
+                            SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (sock) {
+      refused_.fetch_add(1);
+      internal::SendRefusal(
+          sock.get(),
+          absl::ResourceExhaustedError("server is out of file descriptors"));
+    }
+    sock.Reset();
+    reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
+  accept_paused_until_ns_ = MonotonicNowNs() + 100 * 1000 * 1000;
 }
 
 void LocalServer::SpawnWorkerLocked() {
@@ -1120,7 +1238,7 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     {
       MutexLock send(&c->send_mu);
       if (c->hung_up.load()) {
-        c->pending_replies.clear();  // Nobody reads them any more.
+        c->DropRepliesLocked();  // Nobody reads them any more.
       } else if (!c->pending_replies.empty()) {
         flushed = c->FlushRepliesLocked();
       }
@@ -1135,10 +1253,12 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     absl::Status bad;
     const size_t in_flight = c->pending_calls.load();
     while (taken < options_.batch_per_turn) {
-      if (in_flight + items.size() >= options_.max_in_flight_per_connection) {
+      if (in_flight + items.size() >= options_.max_in_flight_per_connection ||
+          c->request_bytes.Reached() || budgets_.request_bytes.Reached() ||
+          c->reply_bytes.Reached() || budgets_.reply_bytes.Reached()) {
         at_limit = true;  // Back-pressure: the ring fills and the client
-        break;            // waits; a finishing call reschedules us.
-      }
+        break;            // waits; a finishing call (or the tick, for the
+      }                   // server-wide budgets) reschedules us.
       absl::StatusOr<std::optional<IncomingMessage>> msg = c->ep->Receive();
       if (!msg.ok()) {
         bad = msg.status();
@@ -1297,6 +1417,8 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
           h.deadline_ns, absl::FromUnixNanos(wall_anchor_unix_ns_.load(
                              std::memory_order_relaxed))));
       item.ctx->set_peer_ref(&c->peer);  // As long as the item holds `c`.
+      item.charge = internal::ByteCharge(
+          &c->request_bytes, &budgets_.request_bytes, msg.payload.capacity());
       item.msg = std::move(msg);
       calls_started_.fetch_add(1);
       items->push_back(std::move(item));
@@ -1384,6 +1506,7 @@ void LocalServer::RunCall(WorkItem& item) {
   // the reply, rather than after its next request has arrived.
   item.ctx.reset();
   buffers_.Give(std::move(item.msg.payload));
+  item.charge.Release();  // Before AfterCall reads the ring again.
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
   AfterCall(c, woke_client);
@@ -1572,7 +1695,12 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   }
   dropped.clear();
   std::lock_guard<std::mutex> lock(conns_mu_);
-  conns_.erase(c->id);
+  if (conns_.erase(c->id) != 0) {
+    auto it = conns_per_uid_.find(c->creds.uid);
+    if (it != conns_per_uid_.end() && --it->second == 0) {
+      conns_per_uid_.erase(it);
+    }
+  }
   // The section, fds and mapping go when the last call holding `c` ends.
 }
 

@@ -140,6 +140,39 @@ struct LocalPortOptions {
   // Connections at once; more are refused with RESOURCE_EXHAUSTED.
   // Default: 1024.
   uint32_t max_connections = 1024;
+  // Connections at once from one uid; more are refused with
+  // RESOURCE_EXHAUSTED. 0 = max_connections.
+  // Default: 512.
+  uint32_t max_connections_per_uid = 512;
+  // A client that has not read its WELCOME this long after it was accepted
+  // is dropped (counted in LocalServerStats::handshakes_timed_out).
+  // Default: 5 seconds.
+  absl::Duration handshake_timeout = absl::Seconds(5);
+  // A payload fd that waits this long unclaimed while the client's request
+  // ring holds no unread record (no record will claim it: a stray fd, or a
+  // client's own socket end sent to keep its connection alive) cuts the
+  // client off.
+  // Default: 2 seconds.
+  absl::Duration stashed_fd_timeout = absl::Seconds(2);
+  // Payload fds received and not yet claimed, over all connections (each
+  // connection also holds at most its request ring's slots + 16); a client
+  // whose fd would pass this is cut off. 0 = no limit.
+  // Default: 4096.
+  uint32_t max_stashed_fds = 4096;
+  // Byte budgets, per connection and over the whole server; 0 = no limit.
+  // Decoded requests queued or running: at the budget the server stops
+  // reading the client's ring (back-pressure; each read may pass it by one
+  // message). Replies queued for a full reply ring: a reply that would pass
+  // the budget is replaced by a RESOURCE_EXHAUSTED failure of its call.
+  // Reply memfds sent and not yet collected by the client: at the budget,
+  // further large replies wait in the reply queue (one is always allowed).
+  // Default: 64 MiB / 512 MiB, 64 MiB / 512 MiB, 256 MiB / 1 GiB.
+  uint64_t max_request_bytes_per_connection = uint64_t{64} << 20;
+  uint64_t max_request_bytes = uint64_t{512} << 20;
+  uint64_t max_queued_reply_bytes_per_connection = uint64_t{64} << 20;
+  uint64_t max_queued_reply_bytes = uint64_t{512} << 20;
+  uint64_t max_reply_memfd_bytes_per_connection = uint64_t{256} << 20;
+  uint64_t max_reply_memfd_bytes = uint64_t{1} << 30;
   // How long a worker spins for the next request of the client it just
   // answered, while that client runs on another CPU; 0 = never spin.
   // Default: 20 us.
@@ -182,6 +215,16 @@ struct LocalServerStats {
   // CANCELs (either kind) that cancelled nothing: a duplicate, an unknown
   // or finished id, or an early CANCEL whose request never came (evicted).
   uint64_t cancels_ignored = 0;
+  // Clients dropped for not reading WELCOME within handshake_timeout.
+  uint64_t handshakes_timed_out = 0;
+  // Times accept(2) failed for want of file descriptors (EMFILE, ENFILE);
+  // the listener then pauses (see docs/local-transport.md, "Limits").
+  uint64_t accept_fd_exhausted = 0;
+  // Bytes held now against the server-wide budgets.
+  uint64_t request_bytes = 0;
+  uint64_t queued_reply_bytes = 0;
+  uint64_t reply_memfd_bytes = 0;
+  uint64_t stashed_fds = 0;
 };
 
 class LocalServerTransport : public ServerTransport {

@@ -158,6 +158,21 @@ absl::Status ReadWhole(int fd, uint64_t length, std::string* out) {
   return absl::OkStatus();
 }
 
+absl::Status CheckWritten(int fd, uint64_t length) {
+  if (length == 0) return absl::OkStatus();
+  const off_t hole = ::lseek(fd, 0, SEEK_HOLE);
+  if (hole < 0) {
+    return absl::DataLossError(
+        absl::StrCat("memfd: cannot look for holes: ", ErrnoText(errno)));
+  }
+  if (static_cast<uint64_t>(hole) < length) {
+    return absl::DataLossError(absl::StrCat(
+        "memfd: payload has unwritten pages (a hole at byte ", hole, " of ",
+        length, ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Mapping> Mapping::Map(int fd, uint64_t size, bool writable) {
   if (size == 0 || size > kMaxMemfdSize) {
     return absl::InvalidArgumentError("mmap: size out of range");

@@ -64,6 +64,13 @@ absl::Status WriteWhole(int fd, std::string_view bytes);
 // receiver's own copy once read. DATA_LOSS if the file is shorter.
 absl::Status ReadWhole(int fd, uint64_t length, std::string* out);
 
+// Checks that the first `length` bytes of memfd `fd` have all been written:
+// a page only ftruncate'd (a hole: sparse) costs its sender nothing, yet
+// reading it costs the reader a page. Uses lseek(SEEK_HOLE), which shmem
+// answers from its page cache (a swapped-out page counts as written),
+// without reading or mapping anything. DATA_LOSS naming the first hole.
+absl::Status CheckWritten(int fd, uint64_t length);
+
 // A shared read-write (or read-only) mapping of a whole memfd, unmapped on
 // destruction.
 class Mapping {

@@ -55,6 +55,22 @@ absl::StatusOr<bool> Connection::SendReply(OwnedReply&& reply,
   if (pending_replies.size() >= max_queued) {
     return absl::ResourceExhaustedError("client does not read its replies");
   }
+  // Past the queued-reply byte budgets (the connection's or the server's),
+  // the call fails with RESOURCE_EXHAUSTED instead: the queue never holds
+  // more than the budgets plus these short messages.
+  Budget* server = budgets == nullptr ? nullptr : &budgets->reply_bytes;
+  const uint64_t n = reply.payload.size();
+  if (reply.type == MessageType::kReply && n > kMaxBudgetFreeReply &&
+      (reply_bytes.WouldExceed(n) ||
+       (server != nullptr && server->WouldExceed(n)))) {
+    reply.payload = absl::StrCat("reply of ", n,
+                                 " bytes exceeds the server's queued-reply "
+                                 "byte budget (the client reads too slowly)");
+    reply.status_code =
+        static_cast<uint32_t>(absl::StatusCode::kResourceExhausted);
+    reply.flags = 0;
+  }
+  reply.charge = ByteCharge(&reply_bytes, server, reply.payload.size());
   if (pending_replies.empty()) pending_since = absl::Now();
   pending_replies.push_back(std::move(reply));
   if (absl::Status s = FlushRepliesLocked(); !s.ok()) return s;
@@ -86,7 +102,7 @@ absl::Status Connection::FlushRepliesLocked() {
 
 void Connection::DropReplies() {
   MutexLock lock(&send_mu);
-  pending_replies.clear();
+  DropRepliesLocked();
 }
 
 absl::StatusOr<uint32_t> Connection::Bind(const std::string& name) {
@@ -191,12 +207,21 @@ size_t Connection::InFlight() {
   return in_flight_.size();
 }
 
-bool Connection::StashPayloadFd(uint32_t number, UniqueFd fd) {
+bool Connection::StashPayloadFd(uint32_t number, UniqueFd fd,
+                                int64_t now_ns) {
+  Budget* server = budgets == nullptr ? nullptr : &budgets->stashed_fds;
   MutexLock lock(&state_mu);
   if (memfd_stash_.size() >= MaxStashedFds(layout.geometry)) return false;
-  memfd_stash_.emplace_back(number, std::move(fd));
+  if (server != nullptr && server->WouldExceed(1)) return false;
+  memfd_stash_.push_back(
+      Stashed{number, std::move(fd), now_ns, ByteCharge(nullptr, server, 1)});
   memfd_cv_.SignalAll();
   return true;
+}
+
+int64_t Connection::OldestStashedNs() {
+  MutexLock lock(&state_mu);
+  return memfd_stash_.empty() ? 0 : memfd_stash_.front().arrived_ns;
 }
 
 absl::Status Connection::SendPayloadFd(uint32_t number, uint64_t length,
@@ -213,13 +238,13 @@ absl::StatusOr<UniqueFd> Connection::TakePayloadFd(uint32_t number, uint64_t,
   MutexLock lock(&state_mu);
   for (;;) {
     if (!memfd_stash_.empty()) {
-      auto entry = std::move(memfd_stash_.front());
+      Stashed entry = std::move(memfd_stash_.front());
       memfd_stash_.pop_front();
-      if (entry.first != number) {
+      if (entry.number != number) {
         return absl::DataLossError(absl::StrCat(
-            "payload memfd #", entry.first, " arrived, expected #", number));
+            "payload memfd #", entry.number, " arrived, expected #", number));
       }
-      return std::move(entry.second);
+      return std::move(entry.fd);
     }
     if (closed.load()) return absl::UnavailableError("connection closed");
     if (!memfd_cv_.WaitWithDeadline(&state_mu, deadline) &&

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "runtime/call_context.h"
 #include "runtime/mutex.h"
+#include "transports/local/internal/budget.h"
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
 #include "transports/local/local_transport.h"
@@ -54,6 +55,11 @@ size_t MaxStashedFds(const SectionGeometry& g);
 // memory whatever the options say. The oldest entry is evicted first.
 size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight);
 
+// Replies this short (an error's message, say) are queued whatever the
+// reply byte budgets say: the failure that replaces a reply over budget is
+// one of them.
+inline constexpr uint64_t kMaxBudgetFreeReply = 256;
+
 struct OwnedReply {
   MessageType type;
   uint64_t message_id;
@@ -61,6 +67,8 @@ struct OwnedReply {
   uint32_t interface_slot;
   std::string payload;
   uint16_t flags = 0;  // kFlagMetadata when the payload starts with metadata.
+  // While queued: the payload's bytes against the reply budgets.
+  ByteCharge charge;
 };
 
 class Connection;
@@ -110,6 +118,9 @@ struct WorkItem {
   const std::string* interface_name = nullptr;
   std::unique_ptr<CallContext> ctx;
   uint64_t oneway_serial = 0;  // Key in Connection::oneway_calls; 0 = none.
+  // The request's bytes against the request budgets, from its decoding
+  // until its handler returns.
+  ByteCharge charge;
   // Last: destroyed first, while `ctx` and `conn` still live.
   CallRegistration registration;
 };
@@ -153,6 +164,17 @@ class Connection : public MemfdPort {
   // Calls (oneway ones too) decoded from the ring and not yet finished:
   // queued in the pool or running. Bounded by max_in_flight_per_connection.
   std::atomic<uint32_t> pending_calls{0};
+
+  // Byte budgets of this client (limits set on accept): decoded requests
+  // queued or running, and replies queued for its full reply ring; and the
+  // server's, shared by every connection.
+  Budget request_bytes;
+  Budget reply_bytes;
+  ServerBudgets* budgets = nullptr;
+  // I/O thread only: when it was accepted, and whether the client has read
+  // its WELCOME (the handshake timeout drops it otherwise).
+  int64_t accepted_ns = 0;
+  bool welcome_read = false;
 
   // The pool's view of this client, guarded by the pool's mutex
   // (LocalServer::pool_mu_).
@@ -216,6 +238,10 @@ class Connection : public MemfdPort {
   absl::Status FlushRepliesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu);
   // Drops the queued replies (the client hung up or closed).
   void DropReplies() ABSL_LOCKS_EXCLUDED(send_mu);
+  void DropRepliesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu) {
+    pending_replies.clear();
+    pending_since = absl::InfiniteFuture();
+  }
 
   // --- The call table (state_mu) ---
 
@@ -257,9 +283,12 @@ class Connection : public MemfdPort {
   // --- Payload memfds (state_mu) ---
 
   // Keeps payload memfd `number` until its record is read; false if the
-  // stash is full (the client must be cut off).
-  bool StashPayloadFd(uint32_t number, UniqueFd fd)
+  // stash is full, or the server's stashed fds are at their budget (the
+  // client must be cut off). `now_ns` is the monotonic time of arrival.
+  bool StashPayloadFd(uint32_t number, UniqueFd fd, int64_t now_ns)
       ABSL_LOCKS_EXCLUDED(state_mu);
+  // When the oldest unclaimed payload fd arrived (monotonic); 0 if none.
+  int64_t OldestStashedNs() ABSL_LOCKS_EXCLUDED(state_mu);
 
   // MemfdPort.
   absl::Status SendPayloadFd(uint32_t number, uint64_t length,
@@ -272,8 +301,13 @@ class Connection : public MemfdPort {
   friend class CallRegistration;
 
   CondVar memfd_cv_;  // Signalled when memfd_stash_ grows or on close.
-  std::deque<std::pair<uint32_t, UniqueFd>> memfd_stash_
-      ABSL_GUARDED_BY(state_mu);
+  struct Stashed {
+    uint32_t number = 0;
+    UniqueFd fd;
+    int64_t arrived_ns = 0;
+    ByteCharge charge;  // One fd against ServerBudgets::stashed_fds.
+  };
+  std::deque<Stashed> memfd_stash_ ABSL_GUARDED_BY(state_mu);
   absl::flat_hash_map<uint64_t, CallRecord> in_flight_
       ABSL_GUARDED_BY(state_mu);
   // Oneway calls decoded and not finished, by a serial of ours (a client's

@@ -52,6 +52,15 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
   eo.buffers = options.buffers;
   eo.memfd_pool = options.memfd_pool;
   eo.memfd_keep_idle = options.payload_cache_idle;
+  eo.max_uncollected_memfd_bytes = options.max_reply_memfd_bytes_per_connection;
+  c->request_bytes.limit = options.max_request_bytes_per_connection;
+  c->reply_bytes.limit = options.max_queued_reply_bytes_per_connection;
+  c->budgets = options.budgets;
+  if (options.budgets != nullptr) {
+    eo.shared_uncollected_memfd_bytes = &options.budgets->reply_memfd_bytes.used;
+    eo.max_shared_uncollected_memfd_bytes =
+        options.budgets->reply_memfd_bytes.limit;
+  }
   c->ep = std::make_unique<Endpoint>(Side::kServer, c->map.data(), c->layout,
                                      c.get(), eo);
   const SectionGeometry& g = c->layout.geometry;

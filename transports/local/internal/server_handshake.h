@@ -31,6 +31,13 @@ struct ServerHandshakeOptions {
   PayloadMemfdPool* memfd_pool = nullptr;
   absl::Duration payload_cache_idle;
   std::string address;  // Every call's peer address, "local:<name>".
+  // Budgets on reply memfds the client has not collected (EndpointOptions),
+  // and the connection's byte budgets (Connection::request_bytes,
+  // reply_bytes); 0 = no limit.
+  uint64_t max_reply_memfd_bytes_per_connection = 0;
+  uint64_t max_request_bytes_per_connection = 0;
+  uint64_t max_queued_reply_bytes_per_connection = 0;
+  ServerBudgets* budgets = nullptr;  // Not owned; null = none.
 };
 
 // Builds the connection for client `sock` (identity `creds`) and sends it
