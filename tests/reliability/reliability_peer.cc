@@ -3,9 +3,13 @@
 // itself (parent death, or a time limit) so nothing outlives a test.
 //
 //   server <dir> <name> <grpc 0|1> [count_log_path|-] [max_connections]
+//          [limits]
 //       serves RelService on local port <name> (and gRPC on
 //       unix:<dir>/g.sock); prints "READY"; runs until killed, SIGTERM or
-//       120 s (2 hours in long mode).
+//       120 s (2 hours in long mode). <limits>: comma-separated key=value
+//       LocalPortOptions (request_bytes, request_bytes_per_conn,
+//       handshake_ms, stash_ms, per_uid, stashed_fds) and nofile (the
+//       RLIMIT_NOFILE the server runs under).
 //   load <target> <dir> <channels> <calls_per_channel>
 //       warms up fresh channels, prints "WARM", waits for <dir>/go, starts
 //       that many Hold calls (60 s deadline), prints "SENT", then one "DONE <code> <monotonic_ns>" per completed
@@ -30,6 +34,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,8 +62,43 @@ namespace {
 
 void DieWithParent() { ::prctl(PR_SET_PDEATHSIG, SIGKILL); }
 
+// Applies "key=value,..." to `o`; false on an unknown key.
+bool ApplyLimits(const std::string& text, local::LocalPortOptions* o) {
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(at, end - at);
+    at = end + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) return false;
+    const std::string key = item.substr(0, eq);
+    const uint64_t v = std::strtoull(item.c_str() + eq + 1, nullptr, 10);
+    if (key == "request_bytes") {
+      o->max_request_bytes = v;
+    } else if (key == "request_bytes_per_conn") {
+      o->max_request_bytes_per_connection = v;
+    } else if (key == "handshake_ms") {
+      o->handshake_timeout = absl::Milliseconds(v);
+    } else if (key == "stash_ms") {
+      o->stashed_fd_timeout = absl::Milliseconds(v);
+    } else if (key == "per_uid") {
+      o->max_connections_per_uid = static_cast<uint32_t>(v);
+    } else if (key == "stashed_fds") {
+      o->max_stashed_fds = static_cast<uint32_t>(v);
+    } else if (key == "nofile") {
+      struct rlimit r = {v, v};
+      if (::setrlimit(RLIMIT_NOFILE, &r) != 0) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 int Server(const std::string& dir, const std::string& name, bool grpc,
-           const std::string& log_path, int max_connections) {
+           const std::string& log_path, int max_connections,
+           const std::string& limits) {
   DieWithParent();
   sigset_t set;
   sigemptyset(&set);
@@ -77,6 +117,10 @@ int Server(const std::string& dir, const std::string& name, bool grpc,
   o.count_log_fd = log_fd;
   o.local.max_workers = 64;
   if (max_connections > 0) o.local.max_connections = max_connections;
+  if (!ApplyLimits(limits, &o.local)) {
+    std::fprintf(stderr, "server: bad limits '%s'\n", limits.c_str());
+    return 2;
+  }
   o.server.shutdown_grace = absl::Milliseconds(200);
   TestServer server(o);
   if (!server.start_status().ok()) {
@@ -414,7 +458,8 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   if (mode == "server" && argc >= 5) {
     return Server(argv[2], argv[3], std::atoi(argv[4]) != 0,
-                  argc > 5 ? argv[5] : "", argc > 6 ? std::atoi(argv[6]) : 0);
+                  argc > 5 ? argv[5] : "", argc > 6 ? std::atoi(argv[6]) : 0,
+                  argc > 7 ? argv[7] : "");
   }
   if (mode == "load" && argc == 6) {
     return Load(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
