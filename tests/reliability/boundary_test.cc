@@ -300,7 +300,9 @@ TEST(BoundaryTest, EveryPeerControlledField) {
              [which](RawClient& c, uint32_t slot, uint64_t v) {
                auto fd = local::CreateSealedMemfd("lpcr-payload",
                                                   local::PayloadMemfdSize(8));
-               if (!fd.ok()) return;
+               if (!fd.ok() || !local::WriteWhole(fd->get(), "payload!").ok()) {
+                 return;
+               }
                local::ControlHeader ch{local::kControlMagic,
                                        static_cast<uint16_t>(local::ControlType::kPayloadFd),
                                        1};

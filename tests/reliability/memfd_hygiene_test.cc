@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <functional>
@@ -48,6 +49,12 @@ UniqueFd Memfd(uint64_t size, int seals) {
   UniqueFd fd(::memfd_create("lpcr-hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd) return fd;
   if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return UniqueFd();
+  // The payload's pages written (a sparse memfd is refused for that alone).
+  const std::string bytes(std::min<uint64_t>(size, 8192), 'h');
+  if (::pwrite(fd.get(), bytes.data(), bytes.size(), 0) !=
+      static_cast<ssize_t>(bytes.size())) {
+    return UniqueFd();
+  }
   if (seals != 0) ::fcntl(fd.get(), F_ADD_SEALS, seals);
   return fd;
 }
