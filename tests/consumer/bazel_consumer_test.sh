@@ -29,13 +29,16 @@ fail() {
   exit 1
 }
 
-# Only flags that any workspace may choose: where outputs and caches go, and
-# no sandbox (Debian's Bazel logs its sandbox's debug output on every action).
+# Only flags that any workspace may choose, none of them for lpc's sake:
+# where outputs and caches go, no sandbox (Debian's Bazel logs its sandbox's
+# debug output on every action), and lpcc built unoptimised (it runs on one
+# small file).
 cd "$consumer"
 bazel --output_base="$output_base" build \
     --disk_cache="$HOME/.cache/lpc-bazel-disk" \
     --repository_cache="$HOME/.cache/lpc-bazel-repo" \
     --spawn_strategy=local \
+    --host_compilation_mode=fastbuild \
     --symlink_prefix="$work/bazel-" \
     //:greeter_server //:greeter_client 2>"$work/build.log" ||
   { tail -n 40 "$work/build.log" >&2; fail "the consumer workspace did not build"; }
