@@ -64,7 +64,9 @@ int CallCode(const std::vector<std::string>& argv) {
 TEST(AclTest, AccessMatrixAsRealUsers) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run clients as other users";
   TempDir dir;
-  ::chmod(dir.path().c_str(), 0777);
+  // Shared by every user of the test, sticky as /tmp (a runtime dir that
+  // others may write without it is refused).
+  ::chmod(dir.path().c_str(), 01777);
   const std::string peer = PublicPeer(dir.path());
   constexpr int kOk = 0;
   constexpr int kDenied = static_cast<int>(absl::StatusCode::kPermissionDenied);

@@ -56,6 +56,8 @@
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
 #include "transports/local/internal/listener.h"
+#include "transports/local/internal/peer_pidfd.h"
+#include "transports/local/internal/port_name.h"
 #include "transports/local/internal/server_connection.h"
 #include "transports/local/internal/server_handshake.h"
 #include "transports/local/local_transport.h"
@@ -240,6 +242,7 @@ class LocalServer final : public LocalServerTransport {
   Dispatcher* dispatcher_ = nullptr;
 
   UniqueFd listen_fd_;
+  std::unique_ptr<internal::PortName> port_name_;  // Set once bound.
   UniqueFd epoll_fd_;
   UniqueFd doorbell_epoll_fd_;  // Client eventfds (EPOLLET) + pool_eventfd_.
   UniqueFd pool_eventfd_;       // Pokes the doorbell poller.
@@ -326,10 +329,13 @@ class LocalServer final : public LocalServerTransport {
 };
 
 absl::Status LocalServer::BindListener() {
-  absl::StatusOr<UniqueFd> fd =
-      internal::BindListener(name_, path_, options_.socket_mode);
-  if (!fd.ok()) return fd.status();
-  listen_fd_ = std::move(*fd);
+  // Only a claimed name is ever released (unlinked) again: a failed claim
+  // leaves port_name_ empty and the live owner's socket alone.
+  absl::StatusOr<std::unique_ptr<internal::PortName>> port =
+      internal::PortName::Claim(path_, options_.socket_mode);
+  if (!port.ok()) return port.status();
+  listen_fd_ = (*port)->TakeListener();
+  port_name_ = std::move(*port);
   return absl::OkStatus();
 }
 
@@ -415,11 +421,21 @@ void LocalServer::Accept() {
     }
     fd_exhaustion_logged_ = false;  // The next shortage is logged again.
     absl::StatusOr<PeerCredentials> creds = GetPeerCredentials(sock.get());
+    if (creds.ok() && options_.accept_callback) {
+      // For the callback only (PeerCredentials::pidfd): dropped below.
+      absl::StatusOr<internal::PeerPidfd> pidfd =
+          internal::GetPeerPidfd(sock.get());
+      if (pidfd.ok()) {
+        creds->pidfd = std::make_shared<const UniqueFd>(std::move(pidfd->fd));
+        creds->pidfd_from_kernel = pidfd->from_kernel;
+      }
+    }
     absl::Status verdict = creds.status();
     if (verdict.ok() && shutting_down_.load()) {
       verdict = absl::UnavailableError("server is shutting down");
     }
     if (verdict.ok()) verdict = internal::CheckAccess(options_, name_, *creds);
+    if (creds.ok()) creds->pidfd.reset();  // The callback may keep a copy.
     if (verdict.ok()) {
       std::lock_guard<std::mutex> lock(conns_mu_);
       const uint32_t per_uid = options_.max_connections_per_uid;
@@ -1716,7 +1732,7 @@ void LocalServer::Shutdown(absl::Time deadline) {
   shutting_down_.store(true);
   // Stop accepting; the port name is free for the next server at once.
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
-  ::unlink(path_.c_str());
+  if (port_name_ != nullptr) port_name_->Release();
   auto snapshot = [this] {
     std::vector<std::shared_ptr<Connection>> v;
     std::lock_guard<std::mutex> lock(conns_mu_);

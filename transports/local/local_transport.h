@@ -37,6 +37,7 @@
 #include "runtime/channel.h"
 #include "runtime/server.h"
 #include "transports/local/section.h"
+#include "transports/local/unique_fd.h"
 
 namespace lpc::local {
 
@@ -47,12 +48,24 @@ struct PeerCredentials {
   uint32_t gid = 0;
   int32_t pid = 0;
   std::vector<uint32_t> groups;  // Supplementary groups.
+  // A pidfd for the connecting process, given to accept_callback (null
+  // elsewhere, and where the kernel has no pidfds). Unlike `pid` it never
+  // comes to name another process: after that process exits it names none
+  // (see "Peer identity" in docs/local-transport.md). The server drops its
+  // reference when the callback returns; the callback may keep a copy.
+  std::shared_ptr<const UniqueFd> pidfd;
+  // `pidfd` came from SO_PEERPIDFD, taken by the kernel at connect time;
+  // false: from pidfd_open(pid), checked against the socket's hang-up.
+  bool pidfd_from_kernel = false;
 };
 
 struct LocalPortOptions {
   // Directory of the port sockets. Empty means $XDG_RUNTIME_DIR/lpc, or
-  // /run/lpc for root (or when XDG_RUNTIME_DIR is unset). Created (0755) if
-  // missing.
+  // /run/lpc when XDG_RUNTIME_DIR is unset (root included). Created if
+  // missing (0700, or 0711 when socket_mode lets others connect); an
+  // existing one must be a directory, not a symlink, owned by this user or
+  // root and writable by nobody else (or sticky, as /tmp), or Start fails
+  // with PERMISSION_DENIED.
   // Default: "".
   std::string runtime_dir;
   // File mode of the socket; who may connect(2) at all.
@@ -64,7 +77,9 @@ struct LocalPortOptions {
   // Default: empty (everyone who can open the socket).
   std::vector<uint32_t> allowed_uids;
   std::vector<uint32_t> allowed_gids;
-  // Optional veto after the lists; return false to refuse.
+  // Optional veto after the lists; return false to refuse. It runs on the
+  // server's I/O thread, so it must not block; it sees the client's pidfd
+  // (PeerCredentials::pidfd).
   // Default: none.
   std::function<bool(const PeerCredentials&)> accept_callback;
   // Sizes of each client's section.
@@ -234,8 +249,10 @@ class LocalServerTransport : public ServerTransport {
   virtual std::string path() const = 0;
 };
 
-// Creates the server transport for port `name` ([A-Za-z0-9._-]+). Nothing
-// is bound until Start.
+// Creates the server transport for port `name` ([A-Za-z0-9._-]+, not
+// ending in ".lock"). Nothing is bound until Start, which claims the name
+// (a lock file <name>.lock beside the socket): a second server on a live
+// server's name fails with ALREADY_EXISTS and leaves the name alone.
 absl::StatusOr<std::unique_ptr<LocalServerTransport>> MakeLocalServerTransport(
     std::string name, LocalPortOptions options = {});
 

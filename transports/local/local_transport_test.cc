@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +36,7 @@
 #include "runtime/server.h"
 #include "runtime/testing_service.h"
 #include "testing/status_matchers.h"
+#include "transports/local/internal/peer_pidfd.h"
 
 namespace lpc::local {
 namespace {
@@ -665,6 +667,37 @@ TEST(LocalTransportTest, AcceptCallbackSeesCredentials) {
   auto ch = MakeChannel(dir.path(), "cb");
   EXPECT_THAT(CallEcho(*ch, "x"), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_EQ(seen_pid.load(), ::getpid());
+}
+
+TEST(LocalTransportTest, AcceptCallbackGetsAPidfdThatOutlivesThePid) {
+  TempDir dir;
+  LocalPortOptions po;
+  std::mutex mu;
+  std::shared_ptr<const UniqueFd> kept;  // mu
+  int pid_in_callback = 0, pid_of_pidfd = 0;  // mu
+  po.accept_callback = [&](const PeerCredentials& c) {
+    std::lock_guard<std::mutex> lock(mu);
+    kept = c.pidfd;
+    pid_in_callback = c.pid;
+    if (c.pidfd != nullptr) pid_of_pidfd = internal::PidOfPidfd(c.pidfd->get());
+    return false;
+  };
+  InProcessServer s(dir.path(), "pidfd", po);
+  ASSERT_OK(s.start_status);
+  pid_t child_pid = 0;
+  {
+    PeerProcess client({"call", dir.path(), "pidfd"});
+    child_pid = client.pid();
+    EXPECT_EQ(client.ReadLine(),
+              std::to_string(static_cast<int>(absl::StatusCode::kPermissionDenied)));
+  }  // Killed if still running, and reaped.
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(pid_in_callback, child_pid);
+  EXPECT_EQ(pid_of_pidfd, child_pid);
+  // The client is gone and reaped: its pidfd names no process now, whoever
+  // is given its pid next.
+  EXPECT_EQ(internal::PidOfPidfd(kept->get()), -1);
 }
 
 TEST(LocalTransportTest, ClientDemandsServerUid) {

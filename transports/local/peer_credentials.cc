@@ -25,10 +25,17 @@ absl::StatusOr<std::string> PortPath(std::string_view name,
                        "\" may only contain [A-Za-z0-9._-]"));
     }
   }
+  // <name>.lock is the lock file of port <name> (internal/port_name.h).
+  constexpr std::string_view kLockSuffix = ".lock";
+  if (name.size() >= kLockSuffix.size() &&
+      name.substr(name.size() - kLockSuffix.size()) == kLockSuffix) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "local port name \"", std::string(name), "\" may not end in .lock"));
+  }
   std::string dir = runtime_dir;
   if (dir.empty()) {
     const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-    if (::geteuid() != 0 && xdg != nullptr && xdg[0] == '/') {
+    if (xdg != nullptr && xdg[0] == '/') {
       dir = absl::StrCat(xdg, "/lpc");
     } else {
       dir = "/run/lpc";
