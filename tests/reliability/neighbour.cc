@@ -25,6 +25,7 @@ bool Neighbour::CallOnce(int i, std::vector<double>* us) {
   const absl::Time t0 = absl::Now();
   absl::StatusOr<std::string> r = CallRel(*ch_, EchoMethod(), p);
   us->push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+  if (!r.ok() && first_error_.ok()) first_error_ = r.status();
   if (gap_ > absl::ZeroDuration()) absl::SleepFor(gap_);
   return r.ok() && *r == p;
 }
@@ -49,11 +50,17 @@ void Neighbour::Stop() {
 
 double Neighbour::baseline_p99_us() const { return Quantile(baseline_us_, 0.99); }
 double Neighbour::p99_us() const { return Quantile(during_us_, 0.99); }
+double Neighbour::p99_us_from(int from) const {
+  return Quantile(std::vector<double>(during_us_.begin() + from, during_us_.end()),
+                  0.99);
+}
 
 std::string Neighbour::Summary() const {
   const double b = baseline_p99_us(), d = p99_us();
-  return absl::StrFormat("neighbour_calls=%d failed=%d p99_us=%.0f->%.0f (x%.2f)",
-                         calls(), failed(), b, d, b > 0 ? d / b : 0.0);
+  return absl::StrFormat(
+      "neighbour_calls=%d failed=%d p99_us=%.0f->%.0f (x%.2f)%s", calls(),
+      failed(), b, d, b > 0 ? d / b : 0.0,
+      first_error_.ok() ? "" : absl::StrCat(" first_error=", first_error_.ToString()));
 }
 
 int64_t CpuTimeNs(pid_t pid) {

@@ -43,6 +43,8 @@ class Neighbour {
   int baseline_failed() const { return baseline_failed_; }
   double baseline_p99_us() const;
   double p99_us() const;
+  // The p99 of calls [from, calls()) of the loop (read while stopped).
+  double p99_us_from(int from) const;
   // "neighbour_calls=N failed=F p99_us=B->D (xR)".
   std::string Summary() const;
 
@@ -55,6 +57,7 @@ class Neighbour {
   int baseline_failed_ = 0;
   std::vector<double> during_us_;  // Written by the loop until Stop.
   int failed_ = 0;
+  absl::Status first_error_;  // Of the first failed call.
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -75,6 +75,10 @@ TEST(SparseMemfdTest, SparseRefusedAndRequestBytesBounded) {
     }
   }
   const int64_t rss_after_sparse_kib = RssKib(server.pid());
+  neighbour.Stop();
+  const int sparse_calls = neighbour.calls();
+  const double sparse_p99 = neighbour.p99_us();
+  neighbour.Start();
 
   // 2. Written memfds within the limits, many in flight: one 4 MiB memfd,
   // sent again with every request.
@@ -128,8 +132,9 @@ TEST(SparseMemfdTest, SparseRefusedAndRequestBytesBounded) {
     const uint64_t q = local::SharedLoad(c->control()->request.consumer_index);
     held_back += p > q;
   }
-  held.clear();  // The server cancels their Hold calls.
   neighbour.Stop();
+  const double held_p99 = neighbour.p99_us_from(sparse_calls);
+  held.clear();  // The server cancels their Hold calls.
 
   std::sort(cut_off_ms.begin(), cut_off_ms.end());
   Report("sparse_memfd",
@@ -137,14 +142,15 @@ TEST(SparseMemfdTest, SparseRefusedAndRequestBytesBounded) {
              "sparse_clients=%d refused=%d cut_off_ms_p50=%.1f max=%.1f "
              "written_requests=%d x %u MiB held_back_attackers=%d/%d "
              "server_rss_mib before=%.1f after_sparse=%.1f held=%.1f "
-             "peak=%.1f budget_mib=%llu server_fds=%d %s",
+             "peak=%.1f budget_mib=%llu server_fds=%d "
+             "neighbour_p99_us sparse=%.0f written=%.0f %s",
              sparse_clients, refused, Quantile(cut_off_ms, 0.5),
              cut_off_ms.empty() ? 0.0 : cut_off_ms.back(),
              attackers * static_cast<int>(per_attacker), len >> 20, held_back,
              attackers, rss_before_kib / 1024.0, rss_after_sparse_kib / 1024.0,
              rss_held_kib / 1024.0, peak_kib / 1024.0,
              static_cast<unsigned long long>(kServerBudget >> 20), fds_held,
-             neighbour.Summary().c_str()));
+             sparse_p99, held_p99, neighbour.Summary().c_str()));
   EXPECT_EQ(refused, sparse_clients);
   EXPECT_EQ(held_back, attackers);
   EXPECT_EQ(neighbour.failed(), 0);
@@ -157,6 +163,79 @@ TEST(SparseMemfdTest, SparseRefusedAndRequestBytesBounded) {
         static_cast<int64_t>((uint64_t{8} << 20) >> 10) + 16 * 1024;
     EXPECT_LT(peak_kib, bound_kib);
   }
+}
+
+// A client that sends large calls and reads no reply: the server's reply
+// memfds and queued replies stay within their budgets (1 MiB each here),
+// the calls past them fail with RESOURCE_EXHAUSTED, and every call gets
+// exactly one reply once the client reads.
+TEST(SparseMemfdTest, UnreadRepliesStayWithinTheirBudgets) {
+  TempDir dir;
+  TestServerOptions o;
+  o.dir = dir.path();
+  o.local.max_reply_memfd_bytes_per_connection = kMiB;
+  o.local.max_queued_reply_bytes_per_connection = kMiB;
+  TestServer server(o);
+  ASSERT_TRUE(server.start_status().ok()) << server.start_status();
+  auto c = RawClient::Connect(dir.path() + "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::StatusOr<uint32_t> slot = (*c)->Bind(RelDescriptor());
+  ASSERT_TRUE(slot.ok());
+  // 16 x 400 KiB: the first replies fill the 2 MiB reply data area, the
+  // next go by memfd up to its budget, then into the queue up to its.
+  const int calls = 16;
+  const std::string payload(400 << 10, 'e');
+  for (int i = 0; i < calls; ++i) {
+    local::OutgoingMessage m;
+    m.type = local::MessageType::kRequest;
+    m.message_id = 1000 + i;
+    m.interface_slot = *slot;
+    m.method_id = EchoMethod().id;
+    m.deadline_ns = local::MonotonicNowNs() + int64_t{30} * 1000000000;
+    m.payload = payload;
+    ASSERT_TRUE((*c)->Send(m).ok()) << i;
+  }
+  // Wait until the server has read every request and answered or queued
+  // every reply.
+  ASSERT_TRUE(WaitFor([&] {
+    const local::LocalServerStats s = server.local()->stats();
+    return local::SharedLoad((*c)->control()->request.consumer_index) ==
+               local::SharedLoad((*c)->control()->request.producer_index) &&
+           s.request_bytes == 0;
+  }));
+  const local::LocalServerStats held = server.local()->stats();
+  int ok = 0, exhausted = 0, other = 0;
+  for (int i = 0; i < calls; ++i) {
+    absl::StatusOr<local::IncomingMessage> r = (*c)->WaitReply();
+    ASSERT_TRUE(r.ok()) << r.status();
+    const auto code = static_cast<absl::StatusCode>(r->header.status_code);
+    if (code == absl::StatusCode::kOk && r->payload == payload) {
+      ++ok;
+    } else if (code == absl::StatusCode::kResourceExhausted &&
+               r->payload.find("queued-reply byte budget") !=
+                   std::string::npos) {
+      ++exhausted;
+    } else {
+      ++other;
+    }
+  }
+  Report("unread_replies",
+         absl::StrFormat("calls=%d x 400 KiB ok=%d resource_exhausted=%d "
+                         "other=%d held: reply_memfd_bytes=%llu "
+                         "queued_reply_bytes=%llu (budgets 1 MiB each)",
+                         calls, ok, exhausted, other,
+                         static_cast<unsigned long long>(held.reply_memfd_bytes),
+                         static_cast<unsigned long long>(held.queued_reply_bytes)));
+  EXPECT_EQ(ok + exhausted, calls);
+  EXPECT_GT(exhausted, 0);
+  EXPECT_GT(held.reply_memfd_bytes, 0u);
+  EXPECT_LE(held.reply_memfd_bytes, kMiB);
+  EXPECT_LE(held.queued_reply_bytes, kMiB);
+  // Everything collected: nothing stays charged.
+  EXPECT_TRUE(WaitFor([&] {
+    const local::LocalServerStats s = server.local()->stats();
+    return s.queued_reply_bytes == 0 && s.reply_memfd_bytes == 0;
+  }));
 }
 
 }  // namespace

@@ -360,6 +360,10 @@ absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
   const uint64_t accept =
       options_.accept_payload == 0 ? options_.max_payload : options_.accept_payload;
   msg.oversized = h->payload_length > accept;
+  if (!msg.oversized && h->payload_length > (uint64_t{64} << 10) &&
+      options_.admit_payload && !options_.admit_payload(h->payload_length)) {
+    msg.oversized = msg.over_budget = true;
+  }
   if (absl::Status s =
           ReadPayload(*h, *record, msg.oversized ? nullptr : &msg.payload);
       !s.ok()) {

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,6 +143,11 @@ struct EndpointOptions {
   // for a full ring (one memfd is always allowed when none is out). 0 = no
   // limit. Not owned.
   // Default: none.
+  // Asked, before a payload of more than 64 KiB is copied in, whether it
+  // may be: false makes it arrive as `over_budget`, not copied (the
+  // receiver refuses that one call). Null = always.
+  // Default: null.
+  std::function<bool(uint64_t)> admit_payload;
   uint64_t max_uncollected_memfd_bytes = 0;
   std::atomic<uint64_t>* shared_uncollected_memfd_bytes = nullptr;
   uint64_t max_shared_uncollected_memfd_bytes = 0;
@@ -162,6 +168,7 @@ struct IncomingMessage {
   FrameHeader header;
   std::string payload;
   bool oversized = false;  // payload_length > accept_payload; not copied.
+  bool over_budget = false;  // admit_payload said no; not copied.
   MessageType type() const { return static_cast<MessageType>(header.type); }
   PayloadMode mode() const {
     return static_cast<PayloadMode>(header.payload_mode);

@@ -1269,9 +1269,11 @@ void LocalServer::Drain(const std::shared_ptr<Connection>& c) {
     absl::Status bad;
     const size_t in_flight = c->pending_calls.load();
     while (taken < options_.batch_per_turn) {
+      // (The server's queued-reply budget needs no check here: a reply
+      // past it becomes a short failure.)
       if (in_flight + items.size() >= options_.max_in_flight_per_connection ||
-          c->request_bytes.Reached() || budgets_.request_bytes.Reached() ||
-          c->reply_bytes.Reached() || budgets_.reply_bytes.Reached()) {
+          !internal::MayRead(c->request_bytes, budgets_.request_bytes) ||
+          c->reply_bytes.Reached()) {
         at_limit = true;  // Back-pressure: the ring fills and the client
         break;            // waits; a finishing call (or the tick, for the
       }                   // server-wide budgets) reschedules us.
@@ -1378,6 +1380,10 @@ void LocalServer::HandleMessage(const std::shared_ptr<Connection>& c,
       absl::Status refuse;
       if (shutting_down_.load()) {
         refuse = absl::UnavailableError("server is shutting down");
+      } else if (msg.over_budget) {
+        refuse = absl::ResourceExhaustedError(absl::StrCat(
+            "request of ", h.payload_length,
+            " bytes refused: the server's request byte budget is used up"));
       } else if (msg.oversized) {
         refuse = absl::ResourceExhaustedError(absl::StrCat(
             "request of ", h.payload_length,

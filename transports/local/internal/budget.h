@@ -29,6 +29,27 @@ struct Budget {
   }
 };
 
+// Whether a connection whose own budget is `conn` may read another request
+// while the server's is `server`: not past its own budget; past the
+// server's, only if it holds nothing (so that connections that filled the
+// server's budget, holding their calls for long, say, do not stop a
+// neighbour's next call). A large request read then is admitted or refused
+// by AdmitRequest.
+inline bool MayRead(const Budget& conn, const Budget& server) {
+  if (conn.Reached()) return false;
+  return !server.Reached() || conn.used.load(std::memory_order_relaxed) == 0;
+}
+
+// Requests up to this size are always admitted (and counted): a
+// connection's are bounded anyway by its in-flight calls and data area.
+inline constexpr uint64_t kAlwaysAdmittedRequest = uint64_t{64} << 10;
+
+// Whether a request of `n` bytes may be copied in, with the server's
+// budget `server`; a refused one fails with RESOURCE_EXHAUSTED.
+inline bool AdmitRequest(const Budget& server, uint64_t n) {
+  return n <= kAlwaysAdmittedRequest || !server.WouldExceed(n);
+}
+
 // The server-wide budgets, shared by every connection.
 struct ServerBudgets {
   Budget request_bytes;      // Decoded requests queued or running.

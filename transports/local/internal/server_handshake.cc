@@ -60,6 +60,10 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
     eo.shared_uncollected_memfd_bytes = &options.budgets->reply_memfd_bytes.used;
     eo.max_shared_uncollected_memfd_bytes =
         options.budgets->reply_memfd_bytes.limit;
+    ServerBudgets* budgets = options.budgets;
+    eo.admit_payload = [budgets](uint64_t n) {
+      return AdmitRequest(budgets->request_bytes, n);
+    };
   }
   c->ep = std::make_unique<Endpoint>(Side::kServer, c->map.data(), c->layout,
                                      c.get(), eo);
