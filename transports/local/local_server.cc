@@ -59,6 +59,7 @@
 #include "transports/local/internal/peer_pidfd.h"
 #include "transports/local/internal/port_name.h"
 #include "transports/local/internal/server_connection.h"
+#include "transports/local/internal/server_fuzz_peer.h"
 #include "transports/local/internal/server_handshake.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/metadata.h"
@@ -113,6 +114,8 @@ constexpr uint64_t kPokeTag = ~uint64_t{0} - 1;  // The pool's own eventfd.
 
 class LocalServer final : public LocalServerTransport {
  public:
+  friend class internal::ServerFuzzPeer;  // Test-only (server_fuzz_peer.h).
+
   LocalServer(std::string name, std::string path, LocalPortOptions options)
       : name_(std::move(name)), path_(std::move(path)), options_(std::move(options)) {
     concurrency_ = options_.concurrency > 0
@@ -175,6 +178,9 @@ class LocalServer final : public LocalServerTransport {
   void Accept();
   void AcceptOutOfFds(int err);
   void CheckEnding(const std::shared_ptr<Connection>& c, int64_t now_ns);
+  internal::ServerHandshakeOptions HandshakeOptions();
+  // Gives a handshaken connection its id and puts it in the table.
+  void AddConnection(const std::shared_ptr<Connection>& c);
   void HandleSocketEvent(const std::shared_ptr<Connection>& c, uint32_t events);
   void Tick();
   std::shared_ptr<Connection> Lookup(uint64_t id);
@@ -411,6 +417,37 @@ void LocalServer::IoLoop() {
   }
 }
 
+internal::ServerHandshakeOptions LocalServer::HandshakeOptions() {
+  internal::ServerHandshakeOptions ho;
+  ho.geometry = options_.geometry;
+  ho.max_inline_record = options_.max_inline_record;
+  ho.max_message_size = dispatcher_->options().max_message_size;
+  ho.buffers = &buffers_;
+  ho.memfd_pool = &memfd_pool_;
+  ho.payload_cache_idle = options_.payload_cache_idle;
+  ho.address = target();
+  ho.max_reply_memfd_bytes_per_connection =
+      options_.max_reply_memfd_bytes_per_connection;
+  ho.max_request_bytes_per_connection =
+      options_.max_request_bytes_per_connection;
+  ho.max_queued_reply_bytes_per_connection =
+      options_.max_queued_reply_bytes_per_connection;
+  ho.budgets = &budgets_;
+  return ho;
+}
+
+void LocalServer::AddConnection(const std::shared_ptr<Connection>& c) {
+  c->id = next_conn_id_++;
+  c->tokens_ns = kShareBurstNs;
+  c->accepted_ns = MonotonicNowNs();
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    conns_[c->id] = c;
+    ++conns_per_uid_[c->creds.uid];
+  }
+  accepted_.fetch_add(1);
+}
+
 void LocalServer::Accept() {
   for (int i = 0; i < 64; ++i) {
     UniqueFd sock(::accept4(listen_fd_.get(), nullptr, nullptr,
@@ -451,35 +488,12 @@ void LocalServer::Accept() {
       internal::SendRefusal(sock.get(), verdict);
       continue;  // Nothing was mapped or allocated for it.
     }
-    internal::ServerHandshakeOptions ho;
-    ho.geometry = options_.geometry;
-    ho.max_inline_record = options_.max_inline_record;
-    ho.max_message_size = dispatcher_->options().max_message_size;
-    ho.buffers = &buffers_;
-    ho.memfd_pool = &memfd_pool_;
-    ho.payload_cache_idle = options_.payload_cache_idle;
-    ho.address = target();
-    ho.max_reply_memfd_bytes_per_connection =
-        options_.max_reply_memfd_bytes_per_connection;
-    ho.max_request_bytes_per_connection =
-        options_.max_request_bytes_per_connection;
-    ho.max_queued_reply_bytes_per_connection =
-        options_.max_queued_reply_bytes_per_connection;
-    ho.budgets = &budgets_;
     absl::StatusOr<std::shared_ptr<Connection>> made =
-        internal::ServerHandshake(std::move(sock), *creds, ho);
+        internal::ServerHandshake(std::move(sock), *creds, HandshakeOptions());
     if (!made.ok()) continue;
     std::shared_ptr<Connection> c = std::move(*made);
-    c->id = next_conn_id_++;
-    c->tokens_ns = kShareBurstNs;
-    c->accepted_ns = MonotonicNowNs();
-    // The client now holds its own reference to the memfd; ours closes here.
-    {
-      std::lock_guard<std::mutex> lock(conns_mu_);
-      conns_[c->id] = c;
-      ++conns_per_uid_[c->creds.uid];
-    }
-    accepted_.fetch_add(1);
+    // The client now holds its own reference to the memfd; ours closed.
+    AddConnection(c);
     struct epoll_event ev;
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u64 = c->id << 1;
@@ -1819,6 +1833,53 @@ void LocalServer::Shutdown(absl::Time deadline) {
 }
 
 }  // namespace
+
+// Test-only (internal/server_fuzz_peer.h).
+namespace internal {
+
+ServerFuzzPeer::ServerFuzzPeer(const LocalPortOptions& options,
+                               Dispatcher* dispatcher) {
+  auto* s = new LocalServer("fuzz", "", options);
+  s->dispatcher_ = dispatcher;
+  s->SetWallAnchor(absl::Now(), MonotonicNowNs());
+  server_.reset(s);
+}
+
+ServerFuzzPeer::~ServerFuzzPeer() = default;
+
+absl::StatusOr<std::shared_ptr<Connection>> ServerFuzzPeer::Accept(
+    UniqueFd sock, absl::Duration memfd_wait) {
+  auto* s = static_cast<LocalServer*>(server_.get());
+  absl::StatusOr<PeerCredentials> creds = GetPeerCredentials(sock.get());
+  if (!creds.ok()) return creds.status();
+  ServerHandshakeOptions ho = s->HandshakeOptions();
+  ho.memfd_wait = memfd_wait;
+  absl::StatusOr<std::shared_ptr<Connection>> c =
+      ServerHandshake(std::move(sock), *creds, ho);
+  if (c.ok()) s->AddConnection(*c);
+  return c;
+}
+
+void ServerFuzzPeer::OnSocketReadable(const std::shared_ptr<Connection>& c) {
+  static_cast<LocalServer*>(server_.get())->HandleSocketEvent(c, EPOLLIN);
+}
+
+void ServerFuzzPeer::Drain(const std::shared_ptr<Connection>& c) {
+  static_cast<LocalServer*>(server_.get())->Drain(c);
+}
+
+void ServerFuzzPeer::HandleMessage(const std::shared_ptr<Connection>& c,
+                                   IncomingMessage msg,
+                                   std::vector<WorkItem>* items) {
+  static_cast<LocalServer*>(server_.get())
+      ->HandleMessage(c, std::move(msg), items);
+}
+
+void ServerFuzzPeer::Close(const std::shared_ptr<Connection>& c) {
+  static_cast<LocalServer*>(server_.get())->Close(c);
+}
+
+}  // namespace internal
 
 absl::StatusOr<std::unique_ptr<LocalServerTransport>> MakeLocalServerTransport(
     std::string name, LocalPortOptions options) {

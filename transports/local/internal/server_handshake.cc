@@ -48,7 +48,7 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
   eo.max_inline_record = options.max_inline_record;
   eo.max_payload = kHardPayloadCap;
   eo.accept_payload = options.max_message_size;
-  eo.memfd_wait = absl::Milliseconds(500);
+  eo.memfd_wait = options.memfd_wait;
   eo.buffers = options.buffers;
   eo.memfd_pool = options.memfd_pool;
   eo.memfd_keep_idle = options.payload_cache_idle;

@@ -38,6 +38,8 @@ struct ServerHandshakeOptions {
   uint64_t max_request_bytes_per_connection = 0;
   uint64_t max_queued_reply_bytes_per_connection = 0;
   ServerBudgets* budgets = nullptr;  // Not owned; null = none.
+  // How long the endpoint waits for a record's payload memfd.
+  absl::Duration memfd_wait = absl::Milliseconds(500);
 };
 
 // Builds the connection for client `sock` (identity `creds`) and sends it
