@@ -25,6 +25,10 @@ extern "C" const char* __tsan_default_suppressions() {
       // upb, gRPC's message and metadata parser, is the same: built without
       // TSan and called under gRPC's own uninstrumented locks.
       "race:libupb*\n"
+      // OpenSSL (gRPC's TLS) is built without TSan too and its buffers are
+      // handed between gRPC's threads under gRPC's uninstrumented locks.
+      "race:libssl.so*\n"
+      "race:libcrypto.so*\n"
       "mutex:libgrpc*\n"
       "mutex:libgpr*\n"
       // protobuf's lazy descriptor initialisation uses absl::call_once style

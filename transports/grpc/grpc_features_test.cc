@@ -56,15 +56,13 @@ absl::Status StartServer(Server& server, TestService& service,
   return s;
 }
 
-// grpc.health.v1.Health/Check for `service`, with the request encoded by
-// hand (field 1, a string) and the status decoded from the reply (field 1,
-// a varint): 1 SERVING, 2 NOT_SERVING, or the gRPC error.
-absl::StatusOr<int> HealthCheck(const std::string& target,
-                                const std::string& service) {
+// One unary call of `path` with raw request bytes; the reply's bytes or
+// the gRPC error.
+absl::StatusOr<std::string> RawCall(const std::string& target,
+                                    const std::string& path,
+                                    const std::string& request) {
   auto channel =
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  std::string request = {0x0a, static_cast<char>(service.size())};
-  request += service;
   grpc::Slice slice(request);
   grpc::ByteBuffer request_buffer(&slice, 1);
   grpc::ByteBuffer response;
@@ -72,8 +70,7 @@ absl::StatusOr<int> HealthCheck(const std::string& target,
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   std::promise<grpc::Status> done;
   grpc::GenericStub(channel).UnaryCall(
-      &ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-      &request_buffer, &response,
+      &ctx, path, grpc::StubOptions(), &request_buffer, &response,
       [&done](grpc::Status s) { done.set_value(s); });
   grpc::Status status = done.get_future().get();
   if (!status.ok()) {
@@ -84,11 +81,62 @@ absl::StatusOr<int> HealthCheck(const std::string& target,
   EXPECT_TRUE(response.Dump(&slices).ok());
   std::string bytes;
   for (const auto& s : slices) bytes.append(s.begin(), s.end());
-  if (bytes.empty()) return 0;  // UNKNOWN, the default.
-  if (bytes.size() != 2 || bytes[0] != 0x08) {
+  return bytes;
+}
+
+// grpc.health.v1.Health/Check for `service`, with the request encoded by
+// hand (field 1, a string) and the status decoded from the reply (field 1,
+// a varint): 1 SERVING, 2 NOT_SERVING, or the gRPC error.
+absl::StatusOr<int> HealthCheck(const std::string& target,
+                                const std::string& service) {
+  std::string request = {0x0a, static_cast<char>(service.size())};
+  request += service;
+  absl::StatusOr<std::string> bytes =
+      RawCall(target, "/grpc.health.v1.Health/Check", request);
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->empty()) return 0;  // UNKNOWN, the default.
+  if (bytes->size() != 2 || (*bytes)[0] != 0x08) {
     return absl::InternalError("unexpected health reply");
   }
-  return static_cast<int>(bytes[1]);
+  return static_cast<int>((*bytes)[1]);
+}
+
+// A reflection list_services request (field 7, an empty string), sent as
+// the one message of the bidi stream; the reply's bytes.
+absl::StatusOr<std::string> ListServices(const std::string& target) {
+  return RawCall(target,
+                 "/grpc.reflection.v1alpha.ServerReflection/"
+                 "ServerReflectionInfo",
+                 std::string("\x3a\x00", 2));
+}
+
+TEST(GrpcReflectionTest, ListsTheInterfacesWhenOn) {
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  options.reflection = true;
+  ASSERT_OK(StartServer(server, service, options));
+  std::string target = server.targets()[0].substr(strlen("grpc:"));
+  absl::StatusOr<std::string> reply = ListServices(target);
+  ASSERT_OK(reply.status());
+  EXPECT_THAT(*reply, HasSubstr(std::string(TestInterface().full_name)));
+  server.Shutdown();
+}
+
+TEST(GrpcReflectionTest, OffByDefault) {
+  // Even though Debian's libgrpc++_reflection, linked in, registers the
+  // plugin for every server of the process.
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  ASSERT_OK(StartServer(server, service, options));
+  std::string target = server.targets()[0].substr(strlen("grpc:"));
+  EXPECT_THAT(ListServices(target),
+              StatusIs(absl::StatusCode::kUnimplemented,
+                       HasSubstr("grpc.reflection.v1alpha")));
+  server.Shutdown();
 }
 
 TEST(GrpcHealthTest, ServingForTheServerAndEachInterface) {

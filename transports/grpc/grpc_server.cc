@@ -468,9 +468,7 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
     builder.RegisterService(services_.back().get());
   }
   builder.RegisterCallbackGenericService(this);
-  if (options_.reflection) {
-    builder.SetOption(grpc_transport::MakeReflectionOption());
-  }
+  builder.SetOption(grpc_transport::MakeReflectionOption(options_.reflection));
   server_ = grpc_transport::BuildServer(builder, options_.health_service);
   bool all_bound = server_ != nullptr;
   for (int port : ports) all_bound = all_bound && port != 0;

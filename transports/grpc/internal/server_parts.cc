@@ -45,15 +45,26 @@ InterfaceService::InterfaceService(const InterfaceDescriptor& iface,
 
 namespace {
 
+// Libraries may register the reflection plugin for every server of the
+// process: Debian's libgrpc++_reflection does so when it is loaded
+// (InitProtoReflectionServerBuilderPlugin at static initialisation). So the
+// option removes any the builder already has, then adds one if wanted.
 class ReflectionOption final : public grpc::ServerBuilderOption {
  public:
+  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
   void UpdateArguments(grpc::ChannelArguments*) override {}
   void UpdatePlugins(
       std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins)
       override {
-    plugins->push_back(
-        std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    auto reflection =
+        std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>();
+    const std::string name = reflection->name();
+    std::erase_if(*plugins, [&](const auto& p) { return p->name() == name; });
+    if (enabled_) plugins->push_back(std::move(reflection));
   }
+
+ private:
+  const bool enabled_;
 };
 
 std::string ErrnoText(int err) { return std::strerror(err); }
@@ -125,8 +136,9 @@ std::string DiagnoseTcp(const std::string& address) {
 
 }  // namespace
 
-std::unique_ptr<grpc::ServerBuilderOption> MakeReflectionOption() {
-  return std::make_unique<ReflectionOption>();
+std::unique_ptr<grpc::ServerBuilderOption> MakeReflectionOption(
+    bool enabled) {
+  return std::make_unique<ReflectionOption>(enabled);
 }
 
 std::unique_ptr<grpc::Server> BuildServer(grpc::ServerBuilder& builder,

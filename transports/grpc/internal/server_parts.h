@@ -44,10 +44,11 @@ class InterfaceService final : public grpc::Service {
   std::vector<std::unique_ptr<std::string>> paths_;
 };
 
-// A ServerBuilder option that adds gRPC's proto reflection service to this
-// one server (grpc::reflection::InitProtoReflectionServerBuilderPlugin
-// would add it to every server of the process).
-std::unique_ptr<grpc::ServerBuilderOption> MakeReflectionOption();
+// A ServerBuilder option that gives this one server gRPC's proto reflection
+// service if `enabled`, and takes it away otherwise (a library may have
+// registered it for every server of the process: Debian's
+// libgrpc++_reflection does, when it is loaded).
+std::unique_ptr<grpc::ServerBuilderOption> MakeReflectionOption(bool enabled);
 
 // builder.BuildAndStart(), with gRPC's default health service enabled for
 // this server when `health` is set. gRPC's switch is process-wide; it is
