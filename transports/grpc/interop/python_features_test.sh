@@ -3,7 +3,7 @@
 # reflection, TLS and mTLS (certificates made here with the openssl CLI), and
 # the errors a server prints for bad TLS files.
 # Usage: python_features_test.sh <protoc> <interop_server> <features_client.py>
-#                                <health.proto> <reflection.proto>
+#                                <health.proto> <reflection.proto> <whoami_client>
 set -euo pipefail
 
 protoc="$PWD/$1"
@@ -11,6 +11,7 @@ server="$PWD/$2"
 client="$PWD/$3"
 health_proto="$PWD/$4"
 reflection_proto="$PWD/$5"
+whoami="$PWD/$6"
 python=/usr/bin/python3
 
 # Socket paths are limited to 107 bytes: relative paths in TEST_TMPDIR.
@@ -123,6 +124,48 @@ for _ in $(seq 1 100); do  # At most 10 s.
   sleep 0.1
 done
 grep -q '^ready$' server.out || { echo "server never ready" >&2; exit 1; }
+
+# lpc's own client, set up by config files: TLS, mTLS, mTLS without a
+# certificate, and a bad root file.
+client_config() {  # file target extra-grpc-fields
+  cat > "$1" << EOF_CLIENT
+endpoint {
+  service: "lpc.interop.Greeter"
+  target: "$2"
+  grpc {
+    tls_root_certs_file: "$certs/ca.pem"
+    tls_target_name_override: "lpc.test"
+    $3
+  }
+}
+EOF_CLIENT
+}
+client_config tls_client.textproto grpc:unix:tls.sock ""
+client_config mtls_client.textproto grpc:unix:mtls.sock \
+  "tls_cert_chain_file: \"$certs/client.pem\" tls_private_key_file: \"$certs/client.key\""
+client_config nocert_client.textproto grpc:unix:mtls.sock ""
+sed "s#$certs/ca.pem#$certs/garbage.pem#" tls_client.textproto \
+  > badroot_client.textproto
+who=$(LPC_CONFIG=tls_client.textproto "$whoami")
+echo "lpc client over TLS, the handler sees: $who"
+[[ "$who" == "grpc unix:" ]] || { echo "FAIL: TLS peer '$who'" >&2; exit 1; }
+who=$(LPC_CONFIG=mtls_client.textproto "$whoami")
+echo "lpc client over mTLS, the handler sees: $who"
+want="tls_cn=client-one tls_san=client-one.example,spiffe://lpc.test/client-one"
+[[ "$who" == *"$want" ]] || { echo "FAIL: mTLS peer '$who'" >&2; exit 1; }
+if LPC_CONFIG=nocert_client.textproto "$whoami" 2> nocert.err; then
+  echo "FAIL: the mTLS server answered an lpc client without a certificate" >&2
+  exit 1
+fi
+grep -q "^whoami_client: UNAVAILABLE" nocert.err ||
+  { echo "FAIL: no-cert client:" >&2; cat nocert.err >&2; exit 1; }
+echo "lpc client without a certificate: $(cat nocert.err)"
+if LPC_CONFIG=badroot_client.textproto "$whoami" 2> badroot.err; then
+  echo "FAIL: a client with a garbage root file connected" >&2; exit 1
+fi
+grep -qF "TLS root certificates '$certs/garbage.pem' holds no valid PEM certificate" \
+  badroot.err || { echo "FAIL: bad root:" >&2; cat badroot.err >&2; exit 1; }
+echo "lpc client with a bad root file: $(cat badroot.err)"
 
 # The client checks everything and ends with the drain: it sends SIGTERM
 # to the server (this script's child, by pid) while a call is in flight.
