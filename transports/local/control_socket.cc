@@ -14,7 +14,7 @@
 namespace lpc::local {
 
 absl::Status SendPacket(int socket, std::string_view bytes,
-                        absl::Span<const int> fds) {
+                        absl::Span<const int> fds, absl::Time deadline) {
   if (fds.size() > kMaxFdsPerPacket || bytes.size() > kMaxControlPacket) {
     return absl::InvalidArgumentError("control: packet too large");
   }
@@ -42,8 +42,24 @@ absl::Status SendPacket(int socket, std::string_view bytes,
     if (n >= 0) return absl::DataLossError("control: short send");
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      int timeout_ms = 1000;
+      bool by_deadline = false;
+      if (deadline != absl::InfiniteFuture()) {
+        const absl::Duration left = deadline - absl::Now();
+        if (left < absl::Seconds(1)) {
+          by_deadline = true;
+          timeout_ms = left <= absl::ZeroDuration()
+                           ? 0
+                           : static_cast<int>(absl::ToInt64Milliseconds(
+                                 left + absl::Microseconds(999)));
+        }
+      }
       struct pollfd p = {socket, POLLOUT, 0};
-      if (::poll(&p, 1, 1000) <= 0) {
+      if (::poll(&p, 1, timeout_ms) <= 0) {
+        if (by_deadline) {
+          return absl::DeadlineExceededError(
+              "control: peer not reading by the deadline");
+        }
         return absl::UnavailableError("control: peer not reading");
       }
       continue;

@@ -31,8 +31,11 @@ struct Packet {
   std::vector<UniqueFd> fds;
 };
 
+// Waits for room at most a second, and not past `deadline`
+// (DEADLINE_EXCEEDED; after the second, UNAVAILABLE).
 absl::Status SendPacket(int socket, std::string_view bytes,
-                        absl::Span<const int> fds = {});
+                        absl::Span<const int> fds = {},
+                        absl::Time deadline = absl::InfiniteFuture());
 
 // Sends one packet without fds and without waiting (MSG_DONTWAIT), so it
 // may be called from any thread, even one that must not block (a cancel

@@ -2,6 +2,8 @@
 // carries CANCEL, against a full buffer and a peer that went away.
 #include "transports/local/control_socket.h"
 
+#include <fcntl.h>
+
 #include <string>
 
 #include "gmock/gmock.h"
@@ -53,6 +55,25 @@ TEST(ControlSocketTest, TrySendPacketToAGonePeerIsUnavailable) {
               StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(TrySendPacket(a.get(), std::string(kMaxControlPacket + 1, 'x')),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ControlSocketTest, SendPacketWaitsForRoomNoLongerThanTheDeadline) {
+  UniqueFd a, b;
+  ASSERT_OK(MakeSocketPair(&a, &b));
+  ASSERT_EQ(::fcntl(a.get(), F_SETFL, ::fcntl(a.get(), F_GETFL) | O_NONBLOCK),
+            0);
+  const std::string packet(64, 'x');
+  for (int i = 0; i < 1000000 && TrySendPacket(a.get(), packet).ok(); ++i) {
+  }
+  // Full, and nobody reads `b`.
+  EXPECT_THAT(SendPacket(a.get(), packet, {}, absl::Now() + absl::Milliseconds(20)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded,
+                       HasSubstr("not reading by the deadline")));
+  EXPECT_THAT(SendPacket(a.get(), packet, {}, absl::InfinitePast()),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // Room again: it goes.
+  ASSERT_OK(RecvPacket(b.get(), absl::Now() + absl::Seconds(5)).status());
+  EXPECT_OK(SendPacket(a.get(), packet, {}, absl::Now() + absl::Seconds(5)));
 }
 
 }  // namespace

@@ -126,6 +126,7 @@ std::optional<uint32_t> ClientConnection::BoundSlot(std::string_view iface) {
 absl::Status ClientConnection::Send(const OutgoingMessage& m,
                                     absl::Time deadline) {
   MutexLock lock(&send_mu_);
+  send_deadline_ = deadline;  // For SendPayloadFd.
   ep_->SetRunning(true);
   for (;;) {
     absl::StatusOr<bool> ok = ep_->TrySend(m);
@@ -232,12 +233,13 @@ void ClientConnection::Expire(uint64_t id) {
 }
 
 absl::Status ClientConnection::SendPayloadFd(uint32_t number, uint64_t length,
-                                             int fd) {
+                                             int fd)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // Called by ep_ under send_mu_.
   PayloadFdBody body{number, 0, length};
   const int fds[1] = {fd};
   return SendPacket(sock_.get(),
                     EncodeControl(ControlType::kPayloadFd, &body, sizeof(body)),
-                    fds);
+                    fds, send_deadline_);
 }
 
 absl::StatusOr<UniqueFd> ClientConnection::TakePayloadFd(uint32_t number,

@@ -183,6 +183,10 @@ class ClientConnection : public MemfdPort {
       ABSL_GUARDED_BY(reader_mu_);
 
   Mutex send_mu_;  // The send side of ep_.
+  // The deadline of the message being sent: bounds a payload memfd's
+  // control packet too.
+  absl::Time send_deadline_ ABSL_GUARDED_BY(send_mu_) =
+      absl::InfiniteFuture();
 
   Mutex mu_;  // The call table, bindings and death.
   CondVar cv_;  // Followers, the pump; signalled under mu_.
