@@ -147,7 +147,10 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   if (written.ok() && kept >= 0) {
     kept_memfds_[kept].read_after = outbound_.written_index();
   }
-  if (written.ok() && !off->has_value()) {
+  // Tracked only where a budget is set (the server's endpoints).
+  if (written.ok() && !off->has_value() &&
+      (options_.max_uncollected_memfd_bytes != 0 ||
+       options_.shared_uncollected_memfd_bytes != nullptr)) {
     const uint64_t bytes = PayloadMemfdSize(m.payload.size());
     uncollected_memfds_.emplace_back(outbound_.written_index(), bytes);
     uncollected_memfd_bytes_ += bytes;
