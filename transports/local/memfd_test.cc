@@ -115,5 +115,27 @@ TEST(MemfdTest, ClosedDescriptorIsRejected) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(MemfdTest, CheckWrittenRefusesUnwrittenPages) {
+  ASSERT_OK_AND_ASSIGN(UniqueFd fd, CreateSealedMemfd("t", 3 * 4096));
+  // Only ftruncate'd: every page is a hole.
+  EXPECT_THAT(CheckWritten(fd.get(), 1),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("unwritten pages")));
+  EXPECT_OK(CheckWritten(fd.get(), 0));
+  const std::string page(4096, 'p');
+  ASSERT_EQ(::pwrite(fd.get(), page.data(), page.size(), 0), 4096);
+  ASSERT_EQ(::pwrite(fd.get(), page.data(), page.size(), 2 * 4096), 4096);
+  EXPECT_OK(CheckWritten(fd.get(), 4096));
+  // The middle page is still a hole.
+  EXPECT_THAT(CheckWritten(fd.get(), 3 * 4096),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("hole at byte 4096")));
+  ASSERT_EQ(::pwrite(fd.get(), "x", 1, 4096 + 10), 1);  // One byte is enough.
+  EXPECT_OK(CheckWritten(fd.get(), 3 * 4096));
+  // WriteWhole leaves no hole in what it wrote.
+  ASSERT_OK_AND_ASSIGN(UniqueFd fd2, CreateSealedMemfd("t2", 65536));
+  ASSERT_OK(WriteWhole(fd2.get(), std::string(40000, 'w')));
+  EXPECT_OK(CheckWritten(fd2.get(), 40000));
+  EXPECT_FALSE(CheckWritten(fd2.get(), 65536).ok());
+}
+
 }  // namespace
 }  // namespace lpc::local
