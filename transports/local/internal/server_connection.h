@@ -8,7 +8,7 @@
 // order: recv_mu, then send_mu, then state_mu; none is held while taking a
 // lock of the server's (the pool's or the connection table's). recv_mu
 // serialises the consumer side of `ep`, send_mu its producer side.
-// The pool's fields are guarded by the pool's mutex.
+// `pool_entry` is the worker pool's, under its mutex.
 #ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CONNECTION_H_
 #define LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CONNECTION_H_
 
@@ -32,6 +32,7 @@
 #include "transports/local/internal/budget.h"
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
+#include "transports/local/internal/fair_scheduler.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/memfd.h"
 #include "transports/local/section.h"
@@ -176,30 +177,16 @@ class Connection : public MemfdPort {
   int64_t accepted_ns = 0;
   bool welcome_read = false;
 
-  // The pool's view of this client, guarded by the pool's mutex
-  // (LocalServer::pool_mu_).
-  std::deque<WorkItem> calls;  // Decoded calls waiting for a worker.
-  int running_calls = 0;       // Handlers running now.
-  // Calls waiting: in the pool's runnable list, or (while throttled) parked.
-  bool runnable = false;
-  bool parked = false;
-  // Had calls queued or running within the last kActiveWindowNs (counted
-  // in the pool's active clients; cleared by the tick).
-  bool active = false;
-  int64_t last_active_ns = 0;
-  // contended_cpu_share: whether a lighter client is busy too, the token
-  // bucket (ns of CPU), and whether calls are held back now.
-  bool contended = false;
-  bool throttled = false;
-  int64_t tokens_ns = 0;  // Set to the bucket's depth on accept.
-  int64_t refilled_ns = 0;
+  // The pool's view of this client: its decoded calls waiting for a
+  // worker and its scheduling state. Guarded by the pool's mutex, and
+  // reached only through WorkerPool::EntryLocked.
+  struct PoolEntry : FairScheduler::Client {
+    std::deque<WorkItem> calls;
+  };
+  PoolEntry pool_entry;
   // Handler and ring-reading time charged while clients compete
-  // (accumulated by workers), and the tick's view of it (I/O thread).
+  // (accumulated by workers, read by the tick).
   std::atomic<int64_t> busy_ns{0};
-  int64_t tick_busy_ns = 0;
-  double share = 0;  // Of one CPU, smoothed over ticks.
-  bool backlogged = false;
-  bool backlog_seen = false;
 
   // Doorbell accounting, for the storm check in the tick: every doorbell
   // the poller saw, every record consumed, every time the server asked for

@@ -1,0 +1,462 @@
+// The server's call path (server_calls.h).
+#include "transports/local/internal/server_calls.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/call_context.h"
+#include "transports/local/doorbell.h"
+#include "transports/local/frame.h"
+#include "transports/local/metadata.h"
+
+namespace lpc::local::internal {
+namespace {
+
+// LocalPortOptions::spin = InfiniteDuration spins at most this long for a
+// client's next call.
+constexpr int64_t kMaxServerSpinNs = 100 * 1000 * 1000;
+// How long a worker polls, yielding, for the next request of a client that
+// sleeps (AfterCall): a wake-up of an idle CPU takes 20-30 us here.
+constexpr int64_t kWakeSpinNs = 50 * 1000;
+// A worker and its client that take turns on one CPU (AfterCall, NoteWake):
+// a reply that wakes the client where it last ran, on this worker's CPU,
+// or a first yield this long that ends with the client's next call, shows
+// it; after this many calls in a row so, the worker moves to another CPU,
+// at most once per kColocatedMoveGapNs.
+constexpr int64_t kHandOverNs = 2 * 1000;
+constexpr int kColocatedCallsToMove = 4;
+constexpr int64_t kColocatedMoveGapNs = 10 * 1000 * 1000;
+}  // namespace
+
+void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
+  // Reused per worker thread (Drain does not nest): no allocation per turn.
+  thread_local std::vector<WorkItem> items;
+  struct ClearOnExit {
+    std::vector<WorkItem>& v;
+    ~ClearOnExit() { v.clear(); }  // Keeps the capacity.
+  } clear_on_exit{items};
+  items.clear();
+  bool requeue = false;
+  bool at_limit = false;
+  {
+    MutexLock recv(&c->recv_mu);
+    if (c->closed.load()) return;
+    c->ep->SetRunning(true);
+    absl::Status flushed;
+    {
+      MutexLock send(&c->send_mu);
+      if (c->hung_up.load()) {
+        c->DropRepliesLocked();  // Nobody reads them any more.
+      } else if (!c->pending_replies.empty()) {
+        flushed = c->FlushRepliesLocked();
+      }
+    }
+    if (!flushed.ok()) {
+      c->queued.store(false);
+      CutOff(c, flushed);
+      return;
+    }
+    uint32_t taken = 0;
+    bool ring_empty = false;
+    absl::Status bad;
+    const size_t in_flight = c->pending_calls.load();
+    while (taken < options_.batch_per_turn) {
+      // (The server's queued-reply budget needs no check here: a reply
+      // past it becomes a short failure.)
+      if (in_flight + items.size() >= options_.max_in_flight_per_connection ||
+          !MayRead(c->request_bytes, budgets_.request_bytes) ||
+          c->reply_bytes.Reached()) {
+        at_limit = true;  // Back-pressure: the ring fills and the client
+        break;            // waits; a finishing call (or the tick, for the
+      }                   // server-wide budgets) reschedules us.
+      absl::StatusOr<std::optional<IncomingMessage>> msg = c->ep->Receive();
+      if (!msg.ok()) {
+        bad = msg.status();
+        break;
+      }
+      if (!msg->has_value()) {
+        ring_empty = true;
+        break;
+      }
+      ++taken;
+      HandleMessage(c, std::move(**msg), &items);
+      if (c->closed.load()) break;
+    }
+    c->ep->ReleaseReceived();
+    if (taken > 0) c->records.fetch_add(taken, std::memory_order_relaxed);
+    if (!bad.ok()) {
+      c->queued.store(false);
+      CutOff(c, bad);
+      return;
+    }
+    if (c->hung_up.load() && ring_empty && items.empty() &&
+        c->pending_calls.load() == 0) {
+      c->queued.store(false);
+      Close(c);  // Every oneway call it published has run.
+      return;
+    }
+    if (taken == options_.batch_per_turn && !at_limit) {
+      requeue = true;  // Round-robin: back of the line.
+    } else if (items.empty() && !at_limit && !c->ep->PrepareToSleep()) {
+      requeue = true;  // Records arrived while we looked.
+    }
+    // With calls to run, the doorbell stays off: every call ends in
+    // AfterCall, which re-checks the ring and only then may sleep.
+  }
+  if (requeue) {
+    pool_->Requeue(c);
+  } else {
+    c->queued.store(false, std::memory_order_seq_cst);
+    if (items.empty() && !at_limit && c->ep->HasInboundHint()) {
+      Schedule(c, false);
+    }
+  }
+  if (items.empty()) return;
+  // This worker runs the batch in order (unless the pool is at its
+  // concurrency limit), taking turns with other clients' waiting calls.
+  // No helper is woken: for short handlers a wake-up costs more than the
+  // work. If a handler runs long, the poller (awake every millisecond while
+  // handlers run) or the tick hands the rest of the batch to a free worker.
+  c->pending_calls.fetch_add(static_cast<uint32_t>(items.size()));
+  pool_->QueueCalls(c, items);
+}
+
+void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
+                                IncomingMessage msg,
+                                std::vector<WorkItem>* items) {
+  const FrameHeader& h = msg.header;
+  switch (msg.type()) {
+    case MessageType::kBind: {
+      absl::StatusOr<BindRequest> req = DecodeBindRequest(msg.payload);
+      if (!req.ok()) {
+        CutOff(c, req.status());
+        return;
+      }
+      absl::Status s = dispatcher_->CheckBinding(
+          req->full_name, req->uuid, InterfaceVersion{req->major, req->minor});
+      uint32_t slot = 0;
+      if (s.ok()) {
+        absl::StatusOr<uint32_t> bound = c->Bind(req->full_name);
+        if (bound.ok()) {
+          slot = *bound;
+        } else {
+          s = bound.status();
+        }
+      }
+      SendReply(c, OwnedReply{MessageType::kBindReply, h.message_id,
+                              static_cast<uint32_t>(s.code()), slot,
+                              std::string(s.message())});
+      return;
+    }
+    case MessageType::kCancel:
+      CancelCall(*c, h.message_id, /*by_socket=*/false);
+      return;
+    case MessageType::kRequest:
+    case MessageType::kOneway: {
+      const bool oneway = msg.type() == MessageType::kOneway;
+      if (!oneway && c->hung_up.load()) return;  // Its caller is gone.
+      absl::Status refuse;
+      if (shutting_down_.load()) {
+        refuse = absl::UnavailableError("server is shutting down");
+      } else if (msg.over_budget) {
+        refuse = absl::ResourceExhaustedError(absl::StrCat(
+            "request of ", h.payload_length,
+            " bytes refused: the server's request byte budget is used up"));
+      } else if (msg.oversized) {
+        refuse = absl::ResourceExhaustedError(absl::StrCat(
+            "request of ", h.payload_length,
+            " bytes exceeds the server's maximum message size of ",
+            dispatcher_->options().max_message_size, " bytes"));
+      }
+      WorkItem item;
+      if (refuse.ok()) item.ctx = std::make_unique<CallContext>();
+      const Registered r = c->Register(
+          h, oneway, refuse.ok(), item,
+          [this](const std::string& interface, uint32_t method_id) {
+            const InterfaceDescriptor* d = dispatcher_->FindInterface(interface);
+            const MethodDescriptor* m =
+                d == nullptr ? nullptr : d->FindMethod(method_id);
+            return m == nullptr ? std::string() : d->MethodPath(*m);
+          });
+      if (r == Registered::kCancelledEarly) {
+        cancelled_before_read_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      if (r == Registered::kNotBound && refuse.ok()) {
+        refuse = absl::FailedPreconditionError(absl::StrCat(
+            "interface slot ", h.interface_slot, " is not bound"));
+      } else if (r == Registered::kDuplicateId) {
+        refuse = absl::DataLossError("duplicate message id in flight");
+      }
+      if (absl::IsDataLoss(refuse)) {
+        CutOff(c, refuse);
+        return;
+      }
+      if (!refuse.ok()) {
+        if (!oneway) {
+          SendReply(c, OwnedReply{MessageType::kReply, h.message_id,
+                                  static_cast<uint32_t>(refuse.code()), 0,
+                                  std::string(refuse.message())});
+        }
+        return;
+      }
+      if ((h.flags & kFlagMetadata) != 0) {
+        // Decoded from the private copy; a bad block costs only its sender.
+        std::string_view rest;
+        absl::Status md =
+            DecodeMetadata(msg.payload, &item.ctx->metadata(), &rest);
+        if (!md.ok()) {
+          item.registration = CallRegistration();  // Erases the entry.
+          CutOff(c, md);
+          return;
+        }
+        msg.payload.erase(0, msg.payload.size() - rest.size());
+      }
+      item.conn = c;
+      item.ctx->set_deadline(FromMonotonicDeadlineNs(
+          h.deadline_ns, absl::FromUnixNanos(wall_anchor_unix_ns_.load(
+                             std::memory_order_relaxed))));
+      item.ctx->set_peer_ref(&c->peer);  // As long as the item holds `c`.
+      item.charge = ByteCharge(&c->request_bytes, &budgets_.request_bytes,
+                               msg.payload.capacity());
+      item.msg = std::move(msg);
+      calls_started_.fetch_add(1);
+      items->push_back(std::move(item));
+      return;
+    }
+    default:
+      CutOff(c, absl::DataLossError("unexpected message type"));
+  }
+}
+
+// A CANCEL for call `id` of `c`: a ring record, or (`by_socket`) a control
+// packet, which the I/O thread reads even while the ring is not read. A
+// call in flight has its context cancelled. A control packet for an id not
+// in flight may have overtaken its request, still unread in the ring: the
+// id is kept (bounded, oldest evicted) and HandleMessage drops that request
+// when it reads it. The id check and the request's registration share
+// state_mu, so a request is either found in flight here or finds the id
+// there. Anything else (a duplicate, an unknown or finished id) is counted
+// and harmless.
+void ServerCalls::CancelCall(Connection& c, uint64_t id, bool by_socket) {
+  if (!c.Cancel(id, by_socket, options_.max_in_flight_per_connection)) {
+    cancels_ignored_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void ServerCalls::RunCall(WorkItem& item) {
+  const std::shared_ptr<Connection>& c = item.conn;
+  const FrameHeader& h = item.msg.header;
+  const bool oneway = item.msg.type() == MessageType::kOneway;
+  c->ep->SetRunning(true);
+  // The doorbell stays off while the handler runs (a pipelining client
+  // makes no syscall); if the handler blocks, the poller's watch
+  // (ScanBusyConnections) finds this client's next records (a CANCEL, say)
+  // within about a millisecond.
+  c->handlers.fetch_add(1, std::memory_order_relaxed);
+  // A large request, or a connection whose last reply was large, gets a
+  // kept buffer for its reply (buffers_): a fresh one would cost a page
+  // fault per 4 KiB.
+  std::string response;
+  if (!oneway) {
+    const uint64_t hint = std::max<uint64_t>(
+        item.msg.payload.size(),
+        c->last_reply_bytes.load(std::memory_order_relaxed));
+    if (hint >= BufferCache::kMinCapacity) response = buffers_.Take(hint);
+  }
+  absl::Status s;
+  if (c->closed.load() || (!oneway && c->hung_up.load())) {
+    s = absl::UnavailableError("client went away");  // Nobody to answer.
+  } else {
+    s = dispatcher_->Dispatch(*item.interface_name, h.method_id, *item.ctx,
+                              item.msg.payload, &response);
+  }
+  const bool answered = c->Finish(h.message_id, item.oneway_serial, oneway);
+  bool woke_client = false;
+  item.registration.Disarm();  // Erased above.
+  if (!oneway && !answered) {
+    if (HasSendableMetadata(item.ctx->response_metadata())) {
+      std::string with_metadata;
+      absl::Status md =
+          EncodeMetadata(item.ctx->response_metadata(), &with_metadata);
+      if (!md.ok()) {
+        s = absl::InternalError(absl::StrCat(
+            "the handler set invalid response metadata: ", md.message()));
+        with_metadata.clear();
+        md = EncodeMetadata({}, &with_metadata);
+      }
+      with_metadata += s.ok() ? response : std::string(s.message());
+      response = std::move(with_metadata);
+    }
+    OwnedReply r{MessageType::kReply, h.message_id,
+                 static_cast<uint32_t>(s.code()), 0, {}};
+    if (s.ok() || HasSendableMetadata(item.ctx->response_metadata())) {
+      r.payload = std::move(response);
+    } else {
+      r.payload = std::string(s.message());
+    }
+    if (HasSendableMetadata(item.ctx->response_metadata())) {
+      r.flags = kFlagMetadata;
+    }
+    c->last_reply_bytes.store(r.payload.size(), std::memory_order_relaxed);
+    woke_client = SendReply(c, std::move(r));
+    buffers_.Give(std::move(r.payload));  // Empty if it was queued.
+  }
+  // The call's context and buffers go now, while the client is busy with
+  // the reply, rather than after its next request has arrived.
+  item.ctx.reset();
+  buffers_.Give(std::move(item.msg.payload));
+  item.charge.Release();  // Before AfterCall reads the ring again.
+  c->handlers.fetch_sub(1, std::memory_order_relaxed);
+  c->pending_calls.fetch_sub(1);
+  AfterCall(c, woke_client);
+}
+
+// Every call ends here. The ring's doorbell was left off while calls ran
+// (Drain), so this re-checks the ring before the server may sleep on it.
+// After answering, the worker spins briefly for the same client's next
+// request while that client runs on another CPU: a busy client then needs
+// no wake-up syscall either way. InfiniteDuration is capped at
+// kMaxServerSpin per idle spell.
+void ServerCalls::AfterCall(const std::shared_ptr<Connection>& c,
+                            bool woke_client) {
+  if (c->closed.load()) return;
+  // A pair that shares a CPU. This reply woke a client that had last run
+  // on this worker's CPU, so the kernel puts it here (its previous CPU,
+  // and the waker's); the wake-up spin below may see it too. Counted when
+  // AfterCall returns, whichever way (NoteWake). Only when spinning is
+  // allowed: a pair that blocks on every call is faster on one CPU (a
+  // futex wake of an idle CPU takes tens of microseconds here).
+  const bool may_spin = options_.spin > absl::ZeroDuration();
+  struct WakeNote {
+    ServerCalls* server;
+    Connection* conn;
+    bool woke;
+    bool here;
+    ~WakeNote() { server->NoteWake(*conn, woke, here); }
+  } note{this, c.get(), woke_client && may_spin,
+         woke_client && may_spin && c->ep->PeerRunning() == 0 &&
+             c->ep->PeerLastCpu() == RunningValueForThisCpu()};
+  if (c->hung_up.load()) {
+    Schedule(c, false);  // Drain closes it once nothing is left.
+    return;
+  }
+  if (c->ep->HasInboundHint()) {
+    // At the in-flight limit the ring is read again only once a batch's
+    // worth of calls has finished (or none is left), not one record per
+    // finished call: a client that keeps its ring full costs one drain
+    // per batch. The calls still pending end here too, and look again.
+    const uint32_t limit = options_.max_in_flight_per_connection;
+    const uint32_t resume = limit - std::min(options_.batch_per_turn, limit / 2);
+    const uint32_t pending = c->pending_calls.load();
+    if (pending <= resume || pending == 0) {
+      Schedule(c, false);  // This worker picks it up next.
+    }
+    return;
+  }
+  const int64_t spin_ns = std::min(absl::ToInt64Nanoseconds(options_.spin),
+                                   kMaxServerSpinNs);
+  const bool spin = spin_ns > 0 && !c->queued.load() &&
+                    PeerRunningElsewhere(c->ep->PeerRunning()) &&
+                    pool_->NoCallMayStart();
+  if (spin) {
+    // One spinner per client: it watches the ring for everyone, and ends
+    // with the sleep protocol below. Two workers spinning for one client
+    // on two CPUs left the client itself no CPU to publish on (a pipelining
+    // client stalled for the whole spin cap).
+    if (c->spinning.exchange(true, std::memory_order_acq_rel)) return;
+    c->ep->ClearSleeping();
+    if (SpinUntil(
+            spin_ns, [&] { return c->ep->HasInboundHint(); },
+            [&] {
+              return PeerRunningElsewhere(c->ep->PeerRunning()) &&
+                     !c->closed.load(std::memory_order_relaxed) &&
+                     !shutting_down_.load(std::memory_order_relaxed);
+            })) {
+      c->spinning.store(false, std::memory_order_release);
+      Schedule(c, false);
+      return;
+    }
+    c->ep->SetRunning(false);
+    const bool arrived = !c->ep->PrepareToSleep();
+    c->spinning.store(false, std::memory_order_release);
+    if (arrived) Schedule(c, false);
+    return;
+  }
+  const size_t queued_before = pool_->queued_calls_hint();
+  if (woke_client && spin_ns > 0 && c->ep->PeerRunning() == 0 &&
+      !c->queued.load() && pool_->NoCallMayStart() &&
+      pool_->TryStartWakeSpin()) {
+    // This reply has just woken the client and no call that may start
+    // waits: poll its ring with a yield between polls while it wakes, as
+    // `running` (so that, once awake, it spins for the reply instead of
+    // sleeping). Otherwise a pair that once fell asleep stayed in two
+    // wake-ups per call: each side, finding the other asleep, slept too.
+    // The first yield that gives the CPU away for long ends it (other
+    // threads want the CPU), as does another call being queued; one
+    // worker of the server at a time.
+    c->ep->SetRunning(true);
+    int64_t first_yield_ns = -1;
+    const bool caught = YieldSpinUntil(
+        kWakeSpinNs,
+        [&] { return c->ep->HasInboundHint(); },
+        [&] {
+          return pool_->queued_calls_hint() <= queued_before &&
+                 !c->closed.load(std::memory_order_relaxed) &&
+                 !shutting_down_.load(std::memory_order_relaxed);
+        },
+        &first_yield_ns);
+    pool_->EndWakeSpin();
+    // The pair seen from the yields: the first one handed the CPU to the
+    // client for a few microseconds, in which it read its reply, sent the
+    // next call and slept again. (Woken on another CPU, a client takes
+    // 20-30 us to start, while this worker's yields return at once.)
+    if (caught && first_yield_ns >= kHandOverNs) note.here = true;
+    if (caught) {
+      Schedule(c, false);
+      return;
+    }
+  }
+  c->ep->SetRunning(false);
+  if (!c->ep->PrepareToSleep()) Schedule(c, false);  // Arrived meanwhile.
+}
+
+// The pair stays on one CPU while the other may sit idle: a futex wake and
+// two context switches per call, since each wake-up puts the woken side on
+// the busy CPU of the side that woke it. After a few calls in a row whose
+// reply woke the client onto this worker's CPU, the worker moves to
+// another CPU it may use; the client then wakes on its own CPU, and both
+// spin. A call that woke nobody ends the streak (the client was awake).
+void ServerCalls::NoteWake(Connection& c, bool woke_client, bool here) {
+  if (!woke_client || !here) {
+    if (c.colocated_calls.load(std::memory_order_relaxed) != 0) {
+      c.colocated_calls.store(0, std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (c.colocated_calls.fetch_add(1, std::memory_order_relaxed) + 1 <
+      kColocatedCallsToMove) {
+    return;
+  }
+  c.colocated_calls.store(0, std::memory_order_relaxed);
+  thread_local int64_t last_move_ns = 0;
+  const int64_t now_ns = MonotonicNowNs();
+  if (now_ns - last_move_ns < kColocatedMoveGapNs) return;
+  last_move_ns = now_ns;
+  if (MoveOffThisCpu()) colocated_moves_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool ServerCalls::SendReply(const std::shared_ptr<Connection>& c,
+                            OwnedReply&& reply) {
+  absl::StatusOr<bool> woke =
+      c->SendReply(std::move(reply), options_.max_queued_replies);
+  if (woke.ok()) return *woke;
+  CutOff(c, woke.status());
+  return false;
+}
+
+}  // namespace lpc::local::internal

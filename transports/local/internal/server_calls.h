@@ -1,0 +1,119 @@
+// The server's call path for one client: draining its request ring into
+// decoded calls (Drain, HandleMessage), binding interfaces, cancels, running
+// a call and sending its reply (RunCall, SendReply), and what a worker does
+// after a call (AfterCall: re-check the ring, spin for the client's next
+// request, or let the ring's doorbell wake the server).
+//
+// Thread safety: thread-safe; called by the worker pool's threads and the
+// I/O thread. Takes the connection's locks (recv_mu, send_mu, state_mu) and,
+// through the pool, the pool's; never holds one while calling the owner.
+#ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CALLS_H_
+#define LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CALLS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "runtime/server.h"
+#include "transports/local/buffer_cache.h"
+#include "transports/local/endpoint.h"
+#include "transports/local/internal/server_connection.h"
+#include "transports/local/internal/worker_pool.h"
+#include "transports/local/local_transport.h"
+
+namespace lpc::local::internal {
+
+class ServerCalls {
+ public:
+  // The server, which ends connections.
+  class Owner {
+   public:
+    virtual ~Owner() = default;
+    // Disconnects a client that broke the protocol (or cannot keep up),
+    // telling it why.
+    virtual void CutOff(const std::shared_ptr<Connection>& c,
+                        const absl::Status& why) = 0;
+    // Closes a connection whose work is done.
+    virtual void Close(const std::shared_ptr<Connection>& c) = 0;
+  };
+
+  // `options`, `buffers`, `budgets`, `pool` and `owner` outlive this.
+  ServerCalls(const LocalPortOptions& options, BufferCache* buffers,
+              ServerBudgets* budgets, WorkerPool* pool, Owner* owner)
+      : options_(options),
+        buffers_(*buffers),
+        budgets_(*budgets),
+        pool_(pool),
+        owner_(owner) {}
+  ServerCalls(const ServerCalls&) = delete;
+  ServerCalls& operator=(const ServerCalls&) = delete;
+
+  // Before the first call.
+  void set_dispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
+  // From now on requests are answered UNAVAILABLE and workers stop spinning.
+  void BeginShutdown() { shutting_down_.store(true); }
+  bool shutting_down() const { return shutting_down_.load(); }
+  // Requests' wire deadlines become absl::Time against this anchor
+  // (WallClockAnchor), refreshed by every tick: no clock read per call.
+  void SetWallAnchor(absl::Time wall_now, int64_t mono_now_ns) {
+    wall_anchor_unix_ns_.store(
+        absl::ToUnixNanos(WallClockAnchor(wall_now, mono_now_ns)),
+        std::memory_order_relaxed);
+  }
+
+  // Reads up to batch_per_turn records of `c`'s ring and queues their calls
+  // with the pool (or closes a hung-up client whose work is done).
+  void Drain(const std::shared_ptr<Connection>& c);
+  // Runs one decoded call, sends its reply, then AfterCall.
+  void RunCall(WorkItem& item);
+  // A CANCEL for call `id` of `c`: a ring record, or (`by_socket`) a
+  // control packet, which the I/O thread reads even while the ring is not
+  // read.
+  void CancelCall(Connection& c, uint64_t id, bool by_socket);
+  // Sends `reply`, or queues it while the reply ring is full; cuts the
+  // client off if it cannot take it. Returns true if its wake-up woke the
+  // client.
+  bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply&& reply);
+
+  uint64_t calls_started() const { return calls_started_.load(); }
+  uint64_t cancelled_before_read() const {
+    return cancelled_before_read_.load();
+  }
+  uint64_t cancels_ignored() const { return cancels_ignored_.load(); }
+  uint64_t colocated_moves() const { return colocated_moves_.load(); }
+
+  // Handles one message read from `c`'s ring (Drain's step; public for
+  // the fuzz targets): binds, cancels, or appends a decoded call to
+  // `items`.
+  void HandleMessage(const std::shared_ptr<Connection>& c, IncomingMessage msg,
+                     std::vector<WorkItem>* items);
+
+ private:
+  void AfterCall(const std::shared_ptr<Connection>& c, bool woke_client);
+  void NoteWake(Connection& c, bool woke_client, bool here);
+  void Schedule(const std::shared_ptr<Connection>& c, bool wake) {
+    pool_->Schedule(c, wake);
+  }
+  void CutOff(const std::shared_ptr<Connection>& c, const absl::Status& why) {
+    owner_->CutOff(c, why);
+  }
+  void Close(const std::shared_ptr<Connection>& c) { owner_->Close(c); }
+
+  const LocalPortOptions& options_;
+  BufferCache& buffers_;
+  ServerBudgets& budgets_;  // The server-wide byte budgets.
+  WorkerPool* const pool_;
+  Owner* const owner_;
+  Dispatcher* dispatcher_ = nullptr;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<int64_t> wall_anchor_unix_ns_{0};
+  std::atomic<uint64_t> calls_started_{0}, cancelled_before_read_{0},
+      cancels_ignored_{0}, colocated_moves_{0};
+};
+
+}  // namespace lpc::local::internal
+
+#endif  // LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CALLS_H_
