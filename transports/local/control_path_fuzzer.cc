@@ -3,7 +3,8 @@
 // over a real SOCK_SEQPACKET socket pair, and a sequence of steps:
 //   - a control packet (PAYLOAD_FD for the next memfd or another, CANCEL,
 //     GOODBYE, any type, raw bytes; every size from empty to past
-//     kMaxControlPacket) with 0-7 descriptors of the kinds in FdKind;
+//     kMaxControlPacket) with 0-7 descriptors of the kinds in FdKind, or
+//     240-253 copies of one;
 //   - a record from the client's endpoint (bind, request, oneway, cancel,
 //     any type; inline, data-area or memfd payload), its payload memfd
 //     handed over honestly, not at all, as another kind of descriptor,
@@ -42,7 +43,15 @@ void SendControl(Input& in, FuzzClient& client) {
   const std::string p = MakeControlPacket(in, client.memfds_sent());
   std::vector<UniqueFd> owned;
   std::vector<int> fds;
-  for (int n = in.Byte() % 8; n > 0; --n) {
+  const uint8_t count = in.Byte();
+  if (count >= 240) {
+    // A flood: up to SCM_MAX_FD (253) copies of one descriptor.
+    UniqueFd fd = MakePeerFd(in, client.sock());
+    if (fd) fds.assign(count < 253 ? count : 253, fd.get());
+    SendRaw(client.sock(), p, fds);
+    return;
+  }
+  for (int n = count % 8; n > 0; --n) {
     UniqueFd fd = MakePeerFd(in, client.sock());
     if (!fd) continue;
     fds.push_back(fd.get());
