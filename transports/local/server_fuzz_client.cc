@@ -204,6 +204,11 @@ LocalPortOptions SmallPortOptions(uint64_t data_area) {
   o.batch_per_turn = 8;
   o.max_in_flight_per_connection = 16;
   o.max_queued_replies = 16;
+  // Budgets small enough for inputs to reach them.
+  o.max_stashed_fds = 32;
+  o.max_request_bytes_per_connection = 32 << 10;
+  o.max_request_bytes = 48 << 10;
+  o.max_queued_reply_bytes_per_connection = 2 << 10;
   return o;
 }
 

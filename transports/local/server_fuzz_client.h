@@ -136,8 +136,8 @@ class FuzzClient : public MemfdPort {
 };
 
 // A small section (8 slots each way, 4-slot records) so that every input
-// is cheap; `data_area` 0 sends every payload past the inline limit in a
-// memfd.
+// is cheap, and limits and byte budgets that a few records reach;
+// `data_area` 0 sends every payload past the inline limit in a memfd.
 LocalPortOptions SmallPortOptions(uint64_t data_area);
 
 }  // namespace lpc::local::fuzz
