@@ -88,7 +88,8 @@ absl::Status TrySendPacket(int socket, std::string_view bytes) {
   return absl::UnavailableError("control: send interrupted");
 }
 
-absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline) {
+absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline,
+                                  std::vector<UniqueFd>* refused_fds) {
   for (;;) {
     const absl::Duration left = deadline - absl::Now();
     int timeout_ms = 0;
@@ -137,10 +138,12 @@ absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline) {
         }
       }
     }
-    if (n == 0) return absl::UnavailableError("control: peer hung up");
-    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-      return absl::DataLossError("control: truncated packet");
+    const bool truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    if ((n == 0 || truncated) && refused_fds != nullptr) {
+      for (UniqueFd& fd : packet.fds) refused_fds->push_back(std::move(fd));
     }
+    if (n == 0) return absl::UnavailableError("control: peer hung up");
+    if (truncated) return absl::DataLossError("control: truncated packet");
     packet.bytes.resize(static_cast<size_t>(n));
     return packet;
   }

@@ -44,8 +44,12 @@ absl::Status SendPacket(int socket, std::string_view bytes,
 absl::Status TrySendPacket(int socket, std::string_view bytes);
 
 // Waits until a packet arrives or `deadline` (InfinitePast = don't wait:
-// UNAVAILABLE "would block" is not returned; DEADLINE_EXCEEDED is).
-absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline);
+// UNAVAILABLE "would block" is not returned; DEADLINE_EXCEEDED is). When a
+// packet is refused (truncated, or an empty one: hang-up) its fds are
+// closed, or moved to `*refused_fds` if given (the caller may then close
+// them where a blocking close hurts no one).
+absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline,
+                                  std::vector<UniqueFd>* refused_fds = nullptr);
 
 // True if the peer has hung up (non-blocking check).
 bool PeerHungUp(int socket);

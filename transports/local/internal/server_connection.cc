@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "transports/local/control_socket.h"
+#include "transports/local/internal/fd_closer.h"
 
 namespace lpc::local::internal {
 
@@ -14,6 +15,12 @@ size_t MaxStashedFds(const SectionGeometry& g) {
 
 size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight) {
   return std::min<size_t>(size_t{g.request_slots} + max_in_flight, 1 << 16);
+}
+
+Connection::~Connection() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  FdCloser& closer = FdCloser::Get();
+  closer.Close(std::move(sock));
+  for (Stashed& e : memfd_stash_) closer.Close(std::move(e.fd));
 }
 
 void CallRegistration::Forget() {
@@ -179,6 +186,7 @@ Connection::StopCalls(bool closing) {
     for (auto& [serial, ctx] : oneway_calls_) {
       cancels.push_back(ctx->cancel_state());
     }
+    for (Stashed& e : memfd_stash_) FdCloser::Get().Close(std::move(e.fd));
     memfd_stash_.clear();
   }
   memfd_cv_.SignalAll();

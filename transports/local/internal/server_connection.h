@@ -144,6 +144,11 @@ enum class Registered {
 
 class Connection : public MemfdPort {
  public:
+  Connection() = default;
+  // The socket and the stashed payload fds close on the FdCloser's thread:
+  // closing the socket drops the fds the client queued on it, and any of
+  // those may block in close().
+  ~Connection() override;
   uint64_t id = 0;
   UniqueFd sock;
   UniqueFd eventfd;

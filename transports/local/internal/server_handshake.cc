@@ -6,6 +6,7 @@
 #include "transports/local/control_socket.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
+#include "transports/local/internal/fd_closer.h"
 #include "transports/local/internal/listener.h"
 #include "transports/local/memfd.h"
 
@@ -20,7 +21,10 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
     UniqueFd sock, const PeerCredentials& creds,
     const ServerHandshakeOptions& options) {
   absl::StatusOr<SectionLayout> layout = ComputeLayout(options.geometry);
-  if (!layout.ok()) return layout.status();
+  if (!layout.ok()) {
+    FdCloser::Get().Close(std::move(sock));
+    return layout.status();
+  }
   auto c = std::make_shared<Connection>();
   c->creds = creds;
   c->peer.transport = "local";
@@ -35,11 +39,15 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
   if (!memfd.ok() || !efd.ok()) {
     const absl::Status s = !memfd.ok() ? memfd.status() : efd.status();
     SendRefusal(sock.get(), s);
+    FdCloser::Get().Close(std::move(sock));
     return s;
   }
   absl::StatusOr<Mapping> map =
       Mapping::Map(memfd->get(), c->layout.total_size, true);
-  if (!map.ok()) return map.status();
+  if (!map.ok()) {
+    FdCloser::Get().Close(std::move(sock));
+    return map.status();
+  }
   c->map = std::move(*map);
   InitializeSection(c->map.data(), c->layout);
   c->eventfd = std::move(*efd);

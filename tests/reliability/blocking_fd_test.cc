@@ -1,0 +1,267 @@
+// Issue 17 item 2: a passed fd whose close() blocks for seconds stalls
+// nobody. The fd is a TCP socket on loopback with SO_LINGER {1, 10 s} and
+// unsent data to a peer that never reads, so its last close() waits up to
+// 10 s. It is sent:
+//  - by a refused client, before the server accepts it (queued on the
+//    socket the server then closes);
+//  - attached to a CANCEL packet after the handshake;
+//  - as a PAYLOAD_FD (it is not a memfd).
+// Meanwhile an honest neighbour calls Echo in a loop: no call may fail, and
+// no call, nor a new client's handshake (the I/O thread's work), may take
+// a second. The fd must reach lpc's closer thread.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/reliability/harness.h"
+#include "tests/reliability/raw_client.h"
+#include "tests/reliability/reliability_util.h"
+#include "transports/local/control_socket.h"
+#include "transports/local/frame.h"
+#include "transports/local/local_transport.h"
+#include "transports/local/unique_fd.h"
+
+namespace lpc::reliability {
+namespace {
+
+using local::UniqueFd;
+
+constexpr int kLingerSeconds = 10;
+// Far below the linger, far above a loaded 2-CPU machine's hiccups.
+constexpr absl::Duration kStall = absl::Seconds(1);
+
+// A loopback TCP connection whose client end lingers on close: the peer end
+// never reads, and the client end's buffers are full.
+struct LingeringSocket {
+  UniqueFd listener, server_end, client_end;
+};
+
+LingeringSocket MakeLingeringSocket() {
+  LingeringSocket s;
+  s.listener.Reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  EXPECT_EQ(::bind(s.listener.get(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_EQ(::listen(s.listener.get(), 1), 0);
+  EXPECT_EQ(::getsockname(s.listener.get(), reinterpret_cast<sockaddr*>(&addr),
+                          &len),
+            0);
+  s.client_end.Reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int small = 4096;
+  ::setsockopt(s.client_end.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  EXPECT_EQ(::connect(s.client_end.get(), reinterpret_cast<sockaddr*>(&addr),
+                      sizeof(addr)),
+            0);
+  s.server_end.Reset(::accept4(s.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ::setsockopt(s.server_end.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  const linger l{1, kLingerSeconds};
+  EXPECT_EQ(::setsockopt(s.client_end.get(), SOL_SOCKET, SO_LINGER, &l, sizeof(l)),
+            0);
+  // Fill both buffers: data stays unsent, so the last close() lingers.
+  std::string chunk(1 << 16, 'x');
+  for (;;) {
+    const ssize_t n = ::send(s.client_end.get(), chunk.data(), chunk.size(),
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) break;
+  }
+  return s;
+}
+
+// An honest client calling Echo in a loop; records failures and the
+// slowest call.
+class Neighbour {
+ public:
+  Neighbour(const TestServer& server, const std::string& dir) {
+    auto ch = MakeChannel(server.local_target(), dir);
+    EXPECT_TRUE(ch.ok()) << ch.status();
+    channel_ = *ch;
+    EXPECT_TRUE(CallRel(*channel_, EchoMethod(), "warm").ok());
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        const absl::Time start = absl::Now();
+        absl::StatusOr<std::string> r =
+            CallRel(*channel_, EchoMethod(), "ping", absl::Seconds(30));
+        const int64_t us = absl::ToInt64Microseconds(absl::Now() - start);
+        calls_.fetch_add(1);
+        if (!r.ok() || *r != "ping") failed_.fetch_add(1);
+        int64_t prev = max_us_.load();
+        while (us > prev && !max_us_.compare_exchange_weak(prev, us)) {
+        }
+      }
+    });
+  }
+  ~Neighbour() { Stop(); }
+  void Stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  int64_t calls() const { return calls_.load(); }
+  int64_t failed() const { return failed_.load(); }
+  absl::Duration max_call() const { return absl::Microseconds(max_us_.load()); }
+
+ private:
+  std::shared_ptr<Channel> channel_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> calls_{0}, failed_{0}, max_us_{0};
+};
+
+// How long a new client's handshake takes (accepted on the I/O thread).
+absl::Duration HandshakeTime(const std::string& path) {
+  const absl::Time start = absl::Now();
+  auto c = RawClient::Connect(path, absl::Seconds(30));
+  EXPECT_TRUE(c.ok()) << c.status();
+  return absl::Now() - start;
+}
+
+absl::Status SendWithFd(int sock, const std::string& bytes, int fd) {
+  const int fds[1] = {fd};
+  return local::SendPacket(sock, bytes, fds);
+}
+
+class BlockingFdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TestServerOptions o;
+    o.dir = dir_.path();
+    // The test's own refusals: a connection made while refuse_ is set is
+    // refused (the same path as a refused uid).
+    o.local.accept_callback = [this](const local::PeerCredentials&) {
+      return !refuse_.load();
+    };
+    server_ = std::make_unique<TestServer>(std::move(o));
+    ASSERT_TRUE(server_->start_status().ok()) << server_->start_status();
+    path_ = server_->local()->path();
+    neighbour_ = std::make_unique<Neighbour>(*server_, dir_.path());
+  }
+  void TearDown() override {
+    neighbour_.reset();
+    server_.reset();
+  }
+
+  // Runs `attack` (which hands over a lingering fd) and checks, for the
+  // next 1.5 s, that handshakes and the neighbour's calls go on.
+  void Check(const std::string& name, const std::function<void()>& attack) {
+    const int64_t calls_before = neighbour_->calls();
+    const absl::Time start = absl::Now();
+    attack();
+    absl::Duration worst_handshake;
+    while (absl::Now() - start < absl::Milliseconds(1500)) {
+      worst_handshake = std::max(worst_handshake, HandshakeTime(path_));
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    const int64_t calls = neighbour_->calls() - calls_before;
+    Report(name, absl::StrCat("neighbour calls ", calls, ", failed ",
+                              neighbour_->failed(), ", slowest call ",
+                              absl::FormatDuration(neighbour_->max_call()),
+                              ", slowest handshake ",
+                              absl::FormatDuration(worst_handshake)));
+    EXPECT_LT(worst_handshake, kStall);
+    EXPECT_LT(neighbour_->max_call(), kStall);
+    EXPECT_EQ(neighbour_->failed(), 0);
+    EXPECT_GT(calls, 0);
+  }
+
+  TempDir dir_;
+  std::atomic<bool> refuse_{false};
+  std::unique_ptr<TestServer> server_;
+  std::string path_;
+  std::unique_ptr<Neighbour> neighbour_;
+};
+
+TEST_F(BlockingFdTest, SentBeforeAcceptByARefusedClient) {
+  std::vector<LingeringSocket> held;
+  Check("blocking_fd_before_accept", [&] {
+    refuse_.store(true);
+    struct Admit {
+      std::atomic<bool>& refuse;
+      ~Admit() { refuse.store(false); }
+    } admit{refuse_};
+    UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path_.data(), path_.size());
+    ASSERT_EQ(::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr),
+                        sizeof(addr)),
+              0);
+    held.push_back(MakeLingeringSocket());
+    // Queued before the server accepts; our copy closes at once (the last
+    // reference is then the server's).
+    ASSERT_TRUE(SendWithFd(sock.get(), "x", held.back().client_end.get()).ok());
+    held.back().client_end.Reset();
+    // The refusal, or a reset: the server closed a socket whose queue
+    // still held our packet.
+    absl::StatusOr<local::Packet> p = local::RecvPacket(
+        sock.get(), absl::Now() + absl::Seconds(20));
+    if (p.ok()) {
+      absl::Span<const std::byte> body;
+      absl::StatusOr<local::ControlType> t = local::DecodeControlHeader(
+          absl::MakeConstSpan(
+              reinterpret_cast<const std::byte*>(p->bytes.data()),
+              p->bytes.size()),
+          &body);
+      ASSERT_TRUE(t.ok()) << t.status();
+      EXPECT_EQ(*t, local::ControlType::kRefused);
+    } else {
+      EXPECT_TRUE(absl::IsUnavailable(p.status())) << p.status();
+    }
+  });
+  EXPECT_GE(server_->local()->stats().connections_refused, 1u);
+}
+
+TEST_F(BlockingFdTest, AttachedToACancelPacket) {
+  std::vector<LingeringSocket> held;
+  Check("blocking_fd_cancel", [&] {
+    auto c = RawClient::Connect(path_);
+    ASSERT_TRUE(c.ok()) << c.status();
+    held.push_back(MakeLingeringSocket());
+    local::CancelBody body{7};
+    ASSERT_TRUE(SendWithFd((*c)->socket(),
+                           local::EncodeControl(local::ControlType::kCancel,
+                                                &body, sizeof(body)),
+                           held.back().client_end.get())
+                    .ok());
+    held.back().client_end.Reset();
+    std::optional<std::string> why = (*c)->WaitCutOff(absl::Seconds(20));
+    ASSERT_TRUE(why.has_value());
+    EXPECT_NE(why->find("CANCEL with descriptors"), std::string::npos) << *why;
+  });
+}
+
+TEST_F(BlockingFdTest, SentAsAPayloadMemfd) {
+  std::vector<LingeringSocket> held;
+  Check("blocking_fd_payload", [&] {
+    auto c = RawClient::Connect(path_);
+    ASSERT_TRUE(c.ok()) << c.status();
+    held.push_back(MakeLingeringSocket());
+    local::PayloadFdBody body{1, 0, 4096};
+    ASSERT_TRUE(SendWithFd((*c)->socket(),
+                           local::EncodeControl(local::ControlType::kPayloadFd,
+                                                &body, sizeof(body)),
+                           held.back().client_end.get())
+                    .ok());
+    held.back().client_end.Reset();
+    std::optional<std::string> why = (*c)->WaitCutOff(absl::Seconds(20));
+    ASSERT_TRUE(why.has_value());
+    EXPECT_NE(why->find("not a memfd"), std::string::npos) << *why;
+  });
+}
+
+}  // namespace
+}  // namespace lpc::reliability

@@ -1,0 +1,67 @@
+// The closer thread for peers' descriptors (fd_closer.h).
+#include "transports/local/internal/fd_closer.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace lpc::local::internal {
+
+FdCloser& FdCloser::Get() {
+  static FdCloser* const closer = new FdCloser();  // Never destroyed.
+  return *closer;
+}
+
+FdCloser::FdCloser() {
+  std::thread t([this] { Loop(); });
+  pthread_setname_np(t.native_handle(), "lpc-fd-closer");
+  t.detach();
+}
+
+void FdCloser::Close(UniqueFd fd) {
+  if (!fd) return;
+  {
+    MutexLock lock(&mu_);
+    if (queue_.size() < kMaxQueued) {
+      queue_.push_back(fd.Release());
+      work_cv_.Signal();
+      return;
+    }
+  }
+  closed_inline_.fetch_add(1, std::memory_order_relaxed);
+  fd.Reset();
+}
+
+void FdCloser::Close(std::vector<UniqueFd>& fds) {
+  for (UniqueFd& fd : fds) Close(std::move(fd));
+  fds.clear();
+}
+
+bool FdCloser::WaitIdle(absl::Time deadline) {
+  MutexLock lock(&mu_);
+  while (!queue_.empty() || closing_) {
+    if (!idle_cv_.WaitWithDeadline(&mu_, deadline)) {
+      return queue_.empty() && !closing_;
+    }
+  }
+  return true;
+}
+
+void FdCloser::Loop() {
+  MutexLock lock(&mu_);
+  for (;;) {
+    while (queue_.empty()) work_cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+    const int fd = queue_.front();
+    queue_.pop_front();
+    closing_ = true;
+    mu_.Unlock();
+    ::close(fd);  // May block for as long as the peer's fd makes it.
+    closed_.fetch_add(1, std::memory_order_relaxed);
+    mu_.Lock();
+    closing_ = false;
+    idle_cv_.SignalAll();
+  }
+}
+
+}  // namespace lpc::local::internal

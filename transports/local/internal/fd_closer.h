@@ -1,0 +1,63 @@
+// FdCloser: closes descriptors that a peer handed over, on a thread of its
+// own. A peer's fd can be a socket whose close() lingers for seconds, a
+// file on a FUSE mount whose daemon never answers, or a Unix socket whose
+// queue holds more such fds; the last close of any of them may block. So
+// the I/O thread and the workers never close one: they queue it here (the
+// socket of a refused or closed client too, since closing it drops the fds
+// queued on it).
+//
+// The queue is bounded (kMaxQueued): past it, Close() closes the fd in the
+// caller's thread and counts it, rather than let a peer grow memory.
+//
+// Thread safety: thread-safe. One process-wide instance (Get()), whose
+// thread starts on first use and lives as long as the process.
+#ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_FD_CLOSER_H_
+#define LPC_TRANSPORTS_LOCAL_INTERNAL_FD_CLOSER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "runtime/mutex.h"
+#include "transports/local/unique_fd.h"
+
+namespace lpc::local::internal {
+
+class FdCloser {
+ public:
+  static constexpr size_t kMaxQueued = 4096;
+
+  static FdCloser& Get();
+
+  // Closes `fd` on the closer's thread (an invalid one is ignored).
+  void Close(UniqueFd fd) ABSL_LOCKS_EXCLUDED(mu_);
+  void Close(std::vector<UniqueFd>& fds) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Descriptors closed so far by the closer's thread, and those closed in
+  // the caller's thread because the queue was full.
+  uint64_t closed() const { return closed_.load(std::memory_order_relaxed); }
+  uint64_t closed_inline() const {
+    return closed_inline_.load(std::memory_order_relaxed);
+  }
+  // Waits until every fd queued so far is closed, or `deadline`; true if
+  // they are (for tests).
+  bool WaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  FdCloser();
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  Mutex mu_;
+  CondVar work_cv_;  // Signalled when queue_ grows.
+  CondVar idle_cv_;  // Signalled when the thread finishes a close.
+  std::deque<int> queue_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // The thread is in close().
+  std::atomic<uint64_t> closed_{0}, closed_inline_{0};
+};
+
+}  // namespace lpc::local::internal
+
+#endif  // LPC_TRANSPORTS_LOCAL_INTERNAL_FD_CLOSER_H_

@@ -1,0 +1,225 @@
+// The local server: the LocalServerTransport that owns the listener, the
+// connection table, the I/O thread, the worker pool and the call path.
+// Defined in two files: transports/local/local_server.cc (start, shutdown,
+// the table) and server_io.cc (the I/O thread: accept, control packets,
+// the tick, cut-off and close).
+//
+// Threads:
+//  - the I/O thread: epoll over the listening socket and every client's
+//    control socket (packets, hang-up); a 10 ms tick for housekeeping
+//    (stalled replies, pool growth, missed doorbells, handshake and stash
+//    timeouts);
+//  - the workers of worker_pool.h, which drain clients' rings and run
+//    their calls (server_calls.h) in the order of fair_scheduler.h.
+//
+// Locks, in the order they may nest: Connection::recv_mu, then
+// Connection::send_mu, then Connection::state_mu; the pool's mutex and
+// conns_mu_ are leaves (never held while taking another lock).
+//
+// Thread safety: thread-safe (LocalServerTransport).
+#ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_LOCAL_SERVER_H_
+#define LPC_TRANSPORTS_LOCAL_INTERNAL_LOCAL_SERVER_H_
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/call_context.h"
+#include "runtime/mutex.h"
+#include "transports/local/buffer_cache.h"
+#include "transports/local/control_socket.h"
+#include "transports/local/doorbell.h"
+#include "transports/local/endpoint.h"
+#include "transports/local/frame.h"
+#include "transports/local/internal/fd_closer.h"
+#include "transports/local/internal/listener.h"
+#include "transports/local/internal/peer_pidfd.h"
+#include "transports/local/internal/port_name.h"
+#include "transports/local/internal/server_connection.h"
+#include "transports/local/internal/server_fuzz_peer.h"
+#include "transports/local/internal/server_calls.h"
+#include "transports/local/internal/server_handshake.h"
+#include "transports/local/internal/worker_pool.h"
+#include "transports/local/local_transport.h"
+#include "transports/local/metadata.h"
+#include "transports/local/memfd.h"
+#include "transports/local/section.h"
+
+namespace lpc::local::internal {
+
+inline constexpr uint64_t kListenTag = ~uint64_t{0};
+
+class LocalServer final : public LocalServerTransport,
+                          public internal::WorkerPool::Delegate,
+                          public internal::ServerCalls::Owner {
+ public:
+  friend class internal::ServerFuzzPeer;  // Test-only (server_fuzz_peer.h).
+
+  LocalServer(std::string name, std::string path, LocalPortOptions options)
+      : name_(std::move(name)), path_(std::move(path)), options_(std::move(options)) {
+    concurrency_ = options_.concurrency > 0
+                       ? options_.concurrency
+                       : std::max(1u, std::thread::hardware_concurrency());
+    max_workers_ = options_.max_workers > 0
+                       ? std::max(options_.max_workers, concurrency_)
+                       : 2 * concurrency_;
+    max_handlers_per_connection_ =
+        options_.max_handlers_per_connection > 0
+            ? std::min(options_.max_handlers_per_connection, max_workers_)
+            : std::max(1, max_workers_ / 2);
+    internal::WorkerPool::Options po;
+    po.concurrency = concurrency_;
+    po.max_workers = max_workers_;
+    po.max_handlers_per_connection = max_handlers_per_connection_;
+    po.contended_cpu_share = options_.contended_cpu_share;
+    budgets_.request_bytes.limit = options_.max_request_bytes;
+    budgets_.reply_bytes.limit = options_.max_queued_reply_bytes;
+    budgets_.reply_memfd_bytes.limit = options_.max_reply_memfd_bytes;
+    budgets_.stashed_fds.limit = options_.max_stashed_fds;
+    pool_ = std::make_unique<internal::WorkerPool>(po, this);
+    calls_ = std::make_unique<internal::ServerCalls>(
+        options_, &buffers_, &budgets_, pool_.get(), this);
+  }
+
+  ~LocalServer() override { Shutdown(absl::Now()); }
+
+  absl::Status Start(Dispatcher* dispatcher) override;
+  void Shutdown(absl::Time deadline) override;
+  std::string target() const override { return "local:" + name_; }
+  std::string path() const override { return path_; }
+
+  LocalServerStats stats() const override {
+    LocalServerStats s;
+    s.connections_accepted = accepted_.load();
+    s.connections_refused = refused_.load();
+    s.clients_cut_off = cut_off_.load();
+    s.calls_started = calls_->calls_started();
+    s.throttle_pauses = pool_->throttle_pauses();
+    s.threads_started = pool_->threads_started();
+    s.colocated_moves = calls_->colocated_moves();
+    s.cancel_packets = cancel_packets_.load();
+    s.calls_cancelled_before_read = calls_->cancelled_before_read();
+    s.cancels_ignored = calls_->cancels_ignored();
+    s.handshakes_timed_out = handshakes_timed_out_.load();
+    s.accept_fd_exhausted = accept_fd_exhausted_.load();
+    s.request_bytes = budgets_.request_bytes.used.load();
+    s.queued_reply_bytes = budgets_.reply_bytes.used.load();
+    s.reply_memfd_bytes = budgets_.reply_memfd_bytes.used.load();
+    s.stashed_fds = budgets_.stashed_fds.used.load();
+    const BufferCache::Stats b = buffers_.stats();
+    s.payload_buffers_reused = b.reused;
+    s.payload_buffers_made = b.missed;
+    s.payload_buffer_bytes_kept = b.kept_bytes;
+    s.payload_memfds_made = memfd_pool_.made.load(std::memory_order_relaxed);
+    s.payload_memfds_reused = memfd_pool_.reused.load(std::memory_order_relaxed);
+    s.payload_memfd_bytes_kept =
+        memfd_pool_.kept_bytes.load(std::memory_order_relaxed);
+    MutexLock lock(&conns_mu_);
+    s.connections_open = conns_.size();
+    return s;
+  }
+
+ private:
+  absl::Status BindListener();
+  void IoLoop();
+  void Accept();
+  void AcceptOutOfFds(int err);
+  void CheckEnding(const std::shared_ptr<Connection>& c, int64_t now_ns);
+  internal::ServerHandshakeOptions HandshakeOptions();
+  // Gives a handshaken connection its id and puts it in the table.
+  void AddConnection(const std::shared_ptr<Connection>& c)
+      ABSL_LOCKS_EXCLUDED(conns_mu_);
+  void HandleSocketEvent(const std::shared_ptr<Connection>& c, uint32_t events);
+  void Tick();
+  void Schedule(const std::shared_ptr<Connection>& c, bool wake) {
+    pool_->Schedule(c, wake);
+  }
+
+  // WorkerPool::Delegate.
+  void Drain(const std::shared_ptr<Connection>& c) override {
+    calls_->Drain(c);
+  }
+  void RunCall(WorkItem& item) override { calls_->RunCall(item); }
+  std::shared_ptr<Connection> Lookup(uint64_t id) override
+      ABSL_LOCKS_EXCLUDED(conns_mu_);
+  void ScanBusyConnections() override ABSL_LOCKS_EXCLUDED(conns_mu_);
+
+  void CheckDoorbellStorm(const std::shared_ptr<Connection>& c, int64_t now_ns);
+  // ServerCalls::Owner.
+  void CutOff(const std::shared_ptr<Connection>& c,
+              const absl::Status& why) override;
+  void Close(const std::shared_ptr<Connection>& c) override;
+
+  void HangUp(const std::shared_ptr<Connection>& c);
+  void StopWatchingAndCancel(Connection& c, bool closing);
+
+  const std::string name_;
+  const std::string path_;
+  const LocalPortOptions options_;
+  // Large payload buffers for reuse; declared early so that it outlives
+  // every connection's endpoint, which takes buffers from it.
+  BufferCache buffers_{options_.payload_buffer_cache_bytes,
+                      options_.large_payload_buffer_cache_bytes,
+                      absl::ToInt64Nanoseconds(options_.payload_cache_idle)};
+  // Sent reply memfds kept for reuse, for all connections (endpoint.h);
+  // early for the same reason.
+  PayloadMemfdPool memfd_pool_{options_.payload_memfd_cache_bytes};
+  // The server-wide byte budgets; early for the same reason.
+  internal::ServerBudgets budgets_;
+  int concurrency_ = 1;
+  int max_workers_ = 2;
+  int max_handlers_per_connection_ = 1;
+  Dispatcher* dispatcher_ = nullptr;
+
+  UniqueFd listen_fd_;
+  std::unique_ptr<internal::PortName> port_name_;  // Set once bound.
+  UniqueFd epoll_fd_;
+  std::thread io_thread_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};       // The I/O thread exits.
+  Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+
+  mutable Mutex conns_mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns_
+      ABSL_GUARDED_BY(conns_mu_);
+  std::unordered_map<uint32_t, uint32_t> conns_per_uid_
+      ABSL_GUARDED_BY(conns_mu_);
+  // A spare descriptor, given up on EMFILE to accept and refuse one client
+  // (AcceptOutOfFds); the listener then pauses until this time (monotonic
+  // ns, 0 = watched). I/O thread only.
+  UniqueFd reserve_fd_;
+  int64_t accept_paused_until_ns_ = 0;
+  bool fd_exhaustion_logged_ = false;
+  uint64_t next_conn_id_ = 1;  // I/O thread only.
+
+  // Declared after the caches and the dispatcher it runs calls against.
+  std::unique_ptr<internal::WorkerPool> pool_;
+  std::unique_ptr<internal::ServerCalls> calls_;  // Uses pool_.
+
+  std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0};
+  std::atomic<uint64_t> cancel_packets_{0}, handshakes_timed_out_{0},
+      accept_fd_exhausted_{0};
+};
+
+}  // namespace lpc::local::internal
+
+#endif  // LPC_TRANSPORTS_LOCAL_INTERNAL_LOCAL_SERVER_H_
