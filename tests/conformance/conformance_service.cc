@@ -73,7 +73,7 @@ absl::StatusOr<bool> ConformanceServiceImpl::WaitForCancel(
   // Answer as the caller ends: a gRPC server's deadline can fire a moment
   // before the client's own, and an OK answer could then reach a caller
   // whose deadline has not quite passed (docs/reliability.md, "Known
-  // problems found by the suite", item 8).
+  // problems").
   if (!ctx.WasCancelledExplicitly()) {
     return absl::DeadlineExceededError("WaitForCancel: deadline exceeded");
   }

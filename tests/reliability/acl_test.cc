@@ -1,4 +1,4 @@
-// Items 12 and 13 of docs/reliability.md, with clients running as real
+// The access-policy and identity rows of docs/reliability.md, with clients running as real
 // other users (setpriv --reuid/--regid/--groups; the test runs as root and
 // skips otherwise).
 //

@@ -2,14 +2,13 @@
 // every server worker is busy must not be cut off: its calls should
 // complete once a worker is free.
 //
-// NOT IN THE BUILD: it fails against the current local transport (see
-// docs/reliability.md, "Known problems"). Scenario: the server's I/O thread
-// stashes each PAYLOAD_FD packet as it arrives and cuts the client off at
-// the 17th unclaimed one (local_server.cc, HandleSocketEvent, kMaxStashedFds
-// = 16), while only workers claim them (Drain -> Endpoint::Receive). An
-// honest LocalChannel sends the memfd before each record with no limit of
-// its own, so 17 large calls in flight while the workers are busy end in
-// "too many unclaimed payload memfds" and every call fails UNAVAILABLE.
+// The server's I/O thread stashes each PAYLOAD_FD packet as it arrives,
+// while only workers claim them, and an honest LocalChannel sends the
+// memfd before each record. The stash therefore holds up to the request
+// ring's slot count + 16 (MaxStashedFds in
+// transports/local/internal/server_connection.cc), which only a
+// misbehaving client exceeds (docs/reliability.md, "Threats and
+// guarantees").
 #include <atomic>
 #include <memory>
 #include <string>

@@ -1,5 +1,5 @@
-// CANCEL over the control socket (Known problem 5 of docs/reliability.md,
-// fixed). At max_in_flight_per_connection the server stops reading a
+// CANCEL over the control socket (docs/reliability.md, "Deadlines,
+// cancellation, fairness"). At max_in_flight_per_connection the server stops reading a
 // client's request ring, so a CANCEL record queued there behind another
 // request would wait for one of the client's calls to end; the control
 // socket, which the I/O thread always reads, carries it instead. Handlers

@@ -1,5 +1,5 @@
-// Every connection ends (docs/reliability.md, "Connections that never
-// end"). Each attack runs while an honest neighbour calls Echo in a loop,
+// Every connection ends (docs/reliability.md, "Hostile clients:
+// connections, fds and floods"). Each attack runs while an honest neighbour calls Echo in a loop,
 // and reports the neighbour's p99 against its baseline, the server's RSS
 // and fd count, and the time to cut the offender off:
 //  - silent clients that connect and never read WELCOME (handshake

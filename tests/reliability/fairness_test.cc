@@ -251,7 +251,7 @@ TEST(FairnessTest, AQueuedUpClientIsThrottledOnlyWhileALightClientIsBusy) {
       << " of 240 ran";
 }
 
-// Thread churn (docs/reliability.md, Known problems 4): a spare worker
+// Thread churn (docs/reliability.md, "fairness_test"): a spare worker
 // that left the pool as soon as it was spare was replaced at the next
 // handler's start, so 200 blocking oneway calls next to a busy neighbour
 // started a thread or more per call. Counted, not timed.

@@ -1,5 +1,5 @@
 // Fuzz target for the local transport's control-socket handshake, both
-// ways (item 11 of docs/reliability.md):
+// ways (docs/reliability.md, "Fuzzers"):
 //   - first byte even: a fake server answers a real LocalChannel's connect
 //     with a control packet built from the input (header, WELCOME body,
 //     trailing bytes) and fds chosen by the input (a sealed memfd whose

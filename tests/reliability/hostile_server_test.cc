@@ -1,5 +1,5 @@
-// Servers that try to hang their clients (issue item 6, docs/reliability.md
-// "Hostile servers"). Each attack runs while an honest neighbour, a second
+// Servers that try to hang their clients (docs/reliability.md, "Hostile
+// servers, names and identity"). Each attack runs while an honest neighbour, a second
 // channel of the same process to a real server, calls in a loop; the
 // neighbour must see no failed call.
 //   - A squatter holds the port name with a full listen backlog: the

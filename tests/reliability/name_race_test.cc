@@ -1,4 +1,5 @@
-// Ownership of a port name (issue 17, item 5; docs/reliability.md). Two
+// Ownership of a port name (docs/reliability.md, "Hostile servers, names
+// and identity"). Two
 // servers race for one name, started at once (concurrent) and one after the
 // other (sequential): exactly one wins every time, the loser gets
 // ALREADY_EXISTS, and the loser's teardown leaves the winner's socket

@@ -1,5 +1,6 @@
-// Byte budgets against memfd-mode requests (docs/reliability.md, "Sparse
-// memfds"). The server runs in a child process so that its RSS is its own.
+// Byte budgets against memfd-mode requests (docs/reliability.md, "Hostile
+// clients: memory and bytes"). The server runs in a child process so that
+// its RSS is its own.
 // While an honest neighbour calls Echo in a loop:
 //  1. attackers send requests whose payload memfd was only ftruncate'd
 //     (sparse: it costs them nothing); each is cut off when the server
