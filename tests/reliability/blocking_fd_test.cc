@@ -242,6 +242,10 @@ TEST_F(BlockingFdTest, AttachedToACancelPacket) {
     ASSERT_TRUE(why.has_value());
     EXPECT_NE(why->find("CANCEL with descriptors"), std::string::npos) << *why;
   });
+  // Counted by reason (DATA_LOSS: a protocol violation).
+  EXPECT_GE(server_->local()->stats().clients_cut_off_by_code[static_cast<int>(
+                absl::StatusCode::kDataLoss)],
+            1u);
 }
 
 TEST_F(BlockingFdTest, SentAsAPayloadMemfd) {

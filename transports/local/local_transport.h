@@ -23,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -199,6 +200,11 @@ struct LocalServerStats {
   uint64_t connections_accepted = 0;
   uint64_t connections_refused = 0;
   uint64_t clients_cut_off = 0;  // Protocol violations and stalls.
+  // clients_cut_off by the status code of the reason, indexed by
+  // absl::StatusCode (DATA_LOSS: a protocol violation; RESOURCE_EXHAUSTED:
+  // a limit). Every cut-off is counted; its log line on stderr is
+  // rate-limited (10 a second, then a line saying how many were left out).
+  std::array<uint64_t, 17> clients_cut_off_by_code{};
   uint64_t connections_open = 0;
   uint64_t calls_started = 0;
   // Times a connection's calls were held back by contended_cpu_share.

@@ -51,6 +51,7 @@
 #include "transports/local/frame.h"
 #include "transports/local/internal/fd_closer.h"
 #include "transports/local/internal/listener.h"
+#include "transports/local/internal/log_rate_limit.h"
 #include "transports/local/internal/peer_pidfd.h"
 #include "transports/local/internal/port_name.h"
 #include "transports/local/internal/server_connection.h"
@@ -111,6 +112,10 @@ class LocalServer final : public LocalServerTransport,
     s.connections_accepted = accepted_.load();
     s.connections_refused = refused_.load();
     s.clients_cut_off = cut_off_.load();
+    for (size_t i = 0; i < s.clients_cut_off_by_code.size(); ++i) {
+      s.clients_cut_off_by_code[i] =
+          cut_off_by_code_[i].load(std::memory_order_relaxed);
+    }
     s.calls_started = calls_->calls_started();
     s.throttle_pauses = pool_->throttle_pauses();
     s.threads_started = pool_->threads_started();
@@ -216,6 +221,9 @@ class LocalServer final : public LocalServerTransport,
   std::unique_ptr<internal::ServerCalls> calls_;  // Uses pool_.
 
   std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0};
+  std::array<std::atomic<uint64_t>, 17> cut_off_by_code_{};
+  Mutex log_mu_;  // A leaf.
+  LogRateLimit cut_off_log_ ABSL_GUARDED_BY(log_mu_);
   std::atomic<uint64_t> cancel_packets_{0}, handshakes_timed_out_{0},
       accept_fd_exhausted_{0};
 };

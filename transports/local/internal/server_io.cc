@@ -354,9 +354,26 @@ void LocalServer::CutOff(const std::shared_ptr<Connection>& c,
                          const absl::Status& why) {
   if (c->closed.load()) return;
   cut_off_.fetch_add(1);
-  std::fprintf(stderr, "lpc local %s: disconnecting client pid %d uid %u: %s\n",
-               name_.c_str(), c->creds.pid, c->creds.uid,
-               std::string(why.message()).c_str());
+  const size_t code = static_cast<size_t>(why.code());
+  if (code < cut_off_by_code_.size()) {
+    cut_off_by_code_[code].fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t left_out = 0;
+  bool log;
+  {
+    MutexLock lock(&log_mu_);
+    log = cut_off_log_.Admit(MonotonicNowNs(), &left_out);
+  }
+  if (log) {
+    const std::string earlier =
+        left_out == 0 ? std::string()
+                      : absl::StrCat(" (", left_out,
+                                     " earlier cut-offs not logged)");
+    std::fprintf(stderr,
+                 "lpc local %s: disconnecting client pid %d uid %u: %s%s\n",
+                 name_.c_str(), c->creds.pid, c->creds.uid,
+                 std::string(why.message()).c_str(), earlier.c_str());
+  }
   std::string p = EncodeStatusPacket(
       ControlType::kGoodbye,
       absl::UnavailableError(absl::StrCat("server disconnected this client: ",
