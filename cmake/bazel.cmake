@@ -25,11 +25,12 @@ lpc_system(absl
   CMAKE absl::status absl::statusor absl::strings absl::str_format
         absl::synchronization absl::time absl::flat_hash_map
         absl::flat_hash_set absl::inlined_vector absl::random_random
-        absl::cord absl::flags absl::flags_parse absl::flags_usage
+        absl::cord
   PKG absl_status absl_statusor absl_strings absl_str_format
       absl_synchronization absl_time absl_flat_hash_map absl_flat_hash_set
-      absl_inlined_vector absl_random_random absl_cord absl_flags
-      absl_flags_parse absl_flags_usage)
+      absl_inlined_vector absl_random_random absl_cord)
+lpc_system(absl_flags CMAKE absl::flags absl::flags_parse absl::flags_usage
+  PKG absl_flags absl_flags_parse absl_flags_usage)
 lpc_system(protobuf CMAKE protobuf::libprotobuf PKG protobuf)
 lpc_system(protoc_lib CMAKE protobuf::libprotoc protobuf::libprotobuf)
 lpc_system(grpcpp CMAKE gRPC::grpc++ gRPC::grpc++_reflection

@@ -164,6 +164,7 @@ lpc_bazel_cc_binary(lpc_examples_calculator_calculator_client
   DEPS
     lpc_examples_calculator_calculator_lpc
     lpc_runtime_config
+    lpc_runtime_flags
     lpc_transports_connect
     SYSTEM:absl
 )
@@ -190,7 +191,8 @@ lpc_bazel_cc_binary(lpc_examples_calculator_calculator_server
     examples/calculator/calculator_server.cc
   DEPS
     lpc_examples_calculator_calculator_lpc
-    lpc_examples_common_serve
+    lpc_runtime_flags
+    lpc_runtime_serve
     SYSTEM:absl
 )
 
@@ -206,20 +208,6 @@ lpc_bazel_idl_library(lpc_examples_calculator_common_lpc
     lpc_runtime
     SYSTEM:absl
     SYSTEM:protobuf
-)
-
-lpc_bazel_cc_library(lpc_examples_common_serve
-  PACKAGE examples/common
-  NAME serve
-  SRCS
-    examples/common/serve.cc
-  HDRS
-    examples/common/serve.h
-  DEPS
-    lpc_runtime
-    lpc_runtime_config
-    lpc_transports_connect
-    SYSTEM:absl
 )
 
 lpc_bazel_cc_library(lpc_examples_frames_fnv
@@ -238,8 +226,10 @@ lpc_bazel_cc_binary(lpc_examples_frames_frames_client
     lpc_examples_frames_fnv
     lpc_examples_frames_frames_lpc
     lpc_runtime_config
+    lpc_runtime_flags
     lpc_transports_connect
     SYSTEM:absl
+    SYSTEM:absl_flags
 )
 
 lpc_bazel_idl_library(lpc_examples_frames_frames_lpc
@@ -264,7 +254,8 @@ lpc_bazel_cc_binary(lpc_examples_frames_frames_server
   DEPS
     lpc_examples_frames_fnv
     lpc_examples_frames_frames_lpc
-    lpc_examples_common_serve
+    lpc_runtime_flags
+    lpc_runtime_serve
     SYSTEM:absl
 )
 
@@ -276,6 +267,7 @@ lpc_bazel_cc_binary(lpc_examples_kvstore_kv_client
   DEPS
     lpc_examples_kvstore_kvstore_lpc
     lpc_runtime_config
+    lpc_runtime_flags
     lpc_transports_connect
     SYSTEM:absl
 )
@@ -287,7 +279,9 @@ lpc_bazel_cc_binary(lpc_examples_kvstore_kv_server
     examples/kvstore/kv_server.cc
   DEPS
     lpc_examples_kvstore_kv_service
-    lpc_examples_common_serve
+    lpc_runtime_flags
+    lpc_runtime_serve
+    SYSTEM:absl_flags
 )
 
 lpc_bazel_cc_library(lpc_examples_kvstore_kv_service
@@ -569,7 +563,20 @@ lpc_bazel_cc_library(lpc_runtime_config
     lpc_runtime_config_proto
     lpc_runtime
     SYSTEM:absl
+    SYSTEM:absl_flags
     SYSTEM:protobuf
+)
+
+lpc_bazel_cc_test(lpc_runtime_config_grpc_test
+  PACKAGE runtime
+  NAME config_grpc_test
+  SRCS
+    runtime/config_grpc_test.cc
+  DEPS
+    lpc_runtime_config
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE medium
 )
 
 lpc_bazel_proto_library(lpc_runtime_config_proto
@@ -592,9 +599,22 @@ lpc_bazel_cc_test(lpc_runtime_config_test
     lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    SYSTEM:absl_flags
   SIZE medium
   TAGS
     notsan
+)
+
+lpc_bazel_cc_library(lpc_runtime_flags
+  PACKAGE runtime
+  NAME flags
+  SRCS
+    runtime/flags.cc
+  HDRS
+    runtime/flags.h
+  DEPS
+    SYSTEM:absl
+    SYSTEM:absl_flags
 )
 
 lpc_bazel_cc_library(lpc_runtime_inprocess
@@ -643,6 +663,20 @@ lpc_bazel_cc_library(lpc_runtime
     SYSTEM:absl
   LINKOPTS
     -lpthread
+)
+
+lpc_bazel_cc_library(lpc_runtime_serve
+  PACKAGE runtime
+  NAME serve
+  SRCS
+    runtime/serve.cc
+  HDRS
+    runtime/serve.h
+  DEPS
+    lpc_runtime_config
+    lpc_runtime
+    lpc_transports_connect
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_test(lpc_runtime_server_test
@@ -1255,6 +1289,62 @@ lpc_bazel_cc_test(lpc_tests_reliability_wakeup_test
     lpc_tests_reliability_reliability_peer
 )
 
+lpc_bazel_cc_library(lpc_tests_replicas_netns
+  PACKAGE tests/replicas
+  NAME netns
+  TESTONLY
+  SRCS
+    tests/replicas/netns.cc
+  HDRS
+    tests/replicas/netns.h
+  DEPS
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_binary(lpc_tests_replicas_replica_server
+  PACKAGE tests/replicas
+  NAME replica_server
+  TESTONLY
+  SRCS
+    tests/replicas/replica_server.cc
+  DEPS
+    lpc_tests_replicas_replica_service
+    lpc_runtime
+    lpc_testing_tsan_suppressions
+    lpc_transports_grpc
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_tests_replicas_replica_service
+  PACKAGE tests/replicas
+  NAME replica_service
+  TESTONLY
+  HDRS
+    tests/replicas/replica_service.h
+  DEPS
+    lpc_runtime
+)
+
+lpc_bazel_cc_test(lpc_tests_replicas_replica_test
+  PACKAGE tests/replicas
+  NAME replica_test
+  SRCS
+    tests/replicas/replica_test.cc
+  DEPS
+    lpc_tests_replicas_netns
+    lpc_tests_replicas_replica_service
+    lpc_runtime
+    lpc_runtime_config
+    lpc_testing_status_matchers
+    lpc_testing_tsan_suppressions
+    lpc_transports_connect
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_tests_replicas_replica_server
+)
+
 lpc_bazel_idl_library(lpc_transports_grpc_interop_interop_lpc
   PACKAGE transports/grpc/interop
   NAME interop_lpc
@@ -1301,6 +1391,20 @@ lpc_bazel_cc_library(lpc_transports_grpc
     SYSTEM:absl
     SYSTEM:grpcpp
     lpc_testing_tsan_suppressions
+)
+
+lpc_bazel_cc_test(lpc_transports_grpc_grpc_channel_options_test
+  PACKAGE transports/grpc
+  NAME grpc_channel_options_test
+  SRCS
+    transports/grpc/grpc_channel_options_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_transports_grpc_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE medium
 )
 
 lpc_bazel_cc_test(lpc_transports_grpc_grpc_kill_test
@@ -1381,6 +1485,60 @@ lpc_bazel_cc_library(lpc_transports_grpc_test_service
     transports/grpc/test_service.h
   DEPS
     lpc_runtime
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_client_connection
+  PACKAGE transports/local/internal
+  NAME client_connection
+  SRCS
+    transports/local/internal/client_connection.cc
+    transports/local/internal/client_wait.cc
+  HDRS
+    transports/local/internal/client_connection.h
+    transports/local/internal/pending_call.h
+  DEPS
+    lpc_transports_local_internal_client_doorbell
+    lpc_transports_local_internal_client_handshake
+    lpc_runtime
+    lpc_transports_local_buffer_cache
+    lpc_transports_local_control_socket
+    lpc_transports_local_doorbell
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport_api
+    lpc_transports_local_memfd
+    lpc_transports_local_metadata
+    lpc_transports_local_section
+    lpc_transports_local_shared_word
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_client_doorbell
+  PACKAGE transports/local/internal
+  NAME client_doorbell
+  HDRS
+    transports/local/internal/client_doorbell.h
+  DEPS
+    lpc_transports_local_doorbell
+    lpc_transports_local_unique_fd
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_client_handshake
+  PACKAGE transports/local/internal
+  NAME client_handshake
+  SRCS
+    transports/local/internal/client_handshake.cc
+  HDRS
+    transports/local/internal/client_handshake.h
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport_api
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    lpc_transports_local_unique_fd
     SYSTEM:absl
 )
 
@@ -1657,6 +1815,9 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
   HDRS
     transports/local/local_transport.h
   DEPS
+    lpc_transports_local_local_transport_api
+    lpc_transports_local_internal_client_connection
+    lpc_transports_local_internal_client_handshake
     lpc_transports_local_buffer_cache
     lpc_transports_local_metadata
     lpc_transports_local_control_socket
@@ -1671,6 +1832,17 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
     SYSTEM:absl
   LINKOPTS
     -lpthread
+)
+
+lpc_bazel_cc_library(lpc_transports_local_local_transport_api
+  PACKAGE transports/local
+  NAME local_transport_api
+  HDRS
+    transports/local/local_transport.h
+  DEPS
+    lpc_transports_local_section
+    lpc_runtime
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_test(lpc_transports_local_local_transport_test

@@ -48,7 +48,7 @@ def query():
         for child in rule:
             name = child.get("name")
             if child.tag == "list":
-                attrs[name] = [e.get("value") for e in child]
+                attrs[name] = [normalize(e.get("value")) for e in child]
             elif child.tag == "dict":
                 attrs[name] = [(p[0].get("value"), p[1].get("value"))
                                for p in child.findall("pair")]
@@ -57,6 +57,14 @@ def query():
         attrs["class"] = rule.get("class")
         rules[rule.get("name")] = attrs
     return rules
+
+
+def normalize(label):
+    """@lpc//a:b and @//a:b are //a:b."""
+    for prefix in ("@lpc//", "@//"):
+        if label and label.startswith(prefix):
+            return "//" + label[len(prefix):]
+    return label
 
 
 def split(label):

@@ -16,7 +16,7 @@ set(LPC_PUBLIC_TARGETS
   lpc_runtime_config
   lpc_runtime_inprocess
   lpc_transports_connect
-  lpc_examples_common_serve)
+  lpc_runtime_serve)
 
 lpc_closure(closure ${LPC_PUBLIC_TARGETS})
 set(objects)
