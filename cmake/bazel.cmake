@@ -40,8 +40,8 @@ lpc_system(gtest_main CMAKE GTest::gtest GTest::gmock GTest::gtest_main)
 lpc_system(benchmark CMAKE benchmark::benchmark)
 lpc_system(benchmark_main CMAKE benchmark::benchmark_main)
 
-# Splits DEPS into lpc targets (with alwayslink ones wrapped for whole-archive
-# linking) and system imported targets. Sets <out>_LIBS in the caller.
+# Maps DEPS to CMake targets: lpc targets as they are, SYSTEM:<name> to the
+# system library's imported targets. Sets <out>_LIBS in the caller.
 function(_lpc_resolve_deps out)
   set(libs)
   foreach(dep IN LISTS ARGN)
@@ -56,12 +56,7 @@ function(_lpc_resolve_deps out)
       get_property(targets GLOBAL PROPERTY LPC_SYSTEM_${name})
       list(APPEND libs ${targets})
     else()
-      get_property(always GLOBAL PROPERTY LPC_ALWAYSLINK_${dep})
-      if(always)
-        list(APPEND libs "$<LINK_LIBRARY:WHOLE_ARCHIVE,${dep}>")
-      else()
-        list(APPEND libs ${dep})
-      endif()
+      list(APPEND libs ${dep})
     endif()
   endforeach()
   set(${out}_LIBS ${libs} PARENT_SCOPE)
@@ -96,7 +91,16 @@ function(lpc_bazel_cc_library target)
   list(TRANSFORM ARG_SRCS PREPEND "${CMAKE_SOURCE_DIR}/")
   list(TRANSFORM ARG_HDRS PREPEND "${CMAKE_SOURCE_DIR}/" OUTPUT_VARIABLE hdrs)
   _lpc_resolve_deps(deps ${ARG_DEPS})
-  if(ARG_SRCS)
+  get_property(always GLOBAL PROPERTY LPC_ALWAYSLINK_${target})
+  if(ARG_SRCS AND always)
+    # alwayslink: every object is linked into every executable that needs
+    # the library (lpc_bazel_finalize), as Bazel does; <target> itself
+    # carries only the usage requirements.
+    add_library(${target}_objects OBJECT ${ARG_SRCS} ${hdrs})
+    target_link_libraries(${target}_objects PUBLIC ${deps_LIBS} ${ARG_LINKOPTS})
+    add_library(${target} INTERFACE)
+    target_link_libraries(${target} INTERFACE ${deps_LIBS} ${ARG_LINKOPTS})
+  elseif(ARG_SRCS)
     add_library(${target} STATIC ${ARG_SRCS} ${hdrs})
     target_link_libraries(${target} PUBLIC ${deps_LIBS} ${ARG_LINKOPTS})
   else()
@@ -112,6 +116,8 @@ function(_lpc_executable target)
   _lpc_resolve_deps(deps ${ARG_DEPS})
   add_executable(${target} ${ARG_SRCS})
   target_link_libraries(${target} PRIVATE ${deps_LIBS} ${ARG_LINKOPTS})
+  set_property(GLOBAL APPEND PROPERTY LPC_EXECUTABLES ${target})
+  _lpc_record(${target} DEPS ${ARG_DEPS})
   set_target_properties(${target} PROPERTIES
     OUTPUT_NAME "${ARG_NAME}"
     RUNTIME_OUTPUT_DIRECTORY "${LPC_RUNFILES}/${ARG_PACKAGE}")
@@ -227,11 +233,34 @@ function(lpc_closure out)
   set(${out} ${seen} PARENT_SCOPE)
 endfunction()
 
-# The alwayslink libraries, which every dependant links whole
-# (--whole-archive), listed before any target so that the order of the
-# generated file does not matter.
+# The alwayslink libraries (listed before any target, so that the order of
+# the generated file does not matter). Linking them with --whole-archive
+# would put the same archive twice on a link line when two paths lead to it,
+# and define its symbols twice; their objects are linked instead.
 function(lpc_bazel_alwayslink)
   foreach(target IN LISTS ARGN)
     set_property(GLOBAL PROPERTY LPC_ALWAYSLINK_${target} TRUE)
+  endforeach()
+endfunction()
+
+# The object files of the alwayslink libraries among the targets that the
+# given ones need, for an executable or library that links them all.
+function(lpc_alwayslink_objects out)
+  lpc_closure(closure ${ARGN})
+  set(objects)
+  foreach(t IN LISTS closure)
+    if(TARGET ${t}_objects)
+      list(APPEND objects "$<TARGET_OBJECTS:${t}_objects>")
+    endif()
+  endforeach()
+  set(${out} ${objects} PARENT_SCOPE)
+endfunction()
+
+function(lpc_bazel_finalize)
+  get_property(executables GLOBAL PROPERTY LPC_EXECUTABLES)
+  foreach(exe IN LISTS executables)
+    get_property(deps GLOBAL PROPERTY LPC_DEPS_${exe})
+    lpc_alwayslink_objects(objects ${deps})
+    target_sources(${exe} PRIVATE ${objects})
   endforeach()
 endfunction()

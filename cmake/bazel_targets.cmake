@@ -617,6 +617,19 @@ lpc_bazel_cc_library(lpc_runtime_flags
     SYSTEM:absl_flags
 )
 
+lpc_bazel_cc_test(lpc_runtime_flags_test
+  PACKAGE runtime
+  NAME flags_test
+  SRCS
+    runtime/flags_test.cc
+  DEPS
+    lpc_runtime_config
+    lpc_runtime_flags
+    lpc_testing_gtest_main
+    SYSTEM:absl_flags
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_runtime_inprocess
   PACKAGE runtime
   NAME inprocess
@@ -788,8 +801,10 @@ lpc_bazel_cc_binary(lpc_tests_conformance_conformance_server
     lpc_tests_conformance_conformance_service
     lpc_runtime
     lpc_runtime_config_proto
+    lpc_runtime_flags
     lpc_transports_connect
     SYSTEM:absl
+    SYSTEM:absl_flags
 )
 
 lpc_bazel_cc_library(lpc_tests_conformance_conformance_service
@@ -1008,6 +1023,25 @@ lpc_bazel_cc_test(lpc_tests_reliability_deadline_local_test
     --gtest_filter=DeadlineTest.Local
 )
 
+lpc_bazel_cc_test(lpc_tests_reliability_ending_test
+  PACKAGE tests/reliability
+  NAME ending_test
+  SRCS
+    tests/reliability/ending_test.cc
+  DEPS
+    lpc_tests_reliability_util
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_endpoint
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_tests_reliability_reliability_peer
+)
+
 lpc_bazel_cc_test(lpc_tests_reliability_fairness_test
   PACKAGE tests/reliability
   NAME fairness_test
@@ -1091,11 +1125,49 @@ lpc_bazel_cc_test(lpc_tests_reliability_handshake_fuzzer_test
     SRC:tests/reliability/handshake_corpus/welcome_valid
 )
 
+lpc_bazel_cc_test(lpc_tests_reliability_hostile_server_test
+  PACKAGE tests/reliability
+  NAME hostile_server_test
+  SRCS
+    tests/reliability/hostile_server_test.cc
+  DEPS
+    lpc_tests_reliability_util
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_endpoint
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_tests_reliability_reliability_peer
+)
+
 lpc_bazel_cc_test(lpc_tests_reliability_memfd_hygiene_test
   PACKAGE tests/reliability
   NAME memfd_hygiene_test
   SRCS
     tests/reliability/memfd_hygiene_test.cc
+  DEPS
+    lpc_tests_reliability_util
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_endpoint
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_tests_reliability_reliability_peer
+)
+
+lpc_bazel_cc_test(lpc_tests_reliability_name_race_test
+  PACKAGE tests/reliability
+  NAME name_race_test
+  SRCS
+    tests/reliability/name_race_test.cc
   DEPS
     lpc_tests_reliability_util
     lpc_testing_gtest_main
@@ -1216,6 +1288,25 @@ lpc_bazel_cc_test(lpc_tests_reliability_soak_test
     lpc_tests_reliability_reliability_peer
 )
 
+lpc_bazel_cc_test(lpc_tests_reliability_sparse_memfd_test
+  PACKAGE tests/reliability
+  NAME sparse_memfd_test
+  SRCS
+    tests/reliability/sparse_memfd_test.cc
+  DEPS
+    lpc_tests_reliability_util
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_endpoint
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_tests_reliability_reliability_peer
+)
+
 lpc_bazel_cc_test(lpc_tests_reliability_toctou_test
   PACKAGE tests/reliability
   NAME toctou_test
@@ -1243,10 +1334,12 @@ lpc_bazel_cc_library(lpc_tests_reliability_util
   TESTONLY
   SRCS
     tests/reliability/harness.cc
+    tests/reliability/neighbour.cc
     tests/reliability/raw_client.cc
     tests/reliability/reliability_util.cc
   HDRS
     tests/reliability/harness.h
+    tests/reliability/neighbour.h
     tests/reliability/raw_client.h
     tests/reliability/reliability_util.h
   DEPS
@@ -1370,6 +1463,7 @@ lpc_bazel_cc_binary(lpc_transports_grpc_interop_interop_server
     lpc_transports_grpc_interop_interop_lpc
     lpc_runtime
     lpc_testing_tsan_suppressions
+    lpc_transports_connect
     lpc_transports_grpc
     SYSTEM:absl
 )
@@ -1386,6 +1480,7 @@ lpc_bazel_cc_library(lpc_transports_grpc
     transports/grpc/grpc_channel.h
     transports/grpc/grpc_server.h
   DEPS
+    lpc_transports_grpc_internal
     lpc_transports_grpc_mapping
     lpc_runtime
     SYSTEM:absl
@@ -1404,6 +1499,22 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_channel_options_test
     lpc_runtime
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+  SIZE medium
+)
+
+lpc_bazel_cc_test(lpc_transports_grpc_grpc_features_test
+  PACKAGE transports/grpc
+  NAME grpc_features_test
+  SRCS
+    transports/grpc/grpc_features_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_transports_grpc_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:grpcpp
   SIZE medium
 )
 
@@ -1448,6 +1559,21 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_transport_test
     lpc_testing_gtest_main
     lpc_testing_status_matchers
   SIZE medium
+)
+
+lpc_bazel_cc_library(lpc_transports_grpc_internal
+  PACKAGE transports/grpc
+  NAME internal
+  SRCS
+    transports/grpc/internal/server_parts.cc
+    transports/grpc/internal/tls.cc
+  HDRS
+    transports/grpc/internal/server_parts.h
+    transports/grpc/internal/tls.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:grpcpp
 )
 
 lpc_bazel_cc_library(lpc_transports_grpc_mapping
@@ -1518,11 +1644,15 @@ lpc_bazel_cc_library(lpc_transports_local_internal_client_connection
 lpc_bazel_cc_library(lpc_transports_local_internal_client_doorbell
   PACKAGE transports/local/internal
   NAME client_doorbell
+  SRCS
+    transports/local/internal/client_doorbell.cc
   HDRS
     transports/local/internal/client_doorbell.h
   DEPS
+    lpc_runtime
     lpc_transports_local_doorbell
     lpc_transports_local_unique_fd
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_library(lpc_transports_local_internal_client_handshake
@@ -1534,6 +1664,114 @@ lpc_bazel_cc_library(lpc_transports_local_internal_client_handshake
     transports/local/internal/client_handshake.h
   DEPS
     lpc_transports_local_control_socket
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport_api
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_listener
+  PACKAGE transports/local/internal
+  NAME listener
+  SRCS
+    transports/local/internal/listener.cc
+  HDRS
+    transports/local/internal/listener.h
+  DEPS
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport_api
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_peer_pidfd
+  PACKAGE transports/local/internal
+  NAME peer_pidfd
+  SRCS
+    transports/local/internal/peer_pidfd.cc
+  HDRS
+    transports/local/internal/peer_pidfd.h
+  DEPS
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_test(lpc_transports_local_internal_peer_pidfd_test
+  PACKAGE transports/local/internal
+  NAME peer_pidfd_test
+  SRCS
+    transports/local/internal/peer_pidfd_test.cc
+  DEPS
+    lpc_transports_local_internal_peer_pidfd
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_unique_fd
+    SYSTEM:gtest
+  SIZE small
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_port_name
+  PACKAGE transports/local/internal
+  NAME port_name
+  SRCS
+    transports/local/internal/port_name.cc
+  HDRS
+    transports/local/internal/port_name.h
+  DEPS
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_test(lpc_transports_local_internal_port_name_test
+  PACKAGE transports/local/internal
+  NAME port_name_test
+  SRCS
+    transports/local/internal/port_name_test.cc
+  DEPS
+    lpc_transports_local_internal_port_name
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_unique_fd
+    SYSTEM:gtest
+  SIZE small
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
+  PACKAGE transports/local/internal
+  NAME server_connection
+  SRCS
+    transports/local/internal/server_connection.cc
+  HDRS
+    transports/local/internal/budget.h
+    transports/local/internal/server_connection.h
+  DEPS
+    lpc_runtime
+    lpc_transports_local_control_socket
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport_api
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_server_handshake
+  PACKAGE transports/local/internal
+  NAME server_handshake
+  SRCS
+    transports/local/internal/server_handshake.cc
+  HDRS
+    transports/local/internal/server_handshake.h
+  DEPS
+    lpc_transports_local_internal_listener
+    lpc_transports_local_internal_server_connection
+    lpc_transports_local_buffer_cache
+    lpc_transports_local_control_socket
+    lpc_transports_local_doorbell
+    lpc_transports_local_endpoint
     lpc_transports_local_frame
     lpc_transports_local_local_transport_api
     lpc_transports_local_memfd
@@ -1764,8 +2002,10 @@ lpc_bazel_cc_binary(lpc_transports_local_local_benchmark
   DEPS
     lpc_transports_local_local_transport
     lpc_runtime
+    lpc_runtime_flags
     lpc_runtime_testing_service
     SYSTEM:absl
+    SYSTEM:absl_flags
     SYSTEM:benchmark
   DATA
     lpc_transports_local_local_test_peer
@@ -1818,6 +2058,11 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
     lpc_transports_local_local_transport_api
     lpc_transports_local_internal_client_connection
     lpc_transports_local_internal_client_handshake
+    lpc_transports_local_internal_peer_pidfd
+    lpc_transports_local_internal_port_name
+    lpc_transports_local_internal_listener
+    lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_server_handshake
     lpc_transports_local_buffer_cache
     lpc_transports_local_metadata
     lpc_transports_local_control_socket
@@ -1841,6 +2086,7 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport_api
     transports/local/local_transport.h
   DEPS
     lpc_transports_local_section
+    lpc_transports_local_unique_fd
     lpc_runtime
     SYSTEM:absl
 )
@@ -1851,6 +2097,7 @@ lpc_bazel_cc_test(lpc_transports_local_local_transport_test
   SRCS
     transports/local/local_transport_test.cc
   DEPS
+    lpc_transports_local_internal_peer_pidfd
     lpc_transports_local_local_transport
     lpc_runtime
     lpc_runtime_testing_service

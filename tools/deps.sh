@@ -5,7 +5,7 @@
 
 LPC_PACKAGES=(
   bazel-bootstrap bazel-bootstrap-source bazel-platforms
-  g++ pkg-config
+  g++ pkg-config cmake
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
