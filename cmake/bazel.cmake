@@ -34,7 +34,7 @@ lpc_system(absl_flags CMAKE absl::flags absl::flags_parse absl::flags_usage
 lpc_system(protobuf CMAKE protobuf::libprotobuf PKG protobuf)
 lpc_system(protoc_lib CMAKE protobuf::libprotoc protobuf::libprotobuf)
 lpc_system(grpcpp CMAKE gRPC::grpc++ gRPC::grpc++_reflection
-  PKG grpc++ grpc++_reflection grpc gpr protobuf)
+  PKG grpc++ grpc gpr protobuf)
 lpc_system(gtest CMAKE GTest::gtest GTest::gmock)
 lpc_system(gtest_main CMAKE GTest::gtest GTest::gmock GTest::gtest_main)
 lpc_system(benchmark CMAKE benchmark::benchmark)

@@ -80,6 +80,10 @@ foreach(s IN LISTS system)
 endforeach()
 list(REMOVE_DUPLICATES pc_requires)
 list(JOIN pc_requires ", " LPC_PC_REQUIRES)
+# The prefix is found from the .pc file's own place, so that
+# `cmake --install --prefix <dir>` gives a working lpc.pc.
+file(RELATIVE_PATH LPC_PC_PREFIX "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
+string(REGEX REPLACE "/$" "" LPC_PC_PREFIX "${LPC_PC_PREFIX}")
 configure_file(cmake/lpc.pc.in "${CMAKE_BINARY_DIR}/lpc.pc" @ONLY)
 install(FILES "${CMAKE_BINARY_DIR}/lpc.pc"
   DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
