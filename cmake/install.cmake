@@ -1,5 +1,5 @@
 # What `cmake --install` installs:
-#   lib/liblpc.so                  one library: the runtime, the config, the
+#   lib/liblpc.so                  one library: the runtime, the config and flags, the
 #                                  local and gRPC transports, target selection
 #                                  and the server main loop, with the objects
 #                                  of every lpc library they depend on
@@ -16,6 +16,7 @@ set(LPC_PUBLIC_TARGETS
   lpc_runtime_config
   lpc_runtime_inprocess
   lpc_transports_connect
+  lpc_runtime_flags
   lpc_runtime_serve)
 
 lpc_closure(closure ${LPC_PUBLIC_TARGETS})
