@@ -1468,6 +1468,19 @@ lpc_bazel_cc_binary(lpc_transports_grpc_interop_interop_server
     SYSTEM:absl
 )
 
+lpc_bazel_cc_binary(lpc_transports_grpc_interop_whoami_client
+  PACKAGE transports/grpc/interop
+  NAME whoami_client
+  TESTONLY
+  SRCS
+    transports/grpc/interop/whoami_client.cc
+  DEPS
+    lpc_transports_grpc_interop_interop_lpc
+    lpc_runtime
+    lpc_testing_tsan_suppressions
+    lpc_transports_connect
+)
+
 lpc_bazel_cc_library(lpc_transports_grpc
   PACKAGE transports/grpc
   NAME grpc
@@ -1614,6 +1627,18 @@ lpc_bazel_cc_library(lpc_transports_grpc_test_service
     SYSTEM:absl
 )
 
+lpc_bazel_cc_test(lpc_transports_local_internal_budget_test
+  PACKAGE transports/local/internal
+  NAME budget_test
+  SRCS
+    transports/local/internal/budget_test.cc
+  DEPS
+    lpc_transports_local_internal_server_connection
+    lpc_testing_gtest_main
+    SYSTEM:gtest
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_transports_local_internal_client_connection
   PACKAGE transports/local/internal
   NAME client_connection
@@ -1670,6 +1695,29 @@ lpc_bazel_cc_library(lpc_transports_local_internal_client_handshake
     lpc_transports_local_section
     lpc_transports_local_unique_fd
     SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_fair_scheduler
+  PACKAGE transports/local/internal
+  NAME fair_scheduler
+  SRCS
+    transports/local/internal/fair_scheduler.cc
+  HDRS
+    transports/local/internal/fair_scheduler.h
+  DEPS
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_test(lpc_transports_local_internal_fair_scheduler_test
+  PACKAGE transports/local/internal
+  NAME fair_scheduler_test
+  SRCS
+    transports/local/internal/fair_scheduler_test.cc
+  DEPS
+    lpc_transports_local_internal_fair_scheduler
+    lpc_testing_gtest_main
+    SYSTEM:gtest
+  SIZE small
 )
 
 lpc_bazel_cc_library(lpc_transports_local_internal_listener
@@ -1738,6 +1786,26 @@ lpc_bazel_cc_test(lpc_transports_local_internal_port_name_test
   SIZE small
 )
 
+lpc_bazel_cc_library(lpc_transports_local_internal_server_calls
+  PACKAGE transports/local/internal
+  NAME server_calls
+  SRCS
+    transports/local/internal/server_calls.cc
+  HDRS
+    transports/local/internal/server_calls.h
+  DEPS
+    lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_worker_pool
+    lpc_runtime
+    lpc_transports_local_buffer_cache
+    lpc_transports_local_doorbell
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport_api
+    lpc_transports_local_metadata
+    SYSTEM:absl
+)
+
 lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
   PACKAGE transports/local/internal
   NAME server_connection
@@ -1747,6 +1815,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
     transports/local/internal/budget.h
     transports/local/internal/server_connection.h
   DEPS
+    lpc_transports_local_internal_fair_scheduler
     lpc_runtime
     lpc_transports_local_control_socket
     lpc_transports_local_endpoint
@@ -1754,6 +1823,20 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
     lpc_transports_local_local_transport_api
     lpc_transports_local_memfd
     lpc_transports_local_section
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_server_fuzz_peer
+  PACKAGE transports/local/internal
+  NAME server_fuzz_peer
+  HDRS
+    transports/local/internal/server_fuzz_peer.h
+  DEPS
+    lpc_transports_local_internal_server_connection
+    lpc_runtime
+    lpc_transports_local_endpoint
+    lpc_transports_local_local_transport_api
     lpc_transports_local_unique_fd
     SYSTEM:absl
 )
@@ -1778,6 +1861,24 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_handshake
     lpc_transports_local_section
     lpc_transports_local_unique_fd
     SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_worker_pool
+  PACKAGE transports/local/internal
+  NAME worker_pool
+  SRCS
+    transports/local/internal/worker_pool.cc
+  HDRS
+    transports/local/internal/worker_pool.h
+  DEPS
+    lpc_transports_local_internal_fair_scheduler
+    lpc_transports_local_internal_server_connection
+    lpc_runtime
+    lpc_transports_local_doorbell
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+  LINKOPTS
+    -lpthread
 )
 
 lpc_bazel_cc_library(lpc_transports_local_buffer_cache
@@ -1834,6 +1935,65 @@ lpc_bazel_cc_test(lpc_transports_local_consumer_fuzzer
     SRC:transports/local/consumer_fuzzer_corpus/memfd_request
     SRC:transports/local/consumer_fuzzer_corpus/replies
     SRC:transports/local/consumer_fuzzer_corpus/wrapped_record
+)
+
+lpc_bazel_cc_test(lpc_transports_local_control_path_fuzzer
+  PACKAGE transports/local
+  NAME control_path_fuzzer
+  SRCS
+    transports/local/control_path_fuzzer.cc
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_frame
+    lpc_transports_local_metadata
+    lpc_transports_local_server_fuzz_client
+    lpc_runtime
+    lpc_testing_fuzz_driver_main
+    lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_server_fuzz_peer
+    SYSTEM:absl
+  SIZE medium
+  ARGS
+    transports/local/control_path_fuzzer_corpus
+  ENV
+    LPC_FUZZ_ITERATIONS=3000
+    LPC_FUZZ_SECONDS=20
+  DATA
+    SRC:transports/local/control_path_fuzzer_corpus/any_type_packet
+    SRC:transports/local/control_path_fuzzer_corpus/bind
+    SRC:transports/local/control_path_fuzzer_corpus/cancel_240_fds
+    SRC:transports/local/control_path_fuzzer_corpus/cancel_packet
+    SRC:transports/local/control_path_fuzzer_corpus/cancel_packet_with_fd
+    SRC:transports/local/control_path_fuzzer_corpus/data_area_request
+    SRC:transports/local/control_path_fuzzer_corpus/goodbye_packet
+    SRC:transports/local/control_path_fuzzer_corpus/memfd_oneway_then_hangup
+    SRC:transports/local/control_path_fuzzer_corpus/memfd_request_honest
+    SRC:transports/local/control_path_fuzzer_corpus/memfd_request_no_fd
+    SRC:transports/local/control_path_fuzzer_corpus/memfd_request_pipe_fd
+    SRC:transports/local/control_path_fuzzer_corpus/memfd_request_sparse_fd
+    SRC:transports/local/control_path_fuzzer_corpus/memfd_request_two_fds
+    SRC:transports/local/control_path_fuzzer_corpus/memfd_request_wrong_number
+    SRC:transports/local/control_path_fuzzer_corpus/memfd_two_requests
+    SRC:transports/local/control_path_fuzzer_corpus/packet_4096
+    SRC:transports/local/control_path_fuzzer_corpus/packet_cut
+    SRC:transports/local/control_path_fuzzer_corpus/packet_empty
+    SRC:transports/local/control_path_fuzzer_corpus/packet_oversized
+    SRC:transports/local/control_path_fuzzer_corpus/packet_raw_with_fds
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_253_fds
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_bad_number
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_devnull
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_eventfd
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_five_fds
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_no_fd
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_own_socket
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_pipe
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_reserved
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_sealed
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_seven_fds
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_socket
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_sparse
+    SRC:transports/local/control_path_fuzzer_corpus/payload_fd_unsealed
+    SRC:transports/local/control_path_fuzzer_corpus/scribbled_ring
 )
 
 lpc_bazel_cc_library(lpc_transports_local_control_socket
@@ -1993,6 +2153,57 @@ lpc_bazel_cc_test(lpc_transports_local_frame_test
   SIZE small
 )
 
+lpc_bazel_cc_test(lpc_transports_local_handle_message_fuzzer
+  PACKAGE transports/local
+  NAME handle_message_fuzzer
+  SRCS
+    transports/local/handle_message_fuzzer.cc
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_frame
+    lpc_transports_local_metadata
+    lpc_transports_local_server_fuzz_client
+    lpc_runtime
+    lpc_testing_fuzz_driver_main
+    lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_server_fuzz_peer
+    SYSTEM:absl
+  SIZE medium
+  ARGS
+    transports/local/handle_message_fuzzer_corpus
+  ENV
+    LPC_FUZZ_ITERATIONS=3000
+    LPC_FUZZ_SECONDS=20
+  DATA
+    SRC:transports/local/handle_message_fuzzer_corpus/bind_bad_major
+    SRC:transports/local/handle_message_fuzzer_corpus/bind_bad_uuid
+    SRC:transports/local/handle_message_fuzzer_corpus/bind_cut
+    SRC:transports/local/handle_message_fuzzer_corpus/bind_other_name
+    SRC:transports/local/handle_message_fuzzer_corpus/bind_raw
+    SRC:transports/local/handle_message_fuzzer_corpus/bind_reply_type
+    SRC:transports/local/handle_message_fuzzer_corpus/deadline_huge
+    SRC:transports/local/handle_message_fuzzer_corpus/deadline_past
+    SRC:transports/local/handle_message_fuzzer_corpus/drop_calls
+    SRC:transports/local/handle_message_fuzzer_corpus/duplicate_in_flight
+    SRC:transports/local/handle_message_fuzzer_corpus/early_cancel
+    SRC:transports/local/handle_message_fuzzer_corpus/echo
+    SRC:transports/local/handle_message_fuzzer_corpus/hung_up
+    SRC:transports/local/handle_message_fuzzer_corpus/large_payload
+    SRC:transports/local/handle_message_fuzzer_corpus/metadata
+    SRC:transports/local/handle_message_fuzzer_corpus/metadata_cut
+    SRC:transports/local/handle_message_fuzzer_corpus/metadata_flipped
+    SRC:transports/local/handle_message_fuzzer_corpus/not_bound
+    SRC:transports/local/handle_message_fuzzer_corpus/oneway
+    SRC:transports/local/handle_message_fuzzer_corpus/oversized
+    SRC:transports/local/handle_message_fuzzer_corpus/oversized_oneway
+    SRC:transports/local/handle_message_fuzzer_corpus/ring_cancel
+    SRC:transports/local/handle_message_fuzzer_corpus/slot_huge
+    SRC:transports/local/handle_message_fuzzer_corpus/socket_cancel
+    SRC:transports/local/handle_message_fuzzer_corpus/unknown_flags
+    SRC:transports/local/handle_message_fuzzer_corpus/unknown_method
+    SRC:transports/local/handle_message_fuzzer_corpus/unknown_type
+)
+
 lpc_bazel_cc_binary(lpc_transports_local_local_benchmark
   PACKAGE transports/local
   NAME local_benchmark
@@ -2062,7 +2273,10 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
     lpc_transports_local_internal_port_name
     lpc_transports_local_internal_listener
     lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_server_fuzz_peer
+    lpc_transports_local_internal_server_calls
     lpc_transports_local_internal_server_handshake
+    lpc_transports_local_internal_worker_pool
     lpc_transports_local_buffer_cache
     lpc_transports_local_metadata
     lpc_transports_local_control_socket
@@ -2247,6 +2461,32 @@ lpc_bazel_cc_test(lpc_transports_local_section_test
     SYSTEM:absl
     SYSTEM:gtest
   SIZE small
+)
+
+lpc_bazel_cc_library(lpc_transports_local_server_fuzz_client
+  PACKAGE transports/local
+  NAME server_fuzz_client
+  TESTONLY
+  SRCS
+    transports/local/server_fuzz_client.cc
+    transports/local/server_fuzz_common.cc
+  HDRS
+    transports/local/server_fuzz_client.h
+    transports/local/server_fuzz_common.h
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport
+    lpc_transports_local_memfd
+    lpc_transports_local_metadata
+    lpc_transports_local_section
+    lpc_transports_local_unique_fd
+    lpc_runtime
+    lpc_runtime_testing_service
+    lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_server_fuzz_peer
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_library(lpc_transports_local_shared_word
