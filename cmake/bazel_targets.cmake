@@ -908,6 +908,25 @@ lpc_bazel_cc_test(lpc_tests_reliability_at_most_once_test
     lpc_tests_reliability_reliability_peer
 )
 
+lpc_bazel_cc_test(lpc_tests_reliability_blocking_fd_test
+  PACKAGE tests/reliability
+  NAME blocking_fd_test
+  SRCS
+    tests/reliability/blocking_fd_test.cc
+  DEPS
+    lpc_tests_reliability_util
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_endpoint
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_tests_reliability_reliability_peer
+)
+
 lpc_bazel_cc_test(lpc_tests_reliability_boundary_test
   PACKAGE tests/reliability
   NAME boundary_test
@@ -1720,6 +1739,21 @@ lpc_bazel_cc_test(lpc_transports_local_internal_fair_scheduler_test
   SIZE small
 )
 
+lpc_bazel_cc_library(lpc_transports_local_internal_fd_closer
+  PACKAGE transports/local/internal
+  NAME fd_closer
+  SRCS
+    transports/local/internal/fd_closer.cc
+  HDRS
+    transports/local/internal/fd_closer.h
+  DEPS
+    lpc_runtime
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+  LINKOPTS
+    -lpthread
+)
+
 lpc_bazel_cc_library(lpc_transports_local_internal_listener
   PACKAGE transports/local/internal
   NAME listener
@@ -1730,6 +1764,37 @@ lpc_bazel_cc_library(lpc_transports_local_internal_listener
   DEPS
     lpc_transports_local_frame
     lpc_transports_local_local_transport_api
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_local_server
+  PACKAGE transports/local/internal
+  NAME local_server
+  SRCS
+    transports/local/internal/server_io.cc
+  HDRS
+    transports/local/internal/local_server.h
+  DEPS
+    lpc_transports_local_internal_fd_closer
+    lpc_transports_local_internal_listener
+    lpc_transports_local_internal_peer_pidfd
+    lpc_transports_local_internal_port_name
+    lpc_transports_local_internal_server_calls
+    lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_server_fuzz_peer
+    lpc_transports_local_internal_server_handshake
+    lpc_transports_local_internal_worker_pool
+    lpc_runtime
+    lpc_transports_local_buffer_cache
+    lpc_transports_local_control_socket
+    lpc_transports_local_doorbell
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport_api
+    lpc_transports_local_memfd
+    lpc_transports_local_metadata
+    lpc_transports_local_section
     lpc_transports_local_unique_fd
     SYSTEM:absl
 )
@@ -1815,6 +1880,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
     transports/local/internal/budget.h
     transports/local/internal/server_connection.h
   DEPS
+    lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_fair_scheduler
     lpc_runtime
     lpc_transports_local_control_socket
@@ -1849,6 +1915,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_handshake
   HDRS
     transports/local/internal/server_handshake.h
   DEPS
+    lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_listener
     lpc_transports_local_internal_server_connection
     lpc_transports_local_buffer_cache
@@ -2271,7 +2338,9 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
     lpc_transports_local_internal_client_handshake
     lpc_transports_local_internal_peer_pidfd
     lpc_transports_local_internal_port_name
+    lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_listener
+    lpc_transports_local_internal_local_server
     lpc_transports_local_internal_server_connection
     lpc_transports_local_internal_server_fuzz_peer
     lpc_transports_local_internal_server_calls
