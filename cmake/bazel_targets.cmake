@@ -1776,6 +1776,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_local_server
   HDRS
     transports/local/internal/local_server.h
   DEPS
+    lpc_transports_local_internal_log_rate_limit
     lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_listener
     lpc_transports_local_internal_peer_pidfd
@@ -1797,6 +1798,25 @@ lpc_bazel_cc_library(lpc_transports_local_internal_local_server
     lpc_transports_local_section
     lpc_transports_local_unique_fd
     SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_log_rate_limit
+  PACKAGE transports/local/internal
+  NAME log_rate_limit
+  HDRS
+    transports/local/internal/log_rate_limit.h
+)
+
+lpc_bazel_cc_test(lpc_transports_local_internal_log_rate_limit_test
+  PACKAGE transports/local/internal
+  NAME log_rate_limit_test
+  SRCS
+    transports/local/internal/log_rate_limit_test.cc
+  DEPS
+    lpc_transports_local_internal_log_rate_limit
+    lpc_testing_gtest_main
+    SYSTEM:gtest
+  SIZE small
 )
 
 lpc_bazel_cc_library(lpc_transports_local_internal_peer_pidfd
