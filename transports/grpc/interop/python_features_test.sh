@@ -5,6 +5,7 @@
 # Usage: python_features_test.sh <protoc> <interop_server> <features_client.py>
 #                                <health.proto> <reflection.proto> <whoami_client>
 set -euo pipefail
+source "$PWD/transports/grpc/interop/server_lib.sh"
 
 protoc="$PWD/$1"
 server="$PWD/$2"
@@ -104,26 +105,7 @@ expect_start_error "$certs/server.pem" "$certs/client.key" \
   "TLS private key '$certs/client.key' does not belong to the certificate in '$certs/server.pem'"
 
 rm -f plain.sock tls.sock mtls.sock
-mkfifo server.stdin
-LPC_CONFIG=features.textproto "$server" < server.stdin > server.out \
-  2> server.err &
-server_pid=$!
-exec 3> server.stdin
-cleanup() {
-  exec 3>&-
-  kill -9 "$server_pid" 2> /dev/null || true
-  wait "$server_pid" 2> /dev/null || true
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 100); do  # At most 10 s.
-  if grep -q '^ready$' server.out 2> /dev/null; then break; fi
-  if ! kill -0 "$server_pid" 2> /dev/null; then
-    echo "server exited:" >&2; cat server.err >&2; exit 1
-  fi
-  sleep 0.1
-done
-grep -q '^ready$' server.out || { echo "server never ready" >&2; exit 1; }
+start_interop_server env LPC_CONFIG=features.textproto "$server"
 
 # lpc's own client, set up by config files: TLS, mTLS, mTLS without a
 # certificate, and a bad root file.

@@ -3,6 +3,7 @@
 # grpc_python_plugin from the .proto lpcc emitted, calls an lpc server.
 # Usage: python_interop_test.sh <protoc> <interop.proto> <interop_server> <client.py>
 set -euo pipefail
+source "$PWD/transports/grpc/interop/server_lib.sh"
 
 protoc="$PWD/$1"
 proto="$PWD/$2"
@@ -26,25 +27,7 @@ mkdir -p "$gen"
 
 rm -f interop.sock
 # The server reads its stdin until EOF: the fifo's writer is this script.
-mkfifo server.stdin
-"$server" unix:interop.sock < server.stdin > server.out 2> server.err &
-server_pid=$!
-exec 3> server.stdin
-cleanup() {
-  exec 3>&-
-  kill -9 "$server_pid" 2> /dev/null || true
-  wait "$server_pid" 2> /dev/null || true
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 100); do  # At most 10 s.
-  if grep -q '^ready$' server.out 2> /dev/null; then break; fi
-  if ! kill -0 "$server_pid" 2> /dev/null; then
-    echo "server exited:" >&2; cat server.err >&2; exit 1
-  fi
-  sleep 0.1
-done
-grep -q '^ready$' server.out || { echo "server never ready" >&2; exit 1; }
+start_interop_server "$server" unix:interop.sock
 
 "$python" "$client" "$gen" unix:interop.sock
 
