@@ -10,6 +10,36 @@
 #include "absl/time/clock.h"
 
 namespace lpc {
+namespace {
+
+// The stream OpenStream returns when the call cannot start: every
+// operation reports `status`.
+class EndedClientStream final : public ClientStream {
+ public:
+  EndedClientStream(CallContext* ctx, absl::Status status)
+      : ctx_(ctx), status_(std::move(status)) {}
+  CallContext& context() override { return *ctx_; }
+  void Write(std::string, WriteCallback done) override { done(status_); }
+  void WritesDone() override {}
+  void Read(ReadCallback done) override { done(status_); }
+  void Finish(FinishCallback done) override { done(status_); }
+
+ private:
+  CallContext* const ctx_;
+  const absl::Status status_;
+};
+
+}  // namespace
+
+std::shared_ptr<ClientStream> Channel::OpenStream(
+    const InterfaceDescriptor& iface, const MethodDescriptor& method,
+    CallContext* ctx) {
+  return std::make_shared<EndedClientStream>(
+      ctx, absl::UnimplementedError(absl::StrCat(
+               "the ", std::string(transport_name()), " transport cannot carry ",
+               std::string(MethodKindName(method.kind)), " method ",
+               iface.MethodPath(method))));
+}
 
 absl::Status Channel::PrepareCall(CallContext* ctx, size_t request_size) const {
   absl::Time now;

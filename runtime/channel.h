@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "runtime/call.h"
 #include "runtime/call_context.h"
 #include "runtime/interface.h"
 
@@ -31,6 +32,9 @@ struct ChannelOptions {
   // Requests and replies larger than this fail with RESOURCE_EXHAUSTED.
   // Default: 64 MiB.
   size_t max_message_size = size_t{64} << 20;
+  // The flow-control window of each stream's server-to-client flow: how
+  // much the server may send ahead of this client's reads.
+  StreamWindow stream_window;
 };
 
 using ResponseCallback = std::function<void(absl::StatusOr<std::string>)>;
@@ -59,6 +63,15 @@ class Channel {
                                            const MethodDescriptor& method,
                                            CallContext* ctx,
                                            std::string request);
+
+  // Opens a call of any method as two message flows (runtime/call.h): the
+  // way to call streaming methods. `ctx` must outlive the stream; it gets
+  // the default deadline if it has none. Never returns null: a call that
+  // cannot start ends at once, and its Read and Finish report why. The
+  // default implementation ends every call with UNIMPLEMENTED.
+  virtual std::shared_ptr<ClientStream> OpenStream(
+      const InterfaceDescriptor& iface, const MethodDescriptor& method,
+      CallContext* ctx);
 
   // "inprocess", "local" or "grpc".
   virtual std::string_view transport_name() const = 0;

@@ -6,6 +6,20 @@
 
 namespace lpc {
 
+std::string_view MethodKindName(MethodKind kind) {
+  switch (kind) {
+    case MethodKind::kUnary:
+      return "unary";
+    case MethodKind::kServerStreaming:
+      return "server-streaming";
+    case MethodKind::kClientStreaming:
+      return "client-streaming";
+    case MethodKind::kBidiStreaming:
+      return "bidi-streaming";
+  }
+  return "unknown";
+}
+
 const MethodDescriptor* InterfaceDescriptor::FindMethod(uint32_t id) const {
   for (const MethodDescriptor& m : methods) {
     if (m.id == id) return &m;

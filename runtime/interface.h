@@ -16,10 +16,32 @@
 
 namespace lpc {
 
+// Which of the call's two message flows carry more than one message.
+enum class MethodKind : uint8_t {
+  kUnary = 0,            // one request, one reply (or none, if oneway)
+  kServerStreaming = 1,  // one request, a stream of replies
+  kClientStreaming = 2,  // a stream of requests, one reply
+  kBidiStreaming = 3,    // a stream each way
+};
+
+// "unary", "server-streaming", "client-streaming" or "bidi-streaming".
+std::string_view MethodKindName(MethodKind kind);
+
 struct MethodDescriptor {
   std::string_view name;  // "Add": the gRPC method name.
   uint32_t id = 0;        // The method's ordinal, stable across versions.
   bool oneway = false;
+  MethodKind kind = MethodKind::kUnary;
+
+  bool streaming() const { return kind != MethodKind::kUnary; }
+  bool client_streams() const {
+    return kind == MethodKind::kClientStreaming ||
+           kind == MethodKind::kBidiStreaming;
+  }
+  bool server_streams() const {
+    return kind == MethodKind::kServerStreaming ||
+           kind == MethodKind::kBidiStreaming;
+  }
 };
 
 struct InterfaceVersion {

@@ -28,6 +28,18 @@ absl::Status Server::RegisterService(Service* service) {
   std::vector<std::string> paths;
   paths.reserve(d.methods.size());
   for (const MethodDescriptor& m : d.methods) paths.push_back(d.MethodPath(m));
+  auto bound = std::make_unique<BoundInterface>();
+  bound->descriptor = &d;
+  bound->service_index = static_cast<int>(services_.size() - 1);
+  for (size_t i = 0; i < d.methods.size(); ++i) {
+    BoundInterface::Method m;
+    m.descriptor = &d.methods[i];
+    m.path = paths[i];
+    m.uses_start_call =
+        d.methods[i].streaming() || service->UsesStartCall(d.methods[i].id);
+    bound->methods.push_back(std::move(m));
+  }
+  bound_.push_back(std::move(bound));
   method_paths_.push_back(std::move(paths));
   return absl::OkStatus();
 }
@@ -150,6 +162,59 @@ absl::Status Server::Dispatch(std::string_view full_name, uint32_t method_id,
   }();
   if (!status.ok()) failed_.fetch_add(1, std::memory_order_relaxed);
   return status;
+}
+
+const BoundInterface::Method* BoundInterface::FindMethod(uint32_t id) const {
+  // Ordinals are usually 1..n in order: try the direct slot first.
+  if (id >= 1 && id <= methods.size() &&
+      methods[id - 1].descriptor->id == id) {
+    return &methods[id - 1];
+  }
+  for (const Method& m : methods) {
+    if (m.descriptor->id == id) return &m;
+  }
+  return nullptr;
+}
+
+const BoundInterface* Server::Bind(std::string_view full_name) const {
+  const int i = FindServiceIndex(full_name);
+  return i < 0 ? nullptr : bound_[i].get();
+}
+
+absl::Status Server::DispatchBound(const BoundInterface& iface,
+                                   const BoundInterface::Method& method,
+                                   CallContext& ctx, std::string_view request,
+                                   std::string* response) {
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  absl::Status status = [&]() -> absl::Status {
+    if (request.size() > options_.max_message_size) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "request of ", request.size(), " bytes exceeds the server's limit of ",
+          options_.max_message_size, " bytes"));
+    }
+    if (ctx.method_path().empty()) ctx.set_method_path_ref(&method.path);
+    absl::Status s = services_[iface.service_index]->Dispatch(
+        method.descriptor->id, ctx, request, response);
+    if (s.ok() && response->size() > options_.max_message_size) {
+      response->clear();
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "reply exceeds the server's maximum message size of ",
+          options_.max_message_size, " bytes"));
+    }
+    return s;
+  }();
+  if (!status.ok()) failed_.fetch_add(1, std::memory_order_relaxed);
+  return status;
+}
+
+void Server::StartCall(const BoundInterface& iface,
+                       const BoundInterface::Method& method,
+                       std::shared_ptr<ServerStream> call) {
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  CallContext& ctx = call->context();
+  if (ctx.method_path().empty()) ctx.set_method_path_ref(&method.path);
+  services_[iface.service_index]->StartCall(method.descriptor->id,
+                                            std::move(call));
 }
 
 }  // namespace lpc

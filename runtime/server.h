@@ -43,6 +43,28 @@ struct ServerOptions {
   // with UNAVAILABLE.
   // Default: 5 seconds.
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // The flow-control window of each stream's client-to-server flow: how
+  // much a client may send ahead of the handler's reads.
+  StreamWindow stream_window;
+};
+
+// An interface resolved once, when a connection or call binds to it; the
+// transport keeps the pointer and dispatches by method id, with no string
+// look-up per call. Owned by the Server; valid until it is destroyed.
+struct BoundInterface {
+  const InterfaceDescriptor* descriptor = nullptr;
+  int service_index = -1;  // the dispatcher's own index
+
+  struct Method {
+    const MethodDescriptor* descriptor = nullptr;
+    std::string path;         // "/example.calc.Calculator/Add"
+    bool uses_start_call = false;  // streaming or [async]: use StartCall
+  };
+  // Indexed by position in descriptor->methods.
+  std::vector<Method> methods;
+
+  // The method with ordinal `id`, or nullptr.
+  const Method* FindMethod(uint32_t id) const;
 };
 
 // What a transport needs from the server. Implemented by Server.
@@ -69,6 +91,35 @@ class Dispatcher {
                                 std::string* response) = 0;
 
   virtual const ServerOptions& options() const = 0;
+
+  // The registered interface called `full_name`, resolved for dispatch by
+  // method id, or nullptr.
+  virtual const BoundInterface* Bind(std::string_view full_name) const {
+    (void)full_name;
+    return nullptr;
+  }
+
+  // Runs a plain unary call of `method` (uses_start_call false) on the
+  // calling thread, like Dispatch without the look-ups.
+  virtual absl::Status DispatchBound(const BoundInterface& iface,
+                                     const BoundInterface::Method& method,
+                                     CallContext& ctx,
+                                     std::string_view request,
+                                     std::string* response) {
+    return Dispatch(iface.descriptor->full_name, method.descriptor->id, ctx,
+                    request, response);
+  }
+
+  // Starts a call that runs through the call model (streaming methods and
+  // [async] handlers) and returns once its handler returned; the call may
+  // go on long after. Whatever happens, `call` is finished exactly once.
+  virtual void StartCall(const BoundInterface& iface,
+                         const BoundInterface::Method& method,
+                         std::shared_ptr<ServerStream> call) {
+    (void)iface;
+    (void)method;
+    call->Finish(absl::UnimplementedError("streams are not supported"));
+  }
 
   // Every registered interface, in registration order (a transport that
   // announces services, e.g. gRPC's health and reflection services).
@@ -132,6 +183,14 @@ class Server final : public Dispatcher {
                         std::string* response) override;
   const ServerOptions& options() const override { return options_; }
   std::vector<const InterfaceDescriptor*> Interfaces() const override;
+  const BoundInterface* Bind(std::string_view full_name) const override;
+  absl::Status DispatchBound(const BoundInterface& iface,
+                             const BoundInterface::Method& method,
+                             CallContext& ctx, std::string_view request,
+                             std::string* response) override;
+  void StartCall(const BoundInterface& iface,
+                 const BoundInterface::Method& method,
+                 std::shared_ptr<ServerStream> call) override;
 
  private:
   Service* FindService(std::string_view full_name) const;
@@ -145,6 +204,9 @@ class Server final : public Dispatcher {
   // its descriptor's methods: built once, so that Dispatch points a
   // context at it instead of building a string per call.
   std::vector<std::vector<std::string>> method_paths_;
+  // One per service, same order: what Bind returns. unique_ptr so that the
+  // pointers stay put while services are registered.
+  std::vector<std::unique_ptr<BoundInterface>> bound_;
   std::vector<std::unique_ptr<ServerTransport>> transports_;
 
   Mutex mu_;  // Serialises Start and Shutdown.

@@ -14,7 +14,10 @@
 #include <string>
 #include <string_view>
 
+#include <memory>
+
 #include "absl/status/status.h"
+#include "runtime/call.h"
 #include "runtime/call_context.h"
 #include "runtime/interface.h"
 
@@ -33,6 +36,22 @@ class Service {
   virtual absl::Status Dispatch(uint32_t method_id, CallContext& ctx,
                                 std::string_view request,
                                 std::string* response) = 0;
+
+  // Whether method `method_id` runs through StartCall instead of Dispatch:
+  // true for streaming methods and for methods whose handler is
+  // asynchronous ([async] in the IDL). Constant for a given service.
+  virtual bool UsesStartCall(uint32_t method_id) const {
+    (void)method_id;
+    return false;
+  }
+
+  // Starts method `method_id` on `call` and returns, usually before the
+  // call ends: the handler (or the generated code around a synchronous
+  // streaming handler) finishes `call` later, from any thread. Called only
+  // for methods where UsesStartCall is true. The default finishes the call
+  // with UNIMPLEMENTED.
+  virtual void StartCall(uint32_t method_id,
+                         std::shared_ptr<ServerStream> call);
 };
 
 }  // namespace lpc
