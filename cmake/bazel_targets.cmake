@@ -663,8 +663,10 @@ lpc_bazel_cc_library(lpc_runtime
     runtime/channel.cc
     runtime/interface.cc
     runtime/server.cc
+    runtime/service.cc
     runtime/target.cc
   HDRS
+    runtime/call.h
     runtime/call_context.h
     runtime/channel.h
     runtime/interface.h
