@@ -14,6 +14,14 @@ lpc_bazel_cc_library(lpc_codegen
   SRCS
     codegen/compiler.cc
     codegen/cpp_emitter.cc
+    codegen/internal/emit_client.cc
+    codegen/internal/emit_header.cc
+    codegen/internal/emit_messages.cc
+    codegen/internal/emit_names.cc
+    codegen/internal/emit_service.cc
+    codegen/internal/emit_text.cc
+    codegen/internal/emit_types.cc
+    codegen/internal/emitter.h
     codegen/lower.cc
   HDRS
     codegen/comments.h
