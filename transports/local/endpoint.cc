@@ -353,8 +353,9 @@ absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
   limits.max_payload = options_.max_payload;
   absl::StatusOr<FrameHeader> h = DecodeFrame(*record, limits);
   if (!h.ok()) return h.status();
-  const bool from_client = IsClientToServer(static_cast<MessageType>(h->type));
-  if (from_client != (side_ == Side::kServer)) {
+  const auto type = static_cast<MessageType>(h->type);
+  if (side_ == Side::kServer ? !IsClientToServer(type)
+                             : !IsServerToClient(type)) {
     return absl::DataLossError(
         absl::StrCat("frame: message type ", h->type, " in the wrong direction"));
   }

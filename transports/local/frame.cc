@@ -14,6 +14,9 @@ absl::Status Bad(const char* field, uint64_t value) {
 }
 
 constexpr uint32_t kMaxStatusMessage = 1024;
+// A STREAM_FINISH with metadata: the block (at most 16 KiB of entries and
+// its 8-byte header) and the status message.
+constexpr uint32_t kMaxFinishPayload = (16 << 10) + 8 + kMaxStatusMessage;
 constexpr size_t kMaxBindField = 256;
 
 }  // namespace
@@ -24,10 +27,65 @@ bool IsClientToServer(MessageType type) {
     case MessageType::kOneway:
     case MessageType::kCancel:
     case MessageType::kBind:
+    case MessageType::kStreamOpen:
+    case MessageType::kStreamMessage:
+    case MessageType::kHalfClose:
+    case MessageType::kWindowUpdate:
       return true;
     default:
       return false;
   }
+}
+
+bool IsServerToClient(MessageType type) {
+  switch (type) {
+    case MessageType::kReply:
+    case MessageType::kBindReply:
+    case MessageType::kStreamMessage:
+    case MessageType::kStreamFinish:
+    case MessageType::kWindowUpdate:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string EncodeStreamOpenBody(uint32_t window_messages,
+                                 uint64_t window_bytes) {
+  const StreamOpenBody b{window_messages, 0, window_bytes};
+  return std::string(reinterpret_cast<const char*>(&b), sizeof(b));
+}
+
+absl::StatusOr<StreamOpenBody> DecodeStreamOpenBody(std::string_view payload,
+                                                    std::string_view* rest) {
+  StreamOpenBody b;
+  if (payload.size() < sizeof(b)) {
+    return absl::DataLossError("bad stream open: body too short");
+  }
+  std::memcpy(&b, payload.data(), sizeof(b));
+  if (b.reserved != 0 || b.window_messages == 0 || b.window_bytes == 0) {
+    return absl::DataLossError("bad stream open: zero window or reserved set");
+  }
+  *rest = payload.substr(sizeof(b));
+  return b;
+}
+
+std::string EncodeWindowBody(uint32_t kind, uint32_t messages, uint64_t bytes) {
+  const WindowBody b{messages, kind, bytes};
+  return std::string(reinterpret_cast<const char*>(&b), sizeof(b));
+}
+
+absl::StatusOr<WindowBody> DecodeWindowBody(std::string_view payload) {
+  WindowBody b;
+  if (payload.size() != sizeof(b)) {
+    return absl::DataLossError("bad window update: wrong size");
+  }
+  std::memcpy(&b, payload.data(), sizeof(b));
+  if (b.kind != kWindowCredits && b.kind != kWindowAnnounce) {
+    return absl::DataLossError(
+        absl::StrCat("bad window update: unknown kind ", b.kind));
+  }
+  return b;
 }
 
 absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
@@ -38,20 +96,21 @@ absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
   FrameHeader h;
   std::memcpy(&h, record.data(), sizeof(h));
   if (h.record_size != record.size()) return Bad("record_size", h.record_size);
-  if (h.type < 1 || h.type > 6) return Bad("type", h.type);
+  if (h.type < 1 || h.type > 11) return Bad("type", h.type);
   if (h.payload_mode > 2) return Bad("payload_mode", h.payload_mode);
   if ((h.flags & ~kFlagKnownMask) != 0) return Bad("flags", h.flags);
-  if ((h.flags & kFlagMetadata) != 0 &&
-      h.type != static_cast<uint8_t>(MessageType::kRequest) &&
-      h.type != static_cast<uint8_t>(MessageType::kOneway) &&
-      h.type != static_cast<uint8_t>(MessageType::kReply)) {
+  const auto type = static_cast<MessageType>(h.type);
+  if ((h.flags & kFlagMetadata) != 0 && type != MessageType::kRequest &&
+      type != MessageType::kOneway && type != MessageType::kReply &&
+      type != MessageType::kStreamOpen &&
+      type != MessageType::kStreamMessage &&
+      type != MessageType::kStreamFinish) {
     return Bad("flags", h.flags);
   }
   if (h.reserved != 0) return Bad("reserved", h.reserved);
   if (h.payload_length > limits.max_payload) {
     return Bad("payload_length", h.payload_length);
   }
-  const auto type = static_cast<MessageType>(h.type);
   const auto mode = static_cast<PayloadMode>(h.payload_mode);
   if (mode == PayloadMode::kInline) {
     if (h.payload_length != record.size() - kFrameHeaderSize) {
@@ -62,8 +121,9 @@ absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
     if (record.size() != kFrameHeaderSize) return Bad("record_size", h.record_size);
     if (h.payload_length == 0) return Bad("payload_length", 0);
   }
-  const bool is_call =
-      type == MessageType::kRequest || type == MessageType::kOneway;
+  const bool is_call = type == MessageType::kRequest ||
+                       type == MessageType::kOneway ||
+                       type == MessageType::kStreamOpen;
   if (is_call) {
     if (h.deadline_ns < 0) return Bad("deadline_ns", h.deadline_ns);
   } else {
@@ -73,17 +133,36 @@ absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
     }
     if (h.method_id != 0) return Bad("method_id", h.method_id);
   }
-  const bool is_reply =
-      type == MessageType::kReply || type == MessageType::kBindReply;
+  const bool is_reply = type == MessageType::kReply ||
+                        type == MessageType::kBindReply ||
+                        type == MessageType::kStreamFinish;
   if (is_reply) {
     if (h.status_code > 16) return Bad("status_code", h.status_code);
-    if (h.status_code != 0 && h.payload_length > kMaxStatusMessage) {
+    if (type == MessageType::kStreamFinish) {
+      const bool md = (h.flags & kFlagMetadata) != 0;
+      if (h.payload_length > (md ? kMaxFinishPayload : kMaxStatusMessage) ||
+          (!md && h.status_code == 0 && h.payload_length != 0)) {
+        return Bad("payload_length", h.payload_length);
+      }
+    } else if (h.status_code != 0 && h.payload_length > kMaxStatusMessage) {
       return Bad("payload_length", h.payload_length);
     }
   } else if (h.status_code != 0) {
     return Bad("status_code", h.status_code);
   }
-  if (type == MessageType::kCancel && h.payload_length != 0) {
+  if ((type == MessageType::kCancel || type == MessageType::kHalfClose) &&
+      h.payload_length != 0) {
+    return Bad("payload_length", h.payload_length);
+  }
+  if (type >= MessageType::kStreamOpen && h.message_id == 0) {
+    return Bad("message_id", 0);
+  }
+  if (type == MessageType::kWindowUpdate &&
+      (mode != PayloadMode::kInline || h.payload_length != sizeof(WindowBody))) {
+    return Bad("payload_length", h.payload_length);
+  }
+  if (type == MessageType::kStreamOpen &&
+      h.payload_length < sizeof(StreamOpenBody)) {
     return Bad("payload_length", h.payload_length);
   }
   if (type == MessageType::kBindReply && h.payload_length != 0 &&

@@ -37,7 +37,15 @@ enum class MessageType : uint8_t {
   kCancel = 4,    // client -> server: cancel call message_id
   kBind = 5,      // client -> server: bind an interface; payload BindRequest
   kBindReply = 6, // server -> client: answers a kBind; interface_slot set
-  // Next: 7.
+  // Streams (docs/local-transport.md, "Streams"); message_id is the stream
+  // id, never 0.
+  kStreamOpen = 7,     // client -> server: opens a stream on a method, like
+                       // kRequest; payload StreamOpenBody [+ metadata]
+  kStreamMessage = 8,  // either way: one message of the stream
+  kHalfClose = 9,      // client -> server: the client's flow ends
+  kStreamFinish = 10,  // server -> client: final status [+ metadata]
+  kWindowUpdate = 11,  // either way: payload WindowBody
+  // Next: 12.
 };
 
 enum class PayloadMode : uint8_t {
@@ -48,8 +56,9 @@ enum class PayloadMode : uint8_t {
 
 // Flag bits of FrameHeader::flags.
 inline constexpr uint16_t kFlagNone = 0;
-// kRequest, kOneway, kReply: the payload starts with a metadata block
-// (metadata.h).
+// kRequest, kOneway, kReply, kStreamOpen (after its StreamOpenBody),
+// kStreamMessage (from the server), kStreamFinish: the payload starts with
+// a metadata block (metadata.h).
 inline constexpr uint16_t kFlagMetadata = 1;
 inline constexpr uint16_t kFlagKnownMask = kFlagMetadata;
 
@@ -87,8 +96,41 @@ struct FrameLimits {
 absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
                                         const FrameLimits& limits);
 
-// Whether a message type travels client->server (true) or server->client.
+// Whether a message type may travel client->server, and server->client
+// (kStreamMessage and kWindowUpdate travel both ways).
 bool IsClientToServer(MessageType type);
+bool IsServerToClient(MessageType type);
+
+// kStreamOpen's payload starts with this: the client's window for the
+// server-to-client flow (both fields >= 1).
+struct StreamOpenBody {
+  uint32_t window_messages;
+  uint32_t reserved;  // 0
+  uint64_t window_bytes;
+};
+static_assert(sizeof(StreamOpenBody) == 16);
+static_assert(std::is_trivially_copyable_v<StreamOpenBody>);
+
+// kWindowUpdate's payload (exactly this, inline).
+inline constexpr uint32_t kWindowCredits = 0;   // the reader took these
+inline constexpr uint32_t kWindowAnnounce = 1;  // the server's window
+struct WindowBody {
+  uint32_t messages;
+  uint32_t kind;  // kWindowCredits or kWindowAnnounce
+  uint64_t bytes;
+};
+static_assert(sizeof(WindowBody) == 16);
+static_assert(std::is_trivially_copyable_v<WindowBody>);
+
+// Encode and decode the two bodies. Decoding checks the size and the
+// fixed fields (reserved 0, known kind, a nonzero window) and is DATA_LOSS
+// naming what is wrong; `rest` receives what follows a StreamOpenBody.
+std::string EncodeStreamOpenBody(uint32_t window_messages,
+                                 uint64_t window_bytes);
+absl::StatusOr<StreamOpenBody> DecodeStreamOpenBody(std::string_view payload,
+                                                    std::string_view* rest);
+std::string EncodeWindowBody(uint32_t kind, uint32_t messages, uint64_t bytes);
+absl::StatusOr<WindowBody> DecodeWindowBody(std::string_view payload);
 
 // --- Control-socket packets -----------------------------------------------
 //

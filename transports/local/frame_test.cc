@@ -120,6 +120,115 @@ TEST(FrameTest, Directions) {
   EXPECT_FALSE(IsClientToServer(MessageType::kBindReply));
 }
 
+TEST(FrameTest, StreamDirections) {
+  EXPECT_TRUE(IsClientToServer(MessageType::kStreamOpen));
+  EXPECT_FALSE(IsServerToClient(MessageType::kStreamOpen));
+  EXPECT_TRUE(IsClientToServer(MessageType::kHalfClose));
+  EXPECT_FALSE(IsServerToClient(MessageType::kHalfClose));
+  EXPECT_FALSE(IsClientToServer(MessageType::kStreamFinish));
+  EXPECT_TRUE(IsServerToClient(MessageType::kStreamFinish));
+  for (MessageType both : {MessageType::kStreamMessage,
+                           MessageType::kWindowUpdate}) {
+    EXPECT_TRUE(IsClientToServer(both));
+    EXPECT_TRUE(IsServerToClient(both));
+  }
+}
+
+FrameHeader StreamRecord(MessageType type, uint32_t payload) {
+  FrameHeader h;
+  std::memset(&h, 0, sizeof(h));
+  h.record_size = kFrameHeaderSize + payload;
+  h.type = static_cast<uint8_t>(type);
+  h.message_id = 7;
+  h.payload_length = payload;
+  return h;
+}
+
+TEST(FrameTest, StreamRecordRules) {
+  // Valid forms.
+  FrameHeader open = StreamRecord(MessageType::kStreamOpen, 16);
+  open.interface_slot = 1;
+  open.method_id = 2;
+  open.deadline_ns = 1000;
+  open.flags = kFlagMetadata;
+  EXPECT_OK(DecodeFrame(Record(open, 16), {}).status());
+  EXPECT_OK(DecodeFrame(Record(StreamRecord(MessageType::kStreamMessage, 0), 0),
+                        {})
+                .status());
+  EXPECT_OK(
+      DecodeFrame(Record(StreamRecord(MessageType::kHalfClose, 0), 0), {})
+          .status());
+  EXPECT_OK(
+      DecodeFrame(Record(StreamRecord(MessageType::kWindowUpdate, 16), 16), {})
+          .status());
+  FrameHeader finish = StreamRecord(MessageType::kStreamFinish, 5);
+  finish.status_code = 9;
+  EXPECT_OK(DecodeFrame(Record(finish, 5), {}).status());
+
+  struct Case {
+    const char* field;
+    FrameHeader h;
+    size_t payload;
+  };
+  std::vector<Case> bad;
+  bad.push_back({"payload_length", StreamRecord(MessageType::kStreamOpen, 8), 8});
+  bad.push_back({"message_id", StreamRecord(MessageType::kStreamMessage, 3), 3});
+  bad.back().h.message_id = 0;
+  bad.push_back({"method_id", StreamRecord(MessageType::kStreamMessage, 3), 3});
+  bad.back().h.method_id = 1;
+  bad.push_back(
+      {"interface_slot", StreamRecord(MessageType::kHalfClose, 0), 0});
+  bad.back().h.interface_slot = 1;
+  bad.push_back({"deadline_ns", StreamRecord(MessageType::kWindowUpdate, 16),
+                 16});
+  bad.back().h.deadline_ns = 1;
+  bad.push_back({"payload_length", StreamRecord(MessageType::kHalfClose, 2), 2});
+  bad.push_back(
+      {"payload_length", StreamRecord(MessageType::kWindowUpdate, 17), 17});
+  bad.push_back({"flags", StreamRecord(MessageType::kWindowUpdate, 16), 16});
+  bad.back().h.flags = kFlagMetadata;
+  bad.push_back({"flags", StreamRecord(MessageType::kHalfClose, 0), 0});
+  bad.back().h.flags = kFlagMetadata;
+  bad.push_back({"status_code", StreamRecord(MessageType::kStreamMessage, 0), 0});
+  bad.back().h.status_code = 2;
+  bad.push_back(
+      {"payload_length", StreamRecord(MessageType::kStreamFinish, 2000), 2000});
+  bad.back().h.status_code = 2;
+  bad.push_back({"payload_length", StreamRecord(MessageType::kStreamFinish, 4), 4});
+  bad.push_back({"type", StreamRecord(MessageType::kStreamOpen, 16), 16});
+  bad.back().h.type = 12;
+  for (const Case& c : bad) {
+    EXPECT_THAT(DecodeFrame(Record(c.h, c.payload), {}),
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr(c.field)))
+        << c.field << " type " << int{c.h.type};
+  }
+}
+
+TEST(FrameTest, StreamBodies) {
+  std::string_view rest;
+  std::string open = EncodeStreamOpenBody(64, 1 << 20) + "md";
+  ASSERT_OK_AND_ASSIGN(StreamOpenBody b, DecodeStreamOpenBody(open, &rest));
+  EXPECT_EQ(b.window_messages, 64u);
+  EXPECT_EQ(b.window_bytes, 1u << 20);
+  EXPECT_EQ(rest, "md");
+  EXPECT_THAT(DecodeStreamOpenBody(EncodeStreamOpenBody(0, 5), &rest),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("window")));
+  EXPECT_THAT(DecodeStreamOpenBody(EncodeStreamOpenBody(5, 0), &rest),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("window")));
+  EXPECT_THAT(DecodeStreamOpenBody("short", &rest),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("short")));
+
+  ASSERT_OK_AND_ASSIGN(WindowBody w,
+                       DecodeWindowBody(EncodeWindowBody(kWindowCredits, 3, 9)));
+  EXPECT_EQ(w.kind, kWindowCredits);
+  EXPECT_EQ(w.messages, 3u);
+  EXPECT_EQ(w.bytes, 9u);
+  EXPECT_THAT(DecodeWindowBody(EncodeWindowBody(2, 3, 9)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("kind")));
+  EXPECT_THAT(DecodeWindowBody("x"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("size")));
+}
+
 TEST(ControlTest, StatusPacketRoundTrip) {
   std::string p = EncodeStatusPacket(ControlType::kRefused,
                                      absl::PermissionDeniedError("no uid 5"));
