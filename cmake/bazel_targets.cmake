@@ -672,15 +672,19 @@ lpc_bazel_cc_library(lpc_runtime
     runtime/interface.cc
     runtime/server.cc
     runtime/service.cc
+    runtime/stream.cc
     runtime/target.cc
   HDRS
     runtime/call.h
     runtime/call_context.h
     runtime/channel.h
     runtime/interface.h
+    runtime/internal/stream_internal.h
     runtime/mutex.h
     runtime/server.h
+    runtime/server_streams.h
     runtime/service.h
+    runtime/stream.h
     runtime/target.h
   DEPS
     SYSTEM:absl
@@ -710,6 +714,18 @@ lpc_bazel_cc_test(lpc_runtime_server_test
   DEPS
     lpc_runtime
     lpc_runtime_testing_service
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE small
+)
+
+lpc_bazel_cc_test(lpc_runtime_stream_test
+  PACKAGE runtime
+  NAME stream_test
+  SRCS
+    runtime/stream_test.cc
+  DEPS
+    lpc_runtime
     lpc_testing_gtest_main
     lpc_testing_status_matchers
   SIZE small

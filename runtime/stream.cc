@@ -1,0 +1,154 @@
+// The non-template parts of the typed streams (runtime/stream.h).
+#include "runtime/stream.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace lpc {
+namespace stream_internal {
+namespace {
+
+// A value one callback sets and one blocked thread waits for.
+template <typename V>
+class Waiter {
+ public:
+  void Set(V value) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    value_ = std::move(value);
+    // Under the lock: the waiter may destroy *this once it sees the value.
+    cv_.SignalAll();
+  }
+  // Waits without a deadline of its own: every transport runs a stream's
+  // callbacks by the time the call ends, and every call has a deadline.
+  V Wait() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    while (!value_.has_value()) {
+      cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+    }
+    return std::move(*value_);
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  std::optional<V> value_ ABSL_GUARDED_BY(mu_);
+};
+
+using ReadResult = absl::StatusOr<std::optional<std::string>>;
+
+// The stream of a call that could not start: every operation reports
+// `status`.
+class FailedClientStream final : public ClientStream {
+ public:
+  FailedClientStream(CallContext* ctx, absl::Status status)
+      : ctx_(ctx), status_(std::move(status)) {}
+  CallContext& context() override { return *ctx_; }
+  void Write(std::string, WriteCallback done) override { done(status_); }
+  void WritesDone() override {}
+  void Read(ReadCallback done) override { done(status_); }
+  void Finish(FinishCallback done) override { done(status_); }
+
+ private:
+  CallContext* const ctx_;
+  const absl::Status status_;
+};
+
+}  // namespace
+
+std::shared_ptr<ClientCall> ClientCall::Open(std::shared_ptr<Channel> channel,
+                                             const InterfaceDescriptor& iface,
+                                             const MethodDescriptor& method,
+                                             CallContext* ctx) {
+  std::shared_ptr<ClientCall> call(new ClientCall());
+  if (ctx == nullptr) {
+    call->owned_ctx_ = std::make_unique<CallContext>();
+    ctx = call->owned_ctx_.get();
+  }
+  if (channel != nullptr) {
+    call->stream_ = channel->OpenStream(iface, method, ctx);
+  }
+  if (call->stream_ == nullptr) {
+    call->stream_ = std::make_shared<FailedClientStream>(
+        ctx, absl::InternalError(absl::StrCat(
+                 "no stream for ", iface.MethodPath(method),
+                 channel == nullptr ? ": no channel" : "")));
+  }
+  call->channel_ = std::move(channel);
+  return call;
+}
+
+ClientCall::~ClientCall() {
+  // The stream goes first (it may use the context), then the context,
+  // then the channel.
+  stream_.reset();
+}
+
+void ClientCall::Fail(absl::Status error) {
+  {
+    MutexLock lock(&mu_);
+    if (!error_.ok()) return;
+    error_ = std::move(error);
+  }
+  context().Cancel();
+}
+
+absl::Status ClientCall::error() {
+  MutexLock lock(&mu_);
+  return error_;
+}
+
+absl::StatusOr<std::optional<std::string>> ClientCall::ReadBlocking() {
+  Waiter<ReadResult> w;
+  stream_->Read([&w](ReadResult r) { w.Set(std::move(r)); });
+  return w.Wait();
+}
+
+bool ClientCall::WriteBlocking(std::string message) {
+  Waiter<absl::Status> w;
+  stream_->Write(std::move(message), [&w](absl::Status s) { w.Set(s); });
+  return w.Wait().ok();
+}
+
+absl::Status ClientCall::FinishBlocking() {
+  Waiter<absl::Status> w;
+  stream_->Finish([&w](absl::Status s) { w.Set(s); });
+  absl::Status s = w.Wait();
+  absl::Status local = error();
+  return local.ok() ? s : local;
+}
+
+void ClientCall::FinishAsync(std::function<void(absl::Status)> done) {
+  // Holds the call until the status is in, so that a local error recorded
+  // meanwhile is still readable.
+  std::shared_ptr<ClientCall> self = shared_from_this();
+  stream_->Finish([self, done = std::move(done)](absl::Status s) {
+    absl::Status local = self->error();
+    done(local.ok() ? s : local);
+  });
+}
+
+absl::StatusOr<std::optional<std::string>> ReadBlocking(ServerStream& call) {
+  Waiter<ReadResult> w;
+  call.Read([&w](ReadResult r) { w.Set(std::move(r)); });
+  return w.Wait();
+}
+
+bool WriteBlocking(ServerStream& call, std::string message) {
+  Waiter<absl::Status> w;
+  call.Write(std::move(message), [&w](absl::Status s) { w.Set(s); });
+  return w.Wait().ok();
+}
+
+void FailDecode(ServerStream& call, const absl::Status& decode_status) {
+  call.Finish(absl::InvalidArgumentError(
+      absl::StrCat("a message does not decode: ", decode_status.message())));
+}
+
+AsyncCall::~AsyncCall() {
+  // Does nothing if the handler finished the call, or the call ended.
+  call_->Finish(absl::InternalError("handler dropped the call"));
+}
+
+}  // namespace stream_internal
+}  // namespace lpc
