@@ -265,6 +265,7 @@ class Lowerer {
       case Kind::kSequence:
       case Kind::kMap:
       case Kind::kOptional:
+      case Kind::kStream:
         break;
     }
     Error(t.loc, "internal: container where an element type was expected");
@@ -378,8 +379,9 @@ class Lowerer {
         for (const auto& m : i->methods) {
           std::string by = "the messages of method " + i->name + "." + m.name +
                            " in " + f.relative_path;
-          (*names)[RequestMessageName(m)] = by;
-          (*names)[ResponseMessageName(m)] = by;
+          for (const std::string& gen : GeneratedMessageNames(m)) {
+            (*names)[gen] = by;
+          }
         }
       }
     }
@@ -396,8 +398,7 @@ class Lowerer {
     CollectPackageNames(file_, &seen, &names);
     for (const auto& iface : file_.interfaces) {
       for (const idl::MethodDecl& m : iface->methods) {
-        for (const std::string& gen :
-             {RequestMessageName(m), ResponseMessageName(m)}) {
+        for (const std::string& gen : GeneratedMessageNames(m)) {
           auto [it, inserted] = names.emplace(
               gen, "the messages of method " + iface->name + "." + m.name);
           if (!inserted) {
@@ -435,43 +436,62 @@ class Lowerer {
 
   void LowerMessages(const idl::InterfaceDecl& iface) {
     for (const idl::MethodDecl& m : iface.methods) {
-      pb::DescriptorProto* req = out_->add_message_type();
-      req->set_name(RequestMessageName(m));
-      std::string req_full = Qualify(req->name());
-      Remember(req_full, m.loc);
-      uint32_t n = 0;
-      std::vector<std::pair<std::string, idl::SourceLocation>> names;
-      for (const idl::ParamDecl& p : m.params) {
-        if (p.direction == idl::ParamDirection::kOut) continue;
-        Remember(req_full + "." + p.name, p.loc);
-        LowerField(p.name, ++n, p.type, req_full, req, p.loc);
-        names.emplace_back(p.name, p.loc);
-      }
-      CheckAccessorNames("message " + req->name() + " (the parameters of " +
-                             m.name + ")",
-                         names);
-      names.clear();
-      pb::DescriptorProto* resp = out_->add_message_type();
-      resp->set_name(ResponseMessageName(m));
-      std::string resp_full = Qualify(resp->name());
-      Remember(resp_full, m.loc);
-      n = 0;
-      if (m.return_type.kind != Kind::kVoid) {
-        Remember(resp_full + "." + kResultFieldName, m.return_type.loc);
-        LowerField(kResultFieldName, ++n, m.return_type, resp_full, resp,
-                   m.return_type.loc);
-        names.emplace_back(kResultFieldName, m.loc);
-      }
-      for (const idl::ParamDecl& p : m.params) {
-        if (p.direction == idl::ParamDirection::kIn) continue;
-        Remember(resp_full + "." + p.name, p.loc);
-        LowerField(p.name, ++n, p.type, resp_full, resp, p.loc);
-        names.emplace_back(p.name, p.loc);
-      }
-      CheckAccessorNames("message " + resp->name() + " (the results of " +
-                             m.name + ")",
-                         names);
+      // A client stream's messages are its element type; the server
+      // stream's likewise.
+      if (!m.client_streaming()) LowerRequest(m);
+      if (!m.server_streaming()) LowerResponse(m);
     }
+  }
+
+  void LowerRequest(const idl::MethodDecl& m) {
+    pb::DescriptorProto* req = out_->add_message_type();
+    req->set_name(RequestMessageName(m));
+    std::string req_full = Qualify(req->name());
+    Remember(req_full, m.loc);
+    uint32_t n = 0;
+    std::vector<std::pair<std::string, idl::SourceLocation>> names;
+    for (const idl::ParamDecl& p : m.params) {
+      if (p.direction == idl::ParamDirection::kOut) continue;
+      Remember(req_full + "." + p.name, p.loc);
+      LowerField(p.name, ++n, p.type, req_full, req, p.loc);
+      names.emplace_back(p.name, p.loc);
+    }
+    CheckAccessorNames("message " + req->name() + " (the parameters of " +
+                           m.name + ")",
+                       names);
+  }
+
+  void LowerResponse(const idl::MethodDecl& m) {
+    std::vector<std::pair<std::string, idl::SourceLocation>> names;
+    pb::DescriptorProto* resp = out_->add_message_type();
+    resp->set_name(ResponseMessageName(m));
+    std::string resp_full = Qualify(resp->name());
+    Remember(resp_full, m.loc);
+    uint32_t n = 0;
+    if (m.return_type.kind != Kind::kVoid) {
+      Remember(resp_full + "." + kResultFieldName, m.return_type.loc);
+      LowerField(kResultFieldName, ++n, m.return_type, resp_full, resp,
+                 m.return_type.loc);
+      names.emplace_back(kResultFieldName, m.loc);
+    }
+    for (const idl::ParamDecl& p : m.params) {
+      if (p.direction == idl::ParamDirection::kIn) continue;
+      Remember(resp_full + "." + p.name, p.loc);
+      LowerField(p.name, ++n, p.type, resp_full, resp, p.loc);
+      names.emplace_back(p.name, p.loc);
+    }
+    CheckAccessorNames("message " + resp->name() + " (the results of " +
+                           m.name + ")",
+                       names);
+  }
+
+  // The full name of stream<T>'s struct T (analysis resolved it).
+  std::string StreamElement(const TypeRef& stream) {
+    if (stream.args.size() != 1 || stream.args[0].resolved_struct == nullptr) {
+      Error(stream.loc, "internal: unresolved stream element type");
+      return "";
+    }
+    return stream.args[0].resolved_struct->full_name;
   }
 
   void LowerService(const idl::InterfaceDecl& iface,
@@ -484,8 +504,18 @@ class Lowerer {
       const idl::MethodDecl& m = iface.methods[i];
       pb::MethodDescriptorProto* pm = s->add_method();
       pm->set_name(m.name);
-      pm->set_input_type("." + Qualify(RequestMessageName(m)));
-      pm->set_output_type("." + Qualify(ResponseMessageName(m)));
+      if (m.client_streaming()) {
+        pm->set_input_type("." + StreamElement(m.params[0].type));
+        pm->set_client_streaming(true);
+      } else {
+        pm->set_input_type("." + Qualify(RequestMessageName(m)));
+      }
+      if (m.server_streaming()) {
+        pm->set_output_type("." + StreamElement(m.return_type));
+        pm->set_server_streaming(true);
+      } else {
+        pm->set_output_type("." + Qualify(ResponseMessageName(m)));
+      }
       Remember(Qualify(iface.name) + "." + m.name, m.loc);
       AddSourceLocation(Extend(path, kServiceMethod, static_cast<int>(i)),
                         m.loc, m.doc);
@@ -531,6 +561,13 @@ std::string RequestMessageName(const idl::MethodDecl& m) {
 
 std::string ResponseMessageName(const idl::MethodDecl& m) {
   return m.name + "Response";
+}
+
+std::vector<std::string> GeneratedMessageNames(const idl::MethodDecl& m) {
+  std::vector<std::string> names;
+  if (!m.client_streaming()) names.push_back(RequestMessageName(m));
+  if (!m.server_streaming()) names.push_back(ResponseMessageName(m));
+  return names;
 }
 
 bool LowerFile(const idl::File& file, google::protobuf::FileDescriptorProto* out,

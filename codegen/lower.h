@@ -11,6 +11,9 @@
 //   top-level `MRequest` ([in] and [in,out] params, numbered 1..n) and
 //   `MResponse` (`result` for a non-void return, then [out] and [in,out]
 //   params). Constants are not lowered (they become C++ constants).
+//   A streaming method's stream<T> side is T itself, as a gRPC streaming
+//   RPC: `rpc Watch(WatchRequest) returns (stream Change)`; no MRequest for
+//   a client stream, no MResponse for a server stream.
 //
 // What protobuf cannot express (a container inside a container, map keys
 // other than bool/integers/string, generated names that collide) is reported
@@ -48,6 +51,10 @@ std::string PackageName(const idl::File& file);
 // Names of the messages generated for method `m`.
 std::string RequestMessageName(const idl::MethodDecl& m);
 std::string ResponseMessageName(const idl::MethodDecl& m);
+// The messages lowering generates for `m`: the request unless the client
+// streams, the response unless the server streams (a stream's messages are
+// its element struct).
+std::vector<std::string> GeneratedMessageNames(const idl::MethodDecl& m);
 
 // The name of the response field that carries the return value.
 inline constexpr char kResultFieldName[] = "result";

@@ -28,7 +28,8 @@ struct EnumDecl;
 struct StructDecl;
 
 // A use of a type. Containers carry their element types in `args`:
-// sequence<T> -> {T}, map<K, V> -> {K, V}, optional<T> -> {T}.
+// sequence<T> -> {T}, map<K, V> -> {K, V}, optional<T> -> {T}, and so does
+// stream<T> -> {T}.
 struct TypeRef {
   enum class Kind {
     kVoid,  // Only as a method's return type.
@@ -49,6 +50,9 @@ struct TypeRef {
     kMap,
     kOptional,
     kNamed,  // An enum or struct, possibly qualified ("a.b.Point").
+    // stream<T>, T a struct: only a method's return type (the server
+    // streams) or its only parameter, [in] (the client streams).
+    kStream,
   };
   Kind kind = Kind::kVoid;
   std::vector<TypeRef> args;
@@ -120,10 +124,22 @@ struct MethodDecl {
   uint32_t ordinal = 0;  // Always assigned after analysis; never 0 then.
   bool explicit_ordinal = false;
   bool oneway = false;
+  bool async = false;   // [async]: the handler finishes the call later.
   TypeRef return_type;  // kVoid when the method returns nothing.
   std::vector<ParamDecl> params;
   std::string doc;
   SourceLocation loc;
+
+  // The server sends a stream: the method returns stream<T>.
+  bool server_streaming() const {
+    return return_type.kind == TypeRef::Kind::kStream;
+  }
+  // The client sends a stream: the only parameter is [in] stream<T>.
+  bool client_streaming() const {
+    return params.size() == 1 &&
+           params[0].type.kind == TypeRef::Kind::kStream;
+  }
+  bool streaming() const { return server_streaming() || client_streaming(); }
 };
 
 struct InterfaceDecl {

@@ -91,6 +91,7 @@ std::string TypeToString(const TypeRef& type) {
     case Kind::kSequence: return "sequence<" + arg(0) + ">";
     case Kind::kMap: return "map<" + arg(0) + ", " + arg(1) + ">";
     case Kind::kOptional: return "optional<" + arg(0) + ">";
+    case Kind::kStream: return "stream<" + arg(0) + ">";
     case Kind::kNamed:
       if (type.resolved_struct != nullptr) return type.resolved_struct->full_name;
       if (type.resolved_enum != nullptr) return type.resolved_enum->full_name;

@@ -354,6 +354,46 @@ TEST(FrontendImports, ReadsFromDisk) {
   EXPECT_THAT(no_disk.FormatDiagnostics(), HasSubstr("cannot find file"));
 }
 
+TEST(FrontendStreams, StreamingMethodsAndAsync) {
+  Frontend frontend({});
+  frontend.AddVirtualFile("s.idl", R"(package s;
+struct Change { string key; }
+struct stream { int32 x; }   // 'stream' is a keyword only before '<'
+[uuid(6f1c2a34-9b7e-4d2a-8c11-0a1b2c3d4e5f), version(1.0)]
+interface Feed {
+  stream<Change> Watch([in] string prefix);
+  Change Upload([in] stream<s.Change> samples);
+  stream<Change> Process([in] stream<Change> frames);
+  [async] int64 Add([in] int64 a, [in] int64 b);
+  [async] stream<Change> Tail();
+  stream Plain([in] stream stream);
+}
+)");
+  const File* file = frontend.Parse("s.idl");
+  ASSERT_NE(file, nullptr) << frontend.FormatDiagnostics();
+  const StructDecl* change = file->structs[0].get();
+  const auto& m = file->interfaces[0]->methods;
+  ASSERT_THAT(m, SizeIs(6));
+  EXPECT_EQ(m[0].return_type.kind, Kind::kStream);
+  ASSERT_THAT(m[0].return_type.args, SizeIs(1));
+  EXPECT_EQ(m[0].return_type.args[0].resolved_struct, change);
+  EXPECT_TRUE(m[0].server_streaming());
+  EXPECT_FALSE(m[0].client_streaming());
+  EXPECT_FALSE(m[1].server_streaming());
+  EXPECT_TRUE(m[1].client_streaming());
+  EXPECT_EQ(m[1].params[0].type.args[0].resolved_struct, change);
+  EXPECT_EQ(TypeToString(m[1].params[0].type), "stream<s.Change>");
+  EXPECT_TRUE(m[2].server_streaming() && m[2].client_streaming());
+  EXPECT_FALSE(m[2].async);
+  EXPECT_TRUE(m[3].async);
+  EXPECT_FALSE(m[3].streaming());
+  EXPECT_TRUE(m[4].async && m[4].server_streaming());
+  // A struct called `stream`, used as a plain type.
+  EXPECT_FALSE(m[5].streaming());
+  EXPECT_EQ(m[5].return_type.resolved_struct, file->structs[1].get());
+  EXPECT_EQ(m[5].params[0].name, "stream");
+}
+
 TEST(FrontendErrors, FormatHasLocationLineAndCaret) {
   Frontend frontend({});
   frontend.AddVirtualFile("e.idl", "package e;\nstruct P {\n\tFoo x;\n}\n");

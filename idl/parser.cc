@@ -288,6 +288,15 @@ class Parser {
     type->kind = TypeKind::kNamed;
     type->name = std::string(word);
     Next();
+    // `stream` is a keyword only before '<'; elsewhere it is a name.
+    if (type->name == "stream" && tok_.Is('<') && !failed_) {
+      type->kind = TypeKind::kStream;
+      type->name.clear();
+      Next();
+      type->args.emplace_back();
+      if (!ParseType(&type->args.back(), depth + 1)) return false;
+      return Expect('>');
+    }
     while (tok_.Is('.')) {
       Next();
       if (tok_.kind != Token::Kind::kIdentifier) {
@@ -524,7 +533,7 @@ class Parser {
         attr.name = std::string(tok_.text);
         attr.loc = Loc(tok_);
         static const std::string_view kKnown[] = {"uuid", "version", "in",
-                                                  "out", "oneway"};
+                                                  "out", "oneway", "async"};
         bool known = false;
         for (std::string_view k : kKnown) known = known || attr.name == k;
         if (!known) {
@@ -648,8 +657,16 @@ class Parser {
     std::vector<Attribute> attrs;
     if (!ParseAttributes(&attrs)) return false;
     if (method.doc.empty()) method.doc = tok_.doc;
-    if (!CheckAllowed(attrs, {"oneway"}, "a method")) return false;
-    method.oneway = !attrs.empty();
+    if (!CheckAllowed(attrs, {"oneway", "async"}, "a method")) return false;
+    for (const Attribute& a : attrs) {
+      if ((a.name == "oneway" && method.async) ||
+          (a.name == "async" && method.oneway)) {
+        return ErrorAt(a.loc, "[oneway] cannot be combined with [async]: a "
+                              "oneway call has no reply to finish later");
+      }
+      method.oneway = method.oneway || a.name == "oneway";
+      method.async = method.async || a.name == "async";
+    }
     if (!ParseType(&method.return_type, 1)) return false;
     if (!ExpectName("a method name", &method.name, &method.loc)) return false;
     if (!Expect('(')) return false;

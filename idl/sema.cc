@@ -324,11 +324,31 @@ class FileAnalysis {
   }
 
   // Resolves named types and enforces the container rules, recursively.
-  // `role` is "field", "parameter", "return", "const" or "element".
+  // `allow_stream`: the type is a method's return type or parameter, where
+  // stream<T> may appear (AnalyzeMethod checks the rest of its rules).
   void CheckType(TypeRef* type, const std::vector<const void*>& chain,
-                 bool allow_void, int depth) {
+                 bool allow_void, int depth, bool allow_stream = false) {
     if (depth > kMaxNestingDepth) return;  // The parser already refused.
     switch (type->kind) {
+      case Kind::kStream: {
+        if (!allow_stream) {
+          Error(type->loc, "stream<> can only be a method's return type or "
+                           "its only [in] parameter");
+          return;
+        }
+        if (type->args.size() != 1) return;
+        TypeRef& arg = type->args[0];
+        if (arg.kind == Kind::kNamed) {
+          size_t errors_before = a_->sink_->size();
+          CheckType(&arg, chain, false, depth + 1);
+          if (a_->sink_->size() != errors_before) return;
+          if (arg.resolved_struct != nullptr) return;
+        }
+        Error(arg.loc, "the element type of stream<> must be a struct (a "
+                       "protobuf message), not '" + TypeToString(arg) +
+                       "'; wrap it in a struct");
+        return;
+      }
       case Kind::kVoid:
         if (!allow_void) {
           Error(type->loc, "'void' can only be the return type of a method");
@@ -615,28 +635,76 @@ class FileAnalysis {
     for (MethodDecl& m : iface->methods) {
       auto [it, inserted] = names.emplace(m.name, &m);
       if (!inserted) DuplicateError(m.name, m.loc, it->second->loc);
-      CheckType(&m.return_type, chain, true, 1);
-      if (m.oneway && m.return_type.kind != Kind::kVoid) {
-        Error(m.return_type.loc, "[oneway] method '" + m.name +
-                                     "' must return void");
-      }
-      std::unordered_map<std::string, const ParamDecl*> params;
-      for (ParamDecl& p : m.params) {
-        auto [pit, pfresh] = params.emplace(p.name, &p);
-        if (!pfresh) DuplicateError(p.name, p.loc, pit->second->loc);
-        CheckType(&p.type, chain, false, 1);
-        if (m.oneway && p.direction != ParamDirection::kIn) {
-          Error(p.loc, std::string(p.direction == ParamDirection::kOut
-                                       ? "[out]"
-                                       : "[in, out]") +
-                           " parameter '" + p.name +
-                           "' is not allowed on [oneway] method '" + m.name +
-                           "'");
-        }
-      }
+      AnalyzeMethod(&m, chain);
       AssignOrdinal(m.name, m.loc, &m.ordinal, m.explicit_ordinal, &largest,
                     &ordinals, [](const MethodDecl* x) { return x->name; },
                     &m);
+    }
+  }
+
+  static std::string DirectionName(ParamDirection d) {
+    return d == ParamDirection::kIn    ? "[in]"
+           : d == ParamDirection::kOut ? "[out]"
+                                       : "[in, out]";
+  }
+
+  static bool TwoStreams(const MethodDecl& m) {
+    return std::count_if(m.params.begin(), m.params.end(),
+                         [](const ParamDecl& p) {
+                           return p.type.kind == Kind::kStream &&
+                                  p.direction == ParamDirection::kIn;
+                         }) > 1;
+  }
+
+  // Types, [oneway] and the stream<T> rules of one method (docs/idl.md).
+  void AnalyzeMethod(MethodDecl* m, const std::vector<const void*>& chain) {
+    const std::string method = "'" + m->name + "'";
+    CheckType(&m->return_type, chain, true, 1, /*allow_stream=*/true);
+    bool returns_stream = m->return_type.kind == Kind::kStream;
+    if (m->oneway && returns_stream) {
+      Error(m->return_type.loc, "[oneway] method " + method +
+                                    " cannot return a stream: a oneway call "
+                                    "has no reply");
+    } else if (m->oneway && m->return_type.kind != Kind::kVoid) {
+      Error(m->return_type.loc, "[oneway] method " + method +
+                                    " must return void");
+    }
+    std::unordered_map<std::string, const ParamDecl*> params;
+    const ParamDecl* stream_param = nullptr;
+    for (ParamDecl& p : m->params) {
+      auto [pit, pfresh] = params.emplace(p.name, &p);
+      if (!pfresh) DuplicateError(p.name, p.loc, pit->second->loc);
+      CheckType(&p.type, chain, false, 1, /*allow_stream=*/true);
+      const std::string param = "'" + p.name + "'";
+      if (p.type.kind == Kind::kStream) {
+        if (m->oneway) {
+          Error(p.type.loc, "[oneway] method " + method +
+                                " cannot take a stream");
+        } else if (p.direction != ParamDirection::kIn) {
+          Error(p.type.loc, "stream<> parameter " + param + " of " + method +
+                                " must be [in], not " +
+                                DirectionName(p.direction));
+        } else if (stream_param != nullptr) {
+          Error(p.type.loc, "method " + method + " takes more than one "
+                            "stream<> parameter ('" + stream_param->name +
+                            "' and " + param + ")");
+        } else if (m->params.size() > 1 && !TwoStreams(*m)) {
+          Error(p.type.loc, "stream<> parameter " + param + " must be the "
+                            "only parameter of " + method);
+        }
+        if (stream_param == nullptr) stream_param = &p;
+        continue;
+      }
+      if (p.direction == ParamDirection::kIn) continue;
+      if (m->oneway) {
+        Error(p.loc, DirectionName(p.direction) + " parameter " + param +
+                         " is not allowed on [oneway] method " + method);
+      } else if (returns_stream && stream_param == nullptr) {
+        // (Next to a stream parameter, the parameter's own error says it.)
+        Error(p.loc, DirectionName(p.direction) + " parameter " + param +
+                         " is not allowed on streaming method " + method +
+                         "; send results as stream messages");
+      }
     }
   }
 
