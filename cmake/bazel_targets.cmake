@@ -330,6 +330,7 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
   SIZE medium
   DATA
     SRC:tests/idl_errors/ambiguous_type.idl
+    SRC:tests/idl_errors/async_on_param.idl
     SRC:tests/idl_errors/attribute_on_wrong_decl.idl
     SRC:tests/idl_errors/const_bad_enumerator.idl
     SRC:tests/idl_errors/const_bytes.idl
@@ -379,8 +380,11 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
     SRC:tests/idl_errors/mutually_recursive_structs.idl
     SRC:tests/idl_errors/nested_interface.idl
     SRC:tests/idl_errors/nested_too_deep.idl
+    SRC:tests/idl_errors/oneway_async.idl
     SRC:tests/idl_errors/oneway_out_param.idl
     SRC:tests/idl_errors/oneway_returns_value.idl
+    SRC:tests/idl_errors/oneway_stream_param.idl
+    SRC:tests/idl_errors/oneway_stream_return.idl
     SRC:tests/idl_errors/optional_sequence.idl
     SRC:tests/idl_errors/ordinal_reserved.idl
     SRC:tests/idl_errors/ordinal_too_large.idl
@@ -395,6 +399,15 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
     SRC:tests/idl_errors/reused_method_ordinal.idl
     SRC:tests/idl_errors/self_import.idl
     SRC:tests/idl_errors/sequence_of_sequence.idl
+    SRC:tests/idl_errors/stream_element_not_struct.idl
+    SRC:tests/idl_errors/stream_element_sequence.idl
+    SRC:tests/idl_errors/stream_in_optional.idl
+    SRC:tests/idl_errors/stream_in_sequence.idl
+    SRC:tests/idl_errors/stream_in_struct.idl
+    SRC:tests/idl_errors/stream_out_param.idl
+    SRC:tests/idl_errors/stream_param_not_only.idl
+    SRC:tests/idl_errors/stream_two_params.idl
+    SRC:tests/idl_errors/streaming_out_param.idl
     SRC:tests/idl_errors/transitive_import_not_visible.idl
     SRC:tests/idl_errors/type_nested_too_deep.idl
     SRC:tests/idl_errors/unexpected_eof.idl
@@ -473,6 +486,7 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:idl/fuzz_corpus/ordinals.idl
     SRC:idl/fuzz_corpus/two_files.idl
     SRC:tests/idl_errors/ambiguous_type.idl
+    SRC:tests/idl_errors/async_on_param.idl
     SRC:tests/idl_errors/attribute_on_wrong_decl.idl
     SRC:tests/idl_errors/const_bad_enumerator.idl
     SRC:tests/idl_errors/const_bytes.idl
@@ -522,8 +536,11 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/mutually_recursive_structs.idl
     SRC:tests/idl_errors/nested_interface.idl
     SRC:tests/idl_errors/nested_too_deep.idl
+    SRC:tests/idl_errors/oneway_async.idl
     SRC:tests/idl_errors/oneway_out_param.idl
     SRC:tests/idl_errors/oneway_returns_value.idl
+    SRC:tests/idl_errors/oneway_stream_param.idl
+    SRC:tests/idl_errors/oneway_stream_return.idl
     SRC:tests/idl_errors/optional_sequence.idl
     SRC:tests/idl_errors/ordinal_reserved.idl
     SRC:tests/idl_errors/ordinal_too_large.idl
@@ -538,6 +555,15 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/reused_method_ordinal.idl
     SRC:tests/idl_errors/self_import.idl
     SRC:tests/idl_errors/sequence_of_sequence.idl
+    SRC:tests/idl_errors/stream_element_not_struct.idl
+    SRC:tests/idl_errors/stream_element_sequence.idl
+    SRC:tests/idl_errors/stream_in_optional.idl
+    SRC:tests/idl_errors/stream_in_sequence.idl
+    SRC:tests/idl_errors/stream_in_struct.idl
+    SRC:tests/idl_errors/stream_out_param.idl
+    SRC:tests/idl_errors/stream_param_not_only.idl
+    SRC:tests/idl_errors/stream_two_params.idl
+    SRC:tests/idl_errors/streaming_out_param.idl
     SRC:tests/idl_errors/transitive_import_not_visible.idl
     SRC:tests/idl_errors/type_nested_too_deep.idl
     SRC:tests/idl_errors/unexpected_eof.idl
