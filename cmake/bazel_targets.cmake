@@ -664,6 +664,30 @@ lpc_bazel_cc_test(lpc_runtime_flags_test
   SIZE small
 )
 
+lpc_bazel_cc_library(lpc_runtime_handler_pool
+  PACKAGE runtime
+  NAME handler_pool
+  SRCS
+    runtime/internal/handler_pool.cc
+  HDRS
+    runtime/internal/handler_pool.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_test(lpc_runtime_handler_pool_test
+  PACKAGE runtime
+  NAME handler_pool_test
+  SRCS
+    runtime/internal/handler_pool_test.cc
+  DEPS
+    lpc_runtime_handler_pool
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_runtime_inprocess
   PACKAGE runtime
   NAME inprocess
