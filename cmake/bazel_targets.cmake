@@ -713,6 +713,17 @@ lpc_bazel_cc_test(lpc_runtime_inprocess_test
   SIZE medium
 )
 
+lpc_bazel_cc_test(lpc_runtime_propagation_test
+  PACKAGE runtime
+  NAME propagation_test
+  SRCS
+    runtime/propagation_test.cc
+  DEPS
+    lpc_runtime
+    lpc_testing_gtest_main
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_runtime
   PACKAGE runtime
   NAME runtime

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -27,6 +29,102 @@ std::string PeerIdentity::ToString() const {
 
 namespace internal {
 
+// One thread for the whole process, started when the first entry comes:
+// it runs CancelState::Expire for the states whose deadline callbacks are
+// due. Entries are ordered by time; a state has at most one, which it
+// removes when its last deadline callback goes or it dies.
+class DeadlineTimer {
+ public:
+  static DeadlineTimer& Get() {
+    static DeadlineTimer* timer = new DeadlineTimer;  // Never destroyed.
+    return *timer;
+  }
+
+  // Sets the entry of `state` to `when` (InfiniteFuture: removes it).
+  void Set(CancelState* state, absl::Time when) {
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state->deadline_part_->timer_at != absl::InfiniteFuture()) {
+        entries_.erase({state->deadline_part_->timer_at, state});
+      }
+      state->deadline_part_->timer_at = when;
+      if (when == absl::InfiniteFuture()) return;
+      auto it = entries_.emplace(when, state).first;
+      wake = it == entries_.begin();
+      if (!started_) {
+        started_ = true;
+        std::thread([this] { Loop(); }).detach();
+      }
+    }
+    if (wake) cv_.notify_one();
+  }
+
+ private:
+  DeadlineTimer() = default;
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    std::vector<std::shared_ptr<CancelState>> due;
+    for (;;) {
+      if (entries_.empty()) {
+        cv_.wait(lock);
+        continue;
+      }
+      const absl::Time first = entries_.begin()->first;
+      absl::Time now = absl::Now();
+      if (first > now) {
+        cv_.wait_until(lock, absl::ToChronoTime(first));
+        continue;
+      }
+      while (!entries_.empty() && entries_.begin()->first <= now) {
+        CancelState* state = entries_.begin()->second;
+        entries_.erase(entries_.begin());
+        state->deadline_part_->timer_at = absl::InfiniteFuture();
+        // A state whose last owner is gone is in its destructor, waiting
+        // for mu_ to remove this entry: it is skipped.
+        if (std::shared_ptr<CancelState> s = state->weak_from_this().lock()) {
+          due.push_back(std::move(s));
+        }
+      }
+      lock.unlock();
+      for (auto& s : due) s->Expire(now);
+      due.clear();  // May destroy states: outside mu_.
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::pair<absl::Time, CancelState*>> entries_;  // mu_
+  bool started_ = false;                                    // mu_
+};
+
+CancelState::~CancelState() {
+  if (deadline_part_ != nullptr) {
+    DeadlineTimer::Get().Set(this, absl::InfiniteFuture());
+  }
+}
+
+void CancelState::UpdateTimerLocked() {
+  const DeadlinePart& d = *deadline_part_;
+  DeadlineTimer::Get().Set(this, d.callbacks > 0 && !cancelled()
+                                     ? d.deadline
+                                     : absl::InfiniteFuture());
+}
+
+void CancelState::Run(Callbacks& to_run, int slot) {
+  // The last owner may drop this state from inside a callback (a callback
+  // that completes a call whose caller then destroys its context).
+  std::shared_ptr<CancelState> keep = shared_from_this();
+  for (auto& entry : to_run) entry.second();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_ &= static_cast<uint8_t>(~(1u << slot));
+  }
+  cv_.notify_all();  // RemoveCallback callers waiting for the run to end.
+}
+
 void CancelState::Cancel() {
   Callbacks to_run;
   {
@@ -34,17 +132,41 @@ void CancelState::Cancel() {
     if (cancelled_.load(std::memory_order_relaxed)) return;
     cancelled_.store(true, std::memory_order_release);
     to_run.swap(callbacks_);
-    running_callbacks_ = !to_run.empty();
-    runner_ = std::this_thread::get_id();
+    if (deadline_part_ != nullptr && deadline_part_->callbacks > 0) {
+      deadline_part_->callbacks = 0;
+      UpdateTimerLocked();
+    }
+    if (!to_run.empty()) {
+      running_ |= 1;
+      runners_[0] = std::this_thread::get_id();
+    }
   }
   cv_.notify_all();
-  if (to_run.empty()) return;
-  for (auto& [handle, fn] : to_run) fn();
+  if (!to_run.empty()) Run(to_run, 0);
+}
+
+void CancelState::Expire(absl::Time now) {
+  Callbacks to_run;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    running_callbacks_ = false;
+    if (cancelled_.load(std::memory_order_relaxed) ||
+        deadline_part_ == nullptr || deadline_part_->callbacks == 0 ||
+        deadline_part_->deadline > now) {
+      return;
+    }
+    for (auto it = callbacks_.begin(); it != callbacks_.end();) {
+      if ((it->first & 1) != 0) {
+        to_run.push_back(std::move(*it));
+        it = callbacks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    deadline_part_->callbacks = 0;
+    running_ |= 2;
+    runners_[1] = std::this_thread::get_id();
   }
-  cv_.notify_all();  // RemoveCallback callers waiting for the run to end.
+  Run(to_run, 1);
 }
 
 bool CancelState::WaitUntil(absl::Time until) const {
@@ -60,17 +182,37 @@ bool CancelState::WaitUntil(absl::Time until) const {
   return cancelled_.load(std::memory_order_relaxed);
 }
 
-uint64_t CancelState::AddCallback(std::function<void()> fn) {
+uint64_t CancelState::AddCallback(std::function<void()> fn, bool on_deadline,
+                                  absl::Time deadline) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!cancelled_.load(std::memory_order_relaxed)) {
-      uint64_t handle = next_handle_++;
+    const bool expired = on_deadline && deadline != absl::InfiniteFuture() &&
+                         absl::Now() >= deadline;
+    if (!cancelled_.load(std::memory_order_relaxed) && !expired) {
+      // Never 0 ("no callback"); wraps after 2^31 callbacks on one call.
+      next_handle_ += 2;
+      if (next_handle_ == 0) next_handle_ = 2;
+      const uint32_t handle = next_handle_ | (on_deadline ? 1u : 0u);
       callbacks_.emplace_back(handle, std::move(fn));
+      if (on_deadline) {
+        if (deadline_part_ == nullptr) {
+          deadline_part_ = std::make_unique<DeadlinePart>();
+        }
+        deadline_part_->deadline = deadline;
+        if (++deadline_part_->callbacks == 1) UpdateTimerLocked();
+      }
       return handle;
     }
   }
   fn();
   return 0;
+}
+
+void CancelState::SetDeadline(absl::Time deadline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (deadline_part_ == nullptr || deadline_part_->deadline == deadline) return;
+  deadline_part_->deadline = deadline;
+  if (deadline_part_->callbacks > 0) UpdateTimerLocked();
 }
 
 void CancelState::RemoveCallback(uint64_t handle) {
@@ -79,20 +221,58 @@ void CancelState::RemoveCallback(uint64_t handle) {
   for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
     if (it->first == handle) {
       callbacks_.erase(it);
+      if ((handle & 1) != 0 && --deadline_part_->callbacks == 0) {
+        UpdateTimerLocked();
+      }
       return;
     }
   }
-  // Not registered: it ran, or a Cancel() is running it now. Wait for that
-  // run to end, unless this is the run's own thread. Callbacks must not
-  // block, so the wait is short.
-  if (runner_ == std::this_thread::get_id()) return;
-  cv_.wait(lock, [this] { return !running_callbacks_; });
+  // Not registered: it ran, or a Cancel() or Expire() is running it now.
+  // Wait for that run to end, unless this is the run's own thread.
+  // Callbacks must not block, so the wait is short.
+  for (int slot = 0; slot < 2; ++slot) {
+    if ((running_ & (1u << slot)) != 0 &&
+        runners_[slot] == std::this_thread::get_id()) {
+      return;
+    }
+  }
+  cv_.wait(lock, [this] { return running_ == 0; });
 }
 
 }  // namespace internal
 
 CallContext::CallContext() = default;
-CallContext::~CallContext() = default;
+
+CallContext::CallContext(const CallContext* parent) { set_parent(parent); }
+
+CallContext::~CallContext() { Unlink(); }
+
+void CallContext::Unlink() {
+  if (parent_cancel_ == nullptr) return;
+  // Waits for a parent's Cancel() that is running the link right now.
+  parent_cancel_->RemoveCallback(parent_handle_);
+  parent_cancel_.reset();
+  parent_handle_ = 0;
+}
+
+void CallContext::set_parent(const CallContext* parent) {
+  Unlink();
+  if (parent == nullptr) {
+    parent_deadline_ = absl::InfiniteFuture();
+    return;
+  }
+  parent_deadline_ = parent->deadline();
+  set_deadline(deadline_);  // The earlier of the two.
+  internal::CancelState* mine = EnsureCancelState();
+  parent_cancel_ = parent->cancel_state();
+  // A raw pointer (no heap for the std::function): Unlink removes the
+  // callback, waiting for a run in progress, before this state can die.
+  parent_handle_ = parent_cancel_->AddCallback([mine] { mine->Cancel(); });
+}
+
+void CallContext::DeadlineChanged() {
+  cancel_.load(std::memory_order_acquire)->SetDeadline(deadline_);
+}
 
 internal::CancelState* CallContext::EnsureCancelState() const {
   internal::CancelState* state = cancel_.load(std::memory_order_acquire);
@@ -130,6 +310,11 @@ bool CallContext::WaitForCancellation(absl::Time until) const {
 }
 
 uint64_t CallContext::AddCancelCallback(std::function<void()> fn) {
+  return EnsureCancelState()->AddCallback(std::move(fn), /*on_deadline=*/true,
+                                          deadline_);
+}
+
+uint64_t CallContext::AddTransportCancelCallback(std::function<void()> fn) {
   return EnsureCancelState()->AddCallback(std::move(fn));
 }
 

@@ -11,6 +11,17 @@
 // Every call has a deadline. A context whose deadline is left unset gets the
 // channel's default timeout when the call starts.
 //
+// Propagation: a context made with a parent (a handler's server context,
+// usually) takes the earlier of its own deadline and the parent's, and is
+// cancelled when the parent is: explicitly, by the parent's client going
+// away, or by the parent's transport. A handler that calls another server
+// passes its caller's remaining time and cancellation on:
+//
+//   absl::Status Relay(lpc::CallContext& ctx, ...) {
+//     lpc::CallContext child(&ctx);
+//     return upstream.Get(key, &child);
+//   }
+//
 // Thread safety: cancellation (Cancel, IsCancelled, WaitForCancellation,
 // callbacks) is safe from any thread. Metadata, deadline and peer are set
 // before the call starts and only read while it runs.
@@ -61,20 +72,38 @@ using Metadata = std::multimap<std::string, std::string>;
 
 namespace internal {
 class CancelState;
+class DeadlineTimer;
 }  // namespace internal
 
 class CallContext {
  public:
   CallContext();
+  // A child of `parent` (see set_parent). Not a copy: nothing but the
+  // deadline and the cancellation is taken from the parent.
+  explicit CallContext(const CallContext* parent);
   ~CallContext();
   CallContext(const CallContext&) = delete;
   CallContext& operator=(const CallContext&) = delete;
 
-  // The absolute deadline; InfiniteFuture() means "not set yet".
+  // The absolute deadline; InfiniteFuture() means "not set yet". With a
+  // parent, never later than the parent's deadline (as it was when
+  // set_parent ran): setting a later one keeps the parent's.
   absl::Time deadline() const { return deadline_; }
-  void set_deadline(absl::Time deadline) { deadline_ = deadline; }
-  void set_timeout(absl::Duration timeout) { deadline_ = absl::Now() + timeout; }
+  void set_deadline(absl::Time deadline) {
+    deadline_ = deadline < parent_deadline_ ? deadline : parent_deadline_;
+    if (cancel_.load(std::memory_order_acquire) != nullptr) DeadlineChanged();
+  }
+  void set_timeout(absl::Duration timeout) { set_deadline(absl::Now() + timeout); }
   bool has_deadline() const { return deadline_ != absl::InfiniteFuture(); }
+
+  // Links this context to `parent` (nullptr unlinks): the deadline becomes
+  // the earlier of this context's and the parent's, and a cancellation of
+  // the parent (Cancel(), its client going away, its transport ending it)
+  // cancels this context too, at once if the parent already was. Call it
+  // before the call starts, like set_deadline. Either context may be
+  // destroyed first: the link is undone safely when this one dies, and a
+  // parent that dies first leaves this context as it is.
+  void set_parent(const CallContext* parent);
 
   // Cancels the call. On the client this aborts it with CANCELLED and tells
   // the server; on the server the transport calls it when the client
@@ -87,9 +116,12 @@ class CallContext {
   // Blocks until the call is cancelled, its deadline passes, or `until`
   // passes. Returns IsCancelled().
   bool WaitForCancellation(absl::Time until) const;
-  // Runs `fn` once when Cancel() is called: at once, on this thread, if it
-  // already was. Returns a handle for RemoveCancelCallback. Callbacks must
-  // not block; they run on the cancelling thread.
+  // Runs `fn` once when Cancel() is called or the deadline passes: at once,
+  // on this thread, if either already happened. Returns a handle for
+  // RemoveCancelCallback. Callbacks must not block; they run on the
+  // cancelling thread, or on the runtime's deadline timer thread (started
+  // on first use) when the deadline passes. A context with no callbacks
+  // costs the timer nothing.
   uint64_t AddCancelCallback(std::function<void()> fn);
   // Unregisters a callback. Once this returns, the callback is not running
   // and never will: if a Cancel() on another thread is running it right
@@ -126,6 +158,12 @@ class CallContext {
   // (transports point it at a per-connection or per-server cache).
   void set_method_path_ref(const std::string* path) { method_path_ref_ = path; }
 
+  // For transports: like AddCancelCallback, but `fn` runs only on an
+  // explicit Cancel() (or a parent's cancellation), never when the deadline
+  // passes: the transport enforces the deadline itself and reports it as
+  // DEADLINE_EXCEEDED. Removed with RemoveCancelCallback.
+  uint64_t AddTransportCancelCallback(std::function<void()> fn);
+
   // Shared with transports, so that a cancel arriving after the handler
   // returned has something valid to touch. Created on first use: a call
   // that is never cancelled and never asks for it allocates nothing for
@@ -134,8 +172,17 @@ class CallContext {
 
  private:
   internal::CancelState* EnsureCancelState() const;
+  // set_deadline's slow path: a cancel state exists, and its deadline
+  // callbacks (if any) follow the new deadline.
+  void DeadlineChanged();
+  void Unlink();
 
   absl::Time deadline_ = absl::InfiniteFuture();
+  // The parent's deadline when set_parent ran (InfiniteFuture: no parent),
+  // and the link: the parent's cancel state and the callback on it.
+  absl::Time parent_deadline_ = absl::InfiniteFuture();
+  std::shared_ptr<internal::CancelState> parent_cancel_;
+  uint64_t parent_handle_ = 0;
   // Set once (compare-and-swap) by EnsureCancelState; owned by
   // cancel_owner_, which only the thread that won the swap writes and only
   // the destructor reads.
@@ -153,9 +200,16 @@ namespace internal {
 
 // The cancellation flag of one call, shared between the context and the
 // transport (always owned by a std::shared_ptr; one allocation). Thread-safe.
+//
+// Callbacks come in two kinds: those that run on Cancel() only (transport
+// hooks, parent links) and those that also run when the deadline passes.
+// While a state holds callbacks of the second kind and a finite deadline,
+// the runtime's deadline timer holds an entry for it (DeadlineTimer), which
+// runs Expire() at the deadline.
 class CancelState : public std::enable_shared_from_this<CancelState> {
  public:
   CancelState() = default;
+  ~CancelState();
   CancelState(const CancelState&) = delete;
   CancelState& operator=(const CancelState&) = delete;
 
@@ -163,20 +217,46 @@ class CancelState : public std::enable_shared_from_this<CancelState> {
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
   // Waits until cancelled or `until`; returns cancelled().
   bool WaitUntil(absl::Time until) const;
-  uint64_t AddCallback(std::function<void()> fn);
+  // Runs `fn` on Cancel(); with `on_deadline`, also once `deadline`
+  // passes (SetDeadline moves it). Runs it at once, on this thread, if that
+  // already happened; returns 0 then.
+  uint64_t AddCallback(std::function<void()> fn, bool on_deadline = false,
+                       absl::Time deadline = absl::InfiniteFuture());
   void RemoveCallback(uint64_t handle);
+  // The deadline of the on_deadline callbacks.
+  void SetDeadline(absl::Time deadline);
+  // Runs the on_deadline callbacks if the deadline has passed by `now`
+  // (the deadline timer calls it).
+  void Expire(absl::Time now);
 
  private:
+  friend class DeadlineTimer;
+  // What a state with deadline callbacks needs; allocated with the first.
+  struct DeadlinePart {
+    int callbacks = 0;                             // on_deadline entries
+    absl::Time deadline = absl::InfiniteFuture();  // when they run
+    // The timer's entry (InfiniteFuture: none); the timer's lock guards it.
+    absl::Time timer_at = absl::InfiniteFuture();
+  };
+  // Handles of on_deadline callbacks are odd, the others even.
+  using Callbacks =
+      absl::InlinedVector<std::pair<uint32_t, std::function<void()>>, 1>;
+  // Runs `to_run`, taken under mu_ with run `slot` marked (0: Cancel,
+  // 1: Expire, which only the timer thread calls), then unmarks it.
+  void Run(Callbacks& to_run, int slot);
+  // Arms or disarms the timer for the current deadline and callbacks.
+  void UpdateTimerLocked();
+
+  // The layout is kept small: a state is allocated for every call that is
+  // cancelled or waited on.
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::atomic<bool> cancelled_{false};
-  // While Cancel() runs the callbacks it took: the thread running them.
-  bool running_callbacks_ = false;  // mu_
-  std::thread::id runner_;          // mu_
-  uint64_t next_handle_ = 1;                                     // mu_
-  using Callbacks =
-      absl::InlinedVector<std::pair<uint64_t, std::function<void()>>, 1>;
+  uint8_t running_ = 0;   // mu_: bit `slot` set while that run is going on
+  uint32_t next_handle_ = 0;                     // mu_
+  std::thread::id runners_[2];                   // mu_: each slot's thread
   Callbacks callbacks_;  // mu_; one callback (a transport's) needs no heap.
+  std::unique_ptr<DeadlinePart> deadline_part_;  // mu_
 };
 
 }  // namespace internal

@@ -266,7 +266,7 @@ class InProcessChannel final : public Channel {
     call->wants_reply = true;
     // Register for cancellation before the call can complete.
     std::weak_ptr<InProcessCall> weak = call;
-    call->cancel_handle = ctx->AddCancelCallback([weak] {
+    call->cancel_handle = ctx->AddTransportCancelCallback([weak] {
       if (auto c = weak.lock()) {
         c->Complete(absl::CancelledError("call cancelled by the client"),
                     nullptr);

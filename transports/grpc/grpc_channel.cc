@@ -398,7 +398,7 @@ void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
   // gRPC remembers a cancel that comes before the call starts, so the
   // callback may be registered first.
   std::weak_ptr<ClientCall> weak = call;
-  call->cancel_handle = ctx->AddCancelCallback([weak] {
+  call->cancel_handle = ctx->AddTransportCancelCallback([weak] {
     if (std::shared_ptr<ClientCall> c = weak.lock()) c->grpc_ctx.TryCancel();
   });
   ClientCall* raw = call.get();

@@ -68,7 +68,7 @@ class LocalChannel final : public Channel {
           // Raw pointer (no heap for the std::function): removed below,
           // while `conn` is held, and removal waits for a running callback.
           ClientConnection* c = conn.get();
-          handle = ctx->AddCancelCallback([c, id] {
+          handle = ctx->AddTransportCancelCallback([c, id] {
             if (c->Complete(id, absl::CancelledError("call cancelled"))) {
               c->SendCancel(id);
             }
@@ -179,7 +179,7 @@ class LocalChannel final : public Channel {
       call->id = async_id = c.NextId();
       ClientConnection* raw = conn->get();
       const uint64_t id = async_id;
-      call->cancel_handle = ctx->AddCancelCallback([raw, id] {
+      call->cancel_handle = ctx->AddTransportCancelCallback([raw, id] {
         if (raw->Complete(id, absl::CancelledError("call cancelled"))) {
           raw->SendCancel(id);
         }
