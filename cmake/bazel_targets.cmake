@@ -955,6 +955,37 @@ lpc_bazel_cc_test(lpc_tests_conformance_process_conformance_test
     lpc_tests_conformance_conformance_server
 )
 
+lpc_bazel_cc_test(lpc_tests_propagation_chain_test
+  PACKAGE tests/propagation
+  NAME chain_test
+  SRCS
+    tests/propagation/chain_test.cc
+  DEPS
+    lpc_tests_propagation_propagation_lpc
+    lpc_runtime
+    lpc_runtime_config_proto
+    lpc_testing_gtest_main
+    lpc_transports_connect
+    lpc_transports_grpc
+    lpc_transports_local_local_transport
+    SYSTEM:absl
+  SIZE medium
+)
+
+lpc_bazel_idl_library(lpc_tests_propagation_propagation_lpc
+  PACKAGE tests/propagation
+  NAME propagation_lpc
+  SRCS
+    tests/propagation/propagation.idl
+  HDRS
+    tests/propagation/propagation.lpc.h
+    tests/propagation/propagation.pb.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
 lpc_bazel_cc_test(lpc_tests_reliability_acl_test
   PACKAGE tests/reliability
   NAME acl_test
