@@ -1971,6 +1971,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_port_name
   HDRS
     transports/local/internal/port_name.h
   DEPS
+    lpc_transports_local_control_socket
     lpc_transports_local_unique_fd
     SYSTEM:absl
 )
@@ -2022,6 +2023,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
     lpc_transports_local_internal_fair_scheduler
     lpc_runtime
     lpc_transports_local_control_socket
+    lpc_transports_local_doorbell
     lpc_transports_local_endpoint
     lpc_transports_local_frame
     lpc_transports_local_local_transport_api

@@ -13,11 +13,12 @@
 
 namespace lpc::local {
 
-absl::Status SendPacket(int socket, std::string_view bytes,
-                        absl::Span<const int> fds, absl::Time deadline) {
-  if (fds.size() > kMaxFdsPerPacket || bytes.size() > kMaxControlPacket) {
-    return absl::InvalidArgumentError("control: packet too large");
-  }
+namespace {
+
+// One sendmsg of `bytes` with `fds` (at most kMaxFdsPerPacket), retried on
+// EINTR; `flags` adds to MSG_NOSIGNAL. Returns the byte count or -errno.
+ssize_t SendMsg(int socket, std::string_view bytes, absl::Span<const int> fds,
+                int flags) {
   struct iovec iov;
   iov.iov_base = const_cast<char*>(bytes.data());
   iov.iov_len = bytes.size();
@@ -36,8 +37,27 @@ absl::Status SendPacket(int socket, std::string_view bytes,
     c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
   }
+  for (int i = 0; i < 8; ++i) {  // EINTR only; bounded.
+    const ssize_t n = ::sendmsg(socket, &msg, MSG_NOSIGNAL | flags);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+  return -EINTR;
+}
+
+}  // namespace
+
+absl::Status SendPacket(int socket, std::string_view bytes,
+                        absl::Span<const int> fds, absl::Time deadline) {
+  if (fds.size() > kMaxFdsPerPacket || bytes.size() > kMaxControlPacket) {
+    return absl::InvalidArgumentError("control: packet too large");
+  }
   for (;;) {
-    const ssize_t n = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
+    ssize_t n = SendMsg(socket, bytes, fds, 0);
+    if (n < 0) {
+      errno = static_cast<int>(-n);
+      n = -1;
+    }
     if (n == static_cast<ssize_t>(bytes.size())) return absl::OkStatus();
     if (n >= 0) return absl::DataLossError("control: short send");
     if (errno == EINTR) continue;
@@ -70,22 +90,23 @@ absl::Status SendPacket(int socket, std::string_view bytes,
 }
 
 absl::Status TrySendPacket(int socket, std::string_view bytes) {
-  if (bytes.size() > kMaxControlPacket) {
+  return TrySendPacket(socket, bytes, {});
+}
+
+absl::Status TrySendPacket(int socket, std::string_view bytes,
+                           absl::Span<const int> fds) {
+  if (fds.size() > kMaxFdsPerPacket || bytes.size() > kMaxControlPacket) {
     return absl::InvalidArgumentError("control: packet too large");
   }
-  for (int i = 0; i < 8; ++i) {  // EINTR only; bounded.
-    const ssize_t n = ::send(socket, bytes.data(), bytes.size(),
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n == static_cast<ssize_t>(bytes.size())) return absl::OkStatus();
-    if (n >= 0) return absl::DataLossError("control: short send");
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      return absl::ResourceExhaustedError("control: send would block");
-    }
-    return absl::UnavailableError(
-        absl::StrCat("control: send failed: ", std::strerror(errno)));
+  const ssize_t n = SendMsg(socket, bytes, fds, MSG_DONTWAIT);
+  if (n == static_cast<ssize_t>(bytes.size())) return absl::OkStatus();
+  if (n >= 0) return absl::DataLossError("control: short send");
+  if (n == -EAGAIN || n == -EWOULDBLOCK) {
+    return absl::ResourceExhaustedError("control: send would block");
   }
-  return absl::UnavailableError("control: send interrupted");
+  if (n == -EINTR) return absl::UnavailableError("control: send interrupted");
+  return absl::UnavailableError(
+      absl::StrCat("control: send failed: ", std::strerror(static_cast<int>(-n))));
 }
 
 absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline,
@@ -147,6 +168,16 @@ absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline,
     packet.bytes.resize(static_cast<size_t>(n));
     return packet;
   }
+}
+
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83  // include/uapi/asm-generic/socket.h, Linux 6.16.
+#endif
+
+bool SetPassRights(int socket, bool on) {
+  const int value = on ? 1 : 0;
+  return ::setsockopt(socket, SOL_SOCKET, SO_PASSRIGHTS, &value,
+                      sizeof(value)) == 0;
 }
 
 bool PeerHungUp(int socket) {

@@ -1,8 +1,8 @@
 // Packets with file descriptors over a SOCK_SEQPACKET Unix socket.
 //
 // SendPacket sends one packet with optional fds (SCM_RIGHTS), waiting at
-// most a second for room; TrySendPacket sends one without fds and never
-// waits. RecvPacket
+// most a second for room; TrySendPacket sends one and never waits.
+// RecvPacket
 // receives one packet with close-on-exec fds, waiting at most until a
 // deadline; a truncated packet or truncated fd list is DATA_LOSS and every
 // received fd is closed. A hang-up is UNAVAILABLE.
@@ -42,6 +42,9 @@ absl::Status SendPacket(int socket, std::string_view bytes,
 // callback). RESOURCE_EXHAUSTED if the socket's buffer is full (nothing was
 // sent), UNAVAILABLE if the peer is gone.
 absl::Status TrySendPacket(int socket, std::string_view bytes);
+// The same with fds (SCM_RIGHTS): never waits.
+absl::Status TrySendPacket(int socket, std::string_view bytes,
+                           absl::Span<const int> fds);
 
 // Waits until a packet arrives or `deadline` (InfinitePast = don't wait:
 // UNAVAILABLE "would block" is not returned; DEADLINE_EXCEEDED is). When a
@@ -50,6 +53,14 @@ absl::Status TrySendPacket(int socket, std::string_view bytes);
 // them where a blocking close hurts no one).
 absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline,
                                   std::vector<UniqueFd>* refused_fds = nullptr);
+
+// SO_PASSRIGHTS (Linux 6.16 and later): whether `socket` takes packets
+// that carry fds. Off, the kernel refuses a peer's sendmsg with SCM_RIGHTS
+// (EPERM), so no fd is ever queued on the socket. A listening socket's
+// setting is inherited by the sockets made for its connections, from the
+// moment they connect. Returns false where the kernel lacks the option
+// (nothing changed).
+bool SetPassRights(int socket, bool on);
 
 // True if the peer has hung up (non-blocking check).
 bool PeerHungUp(int socket);

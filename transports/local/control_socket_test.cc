@@ -3,6 +3,11 @@
 #include "transports/local/control_socket.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <string>
 
@@ -74,6 +79,57 @@ TEST(ControlSocketTest, SendPacketWaitsForRoomNoLongerThanTheDeadline) {
   // Room again: it goes.
   ASSERT_OK(RecvPacket(b.get(), absl::Now() + absl::Seconds(5)).status());
   EXPECT_OK(SendPacket(a.get(), packet, {}, absl::Now() + absl::Seconds(5)));
+}
+
+// SO_PASSRIGHTS off on a listener: the sockets made for its connections
+// refuse fds (the sender gets EPERM) until turned on, while plain packets
+// pass. Skipped where the kernel lacks the option.
+TEST(ControlSocketTest, PassRightsOffRefusesFdsUntilTurnedOn) {
+  char dir[] = "/tmp/lpc-pr-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/s";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr),
+                   sizeof(addr)),
+            0);
+  if (!SetPassRights(listener.get(), false)) {
+    ::unlink(path.c_str());
+    ::rmdir(dir);
+    GTEST_SKIP() << "the kernel has no SO_PASSRIGHTS";
+  }
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  UniqueFd client(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr),
+                      sizeof(addr)),
+            0);
+  UniqueFd extra(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const int fds[1] = {extra.get()};
+  // Before accept, and after it until the server turns fds on.
+  EXPECT_THAT(TrySendPacket(client.get(), "early", fds),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("Operation not permitted")));
+  UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(accepted);
+  EXPECT_THAT(TrySendPacket(client.get(), "still", fds),
+              StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_OK(TrySendPacket(client.get(), "plain"));
+  ASSERT_TRUE(SetPassRights(accepted.get(), true));
+  ASSERT_OK(TrySendPacket(client.get(), "late", fds));
+  ASSERT_OK_AND_ASSIGN(Packet p1,
+                       RecvPacket(accepted.get(), absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(p1.bytes, "plain");
+  EXPECT_TRUE(p1.fds.empty());
+  ASSERT_OK_AND_ASSIGN(Packet p2,
+                       RecvPacket(accepted.get(), absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(p2.bytes, "late");
+  EXPECT_EQ(p2.fds.size(), 1u);
+  ::unlink(path.c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace

@@ -338,6 +338,7 @@ void Endpoint::WaitForRoom(absl::Duration timeout) {
 }
 
 absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
+  memfd_parked_ = false;
   absl::StatusOr<absl::Span<const std::byte>> record =
       inbound_.Next(kFrameHeaderSize);
   if (!record.ok()) return record.status();
@@ -373,6 +374,10 @@ absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
       !s.ok()) {
     return s;
   }
+  if (memfd_parked_) {
+    inbound_.Unread();  // Read again, and validated again, next time.
+    return std::nullopt;
+  }
   return msg;
 }
 
@@ -395,12 +400,18 @@ absl::Status Endpoint::ReadPayload(const FrameHeader& h,
             "frame: payload memfd #", h.payload_ref, ", expected #",
             next_in_memfd_));
       }
-      ++next_in_memfd_;
       if (memfds_ == nullptr) {
         return absl::DataLossError("frame: memfd payload not supported here");
       }
       absl::StatusOr<UniqueFd> fd = memfds_->TakePayloadFd(
-          h.payload_ref, h.payload_length, absl::Now() + options_.memfd_wait);
+          h.payload_ref, h.payload_length,
+          options_.park_missing_memfd ? absl::InfinitePast()
+                                      : absl::Now() + options_.memfd_wait);
+      if (options_.park_missing_memfd && absl::IsDeadlineExceeded(fd.status())) {
+        memfd_parked_ = true;  // Not yet: the record stays in the ring.
+        return absl::OkStatus();
+      }
+      ++next_in_memfd_;
       if (!fd.ok()) return fd.status();
       if (absl::Status s = ValidateSealedMemfd(
               fd->get(), PayloadMemfdSize(h.payload_length));

@@ -117,6 +117,13 @@ struct EndpointOptions {
   // How long Receive waits for a mode-3 memfd whose record has arrived.
   // Default: 1 second.
   absl::Duration memfd_wait = absl::Seconds(1);
+  // Never wait for a mode-3 memfd (the server): Receive asks the MemfdPort
+  // with the deadline InfinitePast, and if the memfd has not arrived
+  // (DEADLINE_EXCEEDED) it leaves the record unread in the ring, returns
+  // nullopt and sets memfd_parked(); the next Receive reads that record
+  // again. The caller decides how long a record may stay parked.
+  // Default: false.
+  bool park_missing_memfd = false;
   // Doorbell of the peer when it is the server (an eventfd; -1 = use the
   // futex words). Not owned.
   int peer_eventfd = -1;
@@ -207,8 +214,12 @@ class Endpoint {
   void WaitForRoom(absl::Duration timeout);
 
   // --- Receiving ---
-  // The next message, or nullopt if none is published.
+  // The next message, or nullopt if none is published (or, with
+  // park_missing_memfd, if the next one waits for its memfd).
   absl::StatusOr<std::optional<IncomingMessage>> Receive();
+  // The last Receive stopped at a mode-3 record whose memfd has not
+  // arrived (park_missing_memfd).
+  bool memfd_parked() const { return memfd_parked_; }
   // Frees consumed data-area bytes, and consumed ring slots in batches
   // (RingConsumer::ReleaseBatched: fewer than a quarter of the ring stay
   // unreleased, so a producer facing a drained ring always has room for a
@@ -297,6 +308,8 @@ class Endpoint {
   // not batched, so that the sender may reuse that memfd.
   bool memfd_read_ = false;
   bool remaining_validated_ = false;  // Poll() done and records remain.
+  bool memfd_parked_ = false;  // See memfd_parked().
+
 };
 
 }  // namespace lpc::local

@@ -145,11 +145,17 @@ absl::StatusOr<absl::Span<const std::byte>> RingConsumer::Next(
     CopyOut(slots_, ring_bytes, (pos + kSlotSize) % ring_bytes,
             buffer_.data() + kSlotSize, length - kSlotSize);
   }
+  last_start_ = head_;
   head_ += slots;
   // Release is enough: a reader that sees an older value only concludes
   // "maybe data" (HasPublishedHint) or "do not sleep" (PrepareToSleep).
   SharedStore(visible_head_, head_, std::memory_order_release);
   return absl::Span<const std::byte>(buffer_.data(), length);
+}
+
+void RingConsumer::Unread() {
+  head_ = last_start_;
+  SharedStore(visible_head_, head_, std::memory_order_release);
 }
 
 bool RingConsumer::Release() {

@@ -101,6 +101,10 @@ class RingConsumer {
   // The record's length is validated (>= min_bytes, within the published
   // range and the record limit); its contents are not.
   absl::StatusOr<absl::Span<const std::byte>> Next(uint32_t min_bytes = 4);
+  // Puts the record the last Next() returned back, unconsumed: the next
+  // Next() reads it again from shared memory (and validates it afresh).
+  // Call at most once per Next().
+  void Unread();
 
   // Publishes the consumed index. Returns true if the producer was waiting
   // for space and at least half the ring is now free (the flag has been
@@ -140,6 +144,7 @@ class RingConsumer {
   uint64_t capacity_ = 0;
   uint32_t max_record_slots_ = 0;
   uint64_t head_ = 0;     // Private read position.
+  uint64_t last_start_ = 0;  // Where the record Next() returned last began.
   uint64_t visible_head_ = 0;  // Copy of head_ for other threads (atomic_ref).
   uint64_t limit_ = 0;    // Validated producer index from the last Poll().
   uint64_t released_ = 0;

@@ -56,6 +56,7 @@ struct ServerBudgets {
   Budget reply_bytes;        // Replies queued for a full reply ring.
   Budget reply_memfd_bytes;  // Reply memfds sent and not yet collected.
   Budget stashed_fds;        // Payload fds received and not yet claimed.
+  Budget outbox_fds;         // fds in control packets waiting to be sent.
 };
 
 // `n` units charged to a connection's budget and the server's, given back

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "transports/local/control_socket.h"
 
 namespace lpc::local::internal {
 namespace {
@@ -180,6 +181,10 @@ absl::StatusOr<std::unique_ptr<PortName>> PortName::Claim(
           absl::StrCat("chmod ", path, ": ", why));
     }
   }
+  // No fd may ride on a connection before the server has admitted its
+  // client: its sockets take fds only once the handshake turns them on
+  // (server_handshake.cc). Kernels without SO_PASSRIGHTS go on without.
+  SetPassRights(fd.get(), false);
   if (::listen(fd.get(), backlog) != 0) {
     const std::string why = Errno();
     port->Release();

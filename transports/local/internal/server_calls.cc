@@ -42,6 +42,7 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
   items.clear();
   bool requeue = false;
   bool at_limit = false;
+  bool parked = false;  // A record waits for its payload memfd.
   {
     MutexLock recv(&c->recv_mu);
     if (c->closed.load()) return;
@@ -79,7 +80,8 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
         break;
       }
       if (!msg->has_value()) {
-        ring_empty = true;
+        parked = c->ep->memfd_parked();
+        ring_empty = !parked;
         break;
       }
       ++taken;
@@ -88,6 +90,14 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
     }
     c->ep->ReleaseReceived();
     if (taken > 0) c->records.fetch_add(taken, std::memory_order_relaxed);
+    // Parked: the ring is not read again until the memfd comes (the I/O
+    // thread schedules us then) or the tick cuts the client off; no
+    // thread waits for it.
+    if (!parked) {
+      c->memfd_parked_ns.store(0, std::memory_order_relaxed);
+    } else if (c->memfd_parked_ns.load(std::memory_order_relaxed) == 0) {
+      c->memfd_parked_ns.store(MonotonicNowNs(), std::memory_order_seq_cst);
+    }
     if (!bad.ok()) {
       c->queued.store(false);
       CutOff(c, bad);
@@ -99,7 +109,9 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
       Close(c);  // Every oneway call it published has run.
       return;
     }
-    if (taken == options_.batch_per_turn && !at_limit) {
+    if (parked) {
+      // Neither requeued nor asleep: see below.
+    } else if (taken == options_.batch_per_turn && !at_limit) {
       requeue = true;  // Round-robin: back of the line.
     } else if (items.empty() && !at_limit && !c->ep->PrepareToSleep()) {
       requeue = true;  // Records arrived while we looked.
@@ -111,7 +123,11 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
     pool_->Requeue(c);
   } else {
     c->queued.store(false, std::memory_order_seq_cst);
-    if (items.empty() && !at_limit && c->ep->HasInboundHint()) {
+    if (parked) {
+      // The memfd may have come after we looked, while we were still
+      // queued (the I/O thread's Schedule then did nothing).
+      if (c->HasStashedFd()) Schedule(c, false);
+    } else if (items.empty() && !at_limit && c->ep->HasInboundHint()) {
       Schedule(c, false);
     }
   }
@@ -343,6 +359,11 @@ void ServerCalls::AfterCall(const std::shared_ptr<Connection>& c,
              c->ep->PeerLastCpu() == RunningValueForThisCpu()};
   if (c->hung_up.load()) {
     Schedule(c, false);  // Drain closes it once nothing is left.
+    return;
+  }
+  if (c->memfd_parked_ns.load(std::memory_order_relaxed) != 0) {
+    // Its ring waits for a memfd: the PAYLOAD_FD's arrival schedules it.
+    c->ep->SetRunning(false);
     return;
   }
   if (c->ep->HasInboundHint()) {

@@ -1,10 +1,16 @@
 // The server's per-client state: reply queue, call table, memfd stash.
 #include "transports/local/internal/server_connection.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "transports/local/control_socket.h"
+#include "transports/local/doorbell.h"
 #include "transports/local/internal/fd_closer.h"
 
 namespace lpc::local::internal {
@@ -189,7 +195,6 @@ Connection::StopCalls(bool closing) {
     for (Stashed& e : memfd_stash_) FdCloser::Get().Close(std::move(e.fd));
     memfd_stash_.clear();
   }
-  memfd_cv_.SignalAll();
   return cancels;
 }
 
@@ -223,8 +228,12 @@ bool Connection::StashPayloadFd(uint32_t number, UniqueFd fd,
   if (server != nullptr && server->WouldExceed(1)) return false;
   memfd_stash_.push_back(
       Stashed{number, std::move(fd), now_ns, ByteCharge(nullptr, server, 1)});
-  memfd_cv_.SignalAll();
   return true;
+}
+
+bool Connection::HasStashedFd() {
+  MutexLock lock(&state_mu);
+  return !memfd_stash_.empty();
 }
 
 int64_t Connection::OldestStashedNs() {
@@ -235,31 +244,93 @@ int64_t Connection::OldestStashedNs() {
 absl::Status Connection::SendPayloadFd(uint32_t number, uint64_t length,
                                        int fd) {
   PayloadFdBody body{number, 0, length};
-  const int fds[1] = {fd};
-  return SendPacket(sock.get(),
-                    EncodeControl(ControlType::kPayloadFd, &body, sizeof(body)),
-                    fds);
+  return SendControl(
+      EncodeControl(ControlType::kPayloadFd, &body, sizeof(body)), fd);
 }
 
 absl::StatusOr<UniqueFd> Connection::TakePayloadFd(uint32_t number, uint64_t,
-                                                   absl::Time deadline) {
+                                                   absl::Time) {
   MutexLock lock(&state_mu);
-  for (;;) {
-    if (!memfd_stash_.empty()) {
-      Stashed entry = std::move(memfd_stash_.front());
-      memfd_stash_.pop_front();
-      if (entry.number != number) {
-        return absl::DataLossError(absl::StrCat(
-            "payload memfd #", entry.number, " arrived, expected #", number));
-      }
-      return std::move(entry.fd);
-    }
+  if (memfd_stash_.empty()) {
     if (closed.load()) return absl::UnavailableError("connection closed");
-    if (!memfd_cv_.WaitWithDeadline(&state_mu, deadline) &&
-        memfd_stash_.empty()) {
-      return absl::DeadlineExceededError("payload memfd did not arrive");
-    }
+    return absl::DeadlineExceededError(
+        absl::StrCat("payload memfd #", number, " has not arrived"));
   }
+  Stashed entry = std::move(memfd_stash_.front());
+  memfd_stash_.pop_front();
+  if (entry.number != number) {
+    return absl::DataLossError(absl::StrCat(
+        "payload memfd #", entry.number, " arrived, expected #", number));
+  }
+  return std::move(entry.fd);
+}
+
+void Connection::WatchWritableLocked(bool writable) {
+  if (epoll_fd < 0) return;
+  struct epoll_event ev;
+  ev.events = EPOLLIN | EPOLLRDHUP | (writable ? EPOLLOUT : 0u);
+  ev.data.u64 = epoll_tag;
+  // ENOENT once the connection is closed (no longer watched): harmless.
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, sock.get(), &ev);
+}
+
+absl::Status Connection::SendControl(std::string_view bytes, int fd) {
+  const absl::Span<const int> fds =
+      fd >= 0 ? absl::MakeConstSpan(&fd, 1) : absl::Span<const int>();
+  MutexLock lock(&outbox_mu);
+  if (outbox_.empty()) {
+    absl::Status s = TrySendPacket(sock.get(), bytes, fds);
+    if (!absl::IsResourceExhausted(s)) return s;  // Sent, or failed.
+  }
+  // The socket is full, or packets wait before this one (order matters:
+  // payload memfds are numbered).
+  if (outbox_.size() >= MaxOutbox()) {
+    return absl::ResourceExhaustedError(
+        "client does not read its control socket");
+  }
+  Budget* server = budgets == nullptr ? nullptr : &budgets->outbox_fds;
+  OutboxPacket p;
+  p.bytes.assign(bytes.data(), bytes.size());
+  if (fd >= 0) {
+    if (server != nullptr && server->WouldExceed(1)) {
+      return absl::ResourceExhaustedError(
+          "too many control packets wait for clients that do not read them");
+    }
+    p.fd.Reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!p.fd) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "control: cannot keep a payload fd: ", std::strerror(errno)));
+    }
+    p.charge = ByteCharge(nullptr, server, 1);
+  }
+  if (outbox_.empty()) {
+    outbox_progress_ns_ = MonotonicNowNs();
+    WatchWritableLocked(true);
+  }
+  outbox_.push_back(std::move(p));
+  return absl::OkStatus();
+}
+
+absl::Status Connection::FlushOutbox() {
+  MutexLock lock(&outbox_mu);
+  while (!outbox_.empty()) {
+    OutboxPacket& p = outbox_.front();
+    const int fd = p.fd.get();
+    absl::Status s = TrySendPacket(
+        sock.get(), p.bytes,
+        fd >= 0 ? absl::MakeConstSpan(&fd, 1) : absl::Span<const int>());
+    if (absl::IsResourceExhausted(s)) return absl::OkStatus();  // Still full.
+    if (!s.ok()) return s;
+    outbox_.pop_front();  // Our duplicate closes here: a memfd's close.
+    outbox_progress_ns_ = MonotonicNowNs();
+  }
+  WatchWritableLocked(false);
+  return absl::OkStatus();
+}
+
+int64_t Connection::OutboxStalledSinceNs() {
+  MutexLock lock(&outbox_mu);
+  return outbox_.empty() ? 0 : outbox_progress_ns_;
 }
 
 }  // namespace lpc::local::internal

@@ -5,8 +5,8 @@
 //
 // Thread safety: a Connection is shared (std::shared_ptr) by the I/O
 // thread, the workers and the calls it queued. Its mutexes nest in this
-// order: recv_mu, then send_mu, then state_mu; none is held while taking a
-// lock of the server's (the pool's or the connection table's). recv_mu
+// order: recv_mu, then send_mu, then state_mu, then outbox_mu; none is held
+// while taking a lock of the server's (the pool's or the connection table's). recv_mu
 // serialises the consumer side of `ep`, send_mu its producer side.
 // `pool_entry` is the worker pool's, under its mutex.
 #ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CONNECTION_H_
@@ -181,6 +181,17 @@ class Connection : public MemfdPort {
   // its WELCOME (the handshake timeout drops it otherwise).
   int64_t accepted_ns = 0;
   bool welcome_read = false;
+  // A memfd-mode record at the head of the ring waits for its payload
+  // memfd (Endpoint::memfd_parked): since when (monotonic ns; 0 = none).
+  // The ring is not read meanwhile; the PAYLOAD_FD's arrival schedules the
+  // connection, and a record parked longer than `memfd_wait_ns` cuts the
+  // client off (the tick). Written under recv_mu, read anywhere.
+  std::atomic<int64_t> memfd_parked_ns{0};
+  int64_t memfd_wait_ns = 500 * 1000 * 1000;
+  // The server's epoll set, in which `sock` is watched with this tag; the
+  // outbox adds EPOLLOUT while it holds packets. -1 = not watched.
+  int epoll_fd = -1;
+  uint64_t epoll_tag = 0;
 
   // The pool's view of this client: its decoded calls waiting for a
   // worker and its scheduling state. Guarded by the pool's mutex, and
@@ -281,18 +292,55 @@ class Connection : public MemfdPort {
       ABSL_LOCKS_EXCLUDED(state_mu);
   // When the oldest unclaimed payload fd arrived (monotonic); 0 if none.
   int64_t OldestStashedNs() ABSL_LOCKS_EXCLUDED(state_mu);
+  // Whether a payload fd waits to be claimed.
+  bool HasStashedFd() ABSL_LOCKS_EXCLUDED(state_mu);
 
-  // MemfdPort.
+  // --- Control packets to the client (outbox_mu) ---
+
+  // Sends a control packet with `fd` (-1 = none) without ever waiting: to
+  // the socket if nothing waits before it and the socket takes it, else
+  // into the outbox (with a duplicate of `fd`), which the I/O thread sends
+  // once the socket is writable. RESOURCE_EXHAUSTED if the outbox is full
+  // (the client does not read its control socket), UNAVAILABLE if the
+  // socket failed: the client must be cut off either way.
+  absl::Status SendControl(std::string_view bytes, int fd)
+      ABSL_LOCKS_EXCLUDED(outbox_mu);
+  // The I/O thread, when the socket is writable: sends what the outbox
+  // holds while the socket takes it. An error means the client must go.
+  absl::Status FlushOutbox() ABSL_LOCKS_EXCLUDED(outbox_mu);
+  // When the outbox last made progress (monotonic ns), 0 if it is empty.
+  int64_t OutboxStalledSinceNs() ABSL_LOCKS_EXCLUDED(outbox_mu);
+
+  // MemfdPort. SendPayloadFd never waits (SendControl). TakePayloadFd
+  // never waits either, whatever the deadline: DEADLINE_EXCEEDED if the
+  // memfd has not arrived (the endpoint parks the record).
   absl::Status SendPayloadFd(uint32_t number, uint64_t length,
                              int fd) override;
   absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t,
                                          absl::Time deadline) override
       ABSL_LOCKS_EXCLUDED(state_mu);
 
+  // Packets the outbox holds at most: an honest client has at most one
+  // PAYLOAD_FD unread per reply record it has not consumed.
+  size_t MaxOutbox() const { return size_t{layout.geometry.reply_slots} + 16; }
+
+  // A leaf: held for a non-blocking send or an epoll_ctl, never while
+  // taking another lock.
+  Mutex outbox_mu ABSL_ACQUIRED_AFTER(state_mu);
+
  private:
   friend class CallRegistration;
 
-  CondVar memfd_cv_;  // Signalled when memfd_stash_ grows or on close.
+  struct OutboxPacket {
+    std::string bytes;
+    UniqueFd fd;        // Ours (a duplicate); may be empty.
+    ByteCharge charge;  // One fd against ServerBudgets::outbox_fds.
+  };
+  // Watches `sock` for EPOLLOUT too, or no longer.
+  void WatchWritableLocked(bool writable) ABSL_EXCLUSIVE_LOCKS_REQUIRED(outbox_mu);
+  std::deque<OutboxPacket> outbox_ ABSL_GUARDED_BY(outbox_mu);
+  int64_t outbox_progress_ns_ ABSL_GUARDED_BY(outbox_mu) = 0;
+
   struct Stashed {
     uint32_t number = 0;
     UniqueFd fd;

@@ -56,7 +56,8 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
   eo.max_inline_record = options.max_inline_record;
   eo.max_payload = kHardPayloadCap;
   eo.accept_payload = options.max_message_size;
-  eo.memfd_wait = options.memfd_wait;
+  eo.park_missing_memfd = true;  // A worker never waits for a memfd.
+  c->memfd_wait_ns = absl::ToInt64Nanoseconds(options.memfd_wait);
   eo.buffers = options.buffers;
   eo.memfd_pool = options.memfd_pool;
   eo.memfd_keep_idle = options.payload_cache_idle;
@@ -85,7 +86,12 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
                     std::min<uint64_t>(options.max_message_size >> 10, UINT32_MAX)),
                 c->layout.total_size};
   const int fds[2] = {memfd->get(), c->eventfd.get()};
-  if (absl::Status s = SendPacket(
+  // Admitted: from now on the client may send payload memfds (the listener
+  // refused fds until here, where the kernel has SO_PASSRIGHTS). Before the
+  // WELCOME, so that no honest client's fd is refused.
+  SetPassRights(c->sock.get(), true);
+  // A fresh socket has room for one packet: never waited for.
+  if (absl::Status s = TrySendPacket(
           c->sock.get(), EncodeControl(ControlType::kWelcome, &w, sizeof(w)),
           fds);
       !s.ok()) {

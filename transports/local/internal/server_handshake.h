@@ -38,7 +38,9 @@ struct ServerHandshakeOptions {
   uint64_t max_request_bytes_per_connection = 0;
   uint64_t max_queued_reply_bytes_per_connection = 0;
   ServerBudgets* budgets = nullptr;  // Not owned; null = none.
-  // How long the endpoint waits for a record's payload memfd.
+  // How long a memfd-mode record may wait, parked at the head of the
+  // client's ring, for its payload memfd before the client is cut off
+  // (Connection::memfd_parked_ns; no thread waits meanwhile).
   absl::Duration memfd_wait = absl::Milliseconds(500);
 };
 

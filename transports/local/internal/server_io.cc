@@ -83,9 +83,11 @@ void LocalServer::Accept() {
     std::shared_ptr<Connection> c = std::move(*made);
     // The client now holds its own reference to the memfd; ours closed.
     AddConnection(c);
+    c->epoll_fd = epoll_fd_.get();
+    c->epoll_tag = c->id << 1;
     struct epoll_event ev;
     ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.u64 = c->id << 1;
+    ev.data.u64 = c->epoll_tag;
     ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, c->sock.get(), &ev);
     pool_->WatchDoorbell(*c);
     Schedule(c, true);  // Requests may already be there.
@@ -94,6 +96,13 @@ void LocalServer::Accept() {
 
 void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
                                     uint32_t events) {
+  if ((events & EPOLLOUT) != 0) {
+    // Room again for the control packets the outbox holds.
+    if (absl::Status s = c->FlushOutbox(); !s.ok()) {
+      CutOff(c, s);
+      return;
+    }
+  }
   for (int i = 0; i < 32; ++i) {
     // Peer fds never close here (one may block in close()): every fd a
     // packet carried that is not kept goes to the closer's thread.
@@ -151,6 +160,10 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
     }
     if (c->StashPayloadFd(b.memfd_number, std::move(p->fds[0]),
                           MonotonicNowNs())) {
+      // A record parked for it (or for an earlier one) can be read now.
+      if (c->memfd_parked_ns.load(std::memory_order_seq_cst) != 0) {
+        Schedule(c, /*wake=*/true);
+      }
       continue;
     }
     CutOff(c, absl::ResourceExhaustedError("too many unclaimed payload memfds"));
@@ -225,9 +238,18 @@ void LocalServer::Tick() {
         c->send_mu.Unlock();
       }
     }
+    const int64_t outbox_since = c->OutboxStalledSinceNs();
+    if (outbox_since != 0 &&
+        now_ns - outbox_since >
+            absl::ToInt64Nanoseconds(options_.reply_stall_timeout)) {
+      stalled = true;  // Nor its control socket.
+    }
+    const bool parked =
+        c->memfd_parked_ns.load(std::memory_order_relaxed) != 0;
     if (stalled) {
       CutOff(c, absl::ResourceExhaustedError("client does not read its replies"));
-    } else if (pending || c->hung_up.load() || c->ep->HasInboundHint()) {
+    } else if (pending || c->hung_up.load() ||
+               (!parked && c->ep->HasInboundHint())) {
       // (A hung-up client is looked at until Drain closes it: its hang-up
       // may have come while a worker was draining it.)
       Schedule(c, true);
@@ -288,6 +310,14 @@ void LocalServer::CheckEnding(const std::shared_ptr<Connection>& c,
       return;
     }
   }
+  // A memfd-mode record at the head of its ring whose memfd never came.
+  const int64_t parked = c->memfd_parked_ns.load(std::memory_order_relaxed);
+  if (parked != 0 && now_ns - parked > c->memfd_wait_ns) {
+    CutOff(c, absl::DataLossError(absl::StrCat(
+                  "a memfd-mode record waited ", (now_ns - parked) / 1000000,
+                  " ms for its payload memfd")));
+    return;
+  }
   const int64_t oldest = c->OldestStashedNs();
   if (oldest != 0 &&
       now_ns - oldest > absl::ToInt64Nanoseconds(options_.stashed_fd_timeout) &&
@@ -340,6 +370,7 @@ void LocalServer::ScanBusyConnections() {
       // would wake a worker for nothing, every millisecond.
       if (c->handlers.load(std::memory_order_relaxed) > 0 &&
           !c->queued.load(std::memory_order_relaxed) &&
+          c->memfd_parked_ns.load(std::memory_order_relaxed) == 0 &&
           c->pending_calls.load(std::memory_order_relaxed) <
               options_.max_in_flight_per_connection &&
           c->ep->HasInboundHint()) {
