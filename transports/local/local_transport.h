@@ -172,7 +172,10 @@ struct LocalPortOptions {
   absl::Duration stashed_fd_timeout = absl::Seconds(2);
   // Payload fds received and not yet claimed, over all connections (each
   // connection also holds at most its request ring's slots + 16); a client
-  // whose fd would pass this is cut off. 0 = no limit.
+  // whose fd would pass this is cut off. 0 = no limit. The same bound
+  // applies, separately, to reply memfds waiting in the outboxes of
+  // clients whose control socket is full (each at most its reply ring's
+  // slots + 16 packets).
   // Default: 4096.
   uint32_t max_stashed_fds = 4096;
   // Byte budgets, per connection and over the whole server; 0 = no limit.

@@ -95,6 +95,7 @@ class LocalServer final : public LocalServerTransport,
     budgets_.reply_bytes.limit = options_.max_queued_reply_bytes;
     budgets_.reply_memfd_bytes.limit = options_.max_reply_memfd_bytes;
     budgets_.stashed_fds.limit = options_.max_stashed_fds;
+    budgets_.outbox_fds.limit = options_.max_stashed_fds;
     pool_ = std::make_unique<internal::WorkerPool>(po, this);
     calls_ = std::make_unique<internal::ServerCalls>(
         options_, &buffers_, &budgets_, pool_.get(), this);
