@@ -35,8 +35,9 @@ class ServerFuzzPeer {
   ServerFuzzPeer& operator=(const ServerFuzzPeer&) = delete;
 
   // The server's side of the handshake over connected socket `sock`, as
-  // the listener runs it (the kWelcome packet goes to the peer of `sock`),
-  // with the endpoint waiting at most `memfd_wait` for a payload memfd.
+  // the listener runs it (the kWelcome packet goes to the peer of `sock`);
+  // `memfd_wait` is how long a record may stay parked for its payload
+  // memfd (enforced by the tick, which never runs here).
   absl::StatusOr<std::shared_ptr<Connection>> Accept(UniqueFd sock,
                                                      absl::Duration memfd_wait);
   // The I/O thread's turn when `c`'s control socket is readable.
