@@ -19,24 +19,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/target.h"
+#include "transports/grpc/internal/client_call.h"
+#include "transports/grpc/internal/client_stream.h"
 #include "transports/grpc/internal/tls.h"
 #include "transports/grpc/mapping.h"
 
 namespace lpc {
 
+using grpc_transport::CallbackScope;
+using grpc_transport::CallToken;
+using grpc_transport::CopyResponseMetadata;
 using grpc_transport::FromByteBuffer;
 using grpc_transport::FromGrpcStatus;
-using grpc_transport::IsReservedMetadataKey;
+using grpc_transport::SetUpContext;
 using grpc_transport::ToByteBuffer;
-using grpc_transport::ToGrpcDeadline;
-using grpc_transport::ValidateMetadataEntry;
-
-struct GrpcChannel::CallTracker {
-  std::mutex mu;
-  std::condition_variable cv;
-  int in_flight = 0;                                  // Guarded by mu.
-  absl::Time latest_deadline = absl::InfinitePast();  // Guarded by mu.
-};
 
 namespace {
 
@@ -97,42 +93,6 @@ absl::Status CheckOptions(const GrpcChannelOptions& o) {
   }
   return absl::OkStatus();
 }
-
-// True while this thread runs one of our gRPC completion callbacks.
-thread_local bool t_in_grpc_callback = false;
-
-class CallbackScope {
- public:
-  CallbackScope() : previous_(t_in_grpc_callback) { t_in_grpc_callback = true; }
-  ~CallbackScope() { t_in_grpc_callback = previous_; }
-
- private:
-  const bool previous_;
-};
-
-// Counts a call from before its grpc::ClientContext exists until after it
-// is destroyed (the context holds a reference to the gRPC channel). Declare
-// it first in a call's state so that it is destroyed last.
-class CallToken {
- public:
-  CallToken(std::shared_ptr<GrpcChannel::CallTracker> tracker,
-            absl::Time deadline)
-      : tracker_(std::move(tracker)) {
-    std::lock_guard<std::mutex> lock(tracker_->mu);
-    ++tracker_->in_flight;
-    tracker_->latest_deadline = std::max(tracker_->latest_deadline, deadline);
-  }
-  ~CallToken() {
-    std::lock_guard<std::mutex> lock(tracker_->mu);
-    --tracker_->in_flight;
-    tracker_->cv.notify_all();
-  }
-  CallToken(const CallToken&) = delete;
-  CallToken& operator=(const CallToken&) = delete;
-
- private:
-  const std::shared_ptr<GrpcChannel::CallTracker> tracker_;
-};
 
 // Releases gRPC channels that must not be released where their GrpcChannel
 // died: on a gRPC callback thread (gRPC 1.51's callback queue would join
@@ -206,38 +166,6 @@ struct ClientCall {
   uint64_t cancel_handle = 0;
   size_t max_message_size = 0;  // For the reply.
 };
-
-// Copies the deadline, the user metadata and the interface binding headers
-// into the gRPC context.
-absl::Status SetUpContext(const InterfaceDescriptor& iface,
-                          const CallContext& ctx,
-                          grpc::ClientContext* grpc_ctx) {
-  grpc_ctx->set_deadline(ToGrpcDeadline(ctx.deadline()));
-  for (const auto& [key, value] : ctx.metadata()) {
-    if (IsReservedMetadataKey(key)) continue;
-    absl::Status s = ValidateMetadataEntry(key, value);
-    if (!s.ok()) return s;
-    grpc_ctx->AddMetadata(key, value);
-  }
-  std::string uuid(iface.uuid);
-  absl::Status s =
-      ValidateMetadataEntry(grpc_transport::kInterfaceUuidKey, uuid);
-  if (!s.ok()) return s;
-  grpc_ctx->AddMetadata(grpc_transport::kInterfaceUuidKey, uuid);
-  grpc_ctx->AddMetadata(grpc_transport::kInterfaceVersionKey,
-                        grpc_transport::FormatVersion(iface.version));
-  return absl::OkStatus();
-}
-
-void CopyResponseMetadata(
-    const std::multimap<grpc::string_ref, grpc::string_ref>& from,
-    Metadata* to) {
-  for (const auto& [key, value] : from) {
-    std::string_view k(key.data(), key.size());
-    if (IsReservedMetadataKey(k)) continue;
-    to->emplace(std::string(k), std::string(value.data(), value.size()));
-  }
-}
 
 void Complete(ClientCall& call, const grpc::Status& grpc_status) {
   CallContext* ctx = call.ctx;
@@ -357,7 +285,7 @@ GrpcChannel::GrpcChannel(std::shared_ptr<grpc::Channel> channel,
       tracker_(std::make_shared<CallTracker>()) {}
 
 GrpcChannel::~GrpcChannel() {
-  if (!t_in_grpc_callback) {
+  if (!grpc_transport::InGrpcCallback()) {
     // Calls end by their deadline at the latest (gRPC enforces it); the
     // margin covers gRPC's timer granularity.
     std::unique_lock<std::mutex> lock(tracker_->mu);
@@ -438,6 +366,15 @@ absl::Status GrpcChannel::SendOneway(const InterfaceDescriptor& iface,
         call.reset();
       });
   return absl::OkStatus();
+}
+
+std::shared_ptr<ClientStream> GrpcChannel::OpenStream(
+    const InterfaceDescriptor& iface, const MethodDescriptor& method,
+    CallContext* ctx) {
+  absl::Status s = PrepareCall(ctx, 0);
+  if (!s.ok()) return grpc_transport::FailedGrpcStream(ctx, std::move(s));
+  return grpc_transport::OpenGrpcStream(channel_, tracker_, options(), iface,
+                                        method, ctx);
 }
 
 void RegisterGrpcTransport() {

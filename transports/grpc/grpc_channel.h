@@ -1,5 +1,6 @@
-// The gRPC client transport: an lpc::Channel that carries calls as unary
-// gRPC calls through gRPC's generic stub, so no per-service gRPC code exists.
+// The gRPC client transport: an lpc::Channel that carries calls as gRPC
+// calls through gRPC's generic stub (unary calls as unary gRPC calls,
+// streams through OpenStream), so no per-service gRPC code exists.
 //
 //   // Either through the target registry ("grpc:" + any gRPC target) ...
 //   auto channel = lpc::CreateChannel("grpc:dns:///calc.example.com:4000");
@@ -121,6 +122,15 @@ class GrpcChannel final : public Channel {
   absl::Status SendOneway(const InterfaceDescriptor& iface,
                           const MethodDescriptor& method, CallContext* ctx,
                           std::string request) override;
+
+  // A call of any method kind as a gRPC streaming call (gRPC's callback
+  // generic API), with the context's deadline and metadata, cancelled by
+  // ctx->Cancel() or by dropping the stream. Server messages are read ahead
+  // up to ChannelOptions::stream_window; gRPC's own flow control does the
+  // rest.
+  std::shared_ptr<ClientStream> OpenStream(const InterfaceDescriptor& iface,
+                                           const MethodDescriptor& method,
+                                           CallContext* ctx) override;
 
   std::string_view transport_name() const override { return "grpc"; }
 

@@ -2,15 +2,21 @@
 // that runs lpc handlers through the Dispatcher.
 //
 // Life of a call:
-//   1. gRPC creates a Reactor (on one of gRPC's threads). It resolves the
-//      path to an interface and method, checks the binding headers, fills
+//   1. gRPC creates a Reactor (on one of gRPC's threads) for a method that
+//      was resolved when the server started (Dispatcher::Bind; nothing is
+//      looked up by name per call). It checks the binding headers, fills
 //      the handler's CallContext, registers the call and asks for the
 //      request message.
-//   2. When the message arrives the call is queued for a worker.
-//   3. A worker runs the handler and finishes the gRPC call with the reply.
-// Whoever flips ServerCall::finished first (the worker, an early error, or
-// Shutdown) finishes the gRPC call; the others leave it alone. gRPC calls
-// OnDone after that, which releases the reactor.
+//   2. When the message arrives the call is queued for a worker. (A call
+//      whose client streams is queued at once.)
+//   3. A worker runs the handler: a plain unary call through
+//      Dispatcher::DispatchBound, after which the worker finishes the gRPC
+//      call with the reply; any other call through Dispatcher::StartCall
+//      with the ServerCall as its ServerStream (internal/server_call.h),
+//      which the handler finishes, from any thread, when it is done.
+// Whoever flips ServerCall::finished first (the worker or handler, an early
+// error, or Shutdown) finishes the gRPC call; the others leave it alone.
+// gRPC calls OnDone after that, which releases the reactor.
 #include "transports/grpc/grpc_server.h"
 
 #include <algorithm>
@@ -22,6 +28,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include <grpc/grpc.h>
@@ -36,6 +43,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/channel.h"
+#include "transports/grpc/internal/server_call.h"
 #include "transports/grpc/internal/server_parts.h"
 #include "transports/grpc/internal/tls.h"
 #include "transports/grpc/mapping.h"
@@ -51,26 +59,7 @@ using grpc_transport::ValidateMetadataEntry;
 
 namespace {
 
-// One call, shared by its reactor, the queue, a worker and Shutdown.
-struct ServerCall {
-  // Valid until `finished` flips; after that gRPC may delete them.
-  grpc::ServerGenericBidiReactor* reactor = nullptr;
-  grpc::CallbackServerContext* grpc_ctx = nullptr;
-
-  // Set before the call is registered, then read-only.
-  std::string interface_name;
-  uint32_t method_id = 0;
-  bool oneway = false;
-
-  CallContext ctx;              // The handler's context.
-  grpc::ByteBuffer request;     // Filled by gRPC's read.
-  grpc::ByteBuffer response;    // Written only by the finisher.
-  std::atomic<bool> finished{false};
-
-  // Guarded by the transport's mu_.
-  bool handler_pending = false;  // Queued or running.
-  bool grpc_done = false;        // OnDone ran.
-};
+using grpc_transport::ServerCall;
 
 std::string_view ToStringView(grpc::string_ref s) {
   return std::string_view(s.data(), s.size());
@@ -78,7 +67,8 @@ std::string_view ToStringView(grpc::string_ref s) {
 
 }  // namespace
 
-class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
+class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
+                                        public grpc_transport::CallOwner {
  public:
   explicit Impl(GrpcServerOptions options) : options_(std::move(options)) {}
 
@@ -99,11 +89,23 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* grpc_ctx) override;
 
-  // Called by the reactor.
+  // A method resolved at Start.
+  struct Route {
+    const BoundInterface* iface = nullptr;
+    const BoundInterface::Method* method = nullptr;
+  };
+
+  // Called by the reactor. `route` is null for a path no interface has.
   absl::Status OnNewCall(const std::shared_ptr<ServerCall>& call,
-                         const std::string& path);
+                         const Route* route, const std::string& path);
   void OnRequestRead(const std::shared_ptr<ServerCall>& call, bool ok);
   void OnCallDone(const std::shared_ptr<ServerCall>& call);
+  // Queues a call for a worker; fails it if the server is draining or the
+  // queue is full.
+  void Enqueue(const std::shared_ptr<ServerCall>& call);
+
+  // CallOwner:
+  void OnAnswered() override;
 
  private:
   enum class State { kNew, kRunning, kDraining, kStopped };
@@ -118,7 +120,7 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
 
   void StartWorkerLocked();
   void WorkerLoop();
-  void RunCall(ServerCall& call);
+  void RunCall(const std::shared_ptr<ServerCall>& call);
   void ForgetIfIdleLocked(const std::shared_ptr<ServerCall>& call);
   // Whether some call still runs a handler or has no answer yet. (A call
   // whose answer gRPC is still delivering does not delay shutdown.)
@@ -126,12 +128,18 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService {
 
   // Builds and starts server_ (Start's second half).
   absl::Status BuildLocked();
+  // Why `path` reaches no method: UNIMPLEMENTED naming what is missing.
+  absl::Status UnknownPath(const std::string& path) const;
 
   const GrpcServerOptions options_;
   Dispatcher* dispatcher_ = nullptr;  // Set by Start, before any call.
   // The Server's interfaces as gRPC services; they outlive server_.
   std::vector<std::unique_ptr<grpc_transport::InterfaceService>> services_;
   std::unique_ptr<grpc::Server> server_;
+  // Every method of every interface by gRPC path, for calls that reach the
+  // generic service. Built by Start, then read-only.
+  std::unordered_map<std::string, Route> routes_;
+  size_t max_message_size_ = 0;  // Set by Start.
 
   mutable std::mutex mu_;  // Guards everything below.
   std::condition_variable work_cv_;  // Queue non-empty or stopping.
@@ -152,24 +160,43 @@ class GrpcServerTransport::Impl::Reactor final
     : public grpc::ServerGenericBidiReactor {
  public:
   Reactor(Impl* impl, grpc::CallbackServerContext* grpc_ctx,
-          const std::string& path)
-      : impl_(impl), call_(std::make_shared<ServerCall>()) {
-    call_->reactor = this;
-    call_->grpc_ctx = grpc_ctx;
-    absl::Status s = impl_->OnNewCall(call_, path);
+          const Route* route, const std::string& path)
+      : impl_(impl),
+        call_(std::make_shared<ServerCall>(this, grpc_ctx, impl)) {
+    absl::Status s = impl_->OnNewCall(call_, route, path);
     if (!s.ok()) {
       impl_->TryFinish(*call_, s, nullptr, /*with_reply=*/false);
+      return;
+    }
+    if (call_->uses_stream && call_->method->descriptor->client_streams()) {
+      // The stream reads for itself; the handler starts at once.
+      stream_reads_ = true;
+      call_->StartStream(impl_->dispatcher_->options().stream_window,
+                         impl_->max_message_size_);
+      impl_->Enqueue(call_);
       return;
     }
     StartRead(&call_->request);
   }
 
-  void OnReadDone(bool ok) override { impl_->OnRequestRead(call_, ok); }
+  void OnReadDone(bool ok) override {
+    if (stream_reads_) {
+      call_->OnStreamReadDone(ok);
+    } else {
+      impl_->OnRequestRead(call_, ok);
+    }
+  }
+
+  void OnWriteDone(bool ok) override { call_->OnWriteDone(ok); }
 
   // The client cancelled, its deadline passed, or the connection broke.
   // A oneway call has already been answered; its handler keeps running.
   void OnCancel() override {
-    if (!call_->oneway) call_->ctx.Cancel();
+    if (call_->uses_stream) {
+      call_->OnCancel();
+    } else if (!call_->oneway) {
+      call_->ctx.Cancel();
+    }
   }
 
   void OnDone() override {
@@ -180,34 +207,46 @@ class GrpcServerTransport::Impl::Reactor final
  private:
   Impl* const impl_;
   const std::shared_ptr<ServerCall> call_;
+  bool stream_reads_ = false;  // Set in the constructor.
 };
 
 grpc::ServerGenericBidiReactor* GrpcServerTransport::Impl::CreateReactor(
     grpc::GenericCallbackServerContext* grpc_ctx) {
-  return new Reactor(this, grpc_ctx, grpc_ctx->method());
+  const std::string& path = grpc_ctx->method();
+  auto it = routes_.find(path);
+  return new Reactor(this, grpc_ctx, it == routes_.end() ? nullptr : &it->second,
+                     path);
 }
 
-absl::Status GrpcServerTransport::Impl::OnNewCall(
-    const std::shared_ptr<ServerCall>& call, const std::string& path) {
-  grpc::CallbackServerContext& g = *call->grpc_ctx;
+absl::Status GrpcServerTransport::Impl::UnknownPath(
+    const std::string& path) const {
   std::optional<grpc_transport::MethodPathParts> parts =
       grpc_transport::ParseMethodPath(path);
   if (!parts) {
     return absl::UnimplementedError(
         absl::StrCat("malformed method path '", path, "'"));
   }
-  const InterfaceDescriptor* iface =
-      dispatcher_->FindInterface(parts->interface_name);
-  if (iface == nullptr) {
+  if (dispatcher_->FindInterface(parts->interface_name) == nullptr) {
     return absl::UnimplementedError(absl::StrCat(
         "unknown interface ", std::string(parts->interface_name)));
   }
-  const MethodDescriptor* method = iface->FindMethodByName(parts->method_name);
-  if (method == nullptr) {
-    return absl::UnimplementedError(
-        absl::StrCat("unknown method ", std::string(parts->method_name),
-                     " of interface ", std::string(parts->interface_name)));
-  }
+  return absl::UnimplementedError(
+      absl::StrCat("unknown method ", std::string(parts->method_name),
+                   " of interface ", std::string(parts->interface_name)));
+}
+
+void GrpcServerTransport::Impl::OnAnswered() {
+  { std::lock_guard<std::mutex> lock(mu_); }
+  idle_cv_.notify_all();
+}
+
+absl::Status GrpcServerTransport::Impl::OnNewCall(
+    const std::shared_ptr<ServerCall>& call, const Route* route,
+    const std::string& path) {
+  grpc::CallbackServerContext& g = *call->grpc_ctx();
+  if (route == nullptr) return UnknownPath(path);
+  const InterfaceDescriptor* iface = route->iface->descriptor;
+  const MethodDescriptor* method = route->method->descriptor;
 
   // The binding headers. lpc clients always send both; other gRPC clients
   // (speaking the emitted .proto) send neither and are bound by path alone.
@@ -230,17 +269,21 @@ absl::Status GrpcServerTransport::Impl::OnNewCall(
           absl::StrCat("malformed ", grpc_transport::kInterfaceVersionKey,
                        " '", std::string(version_text), "'"));
     }
-    absl::Status bind = dispatcher_->CheckBinding(
-        iface->full_name, ToStringView(uuid_it->second), *version);
+    absl::Status bind = CheckInterfaceCompatible(
+        iface->full_name, ToStringView(uuid_it->second), *version,
+        iface->uuid, iface->version);
     if (!bind.ok()) return bind;
   }
 
-  call->interface_name = std::string(iface->full_name);
-  call->method_id = method->id;
+  call->iface = route->iface;
+  call->method = route->method;
   call->oneway = method->oneway;
+  // A oneway method is answered before its handler runs, so it always
+  // takes the unary path.
+  call->uses_stream = route->method->uses_start_call && !method->oneway;
   CallContext& ctx = call->ctx;
   ctx.set_deadline(FromGrpcDeadline(g.deadline()));
-  ctx.set_method_path(path);
+  ctx.set_method_path_ref(&route->method->path);
   for (const auto& [key, value] : client_metadata) {
     std::string_view k = ToStringView(key);
     if (IsReservedMetadataKey(k)) continue;
@@ -270,6 +313,14 @@ void GrpcServerTransport::Impl::OnRequestRead(
               nullptr, /*with_reply=*/false);
     return;
   }
+  if (call->uses_stream) {
+    call->StartStream(dispatcher_->options().stream_window, max_message_size_);
+  }
+  Enqueue(call);
+}
+
+void GrpcServerTransport::Impl::Enqueue(
+    const std::shared_ptr<ServerCall>& call) {
   absl::Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -327,6 +378,10 @@ void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
                                           const absl::Status& status,
                                           std::string* response,
                                           bool with_reply) {
+  if (call.uses_stream) {
+    call.Abort(status);
+    return;
+  }
   if (call.finished.exchange(true)) return;
   if (with_reply) {
     for (const auto& [key, value] : call.ctx.response_metadata()) {
@@ -338,20 +393,20 @@ void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
                 std::string(valid.message()).c_str());
         continue;
       }
-      call.grpc_ctx->AddTrailingMetadata(key, value);
+      call.grpc_ctx()->AddTrailingMetadata(key, value);
     }
   }
+  // Wake a draining Shutdown, which waits for this call's gRPC side.
+  OnAnswered();
+  // From here on gRPC may run OnDone and delete the reactor (and `call`)
+  // at any time.
   if (status.ok() && response != nullptr) {
     call.response = ToByteBuffer(std::move(*response));
-    call.reactor->StartWriteAndFinish(&call.response, grpc::WriteOptions(),
-                                      grpc::Status::OK);
+    call.reactor()->StartWriteAndFinish(&call.response, grpc::WriteOptions(),
+                                        grpc::Status::OK);
   } else {
-    call.reactor->Finish(ToGrpcStatus(status));
+    call.reactor()->Finish(ToGrpcStatus(status));
   }
-  // From here on gRPC may run OnDone and delete the reactor (and `call`)
-  // at any time. Wake a draining Shutdown.
-  { std::lock_guard<std::mutex> lock(mu_); }
-  idle_cv_.notify_all();
 }
 
 void GrpcServerTransport::Impl::StartWorkerLocked() {
@@ -370,7 +425,7 @@ void GrpcServerTransport::Impl::WorkerLoop() {
     std::shared_ptr<ServerCall> call = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    RunCall(*call);
+    RunCall(call);
     lock.lock();
     call->handler_pending = false;
     ForgetIfIdleLocked(call);
@@ -378,11 +433,18 @@ void GrpcServerTransport::Impl::WorkerLoop() {
   }
 }
 
-void GrpcServerTransport::Impl::RunCall(ServerCall& call) {
+void GrpcServerTransport::Impl::RunCall(
+    const std::shared_ptr<ServerCall>& shared) {
+  ServerCall& call = *shared;
   if (!call.oneway && call.ctx.IsCancelled()) {
     // Cancelled or expired while queued: the client has its answer already.
     TryFinish(call, StatusForEndedCall(call.ctx), nullptr,
               /*with_reply=*/false);
+    return;
+  }
+  if (call.uses_stream) {
+    // Returns when the handler returns; the call may go on long after.
+    dispatcher_->StartCall(*call.iface, *call.method, shared);
     return;
   }
   std::string request;
@@ -390,8 +452,8 @@ void GrpcServerTransport::Impl::RunCall(ServerCall& call) {
   call.request.Clear();
   std::string response;
   if (status.ok()) {
-    status = dispatcher_->Dispatch(call.interface_name, call.method_id,
-                                   call.ctx, request, &response);
+    status = dispatcher_->DispatchBound(*call.iface, *call.method, call.ctx,
+                                        request, &response);
   }
   if (call.oneway) {
     if (!status.ok()) {
@@ -442,6 +504,7 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
   size_t max_size = options_.max_message_size != 0
                         ? options_.max_message_size
                         : dispatcher_->options().max_message_size;
+  max_message_size_ = max_size;
   int max_int = static_cast<int>(std::min<size_t>(max_size, INT_MAX));
   builder.SetMaxReceiveMessageSize(max_int);
   builder.SetMaxSendMessageSize(max_int);
@@ -457,13 +520,24 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
   // Each interface is a registered service (so that gRPC lists it, for
   // reflection); anything else reaches the generic service and is answered
   // UNIMPLEMENTED there.
+  // Each method is resolved here, once (Dispatcher::Bind).
   std::vector<const InterfaceDescriptor*> interfaces =
       dispatcher_->Interfaces();
   for (const InterfaceDescriptor* iface : interfaces) {
+    const BoundInterface* bound = dispatcher_->Bind(iface->full_name);
+    if (bound == nullptr) continue;
+    std::vector<const Route*> routes;
+    for (const BoundInterface::Method& m : bound->methods) {
+      Route& route = routes_[m.path];  // Node-based: the address stays.
+      route.iface = bound;
+      route.method = &m;
+      routes.push_back(&route);
+    }
     services_.push_back(std::make_unique<grpc_transport::InterfaceService>(
-        *iface, [this](grpc::CallbackServerContext* ctx,
-                       const std::string& path) {
-          return new Reactor(this, ctx, path);
+        *iface, [this, routes = std::move(routes)](
+                    grpc::CallbackServerContext* ctx, size_t index) {
+          const Route* route = routes[index];
+          return new Reactor(this, ctx, route, route->method->path);
         }));
     builder.RegisterService(services_.back().get());
   }

@@ -28,17 +28,18 @@ InterfaceService::InterfaceService(const InterfaceDescriptor& iface,
   for (const MethodDescriptor& m : iface.methods) {
     paths_.push_back(std::make_unique<std::string>(iface.MethodPath(m)));
     const std::string* path = paths_.back().get();
-    // Bidi streaming at the gRPC API level: the reactor reads the one
-    // request itself, as with the generic service. On the wire it is the
-    // same unary call.
+    const size_t method_index = static_cast<size_t>(index);
+    // Bidi streaming at the gRPC API level for every kind: the reactor
+    // reads the request(s) itself, as with the generic service. On the wire
+    // a unary call is the same either way.
     AddMethod(new grpc::internal::RpcServiceMethod(
         path->c_str(), grpc::internal::RpcMethod::BIDI_STREAMING, nullptr));
     MarkMethodRawCallback(
         index++,
         new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer,
                                                 grpc::ByteBuffer>(
-            [factory, path](grpc::CallbackServerContext* ctx) {
-              return factory(ctx, *path);
+            [factory, method_index](grpc::CallbackServerContext* ctx) {
+              return factory(ctx, method_index);
             }));
   }
 }

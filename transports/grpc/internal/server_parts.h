@@ -27,9 +27,10 @@ namespace lpc::grpc_transport {
 using ByteBidiReactor =
     grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
 
-// Makes the reactor of one call of the method at `path`.
+// Makes the reactor of one call of the method at position `method_index`
+// of the interface's methods.
 using ReactorFactory = std::function<ByteBidiReactor*(
-    grpc::CallbackServerContext* ctx, const std::string& path)>;
+    grpc::CallbackServerContext* ctx, size_t method_index)>;
 
 // One lpc interface as a gRPC service whose methods are raw callback
 // methods (bytes in, bytes out) handled by `factory`. Registering it makes
