@@ -1625,6 +1625,10 @@ lpc_bazel_cc_library(lpc_transports_grpc
   SRCS
     transports/grpc/grpc_channel.cc
     transports/grpc/grpc_server.cc
+    transports/grpc/internal/client_call.cc
+    transports/grpc/internal/client_call.h
+    transports/grpc/internal/client_stream.cc
+    transports/grpc/internal/client_stream.h
     transports/grpc/register.cc
   HDRS
     transports/grpc/grpc_channel.h
@@ -1633,6 +1637,7 @@ lpc_bazel_cc_library(lpc_transports_grpc
     lpc_transports_grpc_internal
     lpc_transports_grpc_mapping
     lpc_runtime
+    lpc_runtime_handler_pool
     SYSTEM:absl
     SYSTEM:grpcpp
     lpc_testing_tsan_suppressions
@@ -1684,6 +1689,20 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_kill_test
     lpc_transports_grpc_grpc_test_server
 )
 
+lpc_bazel_cc_test(lpc_transports_grpc_grpc_stream_test
+  PACKAGE transports/grpc
+  NAME grpc_stream_test
+  SRCS
+    transports/grpc/grpc_stream_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_transports_grpc_stream_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE medium
+)
+
 lpc_bazel_cc_binary(lpc_transports_grpc_grpc_test_server
   PACKAGE transports/grpc
   NAME grpc_test_server
@@ -1715,12 +1734,15 @@ lpc_bazel_cc_library(lpc_transports_grpc_internal
   PACKAGE transports/grpc
   NAME internal
   SRCS
+    transports/grpc/internal/server_call.cc
     transports/grpc/internal/server_parts.cc
     transports/grpc/internal/tls.cc
   HDRS
+    transports/grpc/internal/server_call.h
     transports/grpc/internal/server_parts.h
     transports/grpc/internal/tls.h
   DEPS
+    lpc_transports_grpc_mapping
     lpc_runtime
     SYSTEM:absl
     SYSTEM:grpcpp
@@ -1749,6 +1771,19 @@ lpc_bazel_cc_test(lpc_transports_grpc_mapping_test
     lpc_testing_gtest_main
     lpc_testing_status_matchers
   SIZE medium
+)
+
+lpc_bazel_cc_library(lpc_transports_grpc_stream_test_service
+  PACKAGE transports/grpc
+  NAME stream_test_service
+  TESTONLY
+  SRCS
+    transports/grpc/stream_test_service.cc
+  HDRS
+    transports/grpc/stream_test_service.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_library(lpc_transports_grpc_test_service

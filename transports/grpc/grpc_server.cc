@@ -20,14 +20,11 @@
 #include "transports/grpc/grpc_server.h"
 
 #include <algorithm>
-#include <atomic>
 #include <climits>
 #include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -43,6 +40,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/channel.h"
+#include "runtime/internal/handler_pool.h"
 #include "transports/grpc/internal/server_call.h"
 #include "transports/grpc/internal/server_parts.h"
 #include "transports/grpc/internal/tls.h"
@@ -55,7 +53,6 @@ using grpc_transport::FromGrpcDeadline;
 using grpc_transport::IsReservedMetadataKey;
 using grpc_transport::ToByteBuffer;
 using grpc_transport::ToGrpcStatus;
-using grpc_transport::ValidateMetadataEntry;
 
 namespace {
 
@@ -70,7 +67,10 @@ std::string_view ToStringView(grpc::string_ref s) {
 class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
                                         public grpc_transport::CallOwner {
  public:
-  explicit Impl(GrpcServerOptions options) : options_(std::move(options)) {}
+  explicit Impl(GrpcServerOptions options)
+      : options_(std::move(options)),
+        pool_({options_.min_workers, options_.max_workers,
+               options_.max_queued_calls}) {}
 
   ~Impl() override { Shutdown(absl::Now()); }
 
@@ -118,8 +118,6 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
   void TryFinish(ServerCall& call, const absl::Status& status,
                  std::string* response, bool with_reply);
 
-  void StartWorkerLocked();
-  void WorkerLoop();
   void RunCall(const std::shared_ptr<ServerCall>& call);
   void ForgetIfIdleLocked(const std::shared_ptr<ServerCall>& call);
   // Whether some call still runs a handler or has no answer yet. (A call
@@ -128,10 +126,10 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
 
   // Builds and starts server_ (Start's second half).
   absl::Status BuildLocked();
-  // Why `path` reaches no method: UNIMPLEMENTED naming what is missing.
-  absl::Status UnknownPath(const std::string& path) const;
 
   const GrpcServerOptions options_;
+  // Runs handlers and starts call-model calls (never on gRPC's threads).
+  internal::HandlerPool pool_;
   Dispatcher* dispatcher_ = nullptr;  // Set by Start, before any call.
   // The Server's interfaces as gRPC services; they outlive server_.
   std::vector<std::unique_ptr<grpc_transport::InterfaceService>> services_;
@@ -142,16 +140,12 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
   size_t max_message_size_ = 0;  // Set by Start.
 
   mutable std::mutex mu_;  // Guards everything below.
-  std::condition_variable work_cv_;  // Queue non-empty or stopping.
   std::condition_variable idle_cv_;  // A call was answered or left calls_.
   State state_ = State::kNew;
   std::string target_;
   std::vector<int> ports_;
-  std::deque<std::shared_ptr<ServerCall>> queue_;
   // Every registered call until both its gRPC side and its handler are done.
   std::set<std::shared_ptr<ServerCall>> calls_;
-  std::vector<std::thread> workers_;
-  int idle_workers_ = 0;
 };
 
 // The per-call gRPC reactor. It owns a reference to its ServerCall; gRPC
@@ -218,23 +212,6 @@ grpc::ServerGenericBidiReactor* GrpcServerTransport::Impl::CreateReactor(
                      path);
 }
 
-absl::Status GrpcServerTransport::Impl::UnknownPath(
-    const std::string& path) const {
-  std::optional<grpc_transport::MethodPathParts> parts =
-      grpc_transport::ParseMethodPath(path);
-  if (!parts) {
-    return absl::UnimplementedError(
-        absl::StrCat("malformed method path '", path, "'"));
-  }
-  if (dispatcher_->FindInterface(parts->interface_name) == nullptr) {
-    return absl::UnimplementedError(absl::StrCat(
-        "unknown interface ", std::string(parts->interface_name)));
-  }
-  return absl::UnimplementedError(
-      absl::StrCat("unknown method ", std::string(parts->method_name),
-                   " of interface ", std::string(parts->interface_name)));
-}
-
 void GrpcServerTransport::Impl::OnAnswered() {
   { std::lock_guard<std::mutex> lock(mu_); }
   idle_cv_.notify_all();
@@ -244,36 +221,16 @@ absl::Status GrpcServerTransport::Impl::OnNewCall(
     const std::shared_ptr<ServerCall>& call, const Route* route,
     const std::string& path) {
   grpc::CallbackServerContext& g = *call->grpc_ctx();
-  if (route == nullptr) return UnknownPath(path);
+  if (route == nullptr) {
+    return grpc_transport::UnknownPathStatus(path, *dispatcher_);
+  }
   const InterfaceDescriptor* iface = route->iface->descriptor;
   const MethodDescriptor* method = route->method->descriptor;
 
-  // The binding headers. lpc clients always send both; other gRPC clients
-  // (speaking the emitted .proto) send neither and are bound by path alone.
   const auto& client_metadata = g.client_metadata();
-  auto uuid_it = client_metadata.find(grpc_transport::kInterfaceUuidKey);
-  auto version_it = client_metadata.find(grpc_transport::kInterfaceVersionKey);
-  bool has_uuid = uuid_it != client_metadata.end();
-  bool has_version = version_it != client_metadata.end();
-  if (has_uuid || has_version) {
-    if (!has_uuid || !has_version) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "a call must carry both ", grpc_transport::kInterfaceUuidKey,
-          " and ", grpc_transport::kInterfaceVersionKey, " or neither"));
-    }
-    std::string_view version_text = ToStringView(version_it->second);
-    std::optional<InterfaceVersion> version =
-        grpc_transport::ParseVersion(version_text);
-    if (!version) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("malformed ", grpc_transport::kInterfaceVersionKey,
-                       " '", std::string(version_text), "'"));
-    }
-    absl::Status bind = CheckInterfaceCompatible(
-        iface->full_name, ToStringView(uuid_it->second), *version,
-        iface->uuid, iface->version);
-    if (!bind.ok()) return bind;
-  }
+  absl::Status bind =
+      grpc_transport::CheckBindingHeaders(client_metadata, *iface);
+  if (!bind.ok()) return bind;
 
   call->iface = route->iface;
   call->method = route->method;
@@ -326,20 +283,33 @@ void GrpcServerTransport::Impl::Enqueue(
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ != State::kRunning) {
       refused = absl::UnavailableError("server is shutting down");
-    } else if (queue_.size() >= options_.max_queued_calls) {
-      refused = absl::ResourceExhaustedError(
-          absl::StrCat("server overloaded: ", queue_.size(),
-                       " calls are waiting for a worker"));
     } else {
       call->handler_pending = true;
-      queue_.push_back(call);
-      // Idle workers may not have woken for earlier calls yet: compare
-      // with the whole queue, not just "is anyone idle".
-      if (queue_.size() > static_cast<size_t>(idle_workers_) &&
-          static_cast<int>(workers_.size()) < options_.max_workers) {
-        StartWorkerLocked();
+    }
+  }
+  if (refused.ok()) {
+    refused = pool_.Submit([this, call](bool run) {
+      if (run) {
+        RunCall(call);
+      } else {
+        TryFinish(*call,
+                  absl::UnavailableError(
+                      "server shut down before the call started"),
+                  nullptr, /*with_reply=*/false);
       }
-      work_cv_.notify_one();
+      std::lock_guard<std::mutex> lock(mu_);
+      call->handler_pending = false;
+      ForgetIfIdleLocked(call);
+      idle_cv_.notify_all();
+    });
+    if (!refused.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      call->handler_pending = false;
+    }
+    if (refused.code() == absl::StatusCode::kResourceExhausted) {
+      refused = absl::ResourceExhaustedError(
+          absl::StrCat("server overloaded: ", pool_.queued(),
+                       " calls are waiting for a worker"));
     }
   }
   if (!refused.ok()) {
@@ -384,15 +354,8 @@ void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
   }
   if (call.finished.exchange(true)) return;
   if (with_reply) {
-    for (const auto& [key, value] : call.ctx.response_metadata()) {
-      if (IsReservedMetadataKey(key)) continue;
-      absl::Status valid = ValidateMetadataEntry(key, value);
-      if (!valid.ok()) {
-        fprintf(stderr, "lpc grpc: %s: dropping response metadata: %s\n",
-                call.ctx.method_path().c_str(),
-                std::string(valid.message()).c_str());
-        continue;
-      }
+    for (const auto& [key, value] :
+         grpc_transport::SendableResponseMetadata(call.ctx)) {
       call.grpc_ctx()->AddTrailingMetadata(key, value);
     }
   }
@@ -406,30 +369,6 @@ void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
                                         grpc::Status::OK);
   } else {
     call.reactor()->Finish(ToGrpcStatus(status));
-  }
-}
-
-void GrpcServerTransport::Impl::StartWorkerLocked() {
-  workers_.emplace_back([this] { WorkerLoop(); });
-}
-
-void GrpcServerTransport::Impl::WorkerLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    ++idle_workers_;
-    work_cv_.wait(lock, [&] {
-      return !queue_.empty() || state_ == State::kStopped;
-    });
-    --idle_workers_;
-    if (queue_.empty()) return;  // Stopped.
-    std::shared_ptr<ServerCall> call = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    RunCall(call);
-    lock.lock();
-    call->handler_pending = false;
-    ForgetIfIdleLocked(call);
-    idle_cv_.notify_all();
   }
 }
 
@@ -572,8 +511,14 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
   } else {
     target_ = absl::StrCat("grpc:", first.substr(0, colon), ":", ports_[0]);
   }
+  absl::Status pool = pool_.Start();
+  if (!pool.ok()) {
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_.reset();
+    services_.clear();
+    return pool;
+  }
   state_ = State::kRunning;
-  for (int i = 0; i < options_.min_workers; ++i) StartWorkerLocked();
   return absl::OkStatus();
 }
 
@@ -598,8 +543,6 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
     idle_cv_.wait_until(lock, absl::ToChronoTime(deadline));
   }
   std::vector<std::shared_ptr<ServerCall>> left(calls_.begin(), calls_.end());
-  for (auto& call : queue_) call->handler_pending = false;
-  queue_.clear();
   lock.unlock();
   // Answer first, then cancel: a handler that returns as soon as it sees
   // the cancel must not get to answer instead.
@@ -610,14 +553,12 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
     call->ctx.Cancel();
   }
 
-  // Handlers have been told to stop; wait for them to return.
+  // Handlers have been told to stop; wait for them to return. Calls still
+  // queued are dropped (answered above).
+  pool_.Join();
   lock.lock();
   state_ = State::kStopped;
-  work_cv_.notify_all();
-  std::vector<std::thread> workers;
-  workers.swap(workers_);
   lock.unlock();
-  for (auto& w : workers) w.join();
 
   // Every call is finished, so gRPC's own shutdown has nothing to wait for;
   // the short deadline only bounds a call that slips in meanwhile (refused

@@ -7,11 +7,13 @@
 //   server.AddTransport(lpc::MakeGrpcServerTransport(options));
 //   server.Start();
 //
-// Every call arrives through gRPC's callback generic service, so no
-// per-service gRPC code exists. The path "/<package>.<Interface>/<Method>"
-// selects the interface and method; the handler runs on a worker thread of
-// this transport (never on gRPC's own threads), with the call's deadline,
-// metadata and peer in its CallContext. See docs/grpc-transport.md.
+// Every call arrives through gRPC's callback API with raw byte buffers, so
+// no per-service gRPC code exists. The path "/<package>.<Interface>/<Method>"
+// selects the interface and method (resolved once, at Start); the handler
+// runs on a thread of the runtime's handler pool (never on gRPC's own
+// threads), with the call's deadline, metadata and peer in its
+// CallContext. Streaming methods and [async] handlers get an
+// lpc::ServerStream on gRPC's flow control. See docs/grpc-transport.md.
 //
 // Thread safety: Start and Shutdown are called by lpc::Server; target() and
 // ports() are thread-safe once Start has returned.

@@ -65,6 +65,7 @@ class StreamCore final
   // Starts the call; `self` keeps the core alive until OnDone.
   void Start(std::shared_ptr<StreamCore> self, grpc::GenericStub& stub,
              const std::string& path) {
+    std::weak_ptr<StreamCore> weak = self;
     {
       MutexLock lock(&mu_);
       self_ = std::move(self);
@@ -72,9 +73,11 @@ class StreamCore final
     stub.PrepareBidiStreamingCall(&grpc_ctx_, path, grpc::StubOptions(), this);
     AddHold();
     StartCall();
-    std::weak_ptr<StreamCore> weak = self_;
     // The caller's thread: the context is alive, and only Abandon (on the
-    // caller's side too) clears it.
+    // caller's side too) clears it. A plain cancel callback, which also
+    // runs when the deadline passes: a stream whose reads are held back by
+    // its window has no gRPC operation outstanding to notice the deadline,
+    // and the hold keeps OnDone back until something starts one.
     CallContext* ctx;
     {
       MutexLock lock(&mu_);

@@ -73,8 +73,9 @@ bool ServerCall::ReadWantedLocked() const {
          buffered_bytes_ < window_.bytes;
 }
 
-void ServerCall::SnapshotMetadataLocked() {
-  metadata_taken_ = true;
+std::vector<std::pair<std::string, std::string>> SendableResponseMetadata(
+    const CallContext& ctx) {
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [key, value] : ctx.response_metadata()) {
     if (IsReservedMetadataKey(key)) continue;
     absl::Status valid = ValidateMetadataEntry(key, value);
@@ -83,8 +84,14 @@ void ServerCall::SnapshotMetadataLocked() {
               ctx.method_path().c_str(), std::string(valid.message()).c_str());
       continue;
     }
-    metadata_.emplace_back(key, value);
+    out.emplace_back(key, value);
   }
+  return out;
+}
+
+void ServerCall::SnapshotMetadataLocked() {
+  metadata_taken_ = true;
+  metadata_ = SendableResponseMetadata(ctx);
 }
 
 void ServerCall::Pump() {

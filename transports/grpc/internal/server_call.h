@@ -44,6 +44,11 @@
 
 namespace lpc::grpc_transport {
 
+// The handler's response metadata that may cross to the client: reserved
+// keys are left out, malformed entries dropped (and logged).
+std::vector<std::pair<std::string, std::string>> SendableResponseMetadata(
+    const CallContext& ctx);
+
 // What a call tells the transport that owns it.
 class CallOwner {
  public:

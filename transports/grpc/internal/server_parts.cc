@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "transports/grpc/mapping.h"
 
 namespace lpc::grpc_transport {
 
@@ -186,6 +187,49 @@ absl::Status ListenFailure(const std::vector<std::string>& addresses,
   }
   return absl::UnavailableError(
       absl::StrCat("gRPC transport could not listen on ", reasons));
+}
+
+absl::Status UnknownPathStatus(const std::string& path,
+                               const Dispatcher& dispatcher) {
+  std::optional<MethodPathParts> parts = ParseMethodPath(path);
+  if (!parts) {
+    return absl::UnimplementedError(
+        absl::StrCat("malformed method path '", path, "'"));
+  }
+  if (dispatcher.FindInterface(parts->interface_name) == nullptr) {
+    return absl::UnimplementedError(absl::StrCat(
+        "unknown interface ", std::string(parts->interface_name)));
+  }
+  return absl::UnimplementedError(
+      absl::StrCat("unknown method ", std::string(parts->method_name),
+                   " of interface ", std::string(parts->interface_name)));
+}
+
+absl::Status CheckBindingHeaders(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata,
+    const InterfaceDescriptor& iface) {
+  auto uuid_it = client_metadata.find(kInterfaceUuidKey);
+  auto version_it = client_metadata.find(kInterfaceVersionKey);
+  bool has_uuid = uuid_it != client_metadata.end();
+  bool has_version = version_it != client_metadata.end();
+  if (!has_uuid && !has_version) return absl::OkStatus();
+  if (!has_uuid || !has_version) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a call must carry both ", kInterfaceUuidKey, " and ",
+                     kInterfaceVersionKey, " or neither"));
+  }
+  std::string_view version_text(version_it->second.data(),
+                                version_it->second.size());
+  std::optional<InterfaceVersion> version = ParseVersion(version_text);
+  if (!version) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed ", kInterfaceVersionKey, " '",
+                     std::string(version_text), "'"));
+  }
+  return CheckInterfaceCompatible(
+      iface.full_name,
+      std::string_view(uuid_it->second.data(), uuid_it->second.size()),
+      *version, iface.uuid, iface.version);
 }
 
 }  // namespace lpc::grpc_transport

@@ -8,6 +8,7 @@
 #define LPC_TRANSPORTS_GRPC_INTERNAL_SERVER_PARTS_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "runtime/interface.h"
+#include "runtime/server.h"
 
 namespace lpc::grpc_transport {
 
@@ -67,6 +69,20 @@ std::string DiagnoseListenFailure(const std::string& address);
 // each unbound address with DiagnoseListenFailure's reason.
 absl::Status ListenFailure(const std::vector<std::string>& addresses,
                            const std::vector<int>& ports);
+
+// Why `path` reaches no method of `dispatcher`: UNIMPLEMENTED naming the
+// malformed path, the unknown interface or the unknown method.
+absl::Status UnknownPathStatus(const std::string& path,
+                               const Dispatcher& dispatcher);
+
+// The interface-binding headers of a call to `iface`. lpc clients always
+// send both; other gRPC clients (speaking the emitted .proto) send neither
+// and are bound by path alone (OK). Only one of them, or a malformed
+// version, is INVALID_ARGUMENT; a different uuid or major version is
+// FAILED_PRECONDITION naming both versions.
+absl::Status CheckBindingHeaders(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata,
+    const InterfaceDescriptor& iface);
 
 }  // namespace lpc::grpc_transport
 
