@@ -1,23 +1,32 @@
-// The in-process transport: a worker pool, a deadline timer, and calls that
-// complete exactly once whichever of reply, cancel, deadline or shutdown
-// comes first.
+// The in-process transport: the runtime's handler pool, a deadline timer,
+// plain unary calls that complete exactly once whichever of reply, cancel,
+// deadline or shutdown comes first, and everything else (streams, async
+// handlers) through StreamCore (internal/inprocess_stream.h).
 #include "runtime/inprocess.h"
 
-#include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <map>
-#include <set>
-#include <mutex>
-#include <thread>
 #include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/internal/handler_pool.h"
+#include "runtime/internal/inprocess_server.h"
+#include "runtime/internal/inprocess_stream.h"
 #include "runtime/target.h"
 
 namespace lpc {
+
+using inprocess_internal::Expirable;
+using inprocess_internal::StreamCore;
+using ReadResult = absl::StatusOr<std::optional<std::string>>;
+
 namespace {
 
 std::mutex g_names_mu;
@@ -29,85 +38,77 @@ std::map<std::string, std::weak_ptr<InProcessTransport::Impl>>& Names() {
 
 }  // namespace
 
-// One call in flight. Whoever flips `done` first (the handler's reply, the
-// client's cancel, the deadline timer or shutdown) completes it; the others
-// only see that it is done.
-struct InProcessCall {
-  const InterfaceDescriptor* iface = nullptr;
-  const MethodDescriptor* method = nullptr;
-  std::string request;
-  CallContext* client_ctx = nullptr;  // Valid until `done` flips.
-  // Set before the call is shared and never changed after: whether a caller
-  // waits for a reply (false for oneway). Threads other than the one that
-  // wins `done` test this, never `callback`, which the winner moves from.
-  bool wants_reply = false;
-  ResponseCallback callback;  // Touched only by whoever wins `done`.
-  uint64_t cancel_handle = 0;
-  CallContext server_ctx;
-  std::atomic<bool> done{false};
+namespace inprocess_internal {
 
-  // Completes the call if nobody has; returns whether this caller did.
-  bool Complete(absl::StatusOr<std::string> result,
-                const Metadata* response_metadata) {
-    if (done.exchange(true)) return false;
-    client_ctx->RemoveCancelCallback(cancel_handle);
-    // A reply that lost the race against the caller's deadline or cancel
-    // is not delivered: the caller sees what ended the call.
-    if (response_metadata != nullptr && client_ctx->IsCancelled()) {
-      result = StatusForEndedCall(*client_ctx);
-      response_metadata = nullptr;
-    }
-    if (response_metadata != nullptr) {
-      client_ctx->response_metadata() = *response_metadata;
-    }
-    ResponseCallback cb = std::move(callback);
-    cb(std::move(result));
-    return true;
-  }
-};
+// Every in-process call's peer: this process. Never destroyed, so that a
+// server context may point at it for as long as it lives.
+const PeerIdentity& ProcessPeer() {
+  static const PeerIdentity* peer = [] {
+    auto* p = new PeerIdentity;
+    p->transport = "inprocess";
+    p->uid = static_cast<uint32_t>(getuid());
+    p->gid = static_cast<uint32_t>(getgid());
+    p->pid = static_cast<int32_t>(getpid());
+    p->address = "inprocess";
+    return p;
+  }();
+  return *peer;
+}
 
-class InProcessTransport::Impl
-    : public std::enable_shared_from_this<InProcessTransport::Impl> {
+void FillServerContext(const CallContext& client, CallContext* server) {
+  server->set_deadline(client.deadline());
+  server->metadata() = client.metadata();
+  server->set_peer_ref(&ProcessPeer());
+}
+
+}  // namespace inprocess_internal
+
+using inprocess_internal::FillServerContext;
+using inprocess_internal::InProcessBinding;
+using inprocess_internal::InProcessCall;
+
+class InProcessTransport::Impl final
+    : public std::enable_shared_from_this<InProcessTransport::Impl>,
+      public inprocess_internal::InProcessServer {
  public:
   Impl(std::string name, InProcessOptions options)
-      : name_(std::move(name)), options_(options) {}
+      : name_(std::move(name)),
+        pool_({.min_workers = options.min_workers,
+               .max_workers = options.max_workers}) {}
 
-  ~Impl() { Stop(absl::Now()); }
+  ~Impl() override { Stop(absl::Now()); }
 
-  absl::Status Start(Dispatcher* dispatcher) {
-    std::lock_guard<std::mutex> lock(mu_);
+  absl::Status Start(Dispatcher* dispatcher) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
     if (state_ != State::kNew) {
       return absl::FailedPreconditionError("in-process transport reused");
     }
+    absl::Status s = pool_.Start();
+    if (!s.ok()) return s;
     dispatcher_ = dispatcher;
     state_ = State::kRunning;
-    for (int i = 0; i < options_.min_workers; ++i) StartWorkerLocked();
     timer_ = std::thread([this] { TimerLoop(); });
     return absl::OkStatus();
   }
 
-  void Stop(absl::Time deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (state_ != State::kRunning) return;
-    state_ = State::kDraining;
-    // Queued calls that have not started fail at once; running ones get
-    // until `deadline`.
-    std::deque<std::shared_ptr<InProcessCall>> queued;
-    queued.swap(queue_);
-    lock.unlock();
-    for (auto& c : queued) {
-      if (c->wants_reply) {
-        c->Complete(absl::UnavailableError("server shutting down"), nullptr);
+  void Stop(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      if (state_ != State::kRunning) return;
+      state_ = State::kDraining;
+    }
+    pool_.Stop();  // New calls are refused; queued ones still run.
+    std::vector<std::shared_ptr<InProcessCall>> unary;
+    std::vector<std::shared_ptr<StreamCore>> streams;
+    {
+      MutexLock lock(&mu_);
+      while ((!unary_.empty() || !streams_.empty()) && absl::Now() < deadline) {
+        idle_cv_.WaitWithDeadline(&mu_, deadline);
       }
+      unary.assign(unary_.begin(), unary_.end());
+      for (auto& [ptr, core] : streams_) streams.push_back(core);
     }
-    lock.lock();
-    while (running_calls_ > 0 && absl::Now() < deadline) {
-      idle_cv_.wait_until(lock, absl::ToChronoTime(deadline));
-    }
-    std::vector<std::shared_ptr<InProcessCall>> running(active_.begin(),
-                                                        active_.end());
-    lock.unlock();
-    for (auto& c : running) {
+    for (auto& c : unary) {
       // Fail the caller first, so a handler that returns as soon as it sees
       // the cancellation cannot slip a reply in.
       if (c->wants_reply) {
@@ -117,36 +118,154 @@ class InProcessTransport::Impl
       }
       c->server_ctx.Cancel();
     }
-    lock.lock();
-    state_ = State::kStopped;
-    work_cv_.notify_all();
-    timer_cv_.notify_all();
-    std::vector<std::thread> workers;
-    workers.swap(workers_);
-    std::thread timer = std::move(timer_);
-    lock.unlock();
-    for (auto& w : workers) w.join();
+    for (auto& core : streams) {
+      core->Abort(absl::UnavailableError(
+          "server shut down before the call finished"));
+    }
+    pool_.Join();  // Handlers have been told to stop; wait for them.
+    std::thread timer;
+    {
+      MutexLock lock(&mu_);
+      state_ = State::kStopped;
+      timer_cv_.SignalAll();
+      timer = std::move(timer_);
+    }
     if (timer.joinable()) timer.join();
   }
 
-  // Queues a call; returns false (and leaves `call` untouched) if the
-  // transport is not running.
-  bool Enqueue(std::shared_ptr<InProcessCall> call) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ != State::kRunning) return false;
-    queue_.push_back(call);
-    if (call->wants_reply) {
-      deadlines_.emplace(call->client_ctx->deadline(), call);
-      timer_cv_.notify_one();
+  // InProcessServer:
+  InProcessBinding Bind(const InterfaceDescriptor& iface,
+                        bool* cacheable) override {
+    Dispatcher* d = dispatcher();
+    *cacheable = d != nullptr;
+    if (d == nullptr) {
+      return {absl::UnavailableError("in-process server is not running")};
     }
-    // Idle workers that have not woken yet are already spoken for by the
-    // calls queued before this one.
-    if (queue_.size() > static_cast<size_t>(idle_workers_) &&
-        static_cast<int>(workers_.size()) < options_.max_workers) {
-      StartWorkerLocked();
+    InProcessBinding b;
+    b.status = d->CheckBinding(iface.full_name, iface.uuid, iface.version);
+    if (b.status.ok()) {
+      b.bound = d->Bind(iface.full_name);
+      if (b.bound == nullptr) {
+        b.status = absl::UnimplementedError(absl::StrCat(
+            "unknown interface ", std::string(iface.full_name)));
+      }
     }
-    work_cv_.notify_one();
-    return true;
+    return b;
+  }
+
+  absl::Status StartUnary(const std::shared_ptr<InProcessCall>& call) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      if (state_ != State::kRunning) {
+        return absl::UnavailableError("in-process server is not running");
+      }
+      unary_.insert(call);
+      if (call->wants_reply) WatchDeadlineLocked(call->client_ctx->deadline(), call);
+    }
+    absl::Status s = pool_.Submit([this, call](bool run) {
+      if (run) {
+        RunUnary(*call);
+      } else if (call->wants_reply) {
+        call->Complete(absl::UnavailableError("server shut down before the "
+                                              "call started"),
+                       nullptr);
+      }
+      Forget(call);
+    });
+    if (!s.ok()) Forget(call);
+    return s;
+  }
+
+  void StartStream(const std::shared_ptr<StreamCore>& core,
+                   const BoundInterface* bound,
+                   const BoundInterface::Method* method) override {
+    if (!Register(core)) return;
+    absl::Status s = pool_.Submit([this, core, bound, method](bool run) {
+      if (!run) {
+        core->Abort(absl::UnavailableError("server shut down before the "
+                                           "call started"));
+      } else if (!core->ended()) {
+        dispatcher_->StartCall(*bound, *method,
+                               inprocess_internal::MakeServerStream(core));
+      }
+    });
+    if (!s.ok()) core->Abort(s);
+  }
+
+  void StartUnaryOverStream(const std::shared_ptr<StreamCore>& core,
+                            const BoundInterface* bound,
+                            const BoundInterface::Method* method) override {
+    if (!Register(core)) return;
+    std::weak_ptr<Impl> weak = weak_from_this();
+    core->ServerRead([weak, core, bound, method](ReadResult first) {
+      if (!first.ok()) return;  // The call ended.
+      if (!first->has_value()) {
+        core->ServerFinish(
+            absl::InvalidArgumentError("the call carried no request"));
+        return;
+      }
+      core->ServerRead([weak, core, bound, method,
+                        request = std::move(**first)](ReadResult second) mutable {
+        if (!second.ok()) return;
+        if (second->has_value()) {
+          core->ServerFinish(absl::InvalidArgumentError(
+              absl::StrCat(method->path, " takes one request message")));
+          return;
+        }
+        auto self = weak.lock();
+        if (self == nullptr) {
+          core->Abort(absl::UnavailableError("in-process server is gone"));
+          return;
+        }
+        Impl* impl = self.get();
+        absl::Status s = impl->pool_.Submit(
+            [impl, core, bound, method,
+             request = std::move(request)](bool run) {
+              if (!run) {
+                core->Abort(absl::UnavailableError(
+                    "server shut down before the call started"));
+                return;
+              }
+              if (core->ended()) return;
+              std::string response;
+              absl::Status st = impl->dispatcher_->DispatchBound(
+                  *bound, *method, core->server_ctx(), request, &response);
+              if (st.ok() && !method->descriptor->oneway) {
+                core->ServerWrite(std::move(response), [](absl::Status) {});
+              }
+              core->ServerFinish(st);
+            });
+        if (!s.ok()) core->Abort(s);
+      });
+    });
+  }
+
+  // StreamHost: a call ended.
+  void StreamDone(StreamCore* core) override ABSL_LOCKS_EXCLUDED(mu_) {
+    std::shared_ptr<StreamCore> last;  // Released without the lock.
+    MutexLock lock(&mu_);
+    auto it = streams_.find(core);
+    if (it == streams_.end()) return;
+    last = std::move(it->second);
+    streams_.erase(it);
+    idle_cv_.SignalAll();
+  }
+
+  StreamCore::Limits Limits(const ChannelOptions& channel) override {
+    StreamCore::Limits limits;
+    limits.server_to_client = channel.stream_window;
+    limits.client_max_message = channel.max_message_size;
+    Dispatcher* d = dispatcher();
+    limits.client_to_server = d != nullptr ? d->options().stream_window
+                                           : StreamWindow{};
+    limits.server_max_message = d != nullptr ? d->options().max_message_size
+                                             : channel.max_message_size;
+    return limits;
+  }
+
+  std::weak_ptr<inprocess_internal::StreamHost> host() override {
+    return weak_from_this();
   }
 
   const std::string& name() const { return name_; }
@@ -154,42 +273,47 @@ class InProcessTransport::Impl
  private:
   enum class State { kNew, kRunning, kDraining, kStopped };
 
-  void StartWorkerLocked() {
-    workers_.emplace_back([this] { WorkerLoop(); });
+  Dispatcher* dispatcher() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return state_ == State::kRunning ? dispatcher_ : nullptr;
   }
 
-  void WorkerLoop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (true) {
-      ++idle_workers_;
-      work_cv_.wait(lock, [&] {
-        return !queue_.empty() || state_ == State::kStopped;
-      });
-      --idle_workers_;
-      if (state_ == State::kStopped) return;
-      std::shared_ptr<InProcessCall> call = std::move(queue_.front());
-      queue_.pop_front();
-      ++running_calls_;
-      active_.insert(call);
-      lock.unlock();
-      Run(*call);
-      lock.lock();
-      active_.erase(call);
-      --running_calls_;
-      idle_cv_.notify_all();
+  // Tracks `core` and its deadline; false (the core ended) when the
+  // transport is not running.
+  bool Register(const std::shared_ptr<StreamCore>& core)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      if (state_ == State::kRunning) {
+        streams_.emplace(core.get(), core);
+        WatchDeadlineLocked(core->server_ctx().deadline(), core);
+        return true;
+      }
     }
+    core->Abort(absl::UnavailableError("in-process server is not running"));
+    return false;
   }
 
-  void Run(InProcessCall& call) {
+  void Forget(const std::shared_ptr<InProcessCall>& call)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    unary_.erase(call);
+    idle_cv_.SignalAll();
+  }
+
+  void WatchDeadlineLocked(absl::Time deadline,
+                           std::weak_ptr<Expirable> what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (deadline == absl::InfiniteFuture()) return;
+    auto it = deadlines_.emplace(deadline, std::move(what));
+    if (it == deadlines_.begin()) timer_cv_.Signal();
+  }
+
+  void RunUnary(InProcessCall& call) {
     if (call.done.load()) return;  // Cancelled or expired while queued.
-    absl::Status bind = dispatcher_->CheckBinding(
-        call.iface->full_name, call.iface->uuid, call.iface->version);
     std::string response;
-    absl::Status status = bind;
-    if (bind.ok()) {
-      status = dispatcher_->Dispatch(call.iface->full_name, call.method->id,
-                                     call.server_ctx, call.request, &response);
-    }
+    absl::Status status = dispatcher_->DispatchBound(
+        *call.bound, *call.method, call.server_ctx, call.request, &response);
     if (!call.wants_reply) return;  // Oneway: no reply.
     if (status.ok()) {
       call.Complete(std::move(response), &call.server_ctx.response_metadata());
@@ -198,139 +322,52 @@ class InProcessTransport::Impl
     }
   }
 
-  void TimerLoop() {
-    std::unique_lock<std::mutex> lock(mu_);
+  void TimerLoop() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
     while (state_ != State::kStopped) {
       absl::Time now = absl::Now();
-      std::vector<std::shared_ptr<InProcessCall>> expired;
+      std::vector<std::shared_ptr<Expirable>> expired;
       while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-        if (auto c = deadlines_.begin()->second.lock()) expired.push_back(c);
+        if (auto c = deadlines_.begin()->second.lock()) {
+          expired.push_back(std::move(c));
+        }
         deadlines_.erase(deadlines_.begin());
       }
       if (!expired.empty()) {
-        lock.unlock();
-        for (auto& c : expired) {
-          if (c->done.load()) continue;
-          c->Complete(absl::DeadlineExceededError("deadline exceeded"),
-                      nullptr);
-          c->server_ctx.Cancel();
-        }
-        lock.lock();
+        mu_.Unlock();
+        for (auto& c : expired) c->Expire();
+        expired.clear();
+        mu_.Lock();
         continue;
       }
-      if (deadlines_.empty()) {
-        timer_cv_.wait(lock);
-      } else {
-        timer_cv_.wait_until(lock,
-                             absl::ToChronoTime(deadlines_.begin()->first));
-      }
+      timer_cv_.WaitWithDeadline(&mu_, deadlines_.empty()
+                                           ? absl::InfiniteFuture()
+                                           : deadlines_.begin()->first);
     }
   }
 
   const std::string name_;
-  const InProcessOptions options_;
-  Dispatcher* dispatcher_ = nullptr;
+  internal::HandlerPool pool_;
+  Dispatcher* dispatcher_ = nullptr;  // Set by Start, before any call.
 
-  std::mutex mu_;  // Guards everything below.
-  std::condition_variable work_cv_;
-  std::condition_variable idle_cv_;
-  std::condition_variable timer_cv_;
-  State state_ = State::kNew;
-  std::deque<std::shared_ptr<InProcessCall>> queue_;
-  std::set<std::shared_ptr<InProcessCall>> active_;
-  std::multimap<absl::Time, std::weak_ptr<InProcessCall>> deadlines_;
-  std::vector<std::thread> workers_;
-  std::thread timer_;
-  int idle_workers_ = 0;
-  int running_calls_ = 0;
+  Mutex mu_;  // Guards what follows. Never held while calling out.
+  CondVar idle_cv_;   // A call was forgotten.
+  CondVar timer_cv_;  // An earlier deadline, or stopping.
+  State state_ ABSL_GUARDED_BY(mu_) = State::kNew;
+  std::set<std::shared_ptr<InProcessCall>> unary_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<StreamCore*, std::shared_ptr<StreamCore>> streams_
+      ABSL_GUARDED_BY(mu_);
+  std::multimap<absl::Time, std::weak_ptr<Expirable>> deadlines_
+      ABSL_GUARDED_BY(mu_);
+  std::thread timer_ ABSL_GUARDED_BY(mu_);
 };
 
-namespace {
-
-class InProcessChannel final : public Channel {
- public:
-  InProcessChannel(std::weak_ptr<InProcessTransport::Impl> transport,
-                   ChannelOptions options)
-      : Channel(std::move(options)), transport_(std::move(transport)) {}
-
-  void StartCall(const InterfaceDescriptor& iface,
-                 const MethodDescriptor& method, CallContext* ctx,
-                 std::string request, ResponseCallback done) override {
-    absl::Status s = PrepareCall(ctx, request.size());
-    if (!s.ok()) {
-      done(s);
-      return;
-    }
-    auto call = MakeCall(iface, method, ctx, std::move(request));
-    call->callback = std::move(done);
-    call->wants_reply = true;
-    // Register for cancellation before the call can complete.
-    std::weak_ptr<InProcessCall> weak = call;
-    call->cancel_handle = ctx->AddTransportCancelCallback([weak] {
-      if (auto c = weak.lock()) {
-        c->Complete(absl::CancelledError("call cancelled by the client"),
-                    nullptr);
-        c->server_ctx.Cancel();
-      }
-    });
-    auto transport = transport_.lock();
-    if (transport == nullptr || !transport->Enqueue(call)) {
-      call->Complete(absl::UnavailableError("in-process server is not running"),
-                     nullptr);
-    }
-  }
-
-  absl::Status SendOneway(const InterfaceDescriptor& iface,
-                          const MethodDescriptor& method, CallContext* ctx,
-                          std::string request) override {
-    absl::Status s = PrepareCall(ctx, request.size());
-    if (!s.ok()) return s;
-    auto call = MakeCall(iface, method, ctx, std::move(request));
-    call->client_ctx = nullptr;
-    auto transport = transport_.lock();
-    if (transport == nullptr || !transport->Enqueue(call)) {
-      return absl::UnavailableError("in-process server is not running");
-    }
-    return absl::OkStatus();
-  }
-
-  std::string_view transport_name() const override { return "inprocess"; }
-
- private:
-  static std::shared_ptr<InProcessCall> MakeCall(const InterfaceDescriptor& iface,
-                                                 const MethodDescriptor& method,
-                                                 CallContext* ctx,
-                                                 std::string request) {
-    auto call = std::make_shared<InProcessCall>();
-    call->iface = &iface;
-    call->method = &method;
-    call->request = std::move(request);
-    call->client_ctx = ctx;
-    call->server_ctx.set_deadline(ctx->deadline());
-    call->server_ctx.metadata() = ctx->metadata();
-    call->server_ctx.set_method_path(iface.MethodPath(method));
-    PeerIdentity peer;
-    peer.transport = "inprocess";
-    peer.uid = static_cast<uint32_t>(getuid());
-    peer.gid = static_cast<uint32_t>(getgid());
-    peer.pid = static_cast<int32_t>(getpid());
-    peer.address = "inprocess";
-    call->server_ctx.set_peer(std::move(peer));
-    return call;
-  }
-
-  std::weak_ptr<InProcessTransport::Impl> transport_;
-};
-
-}  // namespace
 
 InProcessTransport::InProcessTransport(std::string name,
                                        InProcessOptions options)
     : impl_(std::make_shared<Impl>(std::move(name), options)) {}
 
-InProcessTransport::~InProcessTransport() {
-  Shutdown(absl::Now());
-}
+InProcessTransport::~InProcessTransport() { Shutdown(absl::Now()); }
 
 absl::Status InProcessTransport::Start(Dispatcher* dispatcher) {
   RegisterInProcessTransport();
@@ -355,7 +392,7 @@ std::string InProcessTransport::target() const {
 }
 
 std::shared_ptr<Channel> InProcessTransport::NewChannel(ChannelOptions options) {
-  return std::make_shared<InProcessChannel>(impl_, std::move(options));
+  return inprocess_internal::MakeInProcessChannel(impl_, std::move(options));
 }
 
 void RegisterInProcessTransport() {
@@ -370,11 +407,10 @@ void RegisterInProcessTransport() {
           std::shared_ptr<InProcessTransport::Impl> impl;
           if (it != Names().end()) impl = it->second.lock();
           if (impl == nullptr) {
-            return absl::UnavailableError(
-                absl::StrCat("no in-process server named '", std::string(address), "'"));
+            return absl::UnavailableError(absl::StrCat(
+                "no in-process server named '", std::string(address), "'"));
           }
-          return std::shared_ptr<Channel>(
-              std::make_shared<InProcessChannel>(impl, args.common));
+          return inprocess_internal::MakeInProcessChannel(impl, args.common);
         });
   });
 }

@@ -1,9 +1,14 @@
 // The in-process transport: client and server in one process, no bytes on a
 // wire. It exists for deterministic tests of generated code and of the
 // runtime, and it follows the same call semantics as the real transports:
-// requests and replies are copied, handlers run on a worker pool, deadlines
-// and cancellation end the call on the client at once and reach the handler
-// through its context, and shutdown drains then fails the rest.
+// requests and replies are copied, handlers run on the runtime's handler
+// pool, deadlines and cancellation end the call on the client at once and
+// reach the handler through its context, and shutdown drains then fails the
+// rest. Streams and asynchronous handlers go through the call model
+// (runtime/call.h): each direction of a stream is a queue bounded by the
+// reader's StreamWindow; a client that drops its stream cancels the call.
+// An interface is resolved once per channel (Dispatcher::Bind) and calls are
+// dispatched by method id.
 //
 //   auto transport = std::make_unique<lpc::InProcessTransport>("calc");
 //   lpc::InProcessTransport* t = transport.get();

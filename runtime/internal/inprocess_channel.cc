@@ -1,0 +1,257 @@
+// The in-process transport's channel: resolves an interface once, then
+// starts plain unary calls, unary calls of [async] handlers and streams on
+// the server side (InProcessServer).
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/internal/inprocess_server.h"
+#include "runtime/mutex.h"
+
+namespace lpc::inprocess_internal {
+namespace {
+
+using ReadResult = absl::StatusOr<std::optional<std::string>>;
+
+class InProcessChannel final : public Channel {
+ public:
+  InProcessChannel(std::weak_ptr<InProcessServer> transport,
+                   ChannelOptions options)
+      : Channel(std::move(options)), transport_(std::move(transport)) {}
+
+  void StartCall(const InterfaceDescriptor& iface,
+                 const MethodDescriptor& method, CallContext* ctx,
+                 std::string request, ResponseCallback done) override {
+    absl::Status s = PrepareCall(ctx, request.size());
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+    Start(iface, method, ctx, std::move(request), std::move(done));
+  }
+
+  absl::Status SendOneway(const InterfaceDescriptor& iface,
+                          const MethodDescriptor& method, CallContext* ctx,
+                          std::string request) override {
+    absl::Status s = PrepareCall(ctx, request.size());
+    if (!s.ok()) return s;
+    return Start(iface, method, ctx, std::move(request), nullptr);
+  }
+
+  std::shared_ptr<ClientStream> OpenStream(const InterfaceDescriptor& iface,
+                                           const MethodDescriptor& method,
+                                           CallContext* ctx) override {
+    auto transport = transport_.lock();
+    absl::Status s = PrepareCall(ctx, 0);
+    std::weak_ptr<StreamHost> host;
+    StreamCore::Limits limits;
+    if (transport != nullptr) {
+      host = transport->host();
+      limits = transport->Limits(options());
+    }
+    auto core = std::make_shared<StreamCore>(ctx, limits, std::move(host));
+    const BoundInterface* bound = nullptr;
+    const BoundInterface::Method* m = nullptr;
+    if (s.ok() && transport == nullptr) {
+      s = absl::UnavailableError("in-process server is not running");
+    }
+    if (s.ok()) s = Resolve(*transport, iface, method, &bound, &m);
+    if (!s.ok()) {
+      core->Abort(s);
+      return MakeClientStream(std::move(core));
+    }
+    FillServerContext(*ctx, &core->server_ctx());
+    core->WatchClientCancel();
+    std::shared_ptr<ClientStream> client =
+        MakeClientStream(core);
+    if (m->uses_start_call) {
+      transport->StartStream(core, bound, m);
+    } else {
+      transport->StartUnaryOverStream(core, bound, m);
+    }
+    return client;
+  }
+
+  std::string_view transport_name() const override { return "inprocess"; }
+
+ private:
+  // Keyed by the descriptor and what the bind check reads from it
+  // (descriptors are static data, so comparing pointers is enough).
+  struct CachedBinding {
+    const InterfaceDescriptor* iface;
+    const char* name;
+    const char* uuid;
+    InterfaceVersion version;
+    InProcessBinding binding;
+
+    bool Matches(const InterfaceDescriptor& d) const {
+      return iface == &d && name == d.full_name.data() &&
+             uuid == d.uuid.data() && version.major == d.version.major &&
+             version.minor == d.version.minor;
+    }
+  };
+
+  // Starts a unary call (`done` null: oneway). With a reply, `done` gets
+  // every failure and OK is returned; oneway returns the failure.
+  absl::Status Start(const InterfaceDescriptor& iface,
+                     const MethodDescriptor& method, CallContext* ctx,
+                     std::string request, ResponseCallback done) {
+    const bool wants_reply = done != nullptr;
+    auto fail = [&](absl::Status s) {
+      if (!wants_reply) return s;
+      done(std::move(s));
+      return absl::OkStatus();
+    };
+    auto transport = transport_.lock();
+    if (transport == nullptr) {
+      return fail(absl::UnavailableError("in-process server is not running"));
+    }
+    const BoundInterface* bound = nullptr;
+    const BoundInterface::Method* m = nullptr;
+    absl::Status s = Resolve(*transport, iface, method, &bound, &m);
+    if (!s.ok()) return fail(std::move(s));
+    if (m->uses_start_call) {
+      StartThroughStream(*transport, bound, m, ctx, std::move(request),
+                         std::move(done));
+      return absl::OkStatus();
+    }
+    auto call = std::make_shared<InProcessCall>();
+    call->bound = bound;
+    call->method = m;
+    call->request = std::move(request);
+    FillServerContext(*ctx, &call->server_ctx);
+    if (wants_reply) {
+      call->client_ctx = ctx;
+      call->callback = std::move(done);
+      call->wants_reply = true;
+      // Register for cancellation before the call can complete.
+      std::weak_ptr<InProcessCall> weak = call;
+      call->cancel_handle = ctx->AddTransportCancelCallback([weak] {
+        if (auto c = weak.lock()) {
+          c->Complete(absl::CancelledError("call cancelled by the client"),
+                      nullptr);
+          c->server_ctx.Cancel();
+        }
+      });
+    }
+    s = transport->StartUnary(call);
+    if (!s.ok()) {
+      if (!wants_reply) return s;
+      call->Complete(s, nullptr);
+    }
+    return absl::OkStatus();
+  }
+
+  // A unary call of a method whose handler takes the call (an [async]
+  // handler): the request and the half-close go in, one message or the
+  // status comes out.
+  void StartThroughStream(InProcessServer& transport,
+                          const BoundInterface* bound,
+                          const BoundInterface::Method* m, CallContext* ctx,
+                          std::string request, ResponseCallback done) {
+    const bool wants_reply = done != nullptr;
+    auto core = std::make_shared<StreamCore>(wants_reply ? ctx : nullptr,
+                                             transport.Limits(options()),
+                                             transport.host());
+    FillServerContext(*ctx, &core->server_ctx());
+    core->ClientWrite(std::move(request), [](absl::Status) {});
+    core->ClientWritesDone();
+    if (wants_reply) {
+      core->WatchClientCancel();
+      struct Reply {
+        Mutex mu;
+        std::optional<std::string> message ABSL_GUARDED_BY(mu);
+      };
+      auto reply = std::make_shared<Reply>();
+      core->ClientRead([reply](ReadResult r) {
+        if (!r.ok() || !r->has_value()) return;
+        MutexLock lock(&reply->mu);
+        reply->message = std::move(**r);
+      });
+      core->ClientFinish(
+          [core, reply, done = std::move(done)](absl::Status s) {
+            core->ClientGone();  // Before `done`: the context may go then.
+            std::optional<std::string> message;
+            {
+              MutexLock lock(&reply->mu);
+              message = std::move(reply->message);
+            }
+            if (s.ok() && !message.has_value()) {
+              s = absl::InternalError("the handler finished without a reply");
+            }
+            if (!s.ok()) {
+              done(std::move(s));
+            } else {
+              done(std::move(*message));
+            }
+          });
+    }
+    transport.StartStream(core, bound, m);
+  }
+
+  // The bound interface and method for a call, resolved once per interface
+  // and channel: later calls find it without a lock.
+  absl::Status Resolve(InProcessServer& transport,
+                       const InterfaceDescriptor& iface,
+                       const MethodDescriptor& method,
+                       const BoundInterface** bound,
+                       const BoundInterface::Method** m)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    InProcessBinding b;
+    const CachedBinding* last = last_.load(std::memory_order_acquire);
+    if (last != nullptr && last->Matches(iface)) {
+      b = last->binding;
+    } else {
+      b = ResolveSlow(transport, iface);
+    }
+    if (!b.status.ok()) return b.status;
+    *bound = b.bound;
+    *m = b.bound->FindMethod(method.id);
+    if (*m == nullptr) {
+      return absl::UnimplementedError(
+          absl::StrCat("unknown method ", method.id, " on interface ",
+                       std::string(iface.full_name)));
+    }
+    return absl::OkStatus();
+  }
+
+  InProcessBinding ResolveSlow(InProcessServer& transport,
+                               const InterfaceDescriptor& iface)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    for (const auto& c : cache_) {
+      if (c->Matches(iface)) {
+        last_.store(c.get(), std::memory_order_release);
+        return c->binding;
+      }
+    }
+    bool cacheable = false;
+    InProcessBinding b = transport.Bind(iface, &cacheable);
+    if (cacheable) {
+      cache_.push_back(std::make_unique<CachedBinding>(
+          CachedBinding{&iface, iface.full_name.data(), iface.uuid.data(),
+                        iface.version, b}));
+      last_.store(cache_.back().get(), std::memory_order_release);
+    }
+    return b;
+  }
+
+  const std::weak_ptr<InProcessServer> transport_;
+  Mutex mu_;  // Guards cache_.
+  // Entries are never removed, so last_ stays valid.
+  std::vector<std::unique_ptr<CachedBinding>> cache_ ABSL_GUARDED_BY(mu_);
+  std::atomic<const CachedBinding*> last_{nullptr};
+};
+
+}  // namespace
+
+std::shared_ptr<Channel> MakeInProcessChannel(
+    std::weak_ptr<InProcessServer> server, ChannelOptions options) {
+  return std::make_shared<InProcessChannel>(std::move(server),
+                                            std::move(options));
+}
+
+}  // namespace lpc::inprocess_internal

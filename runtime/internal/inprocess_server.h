@@ -1,0 +1,109 @@
+// The in-process transport's internals shared by its server side
+// (runtime/inprocess.cc) and its channel (inprocess_channel.cc): plain unary
+// calls, what a channel resolves an interface to, and the interface the
+// channel sees of the server.
+#ifndef LPC_RUNTIME_INTERNAL_INPROCESS_SERVER_H_
+#define LPC_RUNTIME_INTERNAL_INPROCESS_SERVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/call_context.h"
+#include "runtime/channel.h"
+#include "runtime/internal/inprocess_stream.h"
+#include "runtime/server.h"
+
+namespace lpc::inprocess_internal {
+
+// Every in-process call's peer: this process. Never destroyed, so that a
+// server context may point at it for as long as it lives.
+const PeerIdentity& ProcessPeer();
+
+// Copies what the server sees of the client's context: deadline,
+// metadata; and points the peer at ProcessPeer().
+void FillServerContext(const CallContext& client, CallContext* server);
+
+
+// One plain unary call (a synchronous handler) in flight. Whoever flips
+// `done` first (the handler's reply, the client's cancel, the deadline
+// timer or shutdown) completes it; the others only see that it is done.
+struct InProcessCall final : public Expirable {
+  const BoundInterface* bound = nullptr;
+  const BoundInterface::Method* method = nullptr;
+  std::string request;
+  CallContext* client_ctx = nullptr;  // Valid until `done` flips.
+  // Set before the call is shared and never changed after: whether a caller
+  // waits for a reply (false for oneway). Threads other than the one that
+  // wins `done` test this, never `callback`, which the winner moves from.
+  bool wants_reply = false;
+  ResponseCallback callback;  // Touched only by whoever wins `done`.
+  uint64_t cancel_handle = 0;
+  CallContext server_ctx;
+  std::atomic<bool> done{false};
+
+  // Completes the call if nobody has; returns whether this caller did.
+  bool Complete(absl::StatusOr<std::string> result,
+                const Metadata* response_metadata) {
+    if (done.exchange(true)) return false;
+    client_ctx->RemoveCancelCallback(cancel_handle);
+    // A reply that lost the race against the caller's deadline or cancel
+    // is not delivered: the caller sees what ended the call.
+    if (response_metadata != nullptr && client_ctx->IsCancelled()) {
+      result = StatusForEndedCall(*client_ctx);
+      response_metadata = nullptr;
+    }
+    if (response_metadata != nullptr) {
+      client_ctx->response_metadata() = *response_metadata;
+    }
+    ResponseCallback cb = std::move(callback);
+    cb(std::move(result));
+    return true;
+  }
+
+  void Expire() override {
+    if (done.load()) return;
+    Complete(absl::DeadlineExceededError("deadline exceeded"), nullptr);
+    server_ctx.Cancel();
+  }
+};
+
+// What a channel resolved an interface to.
+struct InProcessBinding {
+  absl::Status status;
+  const BoundInterface* bound = nullptr;
+};
+
+// The server side as its channels see it (InProcessTransport::Impl).
+class InProcessServer : public StreamHost {
+ public:
+  // The bind check and the bound interface for `iface`. Not running:
+  // UNAVAILABLE, and `*cacheable` false.
+  virtual InProcessBinding Bind(const InterfaceDescriptor& iface,
+                                bool* cacheable) = 0;
+  // A stream's limits: the server's window and size limit, the channel's.
+  virtual StreamCore::Limits Limits(const ChannelOptions& channel) = 0;
+  // Runs a plain unary call on the handler pool. Not OK (the call
+  // untouched) when the transport is not running or the pool is full.
+  virtual absl::Status StartUnary(const std::shared_ptr<InProcessCall>& call) = 0;
+  // Starts `core` through Dispatcher::StartCall on the pool, or ends it.
+  virtual void StartStream(const std::shared_ptr<StreamCore>& core,
+                           const BoundInterface* bound,
+                           const BoundInterface::Method* method) = 0;
+  // A stream opened on a plain unary method: reads the one request, runs
+  // the handler on the pool, answers with one message and the status.
+  virtual void StartUnaryOverStream(const std::shared_ptr<StreamCore>& core,
+                                    const BoundInterface* bound,
+                                    const BoundInterface::Method* method) = 0;
+  virtual std::weak_ptr<StreamHost> host() = 0;
+};
+
+std::shared_ptr<Channel> MakeInProcessChannel(
+    std::weak_ptr<InProcessServer> server, ChannelOptions options);
+
+}  // namespace lpc::inprocess_internal
+
+#endif  // LPC_RUNTIME_INTERNAL_INPROCESS_SERVER_H_
