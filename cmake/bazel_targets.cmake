@@ -693,10 +693,28 @@ lpc_bazel_cc_library(lpc_runtime_inprocess
   NAME inprocess
   SRCS
     runtime/inprocess.cc
+    runtime/internal/inprocess_channel.cc
+    runtime/internal/inprocess_server.h
+    runtime/internal/inprocess_stream.cc
+    runtime/internal/inprocess_stream.h
   HDRS
     runtime/inprocess.h
   DEPS
+    lpc_runtime_handler_pool
     lpc_runtime
+)
+
+lpc_bazel_cc_test(lpc_runtime_inprocess_stream_test
+  PACKAGE runtime
+  NAME inprocess_stream_test
+  SRCS
+    runtime/inprocess_stream_test.cc
+  DEPS
+    lpc_runtime_inprocess
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE medium
 )
 
 lpc_bazel_cc_test(lpc_runtime_inprocess_test
