@@ -1623,6 +1623,32 @@ lpc_bazel_cc_binary(lpc_transports_grpc_interop_interop_server
     SYSTEM:absl
 )
 
+lpc_bazel_cc_binary(lpc_transports_grpc_interop_stream_server
+  PACKAGE transports/grpc/interop
+  NAME stream_server
+  TESTONLY
+  SRCS
+    transports/grpc/interop/stream_server.cc
+  DEPS
+    lpc_transports_grpc_interop_streams_proto
+    lpc_runtime
+    lpc_testing_tsan_suppressions
+    lpc_transports_grpc
+    lpc_transports_grpc_stream_test_service
+    SYSTEM:absl
+)
+
+lpc_bazel_proto_library(lpc_transports_grpc_interop_streams_proto
+  PACKAGE transports/grpc/interop
+  NAME streams_proto
+  SRCS
+    transports/grpc/interop/streams.proto
+  HDRS
+    transports/grpc/interop/streams.pb.h
+  DEPS
+    SYSTEM:protobuf
+)
+
 lpc_bazel_cc_binary(lpc_transports_grpc_interop_whoami_client
   PACKAGE transports/grpc/interop
   NAME whoami_client
