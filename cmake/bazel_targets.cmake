@@ -267,6 +267,33 @@ lpc_bazel_cc_binary(lpc_examples_frames_frames_server
     SYSTEM:absl
 )
 
+lpc_bazel_idl_library(lpc_examples_interceptors_greeter_lpc
+  PACKAGE examples/interceptors
+  NAME greeter_lpc
+  SRCS
+    examples/interceptors/greeter.idl
+  HDRS
+    examples/interceptors/greeter.lpc.h
+    examples/interceptors/greeter.pb.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
+lpc_bazel_cc_test(lpc_examples_interceptors_interceptors_example
+  PACKAGE examples/interceptors
+  NAME interceptors_example
+  SRCS
+    examples/interceptors/interceptors_example.cc
+  DEPS
+    lpc_examples_interceptors_greeter_lpc
+    lpc_runtime
+    lpc_runtime_inprocess
+    SYSTEM:absl
+  SIZE small
+)
+
 lpc_bazel_cc_binary(lpc_examples_kvstore_kv_client
   PACKAGE examples/kvstore
   NAME kv_client
@@ -731,6 +758,20 @@ lpc_bazel_cc_test(lpc_runtime_inprocess_test
   SIZE medium
 )
 
+lpc_bazel_cc_test(lpc_runtime_interceptor_test
+  PACKAGE runtime
+  NAME interceptor_test
+  SRCS
+    runtime/interceptor_test.cc
+  DEPS
+    lpc_runtime_inprocess
+    lpc_runtime
+    lpc_runtime_testing_service
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_runtime_propagation_test
   PACKAGE runtime
   NAME propagation_test
@@ -748,8 +789,11 @@ lpc_bazel_cc_library(lpc_runtime
   SRCS
     runtime/call_context.cc
     runtime/channel.cc
+    runtime/interceptor.cc
+    runtime/interceptors.cc
     runtime/interface.cc
     runtime/server.cc
+    runtime/server_intercept.cc
     runtime/service.cc
     runtime/stream.cc
     runtime/target.cc
@@ -757,6 +801,8 @@ lpc_bazel_cc_library(lpc_runtime
     runtime/call.h
     runtime/call_context.h
     runtime/channel.h
+    runtime/interceptor.h
+    runtime/interceptors.h
     runtime/interface.h
     runtime/internal/stream_internal.h
     runtime/mutex.h

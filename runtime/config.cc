@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "runtime/interceptor.h"
 #include "runtime/target.h"
 
 ABSL_FLAG(std::string, lpc_config, "",
@@ -307,6 +308,22 @@ const config::ServerEndpoint* FindServer(const config::Config& config,
     if (s.name() == name) return &s;
   }
   return nullptr;
+}
+
+absl::Status AddInterceptorsFromConfig(Server* server,
+                                       const config::ServerEndpoint& entry) {
+  for (const std::string& name : entry.interceptor()) {
+    absl::StatusOr<std::shared_ptr<ServerInterceptor>> made =
+        MakeServerInterceptor(name);
+    if (!made.ok()) {
+      return absl::Status(made.status().code(),
+                          absl::StrCat("server '", entry.name(), "': ",
+                                       made.status().message()));
+    }
+    absl::Status s = server->AddInterceptor(*std::move(made));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace lpc

@@ -18,6 +18,7 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "runtime/config.pb.h"
+#include "runtime/server.h"
 
 // --lpc_config=<path>: the config file. Defined once, in config.cc, for every
 // binary that links the config loader; absl::ParseCommandLine sets it.
@@ -49,6 +50,13 @@ const config::Endpoint* FindEndpoint(const config::Config& config,
 // The server entry called `name`, or nullptr.
 const config::ServerEndpoint* FindServer(const config::Config& config,
                                          std::string_view name);
+
+// Adds to `server` the interceptors that `entry` names (its `interceptor`
+// fields, in order), made by the factories registered under those names
+// (runtime/interceptor.h). NOT_FOUND for a name nobody registered, naming
+// the server entry and the registered names. Before server->Start().
+absl::Status AddInterceptorsFromConfig(Server* server,
+                                       const config::ServerEndpoint& entry);
 
 }  // namespace lpc
 

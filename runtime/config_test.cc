@@ -110,5 +110,26 @@ TEST(ConfigTest, FileAndFlagAndEnvironment) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST(ConfigTest, InterceptorsByName) {
+  ASSERT_OK_AND_ASSIGN(
+      config::Config c,
+      ParseConfig(R"pb(server {
+                         name: "kv"
+                         local_port: "kv"
+                         interceptor: "metrics"
+                         interceptor: "access_log"
+                       }
+                       server { name: "bad" local_port: "b" interceptor: "metric" })pb",
+                  "i.textproto"));
+  Server server;
+  EXPECT_OK(AddInterceptorsFromConfig(&server, c.server(0)));
+  EXPECT_EQ(server.Metrics(), "");  // Nothing called yet.
+  Server other;
+  EXPECT_THAT(AddInterceptorsFromConfig(&other, c.server(1)),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("server 'bad': no interceptor named 'metric'; "
+                                 "registered: access_log, metrics")));
+}
+
 }  // namespace
 }  // namespace lpc

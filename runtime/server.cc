@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/interceptor.h"
 
 namespace lpc {
 
@@ -53,6 +54,26 @@ absl::Status Server::AddTransport(std::unique_ptr<ServerTransport> transport) {
   }
   transports_.push_back(std::move(transport));
   return absl::OkStatus();
+}
+
+absl::Status Server::AddInterceptor(
+    std::shared_ptr<ServerInterceptor> interceptor) {
+  if (interceptor == nullptr) {
+    return absl::InvalidArgumentError("null interceptor");
+  }
+  MutexLock lock(&mu_);
+  if (started_) {
+    return absl::FailedPreconditionError(
+        "AddInterceptor must be called before Start");
+  }
+  interceptors_.push_back(std::move(interceptor));
+  return absl::OkStatus();
+}
+
+std::string Server::Metrics() const {
+  std::string out;
+  for (const auto& i : interceptors_) out += i->Report();
+  return out;
 }
 
 absl::Status Server::Start() {
@@ -129,6 +150,14 @@ absl::Status Server::CheckBinding(std::string_view full_name,
 absl::Status Server::Dispatch(std::string_view full_name, uint32_t method_id,
                               CallContext& ctx, std::string_view request,
                               std::string* response) {
+  if (!interceptors_.empty()) {
+    const BoundInterface* iface = Bind(full_name);
+    const BoundInterface::Method* m =
+        iface == nullptr ? nullptr : iface->FindMethod(method_id);
+    if (m != nullptr && !m->uses_start_call) {
+      return DispatchIntercepted(*iface, *m, ctx, request, response);
+    }
+  }
   calls_.fetch_add(1, std::memory_order_relaxed);
   absl::Status status = [&]() -> absl::Status {
     const int index = FindServiceIndex(full_name);
@@ -185,6 +214,16 @@ absl::Status Server::DispatchBound(const BoundInterface& iface,
                                    const BoundInterface::Method& method,
                                    CallContext& ctx, std::string_view request,
                                    std::string* response) {
+  if (!interceptors_.empty()) {
+    return DispatchIntercepted(iface, method, ctx, request, response);
+  }
+  return RunBound(iface, method, ctx, request, response);
+}
+
+absl::Status Server::RunBound(const BoundInterface& iface,
+                              const BoundInterface::Method& method,
+                              CallContext& ctx, std::string_view request,
+                              std::string* response) {
   calls_.fetch_add(1, std::memory_order_relaxed);
   absl::Status status = [&]() -> absl::Status {
     if (request.size() > options_.max_message_size) {
@@ -210,6 +249,10 @@ absl::Status Server::DispatchBound(const BoundInterface& iface,
 void Server::StartCall(const BoundInterface& iface,
                        const BoundInterface::Method& method,
                        std::shared_ptr<ServerStream> call) {
+  if (!interceptors_.empty()) {
+    StartCallIntercepted(iface, method, std::move(call));
+    return;
+  }
   calls_.fetch_add(1, std::memory_order_relaxed);
   CallContext& ctx = call->context();
   if (ctx.method_path().empty()) ctx.set_method_path_ref(&method.path);

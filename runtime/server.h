@@ -35,6 +35,8 @@
 
 namespace lpc {
 
+class ServerInterceptor;  // runtime/interceptor.h
+
 struct ServerOptions {
   // Requests and replies larger than this fail with RESOURCE_EXHAUSTED.
   // Default: 64 MiB.
@@ -160,6 +162,15 @@ class Server final : public Dispatcher {
   // Adds a transport; a server may have several, serving the same services.
   absl::Status AddTransport(std::unique_ptr<ServerTransport> transport);
 
+  // Adds an interceptor that sees every call on every transport
+  // (runtime/interceptor.h); they run in the order added. Before Start.
+  absl::Status AddInterceptor(std::shared_ptr<ServerInterceptor> interceptor);
+
+  // What the interceptors report (the "metrics" interceptor: per-method
+  // call counts and latency histograms), one after the other; "" when none
+  // reports anything.
+  std::string Metrics() const;
+
   // Starts every transport. On failure the ones started are shut down.
   absl::Status Start();
 
@@ -197,7 +208,23 @@ class Server final : public Dispatcher {
   // The index of the service for `full_name` in services_, or -1.
   int FindServiceIndex(std::string_view full_name) const;
 
+  // DispatchBound without interceptors.
+  absl::Status RunBound(const BoundInterface& iface,
+                        const BoundInterface::Method& method, CallContext& ctx,
+                        std::string_view request, std::string* response);
+  // DispatchBound and StartCall with interceptors (server_intercept.cc).
+  absl::Status DispatchIntercepted(const BoundInterface& iface,
+                                   const BoundInterface::Method& method,
+                                   CallContext& ctx, std::string_view request,
+                                   std::string* response);
+  void StartCallIntercepted(const BoundInterface& iface,
+                            const BoundInterface::Method& method,
+                            std::shared_ptr<ServerStream> call);
+
   const ServerOptions options_;
+  // Written only before Start; read concurrently afterwards. Empty in most
+  // servers: the dispatch paths test it once.
+  std::vector<std::shared_ptr<ServerInterceptor>> interceptors_;
   // Written only before Start; read concurrently afterwards.
   std::vector<Service*> services_;
   // "/<interface>/<method>" of every method of services_[i], in the order of

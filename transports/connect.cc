@@ -186,6 +186,9 @@ absl::Status AddListenersFromConfig(Server* server,
     return absl::InvalidArgumentError(absl::StrCat(
         "server '", entry.name(), "' names neither a local port nor a gRPC address"));
   }
+  if (absl::Status s = AddInterceptorsFromConfig(server, entry); !s.ok()) {
+    return s;
+  }
   if (!entry.local_port().empty()) {
     local::LocalPortOptions o;
     o.runtime_dir = entry.runtime_dir();

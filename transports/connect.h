@@ -42,7 +42,8 @@ absl::StatusOr<std::shared_ptr<Channel>> ConnectFromConfig(
     std::string_view client = {});
 
 // Adds to `server` a local port transport and/or a gRPC transport, as the
-// entry names; both serve the server's services.
+// entry names; both serve the server's services. Also adds the entry's
+// interceptors (AddInterceptorsFromConfig).
 absl::Status AddListenersFromConfig(Server* server,
                                     const config::ServerEndpoint& entry);
 

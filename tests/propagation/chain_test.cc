@@ -28,6 +28,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "runtime/interceptors.h"
 #include "runtime/server.h"
 #include "tests/propagation/propagation.lpc.h"
 #include "transports/connect.h"
@@ -110,6 +111,7 @@ class HopImpl final : public HopService {
 struct Node {
   std::unique_ptr<HopImpl> impl;
   std::unique_ptr<Server> server;
+  std::shared_ptr<MetricsInterceptor> metrics;  // Sees every call.
   std::string local_target;
   std::string grpc_target;
 };
@@ -155,6 +157,8 @@ class Chain {
       n.impl = std::make_unique<HopImpl>(next, &bottom_);
       n.server = std::make_unique<Server>();
       EXPECT_TRUE(n.server->RegisterService(n.impl.get()).ok());
+      n.metrics = std::make_shared<MetricsInterceptor>();
+      EXPECT_TRUE(n.server->AddInterceptor(n.metrics).ok());
       const std::string port = absl::StrCat("hop", generation, "_", i);
       local::LocalPortOptions po;
       po.runtime_dir = Dir();
@@ -179,6 +183,7 @@ class Chain {
   }
 
   HopClient& client() { return *client_; }
+  const Node& node(int i) const { return nodes_[i]; }
   Bottom& bottom() { return bottom_; }
 
  private:
@@ -297,6 +302,22 @@ void CheckDeadline(const std::vector<std::string>& hops) {
       absl::ToDoubleMilliseconds(received - sent),
       absl::ToDoubleMilliseconds(bottom_deadline - ctx.deadline()));
   std::fflush(stdout);
+}
+
+// Server interceptors run in the runtime's dispatch, so every transport
+// runs them: each node's metrics counted the calls that reached it, over
+// the local port (A, C) and over gRPC (B).
+TEST(ChainTest, InterceptorsSeeCallsOnEveryTransport) {
+  Chain chain({"local", "grpc", "local"}, absl::Seconds(10));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(chain.client().Forward(false, true).ok());
+  for (int n = 0; n < 3; ++n) {
+    std::vector<MetricsInterceptor::MethodStats> s =
+        chain.node(n).metrics->Snapshot();
+    ASSERT_EQ(s.size(), 1u) << "node " << n;
+    EXPECT_EQ(s[0].method, "/lpc.propagation.Hop/Forward");
+    EXPECT_EQ(s[0].calls, 3u) << "node " << n;
+    EXPECT_EQ(s[0].errors, 0u) << "node " << n;
+  }
 }
 
 TEST(ChainTest, TheTopDeadlineIsTheBottomDeadline) {
