@@ -19,6 +19,7 @@ lpc_bazel_cc_library(lpc_codegen
     codegen/internal/emit_messages.cc
     codegen/internal/emit_names.cc
     codegen/internal/emit_service.cc
+    codegen/internal/emit_streams.cc
     codegen/internal/emit_text.cc
     codegen/internal/emit_types.cc
     codegen/internal/emitter.h
@@ -94,13 +95,31 @@ lpc_bazel_cc_test(lpc_codegen_proto_text_test
     codegen/proto_text_test.cc
   DEPS
     lpc_codegen_test_service_lpc
+    lpc_codegen_test_streams_lpc
     lpc_testing_gtest_main
     SYSTEM:gtest
     SYSTEM:protoc_lib
   SIZE medium
   DATA
     GEN:codegen/testdata/test_service.proto
+    GEN:codegen/testdata/test_streams.proto
     GEN:codegen/testdata/test_types.proto
+)
+
+lpc_bazel_cc_test(lpc_codegen_streaming_code_test
+  PACKAGE codegen
+  NAME streaming_code_test
+  SRCS
+    codegen/streaming_code_test.cc
+  DEPS
+    lpc_codegen_test_streams_lpc
+    lpc_runtime
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
 )
 
 lpc_bazel_idl_library(lpc_codegen_test_service_lpc
@@ -112,6 +131,22 @@ lpc_bazel_idl_library(lpc_codegen_test_service_lpc
   HDRS
     codegen/testdata/test_service.lpc.h
     codegen/testdata/test_service.pb.h
+  DEPS
+    lpc_codegen_test_types_lpc
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
+lpc_bazel_idl_library(lpc_codegen_test_streams_lpc
+  PACKAGE codegen
+  NAME test_streams_lpc
+  TESTONLY
+  SRCS
+    codegen/testdata/test_streams.idl
+  HDRS
+    codegen/testdata/test_streams.lpc.h
+    codegen/testdata/test_streams.pb.h
   DEPS
     lpc_codegen_test_types_lpc
     lpc_runtime

@@ -209,19 +209,6 @@ bool Compile(const CompileOptions& options, CompileResult* result) {
   // lpc's stubs.
   CppOutput cpp;
   std::vector<CodegenError> errors;
-  for (const auto& iface : root->interfaces) {
-    for (const idl::MethodDecl& m : iface->methods) {
-      if (m.streaming() || m.async) {
-        errors.push_back({m.loc, "the C++ generator does not support "
-                                 "streaming or [async] methods yet"});
-      }
-    }
-  }
-  if (!errors.empty()) {
-    formatter.AddAll(errors);
-    result->diagnostics = formatter.text();
-    return false;
-  }
   if (!EmitCpp(*root, root_descriptor, &cpp, &errors)) {
     formatter.AddAll(errors);
     result->diagnostics = formatter.text();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "codegen/testdata/test_service.lpc.h"
+#include "codegen/testdata/test_streams.lpc.h"
 #include "google/protobuf/compiler/importer.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -52,6 +53,51 @@ TEST(ProtoTextTest, MatchesTheCompiledDescriptors) {
                  test::Record::descriptor()->file());
   ExpectSameFile("codegen/testdata/test_types.proto",
                  testtypes::Tag::descriptor()->file());
+  ExpectSameFile("codegen/testdata/test_streams.proto",
+                 streams::Change::descriptor()->file());
+}
+
+// Streaming methods are gRPC streaming RPCs whose stream side is the
+// stream<T>'s struct itself, and their kinds agree with the descriptor.
+TEST(ProtoTextTest, StreamingMethodsAreGrpcStreamingRpcs) {
+  const pb::ServiceDescriptor* service =
+      streams::Change::descriptor()->file()->FindServiceByName("Streams");
+  ASSERT_NE(service, nullptr);
+  const pb::MethodDescriptor* watch = service->FindMethodByName("Watch");
+  ASSERT_NE(watch, nullptr);
+  EXPECT_FALSE(watch->client_streaming());
+  EXPECT_TRUE(watch->server_streaming());
+  EXPECT_EQ(watch->input_type()->full_name(), "lpc.codegen.streams.WatchRequest");
+  EXPECT_EQ(watch->output_type()->full_name(), "lpc.codegen.streams.Change");
+  const pb::MethodDescriptor* upload = service->FindMethodByName("Upload");
+  ASSERT_NE(upload, nullptr);
+  EXPECT_TRUE(upload->client_streaming());
+  EXPECT_FALSE(upload->server_streaming());
+  EXPECT_EQ(upload->input_type()->full_name(), "lpc.codegen.streams.Sample");
+  EXPECT_EQ(upload->output_type()->full_name(),
+            "lpc.codegen.streams.UploadResponse");
+  const pb::MethodDescriptor* process = service->FindMethodByName("Process");
+  ASSERT_NE(process, nullptr);
+  EXPECT_TRUE(process->client_streaming());
+  EXPECT_TRUE(process->server_streaming());
+  EXPECT_EQ(process->input_type()->full_name(), "lpc.codegen.streams.Frame");
+  EXPECT_EQ(process->output_type()->full_name(), "lpc.codegen.streams.Frame");
+  EXPECT_EQ(service->FindMethodByName("Tags")->output_type()->full_name(),
+            "lpc.codegen.testtypes.Tag");
+  // No request message for a client stream, no response for a server one.
+  const pb::FileDescriptor* file = service->file();
+  EXPECT_EQ(file->FindMessageTypeByName("UploadRequest"), nullptr);
+  EXPECT_EQ(file->FindMessageTypeByName("WatchResponse"), nullptr);
+  EXPECT_EQ(file->FindMessageTypeByName("ProcessRequest"), nullptr);
+  EXPECT_EQ(file->FindMessageTypeByName("ProcessResponse"), nullptr);
+  const InterfaceDescriptor& iface = streams::StreamsClient::Descriptor();
+  for (const MethodDescriptor& m : iface.methods) {
+    const pb::MethodDescriptor* rpc =
+        service->FindMethodByName(std::string(m.name));
+    ASSERT_NE(rpc, nullptr) << m.name;
+    EXPECT_EQ(rpc->client_streaming(), m.client_streams()) << m.name;
+    EXPECT_EQ(rpc->server_streaming(), m.server_streams()) << m.name;
+  }
 }
 
 TEST(ProtoTextTest, ServicesCarryTheGrpcPaths) {

@@ -34,6 +34,10 @@ void Emitter::EmitClientMethods(const idl::InterfaceDecl& iface, size_t index) {
     std::string encode = "  ::std::string lpc_request;\n"
                          "  ::absl::Status lpc_status = " + impl + "::" +
                          m.name + "_Encode(";
+    if (m.streaming()) {
+      EmitStreamingClientMethod(iface, m, mi);
+      continue;
+    }
     if (m.oneway) {
       cc_ += "::absl::Status " + cls + "::" + m.name + "(" +
              Join(ParamList(m, P), "::lpc::CallContext* lpc_ctx") + ") {\n";

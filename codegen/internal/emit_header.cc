@@ -158,6 +158,10 @@ void Emitter::EmitClientClass(const idl::InterfaceDecl& iface) {
     std::string ctx = FreeName(m, "ctx");
     h_ += "\n";
     h_ += Comment(m.doc, 2);
+    if (m.streaming()) {
+      EmitStreamingClientDecl(iface, m);
+      continue;
+    }
     if (m.oneway) {
       h_ += "  // Oneway: returns once the transport accepted the message.\n";
       h_ += "  ::absl::Status " + m.name + "(" +
@@ -206,11 +210,21 @@ void Emitter::EmitServiceClass(const idl::InterfaceDecl& iface) {
   h_ += "  ::absl::Status Dispatch(uint32_t method_id, ::lpc::CallContext& ctx,\n"
         "                          ::std::string_view request,\n"
         "                          ::std::string* response) override;\n";
+  if (AnyStartCall(iface)) {
+    h_ += "  // Streaming and [async] methods run through StartCall.\n";
+    h_ += "  bool UsesStartCall(uint32_t method_id) const override;\n";
+    h_ += "  void StartCall(uint32_t method_id,\n"
+          "                 ::std::shared_ptr<::lpc::ServerStream> call) override;\n";
+  }
   for (const MethodDecl& m : iface.methods) {
     auto idl_name = [&](size_t i) { return m.params[i].name; };
     std::string ctx = FreeName(m, "ctx");
     h_ += "\n";
     h_ += Comment(m.doc, 2);
+    if (UsesStartCall(m)) {
+      EmitStartCallHandlerDecl(iface, m);
+      continue;
+    }
     std::string params =
         Join("::lpc::CallContext& " + ctx, ParamList(m, idl_name));
     if (m.oneway) {
@@ -241,6 +255,7 @@ void Emitter::EmitHeader() {
         "runtime/service.h"}) {
     h_ += "#include \"" + std::string(inc) + "\"\n";
   }
+  if (AnyStartCall()) h_ += "#include \"runtime/stream.h\"\n";
   h_ += "#include \"" + stem + ".pb.h\"\n";
   for (const idl::ImportDecl& imp : file_.imports) {
     if (imp.file != nullptr) {

@@ -27,8 +27,9 @@ void Emitter::CollectTopLevelNames(const idl::File& f, std::set<const idl::File*
     for (const auto& c : f.consts) names->emplace(c->name, "const " + c->name);
     for (const auto& i : f.interfaces) {
       for (const auto& m : i->methods) {
-        names->emplace(RequestMessageName(m), "message " + RequestMessageName(m));
-        names->emplace(ResponseMessageName(m), "message " + ResponseMessageName(m));
+        for (const std::string& gen : GeneratedMessageNames(m)) {
+          names->emplace(gen, "message " + gen);
+        }
       }
       if (&f != &file_) {
         names->emplace(i->name + "Client", "class " + i->name + "Client");
@@ -64,12 +65,29 @@ void Emitter::CheckNames() {
         {"descriptor", "descriptor()"},
         {"Dispatch", "Dispatch()"},
         {iface->name + "Service", "the constructor"}};
+    if (AnyStartCall(*iface)) {
+      service.emplace("UsesStartCall", "UsesStartCall()");
+      service.emplace("StartCall", "StartCall()");
+    }
     for (const MethodDecl& m : iface->methods) {
       std::vector<std::string> members = {m.name};
-      if (!m.oneway) {
+      if (m.client_streaming() && !m.server_streaming()) {
+        members.push_back(m.name + "Result");
+      } else if (!m.oneway && !m.streaming()) {
         members.push_back(m.name + "Async");
         members.push_back(m.name + "Future");
         members.push_back(m.name + "Result");
+      }
+      if (m.async && !m.streaming()) {
+        // FooService::<M>Result, the type its handle replies with.
+        auto [it, inserted] =
+            service.emplace(m.name + "Result", "method " + m.name);
+        if (!inserted) {
+          Error(m.loc, "method " + m.name + " needs a member '" + m.name +
+                           "Result' in " + iface->name +
+                           "Service, which is taken by " + it->second +
+                           "; rename the method");
+        }
       }
       for (const std::string& member : members) {
         auto [it, inserted] = client.emplace(member, "method " + m.name);

@@ -26,24 +26,7 @@ void Emitter::EmitDispatchFn(const idl::InterfaceDecl& iface, const MethodDecl& 
     return "return lpc_fail(" + what + ");";
   };
   std::string args = "lpc_ctx";
-  for (size_t i = 0; i < m.params.size(); ++i) {
-    const ParamDecl& p = m.params[i];
-    const pb::FieldDescriptor* f =
-        p.direction == ParamDirection::kOut ? nullptr : Field(req, p.name);
-    if (p.direction == ParamDirection::kIn && Movable(p.type) && f != nullptr) {
-      // The handler takes a const reference: hand it the parsed field.
-      std::string get = "lpc_msg." + cpp::FieldName(f) + "()";
-      cc_ += ElemCheck(p.type, get, p.name, fail, 2);
-      args += ", " + get;
-      continue;
-    }
-    cc_ += "  " + CppType(p.type) + " " + P(i) + "{};\n";
-    if (p.direction != ParamDirection::kOut) {
-      cc_ += FromProto(p.type, f, "lpc_msg", P(i), p.name, fail, 2,
-                       /*move=*/true);
-    }
-    args += p.direction == ParamDirection::kIn ? ", " + P(i) : ", &" + P(i);
-  }
+  EmitUnpackRequest(m, req, fail, 2, &args);
   if (m.oneway) {
     cc_ += "  lpc_service." + m.name + "(" + args + ");\n";
     cc_ += "  lpc_response->clear();\n  return ::absl::OkStatus();\n}\n\n";
@@ -129,8 +112,17 @@ void Emitter::EmitServiceMethods(const idl::InterfaceDecl& iface) {
   if (!iface.methods.empty()) {
     cc_ += "  switch (method_id) {\n";
     for (const MethodDecl& m : iface.methods) {
-      cc_ += "    case " + std::to_string(m.ordinal) + ":\n      return " + impl +
-             "::" + m.name + "_Dispatch(*this, ctx, request, response);\n";
+      cc_ += "    case " + std::to_string(m.ordinal) + ":\n";
+      if (UsesStartCall(m)) {
+        cc_ += "      return ::absl::UnimplementedError(" +
+               CppString("lpc: " + MethodPath(iface, m) +
+                         " is streaming or [async]: it runs through "
+                         "StartCall, which this transport does not call") +
+               ");\n";
+        continue;
+      }
+      cc_ += "      return " + impl + "::" + m.name +
+             "_Dispatch(*this, ctx, request, response);\n";
     }
     cc_ += "    default:\n      break;\n  }\n";
   }
@@ -138,6 +130,7 @@ void Emitter::EmitServiceMethods(const idl::InterfaceDecl& iface) {
   cc_ += "  return ::absl::UnimplementedError(" +
          CppString("lpc: " + full + " has no method with id ") +
          " +\n                                     ::std::to_string(method_id));\n}\n\n";
+  if (AnyStartCall(iface)) EmitStartCall(iface);
 }
 
 void Emitter::EmitInterfaceImpl(const idl::InterfaceDecl& iface) {
@@ -148,7 +141,8 @@ void Emitter::EmitInterfaceImpl(const idl::InterfaceDecl& iface) {
     cc_ += "constexpr ::lpc::MethodDescriptor kMethods[] = {\n";
     for (const MethodDecl& m : iface.methods) {
       cc_ += "    {" + CppString(m.name) + ", " + std::to_string(m.ordinal) +
-             ", " + (m.oneway ? "true" : "false") + "},\n";
+             ", " + (m.oneway ? "true" : "false") + ", " +
+             MethodKindEnumerator(m) + "},\n";
     }
     cc_ += "};\n";
   }
@@ -163,9 +157,13 @@ void Emitter::EmitInterfaceImpl(const idl::InterfaceDecl& iface) {
               : "::absl::Span<const ::lpc::MethodDescriptor>(kMethods)") +
          ",\n};\n\n";
   for (const MethodDecl& m : iface.methods) {
-    EmitEncode(iface, m);
-    if (!m.oneway) EmitDecode(iface, m);
-    EmitDispatchFn(iface, m);
+    if (!m.client_streaming()) EmitEncode(iface, m);
+    if (!m.oneway && !m.server_streaming()) EmitDecode(iface, m);
+    if (UsesStartCall(m)) {
+      EmitStartFn(iface, m);
+    } else {
+      EmitDispatchFn(iface, m);
+    }
   }
   cc_ += "}  // namespace " + impl + "\n\n";
 }

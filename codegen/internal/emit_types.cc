@@ -94,7 +94,10 @@ std::string Emitter::CppType(const TypeRef& t) {
       if (t.resolved_struct != nullptr) return StructClass(t.resolved_struct);
       Error(t.loc, "type '" + t.name + "' was not resolved");
       return "void";
+    case Kind::kStream:
+      break;
   }
+  Error(t.loc, "internal: stream<> where a value type was expected");
   return "void";
 }
 

@@ -263,6 +263,61 @@ class Emitter {
 
   void EmitSource();
 
+  // ---- Streaming methods and [async] handlers (emit_streams.cc) ----
+
+  // Whether `m` runs through Service::StartCall: streaming or [async].
+  static bool UsesStartCall(const MethodDecl& m) {
+    return m.streaming() || m.async;
+  }
+  static bool AnyStartCall(const idl::InterfaceDecl& iface);
+  bool AnyStartCall() const;
+
+  // "::lpc::MethodKind::kServerStreaming" and so on.
+  static std::string MethodKindEnumerator(const MethodDecl& m);
+
+  // The protobuf class of stream<T>'s struct T.
+  std::string StreamElement(const TypeRef& stream);
+
+  // The one reply of a client-streaming call as the client's Finish and a
+  // handler see it: the return type, or for void the empty <M>Result of
+  // the client class (`qualified`: spelled from outside the class).
+  std::string StreamReply(const idl::InterfaceDecl& iface, const MethodDecl& m,
+                          bool qualified);
+
+  // The client stub's return type: ClientReader<T>, ClientWriter<T, R> or
+  // ClientReaderWriter<Out, In>.
+  std::string ClientStreamType(const idl::InterfaceDecl& iface,
+                               const MethodDecl& m, bool qualified);
+
+  // Header: the client stub of a streaming method (and the <M>Result of a
+  // client-streaming one).
+  void EmitStreamingClientDecl(const idl::InterfaceDecl& iface,
+                               const MethodDecl& m);
+
+  // Header: the handler of a streaming or [async] method.
+  void EmitStartCallHandlerDecl(const idl::InterfaceDecl& iface,
+                                const MethodDecl& m);
+
+  // Source: the client stub of a streaming method.
+  void EmitStreamingClientMethod(const idl::InterfaceDecl& iface,
+                                 const MethodDecl& m, size_t index);
+
+  // Source: the encoders and decoders of the messages of a streaming or
+  // [async] method that the typed streams of runtime/stream.h take, and
+  // <M>_Start, which runs the handler on a ServerStream.
+  void EmitStartFn(const idl::InterfaceDecl& iface, const MethodDecl& m);
+
+  // Source: the statements that turn the parsed request `lpc_msg` of `m`
+  // into the handler's arguments, appended to `*args` (", a, b"): [out]
+  // and [in,out] as pointers, or with `inputs_only` (an [async] handler)
+  // [in,out] by value and [out] left out.
+  void EmitUnpackRequest(const MethodDecl& m, const pb::Descriptor* req,
+                         const FailFn& fail, int indent, std::string* args,
+                         bool inputs_only = false);
+
+  // Source: FooService::UsesStartCall and FooService::StartCall.
+  void EmitStartCall(const idl::InterfaceDecl& iface);
+
   const idl::File& file_;
   const pb::FileDescriptor* fd_;
   const pb::DescriptorPool* pool_;
