@@ -112,14 +112,24 @@ lpc_bazel_cc_test(lpc_codegen_streaming_code_test
   SRCS
     codegen/streaming_code_test.cc
   DEPS
-    lpc_codegen_test_streams_lpc
+    lpc_codegen_streams_test_service
     lpc_runtime
-    lpc_runtime_inprocess
     lpc_testing_gtest_main
     lpc_testing_status_matchers
-    SYSTEM:absl
     SYSTEM:gtest
   SIZE medium
+)
+
+lpc_bazel_cc_library(lpc_codegen_streams_test_service
+  PACKAGE codegen
+  NAME streams_test_service
+  TESTONLY
+  HDRS
+    codegen/streams_test_service.h
+  DEPS
+    lpc_codegen_test_streams_lpc
+    lpc_runtime
+    SYSTEM:absl
 )
 
 lpc_bazel_idl_library(lpc_codegen_test_service_lpc
