@@ -120,6 +120,21 @@ lpc_bazel_cc_test(lpc_codegen_streaming_code_test
   SIZE medium
 )
 
+lpc_bazel_cc_test(lpc_codegen_streaming_inprocess_test
+  PACKAGE codegen
+  NAME streaming_inprocess_test
+  SRCS
+    codegen/streaming_inprocess_test.cc
+  DEPS
+    lpc_codegen_streams_test_service
+    lpc_runtime
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:gtest
+  SIZE medium
+)
+
 lpc_bazel_cc_library(lpc_codegen_streams_test_service
   PACKAGE codegen
   NAME streams_test_service
