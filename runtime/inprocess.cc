@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -264,6 +266,14 @@ class InProcessTransport::Impl final
     return limits;
   }
 
+  bool Defer(std::function<void()> fn) override ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (state_ != State::kRunning && state_ != State::kDraining) return false;
+    deferred_.push_back(std::move(fn));
+    timer_cv_.Signal();
+    return true;
+  }
+
   std::weak_ptr<inprocess_internal::StreamHost> host() override {
     return weak_from_this();
   }
@@ -322,9 +332,20 @@ class InProcessTransport::Impl final
     }
   }
 
+  // The deadline timer, and the thread that runs deferred stream
+  // callbacks (Defer); it drains them before it exits.
   void TimerLoop() ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
-    while (state_ != State::kStopped) {
+    while (state_ != State::kStopped || !deferred_.empty()) {
+      if (!deferred_.empty()) {
+        std::deque<std::function<void()>> batch;
+        batch.swap(deferred_);
+        mu_.Unlock();
+        for (auto& fn : batch) fn();
+        batch.clear();
+        mu_.Lock();
+        continue;
+      }
       absl::Time now = absl::Now();
       std::vector<std::shared_ptr<Expirable>> expired;
       while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
@@ -352,13 +373,14 @@ class InProcessTransport::Impl final
 
   Mutex mu_;  // Guards what follows. Never held while calling out.
   CondVar idle_cv_;   // A call was forgotten.
-  CondVar timer_cv_;  // An earlier deadline, or stopping.
+  CondVar timer_cv_;  // An earlier deadline, a deferred callback, stopping.
   State state_ ABSL_GUARDED_BY(mu_) = State::kNew;
   std::set<std::shared_ptr<InProcessCall>> unary_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<StreamCore*, std::shared_ptr<StreamCore>> streams_
       ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, std::weak_ptr<Expirable>> deadlines_
       ABSL_GUARDED_BY(mu_);
+  std::deque<std::function<void()>> deferred_ ABSL_GUARDED_BY(mu_);
   std::thread timer_ ABSL_GUARDED_BY(mu_);
 };
 

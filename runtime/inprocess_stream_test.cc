@@ -59,6 +59,7 @@ enum Method : uint32_t {
   kPark = 6,        // async server-streaming: parks the stream
   kEarly = 7,       // bidi: reads one message, finishes OUT_OF_RANGE
   kAsyncBidi = 8,   // async bidi: parks without reading
+  kAsyncEcho = 9,   // async bidi: echoes every message, then finishes OK
 };
 
 constexpr MethodDescriptor kMethods[] = {
@@ -70,6 +71,7 @@ constexpr MethodDescriptor kMethods[] = {
     {"Park", kPark, false, MethodKind::kServerStreaming},
     {"Early", kEarly, false, MethodKind::kBidiStreaming},
     {"AsyncBidi", kAsyncBidi, false, MethodKind::kBidiStreaming},
+    {"AsyncEcho", kAsyncEcho, false, MethodKind::kBidiStreaming},
 };
 constexpr InterfaceDescriptor kIface{
     "lpc.test.Streams", "a1b2c3d4-0000-4000-8000-000000000001", {1, 0},
@@ -174,7 +176,27 @@ class StreamsService final : public Service {
             });
         return;
     }
+    if (id == kAsyncEcho) {
+      ServeAsyncBidiStreaming<Num, Num>(
+          std::move(call), &DecodeNum, &EncodeNum,
+          [](AsyncServerReaderWriter<Num, Num> c) { EchoNext(c); });
+      return;
+    }
     Service::StartCall(id, std::move(call));
+  }
+
+  // Reads the next message, writes it back, and goes on; finishes at the
+  // client's half-close.
+  static void EchoNext(AsyncServerReaderWriter<Num, Num> c) {
+    c.Read([c](std::optional<Num> n) {
+      if (!n.has_value()) {
+        c.Finish(absl::OkStatus());
+        return;
+      }
+      c.Write(*n, [c](bool ok) {
+        if (ok) EchoNext(c);
+      });
+    });
   }
 
   size_t parked_adds() {
@@ -397,6 +419,44 @@ TEST_F(InProcessStreamTest, AStreamOnAPlainUnaryMethodAndUnknownMethods) {
   EXPECT_FALSE(none.Read(&n));
   EXPECT_THAT(none.Finish(), StatusIs(absl::StatusCode::kUnimplemented,
                                       HasSubstr("unknown method 99")));
+}
+
+// A client and a server that both complete every operation from the other
+// side's callbacks: a long ping-pong must not nest callbacks without bound.
+TEST_F(InProcessStreamTest, AsyncPingPongOnBothSides) {
+  StartServer();
+  constexpr int kRounds = 20000;
+  auto rw = std::make_shared<ClientReaderWriter<Num, Num>>(
+      ClientReaderWriter<Num, Num>::Start(channel_, kIface, M(kAsyncEcho),
+                                          nullptr, &EncodeNum, &DecodeNum));
+  Mutex mu;
+  CondVar cv;
+  bool done = false;
+  int rounds = 0;
+  std::function<void(int)> round = [&](int i) {
+    if (i == kRounds) {
+      rw->WritesDone();
+      MutexLock lock(&mu);
+      rounds = i;
+      done = true;
+      cv.SignalAll();
+      return;
+    }
+    rw->WriteAsync(Num{i}, [&, i](bool ok) {
+      if (!ok) return;
+      rw->ReadAsync([&, i](std::optional<Num> n) {
+        if (n.has_value() && n->v == i) round(i + 1);
+      });
+    });
+  };
+  round(0);
+  {
+    MutexLock lock(&mu);
+    const absl::Time limit = absl::Now() + absl::Seconds(120);
+    while (!done && absl::Now() < limit) cv.WaitWithDeadline(&mu, limit);
+    EXPECT_EQ(rounds, kRounds);
+  }
+  EXPECT_THAT(rw->Finish(), IsOk());
 }
 
 // Issue item: 10,000 calls pending in async handlers on a server with two

@@ -166,28 +166,24 @@ class InProcessChannel final : public Channel {
         std::optional<std::string> message ABSL_GUARDED_BY(mu);
       };
       auto reply = std::make_shared<Reply>();
-      core->ClientRead([reply](ReadResult r) {
-        if (!r.ok() || !r->has_value()) return;
-        MutexLock lock(&reply->mu);
-        reply->message = std::move(**r);
+      // The status is asked for once the reply (or the end) is in, so the
+      // reply is never behind it.
+      core->ClientRead([core, done = std::move(done)](ReadResult r) mutable {
+        std::optional<std::string> reply;
+        if (r.ok() && r->has_value()) reply = std::move(**r);
+        core->ClientFinish([core, reply = std::move(reply),
+                            done = std::move(done)](absl::Status s) mutable {
+          core->ClientGone();  // Before `done`: the context may go then.
+          if (s.ok() && !reply.has_value()) {
+            s = absl::InternalError("the handler finished without a reply");
+          }
+          if (!s.ok()) {
+            done(std::move(s));
+          } else {
+            done(std::move(*reply));
+          }
+        });
       });
-      core->ClientFinish(
-          [core, reply, done = std::move(done)](absl::Status s) {
-            core->ClientGone();  // Before `done`: the context may go then.
-            std::optional<std::string> message;
-            {
-              MutexLock lock(&reply->mu);
-              message = std::move(reply->message);
-            }
-            if (s.ok() && !message.has_value()) {
-              s = absl::InternalError("the handler finished without a reply");
-            }
-            if (!s.ok()) {
-              done(std::move(s));
-            } else {
-              done(std::move(*message));
-            }
-          });
     }
     transport.StartStream(core, bound, m);
   }

@@ -83,8 +83,13 @@ void StreamCore::Read(ReadCallback done, bool server_side) {
       flow.pending_read = std::move(done);
     }
   }
-  for (auto& a : actions) a();
-  if (result.has_value()) done(std::move(*result));
+  if (result.has_value()) {
+    actions.push_back(
+        [done = std::move(done), r = std::move(*result)]() mutable {
+          done(std::move(r));
+        });
+  }
+  RunCallbacks(std::move(actions));
 }
 
 void StreamCore::Write(std::string message, WriteCallback done,
@@ -99,7 +104,7 @@ void StreamCore::Write(std::string message, WriteCallback done,
         limit == limits_.server_max_message ? "server's" : "client's",
         " maximum message size of ", limit, " bytes"));
     Abort(s);
-    done(s);
+    RunCallbacks({[done = std::move(done), s] { done(s); }});
     return;
   }
   Actions actions;
@@ -135,8 +140,10 @@ void StreamCore::Write(std::string message, WriteCallback done,
       }
     }
   }
-  for (auto& a : actions) a();
-  if (result.has_value()) done(std::move(*result));
+  if (result.has_value()) {
+    actions.push_back([done = std::move(done), r = *result] { done(r); });
+  }
+  RunCallbacks(std::move(actions));
 }
 
 void StreamCore::ClientWrite(std::string message, WriteCallback done) {
@@ -154,7 +161,11 @@ void StreamCore::ClientWritesDone() {
       c2s_.pending_read = nullptr;
     }
   }
-  if (reader) reader(ReadResult(std::nullopt));
+  if (reader) {
+    RunCallbacks({[reader = std::move(reader)] {
+      reader(ReadResult(std::nullopt));
+    }});
+  }
 }
 
 void StreamCore::ClientRead(ReadCallback done) {
@@ -171,7 +182,9 @@ void StreamCore::ClientFinish(FinishCallback done) {
       finish_waiters_.push_back(std::move(done));
     }
   }
-  if (result.has_value()) done(*result);
+  if (result.has_value()) {
+    RunCallbacks({[done = std::move(done), r = *result] { done(r); }});
+  }
 }
 
 void StreamCore::ClientGone() {
@@ -228,7 +241,7 @@ void StreamCore::ServerFinish(absl::Status status) {
     }
     finish_waiters_.clear();
   }
-  for (auto& a : actions) a();
+  RunCallbacks(std::move(actions));
   NotifyHost();
 }
 
@@ -262,7 +275,7 @@ void StreamCore::Abort(absl::Status status) {
   // The context first: a handler woken by a failed Read or Write sees
   // that it was cancelled.
   server_ctx_.Cancel();
-  for (auto& a : actions) a();
+  RunCallbacks(std::move(actions));
   NotifyHost();
 }
 
@@ -273,6 +286,33 @@ void StreamCore::Expire() {
 bool StreamCore::ended() const {
   MutexLock lock(&mu_);
   return final_.has_value();
+}
+
+namespace {
+// How deep this thread is in stream callbacks run by StreamCore.
+thread_local int t_nesting = 0;
+// Deeper than this, callbacks go to the host's callback thread: two sides
+// that each start their next operation from the other's callback would
+// otherwise nest without bound.
+constexpr int kMaxNesting = 8;
+}  // namespace
+
+void StreamCore::RunCallbacks(Actions actions) {
+  if (actions.empty()) return;
+  if (t_nesting >= kMaxNesting) {
+    if (auto host = host_.lock()) {
+      if (host->Defer([actions = std::move(actions)]() mutable {
+            ++t_nesting;
+            for (auto& a : actions) a();
+            --t_nesting;
+          })) {
+        return;
+      }
+    }
+  }
+  ++t_nesting;
+  for (auto& a : actions) a();
+  --t_nesting;
 }
 
 void StreamCore::NotifyHost() {

@@ -14,7 +14,13 @@
 // and later operation fails with the abort status and the server's context
 // is cancelled.
 //
-// Thread safety: thread-safe. Callbacks run without the core's lock held.
+// Callbacks run on the thread whose operation completed them, without the
+// core's lock held; when that thread is already nested several stream
+// callbacks deep (two sides each starting their next operation from the
+// other's callback), they run on the transport's callback thread instead,
+// so the stack stays bounded.
+//
+// Thread safety: thread-safe.
 #ifndef LPC_RUNTIME_INTERNAL_INPROCESS_STREAM_H_
 #define LPC_RUNTIME_INTERNAL_INPROCESS_STREAM_H_
 
@@ -50,6 +56,9 @@ class StreamHost {
   virtual ~StreamHost() = default;
   // The call ended (once per core): the transport forgets it.
   virtual void StreamDone(StreamCore* core) = 0;
+  // Runs `fn` soon on a thread of the transport's that runs only such
+  // callbacks; false (and `fn` dropped) when the transport has stopped.
+  virtual bool Defer(std::function<void()> fn) = 0;
 };
 
 class StreamCore final : public Expirable,
@@ -128,6 +137,9 @@ class StreamCore final : public Expirable,
   absl::Status EndedStatusLocked(bool server_side) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyHost();
+  // Runs callbacks, without the lock; on the host's callback thread when
+  // this thread is already deeply nested in them.
+  void RunCallbacks(Actions actions);
 
   CallContext* const client_ctx_;
   const Limits limits_;
