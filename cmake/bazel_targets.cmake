@@ -1443,6 +1443,25 @@ lpc_bazel_cc_test(lpc_tests_reliability_name_race_test
     lpc_tests_reliability_reliability_peer
 )
 
+lpc_bazel_cc_test(lpc_tests_reliability_peer_pace_test
+  PACKAGE tests/reliability
+  NAME peer_pace_test
+  SRCS
+    tests/reliability/peer_pace_test.cc
+  DEPS
+    lpc_tests_reliability_util
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_endpoint
+    lpc_transports_local_memfd
+    lpc_transports_local_section
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_tests_reliability_reliability_peer
+)
+
 lpc_bazel_cc_binary(lpc_tests_reliability_reliability_peer
   PACKAGE tests/reliability
   NAME reliability_peer
@@ -2203,6 +2222,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
   HDRS
     transports/local/internal/budget.h
     transports/local/internal/server_connection.h
+    transports/local/internal/turn_timer.h
   DEPS
     lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_fair_scheduler

@@ -1,7 +1,11 @@
 // The honest neighbour and its helpers; see neighbour.h.
 #include "tests/reliability/neighbour.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 
 #include <fstream>
 #include <sstream>
@@ -61,6 +65,34 @@ std::string Neighbour::Summary() const {
       "neighbour_calls=%d failed=%d p99_us=%.0f->%.0f (x%.2f)%s", calls(),
       failed(), b, d, b > 0 ? d / b : 0.0,
       first_error_.ok() ? "" : absl::StrCat(" first_error=", first_error_.ToString()));
+}
+
+double LongestBlockedMs(const local::LocalServerStats& s) {
+  return std::max({s.longest_io_turn_ns, s.longest_ring_read_ns,
+                   s.longest_reply_send_ns}) /
+         1e6;
+}
+
+std::string BlockedSummary(const local::LocalServerStats& s) {
+  return absl::StrFormat("longest_blocked_ms=%.0f (io=%.0f ring=%.0f reply=%.0f)",
+                         LongestBlockedMs(s), s.longest_io_turn_ns / 1e6,
+                         s.longest_ring_read_ns / 1e6,
+                         s.longest_reply_send_ns / 1e6);
+}
+
+absl::StatusOr<local::LocalServerStats> ChildBlockedStats(ChildProcess& server) {
+  server.Signal(SIGUSR1);
+  const std::string line = server.ReadLine(absl::Seconds(10));
+  local::LocalServerStats s;
+  long long io = 0, ring = 0, reply = 0;
+  if (std::sscanf(line.c_str(), "BLOCKED %lld %lld %lld", &io, &ring, &reply) !=
+      3) {
+    return absl::InternalError(absl::StrCat("no BLOCKED line: '", line, "'"));
+  }
+  s.longest_io_turn_ns = io;
+  s.longest_ring_read_ns = ring;
+  s.longest_reply_send_ns = reply;
+  return s;
 }
 
 int64_t CpuTimeNs(pid_t pid) {

@@ -22,6 +22,8 @@
 #include "absl/time/time.h"
 #include "runtime/channel.h"
 #include "tests/reliability/raw_client.h"
+#include "tests/reliability/reliability_util.h"
+#include "transports/local/local_transport.h"
 
 namespace lpc::reliability {
 
@@ -61,6 +63,22 @@ class Neighbour {
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
+
+// The longest turn of a server thread that every client shares
+// (LocalServerStats::longest_io_turn_ns, _ring_read_ns, _reply_send_ns):
+// the longest time any server thread was kept from serving others. The
+// target is under 100 ms; the tests assert under kBlockedBound, which
+// leaves room for the shared machine's stalls (the figure includes the
+// thread's preemption).
+inline constexpr absl::Duration kBlockedTarget = absl::Milliseconds(100);
+inline constexpr absl::Duration kBlockedBound = absl::Seconds(1);
+double LongestBlockedMs(const local::LocalServerStats& s);
+// "longest_blocked_ms=M (io=I ring=R reply=S)".
+std::string BlockedSummary(const local::LocalServerStats& s);
+// Those three figures of a `reliability_peer server` child process: sent
+// SIGUSR1, it prints "BLOCKED <io_ns> <ring_ns> <reply_ns>" (only those
+// fields of the result are set).
+absl::StatusOr<local::LocalServerStats> ChildBlockedStats(ChildProcess& server);
 
 // utime + stime of process `pid` (/proc/<pid>/stat), in ns; -1 if unread.
 int64_t CpuTimeNs(pid_t pid);

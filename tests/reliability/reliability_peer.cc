@@ -30,6 +30,7 @@
 //   forge <dir> <name>
 //       a raw client that fills every byte it controls with a forged
 //       identity (uid 0, pid 1) and then calls Peer; prints the reply.
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -103,6 +104,7 @@ int Server(const std::string& dir, const std::string& name, bool grpc,
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   int log_fd = -1;
   if (!log_path.empty() && log_path != "-") {
@@ -129,9 +131,23 @@ int Server(const std::string& dir, const std::string& name, bool grpc,
   }
   std::printf("READY\n");
   std::fflush(stdout);
-  // Long-mode tests keep one server for many minutes.
-  struct timespec limit = {LongMode() ? 7200 : 120, 0};
-  sigtimedwait(&set, nullptr, &limit);
+  // Long-mode tests keep one server for many minutes. SIGUSR1 asks for
+  // the longest turns of the server's shared threads.
+  const absl::Time end = absl::Now() + absl::Seconds(LongMode() ? 7200 : 120);
+  for (absl::Time now = absl::Now(); now < end; now = absl::Now()) {
+    const timespec limit = absl::ToTimespec(end - now);
+    const int sig = sigtimedwait(&set, nullptr, &limit);
+    if (sig == SIGUSR1) {
+      const local::LocalServerStats st = server.local()->stats();
+      std::printf("BLOCKED %lld %lld %lld\n",
+                  static_cast<long long>(st.longest_io_turn_ns),
+                  static_cast<long long>(st.longest_ring_read_ns),
+                  static_cast<long long>(st.longest_reply_send_ns));
+      std::fflush(stdout);
+      continue;
+    }
+    if (sig == SIGTERM || (sig < 0 && errno == EAGAIN)) break;
+  }
   return 0;
 }
 

@@ -249,6 +249,17 @@ struct LocalServerStats {
   uint64_t queued_reply_bytes = 0;
   uint64_t reply_memfd_bytes = 0;
   uint64_t stashed_fds = 0;
+  // The longest time, in ns since the server started, that a server thread
+  // shared by every client spent on one turn before it could serve anyone
+  // else: one turn of the I/O loop (accepts, control packets, the tick),
+  // a worker's read of one client's ring (lock wait included), one reply's
+  // send (lock wait included). A handler's own run time is not counted; a
+  // wait on a client's pace would be. Measured with CLOCK_MONOTONIC_COARSE
+  // (its resolution, a few ms, is the figure's), and the time includes any
+  // preemption of the thread meanwhile: an upper bound.
+  int64_t longest_io_turn_ns = 0;
+  int64_t longest_ring_read_ns = 0;
+  int64_t longest_reply_send_ns = 0;
 };
 
 class LocalServerTransport : public ServerTransport {

@@ -130,6 +130,9 @@ class LocalServer final : public LocalServerTransport,
     s.queued_reply_bytes = budgets_.reply_bytes.used.load();
     s.reply_memfd_bytes = budgets_.reply_memfd_bytes.used.load();
     s.stashed_fds = budgets_.stashed_fds.used.load();
+    s.longest_io_turn_ns = longest_io_turn_.ns();
+    s.longest_ring_read_ns = calls_->longest_ring_read_ns();
+    s.longest_reply_send_ns = calls_->longest_reply_send_ns();
     const BufferCache::Stats b = buffers_.stats();
     s.payload_buffers_reused = b.reused;
     s.payload_buffers_made = b.missed;
@@ -227,6 +230,7 @@ class LocalServer final : public LocalServerTransport,
   LogRateLimit cut_off_log_ ABSL_GUARDED_BY(log_mu_);
   std::atomic<uint64_t> cancel_packets_{0}, handshakes_timed_out_{0},
       accept_fd_exhausted_{0};
+  LongestTurn longest_io_turn_;  // LocalServerStats::longest_io_turn_ns.
 };
 
 }  // namespace lpc::local::internal

@@ -40,6 +40,7 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
     ~ClearOnExit() { v.clear(); }  // Keeps the capacity.
   } clear_on_exit{items};
   items.clear();
+  std::optional<TimedTurn> timed(&longest_ring_read_);  // Until queued.
   bool requeue = false;
   bool at_limit = false;
   bool parked = false;  // A record waits for its payload memfd.
@@ -131,6 +132,7 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
       Schedule(c, false);
     }
   }
+  timed.reset();
   if (items.empty()) return;
   // This worker runs the batch in order (unless the pool is at its
   // concurrency limit), taking turns with other clients' waiting calls.
@@ -473,8 +475,11 @@ void ServerCalls::NoteWake(Connection& c, bool woke_client, bool here) {
 
 bool ServerCalls::SendReply(const std::shared_ptr<Connection>& c,
                             OwnedReply&& reply) {
-  absl::StatusOr<bool> woke =
-      c->SendReply(std::move(reply), options_.max_queued_replies);
+  absl::StatusOr<bool> woke;
+  {
+    TimedTurn timed(&longest_reply_send_);
+    woke = c->SendReply(std::move(reply), options_.max_queued_replies);
+  }
   if (woke.ok()) return *woke;
   CutOff(c, woke.status());
   return false;

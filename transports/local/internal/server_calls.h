@@ -21,6 +21,7 @@
 #include "transports/local/buffer_cache.h"
 #include "transports/local/endpoint.h"
 #include "transports/local/internal/server_connection.h"
+#include "transports/local/internal/turn_timer.h"
 #include "transports/local/internal/worker_pool.h"
 #include "transports/local/local_transport.h"
 
@@ -84,6 +85,9 @@ class ServerCalls {
   }
   uint64_t cancels_ignored() const { return cancels_ignored_.load(); }
   uint64_t colocated_moves() const { return colocated_moves_.load(); }
+  // LocalServerStats::longest_ring_read_ns and longest_reply_send_ns.
+  int64_t longest_ring_read_ns() const { return longest_ring_read_.ns(); }
+  int64_t longest_reply_send_ns() const { return longest_reply_send_.ns(); }
 
   // Handles one message read from `c`'s ring (Drain's step; public for
   // the fuzz targets): binds, cancels, or appends a decoded call to
@@ -112,6 +116,7 @@ class ServerCalls {
   std::atomic<int64_t> wall_anchor_unix_ns_{0};
   std::atomic<uint64_t> calls_started_{0}, cancelled_before_read_{0},
       cancels_ignored_{0}, colocated_moves_{0};
+  LongestTurn longest_ring_read_, longest_reply_send_;
 };
 
 }  // namespace lpc::local::internal

@@ -12,6 +12,7 @@ void LocalServer::IoLoop() {
     // Every millisecond while a handler runs with nobody polling.
     const int n = ::epoll_wait(epoll_fd_.get(), events, 64,
                                pool_->unpolled() ? 1 : 10);
+    TimedTurn timed(&longest_io_turn_);  // Until the next epoll_wait.
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kListenTag) {
