@@ -1117,8 +1117,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_acl_test
     tests/reliability/acl_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1136,8 +1138,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_at_most_once_test
     tests/reliability/at_most_once_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1157,8 +1161,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_blocking_fd_test
     tests/reliability/blocking_fd_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1176,8 +1182,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_boundary_test
     tests/reliability/boundary_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1195,8 +1203,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_busy_server_memfd_test
     tests/reliability/busy_server_memfd_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1216,8 +1226,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_cancel_test
     tests/reliability/cancel_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1235,8 +1247,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_client_kill_test
     tests/reliability/client_kill_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1291,8 +1305,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_ending_test
     tests/reliability/ending_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1310,8 +1326,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_fairness_test
     tests/reliability/fairness_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1329,8 +1347,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_flood_test
     tests/reliability/flood_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1393,8 +1413,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_hostile_server_test
     tests/reliability/hostile_server_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1412,8 +1434,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_memfd_hygiene_test
     tests/reliability/memfd_hygiene_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1431,8 +1455,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_name_race_test
     tests/reliability/name_race_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1450,8 +1476,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_peer_pace_test
     tests/reliability/peer_pace_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1480,8 +1508,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_scribbler_test
     tests/reliability/scribbler_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1501,8 +1531,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_server_kill_test
     tests/reliability/server_kill_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1522,8 +1554,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_server_restart_test
     tests/reliability/server_restart_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1554,8 +1588,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_soak_test
     tests/reliability/soak_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1575,8 +1611,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_sparse_memfd_test
     tests/reliability/sparse_memfd_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1594,8 +1632,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_toctou_test
     tests/reliability/toctou_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section
@@ -1647,8 +1687,10 @@ lpc_bazel_cc_test(lpc_tests_reliability_wakeup_test
     tests/reliability/wakeup_test.cc
   DEPS
     lpc_tests_reliability_util
+    lpc_runtime_config
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_transports_connect
     lpc_transports_local_endpoint
     lpc_transports_local_memfd
     lpc_transports_local_section

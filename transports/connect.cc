@@ -215,6 +215,11 @@ absl::Status AddListenersFromConfig(Server* server,
         &o.max_reply_memfd_bytes_per_connection);
     set(entry.max_reply_memfd_bytes(), &o.max_reply_memfd_bytes);
     set(entry.max_connections_per_uid(), &o.max_connections_per_uid);
+    if (entry.max_workers() > 0) o.max_workers = static_cast<int>(entry.max_workers());
+    if (entry.max_handlers_per_connection() > 0) {
+      o.max_handlers_per_connection =
+          static_cast<int>(entry.max_handlers_per_connection());
+    }
     if (entry.handshake_timeout_ms() > 0) {
       o.handshake_timeout = absl::Milliseconds(entry.handshake_timeout_ms());
     }

@@ -30,6 +30,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/reliability/harness.h"
+#include "tests/reliability/neighbour.h"
 #include "tests/reliability/raw_client.h"
 #include "tests/reliability/reliability_util.h"
 #include "transports/local/control_socket.h"
@@ -85,45 +86,6 @@ LingeringSocket MakeLingeringSocket() {
   return s;
 }
 
-// An honest client calling Echo in a loop; records failures and the
-// slowest call.
-class Neighbour {
- public:
-  Neighbour(const TestServer& server, const std::string& dir) {
-    auto ch = MakeChannel(server.local_target(), dir);
-    EXPECT_TRUE(ch.ok()) << ch.status();
-    channel_ = *ch;
-    EXPECT_TRUE(CallRel(*channel_, EchoMethod(), "warm").ok());
-    thread_ = std::thread([this] {
-      while (!stop_.load()) {
-        const absl::Time start = absl::Now();
-        absl::StatusOr<std::string> r =
-            CallRel(*channel_, EchoMethod(), "ping", absl::Seconds(30));
-        const int64_t us = absl::ToInt64Microseconds(absl::Now() - start);
-        calls_.fetch_add(1);
-        if (!r.ok() || *r != "ping") failed_.fetch_add(1);
-        int64_t prev = max_us_.load();
-        while (us > prev && !max_us_.compare_exchange_weak(prev, us)) {
-        }
-      }
-    });
-  }
-  ~Neighbour() { Stop(); }
-  void Stop() {
-    stop_.store(true);
-    if (thread_.joinable()) thread_.join();
-  }
-  int64_t calls() const { return calls_.load(); }
-  int64_t failed() const { return failed_.load(); }
-  absl::Duration max_call() const { return absl::Microseconds(max_us_.load()); }
-
- private:
-  std::shared_ptr<Channel> channel_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> calls_{0}, failed_{0}, max_us_{0};
-};
-
 // How long a new client's handshake takes (accepted on the I/O thread).
 absl::Duration HandshakeTime(const std::string& path) {
   const absl::Time start = absl::Now();
@@ -150,7 +112,10 @@ class BlockingFdTest : public ::testing::Test {
     server_ = std::make_unique<TestServer>(std::move(o));
     ASSERT_TRUE(server_->start_status().ok()) << server_->start_status();
     path_ = server_->local()->path();
-    neighbour_ = std::make_unique<Neighbour>(*server_, dir_.path());
+    auto ch = MakeChannel(server_->local_target(), dir_.path());
+    ASSERT_TRUE(ch.ok()) << ch.status();
+    neighbour_ = std::make_unique<Neighbour>(*ch);
+    neighbour_->MeasureBaseline(static_cast<int>(Scaled(1000, 10000)));
   }
   void TearDown() override {
     neighbour_.reset();
@@ -160,7 +125,7 @@ class BlockingFdTest : public ::testing::Test {
   // Runs `attack` (which hands over a lingering fd) and checks, for the
   // next 1.5 s, that handshakes and the neighbour's calls go on.
   void Check(const std::string& name, const std::function<void()>& attack) {
-    const int64_t calls_before = neighbour_->calls();
+    neighbour_->Start();
     const absl::Time start = absl::Now();
     attack();
     absl::Duration worst_handshake;
@@ -168,16 +133,19 @@ class BlockingFdTest : public ::testing::Test {
       worst_handshake = std::max(worst_handshake, HandshakeTime(path_));
       absl::SleepFor(absl::Milliseconds(20));
     }
-    const int64_t calls = neighbour_->calls() - calls_before;
-    Report(name, absl::StrCat("neighbour calls ", calls, ", failed ",
-                              neighbour_->failed(), ", slowest call ",
-                              absl::FormatDuration(neighbour_->max_call()),
+    neighbour_->Stop();
+    const local::LocalServerStats s = server_->local()->stats();
+    Report(name, absl::StrCat("slowest call ",
+                              absl::FormatDuration(
+                                  absl::Microseconds(neighbour_->max_us())),
                               ", slowest handshake ",
-                              absl::FormatDuration(worst_handshake)));
+                              absl::FormatDuration(worst_handshake), ", ",
+                              BlockedSummary(s), ", ", neighbour_->Summary()));
     EXPECT_LT(worst_handshake, kStall);
-    EXPECT_LT(neighbour_->max_call(), kStall);
+    EXPECT_LT(absl::Microseconds(neighbour_->max_us()), kStall);
     EXPECT_EQ(neighbour_->failed(), 0);
-    EXPECT_GT(calls, 0);
+    EXPECT_GT(neighbour_->calls(), 0);
+    EXPECT_LT(LongestBlockedMs(s), absl::ToDoubleMilliseconds(kBlockedBound));
   }
 
   TempDir dir_;

@@ -102,13 +102,17 @@ TEST(EndingTest, SilentConnectionsAreReaped) {
   // client's stay).
   EXPECT_TRUE(WaitFor([&] { return CountFds(server.pid()) <= fds_before + 16; }));
   neighbour.Stop();
+  absl::StatusOr<local::LocalServerStats> blocked = ChildBlockedStats(server);
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
   Report("silent_connections",
          absl::StrFormat("silent=%d all_reaped_after_ms=%.0f "
-                         "(handshake_timeout 300 ms) new_client_ok=%d %s %s",
+                         "(handshake_timeout 300 ms) new_client_ok=%d %s %s %s",
                          silent_count, reaped_ms, r.ok() ? 1 : 0,
                          ServerFigures(server.pid(), fds_before, fds_peak),
-                         neighbour.Summary()));
+                         BlockedSummary(*blocked), neighbour.Summary()));
   EXPECT_EQ(neighbour.failed(), 0);
+  EXPECT_LT(LongestBlockedMs(*blocked),
+            absl::ToDoubleMilliseconds(kBlockedBound));
 }
 
 TEST(EndingTest, SelfReferencingFdIsReaped) {
@@ -145,14 +149,15 @@ TEST(EndingTest, SelfReferencingFdIsReaped) {
   Report("self_referencing_fd",
          absl::StrFormat("clients=%d open_peak=%llu open_after=%llu "
                          "all_reaped_after_ms=%.0f (stashed_fd_timeout 200 ms) "
-                         "cut_off=%llu stashed_fds=%llu %s",
+                         "cut_off=%llu stashed_fds=%llu %s %s",
                          clients, static_cast<unsigned long long>(open_peak),
                          static_cast<unsigned long long>(s.connections_open),
                          reaped_ms,
                          static_cast<unsigned long long>(s.clients_cut_off),
                          static_cast<unsigned long long>(s.stashed_fds),
-                         neighbour.Summary()));
+                         BlockedSummary(s), neighbour.Summary()));
   EXPECT_TRUE(reaped);
+  EXPECT_LT(LongestBlockedMs(s), absl::ToDoubleMilliseconds(kBlockedBound));
   EXPECT_EQ(s.stashed_fds, 0u);
   EXPECT_EQ(neighbour.failed(), 0);
 }
@@ -213,14 +218,18 @@ TEST(EndingTest, FdFloodStaysUnderTheLimits) {
   clients.clear();
   EXPECT_TRUE(WaitFor([&] { return CountFds(server.pid()) <= fds_before + 8; }));
   neighbour.Stop();
+  absl::StatusOr<local::LocalServerStats> blocked = ChildBlockedStats(server);
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
   Report("fd_flood",
          absl::StrFormat("attackers=%d fds_sent_each=%d cut_off=%d/%d "
                          "all_cut_after_ms=%.0f stash_budget=%d reasons=%s"
-                         "%s %s",
+                         "%s %s %s",
                          attackers, per_attacker, cut, attackers, cut_ms,
                          stash_budget, reason_text,
                          ServerFigures(server.pid(), fds_before, fds_peak),
-                         neighbour.Summary()));
+                         BlockedSummary(*blocked), neighbour.Summary()));
+  EXPECT_LT(LongestBlockedMs(*blocked),
+            absl::ToDoubleMilliseconds(kBlockedBound));
   EXPECT_EQ(cut, attackers);
   // The stash budget, each connection's socket and eventfd, and slack for
   // the threads' own.
@@ -292,14 +301,18 @@ TEST(EndingTest, LowNofileNoSpinAndRecovery) {
       absl::Seconds(20));
   const double recovered_ms = absl::ToDoubleMilliseconds(absl::Now() - e0);
   neighbour.Stop();
+  absl::StatusOr<local::LocalServerStats> blocked = ChildBlockedStats(server);
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
   Report("low_nofile",
          absl::StrFormat("rlimit_nofile=%d fds_sent=%d server_fds_full=%d "
                          "connects_while_full=%zu server_cpu_while_full=%.0f%% "
-                         "new_client_in_after_ms=%.0f %s %s",
+                         "new_client_in_after_ms=%.0f %s %s %s",
                          nofile, sent, fds_full, connects,
                          100 * cpu_share, recovered_ms,
                          ServerFigures(server.pid(), fds_before, fds_full),
-                         neighbour.Summary()));
+                         BlockedSummary(*blocked), neighbour.Summary()));
+  EXPECT_LT(LongestBlockedMs(*blocked),
+            absl::ToDoubleMilliseconds(kBlockedBound));
   EXPECT_TRUE(recovered) << last;
   EXPECT_GE(fds_full, nofile - 2);
   // A loop spinning on the listener takes a whole CPU.

@@ -3,7 +3,8 @@
 // docs/reliability.md). Each test blocks handlers on Hold, which returns
 // only when cancelled, so what the pool lets run is exact, not timed:
 //   - one client's handlers stop at max_handlers_per_connection, and a
-//     second client is served meanwhile;
+//     second client is served meanwhile; the cap set in the config file
+//     holds the same way;
 //   - oneway calls count toward max_in_flight_per_connection;
 //   - a CANCEL reaches its handler while every handler slot is taken (the
 //     pool keeps a thread that reads rings);
@@ -19,6 +20,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "transports/connect.h"
+#include "runtime/config.h"
 #include "tests/reliability/harness.h"
 #include "tests/reliability/reliability_util.h"
 
@@ -97,6 +100,53 @@ TEST(FairnessTest, OneClientStopsAtItsHandlerCapAndANeighbourIsServed) {
   }));
   for (auto& h : holds) EXPECT_EQ(h->code, absl::StatusCode::kCancelled);
   EXPECT_EQ(theirs.code, absl::StatusCode::kCancelled);
+}
+
+// The per-connection cap comes from the config file too
+// (server.max_handlers_per_connection): 3 where the default would be 4.
+TEST(FairnessTest, PerConnectionCapFromTheConfigFile) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  absl::StatusOr<config::Config> cfg = ParseConfig(
+      absl::StrCat("server { name: \"s\" local_port: \"p\" runtime_dir: \"",
+                   dir.path(),
+                   "\" socket_mode: 438 max_concurrency: 4 max_workers: 8 "
+                   "max_handlers_per_connection: 3 }"),
+      "cap.textproto");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  RelService service;
+  Server server;
+  ASSERT_TRUE(server.RegisterService(&service).ok());
+  ASSERT_TRUE(AddListenersFromConfig(&server, cfg->server(0)).ok());
+  ASSERT_TRUE(server.Start().ok());
+  auto greedy = MakeChannel("local:p", dir.path());
+  auto other = MakeChannel("local:p", dir.path());
+  ASSERT_TRUE(greedy.ok() && other.ok());
+  ASSERT_TRUE(CallRel(**greedy, EchoMethod(), "warm").ok());
+
+  std::vector<std::unique_ptr<PendingHold>> holds;
+  for (int i = 0; i < 8; ++i) {
+    holds.push_back(std::make_unique<PendingHold>());
+    holds.back()->Start(**greedy, absl::StrCat("g", i));
+  }
+  ASSERT_TRUE(WaitFor([&] { return service.running() == 3; }));
+  // Another connection gets a handler of its own; the greedy one still
+  // has exactly its three (the pool's concurrency, 4, would allow a
+  // fourth, and the default cap is max_workers / 2 = 4).
+  PendingHold theirs;
+  theirs.Start(**other, "o0");
+  ASSERT_TRUE(WaitFor([&] { return service.running() == 4; }));
+  EXPECT_EQ(service.running(), 4);
+
+  theirs.ctx.Cancel();
+  for (auto& h : holds) h->ctx.Cancel();
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& h : holds) {
+      if (!h->done.load()) return false;
+    }
+    return theirs.done.load();
+  }));
+  server.Shutdown();
 }
 
 TEST(FairnessTest, CancelReachesHandlerWhileEveryHandlerSlotIsTaken) {

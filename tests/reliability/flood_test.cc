@@ -34,6 +34,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/reliability/harness.h"
+#include "tests/reliability/neighbour.h"
 #include "tests/reliability/raw_client.h"
 #include "tests/reliability/reliability_util.h"
 #include "transports/local/doorbell.h"
@@ -163,13 +164,20 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
     t.throughput = 100.0 * f.per_sec / base_per_sec;
     t.p99 = base_p99_us > 0 ? f.p99_us / base_p99_us : 0;
     t.cut_off_ms = off.cut_off_ms.load();
+    absl::StatusOr<local::LocalServerStats> blocked = ChildBlockedStats(server);
+    EXPECT_TRUE(blocked.ok()) << name << ": " << blocked.status();
+    if (blocked.ok()) {
+      EXPECT_LT(LongestBlockedMs(*blocked),
+                absl::ToDoubleMilliseconds(kBlockedBound))
+          << name;
+    }
     Report(report_name,
            absl::StrFormat(
                "offender_sent=%lld sent_after_1s=%lld cut_off_ms=%lld "
                "refused=%lld waits=%lld server_rss_kib=%lld peak=%lld end=%lld "
                "neighbour_ok=%d/%d throughput=%.0f%% of %.0f/s "
                "(before %.0f, after %.0f) p50_us=%.1f (of %.1f, %.1f) "
-               "p99_us=%.1f (x%.2f of %.1f, %.1f)",
+               "p99_us=%.1f (x%.2f of %.1f, %.1f) %s",
                static_cast<long long>(off.sent.load()),
                static_cast<long long>(off.sent_after_1s.load()),
                static_cast<long long>(off.cut_off_ms.load()),
@@ -180,7 +188,8 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
                static_cast<long long>(rss_end), f.ok, f.calls, t.throughput,
                base_per_sec, base.per_sec, after.per_sec, f.p50_us,
                base.p50_us, after.p50_us, f.p99_us, t.p99, base.p99_us,
-               after.p99_us));
+               after.p99_us,
+               blocked.ok() ? BlockedSummary(*blocked) : std::string()));
     // The server stays within a fixed memory budget for any flood: its
     // per-connection bounds (in-flight calls, queued replies, sections).
     if (RssIsMeaningful()) {

@@ -54,6 +54,11 @@ void Neighbour::Stop() {
 
 double Neighbour::baseline_p99_us() const { return Quantile(baseline_us_, 0.99); }
 double Neighbour::p99_us() const { return Quantile(during_us_, 0.99); }
+double Neighbour::max_us() const {
+  return during_us_.empty()
+             ? 0.0
+             : *std::max_element(during_us_.begin(), during_us_.end());
+}
 double Neighbour::p99_us_from(int from) const {
   return Quantile(std::vector<double>(during_us_.begin() + from, during_us_.end()),
                   0.99);

@@ -45,6 +45,8 @@ class Neighbour {
   int baseline_failed() const { return baseline_failed_; }
   double baseline_p99_us() const;
   double p99_us() const;
+  // The slowest call of the loop (read while stopped).
+  double max_us() const;
   // The p99 of calls [from, calls()) of the loop (read while stopped).
   double p99_us_from(int from) const;
   // "neighbour_calls=N failed=F p99_us=B->D (xR)".

@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "tests/reliability/harness.h"
+#include "tests/reliability/neighbour.h"
 #include "tests/reliability/raw_client.h"
 #include "tests/reliability/reliability_util.h"
 #include "transports/local/shared_word.h"
@@ -174,25 +175,27 @@ TEST(ScribblerTest, ServerSurvivesNeighbourUnaffected) {
   for (auto& [r, n] : reasons) absl::StrAppend(&reason_text, "\"", r, "\":", n, " ");
   const double p99_base = Quantile(base_us, 0.99);
   const double p99_during = Quantile(during_us, 0.99);
+  const local::LocalServerStats st = server.local()->stats();
   Report("scribbler",
          absl::StrFormat(
              "hostile_sessions=%lld scribbles=%lld cut_offs=%lld "
              "server_alive=%d neighbour_ok=%d/%d baseline_ok=%d/%d "
              "neighbour_p50_us=%.0f->%.0f p99_us=%.0f->%.0f (x%.2f) "
-             "server_cut_offs=%llu",
+             "server_cut_offs=%llu %s",
              static_cast<long long>(sessions.load()),
              static_cast<long long>(scribbles.load()),
              static_cast<long long>(cut_offs.load()), alive ? 1 : 0, during_ok,
              during_calls, base_ok, calls, Quantile(base_us, 0.5),
              Quantile(during_us, 0.5), p99_base, p99_during,
              p99_base > 0 ? p99_during / p99_base : 0,
-             static_cast<unsigned long long>(
-                 server.local()->stats().clients_cut_off)));
+             static_cast<unsigned long long>(st.clients_cut_off),
+             BlockedSummary(st)));
   Report("scribbler_reasons", reason_text);
   EXPECT_TRUE(alive);
   EXPECT_EQ(during_ok, during_calls);
   EXPECT_EQ(base_ok, calls);
   EXPECT_GT(cut_offs.load(), 0);
+  EXPECT_LT(LongestBlockedMs(st), absl::ToDoubleMilliseconds(kBlockedBound));
 }
 
 }  // namespace

@@ -136,6 +136,8 @@ TEST(SparseMemfdTest, SparseRefusedAndRequestBytesBounded) {
   neighbour.Stop();
   const double held_p99 = neighbour.p99_us_from(sparse_calls);
   held.clear();  // The server cancels their Hold calls.
+  absl::StatusOr<local::LocalServerStats> blocked = ChildBlockedStats(server);
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
 
   std::sort(cut_off_ms.begin(), cut_off_ms.end());
   Report("sparse_memfd",
@@ -144,15 +146,18 @@ TEST(SparseMemfdTest, SparseRefusedAndRequestBytesBounded) {
              "written_requests=%d x %u MiB held_back_attackers=%d/%d "
              "server_rss_mib before=%.1f after_sparse=%.1f held=%.1f "
              "peak=%.1f budget_mib=%llu server_fds=%d "
-             "neighbour_p99_us sparse=%.0f written=%.0f %s",
+             "neighbour_p99_us sparse=%.0f written=%.0f %s %s",
              sparse_clients, refused, Quantile(cut_off_ms, 0.5),
              cut_off_ms.empty() ? 0.0 : cut_off_ms.back(),
              attackers * static_cast<int>(per_attacker), len >> 20, held_back,
              attackers, rss_before_kib / 1024.0, rss_after_sparse_kib / 1024.0,
              rss_held_kib / 1024.0, peak_kib / 1024.0,
              static_cast<unsigned long long>(kServerBudget >> 20), fds_held,
-             sparse_p99, held_p99, neighbour.Summary().c_str()));
+             sparse_p99, held_p99, BlockedSummary(*blocked).c_str(),
+             neighbour.Summary().c_str()));
   EXPECT_EQ(refused, sparse_clients);
+  EXPECT_LT(LongestBlockedMs(*blocked),
+            absl::ToDoubleMilliseconds(kBlockedBound));
   // held_back is reported, not asserted. Whether an attacker's ring stays
   // unread or is read with each large request refused (RESOURCE_EXHAUSTED,
   // uncopied) depends on the order the server reads the rings and on the

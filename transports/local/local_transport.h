@@ -101,7 +101,9 @@ struct LocalPortOptions {
   // Handlers one connection may run at once (fairness): beyond its first
   // handler, a connection needs the pool under `concurrency` and itself
   // under this cap. A connection with no handler running may always start
-  // one, up to max_workers in all. 0 = max(1, max_workers / 2).
+  // one, up to max_workers in all. 0 = max(1, max_workers / 2); a larger
+  // value than max_workers counts as max_workers. In the config file:
+  // server.max_handlers_per_connection (docs/config.md).
   // Default: 0.
   int max_handlers_per_connection = 0;
   // Records taken from one connection per turn (fairness).

@@ -30,6 +30,11 @@ constexpr int64_t kWakeSpinNs = 50 * 1000;
 constexpr int64_t kHandOverNs = 2 * 1000;
 constexpr int kColocatedCallsToMove = 4;
 constexpr int64_t kColocatedMoveGapNs = 10 * 1000 * 1000;
+// A worker's turn on one client's ring ends after the record that brings
+// the payload bytes it copied past this (as after batch_per_turn
+// records): 16 records of 4 MiB each kept a worker from every other
+// client for over 100 ms.
+constexpr uint64_t kMaxTurnBytes = uint64_t{4} << 20;
 }  // namespace
 
 void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
@@ -63,10 +68,11 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
       return;
     }
     uint32_t taken = 0;
+    uint64_t turn_bytes = 0;  // Payload bytes read this turn.
     bool ring_empty = false;
     absl::Status bad;
     const size_t in_flight = c->pending_calls.load();
-    while (taken < options_.batch_per_turn) {
+    while (taken < options_.batch_per_turn && turn_bytes < kMaxTurnBytes) {
       // (The server's queued-reply budget needs no check here: a reply
       // past it becomes a short failure.)
       if (in_flight + items.size() >= options_.max_in_flight_per_connection ||
@@ -86,6 +92,7 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
         break;
       }
       ++taken;
+      turn_bytes += (*msg)->payload.size();
       HandleMessage(c, std::move(**msg), &items);
       if (c->closed.load()) break;
     }
@@ -112,7 +119,9 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
     }
     if (parked) {
       // Neither requeued nor asleep: see below.
-    } else if (taken == options_.batch_per_turn && !at_limit) {
+    } else if ((taken == options_.batch_per_turn ||
+                turn_bytes >= kMaxTurnBytes) &&
+               !at_limit) {
       requeue = true;  // Round-robin: back of the line.
     } else if (items.empty() && !at_limit && !c->ep->PrepareToSleep()) {
       requeue = true;  // Records arrived while we looked.
