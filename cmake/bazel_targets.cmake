@@ -458,6 +458,7 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
     SRC:tests/idl_errors/invalid_uuid.idl
     SRC:tests/idl_errors/invalid_version.idl
     SRC:tests/idl_errors/json_name_conflict.idl
+    SRC:tests/idl_errors/macro_name.idl
     SRC:tests/idl_errors/map_key_double.idl
     SRC:tests/idl_errors/map_value_optional.idl
     SRC:tests/idl_errors/missing_import.idl
@@ -486,6 +487,7 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
     SRC:tests/idl_errors/reused_method_ordinal.idl
     SRC:tests/idl_errors/self_import.idl
     SRC:tests/idl_errors/sequence_of_sequence.idl
+    SRC:tests/idl_errors/std_type_name.idl
     SRC:tests/idl_errors/stream_element_not_struct.idl
     SRC:tests/idl_errors/stream_element_sequence.idl
     SRC:tests/idl_errors/stream_in_optional.idl
@@ -521,6 +523,8 @@ lpc_bazel_cc_library(lpc_idl
   PACKAGE idl
   NAME idl
   SRCS
+    idl/cpp_macros.inc
+    idl/cpp_names.cc
     idl/diagnostics.cc
     idl/frontend.cc
     idl/lexer.cc
@@ -528,6 +532,7 @@ lpc_bazel_cc_library(lpc_idl
     idl/sema.cc
   HDRS
     idl/ast.h
+    idl/cpp_names.h
     idl/diagnostics.h
     idl/frontend.h
     idl/lexer.h
@@ -614,6 +619,7 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/invalid_uuid.idl
     SRC:tests/idl_errors/invalid_version.idl
     SRC:tests/idl_errors/json_name_conflict.idl
+    SRC:tests/idl_errors/macro_name.idl
     SRC:tests/idl_errors/map_key_double.idl
     SRC:tests/idl_errors/map_value_optional.idl
     SRC:tests/idl_errors/missing_import.idl
@@ -642,6 +648,7 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/reused_method_ordinal.idl
     SRC:tests/idl_errors/self_import.idl
     SRC:tests/idl_errors/sequence_of_sequence.idl
+    SRC:tests/idl_errors/std_type_name.idl
     SRC:tests/idl_errors/stream_element_not_struct.idl
     SRC:tests/idl_errors/stream_element_sequence.idl
     SRC:tests/idl_errors/stream_in_optional.idl

@@ -165,6 +165,7 @@ struct File {
   std::string path;                  // As the front end found it.
   std::string relative_path;         // Relative to the -I dir it was found in.
   std::vector<std::string> package;  // {"a", "b"} for `package a.b;`.
+  SourceLocation package_loc;        // Of the package's first part.
   std::vector<ImportDecl> imports;
   std::vector<std::unique_ptr<ConstDecl>> consts;
   std::vector<std::unique_ptr<EnumDecl>> enums;

@@ -34,7 +34,14 @@ class Analyzer;  // sema.h
 
 // Safety limits, part of the language definition (docs/idl.md).
 inline constexpr size_t kMaxFileSize = 8 << 20;  // Bytes per .idl file.
-inline constexpr int kMaxNestingDepth = 64;      // Structs and type arguments.
+inline constexpr int kMaxNestingDepth = 64;      // Type arguments (a<b<c>>).
+// Structs in structs, counting the outermost: protobuf refuses 32 levels of
+// nested messages.
+inline constexpr int kMaxStructNestingDepth = 31;
+// Structs that hold each other in a chain (A holds B, B holds C, ...),
+// through fields of any type; libprotoc's C++ generator recurses along it.
+// Checked by lpcc (codegen/), not by the front end.
+inline constexpr int kMaxStructChainLength = 1000;
 inline constexpr int kMaxImportDepth = 64;       // Length of an import chain.
 inline constexpr size_t kMaxFiles = 1024;        // Files per Frontend.
 

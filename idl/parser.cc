@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "idl/cpp_names.h"
 #include "idl/frontend.h"
 #include "idl/lexer.h"
 
@@ -47,13 +48,6 @@ const std::unordered_set<std::string_view>& CppKeywords() {
       "typeid",       "typename",    "union",        "unsigned",
       "using",        "virtual",     "void",         "volatile",
       "wchar_t",      "while",       "xor",          "xor_eq"};
-  return *words;
-}
-
-// Standard macros that would silently break generated C++.
-const std::unordered_set<std::string_view>& CppMacros() {
-  static const auto* words = new std::unordered_set<std::string_view>{
-      "NULL", "EOF", "errno", "assert", "stdin", "stdout", "stderr"};
   return *words;
 }
 
@@ -228,6 +222,7 @@ class Parser {
       std::string part;
       SourceLocation loc;
       if (!ExpectName("a package name", &part, &loc)) return false;
+      if (file->package.empty()) file->package_loc = loc;
       file->package.push_back(std::move(part));
       if (!tok_.Is('.')) break;
       Next();
@@ -467,9 +462,9 @@ class Parser {
   bool ParseStruct(std::string doc,
                    std::vector<std::unique_ptr<StructDecl>>* out, int depth) {
     Token keyword = tok_;
-    if (depth > kMaxNestingDepth) {
+    if (depth > kMaxStructNestingDepth) {
       return Error(keyword, "structs are nested too deeply (limit " +
-                                std::to_string(kMaxNestingDepth) + ")");
+                                std::to_string(kMaxStructNestingDepth) + ")");
     }
     Next();  // struct
     auto decl = std::make_unique<StructDecl>();
@@ -735,8 +730,8 @@ std::optional<std::string> CheckName(std::string_view name) {
   if (CppKeywords().count(name) > 0) {
     return "invalid name " + quoted + ": it is a C++ keyword";
   }
-  if (CppMacros().count(name) > 0) {
-    return "invalid name " + quoted + ": it is a standard C/C++ macro";
+  if (std::optional<std::string> why = CppNameProblem(name)) {
+    return "invalid name " + quoted + ": " + *why;
   }
   if (name.substr(0, 2) == "__" ||
       name.find("__") != std::string_view::npos) {
