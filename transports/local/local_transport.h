@@ -150,6 +150,12 @@ struct LocalPortOptions {
   // past this its ring is not read (back-pressure).
   // Default: 256.
   uint32_t max_in_flight_per_connection = 256;
+  // Streams and asynchronous calls (whose handlers returned from
+  // StartCall and have not finished) one connection may have open; a
+  // STREAM_OPEN past this ends at once with RESOURCE_EXHAUSTED. They take
+  // none of max_in_flight_per_connection once their handler returned.
+  // Default: 4096.
+  uint32_t max_streams_per_connection = 4096;
   // Replies queued for a client whose reply ring is full; beyond this, or
   // after reply_stall_timeout without progress, the client is cut off.
   // Default: 1024, 5 seconds.
@@ -262,6 +268,16 @@ struct LocalServerStats {
   int64_t longest_io_turn_ns = 0;
   int64_t longest_ring_read_ns = 0;
   int64_t longest_reply_send_ns = 0;
+  // Streams opened, stream records dropped because their stream had
+  // ended, and clients cut off for each stream protocol error (see
+  // "Streams" in docs/local-transport.md).
+  uint64_t streams_opened = 0;
+  uint64_t stream_records_dropped = 0;
+  uint64_t stream_errors_after_half_close = 0;
+  uint64_t stream_errors_unknown_stream = 0;
+  uint64_t stream_errors_window_exceeded = 0;
+  uint64_t stream_errors_bad_window_update = 0;
+  uint64_t stream_errors_bad_open = 0;
 };
 
 class LocalServerTransport : public ServerTransport {

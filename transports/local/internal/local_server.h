@@ -133,6 +133,18 @@ class LocalServer final : public LocalServerTransport,
     s.longest_io_turn_ns = longest_io_turn_.ns();
     s.longest_ring_read_ns = calls_->longest_ring_read_ns();
     s.longest_reply_send_ns = calls_->longest_reply_send_ns();
+    const internal::StreamHost& sh = calls_->stream_host();
+    s.streams_opened = sh.opened.load();
+    s.stream_records_dropped = sh.dropped_records.load();
+    auto err = [&sh](internal::StreamError e) {
+      return sh.errors[static_cast<size_t>(e)].load();
+    };
+    s.stream_errors_after_half_close = err(internal::StreamError::kAfterHalfClose);
+    s.stream_errors_unknown_stream = err(internal::StreamError::kUnknownStream);
+    s.stream_errors_window_exceeded = err(internal::StreamError::kWindowExceeded);
+    s.stream_errors_bad_window_update =
+        err(internal::StreamError::kBadWindowUpdate);
+    s.stream_errors_bad_open = err(internal::StreamError::kBadOpen);
     const BufferCache::Stats b = buffers_.stats();
     s.payload_buffers_reused = b.reused;
     s.payload_buffers_made = b.missed;

@@ -167,7 +167,9 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
           req->full_name, req->uuid, InterfaceVersion{req->major, req->minor});
       uint32_t slot = 0;
       if (s.ok()) {
-        absl::StatusOr<uint32_t> bound = c->Bind(req->full_name);
+        // Resolved once here; calls then go by method id.
+        absl::StatusOr<uint32_t> bound =
+            c->Bind(req->full_name, dispatcher_->Bind(req->full_name));
         if (bound.ok()) {
           slot = *bound;
         } else {
@@ -201,14 +203,7 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
       }
       WorkItem item;
       if (refuse.ok()) item.ctx = std::make_unique<CallContext>();
-      const Registered r = c->Register(
-          h, oneway, refuse.ok(), item,
-          [this](const std::string& interface, uint32_t method_id) {
-            const InterfaceDescriptor* d = dispatcher_->FindInterface(interface);
-            const MethodDescriptor* m =
-                d == nullptr ? nullptr : d->FindMethod(method_id);
-            return m == nullptr ? std::string() : d->MethodPath(*m);
-          });
+      const Registered r = c->Register(h, oneway, refuse.ok(), item);
       if (r == Registered::kCancelledEarly) {
         cancelled_before_read_.fetch_add(1, std::memory_order_relaxed);
         return;
@@ -255,6 +250,14 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
       items->push_back(std::move(item));
       return;
     }
+    case MessageType::kStreamOpen:
+      OpenStream(c, msg, items);
+      return;
+    case MessageType::kStreamMessage:
+    case MessageType::kHalfClose:
+    case MessageType::kWindowUpdate:
+      StreamRecord(c, msg);
+      return;
     default:
       CutOff(c, absl::DataLossError("unexpected message type"));
   }
@@ -280,6 +283,12 @@ void ServerCalls::RunCall(WorkItem& item) {
   const FrameHeader& h = item.msg.header;
   const bool oneway = item.msg.type() == MessageType::kOneway;
   c->ep->SetRunning(true);
+  if (item.stream != nullptr ||
+      (item.method != nullptr && item.method->uses_start_call && !oneway &&
+       !item.method->descriptor->streaming())) {
+    StartCall(item);
+    return;
+  }
   // The doorbell stays off while the handler runs (a pipelining client
   // makes no syscall); if the handler blocks, the poller's watch
   // (ScanBusyConnections) finds this client's next records (a CANCEL, say)
@@ -298,9 +307,16 @@ void ServerCalls::RunCall(WorkItem& item) {
   absl::Status s;
   if (c->closed.load() || (!oneway && c->hung_up.load())) {
     s = absl::UnavailableError("client went away");  // Nobody to answer.
+  } else if (item.method == nullptr) {
+    s = absl::UnimplementedError(absl::StrCat(
+        "unknown method ", h.method_id, " on interface ",
+        std::string(item.iface->descriptor->full_name)));
+  } else if (item.method->descriptor->streaming()) {
+    s = absl::UnimplementedError(absl::StrCat(
+        item.method->path, " is a streaming method: open a stream"));
   } else {
-    s = dispatcher_->Dispatch(*item.interface_name, h.method_id, *item.ctx,
-                              item.msg.payload, &response);
+    s = dispatcher_->DispatchBound(*item.iface, *item.method, *item.ctx,
+                                   item.msg.payload, &response);
   }
   const bool answered = c->Finish(h.message_id, item.oneway_serial, oneway);
   bool woke_client = false;

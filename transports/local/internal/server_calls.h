@@ -22,12 +22,13 @@
 #include "transports/local/endpoint.h"
 #include "transports/local/internal/server_connection.h"
 #include "transports/local/internal/turn_timer.h"
+#include "transports/local/internal/server_streams.h"
 #include "transports/local/internal/worker_pool.h"
 #include "transports/local/local_transport.h"
 
 namespace lpc::local::internal {
 
-class ServerCalls {
+class ServerCalls : public StreamOwner {
  public:
   // The server, which ends connections.
   class Owner {
@@ -48,7 +49,10 @@ class ServerCalls {
         buffers_(*buffers),
         budgets_(*budgets),
         pool_(pool),
-        owner_(owner) {}
+        owner_(owner),
+        stream_host_(std::make_shared<StreamHost>(this)) {}
+  // Streams a handler still holds stop reaching this server.
+  ~ServerCalls() override { stream_host_->Detach(); }
   ServerCalls(const ServerCalls&) = delete;
   ServerCalls& operator=(const ServerCalls&) = delete;
 
@@ -88,6 +92,19 @@ class ServerCalls {
   // LocalServerStats::longest_ring_read_ns and longest_reply_send_ns.
   int64_t longest_ring_read_ns() const { return longest_ring_read_.ns(); }
   int64_t longest_reply_send_ns() const { return longest_reply_send_.ns(); }
+  const StreamHost& stream_host() const { return *stream_host_; }
+
+  // The tick's look at `c`'s streams: deadlines, held-back writes.
+  void PollStreams(Connection& c, absl::Time now);
+
+  // StreamOwner.
+  void CutOffForStream(const std::shared_ptr<Connection>& c,
+                       const absl::Status& why) override {
+    CutOff(c, why);
+  }
+  void ScheduleForStream(const std::shared_ptr<Connection>& c) override {
+    Schedule(c, false);
+  }
 
   // Handles one message read from `c`'s ring (Drain's step; public for
   // the fuzz targets): binds, cancels, or appends a decoded call to
@@ -97,6 +114,20 @@ class ServerCalls {
 
  private:
   void AfterCall(const std::shared_ptr<Connection>& c, bool woke_client);
+  // HandleMessage's stream records (server_calls_streams.cc).
+  void OpenStream(const std::shared_ptr<Connection>& c, IncomingMessage& msg,
+                  std::vector<WorkItem>* items);
+  void StreamRecord(const std::shared_ptr<Connection>& c, IncomingMessage& msg);
+  // Cuts `c` off for stream protocol error `e`, counting it.
+  void StreamProtocolError(const std::shared_ptr<Connection>& c, StreamError e,
+                           uint64_t id);
+  // RunCall's part for a call through Dispatcher::StartCall: a stream, or a
+  // REQUEST whose handler is asynchronous.
+  void StartCall(WorkItem& item);
+  // A finished stream's answer to the client (STREAM_FINISH) for a stream
+  // that never opened.
+  void RefuseStream(const std::shared_ptr<Connection>& c, uint64_t id,
+                    const absl::Status& why);
   void NoteWake(Connection& c, bool woke_client, bool here);
   void Schedule(const std::shared_ptr<Connection>& c, bool wake) {
     pool_->Schedule(c, wake);
@@ -117,6 +148,7 @@ class ServerCalls {
   std::atomic<uint64_t> calls_started_{0}, cancelled_before_read_{0},
       cancels_ignored_{0}, colocated_moves_{0};
   LongestTurn longest_ring_read_, longest_reply_send_;
+  const std::shared_ptr<StreamHost> stream_host_;
 };
 
 }  // namespace lpc::local::internal

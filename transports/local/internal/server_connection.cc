@@ -118,7 +118,11 @@ void Connection::DropReplies() {
   DropRepliesLocked();
 }
 
-absl::StatusOr<uint32_t> Connection::Bind(const std::string& name) {
+absl::StatusOr<uint32_t> Connection::Bind(const std::string& name,
+                                          const BoundInterface* iface) {
+  if (iface == nullptr) {
+    return absl::UnimplementedError(absl::StrCat("unknown interface ", name));
+  }
   MutexLock lock(&state_mu);
   auto it = std::find(bound_.begin(), bound_.end(), name);
   if (it != bound_.end()) {
@@ -128,6 +132,7 @@ absl::StatusOr<uint32_t> Connection::Bind(const std::string& name) {
     return absl::ResourceExhaustedError("too many bound interfaces");
   }
   bound_.push_back(name);
+  bound_ifaces_.push_back(iface);
   return static_cast<uint32_t>(bound_.size());
 }
 

@@ -29,10 +29,12 @@
 #include "absl/time/time.h"
 #include "runtime/call_context.h"
 #include "runtime/mutex.h"
+#include "runtime/server.h"
 #include "transports/local/internal/budget.h"
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
 #include "transports/local/internal/fair_scheduler.h"
+#include "transports/local/internal/stream_table.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/memfd.h"
 #include "transports/local/section.h"
@@ -117,6 +119,12 @@ struct WorkItem {
   // In Connection::bound, which only grows (a deque: stable addresses) and
   // lives as long as `conn`.
   const std::string* interface_name = nullptr;
+  // The interface resolved when it was bound (owned by the Server), and the
+  // method; null method: the interface has no such method.
+  const BoundInterface* iface = nullptr;
+  const BoundInterface::Method* method = nullptr;
+  // A STREAM_OPEN: the stream that RunCall hands to Dispatcher::StartCall.
+  std::shared_ptr<ConnStream> stream;
   std::unique_ptr<CallContext> ctx;
   uint64_t oneway_serial = 0;  // Key in Connection::oneway_calls; 0 = none.
   // The request's bytes against the request budgets, from its decoding
@@ -248,17 +256,15 @@ class Connection : public MemfdPort {
 
   // --- The call table (state_mu) ---
 
-  // Binds interface `name`: its slot (1-based), the existing one if bound.
-  absl::StatusOr<uint32_t> Bind(const std::string& name)
+  // Binds interface `name`, resolved as `iface` (Dispatcher::Bind): its
+  // slot (1-based), the existing one if bound.
+  absl::StatusOr<uint32_t> Bind(const std::string& name,
+                                const BoundInterface* iface)
       ABSL_LOCKS_EXCLUDED(state_mu);
-  // Registers request (or oneway call) `h` in the call table and fills
-  // `item` (interface name, method path, registration). `method_path`
-  // looks up a method's path when the connection has not cached it (empty
-  // if unknown).
-  template <typename MethodPathFn>
+  // Registers request (or oneway call, or stream) `h` in the call table and
+  // fills `item` (interface, method and its path, registration).
   Registered Register(const FrameHeader& h, bool oneway, bool run,
-                      WorkItem& item, MethodPathFn method_path)
-      ABSL_LOCKS_EXCLUDED(state_mu);
+                      WorkItem& item) ABSL_LOCKS_EXCLUDED(state_mu);
   // A CANCEL for call `id`: a ring record, or (`by_socket`) a control
   // packet. Returns false if it was ignored (a duplicate, an unknown or
   // finished id).
@@ -282,6 +288,9 @@ class Connection : public MemfdPort {
       std::vector<std::shared_ptr<::lpc::internal::CancelState>>* oneway)
       ABSL_LOCKS_EXCLUDED(state_mu);
   size_t InFlight() ABSL_LOCKS_EXCLUDED(state_mu);
+
+  // Streams and asynchronous calls (internal/server_streams.h).
+  StreamTable streams;
 
   // --- Payload memfds (state_mu) ---
 
@@ -367,17 +376,13 @@ class Connection : public MemfdPort {
   // slot - 1 -> interface; only grows, and a deque, so that WorkItems may
   // point at its strings.
   std::deque<std::string> bound_ ABSL_GUARDED_BY(state_mu);
-  // Method paths of bound interfaces, (slot << 32 | method id) -> path;
-  // only methods the interface has (bounded).
-  std::unordered_map<uint64_t, std::string> method_paths_
-      ABSL_GUARDED_BY(state_mu);
+  // slot - 1 -> the interface resolved at bind (owned by the Server).
+  std::vector<const BoundInterface*> bound_ifaces_ ABSL_GUARDED_BY(state_mu);
 };
 
-template <typename MethodPathFn>
-Registered Connection::Register(const FrameHeader& h, bool oneway, bool run,
-                                WorkItem& item, MethodPathFn method_path) {
-  // One lock: early cancel, binding, method path cache, duplicate id,
-  // in-flight.
+inline Registered Connection::Register(const FrameHeader& h, bool oneway,
+                                       bool run, WorkItem& item) {
+  // One lock: early cancel, binding, duplicate id, in-flight.
   MutexLock lock(&state_mu);
   if (!oneway && !early_cancels_.empty() &&
       early_cancels_.erase(h.message_id) != 0) {
@@ -393,15 +398,11 @@ Registered Connection::Register(const FrameHeader& h, bool oneway, bool run,
   }
   if (!run) return Registered::kOk;
   item.interface_name = &bound_[h.interface_slot - 1];
-  const uint64_t key = uint64_t{h.interface_slot} << 32 | h.method_id;
-  auto it = method_paths_.find(key);
-  if (it == method_paths_.end()) {
-    std::string path = method_path(*item.interface_name, h.method_id);
-    if (!path.empty()) it = method_paths_.emplace(key, std::move(path)).first;
-  }
-  if (it != method_paths_.end()) {
-    // The connection's cache outlives the call (the item holds it).
-    item.ctx->set_method_path_ref(&it->second);
+  item.iface = bound_ifaces_[h.interface_slot - 1];
+  item.method = item.iface->FindMethod(h.method_id);
+  if (item.method != nullptr) {
+    // The Server's, which outlives its transports.
+    item.ctx->set_method_path_ref(&item.method->path);
   }
   if (!oneway) {
     in_flight_.emplace(h.message_id, CallRecord{item.ctx.get(), false});

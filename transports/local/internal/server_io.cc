@@ -217,6 +217,7 @@ void LocalServer::Tick() {
     CheckDoorbellStorm(c, now_ns);
     CheckEnding(c, now_ns);
     if (c->closed.load()) continue;
+    calls_->PollStreams(*c, now);  // Deadlines, held-back writes.
     // A peer that shut its socket but keeps publishing (another process
     // holding the section, say) gets reply_stall_timeout to finish, not
     // forever.
