@@ -4,6 +4,7 @@
 // pieces live in internal/: the handshake (client_handshake.h), the
 // connection and its waits (client_connection.h), the doorbell
 // (client_doorbell.h).
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "transports/local/frame.h"
 #include "transports/local/internal/client_connection.h"
 #include "transports/local/internal/client_handshake.h"
+#include "transports/local/internal/client_streams.h"
 #include "transports/local/internal/pending_call.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/metadata.h"
@@ -26,6 +28,7 @@ namespace lpc::local {
 namespace {
 
 using internal::ClientConnection;
+using internal::LocalClientStream;
 using internal::Completion;
 using internal::Finish;
 using internal::PendingCall;
@@ -133,6 +136,53 @@ class LocalChannel final : public Channel {
       m.payload = with_metadata;
     }
     return (*conn)->Send(m, ctx->deadline());
+  }
+
+  // A stream inside the connection's section (docs/local-transport.md,
+  // "Streams"): registered with the connection, then STREAM_OPEN.
+  std::shared_ptr<ClientStream> OpenStream(const InterfaceDescriptor& iface,
+                                           const MethodDescriptor& method,
+                                           CallContext* ctx) override {
+    absl::Time now;
+    if (absl::Status s = PrepareCall(ctx, 0, &now); !s.ok()) {
+      return LocalClientStream::MakeHandle(
+          std::make_shared<LocalClientStream>(ctx, std::move(s)));
+    }
+    const absl::Time deadline = ctx->deadline();
+    const int64_t mono_now = MonotonicNowNs();
+    const int64_t deadline_ns = ToMonotonicDeadlineNs(deadline, now, mono_now);
+    absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
+        GetConnection(deadline, mono_now);
+    if (!conn.ok()) {
+      return LocalClientStream::MakeHandle(
+          std::make_shared<LocalClientStream>(ctx, conn.status()));
+    }
+    LocalClientStream::Config config;
+    config.id = (*conn)->NextId();
+    config.in_window = options().stream_window;
+    config.in_window.messages = std::max<uint32_t>(1, config.in_window.messages);
+    config.in_window.bytes = std::max<size_t>(1, config.in_window.bytes);
+    config.max_message_size = options().max_message_size;
+    config.deadline = deadline;
+    auto stream = std::make_shared<LocalClientStream>(*conn, ctx, config);
+    absl::StatusOr<uint32_t> slot =
+        (*conn)->RegisterStream(config.id, stream, &iface);
+    if (absl::IsNotFound(slot.status())) {  // First call of this interface.
+      absl::StatusOr<uint32_t> bound = Bind(*conn, iface, deadline);
+      if (!bound.ok()) {
+        return LocalClientStream::MakeHandle(
+            std::make_shared<LocalClientStream>(ctx, bound.status()));
+      }
+      slot = (*conn)->RegisterStream(config.id, stream, &iface);
+    }
+    if (!slot.ok()) {
+      return LocalClientStream::MakeHandle(std::make_shared<LocalClientStream>(
+          ctx, absl::IsNotFound(slot.status())
+                   ? absl::UnavailableError("interface binding lost")
+                   : slot.status()));
+    }
+    stream->Open(*slot, method.id, deadline_ns);
+    return LocalClientStream::MakeHandle(std::move(stream));
   }
 
  private:

@@ -11,6 +11,10 @@
 //       prints "CALLING" and makes one Block call (the test kills it).
 //   local_test_peer hostile <dir> <name> <iterations>
 //       makes calls while scribbling random bytes over its own section.
+//   local_test_peer stream <dir> <name>
+//       opens a Hold stream of lpc.test.Streams (stream_test_service.h),
+//       writes one message, prints "STREAMING" and waits (the test kills
+//       it).
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -27,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "runtime/server.h"
 #include "runtime/testing_service.h"
+#include "transports/local/stream_test_service.h"
 #include "transports/local/local_transport.h"
 
 namespace {
@@ -142,6 +147,24 @@ int Hostile(const std::string& dir, const std::string& name, int iterations) {
   return 0;
 }
 
+int Stream(const std::string& dir, const std::string& name) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  LocalChannelOptions lo;
+  lo.runtime_dir = dir;
+  auto ch = CreateLocalChannel(name, {}, lo);
+  if (!ch.ok()) return 5;
+  lpc::CallContext ctx;
+  ctx.set_timeout(absl::Seconds(60));
+  const lpc::InterfaceDescriptor& d = lpc::testing::StreamsDescriptor();
+  std::shared_ptr<lpc::ClientStream> s =
+      (*ch)->OpenStream(d, d.methods[4], &ctx);
+  s->Write("first", [](absl::Status) {});
+  std::printf("STREAMING\n");
+  std::fflush(stdout);
+  absl::SleepFor(absl::Seconds(60));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,6 +176,7 @@ int main(int argc, char** argv) {
   }
   if (mode == "call") return Call(dir, name, false);
   if (mode == "block") return Call(dir, name, true);
+  if (mode == "stream") return Stream(dir, name);
   if (mode == "hostile") return Hostile(dir, name, argc > 4 ? std::atoi(argv[4]) : 100);
   return 1;
 }

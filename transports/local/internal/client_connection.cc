@@ -196,8 +196,13 @@ bool ClientConnection::Complete(uint64_t id,
 
 void ClientConnection::MarkDead(const absl::Status& status) {
   std::vector<Completion> callbacks;
+  std::vector<std::shared_ptr<ClientStreamSink>> streams;
+  absl::Status ended;
   {
     MutexLock lock(&mu_);
+    for (auto& [id, weak] : streams_) {
+      if (auto s = weak.lock()) streams.push_back(std::move(s));
+    }
     if (!dead_) {
       dead_ = true;
       dead_flag_.store(true, std::memory_order_release);
@@ -209,10 +214,12 @@ void ClientConnection::MarkDead(const absl::Status& status) {
       if (done.callback) callbacks.push_back(std::move(done));
     }
     calls_.clear();
+    ended = dead_status_;
     cv_.SignalAll();
   }
   WakeLeader();
   for (Completion& c : callbacks) c.Run();
+  for (auto& s : streams) s->OnConnectionEnd(ended);  // They unregister.
 }
 
 absl::Status ClientConnection::dead_status() {

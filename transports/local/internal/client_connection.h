@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +29,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -53,7 +55,23 @@ inline constexpr absl::Duration kClientSleepChunk = absl::Milliseconds(10);
 // How often a busy connection polls its control socket (hang-up, goodbye).
 inline constexpr int64_t kSocketCheckNs = 1000 * 1000;
 
-class ClientConnection : public MemfdPort {
+// A stream of the connection as the connection sees it (the stream
+// itself is client_streams.h).
+class ClientStreamSink {
+ public:
+  virtual ~ClientStreamSink() = default;
+  // A stream record (or a REPLY, which ends the stream) for this stream,
+  // read by the leader. A non-OK status is the server's protocol error:
+  // the connection ends.
+  virtual absl::Status OnRecord(IncomingMessage& m) = 0;
+  // The connection ended with `status`.
+  virtual void OnConnectionEnd(const absl::Status& status) = 0;
+  // Ends the stream if its deadline passed by `now`.
+  virtual void CheckDeadline(absl::Time now) = 0;
+};
+
+class ClientConnection : public MemfdPort,
+                         public std::enable_shared_from_this<ClientConnection> {
  public:
   // Takes over a completed handshake's socket, doorbell and section.
   ClientConnection(ClientHandshake handshake, const LocalChannelOptions& o,
@@ -73,6 +91,17 @@ class ClientConnection : public MemfdPort {
   absl::StatusOr<uint32_t> Register(PendingCall* call,
                                     const InterfaceDescriptor* iface)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Registers stream `id` (held weakly) like Register does a call: the
+  // slot `iface` is bound to, NOT_FOUND if it is not bound yet. While any
+  // stream is registered the pump leads.
+  absl::StatusOr<uint32_t> RegisterStream(
+      uint64_t id, std::weak_ptr<ClientStreamSink> stream,
+      const InterfaceDescriptor* iface) ABSL_LOCKS_EXCLUDED(mu_);
+  void UnregisterStream(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs `fn` on the pump thread, outside every lock of the connection (a
+  // stream's held-back message, sent once credits came back).
+  void Defer(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A fresh message id (async calls take theirs before registering).
   uint64_t NextId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
@@ -138,6 +167,10 @@ class ClientConnection : public MemfdPort {
   int DrainReplies(absl::FunctionRef<bool()> stop)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
   void ExpireOverdue() ABSL_LOCKS_EXCLUDED(mu_);
+  // Hands a stream record to its stream (under reader_mu_); false if the
+  // connection had to end.
+  bool RouteStreamRecord(IncomingMessage& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Ends `call`, already removed from calls_: a sync call gets its result
   // and `done`; an async call's callback moves to `*out` and its record is
@@ -158,8 +191,9 @@ class ClientConnection : public MemfdPort {
       ABSL_UNLOCK_FUNCTION(reader_mu_);
 
   void StartPumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Serves async calls while any are pending.
-  void Pump() ABSL_LOCKS_EXCLUDED(mu_);
+  // One turn of the pump thread, which serves async calls and streams
+  // while any are pending; false once the connection stops it.
+  bool PumpTurn() ABSL_LOCKS_EXCLUDED(mu_);
 
   UniqueFd sock_;
   ClientDoorbell doorbell_;  // Rings the server's eventfd (never blocks).
@@ -191,6 +225,10 @@ class ClientConnection : public MemfdPort {
   Mutex mu_;  // The call table, bindings and death.
   CondVar cv_;  // Followers, the pump; signalled under mu_.
   absl::flat_hash_map<uint64_t, PendingCall*> calls_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::weak_ptr<ClientStreamSink>> streams_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> deferred_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> deferred_count_{0};  // deferred_.size(), read without mu_.
   std::atomic<uint64_t> next_id_{1};
   // Interface name -> slot.
   std::map<std::string, uint32_t, std::less<>> bound_ ABSL_GUARDED_BY(mu_);

@@ -90,6 +90,11 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
     if (!msg->has_value()) break;
     ++handled;
     IncomingMessage& m = **msg;
+    if (m.type() != MessageType::kReply &&
+        m.type() != MessageType::kBindReply) {
+      if (!RouteStreamRecord(m)) break;  // Stream records (see streams).
+      continue;
+    }
     Metadata reply_metadata;
     if ((m.header.flags & kFlagMetadata) != 0 && !m.oversized) {
       std::string_view rest;
@@ -113,23 +118,35 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
     }
     // Look up and complete under one lock.
     Completion done;
+    bool stream_reply = false;
     {
       MutexLock lock(&mu_);
       auto it = calls_.find(m.header.message_id);
       if (it == calls_.end()) {
-        stray_replies_.fetch_add(1);  // Its caller gave up; drop it.
-        continue;
+        // A stream's call answered by a REPLY (the server shut down), or
+        // a call whose caller gave up (dropped).
+        stream_reply = streams_.contains(m.header.message_id);
+        if (!stream_reply) {
+          stray_replies_.fetch_add(1);
+          continue;
+        }
+        m.header.flags = 0;  // Its metadata block is decoded already.
+      } else {
+        PendingCall* call = it->second;
+        calls_.erase(it);
+        none_left = calls_.empty();
+        call->bind_slot = m.header.interface_slot;
+        if (call->ctx != nullptr && !reply_metadata.empty()) {
+          call->ctx->response_metadata().merge(reply_metadata);
+        }
+        CompleteLocked(call, std::move(result), &done);
+        // Followers wait for their own calls; nobody else sleeps on cv_.
+        if (followers_.load(std::memory_order_relaxed) > 0) cv_.SignalAll();
       }
-      PendingCall* call = it->second;
-      calls_.erase(it);
-      none_left = calls_.empty();
-      call->bind_slot = m.header.interface_slot;
-      if (call->ctx != nullptr && !reply_metadata.empty()) {
-        call->ctx->response_metadata().merge(reply_metadata);
-      }
-      CompleteLocked(call, std::move(result), &done);
-      // Followers wait for their own calls; nobody else sleeps on cv_.
-      if (followers_.load(std::memory_order_relaxed) > 0) cv_.SignalAll();
+    }
+    if (stream_reply) {
+      if (!RouteStreamRecord(m)) break;
+      continue;
     }
     done.Run();
   }
@@ -146,14 +163,19 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
 
 void ClientConnection::ExpireOverdue() {
   std::vector<uint64_t> overdue;
+  std::vector<std::shared_ptr<ClientStreamSink>> streams;
   const absl::Time now = absl::Now();
   {
     MutexLock lock(&mu_);
     for (auto& [id, call] : calls_) {
       if (now >= call->deadline) overdue.push_back(id);
     }
+    for (auto& [id, weak] : streams_) {
+      if (auto s = weak.lock()) streams.push_back(std::move(s));
+    }
   }
   for (uint64_t id : overdue) Expire(id);
+  for (auto& s : streams) s->CheckDeadline(now);
 }
 
 // Hot path (no syscall): drain the reply ring; spin on it while the server
@@ -256,33 +278,57 @@ void ClientConnection::LeadAndHandOff(absl::FunctionRef<bool()> stop,
 void ClientConnection::StartPumpLocked() {
   if (pump_started_) return;
   pump_started_ = true;
-  pump_ = std::thread([this] { Pump(); });
+  // The pump holds the connection only during a turn, so that its last
+  // holder may let it go at any time; a stream that a turn drops can be
+  // that holder, and then the connection ends on the pump thread between
+  // turns (its destructor detaches the pump) and the next turn finds it
+  // gone.
+  std::weak_ptr<ClientConnection> weak = weak_from_this();
+  pump_ = std::thread([weak] {
+    for (;;) {
+      std::shared_ptr<ClientConnection> self = weak.lock();
+      if (self == nullptr || !self->PumpTurn()) return;
+    }
+  });
 }
 
-void ClientConnection::Pump() {
+bool ClientConnection::PumpTurn() {
   mu_.Lock();
-  while (!stop_pump_) {
-    if (async_pending_ == 0 || dead_) {
-      cv_.WaitWithDeadline(&mu_, absl::Now() + absl::Milliseconds(100));
-      continue;
-    }
-    followers_.fetch_add(1, std::memory_order_seq_cst);
-    if (!reader_mu_.TryLock()) {
-      cv_.WaitWithDeadline(&mu_, absl::Now() + absl::Milliseconds(5));
-      followers_.fetch_sub(1, std::memory_order_relaxed);
-      continue;
-    }
+  if (stop_pump_) {
+    mu_.Unlock();
+    return false;
+  }
+  if (!deferred_.empty()) {
+    // Streams' held-back messages, sent without any of our locks.
+    std::vector<std::function<void()>> run;
+    run.swap(deferred_);
+    deferred_count_.store(0, std::memory_order_release);
+    mu_.Unlock();
+    for (auto& fn : run) fn();
+    return true;
+  }
+  if (async_pending_ == 0 || dead_) {
+    cv_.WaitWithDeadline(&mu_, absl::Now() + absl::Milliseconds(100));
+    mu_.Unlock();
+    return true;
+  }
+  followers_.fetch_add(1, std::memory_order_seq_cst);
+  if (!reader_mu_.TryLock()) {
+    cv_.WaitWithDeadline(&mu_, absl::Now() + absl::Milliseconds(5));
     followers_.fetch_sub(1, std::memory_order_relaxed);
     mu_.Unlock();
-    LeadAndHandOff(
-        [this] {
-          return async_pending_.load(std::memory_order_acquire) == 0 ||
-                 stop_pump_.load(std::memory_order_acquire);
-        },
-        absl::Now() + absl::Milliseconds(50), /*yield=*/true, [] {});
-    mu_.Lock();
+    return true;
   }
+  followers_.fetch_sub(1, std::memory_order_relaxed);
   mu_.Unlock();
+  LeadAndHandOff(
+      [this] {
+        return async_pending_.load(std::memory_order_acquire) == 0 ||
+               deferred_count_.load(std::memory_order_acquire) > 0 ||
+               stop_pump_.load(std::memory_order_acquire);
+      },
+      absl::Now() + absl::Milliseconds(50), /*yield=*/true, [] {});
+  return true;
 }
 
 }  // namespace lpc::local::internal

@@ -1,0 +1,516 @@
+// Streams on the local transport (docs/local-transport.md, "Streams"): a
+// real port, asynchronous handlers in this process (stream_test_service.h)
+// and clients in this process or, for a client that dies, in a child
+// process (local_test_peer). Every wait is on a condition with a deadline.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/server.h"
+#include "testing/status_matchers.h"
+#include "transports/local/local_transport.h"
+#include "transports/local/stream_test_service.h"
+
+namespace lpc::local {
+namespace {
+
+using ::lpc::testing::StatusIs;
+using ::lpc::testing::StreamsDescriptor;
+using ::lpc::testing::StreamsService;
+using ::testing::HasSubstr;
+
+const MethodDescriptor& M(int id) { return StreamsDescriptor().methods[id - 1]; }
+
+// Waits for `cond` (polled) until `timeout`; returns whether it held.
+template <typename F>
+bool WaitFor(F cond, absl::Duration timeout = absl::Seconds(20)) {
+  const absl::Time end = absl::Now() + timeout;
+  while (!cond()) {
+    if (absl::Now() > end) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+// One callback's result, waited for with a deadline.
+template <typename T>
+class Result {
+ public:
+  std::function<void(T)> Callback() {
+    return [this](T v) {
+      std::lock_guard<std::mutex> lock(mu_);
+      value_.emplace(std::move(v));
+      cv_.notify_all();
+    };
+  }
+  // The value, or std::nullopt if it did not come within `timeout`.
+  std::optional<T> Get(absl::Duration timeout = absl::Seconds(20)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoSeconds(timeout),
+                 [this] { return value_.has_value(); });
+    return value_;
+  }
+  bool ready() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return value_.has_value();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<T> value_;
+};
+
+using ReadResult = absl::StatusOr<std::optional<std::string>>;
+
+// Blocking helpers over the callback API.
+absl::Status WriteSync(ClientStream& s, std::string m) {
+  Result<absl::Status> r;
+  s.Write(std::move(m), r.Callback());
+  std::optional<absl::Status> v = r.Get();
+  return v.has_value() ? *v : absl::DeadlineExceededError("test: no callback");
+}
+ReadResult ReadSync(ClientStream& s) {
+  Result<ReadResult> r;
+  s.Read(r.Callback());
+  std::optional<ReadResult> v = r.Get();
+  return v.has_value() ? *v : ReadResult(absl::DeadlineExceededError("test"));
+}
+absl::Status FinishSync(ClientStream& s) {
+  Result<absl::Status> r;
+  s.Finish(r.Callback());
+  std::optional<absl::Status> v = r.Get();
+  return v.has_value() ? *v : absl::DeadlineExceededError("test: no callback");
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/lpc-stream-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class StreamTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions so = {}, LocalPortOptions po = {}) {
+    so.shutdown_grace = absl::Milliseconds(200);
+    server_ = std::make_unique<Server>(so);
+    ASSERT_OK(server_->RegisterService(&service_));
+    po.runtime_dir = dir_.path();
+    auto t = MakeLocalServerTransport("streams", po);
+    ASSERT_OK(t.status());
+    transport_ = t->get();
+    ASSERT_OK(server_->AddTransport(std::move(*t)));
+    ASSERT_OK(server_->Start());
+  }
+  std::shared_ptr<Channel> NewChannel(ChannelOptions co = {}) {
+    LocalChannelOptions lo;
+    lo.runtime_dir = dir_.path();
+    auto ch = CreateLocalChannel("streams", co, lo);
+    EXPECT_OK(ch.status());
+    return *ch;
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+
+  TempDir dir_;
+  StreamsService service_;
+  std::unique_ptr<Server> server_;
+  LocalServerTransport* transport_ = nullptr;
+};
+
+TEST_F(StreamTest, ServerStreamArrivesInOrder) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(1), &ctx);
+  ASSERT_OK(WriteSync(*s, "500 10"));
+  s->WritesDone();
+  for (int i = 0; i < 500; ++i) {
+    ReadResult r = ReadSync(*s);
+    ASSERT_OK(r.status());
+    ASSERT_TRUE(r->has_value()) << i;
+    EXPECT_EQ((*r)->substr(0, (*r)->find(':')), absl::StrCat(i));
+  }
+  ReadResult end = ReadSync(*s);
+  ASSERT_OK(end.status());
+  EXPECT_FALSE(end->has_value());
+  EXPECT_OK(FinishSync(*s));
+  EXPECT_EQ(transport_->stats().streams_opened, 1u);
+}
+
+TEST_F(StreamTest, ClientStreamAndHalfCloseFromTheClient) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(2), &ctx);
+  for (int i = 0; i < 300; ++i) ASSERT_OK(WriteSync(*s, std::string(i, 'a')));
+  s->WritesDone();
+  ReadResult r = ReadSync(*s);
+  ASSERT_OK(r.status());
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ(**r, absl::StrCat(300, ":", 299 * 300 / 2));
+  EXPECT_OK(FinishSync(*s));
+  // Writes after WritesDone fail.
+  EXPECT_THAT(WriteSync(*s, "x"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(StreamTest, BidiEchoesInOrderWithLargeMessages) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(3), &ctx);
+  // Inline, data area and memfd payloads.
+  const size_t sizes[] = {0, 10, 900, 70000, 3 << 20};
+  for (int round = 0; round < 3; ++round) {
+    for (size_t size : sizes) {
+      std::string m(size, static_cast<char>('a' + round));
+      if (!m.empty()) m[0] = static_cast<char>(size % 251);
+      ASSERT_OK(WriteSync(*s, m));
+      ReadResult r = ReadSync(*s);
+      ASSERT_OK(r.status());
+      ASSERT_TRUE(r->has_value());
+      EXPECT_EQ(**r, m);
+    }
+  }
+  s->WritesDone();
+  ReadResult end = ReadSync(*s);
+  ASSERT_OK(end.status());
+  EXPECT_FALSE(end->has_value());
+  EXPECT_OK(FinishSync(*s));
+}
+
+TEST_F(StreamTest, ServerFinishesEarlyWithStatus) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(4), &ctx);
+  ASSERT_OK(WriteSync(*s, "hi"));
+  ReadResult r = ReadSync(*s);
+  ASSERT_OK(r.status());
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ(**r, "bye");
+  // The server's half ended: end of stream, then its status.
+  ReadResult end = ReadSync(*s);
+  ASSERT_OK(end.status());
+  EXPECT_FALSE(end->has_value());
+  EXPECT_THAT(FinishSync(*s), StatusIs(absl::StatusCode::kPermissionDenied,
+                                       HasSubstr("early")));
+  // The client's half is still open, but writing into a finished call
+  // fails; the connection is fine.
+  EXPECT_FALSE(WriteSync(*s, "more").ok());
+  CallContext unary;
+  auto echoed =
+      ch->Call(StreamsDescriptor(), M(8), &unary, std::string("still here"));
+  ASSERT_OK(echoed.status());
+  EXPECT_EQ(*echoed, "still here");
+}
+
+TEST_F(StreamTest, CancelMidStreamIsSeenByBothSides) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(5), &ctx);
+  ASSERT_OK(WriteSync(*s, "first"));
+  ASSERT_TRUE(WaitFor([&] { return service_.got_first() == 1; }));
+  Result<ReadResult> pending;
+  s->Read(pending.Callback());
+  ctx.Cancel();
+  std::optional<ReadResult> r = pending.Get();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_THAT(r->status(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(FinishSync(*s), StatusIs(absl::StatusCode::kCancelled));
+  // The handler's pending Read failed, and its context was cancelled.
+  ASSERT_TRUE(WaitFor([&] { return service_.hold_ends().size() == 1; }));
+  EXPECT_THAT(service_.hold_ends()[0],
+              StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(service_.cancels_seen(), 1);
+}
+
+TEST_F(StreamTest, DeadlineMidStreamIsSeenByBothSides) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext ctx;
+  ctx.set_timeout(absl::Milliseconds(300));
+  auto s = ch->OpenStream(StreamsDescriptor(), M(5), &ctx);
+  ASSERT_OK(WriteSync(*s, "first"));
+  ASSERT_TRUE(WaitFor([&] { return service_.got_first() == 1; }));
+  // Either side may see the deadline first: the client ends the call
+  // itself, or the server's DEADLINE_EXCEEDED ends it (end of stream).
+  ReadResult r = ReadSync(*s);
+  if (r.ok()) {
+    EXPECT_FALSE(r->has_value());
+  } else {
+    EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  }
+  EXPECT_THAT(FinishSync(*s), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  ASSERT_TRUE(WaitFor([&] { return service_.hold_ends().size() == 1; }));
+  EXPECT_THAT(service_.hold_ends()[0],
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // Writes after the end fail with the call's status.
+  EXPECT_THAT(WriteSync(*s, "x"),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(service_.cancels_seen(), 1);
+}
+
+TEST_F(StreamTest, SlowReaderHoldsTheServerBackAtTheWindow) {
+  StartServer();
+  ChannelOptions co;
+  co.stream_window.messages = 8;
+  co.stream_window.bytes = 1 << 20;
+  auto ch = NewChannel(co);
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(1), &ctx);
+  ASSERT_OK(WriteSync(*s, "200 65536"));  // 12.5 MiB in all.
+  // The reader reads nothing yet: the server's writes stop at the window.
+  ASSERT_TRUE(WaitFor([&] { return service_.writes_done() >= 8; }));
+  const LocalServerStats before = transport_->stats();
+  EXPECT_EQ(service_.writes_done(), 8u);
+  // Nothing piles up in the server either.
+  EXPECT_LE(before.queued_reply_bytes, uint64_t{8} * 65600);
+  for (int i = 0; i < 200; ++i) {
+    ReadResult r = ReadSync(*s);
+    ASSERT_OK(r.status());
+    ASSERT_TRUE(r->has_value());
+    // Never more than a window ahead of the reader.
+    EXPECT_LE(service_.writes_done(), static_cast<uint64_t>(i) + 1 + 8);
+  }
+  EXPECT_OK(FinishSync(*s));
+}
+
+TEST_F(StreamTest, SlowServerReaderHoldsTheClientBackAtTheWindow) {
+  ServerOptions so;
+  so.stream_window.messages = 8;
+  so.stream_window.bytes = 1 << 20;
+  StartServer(so);
+  auto ch = NewChannel();
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(6), &ctx);  // Gate.
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; i < 100; ++i) {
+      if (!WriteSync(*s, std::string(1000, 'w')).ok()) return;
+      written.fetch_add(1);
+    }
+    s->WritesDone();
+  });
+  struct JoinAtEnd {
+    StreamsService& service;
+    std::thread& t;
+    ~JoinAtEnd() {
+      service.OpenGate();
+      if (t.joinable()) t.join();
+    }
+  } join_at_end{service_, writer};
+  ASSERT_TRUE(WaitFor([&] { return written.load() >= 8; }));
+  // The server buffers the eight messages, charged to its request budget,
+  // and reads none: the ninth write waits for credits.
+  EXPECT_TRUE(WaitFor(
+      [&] { return transport_->stats().request_bytes >= 8 * 1000; }));
+  EXPECT_EQ(written.load(), 8);
+  service_.OpenGate();
+  writer.join();
+  EXPECT_EQ(written.load(), 100);
+  ReadResult r = ReadSync(*s);
+  ASSERT_OK(r.status());
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ(**r, "100");
+  EXPECT_OK(FinishSync(*s));
+  // What the handler took is no longer charged.
+  EXPECT_TRUE(WaitFor([&] { return transport_->stats().request_bytes == 0; }));
+}
+
+TEST_F(StreamTest, ThousandConcurrentStreamsOnOneConnection) {
+  StartServer();
+  auto ch = NewChannel();
+  constexpr int kStreams = 1000;
+  std::vector<CallContext> ctxs(kStreams);
+  std::vector<std::shared_ptr<ClientStream>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(ch->OpenStream(StreamsDescriptor(), M(3), &ctxs[i]));
+  }
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_OK(WriteSync(*streams[i], absl::StrCat("m", i)));
+  }
+  ASSERT_TRUE(WaitFor([&] { return service_.started() == kStreams; }));
+  EXPECT_EQ(transport_->stats().connections_open, 1u);
+  for (int i = kStreams - 1; i >= 0; --i) {
+    ReadResult r = ReadSync(*streams[i]);
+    ASSERT_OK(r.status());
+    ASSERT_TRUE(r->has_value());
+    EXPECT_EQ(**r, absl::StrCat("m", i));
+    streams[i]->WritesDone();
+  }
+  for (auto& s : streams) EXPECT_OK(FinishSync(*s));
+  EXPECT_EQ(transport_->stats().streams_opened, static_cast<uint64_t>(kStreams));
+}
+
+TEST_F(StreamTest, OversizedMessagesEndOnlyTheirStream) {
+  ServerOptions so;
+  so.max_message_size = 64 << 10;
+  StartServer(so);
+  ChannelOptions co;
+  co.max_message_size = 16 << 20;
+  auto ch = NewChannel(co);
+  {
+    // Client to server: the server ends the stream.
+    CallContext ctx;
+    auto s = ch->OpenStream(StreamsDescriptor(), M(3), &ctx);
+    EXPECT_OK(WriteSync(*s, std::string(1 << 20, 'o')));
+    EXPECT_THAT(FinishSync(*s),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         HasSubstr("maximum message size")));
+  }
+  {
+    // Server to client: the client ends it.
+    ChannelOptions small;
+    small.max_message_size = 1000;
+    auto ch2 = NewChannel(small);
+    CallContext ctx;
+    auto s = ch2->OpenStream(StreamsDescriptor(), M(1), &ctx);
+    ASSERT_OK(WriteSync(*s, "1 5000"));
+    ReadResult r = ReadSync(*s);
+    EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kResourceExhausted));
+    EXPECT_THAT(FinishSync(*s),
+                StatusIs(absl::StatusCode::kResourceExhausted));
+  }
+  // The connections survive.
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(3), &ctx);
+  ASSERT_OK(WriteSync(*s, "small"));
+  ReadResult r = ReadSync(*s);
+  ASSERT_OK(r.status());
+  EXPECT_EQ(**r, "small");
+  s->WritesDone();
+  EXPECT_OK(FinishSync(*s));
+  EXPECT_EQ(transport_->stats().clients_cut_off, 0u);
+}
+
+TEST_F(StreamTest, AsyncUnaryHandlersHoldNoWorker) {
+  LocalPortOptions po;
+  po.concurrency = 1;
+  po.max_workers = 2;
+  StartServer({}, po);
+  auto ch = NewChannel();
+  constexpr int kCalls = 500;
+  std::vector<CallContext> ctxs(kCalls);
+  std::vector<std::unique_ptr<Result<absl::StatusOr<std::string>>>> results;
+  // Several connections: each keeps at most max_in_flight calls unread.
+  std::vector<std::shared_ptr<Channel>> channels;
+  for (int i = 0; i < 4; ++i) channels.push_back(NewChannel());
+  for (int i = 0; i < kCalls; ++i) {
+    results.push_back(std::make_unique<Result<absl::StatusOr<std::string>>>());
+    channels[i % 4]->StartCall(StreamsDescriptor(), M(7), &ctxs[i],
+                               absl::StrCat(i), results.back()->Callback());
+  }
+  ASSERT_TRUE(WaitFor([&] { return service_.pending() == kCalls; }));
+  // Two workers, 500 calls pending: another call still runs.
+  CallContext plain;
+  auto r = ch->Call(StreamsDescriptor(), M(8), &plain, std::string("p"));
+  ASSERT_OK(r.status());
+  EXPECT_EQ(*r, "p");
+  // Finished later, from this thread.
+  for (auto& call : service_.TakePending()) {
+    call->Read([call](ReadResult req) {
+      call->Write(absl::StrCat("+", **req), [](absl::Status) {});
+      call->Finish(absl::OkStatus());
+    });
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    std::optional<absl::StatusOr<std::string>> v = results[i]->Get();
+    ASSERT_TRUE(v.has_value());
+    ASSERT_OK(v->status());
+    EXPECT_EQ(**v, absl::StrCat("+", i));
+  }
+}
+
+TEST_F(StreamTest, AsyncCallWhoseClientLeftIsCancelledAndHarmless) {
+  StartServer();
+  {
+    auto ch = NewChannel();
+    CallContext ctx;
+    Result<absl::StatusOr<std::string>> result;
+    ch->StartCall(StreamsDescriptor(), M(7), &ctx, "x", result.Callback());
+    ASSERT_TRUE(WaitFor([&] { return service_.pending() == 1; }));
+    ctx.Cancel();
+    ASSERT_TRUE(result.Get().has_value());
+  }
+  std::vector<std::shared_ptr<ServerStream>> calls = service_.TakePending();
+  ASSERT_EQ(calls.size(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return calls[0]->context().IsCancelled(); }));
+  Result<absl::Status> wrote;
+  calls[0]->Write("late", wrote.Callback());
+  calls[0]->Finish(absl::OkStatus());
+  std::optional<absl::Status> w = wrote.Get();
+  ASSERT_TRUE(w.has_value());
+}
+
+TEST_F(StreamTest, DroppingAnAsyncCallEndsItWithInternal) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext ctx;
+  Result<absl::StatusOr<std::string>> result;
+  ch->StartCall(StreamsDescriptor(), M(7), &ctx, "x", result.Callback());
+  ASSERT_TRUE(WaitFor([&] { return service_.pending() == 1; }));
+  service_.TakePending().clear();  // Every copy dropped, unfinished.
+  std::optional<absl::StatusOr<std::string>> v = result.Get();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_THAT(v->status(), StatusIs(absl::StatusCode::kInternal,
+                                    HasSubstr("dropped")));
+}
+
+TEST_F(StreamTest, ClientDyingMidStreamCancelsTheHandler) {
+  StartServer();
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    const std::string dir = dir_.path();
+    char* argv[] = {const_cast<char*>("transports/local/local_test_peer"),
+                    const_cast<char*>("stream"), const_cast<char*>(dir.c_str()),
+                    const_cast<char*>("streams"), nullptr};
+    ::execv(argv[0], argv);
+    _exit(127);
+  }
+  ::close(out[1]);
+  ASSERT_TRUE(WaitFor([&] { return service_.got_first() == 1; }));
+  EXPECT_EQ(transport_->stats().connections_open, 1u);
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ::close(out[0]);
+  ASSERT_TRUE(WaitFor([&] { return service_.hold_ends().size() == 1; }));
+  EXPECT_THAT(service_.hold_ends()[0],
+              StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(service_.cancels_seen(), 1);
+  // Nothing is left of the client: its connection, section and budget.
+  EXPECT_TRUE(
+      WaitFor([&] { return transport_->stats().connections_open == 0; }));
+  EXPECT_EQ(transport_->stats().request_bytes, 0u);
+  EXPECT_EQ(transport_->stats().queued_reply_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace lpc::local
