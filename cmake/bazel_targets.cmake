@@ -2034,6 +2034,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_client_connection
   NAME client_connection
   SRCS
     transports/local/internal/client_connection.cc
+    transports/local/internal/client_connection_streams.cc
     transports/local/internal/client_wait.cc
   HDRS
     transports/local/internal/client_connection.h
@@ -2084,6 +2085,22 @@ lpc_bazel_cc_library(lpc_transports_local_internal_client_handshake
     lpc_transports_local_memfd
     lpc_transports_local_section
     lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_client_streams
+  PACKAGE transports/local/internal
+  NAME client_streams
+  SRCS
+    transports/local/internal/client_streams.cc
+  HDRS
+    transports/local/internal/client_streams.h
+  DEPS
+    lpc_transports_local_internal_client_connection
+    lpc_runtime
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_metadata
     SYSTEM:absl
 )
 
@@ -2248,10 +2265,12 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_calls
   NAME server_calls
   SRCS
     transports/local/internal/server_calls.cc
+    transports/local/internal/server_calls_streams.cc
   HDRS
     transports/local/internal/server_calls.h
   DEPS
     lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_server_streams
     lpc_transports_local_internal_worker_pool
     lpc_runtime
     lpc_transports_local_buffer_cache
@@ -2271,6 +2290,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
   HDRS
     transports/local/internal/budget.h
     transports/local/internal/server_connection.h
+    transports/local/internal/stream_table.h
     transports/local/internal/turn_timer.h
   DEPS
     lpc_transports_local_internal_fd_closer
@@ -2321,6 +2341,22 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_handshake
     lpc_transports_local_memfd
     lpc_transports_local_section
     lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_internal_server_streams
+  PACKAGE transports/local/internal
+  NAME server_streams
+  SRCS
+    transports/local/internal/server_streams.cc
+  HDRS
+    transports/local/internal/server_streams.h
+  DEPS
+    lpc_transports_local_internal_server_connection
+    lpc_runtime
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_metadata
     SYSTEM:absl
 )
 
@@ -2711,6 +2747,7 @@ lpc_bazel_cc_binary(lpc_transports_local_local_test_peer
     transports/local/local_test_peer.cc
   DEPS
     lpc_transports_local_local_transport
+    lpc_transports_local_stream_test_service
     lpc_runtime
     lpc_runtime_testing_service
     SYSTEM:absl
@@ -2730,6 +2767,7 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
     lpc_transports_local_local_transport_api
     lpc_transports_local_internal_client_connection
     lpc_transports_local_internal_client_handshake
+    lpc_transports_local_internal_client_streams
     lpc_transports_local_internal_peer_pidfd
     lpc_transports_local_internal_port_name
     lpc_transports_local_internal_fd_closer
@@ -2957,6 +2995,35 @@ lpc_bazel_cc_library(lpc_transports_local_shared_word
   NAME shared_word
   HDRS
     transports/local/shared_word.h
+)
+
+lpc_bazel_cc_test(lpc_transports_local_stream_test
+  PACKAGE transports/local
+  NAME stream_test
+  SRCS
+    transports/local/stream_test.cc
+  DEPS
+    lpc_transports_local_local_transport
+    lpc_transports_local_stream_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_transports_local_local_test_peer
+)
+
+lpc_bazel_cc_library(lpc_transports_local_stream_test_service
+  PACKAGE transports/local
+  NAME stream_test_service
+  TESTONLY
+  HDRS
+    transports/local/stream_test_service.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_library(lpc_transports_local_unique_fd

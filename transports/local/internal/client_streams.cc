@@ -89,9 +89,13 @@ void LocalClientStream::Open(uint32_t slot, uint32_t method_id,
     left_ = false;  // Registered by the caller.
   }
   std::weak_ptr<LocalClientStream> weak = weak_from_this();
+  // Runs on Cancel() and when the deadline passes (the runtime's timer).
   cancel_handle_ = user_ctx_->AddCancelCallback([weak] {
     if (std::shared_ptr<LocalClientStream> s = weak.lock()) {
-      s->End(absl::CancelledError("call cancelled"), /*cancel_server=*/true);
+      s->End(s->user_ctx_->WasCancelledExplicitly()
+                 ? absl::CancelledError("call cancelled")
+                 : absl::DeadlineExceededError("deadline exceeded"),
+             /*cancel_server=*/true);
     }
   });
   std::string payload = EncodeStreamOpenBody(
