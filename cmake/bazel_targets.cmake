@@ -1086,6 +1086,20 @@ lpc_bazel_cc_test(lpc_tests_conformance_process_conformance_test
     lpc_tests_conformance_conformance_server
 )
 
+lpc_bazel_cc_binary(lpc_tests_propagation_chain_client
+  PACKAGE tests/propagation
+  NAME chain_client
+  TESTONLY
+  SRCS
+    tests/propagation/chain_client.cc
+  DEPS
+    lpc_tests_propagation_propagation_lpc
+    lpc_runtime
+    lpc_runtime_config_proto
+    lpc_transports_connect
+    SYSTEM:absl
+)
+
 lpc_bazel_cc_test(lpc_tests_propagation_chain_test
   PACKAGE tests/propagation
   NAME chain_test
@@ -1101,6 +1115,8 @@ lpc_bazel_cc_test(lpc_tests_propagation_chain_test
     lpc_transports_local_local_transport
     SYSTEM:absl
   SIZE medium
+  DATA
+    lpc_tests_propagation_chain_client
 )
 
 lpc_bazel_idl_library(lpc_tests_propagation_propagation_lpc

@@ -12,6 +12,9 @@
 // transit time adds, so the assertion allows that per gRPC hop.
 //
 //   bazel test //tests/propagation:chain_test --test_output=all
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +37,8 @@
 #include "transports/connect.h"
 #include "transports/grpc/grpc_server.h"
 #include "transports/local/local_transport.h"
+
+extern char** environ;
 
 namespace lpc::propagation {
 namespace {
@@ -285,13 +290,13 @@ void CheckDeadline(const std::vector<std::string>& hops) {
   ASSERT_NE(seen->deadline_unix_ns(), 0);
   const absl::Time bottom_deadline = absl::FromUnixNanos(seen->deadline_unix_ns());
   const absl::Time received = absl::FromUnixNanos(seen->received_unix_ns());
-  // gRPC's rounding (1%) and the transit time, per gRPC hop.
+  // gRPC's rounding (1%) per gRPC hop, and their transit times, which the
+  // time spent on the whole way bounds.
   const int grpc_hops =
       static_cast<int>(std::count(hops.begin(), hops.end(), "grpc"));
-  EXPECT_LE(bottom_deadline,
-            ctx.deadline() + grpc_hops * (absl::Seconds(2) / 100 +
-                                          absl::Milliseconds(2)) +
-                absl::Milliseconds(1))
+  EXPECT_LE(bottom_deadline, ctx.deadline() +
+                                 grpc_hops * (absl::Seconds(2) / 100) +
+                                 (received - sent) + absl::Milliseconds(1))
       << Describe(hops);
   std::printf(
       "deadline, %s: top %.3f ms left when sent, bottom %.3f ms left when its "
@@ -373,6 +378,39 @@ TEST(ChainTest, RelayCallersDeadlineEndsTheUpstreamCall) {
               "%+.3f ms after the top's deadline\n",
               absl::ToDoubleMilliseconds(*at - ctx.deadline()));
   std::fflush(stdout);
+}
+
+// The top client is a process that dies mid-call (SIGKILL): the server
+// transport sees its connection go, cancels A's context, and the
+// cancellation travels down the chain to the bottom handler.
+void KillClientMidCall(const std::vector<std::string>& hops) {
+  Chain chain(hops, absl::Seconds(10));
+  std::string target = hops[0] == "local" ? chain.node(0).local_target
+                                          : chain.node(0).grpc_target;
+  std::string program = "tests/propagation/chain_client";
+  std::string dir = Dir();
+  std::vector<char*> argv = {program.data(), target.data(), dir.data(), nullptr};
+  pid_t pid = -1;
+  ASSERT_EQ(::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ),
+            0);
+  const bool started = chain.bottom().WaitStarted(1);
+  const absl::Time t0 = absl::Now();
+  ::kill(pid, SIGKILL);  // Only the process this test started.
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(started) << "the client's call never reached the bottom";
+  std::optional<absl::Time> seen = chain.bottom().WaitCancelled(1);
+  ASSERT_TRUE(seen.has_value()) << Describe(hops)
+                                << ": the dead client's call was not cancelled";
+  std::printf("client killed, %s: the bottom's cancel callback ran %.3f ms "
+              "after the SIGKILL\n",
+              Describe(hops).c_str(), absl::ToDoubleMilliseconds(*seen - t0));
+  std::fflush(stdout);
+}
+
+TEST(ChainTest, AClientThatDiesCancelsTheWholeChain) {
+  KillClientMidCall({"local", "local", "local"});
+  KillClientMidCall({"grpc", "local", "grpc"});
 }
 
 }  // namespace
