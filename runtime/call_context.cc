@@ -74,7 +74,10 @@ class DeadlineTimer {
       const absl::Time first = entries_.begin()->first;
       absl::Time now = absl::Now();
       if (first > now) {
-        cv_.wait_until(lock, absl::ToChronoTime(first));
+        // Bounded: a deadline a peer sent may be centuries away, beyond
+        // what the clocks' time points hold; the loop just waits again.
+        cv_.wait_until(lock,
+                       absl::ToChronoTime(std::min(first, now + absl::Hours(1))));
         continue;
       }
       while (!entries_.empty() && entries_.begin()->first <= now) {

@@ -83,9 +83,9 @@ class Recording final : public Base {
 
 // Method 1 echoes the request followed by the "x-added-by" metadata the
 // handler saw; method 2 runs through StartCall: it reads every message and
-// writes each back twice, then finishes OK.
-constexpr MethodDescriptor kMethods[] = {{"Echo", 1, false},
-                                         {"Twice", 2, false}};
+// writes each back twice, then finishes OK; method 3 is oneway.
+constexpr MethodDescriptor kMethods[] = {
+    {"Echo", 1, false}, {"Twice", 2, false}, {"Note", 3, true}};
 const InterfaceDescriptor& Descriptor() {
   static const InterfaceDescriptor d{"lpc.test.Icpt",
                                      "11111111-2222-4333-8444-555555555555",
@@ -180,6 +180,39 @@ TEST(ServerInterceptorTest, UnaryCallsPassThroughEveryHook) {
   CallContext ctx2;
   ASSERT_THAT(server.Dispatch("lpc.test.Icpt", 1, ctx2, "x", &response), IsOk());
   EXPECT_EQ(rec.lines().size(), 16u);
+}
+
+TEST(ServerInterceptorTest, OnewayCallsHaveNoReply) {
+  IcptService service;
+  Recorder rec;
+  Server server;
+  ASSERT_THAT(server.RegisterService(&service), IsOk());
+  ASSERT_THAT(server.AddInterceptor(
+                  std::make_shared<Recording<ServerInterceptor>>("a", &rec)),
+              IsOk());
+  auto transport = std::make_unique<InProcessTransport>("icpt-oneway");
+  InProcessTransport* t = transport.get();
+  ASSERT_THAT(server.AddTransport(std::move(transport)), IsOk());
+  ASSERT_THAT(server.Start(), IsOk());
+  Recorder client_rec;
+  std::shared_ptr<Channel> channel = InterceptChannel(
+      t->NewChannel(),
+      {std::make_shared<Recording<ClientInterceptor>>("c", &client_rec)});
+  CallContext ctx;
+  ASSERT_THAT(channel->SendOneway(Descriptor(), kMethods[2], &ctx, "note"),
+              IsOk());
+  EXPECT_THAT(client_rec.lines(),
+              ElementsAre("c start /lpc.test.Icpt/Note deadline", "c in note",
+                          "c finish OK 1/4 0/0"));
+  // The handler runs on a worker: wait (10 s at most) for its three hooks.
+  const absl::Time limit = absl::Now() + absl::Seconds(10);
+  while (rec.lines().size() < 3 && absl::Now() < limit) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  server.Shutdown();
+  EXPECT_THAT(rec.lines(),
+              ElementsAre("a start /lpc.test.Icpt/Note deadline", "a in note",
+                          "a finish OK 1/4 0/0"));
 }
 
 TEST(ServerInterceptorTest, ARejectionStopsTheCall) {

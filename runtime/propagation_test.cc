@@ -129,6 +129,18 @@ TEST(DeadlineCallbackTest, ContextsDestroyedBeforeTheirDeadline) {
   EXPECT_TRUE(ran.WaitFor());
 }
 
+TEST(DeadlineCallbackTest, AFarDeadlineDoesNotStallTheTimer) {
+  // A deadline a peer sent may be centuries away.
+  CallContext far;
+  far.set_deadline(absl::FromUnixSeconds(int64_t{1} << 40));
+  far.AddCancelCallback([] {});
+  Flag ran;
+  CallContext near;
+  near.set_timeout(absl::Milliseconds(5));
+  near.AddCancelCallback([&] { ran.Raise(); });
+  EXPECT_TRUE(ran.WaitFor());
+}
+
 TEST(ParentContextTest, ChildTakesTheEarlierDeadline) {
   CallContext parent;
   parent.set_timeout(absl::Seconds(1));

@@ -137,7 +137,7 @@ absl::Status Server::DispatchIntercepted(const BoundInterface& iface,
     RunMessages(interceptors_, call, ctx, MessageDirection::kClientToServer,
                 request);
     status = RunBound(iface, method, ctx, request, response);
-    if (status.ok()) {
+    if (status.ok() && !method.descriptor->oneway) {
       stats.response_messages = 1;
       stats.response_bytes = response->size();
       RunMessages(interceptors_, call, ctx, MessageDirection::kServerToClient,
