@@ -384,8 +384,10 @@ lpc_bazel_cc_library(lpc_examples_kvstore_kv_service
   NAME kv_service
   SRCS
     examples/kvstore/kv_service.cc
+    examples/kvstore/watchers.cc
   HDRS
     examples/kvstore/kv_service.h
+    examples/kvstore/watchers.h
   DEPS
     lpc_examples_kvstore_kvstore_lpc
     lpc_runtime
@@ -404,6 +406,22 @@ lpc_bazel_idl_library(lpc_examples_kvstore_kvstore_lpc
     lpc_runtime
     SYSTEM:absl
     SYSTEM:protobuf
+)
+
+lpc_bazel_cc_test(lpc_examples_kvstore_watch_test
+  PACKAGE examples/kvstore
+  NAME watch_test
+  SRCS
+    examples/kvstore/watch_test.cc
+  DEPS
+    lpc_examples_kvstore_kv_service
+    lpc_runtime
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
 )
 
 lpc_bazel_cc_test(lpc_idl_error_corpus_test
@@ -576,6 +594,7 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:idl/fuzz_corpus/names.idl
     SRC:idl/fuzz_corpus/nested.idl
     SRC:idl/fuzz_corpus/ordinals.idl
+    SRC:idl/fuzz_corpus/streams.idl
     SRC:idl/fuzz_corpus/two_files.idl
     SRC:tests/idl_errors/ambiguous_type.idl
     SRC:tests/idl_errors/async_on_param.idl

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The kvstore demo: starts kv_server (local port + gRPC), runs the same
-# kv_client binary first with local.textproto, then with grpc.textproto, and
-# stops the server it started.
+# kv_client binary first with local.textproto, then with grpc.textproto,
+# shows a watcher connected over gRPC receiving a change made over the
+# local port, and stops the server it started.
 #
 #   demo.sh [--test] [--bin-dir DIR] [--config-dir DIR]
 #
@@ -32,7 +33,11 @@ fi
 # stays short (not under Bazel's long TEST_TMPDIR).
 work=$(mktemp -d /tmp/lpc-kvdemo.XXXXXX)
 server_pid=""
+watch_pid=""
 cleanup() {
+  if [ -n "$watch_pid" ] && kill -0 "$watch_pid" 2>/dev/null; then
+    kill -TERM "$watch_pid" 2>/dev/null || true
+  fi
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -81,6 +86,27 @@ echo "== the same client binary over gRPC ($(grep -o 'target: "[^"]*"' "$grpc_cf
 "$bin_dir/kv_client" --lpc_config="$grpc_cfg" demo "$calls" | tee "$work/grpc.out"
 
 echo
+echo "== a watcher over gRPC, a change over the local port"
+"$bin_dir/kv_client" --lpc_config="$grpc_cfg" watch news/ 1 >"$work/watch.out" 2>&1 &
+watch_pid=$!
+# The server logs the watch once it sees changes.
+for _ in $(seq 200); do
+  grep -q "kv_server: watch of 'news/'" "$work/server.log" && break
+  kill -0 "$watch_pid" 2>/dev/null || break
+  sleep 0.05
+done
+echo "  local: put news/today -> $("$bin_dir/kv_client" --lpc_config="$local_cfg" put news/today "streams work" | tail -1)"
+# The watcher exits after its one change.
+for _ in $(seq 200); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$watch_pid" 2>/dev/null; then
+  kill -TERM "$watch_pid"
+  echo "demo: the watcher saw no change within 10 s" >&2
+fi
+wait "$watch_pid" 2>/dev/null || true
+watch_pid=""
+sed 's/^/  watcher: /' "$work/watch.out"
+
+echo
 local_p50=$(sed -n 's/.*: p50 \([0-9.]*\) us.*/\1/p' "$work/local.out")
 grpc_p50=$(sed -n 's/.*: p50 \([0-9.]*\) us.*/\1/p' "$work/grpc.out")
 echo "== round trip, p50: local ${local_p50} us, gRPC ${grpc_p50} us" \
@@ -103,5 +129,7 @@ if [ $test_mode -eq 1 ]; then
   # The server counted calls from both transports (map order is unspecified).
   grep "calls by transport:" "$work/grpc.out" | grep -q "grpc=[1-9]" || { echo "FAIL: grpc stats"; exit 1; }
   grep "calls by transport:" "$work/grpc.out" | grep -q "local=[1-9]" || { echo "FAIL: local stats"; exit 1; }
+  grep -q "kv_client: watch via grpc" "$work/watch.out" || { echo "FAIL: the watcher did not use grpc"; exit 1; }
+  grep -q 'news/today = "streams work" (version 1, over local)' "$work/watch.out" || { echo "FAIL: the watcher did not see the local put"; exit 1; }
   echo "PASS"
 fi

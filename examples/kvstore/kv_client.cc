@@ -5,6 +5,8 @@
 //   kv_client --lpc_config=examples/kvstore/local.textproto put k v
 //   kv_client --lpc_config=... get k | delete k | scan [prefix] | stats
 //   kv_client --lpc_config=... touch k1 k2 ...
+//   kv_client --lpc_config=... watch prefix [n]  prints changes under prefix
+//                                               as they happen (n: then stop)
 //   kv_client --lpc_config=... demo [calls]   a scripted session plus a
 //                                             round-trip measurement
 #include <algorithm>
@@ -16,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "examples/kvstore/kvstore.lpc.h"
 #include "runtime/config.h"
 #include "runtime/flags.h"
@@ -95,17 +98,45 @@ int RunDemo(KeyValueClient& kv, int calls) {
   return 0;
 }
 
+// Prints the changes under `prefix` as the server streams them; after
+// `count` of them (0: no limit) cancels the watch and returns.
+int RunWatch(KeyValueClient& kv, const std::string& prefix, int count) {
+  lpc::CallContext ctx;
+  ctx.set_timeout(absl::Hours(1));
+  lpc::ClientReader<example::kv::Change> watch = kv.Watch(prefix, &ctx);
+  example::kv::Change c;
+  int seen = 0;
+  while ((count <= 0 || seen < count) && watch.Read(&c)) {
+    if (c.deleted()) {
+      std::printf("  %s deleted (over %s)\n", c.key().c_str(),
+                  c.transport().c_str());
+    } else {
+      std::printf("  %s = \"%s\" (version %llu, over %s)\n", c.key().c_str(),
+                  c.value().c_str(), static_cast<unsigned long long>(c.version()),
+                  c.transport().c_str());
+    }
+    std::fflush(stdout);
+    ++seen;
+  }
+  if (count > 0 && seen == count) {
+    watch.Cancel();
+    return 0;
+  }
+  absl::Status s = watch.Finish();
+  return s.ok() ? 0 : Fail(s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args = lpc::ParseFlags(
       argc, argv,
-      "kv_client --lpc_config=<file> put|get|delete|scan|stats|touch|demo ...");
+      "kv_client --lpc_config=<file> put|get|delete|scan|stats|touch|watch|demo ...");
   absl::StatusOr<lpc::config::Config> config = lpc::LoadConfigFromArgsOrEnv();
   if (!config.ok()) return Fail(config.status());
   if (args.empty()) {
     std::fprintf(stderr, "usage: kv_client --lpc_config=<file> "
-                         "put|get|delete|scan|stats|touch|demo ...\n");
+                         "put|get|delete|scan|stats|touch|watch|demo ...\n");
     return 2;
   }
   absl::StatusOr<std::shared_ptr<lpc::Channel>> channel =
@@ -160,6 +191,9 @@ int main(int argc, char** argv) {
     absl::Status s = kv.Touch(keys);
     if (!s.ok()) return Fail(s);
     return 0;
+  }
+  if (cmd == "watch" && (args.size() == 2 || args.size() == 3)) {
+    return RunWatch(kv, args[1], args.size() == 3 ? std::atoi(args[2].c_str()) : 0);
   }
   std::fprintf(stderr, "kv_client: unknown command or wrong arguments: %s\n",
                cmd.c_str());

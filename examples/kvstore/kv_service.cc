@@ -1,6 +1,9 @@
 // The kvstore example's handlers.
 #include "examples/kvstore/kv_service.h"
 
+#include <cstdio>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace example::kv {
@@ -8,6 +11,20 @@ namespace example::kv {
 void KeyValueImpl::CountCall(const lpc::CallContext& ctx) {
   ++calls_by_transport_[ctx.peer().transport.empty() ? "unknown"
                                                      : ctx.peer().transport];
+}
+
+void KeyValueImpl::Publish(const lpc::CallContext& ctx, const Entry* entry,
+                           const std::string& key) {
+  Change change;
+  change.set_key(key);
+  if (entry != nullptr) {
+    change.set_value(entry->value());
+    change.set_version(entry->version());
+  } else {
+    change.set_deleted(true);
+  }
+  change.set_transport(ctx.peer().transport);
+  watchers_.Publish(change);
 }
 
 absl::StatusOr<uint64_t> KeyValueImpl::Put(
@@ -39,6 +56,7 @@ absl::StatusOr<uint64_t> KeyValueImpl::Put(
     e.clear_writer_uid();
   }
   ++puts_;
+  Publish(ctx, &e, key);
   return e.version();
 }
 
@@ -64,6 +82,7 @@ absl::StatusOr<bool> KeyValueImpl::Delete(lpc::CallContext& ctx,
   if (it == entries_.end()) return false;
   value_bytes_ -= it->second.value().size();
   entries_.erase(it);
+  Publish(ctx, nullptr, key);
   return true;
 }
 
@@ -98,6 +117,7 @@ absl::StatusOr<Stats> KeyValueImpl::GetStats(lpc::CallContext& ctx) {
   s.set_puts(puts_);
   s.set_gets(gets_);
   s.set_touches(touches_);
+  s.set_watches(watchers_.size());
   for (const auto& [transport, n] : calls_by_transport_) {
     (*s.mutable_calls_by_transport())[transport] = n;
   }
@@ -109,6 +129,19 @@ void KeyValueImpl::Touch(lpc::CallContext& ctx,
   lpc::MutexLock lock(&mu_);
   CountCall(ctx);
   touches_ += keys.size();
+}
+
+void KeyValueImpl::Watch(lpc::AsyncServerStream<Change> call,
+                         const std::string& prefix) {
+  {
+    lpc::MutexLock lock(&mu_);
+    CountCall(call.context());
+  }
+  const std::string transport = call.context().peer().transport;
+  watchers_.Add(std::move(call), prefix);
+  // Printed once the watch sees changes (the demo waits for it).
+  std::fprintf(stderr, "kv_server: watch of '%s' over %s\n", prefix.c_str(),
+               transport.c_str());
 }
 
 }  // namespace example::kv

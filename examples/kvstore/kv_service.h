@@ -1,7 +1,8 @@
 // KeyValueImpl: the in-memory store behind the kvstore example.
 //
 // Thread safety: all handlers may run concurrently; one mutex guards the
-// map and the counters.
+// map and the counters. Watch streams every Put and Delete to the watchers
+// whose prefix matches (watchers.h).
 #ifndef LPC_EXAMPLES_KVSTORE_KV_SERVICE_H_
 #define LPC_EXAMPLES_KVSTORE_KV_SERVICE_H_
 
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "examples/kvstore/kvstore.lpc.h"
+#include "examples/kvstore/watchers.h"
 #include "runtime/mutex.h"
 
 namespace example::kv {
@@ -31,9 +33,14 @@ class KeyValueImpl final : public KeyValueService {
                                           bool* truncated) override;
   absl::StatusOr<Stats> GetStats(lpc::CallContext& ctx) override;
   void Touch(lpc::CallContext& ctx, const std::vector<std::string>& keys) override;
+  void Watch(lpc::AsyncServerStream<Change> call,
+             const std::string& prefix) override;
 
  private:
   void CountCall(const lpc::CallContext& ctx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes a change of `key` made by the call `ctx` to the watchers.
+  void Publish(const lpc::CallContext& ctx, const Entry* entry,
+               const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   lpc::Mutex mu_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
@@ -42,6 +49,8 @@ class KeyValueImpl final : public KeyValueService {
   uint64_t gets_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t touches_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, uint64_t> calls_by_transport_ ABSL_GUARDED_BY(mu_);
+  // Published to under mu_, so that watchers see changes in store order.
+  Watchers watchers_;
 };
 
 }  // namespace example::kv
