@@ -1839,22 +1839,25 @@ lpc_bazel_cc_binary(lpc_transports_grpc_interop_stream_server
   SRCS
     transports/grpc/interop/stream_server.cc
   DEPS
-    lpc_transports_grpc_interop_streams_proto
+    lpc_transports_grpc_interop_streams_lpc
     lpc_runtime
     lpc_testing_tsan_suppressions
     lpc_transports_grpc
-    lpc_transports_grpc_stream_test_service
     SYSTEM:absl
 )
 
-lpc_bazel_proto_library(lpc_transports_grpc_interop_streams_proto
+lpc_bazel_idl_library(lpc_transports_grpc_interop_streams_lpc
   PACKAGE transports/grpc/interop
-  NAME streams_proto
+  NAME streams_lpc
+  TESTONLY
   SRCS
-    transports/grpc/interop/streams.proto
+    transports/grpc/interop/streams.idl
   HDRS
+    transports/grpc/interop/streams.lpc.h
     transports/grpc/interop/streams.pb.h
   DEPS
+    lpc_runtime
+    SYSTEM:absl
     SYSTEM:protobuf
 )
 

@@ -1,5 +1,5 @@
-"""A stock gRPC client (Python, stubs from streams.proto) using all three
-streaming kinds against an lpc server. Usage:
+"""A stock gRPC client (Python, stubs from the streams.proto lpcc emits for
+streams.idl) using all three streaming kinds against an lpc server. Usage:
 streams_client.py <generated-module-dir> <grpc-target>
 
 Exits 0 when every check passes; otherwise prints what failed and exits 1.
