@@ -295,6 +295,50 @@ interface I {
   ExpectNoOutputs();
 }
 
+TEST_F(LpccTest, StreamingAndAsyncGeneratedNames) {
+  // StartCall is a member of a service with a streaming method.
+  WriteFile(root_ / "src/start.idl", R"(package p;
+struct C { int32 x; }
+[uuid(11111111-2222-4333-8444-555555555555), version(1.0)]
+interface I {
+  stream<C> Watch();
+  void StartCall();
+}
+)");
+  RunResult r = Compile("start.idl");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, ContainsRegex("start\\.idl:6:[0-9]+: error: method "
+                                   "StartCall collides with StartCall\\(\\)"));
+  ExpectNoOutputs();
+
+  // The service names an [async] method's reply type <M>Result.
+  WriteFile(root_ / "src/async.idl", R"(package p;
+[uuid(11111111-2222-4333-8444-555555555555), version(1.0)]
+interface I {
+  [async] int32 Add();
+  void AddResult();
+}
+)");
+  r = Compile("async.idl");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, ContainsRegex("async\\.idl:5:[0-9]+: error: .*AddResult"));
+  ExpectNoOutputs();
+
+  // A stream's side has no generated message, so these names are free.
+  WriteFile(root_ / "src/free.idl", R"(package p;
+struct C { int32 x; }
+struct UploadRequest { int32 y; }
+struct WatchResponse { int32 z; }
+[uuid(11111111-2222-4333-8444-555555555555), version(1.0)]
+interface I {
+  stream<C> Watch();
+  C Upload([in] stream<C> cs);
+}
+)");
+  r = Compile("free.idl");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST_F(LpccTest, FieldsWhoseProtobufAccessorsWouldClash) {
   WriteFile(root_ / "src/acc.idl", R"(package p;
 struct S {
