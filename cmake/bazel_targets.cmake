@@ -424,6 +424,33 @@ lpc_bazel_cc_test(lpc_examples_kvstore_watch_test
   SIZE medium
 )
 
+lpc_bazel_idl_library(lpc_examples_streams_feed_lpc
+  PACKAGE examples/streams
+  NAME feed_lpc
+  SRCS
+    examples/streams/feed.idl
+  HDRS
+    examples/streams/feed.lpc.h
+    examples/streams/feed.pb.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
+lpc_bazel_cc_test(lpc_examples_streams_streams_example
+  PACKAGE examples/streams
+  NAME streams_example
+  SRCS
+    examples/streams/streams_example.cc
+  DEPS
+    lpc_examples_streams_feed_lpc
+    lpc_runtime
+    lpc_runtime_inprocess
+    SYSTEM:absl
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_idl_error_corpus_test
   PACKAGE idl
   NAME error_corpus_test

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Every ```cpp block of docs/interceptors.md must appear, line for line,
-# in interceptors_example.cc, which the build compiles and the tests run.
+# Every ```cpp block of a docs page (docs/interceptors.md, docs/streams.md)
+# must appear, line for line, in the example source the build compiles and
+# the tests run (interceptors_example.cc, streams_example.cc).
+# Usage: docs_snippets_test.sh <page.md> <source.cc>
 set -euo pipefail
 doc="$1"
 src="$2"
