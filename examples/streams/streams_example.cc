@@ -91,7 +91,7 @@ class FeedImpl final : public example::feed::FeedService {
     }
   }
 
-  // [async] stream<Change> Tail(...): write from callbacks, then Finish.
+  // [async] stream<Change> Tail(...): changes until the client cancels.
   void Tail(lpc::AsyncServerStream<example::feed::Change> call,
             const std::string& prefix) override {
     SendFrom(std::move(call), prefix, 0);
@@ -100,14 +100,12 @@ class FeedImpl final : public example::feed::FeedService {
   // callback, which runs once the message is within the client's window.
   static void SendFrom(lpc::AsyncServerStream<example::feed::Change> call,
                        std::string prefix, int i) {
-    if (i == 3) {
-      call.Finish(absl::OkStatus());
-      return;
-    }
     example::feed::Change change;
     change.set_key(prefix + std::to_string(i));
     call.Write(change, [call, prefix, i](bool ok) {
-      if (ok) SendFrom(call, prefix, i + 1);  // Else the call ended.
+      if (ok) SendFrom(call, prefix, i + 1);
+      // Else the call ended: the client cancelled, went away, or ran out
+      // of time. (A stream that ends by itself calls call.Finish(status).)
     });
   }
 
