@@ -1024,6 +1024,37 @@ lpc_bazel_cc_library(lpc_testing_tsan_suppressions
     testing/tsan_suppressions.cc
 )
 
+lpc_bazel_cc_test(lpc_tests_async_async_handlers_test
+  PACKAGE tests/async
+  NAME async_handlers_test
+  SRCS
+    tests/async/async_handlers_test.cc
+  DEPS
+    lpc_tests_async_pending_lpc
+    lpc_runtime
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_grpc
+    SYSTEM:absl
+  SIZE medium
+)
+
+lpc_bazel_idl_library(lpc_tests_async_pending_lpc
+  PACKAGE tests/async
+  NAME pending_lpc
+  TESTONLY
+  SRCS
+    tests/async/pending.idl
+  HDRS
+    tests/async/pending.lpc.h
+    tests/async/pending.pb.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
 lpc_bazel_cc_test(lpc_tests_auto_auto_target_test
   PACKAGE tests/auto
   NAME auto_target_test
