@@ -3,7 +3,9 @@
 // transport), the registry, and the access_log and metrics interceptors.
 #include "runtime/interceptor.h"
 
+#include <algorithm>
 #include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -85,7 +87,9 @@ class Recording final : public Base {
 // handler saw; method 2 runs through StartCall: it reads every message and
 // writes each back twice, then finishes OK; method 3 is oneway.
 constexpr MethodDescriptor kMethods[] = {
-    {"Echo", 1, false}, {"Twice", 2, false}, {"Note", 3, true}};
+    {"Echo", 1, false},
+    {"Twice", 2, false, MethodKind::kBidiStreaming},
+    {"Note", 3, true}};
 const InterfaceDescriptor& Descriptor() {
   static const InterfaceDescriptor d{"lpc.test.Icpt",
                                      "11111111-2222-4333-8444-555555555555",
@@ -332,6 +336,74 @@ TEST(InterceptChannelTest, ClientInterceptorsSeeAndChangeTheCall) {
   std::shared_ptr<Channel> plain = t->NewChannel();
   EXPECT_EQ(InterceptChannel(plain, {}), plain);
   server.Shutdown();
+}
+
+// A bidi stream through the in-process transport, intercepted on both
+// sides: each side sees every message once, and the call's end.
+TEST(InterceptChannelTest, StreamsAreInterceptedOnBothSides) {
+  IcptService service;
+  Recorder server_rec;
+  Server server;
+  ASSERT_THAT(server.RegisterService(&service), IsOk());
+  ASSERT_THAT(server.AddInterceptor(
+                  std::make_shared<Recording<ServerInterceptor>>("s", &server_rec)),
+              IsOk());
+  auto transport = std::make_unique<InProcessTransport>("icpt-stream");
+  InProcessTransport* t = transport.get();
+  ASSERT_THAT(server.AddTransport(std::move(transport)), IsOk());
+  ASSERT_THAT(server.Start(), IsOk());
+  Recorder client_rec;
+  std::shared_ptr<Channel> channel = InterceptChannel(
+      t->NewChannel(),
+      {std::make_shared<Recording<ClientInterceptor>>("c", &client_rec)});
+  CallContext ctx;
+  ctx.set_timeout(absl::Seconds(10));
+  std::shared_ptr<ClientStream> stream =
+      channel->OpenStream(Descriptor(), kMethods[1], &ctx);
+  // Blocking helpers over the callback API, each bounded by the deadline.
+  auto wait = [](std::shared_ptr<std::promise<void>> p) {
+    return p->get_future().wait_for(std::chrono::seconds(10)) ==
+           std::future_status::ready;
+  };
+  for (const char* m : {"ab", "cde"}) {
+    auto p = std::make_shared<std::promise<void>>();
+    stream->Write(m, [p](absl::Status) { p->set_value(); });
+    ASSERT_TRUE(wait(p));
+  }
+  stream->WritesDone();
+  std::vector<std::string> got;
+  for (;;) {
+    auto p = std::make_shared<std::promise<void>>();
+    std::optional<std::string> msg;
+    stream->Read([p, &msg](absl::StatusOr<std::optional<std::string>> r) {
+      if (r.ok()) msg = std::move(*r);
+      p->set_value();
+    });
+    ASSERT_TRUE(wait(p));
+    if (!msg.has_value()) break;
+    got.push_back(*msg);
+  }
+  EXPECT_THAT(got, ElementsAre("ab", "ab", "cde", "cde"));
+  auto p = std::make_shared<std::promise<void>>();
+  absl::Status final_status;
+  stream->Finish([p, &final_status](absl::Status s) {
+    final_status = s;
+    p->set_value();
+  });
+  ASSERT_TRUE(wait(p));
+  EXPECT_THAT(final_status, IsOk());
+  EXPECT_THAT(client_rec.lines(),
+              ElementsAre("c start /lpc.test.Icpt/Twice deadline", "c in ab",
+                          "c in cde", "c out ab", "c out ab", "c out cde",
+                          "c out cde", "c finish OK 2/5 4/10"));
+  stream.reset();
+  server.Shutdown();
+  const std::vector<std::string> lines = server_rec.lines();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front(), "s start /lpc.test.Icpt/Twice deadline");
+  EXPECT_EQ(lines.back(), "s finish OK 2/5 4/10");
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), "s in ab"), 1);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), "s out cde"), 2);
 }
 
 TEST(BuiltinInterceptorTest, AccessLogWritesOneQuotedLinePerCall) {
