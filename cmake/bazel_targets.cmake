@@ -1186,6 +1186,7 @@ lpc_bazel_cc_test(lpc_tests_propagation_chain_test
     lpc_tests_propagation_propagation_lpc
     lpc_runtime
     lpc_runtime_config_proto
+    lpc_runtime_inprocess
     lpc_testing_gtest_main
     lpc_transports_connect
     lpc_transports_grpc

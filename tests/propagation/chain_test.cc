@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "runtime/inprocess.h"
 #include "runtime/interceptors.h"
 #include "runtime/server.h"
 #include "tests/propagation/propagation.lpc.h"
@@ -119,6 +120,7 @@ struct Node {
   std::shared_ptr<MetricsInterceptor> metrics;  // Sees every call.
   std::string local_target;
   std::string grpc_target;
+  std::string inprocess_target;
 };
 
 std::string Dir() {
@@ -139,7 +141,10 @@ std::shared_ptr<Channel> Connect(const Node& node, const std::string& transport,
   e.set_default_timeout_ms(
       static_cast<uint32_t>(absl::ToInt64Milliseconds(default_timeout)));
   absl::StatusOr<std::shared_ptr<Channel>> ch = ConnectTarget(
-      transport == "local" ? node.local_target : node.grpc_target, &e);
+      transport == "local"  ? node.local_target
+      : transport == "grpc" ? node.grpc_target
+                            : node.inprocess_target,
+      &e);
   EXPECT_TRUE(ch.ok()) << ch.status();
   return ch.ok() ? *ch : nullptr;
 }
@@ -175,6 +180,10 @@ class Chain {
       n.grpc_target = absl::StrCat("grpc:unix:", Dir(), "/", port, ".sock");
       go.listen_addresses = {absl::StrCat("unix:", Dir(), "/", port, ".sock")};
       EXPECT_TRUE(n.server->AddTransport(MakeGrpcServerTransport(go)).ok());
+      n.inprocess_target = absl::StrCat("inprocess:", port);
+      EXPECT_TRUE(n.server
+                      ->AddTransport(std::make_unique<InProcessTransport>(port))
+                      .ok());
       absl::Status s = n.server->Start();
       EXPECT_TRUE(s.ok()) << s;
     }
@@ -270,6 +279,13 @@ TEST(ChainTest, CancelAtTheTopReachesTheBottomOneGrpcHop) {
   Report(hops, d);
 }
 
+TEST(ChainTest, CancelAtTheTopReachesTheBottomInProcessLocalGrpc) {
+  const std::vector<std::string> hops = {"inprocess", "local", "grpc"};
+  std::vector<absl::Duration> d = MeasureCancel(hops, 10);
+  EXPECT_EQ(d.size(), 10u);
+  Report(hops, d);
+}
+
 TEST(ChainTest, CancelAtTheTopReachesTheBottomAllGrpc) {
   const std::vector<std::string> hops = {"grpc", "grpc", "grpc"};
   std::vector<absl::Duration> d = MeasureCancel(hops, 10);
@@ -311,9 +327,9 @@ void CheckDeadline(const std::vector<std::string>& hops) {
 
 // Server interceptors run in the runtime's dispatch, so every transport
 // runs them: each node's metrics counted the calls that reached it, over
-// the local port (A, C) and over gRPC (B).
+// the in-process transport (A), gRPC (B) and the local port (C).
 TEST(ChainTest, InterceptorsSeeCallsOnEveryTransport) {
-  Chain chain({"local", "grpc", "local"}, absl::Seconds(10));
+  Chain chain({"inprocess", "grpc", "local"}, absl::Seconds(10));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(chain.client().Forward(false, true).ok());
   for (int n = 0; n < 3; ++n) {
     std::vector<MetricsInterceptor::MethodStats> s =
@@ -329,6 +345,7 @@ TEST(ChainTest, TheTopDeadlineIsTheBottomDeadline) {
   CheckDeadline({"local", "local", "local"});
   CheckDeadline({"local", "grpc", "local"});
   CheckDeadline({"grpc", "local", "grpc"});
+  CheckDeadline({"inprocess", "local", "inprocess"});
 }
 
 // The relay of the issue: the relay's upstream channel has a 10 s default
