@@ -1122,6 +1122,7 @@ lpc_bazel_cc_library(lpc_tests_conformance_conformance_suite
   TESTONLY
   SRCS
     tests/conformance/conformance_suite.cc
+    tests/conformance/propagation_cases.cc
   HDRS
     tests/conformance/conformance_suite.h
   DEPS
