@@ -42,7 +42,14 @@ using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::Contains;
 
-constexpr absl::Duration kWait = absl::Seconds(20);
+// Under TSan (Debian's gRPC is uninstrumented: every byte it hands over is
+// a suppressed race report) everything takes several times as long.
+#if defined(__SANITIZE_THREAD__)
+constexpr int kSlowdown = 5;
+#else
+constexpr int kSlowdown = 1;
+#endif
+constexpr absl::Duration kWait = absl::Seconds(20 * kSlowdown);
 
 absl::Time Until() { return absl::Now() + kWait; }
 
@@ -230,16 +237,22 @@ TEST_P(GrpcStreamTest, DeadlineMidStreamIsSeenByBothSides) {
   StartServer();
   auto channel = Connect();
   CallContext ctx;
-  ctx.set_timeout(absl::Milliseconds(500));
+  // Long enough for the handler to start first.
+  ctx.set_timeout(absl::Seconds(2 * kSlowdown));
   auto stream = Open(*channel, stream_test::kHang, &ctx);
   ASSERT_OK(WriteBlocking(*stream, "x", Until()));
+  ASSERT_TRUE(service_.WaitForHangs(1, 0, kWait));
   EXPECT_THAT(ReadBlocking(*stream, Until()),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(FinishBlocking(*stream, Until()),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   ASSERT_TRUE(service_.WaitForHangs(1, 1, kWait));
-  EXPECT_THAT(service_.last_hang_status(),
-              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // The server's deadline comes from gRPC's timeout header, which is
+  // rounded and counted from when the header arrived: the client's cancel
+  // at its own deadline may reach the handler first.
+  EXPECT_THAT(service_.last_hang_status().code(),
+              ::testing::AnyOf(absl::StatusCode::kDeadlineExceeded,
+                               absl::StatusCode::kCancelled));
 }
 
 TEST_P(GrpcStreamTest, DroppingTheStreamCancelsTheServerSide) {
@@ -262,8 +275,19 @@ TEST_P(GrpcStreamTest, SlowReaderBoundsTheWriterAndMemory) {
   ChannelOptions options;
   options.stream_window = {4, size_t{1} << 20};
   auto channel = Connect(options);
+#if defined(__SANITIZE_THREAD__)
+  // Under TSan every byte Debian's uninstrumented gRPC hands over is a
+  // (suppressed) race report, so a 1 MiB message takes seconds: TSan runs
+  // the same flow with small messages for its races; the bounds are the
+  // default and ASan builds' to check.
+  constexpr bool kCheckBounds = false;
+  constexpr int kMessages = 16;
+  constexpr size_t kSize = size_t{16} << 10;
+#else
+  constexpr bool kCheckBounds = true;
   constexpr int kMessages = 128;
   constexpr size_t kSize = size_t{1} << 20;
+#endif
   const int64_t rss_before = RssKib();
   int64_t rss_peak = rss_before;
   int64_t most_ahead = 0;
@@ -280,7 +304,9 @@ TEST_P(GrpcStreamTest, SlowReaderBoundsTheWriterAndMemory) {
     most_ahead = std::max(most_ahead, *written - i);
     rss_peak = std::max(rss_peak, RssKib());
     ReadResult r = ReadBlocking(*stream, Until());
-    ASSERT_TRUE(r.ok() && r->has_value()) << r.status();
+    ASSERT_TRUE(r.ok() && r->has_value())
+        << "message " << i << ": " << r.status() << " (the server wrote "
+        << service_.flood_completed() << ")";
     ASSERT_EQ((*r)->size(), kSize);
     ASSERT_TRUE((*r)->starts_with(absl::StrCat(i, ":")));
   }
@@ -289,15 +315,24 @@ TEST_P(GrpcStreamTest, SlowReaderBoundsTheWriterAndMemory) {
   RecordProperty("most_messages_ahead", static_cast<int>(most_ahead));
   RecordProperty("rss_growth_kib",
                  static_cast<int>(rss_peak - rss_before));
-  // Unbounded, the writer would be all 128 messages ahead.
-  EXPECT_LE(most_ahead, 40);
-  EXPECT_LT(rss_peak - rss_before, 96 * 1024);
+  if (kCheckBounds) {
+    // Unbounded, the writer would be all 128 messages ahead.
+    EXPECT_LE(most_ahead, 40);
+#if !defined(__SANITIZE_ADDRESS__)
+    // (ASan's quarantine keeps freed memory resident: not a bound there.)
+    EXPECT_LT(rss_peak - rss_before, 96 * 1024);
+#endif
+  }
 }
 
 TEST_P(GrpcStreamTest, ThousandConcurrentStreamsOnOneChannel) {
   StartServer();
   auto channel = Connect();
+#if defined(__SANITIZE_THREAD__)
+  constexpr int kStreams = 100;  // TSan: the same flow, fewer streams.
+#else
   constexpr int kStreams = 1000;
+#endif
   std::vector<std::unique_ptr<CallContext>> contexts;
   std::vector<std::shared_ptr<ClientStream>> streams;
   for (int i = 0; i < kStreams; ++i) {
@@ -339,7 +374,7 @@ TEST_P(GrpcStreamTest, OversizedMessagesEndTheStream) {
     // The server's limit, enforced by gRPC on receipt. (gRPC 1.51 keeps the
     // server side of such a call until its deadline: keep it short.)
     CallContext ctx;
-    ctx.set_timeout(absl::Seconds(2));
+    ctx.set_timeout(absl::Seconds(2 * kSlowdown));
     auto stream = Open(*channel, stream_test::kEcho, &ctx);
     ASSERT_OK(WriteBlocking(*stream, "fits", Until()));
     ASSERT_THAT(ReadBlocking(*stream, Until()), HoldsMessage("fits"));
