@@ -145,7 +145,7 @@ class BlockingFdTest : public ::testing::Test {
     EXPECT_LT(absl::Microseconds(neighbour_->max_us()), kStall);
     EXPECT_EQ(neighbour_->failed(), 0);
     EXPECT_GT(neighbour_->calls(), 0);
-    EXPECT_LT(LongestBlockedMs(s), absl::ToDoubleMilliseconds(kBlockedBound));
+    EXPECT_LT(LongestBlockedMs(s), BlockedBoundMs());
   }
 
   TempDir dir_;

@@ -112,7 +112,7 @@ TEST(EndingTest, SilentConnectionsAreReaped) {
                          BlockedSummary(*blocked), neighbour.Summary()));
   EXPECT_EQ(neighbour.failed(), 0);
   EXPECT_LT(LongestBlockedMs(*blocked),
-            absl::ToDoubleMilliseconds(kBlockedBound));
+            BlockedBoundMs());
 }
 
 TEST(EndingTest, SelfReferencingFdIsReaped) {
@@ -157,7 +157,7 @@ TEST(EndingTest, SelfReferencingFdIsReaped) {
                          static_cast<unsigned long long>(s.stashed_fds),
                          BlockedSummary(s), neighbour.Summary()));
   EXPECT_TRUE(reaped);
-  EXPECT_LT(LongestBlockedMs(s), absl::ToDoubleMilliseconds(kBlockedBound));
+  EXPECT_LT(LongestBlockedMs(s), BlockedBoundMs());
   EXPECT_EQ(s.stashed_fds, 0u);
   EXPECT_EQ(neighbour.failed(), 0);
 }
@@ -229,7 +229,7 @@ TEST(EndingTest, FdFloodStaysUnderTheLimits) {
                          ServerFigures(server.pid(), fds_before, fds_peak),
                          BlockedSummary(*blocked), neighbour.Summary()));
   EXPECT_LT(LongestBlockedMs(*blocked),
-            absl::ToDoubleMilliseconds(kBlockedBound));
+            BlockedBoundMs());
   EXPECT_EQ(cut, attackers);
   // The stash budget, each connection's socket and eventfd, and slack for
   // the threads' own.
@@ -312,7 +312,7 @@ TEST(EndingTest, LowNofileNoSpinAndRecovery) {
                          ServerFigures(server.pid(), fds_before, fds_full),
                          BlockedSummary(*blocked), neighbour.Summary()));
   EXPECT_LT(LongestBlockedMs(*blocked),
-            absl::ToDoubleMilliseconds(kBlockedBound));
+            BlockedBoundMs());
   EXPECT_TRUE(recovered) << last;
   EXPECT_GE(fds_full, nofile - 2);
   // A loop spinning on the listener takes a whole CPU.

@@ -168,7 +168,7 @@ TEST(FloodTest, ServerBoundedNeighboursKeepServing) {
     EXPECT_TRUE(blocked.ok()) << name << ": " << blocked.status();
     if (blocked.ok()) {
       EXPECT_LT(LongestBlockedMs(*blocked),
-                absl::ToDoubleMilliseconds(kBlockedBound))
+                BlockedBoundMs())
           << name;
     }
     Report(report_name,

@@ -72,6 +72,16 @@ std::string Neighbour::Summary() const {
       first_error_.ok() ? "" : absl::StrCat(" first_error=", first_error_.ToString()));
 }
 
+absl::Duration BlockedBound() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return absl::Seconds(5);
+#else
+  return absl::Seconds(1);
+#endif
+}
+
+double BlockedBoundMs() { return absl::ToDoubleMilliseconds(BlockedBound()); }
+
 double LongestBlockedMs(const local::LocalServerStats& s) {
   return std::max({s.longest_io_turn_ns, s.longest_ring_read_ns,
                    s.longest_reply_send_ns}) /

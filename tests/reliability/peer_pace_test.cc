@@ -135,7 +135,7 @@ TEST(PeerPaceTest, MemfdRecordsWithNoFdBehindThem) {
   EXPECT_EQ(*late_reply, "ok");
   EXPECT_EQ(neighbour.failed(), 0);
   EXPECT_LT(LongestBlockedMs(*blocked),
-            absl::ToDoubleMilliseconds(kBlockedBound));
+            BlockedBoundMs());
 }
 
 // Whether the server has hung up `fd`, without reading anything from it.
@@ -202,7 +202,7 @@ TEST(PeerPaceTest, ClientThatNeverReadsItsControlSocket) {
                 absl::StatusCode::kResourceExhausted)],
             1u);
   EXPECT_EQ(neighbour.failed(), 0);
-  EXPECT_LT(LongestBlockedMs(s), absl::ToDoubleMilliseconds(kBlockedBound));
+  EXPECT_LT(LongestBlockedMs(s), BlockedBoundMs());
 }
 
 }  // namespace

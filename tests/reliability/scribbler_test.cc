@@ -195,7 +195,7 @@ TEST(ScribblerTest, ServerSurvivesNeighbourUnaffected) {
   EXPECT_EQ(during_ok, during_calls);
   EXPECT_EQ(base_ok, calls);
   EXPECT_GT(cut_offs.load(), 0);
-  EXPECT_LT(LongestBlockedMs(st), absl::ToDoubleMilliseconds(kBlockedBound));
+  EXPECT_LT(LongestBlockedMs(st), BlockedBoundMs());
 }
 
 }  // namespace

@@ -157,7 +157,7 @@ TEST(SparseMemfdTest, SparseRefusedAndRequestBytesBounded) {
              neighbour.Summary().c_str()));
   EXPECT_EQ(refused, sparse_clients);
   EXPECT_LT(LongestBlockedMs(*blocked),
-            absl::ToDoubleMilliseconds(kBlockedBound));
+            BlockedBoundMs());
   // held_back is reported, not asserted. Whether an attacker's ring stays
   // unread or is read with each large request refused (RESOURCE_EXHAUSTED,
   // uncopied) depends on the order the server reads the rings and on the
