@@ -259,22 +259,17 @@ void ServerCall::Write(std::string message, WriteCallback done) {
 }
 
 void ServerCall::OnWriteDone(bool ok) {
-  WriteCallback failed;
-  absl::Status status;
   {
     MutexLock lock(&mu_);
     write_in_flight_ = false;
     write_buf_.Clear();
-    if (!ok) {
-      write_failed_ = true;
-      if (queued_write_) {
-        failed = std::move(queued_write_->done);
-        queued_write_.reset();
-        status = ended_ ? ops_status_ : EndedStatus();
-      }
-    }
+    if (!ok) write_failed_ = true;
   }
-  if (failed) failed(status);
+  // A server write fails only when the call is dead (cancelled, past its
+  // deadline, connection lost), possibly a moment before gRPC's OnCancel:
+  // end it the same way now, so that the handler sees its context
+  // cancelled before its operations fail.
+  if (!ok) return OnCancel();
   Pump();
 }
 
