@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -426,6 +427,37 @@ TEST_P(GrpcStreamTest, ShutdownEndsOpenStreamsWithUnavailable) {
   EXPECT_THAT(FinishBlocking(*stream, Until()),
               StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_TRUE(service_.WaitForHangs(1, 1, kWait));
+}
+
+// A stream that ended is no call in flight, even while its handle is held:
+// destroying the channel does not wait for the handle (or the deadline).
+TEST_P(GrpcStreamTest, EndedStreamDoesNotHoldItsChannel) {
+  StartServer();
+  auto channel = Connect();
+  CallContext ctx;
+  ctx.set_timeout(absl::Minutes(10));
+  auto stream = Open(*channel, stream_test::kCount, &ctx);
+  ASSERT_OK(WriteBlocking(*stream, "1", Until()));
+  stream->WritesDone();
+  ASSERT_THAT(ReadBlocking(*stream, Until()), HoldsMessage("0"));
+  ASSERT_THAT(ReadBlocking(*stream, Until()), IsEndOfStream());
+  ASSERT_OK(FinishBlocking(*stream, Until()));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool destroyed = false;
+  std::thread destroyer([&] {
+    channel.reset();
+    std::lock_guard<std::mutex> lock(mu);
+    destroyed = true;
+    cv.notify_all();
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_until(lock, absl::ToChronoTime(Until()),
+                              [&] { return destroyed; }));
+  }
+  stream.reset();  // Lets a waiting destructor go on if the check failed.
+  destroyer.join();
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, GrpcStreamTest,

@@ -54,23 +54,30 @@ class StreamCore final
  public:
   StreamCore(std::shared_ptr<GrpcChannel::CallTracker> tracker,
              const ChannelOptions& options, CallContext* ctx)
-      : token_(std::move(tracker), ctx->deadline()),
+      : token_(std::make_unique<CallToken>(std::move(tracker),
+                                           ctx->deadline())),
+        grpc_ctx_(std::make_unique<grpc::ClientContext>()),
         ctx_(ctx),
         deadline_(ctx->deadline()),
         window_(AtLeastOneMessage(options.stream_window)),
         max_message_size_(options.max_message_size) {}
 
-  grpc::ClientContext& grpc_ctx() { return grpc_ctx_; }
+  // Before Start only, on the opening thread.
+  grpc::ClientContext& grpc_ctx() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return *grpc_ctx_;
+  }
 
   // Starts the call; `self` keeps the core alive until OnDone.
+  // On the opening thread, before anything else can run.
   void Start(std::shared_ptr<StreamCore> self, grpc::GenericStub& stub,
-             const std::string& path) {
+             const std::string& path) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     std::weak_ptr<StreamCore> weak = self;
     {
       MutexLock lock(&mu_);
       self_ = std::move(self);
     }
-    stub.PrepareBidiStreamingCall(&grpc_ctx_, path, grpc::StubOptions(), this);
+    stub.PrepareBidiStreamingCall(grpc_ctx_.get(), path, grpc::StubOptions(),
+                                  this);
     AddHold();
     StartCall();
     // The caller's thread: the context is alive, and only Abandon (on the
@@ -232,7 +239,7 @@ class StreamCore final
       } else {
         if (!initial_metadata_copied_ && ctx_ != nullptr) {
           initial_metadata_copied_ = true;
-          CopyResponseMetadata(grpc_ctx_.GetServerInitialMetadata(),
+          CopyResponseMetadata(grpc_ctx_->GetServerInitialMetadata(),
                                &ctx_->response_metadata());
         }
         if (pending_read_) {
@@ -286,6 +293,9 @@ class StreamCore final
     std::vector<FinishCallback> waiters;
     absl::Status status;
     std::shared_ptr<StreamCore> self;
+    // Destroyed in reverse order: the gRPC context, then the token.
+    std::unique_ptr<CallToken> token;
+    std::unique_ptr<grpc::ClientContext> grpc_ctx;
     {
       MutexLock lock(&mu_);
       done_ = true;
@@ -301,10 +311,10 @@ class StreamCore final
       final_status_ = status;
       if (ctx_ != nullptr) {
         if (!initial_metadata_copied_) {
-          CopyResponseMetadata(grpc_ctx_.GetServerInitialMetadata(),
+          CopyResponseMetadata(grpc_ctx_->GetServerInitialMetadata(),
                                &ctx_->response_metadata());
         }
-        CopyResponseMetadata(grpc_ctx_.GetServerTrailingMetadata(),
+        CopyResponseMetadata(grpc_ctx_->GetServerTrailingMetadata(),
                              &ctx_->response_metadata());
       }
       initial_metadata_copied_ = true;
@@ -319,6 +329,10 @@ class StreamCore final
       }
       waiters.swap(finish_waiters_);
       self = std::move(self_);
+      // Nothing uses the gRPC context after OnDone: the pump starts no
+      // operation once the hold is gone, and gRPC calls nothing after this.
+      token = std::move(token_);
+      grpc_ctx = std::move(grpc_ctx_);
     }
     if (read) read(std::move(read_result));
     if (write) {
@@ -373,11 +387,14 @@ class StreamCore final
       repump_ = false;
       bool do_read = false, do_write = false, do_writes_done = false;
       bool do_cancel = false, do_release = false;
+      grpc::ClientContext* cancel_ctx = nullptr;
       WriteCallback write_done;
       if (!hold_released_) {
         if (cancel_wanted_ && !cancel_sent_) {
           cancel_sent_ = true;
           do_cancel = true;
+          // Alive until OnDone, which waits for the hold released below.
+          cancel_ctx = grpc_ctx_.get();
         }
         if (!cancel_sent_) {
           if (ReadWantedLocked()) {
@@ -402,7 +419,7 @@ class StreamCore final
         }
       }
       mu_.Unlock();
-      if (do_cancel) grpc_ctx_.TryCancel();
+      if (do_cancel) cancel_ctx->TryCancel();
       if (do_read) StartRead(&read_buf_);
       if (do_write) {
         StartWrite(&write_buf_);
@@ -418,8 +435,11 @@ class StreamCore final
     mu_.Unlock();
   }
 
-  CallToken token_;  // First: destroyed last.
-  grpc::ClientContext grpc_ctx_;
+  // Both released at OnDone, the context first (it holds a reference to the
+  // gRPC channel), so that a finished stream whose handle is still held does
+  // not count as a call in flight for its channel.
+  std::unique_ptr<CallToken> token_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::ClientContext> grpc_ctx_ ABSL_GUARDED_BY(mu_);
   Mutex mu_;
   uint64_t cancel_handle_ ABSL_GUARDED_BY(mu_) = 0;
   // The caller's context, until the handle is dropped.
