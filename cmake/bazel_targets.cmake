@@ -1121,6 +1121,7 @@ lpc_bazel_cc_library(lpc_tests_conformance_conformance_suite
   ALWAYSLINK
   TESTONLY
   SRCS
+    tests/conformance/conformance_streams.cc
     tests/conformance/conformance_suite.cc
     tests/conformance/propagation_cases.cc
   HDRS

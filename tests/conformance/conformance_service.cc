@@ -116,4 +116,97 @@ absl::StatusOr<std::string> ConformanceServiceImpl::Peer(
   return ctx.peer().ToString();
 }
 
+ConformanceServiceImpl::~ConformanceServiceImpl() {
+  std::vector<std::thread> repliers;
+  {
+    MutexLock lock(&mu_);
+    repliers.swap(repliers_);
+  }
+  for (std::thread& t : repliers) t.join();
+}
+
+namespace {
+
+Item MakeItem(uint32_t seq, uint32_t size) {
+  Item item;
+  item.set_seq(seq);
+  item.set_data(std::string(size, 'i'));
+  return item;
+}
+
+}  // namespace
+
+absl::Status ConformanceServiceImpl::Range(lpc::CallContext& ctx,
+                                           uint32_t count, uint32_t size,
+                                           int32_t code,
+                                           lpc::ServerWriter<Item>& writer) {
+  if (size > (1u << 20)) return absl::InvalidArgumentError("size > 1 MiB");
+  for (uint32_t i = 0; i < count; ++i) {
+    if (!writer.Write(MakeItem(i, size))) {
+      return absl::CancelledError("Range: the call ended");
+    }
+  }
+  if (code == 0) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(code), "range ended");
+}
+
+absl::Status ConformanceServiceImpl::Forever(lpc::CallContext& ctx,
+                                             uint32_t size,
+                                             lpc::ServerWriter<Item>& writer) {
+  if (size > (1u << 20)) return absl::InvalidArgumentError("size > 1 MiB");
+  for (uint32_t i = 0;; ++i) {
+    if (!writer.Write(MakeItem(i, size))) break;
+  }
+  // A transport may fail the Write a moment before it cancels the context.
+  if (ctx.WaitForCancellation(absl::Now() + absl::Seconds(5))) {
+    MutexLock lock(&mu_);
+    ++stream_ends_seen_;
+  }
+  return absl::CancelledError("Forever: the call ended");
+}
+
+absl::StatusOr<uint32_t> ConformanceServiceImpl::StreamEndsSeen(
+    lpc::CallContext& ctx) {
+  MutexLock lock(&mu_);
+  return stream_ends_seen_;
+}
+
+absl::StatusOr<Totals> ConformanceServiceImpl::Total(
+    lpc::CallContext& ctx, lpc::ServerReader<Item>& items) {
+  Totals totals;
+  Item item;
+  while (items.Read(&item)) {
+    totals.set_count(totals.count() + 1);
+    totals.set_size(totals.size() + item.data().size());
+  }
+  return totals;
+}
+
+absl::Status ConformanceServiceImpl::Mirror(
+    lpc::CallContext& ctx, lpc::ServerReaderWriter<Item, Item>& items) {
+  Item item;
+  while (items.Read(&item)) {
+    item.set_seq(item.seq() + 1000);
+    if (!items.Write(item)) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConformanceServiceImpl::Early(
+    lpc::CallContext& ctx, lpc::ServerReaderWriter<Item, Item>& items) {
+  Item item;
+  items.Read(&item);
+  return absl::OutOfRangeError("enough");
+}
+
+void ConformanceServiceImpl::Later(lpc::AsyncUnaryCall<LaterResult> call,
+                                   uint32_t v) {
+  MutexLock lock(&mu_);
+  repliers_.emplace_back([call, v] {
+    LaterResult r;
+    r.value = v + 1;
+    call.Reply(r);
+  });
+}
+
 }  // namespace lpc::conformance

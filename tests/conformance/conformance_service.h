@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/mutex.h"
@@ -45,9 +46,26 @@ class ConformanceServiceImpl final : public ConformanceService {
   absl::StatusOr<std::map<std::string, std::string>> EchoMetadata(
       lpc::CallContext& ctx) override;
   absl::StatusOr<std::string> Peer(lpc::CallContext& ctx) override;
+  absl::Status Range(lpc::CallContext& ctx, uint32_t count, uint32_t size,
+                     int32_t code, lpc::ServerWriter<Item>& writer) override;
+  absl::Status Forever(lpc::CallContext& ctx, uint32_t size,
+                       lpc::ServerWriter<Item>& writer) override;
+  absl::StatusOr<uint32_t> StreamEndsSeen(lpc::CallContext& ctx) override;
+  absl::StatusOr<Totals> Total(lpc::CallContext& ctx,
+                               lpc::ServerReader<Item>& items) override;
+  absl::Status Mirror(lpc::CallContext& ctx,
+                      lpc::ServerReaderWriter<Item, Item>& items) override;
+  absl::Status Early(lpc::CallContext& ctx,
+                     lpc::ServerReaderWriter<Item, Item>& items) override;
+  void Later(lpc::AsyncUnaryCall<LaterResult> call, uint32_t v) override;
+
+  ~ConformanceServiceImpl() override;
 
  private:
   lpc::Mutex mu_;
+  uint32_t stream_ends_seen_ ABSL_GUARDED_BY(mu_) = 0;
+  // The threads that answer Later; joined by the destructor.
+  std::vector<std::thread> repliers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> recorded_ ABSL_GUARDED_BY(mu_);
   uint32_t cancellations_seen_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -72,6 +72,14 @@ class ConformanceTest : public ::testing::TestWithParam<ConformanceParam> {
   std::shared_ptr<Channel> channel_;
 };
 
+// The streaming cases (conformance_streams.cc): message order, half-close
+// from either side, an early finish with a status, cancel, deadline and the
+// client going away mid-stream as the handler sees them, an oversized
+// message, many concurrent streams on one channel, and an asynchronous
+// handler. A transport that carries the call model joins them with
+// INSTANTIATE_TEST_SUITE_P(..., StreamConformanceTest, ...).
+class StreamConformanceTest : public ConformanceTest {};
+
 }  // namespace lpc::conformance
 
 #endif  // LPC_TESTS_CONFORMANCE_CONFORMANCE_SUITE_H_

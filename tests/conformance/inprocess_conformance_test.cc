@@ -45,5 +45,12 @@ INSTANTIATE_TEST_SUITE_P(
         [] { return std::make_unique<InProcessConformance>(); }}),
     ConformanceParamName);
 
+INSTANTIATE_TEST_SUITE_P(
+    InProcess, StreamConformanceTest,
+    ::testing::Values(ConformanceParam{
+        "inprocess",
+        [] { return std::make_unique<InProcessConformance>(); }}),
+    ConformanceParamName);
+
 }  // namespace
 }  // namespace lpc::conformance

@@ -110,5 +110,21 @@ INSTANTIATE_TEST_SUITE_P(
                          }}),
     ConformanceParamName);
 
+// The streaming cases, over the transports that carry the call model.
+INSTANTIATE_TEST_SUITE_P(
+    Processes, StreamConformanceTest,
+    ::testing::Values(
+        ConformanceParam{"grpc_unix",
+                         [] {
+                           return std::make_unique<ProcessConformance>(
+                               Kind::kGrpcUnix);
+                         }},
+        ConformanceParam{"grpc_tcp",
+                         [] {
+                           return std::make_unique<ProcessConformance>(
+                               Kind::kGrpcTcp);
+                         }}),
+    ConformanceParamName);
+
 }  // namespace
 }  // namespace lpc::conformance
