@@ -23,6 +23,8 @@ lpc_bazel_cc_library(lpc_codegen
     codegen/internal/emit_text.cc
     codegen/internal/emit_types.cc
     codegen/internal/emitter.h
+    codegen/internal/name_check.cc
+    codegen/internal/name_check.h
     codegen/lower.cc
   HDRS
     codegen/comments.h
@@ -86,6 +88,16 @@ lpc_bazel_cc_test(lpc_codegen_lpcc_test
   SIZE medium
   DATA
     lpc_codegen_lpcc
+)
+
+lpc_bazel_cc_binary(lpc_codegen_name_corpus
+  PACKAGE codegen
+  NAME name_corpus
+  TESTONLY
+  SRCS
+    codegen/name_corpus.cc
+  DEPS
+    lpc_codegen
 )
 
 lpc_bazel_cc_test(lpc_codegen_proto_text_test

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "codegen/cpp_emitter.h"
+#include "codegen/internal/name_check.h"
 #include "codegen/lower.h"
 #include "google/protobuf/compiler/code_generator.h"
 #include "google/protobuf/compiler/cpp/generator.h"
@@ -167,7 +168,8 @@ bool Compile(const CompileOptions& options, CompileResult* result) {
     pb::FileDescriptorProto proto;
     std::vector<CodegenError> errors;
     std::map<std::string, idl::SourceLocation> locations;
-    if (!LowerFile(*f, &proto, &errors, &locations)) {
+    if (!LowerFile(*f, &proto, &errors, &locations) ||
+        !internal::CheckGeneratedNames(*f, &errors)) {
       formatter.AddAll(errors);
       result->diagnostics = formatter.text();
       return false;

@@ -59,6 +59,7 @@ void Emitter::CheckNames() {
     }
     std::map<std::string, std::string> client = {
         {"Descriptor", "Descriptor()"},
+        {"channel_", "the member channel_"},
         {iface->name + "Client", "the constructor"}};
     std::map<std::string, std::string> service = {
         {"Descriptor", "Descriptor()"},
