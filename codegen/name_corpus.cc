@@ -76,6 +76,19 @@ const char* const kNames[] = {
 
 const char* const kPlain[] = {"plain", "Plain", "PLAIN"};
 
+// Method names cost two messages each; the method positions take the names
+// that concern methods: the members of the generated client and service
+// classes, and a few of each other kind.
+const char* const kMethodNames[] = {
+    "Descriptor", "descriptor", "Dispatch", "IClient", "IService", "MResult",
+    "MAsync", "MFuture", "M_Encode", "M_Dispatch", "MRequest", "MResponse",
+    "ctx", "done", "channel_", "request", "response", "method_id", "result",
+    "value", "lpc_p0", "lpc_ctx", "lpc_msg", "Channel", "CallContext",
+    "Service", "InterfaceDescriptor", "Status", "StatusOr", "StartCall",
+    "Bind", "ClientStream", "ServerStream", "std", "size_t", "GetDescriptor",
+    "Swap", "New", "EINVAL", "name", "plain", "Plain", "PLAIN",
+};
+
 // One position for names, as a file body (after the package line): `prefix`,
 // then `each` once per name, then `suffix`. In `each`, $N is the name, $n
 // the name in lower case, $i a number unique in the file and $U a uuid
@@ -98,6 +111,9 @@ const Position kPositions[] = {
     {"const", "", "const int32 $N = 1;\nconst string $N_s = \"n\";\n", ""},
     {"interface", "", "$U interface $N {}\n", ""},
     {"method", "$U interface I {\n", "  int32 $N([in] int32 a, [out] int32 b);\n", "  [oneway] void Log([in] string s);\n}\n"},
+    {"stream_method", "struct C { int32 a; }\n$U interface I {\n", "  stream<C> $N();\n", "}\n"},
+    {"stream_param_method", "struct C { int32 a; }\n$U interface I {\n", "  C M$i([in] stream<C> $N);\n", "}\n"},
+    {"async_method", "$U interface I {\n", "  [async] int32 $N([in] int32 a, [out] string b);\n", "}\n"},
     {"self", "", "struct $N { int32 $N; }\n", ""},
     // Members.
     {"field", "struct F {\n", "  int32 $N;\n", "}\n"},
@@ -330,7 +346,12 @@ int main(int argc, char** argv) {
   fs::create_directories(c.out / "gen");
   c.rejected_log.open(c.out / "rejected.txt");
   std::vector<std::string> names(std::begin(kNames), std::end(kNames));
-  for (const Position& p : kPositions) c.TryEach(p, names);
+  std::vector<std::string> method_names(std::begin(kMethodNames),
+                                        std::end(kMethodNames));
+  for (const Position& p : kPositions) {
+    bool method = std::string(p.group).find("method") != std::string::npos;
+    c.TryEach(p, method ? method_names : names);
+  }
   // The package: one file per name, as its last component.
   for (const std::string& name : names) {
     std::string stem = c.NextStem();

@@ -175,8 +175,9 @@ class Checker {
       (*out)[i->full_name] = "interface " + i->full_name;
       for (const idl::MethodDecl& m : i->methods) {
         std::string by = "the messages of method " + i->full_name + "." + m.name;
-        (*out)[prefix + RequestMessageName(m)] = by;
-        (*out)[prefix + ResponseMessageName(m)] = by;
+        for (const std::string& msg : GeneratedMessageNames(m)) {
+          (*out)[prefix + msg] = by;
+        }
       }
     }
   }
@@ -380,8 +381,10 @@ class Checker {
       for (const idl::MethodDecl& m : i->methods) {
         std::string mwhat = "method " + i->name + "." + m.name;
         const idl::SourceLocation* mloc = own ? &m.loc : nullptr;
-        DeclareMessage(scope, RequestMessageName(m), mwhat, mloc);
-        DeclareMessage(scope, ResponseMessageName(m), mwhat, mloc);
+        for (const std::string& msg : GeneratedMessageNames(m)) {
+          DeclareMessage(scope, msg, mwhat, mloc);
+        }
+        if (m.streaming()) continue;  // No map parameters.
         for (const idl::ParamDecl& p : m.params) {
           if (p.type.kind != Kind::kMap) continue;
           const idl::SourceLocation* ploc = own ? &p.loc : nullptr;
@@ -545,6 +548,11 @@ class Checker {
     for (const auto& [members, cls] :
          {std::pair{&request, RequestMessageName(m)},
           std::pair{&response, ResponseMessageName(m)}}) {
+      // A stream's side is its element struct, checked as a struct.
+      if (cls == RequestMessageName(m) ? m.client_streaming()
+                                       : m.server_streaming()) {
+        continue;
+      }
       std::string what = "the message of method " + iface.name + "." + m.name;
       CheckClass(cls, what, m.loc, *members, nullptr);
       // protobuf refuses two fields with one JSON name (foo_bar, fooBar).
