@@ -2555,6 +2555,7 @@ lpc_bazel_cc_test(lpc_transports_local_control_path_fuzzer
     lpc_transports_local_frame
     lpc_transports_local_metadata
     lpc_transports_local_server_fuzz_client
+    lpc_transports_local_stream_test_service
     lpc_runtime
     lpc_testing_fuzz_driver_main
     lpc_transports_local_internal_server_connection
@@ -2602,6 +2603,9 @@ lpc_bazel_cc_test(lpc_transports_local_control_path_fuzzer
     SRC:transports/local/control_path_fuzzer_corpus/payload_fd_sparse
     SRC:transports/local/control_path_fuzzer_corpus/payload_fd_unsealed
     SRC:transports/local/control_path_fuzzer_corpus/scribbled_ring
+    SRC:transports/local/control_path_fuzzer_corpus/stream_bind_open_message_half_close
+    SRC:transports/local/control_path_fuzzer_corpus/stream_credits_not_owed
+    SRC:transports/local/control_path_fuzzer_corpus/stream_memfd_message
 )
 
 lpc_bazel_cc_library(lpc_transports_local_control_socket
@@ -2771,6 +2775,7 @@ lpc_bazel_cc_test(lpc_transports_local_handle_message_fuzzer
     lpc_transports_local_frame
     lpc_transports_local_metadata
     lpc_transports_local_server_fuzz_client
+    lpc_transports_local_stream_test_service
     lpc_runtime
     lpc_testing_fuzz_driver_main
     lpc_transports_local_internal_server_connection
@@ -2807,6 +2812,21 @@ lpc_bazel_cc_test(lpc_transports_local_handle_message_fuzzer
     SRC:transports/local/handle_message_fuzzer_corpus/ring_cancel
     SRC:transports/local/handle_message_fuzzer_corpus/slot_huge
     SRC:transports/local/handle_message_fuzzer_corpus/socket_cancel
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_cancel_then_message
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_credits_not_owed
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_dropped_then_message
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_duplicate_open
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_echo_half_close
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_finish_from_client
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_message_after_half_close
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_open_metadata_flag
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_open_not_bound
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_open_trailing_bytes
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_open_unknown_method
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_open_zero_window
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_request_on_streaming_method
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_unknown
+    SRC:transports/local/handle_message_fuzzer_corpus/stream_window_announced_by_client
     SRC:transports/local/handle_message_fuzzer_corpus/unknown_flags
     SRC:transports/local/handle_message_fuzzer_corpus/unknown_method
     SRC:transports/local/handle_message_fuzzer_corpus/unknown_type
@@ -3093,6 +3113,7 @@ lpc_bazel_cc_library(lpc_transports_local_server_fuzz_client
     lpc_transports_local_memfd
     lpc_transports_local_metadata
     lpc_transports_local_section
+    lpc_transports_local_stream_test_service
     lpc_transports_local_unique_fd
     lpc_runtime
     lpc_runtime_testing_service
@@ -3106,6 +3127,25 @@ lpc_bazel_cc_library(lpc_transports_local_shared_word
   NAME shared_word
   HDRS
     transports/local/shared_word.h
+)
+
+lpc_bazel_cc_test(lpc_transports_local_stream_hostile_test
+  PACKAGE transports/local
+  NAME stream_hostile_test
+  SRCS
+    transports/local/stream_hostile_test.cc
+  DEPS
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport
+    lpc_transports_local_stream_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_internal_client_handshake
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
 )
 
 lpc_bazel_cc_test(lpc_transports_local_stream_test

@@ -74,8 +74,11 @@ void SendRecord(Input& in, FuzzClient& client) {
   m.interface_slot = in.Byte() % 3;
   m.method_id = in.Byte() % 7;
   m.flags = in.Byte() % 4 == 0 ? kFlagMetadata : 0;
-  const std::string payload =
-      m.type == MessageType::kBind ? MakeBindPayload(in) : MakePayload(in);
+  std::string payload;
+  if (!MakeStreamRecord(type, in, &m.type, &payload)) {
+    payload =
+        m.type == MessageType::kBind ? MakeBindPayload(in) : MakePayload(in);
+  }
   m.payload = payload;
   // A full ring or socket refuses it: fine.
   if (absl::StatusOr<bool> sent = client.ep().TrySend(m); sent.ok() && *sent) {

@@ -26,6 +26,7 @@
 #include "transports/local/metadata.h"
 #include "transports/local/server_fuzz_client.h"
 #include "transports/local/server_fuzz_common.h"
+#include "transports/local/stream_test_service.h"
 
 namespace {
 
@@ -52,11 +53,13 @@ IncomingMessage MessageFromInput(Input& in) {
   static constexpr MessageType kTypes[] = {
       MessageType::kRequest, MessageType::kOneway, MessageType::kBind,
       MessageType::kCancel, MessageType::kBindReply};
-  const MessageType t =
+  MessageType t =
       type < 240 ? kTypes[type % 5] : static_cast<MessageType>(type);
   const uint8_t how = in.Byte();
   std::string payload;
-  if (t == MessageType::kBind) {
+  if (MakeStreamRecord(type, in, &t, &payload)) {
+    // Stream records: bodies from the input (how & 1 still sets the flag).
+  } else if (t == MessageType::kBind) {
     payload = MakeBindPayload(in);
   } else if (how & 1) {
     // A metadata block (perhaps cut or flipped), then the request.
@@ -142,6 +145,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         SendRaw(client.sock(), EncodeCancelPacket(id), {});
       }
       server.OnSocketReadable(c);
+    }
+    if (setup & 32) {  // lpc.test.Streams bound (slot 1 or 2).
+      handle(Message(MessageType::kBind, 102, 0,
+                     EncodeBindRequest(
+                         {std::string(::lpc::testing::StreamsDescriptor().full_name),
+                          std::string(::lpc::testing::StreamsDescriptor().uuid), 1,
+                          0})));
     }
     if (setup & 16) {  // The client is gone; oneway calls still run.
       ::shutdown(client.sock(), SHUT_RDWR);

@@ -46,34 +46,8 @@ bool WaitFor(F cond, absl::Duration timeout = absl::Seconds(20)) {
   return true;
 }
 
-// One callback's result, waited for with a deadline.
 template <typename T>
-class Result {
- public:
-  std::function<void(T)> Callback() {
-    return [this](T v) {
-      std::lock_guard<std::mutex> lock(mu_);
-      value_.emplace(std::move(v));
-      cv_.notify_all();
-    };
-  }
-  // The value, or std::nullopt if it did not come within `timeout`.
-  std::optional<T> Get(absl::Duration timeout = absl::Seconds(20)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoSeconds(timeout),
-                 [this] { return value_.has_value(); });
-    return value_;
-  }
-  bool ready() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return value_.has_value();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<T> value_;
-};
+using Result = ::lpc::testing::CallbackResult<T>;
 
 using ReadResult = absl::StatusOr<std::optional<std::string>>;
 

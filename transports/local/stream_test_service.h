@@ -20,11 +20,13 @@
 #define LPC_TRANSPORTS_LOCAL_STREAM_TEST_SERVICE_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -32,6 +34,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "runtime/call.h"
 #include "runtime/mutex.h"
 #include "runtime/service.h"
@@ -55,6 +58,31 @@ inline const InterfaceDescriptor& StreamsDescriptor() {
       kStreamMethods};
   return d;
 }
+
+// One callback's result, waited for with a deadline.
+template <typename T>
+class CallbackResult {
+ public:
+  std::function<void(T)> Callback() {
+    return [this](T v) {
+      std::lock_guard<std::mutex> lock(mu_);
+      value_.emplace(std::move(v));
+      cv_.notify_all();
+    };
+  }
+  // The value, or std::nullopt if it did not come within `timeout`.
+  std::optional<T> Get(absl::Duration timeout = absl::Seconds(20)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
+                 [this] { return value_.has_value(); });
+    return value_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<T> value_;
+};
 
 // Runs `step` again and again without growing the stack when its
 // continuation comes at once: step(next) starts one step and calls

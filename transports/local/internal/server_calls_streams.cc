@@ -36,6 +36,10 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
                              std::vector<WorkItem>* items) {
   const FrameHeader& h = msg.header;
   if (c->hung_up.load()) return;  // Its caller is gone.
+  if (h.message_id == 0) {  // (DecodeFrame refuses it first.)
+    StreamProtocolError(c, StreamError::kBadOpen, 0);
+    return;
+  }
   std::string_view rest;
   absl::StatusOr<StreamOpenBody> body;
   if (!msg.oversized) {
