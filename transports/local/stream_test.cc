@@ -382,6 +382,30 @@ TEST_F(StreamTest, OversizedMessagesEndOnlyTheirStream) {
   EXPECT_EQ(transport_->stats().clients_cut_off, 0u);
 }
 
+TEST_F(StreamTest, PlainUnaryMethodThroughAStream) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext ctx;
+  auto s = ch->OpenStream(StreamsDescriptor(), M(8), &ctx);  // Plain.
+  ASSERT_OK(WriteSync(*s, "one request"));
+  s->WritesDone();
+  ReadResult r = ReadSync(*s);
+  ASSERT_OK(r.status());
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ(**r, "one request");
+  ReadResult end = ReadSync(*s);
+  ASSERT_OK(end.status());
+  EXPECT_FALSE(end->has_value());
+  EXPECT_OK(FinishSync(*s));
+  // Two requests are refused.
+  CallContext ctx2;
+  auto s2 = ch->OpenStream(StreamsDescriptor(), M(8), &ctx2);
+  ASSERT_OK(WriteSync(*s2, "a"));
+  ASSERT_OK(WriteSync(*s2, "b"));
+  EXPECT_THAT(FinishSync(*s2), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("one request")));
+}
+
 TEST_F(StreamTest, AsyncUnaryHandlersHoldNoWorker) {
   LocalPortOptions po;
   po.concurrency = 1;

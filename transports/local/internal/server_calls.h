@@ -124,6 +124,13 @@ class ServerCalls : public StreamOwner {
   // RunCall's part for a call through Dispatcher::StartCall: a stream, or a
   // REQUEST whose handler is asynchronous.
   void StartCall(WorkItem& item);
+  // A plain unary method called through a stream: its one request is read,
+  // then the handler runs on a worker like a REQUEST's (RunUnaryOverStream).
+  void StartUnaryOverStream(const std::shared_ptr<Connection>& c,
+                            const std::shared_ptr<LocalServerStream>& stream,
+                            const BoundInterface* iface,
+                            const BoundInterface::Method* method);
+  void RunUnaryOverStream(WorkItem& item);
   // A finished stream's answer to the client (STREAM_FINISH) for a stream
   // that never opened.
   void RefuseStream(const std::shared_ptr<Connection>& c, uint64_t id,

@@ -3,6 +3,7 @@
 // STREAM_OPEN and the other stream records, starting a call through
 // Dispatcher::StartCall, and the tick's look at open streams.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -188,6 +189,10 @@ void ServerCalls::StreamRecord(const std::shared_ptr<Connection>& c,
 void ServerCalls::StartCall(WorkItem& item) {
   const std::shared_ptr<Connection>& c = item.conn;
   c->handlers.fetch_add(1, std::memory_order_relaxed);
+  if (item.unary_over_stream) {
+    RunUnaryOverStream(item);
+    return;
+  }
   std::shared_ptr<LocalServerStream> stream;
   if (item.stream != nullptr) {
     stream = std::static_pointer_cast<LocalServerStream>(std::move(item.stream));
@@ -220,12 +225,71 @@ void ServerCalls::StartCall(WorkItem& item) {
   if (stream != nullptr) {
     if (c->closed.load() || c->hung_up.load()) {
       stream->End(absl::UnavailableError("client went away"), /*send=*/false);
+    } else if (!item.method->uses_start_call) {
+      StartUnaryOverStream(c, stream, item.iface, item.method);
     } else {
       dispatcher_->StartCall(*item.iface, *item.method, stream);
     }
     stream.reset();  // The handler holds it now (or dropped it: it ends).
   }
   item.charge.Release();
+  c->handlers.fetch_sub(1, std::memory_order_relaxed);
+  c->pending_calls.fetch_sub(1);
+  AfterCall(c, /*woke_client=*/false);
+}
+
+void ServerCalls::StartUnaryOverStream(
+    const std::shared_ptr<Connection>& c,
+    const std::shared_ptr<LocalServerStream>& stream,
+    const BoundInterface* iface, const BoundInterface::Method* method) {
+  using ReadResult = absl::StatusOr<std::optional<std::string>>;
+  std::shared_ptr<StreamHost> host = stream_host_;
+  stream->Read([c, stream, iface, method, host](ReadResult first) {
+    if (!first.ok()) return;  // The call ended.
+    if (!first->has_value()) {
+      stream->Finish(absl::InvalidArgumentError("the call carried no request"));
+      return;
+    }
+    stream->Read([c, stream, iface, method, host,
+                  request = std::move(**first)](ReadResult second) mutable {
+      if (!second.ok()) return;
+      if (second->has_value()) {
+        stream->Finish(absl::InvalidArgumentError(
+            absl::StrCat(method->path, " takes one request message")));
+        return;
+      }
+      // Onto a worker, like a REQUEST (the handler may block).
+      WorkItem item;
+      item.conn = c;
+      item.stream = stream;
+      item.unary_over_stream = true;
+      item.iface = iface;
+      item.method = method;
+      item.msg.payload = std::move(request);
+      host->With([&](StreamOwner& owner) {
+        auto& calls = static_cast<ServerCalls&>(owner);
+        std::vector<WorkItem> items;
+        items.push_back(std::move(item));
+        c->pending_calls.fetch_add(1);
+        calls.pool_->QueueCalls(c, items);
+      });
+    });
+  });
+}
+
+void ServerCalls::RunUnaryOverStream(WorkItem& item) {
+  const std::shared_ptr<Connection>& c = item.conn;
+  auto stream = std::static_pointer_cast<LocalServerStream>(item.stream);
+  std::string response;
+  absl::Status s = dispatcher_->DispatchBound(
+      *item.iface, *item.method, stream->context(), item.msg.payload,
+      &response);
+  if (s.ok() && !item.method->descriptor->oneway) {
+    stream->Write(std::move(response), [](absl::Status) {});
+  }
+  stream->Finish(s);
+  stream.reset();
+  item.stream.reset();
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
   AfterCall(c, /*woke_client=*/false);

@@ -123,8 +123,11 @@ struct WorkItem {
   // method; null method: the interface has no such method.
   const BoundInterface* iface = nullptr;
   const BoundInterface::Method* method = nullptr;
-  // A STREAM_OPEN: the stream that RunCall hands to Dispatcher::StartCall.
+  // A STREAM_OPEN: the stream that RunCall hands to Dispatcher::StartCall;
+  // with unary_over_stream, a plain unary method's stream whose request
+  // (msg.payload) RunCall dispatches.
   std::shared_ptr<ConnStream> stream;
+  bool unary_over_stream = false;
   std::unique_ptr<CallContext> ctx;
   uint64_t oneway_serial = 0;  // Key in Connection::oneway_calls; 0 = none.
   // The request's bytes against the request budgets, from its decoding
