@@ -20,6 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 std::string ReadFile(const fs::path& p) {
@@ -103,6 +104,80 @@ TEST_F(CompilerTest, WriteFilesWritesAndReplaces) {
   for (const auto& e : fs::recursive_directory_iterator(root_)) {
     EXPECT_THAT(e.path().string(), ::testing::Not(HasSubstr("lpcc-tmp")));
   }
+}
+
+// Conflicts that protobuf would report with no line or in its own words
+// are reported at the IDL declaration, in lpcc's words.
+TEST_F(CompilerTest, ProtobufLevelConflictsAreLocated) {
+  WriteFile(root_ / "b.idl", "package b;\nstruct a { int32 x; }\n");
+  WriteFile(root_ / "a.idl", "package b.a;\nimport \"b.idl\";\nstruct S { int32 y; }\n");
+  CompileResult result;
+  EXPECT_FALSE(Compile("a.idl", &result));
+  EXPECT_THAT(result.diagnostics,
+              HasSubstr("a.idl:1:9: error: package 'b.a' needs the namespace "
+                        "'b.a', which is the name of struct b.a in b.idl"));
+
+  WriteFile(root_ / "d.idl", "package q.r;\nstruct Z { int32 x; }\n");
+  WriteFile(root_ / "e.idl", "package q;\nimport \"d.idl\";\nstruct r { int32 y; }\n");
+  EXPECT_FALSE(Compile("e.idl", &result));
+  EXPECT_THAT(result.diagnostics,
+              HasSubstr("e.idl:3:8: error: struct q.r has the full name 'q.r', "
+                        "which is a package of the imported d.idl"));
+
+  WriteFile(root_ / "j.idl", R"(package j;
+[uuid(0b0b0b0b-1111-4222-8333-444444444444), version(1.0)]
+interface I {
+  void M([in] int32 foo_bar,
+         [in] int32 fooBar);
+}
+)");
+  EXPECT_FALSE(Compile("j.idl", &result));
+  EXPECT_THAT(result.diagnostics,
+              HasSubstr("j.idl:5:21: error: parameter 'fooBar' of I.M and "
+                        "parameter 'foo_bar' of I.M both get the JSON name "
+                        "'fooBar' in message MRequest"));
+  EXPECT_THAT(result.diagnostics, Not(HasSubstr("protobuf rejects")));
+}
+
+// libprotoc's C++ generator recurses along a chain of structs that hold one
+// another; lpcc bounds the chain before it gets there.
+TEST_F(CompilerTest, LongStructChainIsRefused) {
+  auto chain = [](int n) {
+    std::string text = "package c;\n";
+    for (int i = 0; i + 1 < n; ++i) {
+      text += "struct A" + std::to_string(i) + " { A" + std::to_string(i + 1) +
+              " next; }\n";
+    }
+    return text + "struct A" + std::to_string(n - 1) + " { int32 x; }\n";
+  };
+  WriteFile(root_ / "long.idl", chain(5000));
+  CompileResult result;
+  EXPECT_FALSE(Compile("long.idl", &result));
+  EXPECT_THAT(result.diagnostics,
+              HasSubstr("long.idl:2:8: error: struct A0 starts a chain of more "
+                        "than 1000 structs"));
+  WriteFile(root_ / "ok.idl", chain(1000));
+  EXPECT_TRUE(Compile("ok.idl", &result)) << result.diagnostics;
+}
+
+// docs/idl.md's struct nesting limit is protobuf's: 31 levels build, 32 do
+// not, and the refusal is the front end's.
+TEST_F(CompilerTest, StructNestingLimitIsProtobufs) {
+  auto nest = [](int n) {
+    std::string text = "package n;\n";
+    for (int i = 0; i < n; ++i) text += "struct S" + std::to_string(i) + " { ";
+    text += "int32 x; ";
+    for (int i = 0; i < n; ++i) text += "} ";
+    return text + "\n";
+  };
+  WriteFile(root_ / "n31.idl", nest(31));
+  CompileResult result;
+  EXPECT_TRUE(Compile("n31.idl", &result)) << result.diagnostics;
+  WriteFile(root_ / "n32.idl", nest(32));
+  EXPECT_FALSE(Compile("n32.idl", &result));
+  EXPECT_THAT(result.diagnostics,
+              HasSubstr("error: structs are nested too deeply (limit 31)"));
+  EXPECT_THAT(result.diagnostics, Not(HasSubstr("protobuf")));
 }
 
 // Deterministic mutations of the seeds; bounded in count.

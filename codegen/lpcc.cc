@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
 
   lpc::codegen::CompileResult result;
   if (!lpc::codegen::Compile(options, &result)) {
-    std::fputs(result.diagnostics.c_str(), stderr);
+    // fwrite, not fputs: a source line may hold a NUL byte.
+    std::fwrite(result.diagnostics.data(), 1, result.diagnostics.size(), stderr);
     return 1;
   }
   std::vector<lpc::codegen::OutputFile> files;

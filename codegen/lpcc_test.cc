@@ -243,6 +243,18 @@ TEST_F(LpccTest, MalformedFileReportsLocation) {
   ExpectNoOutputs();
 }
 
+TEST_F(LpccTest, NulByteDoesNotCutTheDiagnostic) {
+  const char kText[] = "package p;\nstruct T { int32 \0y; }\n";
+  WriteFile(root_ / "src/nul.idl", std::string(kText, sizeof(kText) - 1));
+  RunResult r = Compile("nul.idl");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("nul.idl:2:18: error: invalid character '\\x00'\n"
+                               "struct T { int32 ?y; }\n"
+                               "                 ^\n"));
+  EXPECT_EQ(r.err.find('\0'), std::string::npos);
+  ExpectNoOutputs();
+}
+
 TEST_F(LpccTest, MalformedImportReportsItsLocation) {
   WriteFile(root_ / "src/a/b/foo.idl", kGood);
   WriteFile(root_ / "src/a/b/dep.idl", "package a.b.dep;\nstruct Thing {\n");

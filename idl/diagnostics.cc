@@ -10,6 +10,18 @@ namespace {
 constexpr size_t kMaxShownLine = 200;
 constexpr size_t kWindowBefore = 80;
 
+// `text` with control bytes other than tab shown as '?', one for one, so
+// that a NUL or an escape sequence in the input neither cuts nor garbles
+// the excerpt and the caret still lines up.
+std::string Printable(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) c = '?';
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string Diagnostic::Format() const {
@@ -43,7 +55,7 @@ std::string ExtractSourceLine(std::string_view source, int line, int* column) {
   if (end == std::string_view::npos) end = source.size();
   std::string_view text = source.substr(pos, end - pos);
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-  if (text.size() <= kMaxShownLine) return std::string(text);
+  if (text.size() <= kMaxShownLine) return Printable(text);
   // Show a window of the line around the column.
   size_t col = *column > 0 ? static_cast<size_t>(*column - 1) : 0;
   if (col > text.size()) col = text.size();
@@ -51,7 +63,7 @@ std::string ExtractSourceLine(std::string_view source, int line, int* column) {
   std::string out;
   if (start > 0) out = "...";
   std::string_view window = text.substr(start, kMaxShownLine);
-  out.append(window);
+  out += Printable(window);
   if (start + window.size() < text.size()) out += "...";
   *column = static_cast<int>(col - start + (start > 0 ? 3 : 0) + 1);
   return out;
