@@ -1048,6 +1048,7 @@ lpc_bazel_cc_test(lpc_tests_async_async_handlers_test
     lpc_testing_gtest_main
     lpc_testing_status_matchers
     lpc_transports_grpc
+    lpc_transports_local_local_transport
     SYSTEM:absl
   SIZE medium
 )

@@ -1,6 +1,6 @@
 // Asynchronous handlers through generated code (pending.idl), on the
-// in-process transport and on gRPC over a Unix socket, each server with two
-// workers:
+// in-process transport, the local transport and gRPC over a Unix socket,
+// each server with two workers:
 //  - 10,000 [async] calls pending at once while plain calls still complete,
 //    then all answered from another thread (200 on gRPC under TSan, see
 //    kGrpcPendingCalls);
@@ -26,6 +26,7 @@
 #include "testing/status_matchers.h"
 #include "tests/async/pending.lpc.h"
 #include "transports/grpc/grpc_server.h"
+#include "transports/local/local_transport.h"
 
 namespace lpc::test::pending {
 namespace {
@@ -107,13 +108,16 @@ class PendingImpl final : public PendingService {
   std::atomic<int> cancels_{0};
 };
 
+using ChannelMaker = std::function<absl::StatusOr<std::shared_ptr<Channel>>()>;
+
 // A server with one transport, and a channel to it.
 struct Harness {
   std::string name;
-  int pending_calls;  // For TenThousandPendingWhileOtherCallsComplete.
-  // Adds the transport to `server`; returns the target to connect to, or
-  // "" for the in-process transport (whose channel `channel` makes).
-  std::function<std::string(Server*, InProcessTransport**)> add_transport;
+  int pending_calls;  // For TenThousandPendingWhileOtherCallsComplete,
+  int connections;    // spread over this many channels.
+  // Adds the transport to `server`; returns how to open a channel to it
+  // once the server started.
+  std::function<ChannelMaker(Server*)> add_transport;
 };
 
 std::string TempDir() {
@@ -130,40 +134,46 @@ class AsyncHandlersTest : public ::testing::TestWithParam<Harness> {
   void SetUp() override {
     server_ = std::make_unique<Server>();
     ASSERT_THAT(server_->RegisterService(&impl_), IsOk());
-    InProcessTransport* inprocess = nullptr;
-    const std::string target = GetParam().add_transport(server_.get(),
-                                                        &inprocess);
+    make_channel_ = GetParam().add_transport(server_.get());
     ASSERT_THAT(server_->Start(), IsOk());
-    if (inprocess != nullptr) {
-      channel_ = inprocess->NewChannel();
-    } else {
-      absl::StatusOr<std::shared_ptr<Channel>> ch = CreateChannel(target);
-      ASSERT_THAT(ch.status(), IsOk());
-      channel_ = *std::move(ch);
-    }
+    absl::StatusOr<std::shared_ptr<Channel>> ch = make_channel_();
+    ASSERT_THAT(ch.status(), IsOk());
+    channel_ = *std::move(ch);
     client_ = std::make_unique<PendingClient>(channel_);
   }
   void TearDown() override {
     client_.reset();
+    more_clients_.clear();
     channel_.reset();
     server_->Shutdown();
   }
 
   PendingImpl impl_;
   std::unique_ptr<Server> server_;
+  ChannelMaker make_channel_;
   std::shared_ptr<Channel> channel_;
   std::unique_ptr<PendingClient> client_;
+  std::vector<std::unique_ptr<PendingClient>> more_clients_;
 };
 
 TEST_P(AsyncHandlersTest, TenThousandPendingWhileOtherCallsComplete) {
   const int calls = GetParam().pending_calls;
+  // A local client connection holds at most LocalChannelOptions::
+  // max_in_flight (1,024) calls; the local run spreads them over more.
+  std::vector<PendingClient*> clients = {client_.get()};
+  for (int i = 1; i < GetParam().connections; ++i) {
+    absl::StatusOr<std::shared_ptr<Channel>> ch = make_channel_();
+    ASSERT_THAT(ch.status(), IsOk());
+    more_clients_.push_back(std::make_unique<PendingClient>(*std::move(ch)));
+    clients.push_back(more_clients_.back().get());
+  }
   std::vector<std::unique_ptr<CallContext>> contexts;
   contexts.reserve(calls);
   std::atomic<int> completed{0}, correct{0};
   for (int i = 0; i < calls; ++i) {
     contexts.push_back(std::make_unique<CallContext>());
     contexts.back()->set_timeout(absl::Minutes(5));
-    client_->AddAsync(
+    clients[i % clients.size()]->AddAsync(
         i, 1000,
         [&, i](absl::StatusOr<PendingClient::AddResult> r) {
           if (r.ok() && r->value == i + 1000) correct.fetch_add(1);
@@ -210,18 +220,39 @@ TEST_P(AsyncHandlersTest, AClientGoingAwayCancelsTheCall) {
 INSTANTIATE_TEST_SUITE_P(
     Transports, AsyncHandlersTest,
     ::testing::Values(
-        Harness{"inprocess", 10000,
-                [](Server* server, InProcessTransport** inprocess) {
+        Harness{"inprocess", 10000, 1,
+                [](Server* server) -> ChannelMaker {
                   auto t = std::make_unique<InProcessTransport>(
                       "async_handlers_test",
                       InProcessOptions{.min_workers = kWorkers,
                                        .max_workers = kWorkers});
-                  *inprocess = t.get();
+                  InProcessTransport* raw = t.get();
                   EXPECT_THAT(server->AddTransport(std::move(t)), IsOk());
-                  return std::string();
+                  return [raw]() -> absl::StatusOr<std::shared_ptr<Channel>> {
+                    return raw->NewChannel();
+                  };
                 }},
-        Harness{"grpc_unix", kGrpcPendingCalls,
-                [](Server* server, InProcessTransport**) {
+        Harness{"local", 10000, 10,
+                [](Server* server) -> ChannelMaker {
+                  static int n = 0;
+                  const std::string name = absl::StrCat("async", n++);
+                  local::LocalPortOptions o;
+                  o.runtime_dir = TempDir();
+                  o.concurrency = kWorkers;
+                  o.max_workers = kWorkers;
+                  auto t = local::MakeLocalServerTransport(name, o);
+                  EXPECT_THAT(t.status(), IsOk());
+                  if (t.ok()) {
+                    EXPECT_THAT(server->AddTransport(*std::move(t)), IsOk());
+                  }
+                  return [name] {
+                    local::LocalChannelOptions lo;
+                    lo.runtime_dir = TempDir();
+                    return local::CreateLocalChannel(name, {}, lo);
+                  };
+                }},
+        Harness{"grpc_unix", kGrpcPendingCalls, 1,
+                [](Server* server) -> ChannelMaker {
                   static int n = 0;
                   const std::string path =
                       absl::StrCat(TempDir(), "/s", n++, ".sock");
@@ -233,7 +264,9 @@ INSTANTIATE_TEST_SUITE_P(
                   EXPECT_THAT(
                       server->AddTransport(MakeGrpcServerTransport(o)),
                       IsOk());
-                  return absl::StrCat("grpc:unix:", path);
+                  return [path] {
+                    return CreateChannel(absl::StrCat("grpc:unix:", path));
+                  };
                 }}),
     [](const ::testing::TestParamInfo<Harness>& info) {
       return info.param.name;

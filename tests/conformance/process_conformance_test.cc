@@ -110,10 +110,15 @@ INSTANTIATE_TEST_SUITE_P(
                          }}),
     ConformanceParamName);
 
-// The streaming cases, over the transports that carry the call model.
+// The streaming cases.
 INSTANTIATE_TEST_SUITE_P(
     Processes, StreamConformanceTest,
     ::testing::Values(
+        ConformanceParam{"local",
+                         [] {
+                           return std::make_unique<ProcessConformance>(
+                               Kind::kLocal);
+                         }},
         ConformanceParam{"grpc_unix",
                          [] {
                            return std::make_unique<ProcessConformance>(
