@@ -149,6 +149,7 @@ absl::Status LocalClientStream::SendRecord(MessageType type,
 void LocalClientStream::Write(std::string message, WriteCallback done) {
   send_mu_.Lock();
   absl::Status refuse;
+  bool oversized = false;
   {
     MutexLock lock(&mu_);
     if (ended_) {
@@ -162,6 +163,7 @@ void LocalClientStream::Write(std::string message, WriteCallback done) {
           "message of ", message.size(),
           " bytes exceeds the maximum message size of ",
           config_.max_message_size, " bytes"));
+      oversized = true;
     } else if (!FitsLocked(message.size())) {
       // Held back until the server returns credits (OnWindowLocked).
       held_write_ = std::move(message);
@@ -175,6 +177,9 @@ void LocalClientStream::Write(std::string message, WriteCallback done) {
   }
   if (!refuse.ok()) {
     send_mu_.Unlock();
+    // An oversized message ends the call with RESOURCE_EXHAUSTED, as on
+    // every transport (the server's handler is cancelled).
+    if (oversized) End(refuse, /*cancel_server=*/true);
     done(refuse);
     return;
   }

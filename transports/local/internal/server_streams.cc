@@ -224,6 +224,9 @@ void LocalServerStream::Write(std::string message, WriteCallback done) {
           "message of ", message.size(),
           " bytes exceeds the server's maximum message size of ",
           config_.max_message_size, " bytes"));
+      // The call ends with it, as on every transport.
+      cancel = true;
+      FinishLocked(refuse, &todo).IgnoreError();
     } else if (config_.unary && reply_.has_value()) {
       refuse = absl::FailedPreconditionError("a unary call has one reply");
     }
