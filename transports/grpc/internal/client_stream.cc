@@ -424,6 +424,9 @@ class StreamCore final
       if (do_write) {
         StartWrite(&write_buf_);
         if (write_done) write_done(absl::OkStatus());
+        // Destroyed before mu_ is taken again: it may hold the last
+        // reference to a handle whose destructor takes mu_.
+        write_done = nullptr;
       }
       if (do_writes_done) StartWritesDone();
       // From here on gRPC may run OnDone at any time.

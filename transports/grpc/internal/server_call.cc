@@ -145,6 +145,9 @@ void ServerCall::Pump() {
       }
       reactor_->StartWrite(&write_buf_);
       if (write_done) write_done(absl::OkStatus());
+      // Destroyed before mu_ is taken again: it may hold the last reference
+      // to the handler's call, whose destructor finishes it (takes mu_).
+      write_done = nullptr;
     }
     if (do_finish) {
       for (auto& [k, v] : metadata) grpc_ctx_->AddTrailingMetadata(k, v);
