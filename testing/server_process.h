@@ -101,6 +101,23 @@ class ServerProcess {
     pid_ = -1;
   }
 
+  // Kills the child with SIGKILL at once and reaps it.
+  void Kill() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+    if (stdin_ >= 0) {
+      close(stdin_);
+      stdin_ = -1;
+    }
+  }
+
+  // The child's pid while it runs, else -1.
+  pid_t pid() const { return pid_; }
+
   // "ready <target> [<target>...]", without the newline.
   const std::string& ready_line() const { return ready_line_; }
 

@@ -8,14 +8,38 @@
 #define LPC_TESTS_CONFORMANCE_CONFORMANCE_SERVICE_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "runtime/channel.h"
+#include "runtime/interceptor.h"
 #include "runtime/mutex.h"
+#include "runtime/stream.h"
 #include "tests/conformance/conformance.lpc.h"
 
 namespace lpc::conformance {
+
+// A server interceptor that logs what it sees of the calls whose request
+// metadata has "conf-tag": Intercepted(tag) reads the log back.
+class RecordingInterceptor final : public ServerInterceptor {
+ public:
+  absl::Status OnStart(const InterceptedCall& call, CallContext& ctx) override;
+  void OnMessage(const InterceptedCall& call, CallContext& ctx,
+                 MessageDirection direction,
+                 std::string_view message) override;
+  void OnFinish(const InterceptedCall& call, CallContext& ctx,
+                const absl::Status& status, const CallStats& stats) override;
+
+  std::vector<std::string> Log(const std::string& tag) const;
+
+ private:
+  void Add(const CallContext& ctx, std::string event);
+
+  mutable lpc::Mutex mu_;
+  std::map<std::string, std::vector<std::string>> log_ ABSL_GUARDED_BY(mu_);
+};
 
 class ConformanceServiceImpl final : public ConformanceService {
  public:
@@ -61,11 +85,47 @@ class ConformanceServiceImpl final : public ConformanceService {
 
   ~ConformanceServiceImpl() override;
 
+  // Streams and asynchronous handlers (conformance_service_streams.cc).
+  absl::Status Generate(lpc::CallContext& ctx, uint32_t count, uint64_t size,
+                        int32_t end_code, ServerWriter<Item>& writer) override;
+  absl::StatusOr<ItemSum> Sum(lpc::CallContext& ctx,
+                            ServerReader<Item>& items) override;
+  absl::Status Chat(lpc::CallContext& ctx,
+                    ServerReaderWriter<Item, Item>& items) override;
+  void AsyncChat(AsyncServerReaderWriter<Item, Item> call) override;
+  void Park(AsyncUnaryCall<ParkResult> call, const std::string& tag) override;
+  absl::StatusOr<uint32_t> Release(lpc::CallContext& ctx) override;
+  absl::StatusOr<uint32_t> Parked(lpc::CallContext& ctx) override;
+  absl::StatusOr<uint32_t> ActiveStreams(lpc::CallContext& ctx) override;
+  absl::StatusOr<bool> Relay(lpc::CallContext& ctx, const std::string& tag,
+                             uint32_t max_millis) override;
+  absl::StatusOr<std::vector<std::string>> Intercepted(
+      lpc::CallContext& ctx, const std::string& tag) override;
+
+  // The channel Relay calls through (to this same server); set once the
+  // server listens, reset before it is destroyed.
+  void set_relay_channel(std::shared_ptr<Channel> channel);
+  // The interceptor to install on the server (Server::AddInterceptor).
+  const std::shared_ptr<RecordingInterceptor>& interceptor() const {
+    return interceptor_;
+  }
+
+  // For the streaming handlers: a stream started, ended; a handler found
+  // its call cancelled (`what` is recorded as "stream-cancelled:<what>").
+  void StreamStarted();
+  void StreamEnded();
+  void SawCancellation(const std::string& what);
+
  private:
+  const std::shared_ptr<RecordingInterceptor> interceptor_ =
+      std::make_shared<RecordingInterceptor>();
   lpc::Mutex mu_;
   uint32_t stream_ends_seen_ ABSL_GUARDED_BY(mu_) = 0;
   // The threads that answer Later; joined by the destructor.
   std::vector<std::thread> repliers_ ABSL_GUARDED_BY(mu_);
+  uint32_t active_streams_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<AsyncUnaryCall<ParkResult>> parked_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<Channel> relay_channel_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> recorded_ ABSL_GUARDED_BY(mu_);
   uint32_t cancellations_seen_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -42,6 +42,22 @@ class ConformanceTransport {
 
   // Whether the server learns the caller's uid, gid and pid.
   virtual bool HasKernelCredentials() const = 0;
+
+  // The server's process id (this process for an in-process server), to
+  // read its memory use from /proc.
+  virtual int ServerPid() const = 0;
+
+  // Starts a client of the server in a process of its own and returns once
+  // it is in the state `mode` names: "chat" (a Chat stream that has echoed
+  // one item) or "park" (a Park("child") call sent). UNIMPLEMENTED where no
+  // other process can reach the server; the suite then drops the client's
+  // handles instead.
+  virtual absl::Status StartClientProcess(const std::string& mode) {
+    (void)mode;
+    return absl::UnimplementedError("no client processes");
+  }
+  // Kills that client with SIGKILL.
+  virtual void KillClientProcess() {}
 };
 
 struct ConformanceParam {

@@ -1,4 +1,6 @@
 // The conformance suite over the in-process transport.
+#include <unistd.h>
+
 #include <memory>
 
 #include "runtime/inprocess.h"
@@ -13,12 +15,21 @@ class InProcessConformance final : public ConformanceTransport {
   absl::Status StartServer(const ServerOptions& options) override {
     server_ = std::make_unique<Server>(options);
     absl::Status s = server_->RegisterService(&service_);
+    if (s.ok()) s = server_->AddInterceptor(service_.interceptor());
     if (!s.ok()) return s;
     auto transport = std::make_unique<InProcessTransport>("conformance");
     transport_ = transport.get();
     s = server_->AddTransport(std::move(transport));
     if (!s.ok()) return s;
-    return server_->Start();
+    s = server_->Start();
+    if (!s.ok()) return s;
+    ChannelOptions relay;
+    relay.max_message_size = options.max_message_size;
+    absl::StatusOr<std::shared_ptr<Channel>> channel =
+        transport_->NewChannel(relay);
+    if (!channel.ok()) return channel.status();
+    service_.set_relay_channel(*std::move(channel));
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::shared_ptr<Channel>> NewChannel(
@@ -28,9 +39,12 @@ class InProcessConformance final : public ConformanceTransport {
 
   void StopServer() override {
     if (server_ != nullptr) server_->Shutdown();
+    service_.set_relay_channel(nullptr);
   }
 
   bool HasKernelCredentials() const override { return true; }
+
+  int ServerPid() const override { return getpid(); }
 
  private:
   ConformanceServiceImpl service_;

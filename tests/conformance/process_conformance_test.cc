@@ -38,10 +38,8 @@ class ProcessConformance final : public ConformanceTransport {
       return absl::InternalError("mkdtemp failed");
     }
     dir_ = dir_template;
-    std::string server = absl::StrCat(std::getenv("TEST_SRCDIR"),
-                                      "/lpc/tests/conformance/conformance_server");
     std::vector<std::string> args = {
-        server, absl::StrCat("--max_message_size=", options.max_message_size)};
+        Binary(), absl::StrCat("--max_message_size=", options.max_message_size)};
     switch (kind_) {
       case Kind::kLocal:
         args.push_back("--local_port=conformance");
@@ -73,6 +71,7 @@ class ProcessConformance final : public ConformanceTransport {
   }
 
   void StopServer() override {
+    client_.Kill();
     server_.Stop();
     if (!dir_.empty()) {
       std::string cmd = absl::StrCat("rm -rf '", dir_, "'");
@@ -83,9 +82,26 @@ class ProcessConformance final : public ConformanceTransport {
 
   bool HasKernelCredentials() const override { return kind_ == Kind::kLocal; }
 
+  int ServerPid() const override { return server_.pid(); }
+
+  absl::Status StartClientProcess(const std::string& mode) override {
+    return client_.Start({Binary(), absl::StrCat("--client_of=", target_),
+                          absl::StrCat("--client_mode=", mode),
+                          absl::StrCat("--runtime_dir=", dir_)});
+  }
+
+  void KillClientProcess() override { client_.Kill(); }
+
  private:
+  static std::string Binary() {
+    return absl::StrCat(std::getenv("TEST_SRCDIR"),
+                        "/lpc/tests/conformance/conformance_server");
+  }
+
+
   const Kind kind_;
   ::lpc::testing::ServerProcess server_;
+  ::lpc::testing::ServerProcess client_;
   std::string dir_;
   std::string target_;
 };
