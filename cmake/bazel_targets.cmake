@@ -436,6 +436,33 @@ lpc_bazel_cc_test(lpc_examples_kvstore_watch_test
   SIZE medium
 )
 
+lpc_bazel_cc_test(lpc_examples_propagation_propagation_example
+  PACKAGE examples/propagation
+  NAME propagation_example
+  SRCS
+    examples/propagation/propagation_example.cc
+  DEPS
+    lpc_examples_propagation_ticker_lpc
+    lpc_runtime
+    lpc_runtime_inprocess
+    SYSTEM:absl
+  SIZE small
+)
+
+lpc_bazel_idl_library(lpc_examples_propagation_ticker_lpc
+  PACKAGE examples/propagation
+  NAME ticker_lpc
+  SRCS
+    examples/propagation/ticker.idl
+  HDRS
+    examples/propagation/ticker.lpc.h
+    examples/propagation/ticker.pb.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
 lpc_bazel_idl_library(lpc_examples_streams_feed_lpc
   PACKAGE examples/streams
   NAME feed_lpc
@@ -1120,6 +1147,7 @@ lpc_bazel_cc_library(lpc_tests_conformance_conformance_service
   NAME conformance_service
   SRCS
     tests/conformance/conformance_service.cc
+    tests/conformance/conformance_service_streams.cc
   HDRS
     tests/conformance/conformance_service.h
   DEPS
@@ -1137,6 +1165,7 @@ lpc_bazel_cc_library(lpc_tests_conformance_conformance_suite
     tests/conformance/conformance_streams.cc
     tests/conformance/conformance_suite.cc
     tests/conformance/propagation_cases.cc
+    tests/conformance/conformance_stream_cases.cc
   HDRS
     tests/conformance/conformance_suite.h
   DEPS
