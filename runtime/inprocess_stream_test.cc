@@ -388,6 +388,31 @@ TEST_F(InProcessStreamTest, DeadlineMidStreamIsSeenByBothSides) {
   EXPECT_TRUE(service_.handler_saw_cancel_.load());
 }
 
+TEST_F(InProcessStreamTest, WritersHeldBackByTheWindowEndAtTheDeadline) {
+  ServerOptions options;
+  options.stream_window.messages = 1;
+  ChannelOptions copts;
+  copts.stream_window.messages = 1;
+  StartServer(options, 2, copts);
+  // The server's writer: the client never reads.
+  CallContext ctx;
+  ctx.set_timeout(absl::Milliseconds(300));
+  auto reader = ClientReader<Num>::Start(channel_, kIface, M(kCount), &ctx,
+                                         Enc(-1), &DecodeNum);
+  // The client's writer: the handler never reads.
+  CallContext ctx2;
+  ctx2.set_timeout(absl::Milliseconds(300));
+  auto rw = ClientReaderWriter<Num, Num>::Start(
+      channel_, kIface, M(kAsyncBidi), &ctx2, &EncodeNum, &DecodeNum);
+  EXPECT_TRUE(rw.Write(Num{1}));   // Fits the window.
+  EXPECT_FALSE(rw.Write(Num{2}));  // Held back until the deadline.
+  EXPECT_THAT(rw.Finish(), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  ASSERT_TRUE(Eventually([&] { return service_.handler_done_.load(); }));
+  EXPECT_TRUE(service_.handler_saw_cancel_.load());
+  EXPECT_EQ(service_.writes_done_.load(), 1);
+  EXPECT_THAT(reader.Finish(), StatusIs(absl::StatusCode::kDeadlineExceeded));
+}
+
 TEST_F(InProcessStreamTest, AnOversizedStreamMessageEndsTheCall) {
   ServerOptions options;
   options.max_message_size = 1000;
