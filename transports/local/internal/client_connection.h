@@ -70,6 +70,10 @@ class ClientStreamSink {
   virtual void CheckDeadline(absl::Time now) = 0;
 };
 
+// Whether this thread is delivering stream records as the leader (their
+// callbacks run there): such a thread must not wait for ring room.
+bool InLeaderDrain();
+
 class ClientConnection : public MemfdPort,
                          public std::enable_shared_from_this<ClientConnection> {
  public:
@@ -114,6 +118,11 @@ class ClientConnection : public MemfdPort,
   // Places a message and publishes it, waiting for ring room until
   // `deadline`.
   absl::Status Send(const OutgoingMessage& m, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(send_mu_);
+
+  // Places and publishes a message only if that needs no wait (the send
+  // lock is free and the ring has room); DEADLINE_EXCEEDED otherwise.
+  absl::Status SendWithoutWaiting(const OutgoingMessage& m)
       ABSL_LOCKS_EXCLUDED(send_mu_);
 
   // Tells the server to cancel call `id`: a control packet if the socket

@@ -6,6 +6,11 @@
 #include "transports/local/internal/client_connection.h"
 
 namespace lpc::local::internal {
+namespace {
+thread_local bool in_leader_drain = false;
+}  // namespace
+
+bool InLeaderDrain() { return in_leader_drain; }
 
 absl::StatusOr<uint32_t> ClientConnection::RegisterStream(
     uint64_t id, std::weak_ptr<ClientStreamSink> stream,
@@ -47,6 +52,25 @@ void ClientConnection::Defer(std::function<void()> fn) {
   WakeLeader();
 }
 
+absl::Status ClientConnection::SendWithoutWaiting(const OutgoingMessage& m) {
+  if (!send_mu_.TryLock()) {
+    return absl::DeadlineExceededError("another thread is sending");
+  }
+  send_deadline_ = absl::InfinitePast();
+  ep_->SetRunning(true);
+  absl::StatusOr<bool> ok = ep_->TrySend(m);
+  if (ok.ok() && *ok) ep_->Flush();
+  send_mu_.Unlock();
+  if (!ok.ok()) {
+    if (absl::IsResourceExhausted(ok.status())) return ok.status();
+    MarkDead(absl::UnavailableError(
+        absl::StrCat("local transport broken: ", ok.status().message())));
+    return dead_status();
+  }
+  if (!*ok) return absl::DeadlineExceededError("request ring full");
+  return absl::OkStatus();
+}
+
 bool ClientConnection::RouteStreamRecord(IncomingMessage& m) {
   std::shared_ptr<ClientStreamSink> stream;
   {
@@ -60,7 +84,9 @@ bool ClientConnection::RouteStreamRecord(IncomingMessage& m) {
     stray_replies_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
+  in_leader_drain = true;
   absl::Status s = stream->OnRecord(m);
+  in_leader_drain = false;
   if (s.ok()) return true;
   MarkDead(absl::UnavailableError(
       absl::StrCat("bad reply from server: ", s.message())));

@@ -288,15 +288,30 @@ void LocalClientStream::MaybeReturnCredits() {
     messages = std::exchange(unreturned_messages_, 0);
     bytes = std::exchange(unreturned_bytes_, 0);
   }
+  SendCredits(messages, bytes, /*may_wait=*/!InLeaderDrain());
+}
+
+void LocalClientStream::SendCredits(uint32_t messages, uint64_t bytes,
+                                    bool may_wait) {
   // Unordered with the stream's messages: no send_mu_.
   OutgoingMessage m;
   m.type = MessageType::kWindowUpdate;
   m.message_id = config_.id;
   const std::string body = EncodeWindowBody(kWindowCredits, messages, bytes);
   m.payload = body;
-  if (absl::Status s = conn_->Send(m, config_.deadline); !s.ok()) {
-    End(s, /*cancel_server=*/true);
+  absl::Status s = may_wait ? conn_->Send(m, config_.deadline)
+                            : conn_->SendWithoutWaiting(m);
+  if (!may_wait && absl::IsDeadlineExceeded(s)) {
+    // The leader never waits for ring room: it would stop draining the
+    // replies, and a server whose reply queue is full stops reading our
+    // ring. The pump sends it instead.
+    std::shared_ptr<LocalClientStream> self = shared_from_this();
+    conn_->Defer([self, messages, bytes] {
+      self->SendCredits(messages, bytes, /*may_wait=*/true);
+    });
+    return;
   }
+  if (!s.ok()) End(s, /*cancel_server=*/true);
 }
 
 void LocalClientStream::Finish(FinishCallback done) {

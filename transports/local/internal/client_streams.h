@@ -96,6 +96,9 @@ class LocalClientStream final
   void SendHeld(std::string bytes, WriteCallback done);
   // Sends credits for what Read took, if the rule says so.
   void MaybeReturnCredits();
+  // Sends a WINDOW_UPDATE; without `may_wait` (on the leader's drain) a
+  // full ring hands it to the pump instead of waiting.
+  void SendCredits(uint32_t messages, uint64_t bytes, bool may_wait);
   // The end, under mu_; returns false if it had ended already.
   bool EndLocked(const absl::Status& status, bool by_server, Todo* todo)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
