@@ -370,6 +370,28 @@ TEST_F(StreamTest, OversizedMessagesEndOnlyTheirStream) {
     EXPECT_THAT(FinishSync(*s),
                 StatusIs(absl::StatusCode::kResourceExhausted));
   }
+  {
+    // A Write over the writer's own limit sends nothing and ends the
+    // stream: on the client,
+    ChannelOptions small;
+    small.max_message_size = 1000;
+    auto ch2 = NewChannel(small);
+    CallContext ctx;
+    auto s = ch2->OpenStream(StreamsDescriptor(), M(3), &ctx);
+    EXPECT_THAT(WriteSync(*s, std::string(5000, 'c')),
+                StatusIs(absl::StatusCode::kResourceExhausted));
+    EXPECT_THAT(FinishSync(*s),
+                StatusIs(absl::StatusCode::kResourceExhausted));
+  }
+  {
+    // and on the server (its limit is 64 KiB).
+    CallContext ctx;
+    auto s = ch->OpenStream(StreamsDescriptor(), M(1), &ctx);
+    ASSERT_OK(WriteSync(*s, "1 100000"));
+    EXPECT_THAT(FinishSync(*s),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         HasSubstr("maximum message size")));
+  }
   // The connections survive.
   CallContext ctx;
   auto s = ch->OpenStream(StreamsDescriptor(), M(3), &ctx);
