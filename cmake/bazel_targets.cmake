@@ -25,6 +25,8 @@ lpc_bazel_cc_library(lpc_codegen
     codegen/internal/emitter.h
     codegen/internal/name_check.cc
     codegen/internal/name_check.h
+    codegen/internal/struct_chains.cc
+    codegen/internal/struct_chains.h
     codegen/lower.cc
   HDRS
     codegen/comments.h

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "codegen/internal/struct_chains.h"
 #include "idl/cpp_names.h"
-#include "idl/frontend.h"
 
 namespace lpc::codegen::internal {
 namespace {
@@ -130,7 +130,6 @@ class Checker {
     for (const auto& iface : file_.interfaces) {
       for (const idl::MethodDecl& m : iface->methods) CheckMethodMessages(*iface, m);
     }
-    CheckChains();
     return !failed_;
   }
 
@@ -570,67 +569,16 @@ class Checker {
     }
   }
 
-  // ---- Chains of structs ----
-
-  // The number of structs in the longest chain from `s` along field types,
-  // at most kMaxStructChainLength + 1 (then the chain is too long).
-  int Longest(const idl::StructDecl* s, int depth) {
-    auto memo = longest_.find(s);
-    if (memo != longest_.end()) return memo->second;
-    if (depth > idl::kMaxStructChainLength) return depth;
-    on_path_.insert(s);
-    int best = 1;
-    auto visit = [&](const TypeRef& t, auto& self) -> void {
-      if (t.resolved_struct != nullptr && on_path_.count(t.resolved_struct) == 0) {
-        best = std::max(best, 1 + Longest(t.resolved_struct, depth + 1));
-      }
-      for (const TypeRef& a : t.args) self(a, self);
-    };
-    for (const idl::FieldDecl& f : s->fields) {
-      visit(f.type, visit);
-      if (best > idl::kMaxStructChainLength) break;
-    }
-    on_path_.erase(s);
-    if (best <= idl::kMaxStructChainLength) longest_[s] = best;
-    return best;
-  }
-
-  // libprotoc's C++ generator recurses along chains of messages that hold
-  // one another, and overflows the stack on a long one.
-  void CheckChains() {
-    std::function<bool(const idl::StructDecl&)> check =
-        [&](const idl::StructDecl& s) {
-          if (Longest(&s, 1) > idl::kMaxStructChainLength) {
-            Error(s.loc, "struct " + Local(s.full_name) +
-                             " starts a chain of more than " +
-                             std::to_string(idl::kMaxStructChainLength) +
-                             " structs that hold one another (through "
-                             "fields of any type), more than lpcc's C++ "
-                             "generator handles; shorten it");
-            return false;
-          }
-          for (const auto& n : s.nested_structs) {
-            if (!check(*n)) return false;
-          }
-          return true;
-        };
-    for (const auto& s : file_.structs) {
-      if (!check(*s)) return;
-    }
-  }
-
   const idl::File& file_;
   std::vector<CodegenError>* errors_;
   std::string package_;
-  std::map<const idl::StructDecl*, int> longest_;
-  std::set<const idl::StructDecl*> on_path_;
   bool failed_ = false;
 };
 
 }  // namespace
 
 bool CheckGeneratedNames(const idl::File& file, std::vector<CodegenError>* errors) {
-  return Checker(file, errors).Run();
+  return Checker(file, errors).Run() && CheckStructChains(file, errors);
 }
 
 }  // namespace lpc::codegen::internal
