@@ -59,7 +59,10 @@ using FinishCallback = std::function<void(absl::Status)>;
 
 // The client side of one call that the client opened with
 // Channel::OpenStream. Owned by the caller through a shared_ptr; dropping
-// the last reference before the call ended cancels it.
+// the last reference before the call ended cancels it. Once the last
+// reference is gone, the transport no longer touches the caller's
+// CallContext (so a handle that owns the context may destroy it right after
+// the stream), and no callback of this stream runs after that.
 class ClientStream {
  public:
   virtual ~ClientStream() = default;
