@@ -62,7 +62,7 @@ using FinishCallback = std::function<void(absl::Status)>;
 // the last reference before the call ended cancels it. Once the last
 // reference is gone, the transport no longer touches the caller's
 // CallContext (so a handle that owns the context may destroy it right after
-// the stream), and no callback of this stream runs after that.
+// the stream).
 class ClientStream {
  public:
   virtual ~ClientStream() = default;
