@@ -308,7 +308,16 @@ bool CallContext::WasCancelledExplicitly() const {
 
 bool CallContext::WaitForCancellation(absl::Time until) const {
   absl::Time limit = std::min(until, deadline_);
-  EnsureCancelState()->WaitUntil(limit);
+  internal::CancelState* state = EnsureCancelState();
+  state->WaitUntil(limit);
+  const absl::Time now = absl::Now();
+  if (has_deadline() && now >= deadline_) {
+    // Woken by the deadline, perhaps before the timer thread ran the
+    // deadline callbacks: run them here (at most once; a no-op if the timer
+    // took them), so that they have run, or are running, when this returns,
+    // even if the caller then returns and its context dies at once.
+    state->Expire(now);
+  }
   return IsCancelled();
 }
 

@@ -114,7 +114,9 @@ class CallContext {
   // True only if Cancel() was called (as opposed to the deadline passing).
   bool WasCancelledExplicitly() const;
   // Blocks until the call is cancelled, its deadline passes, or `until`
-  // passes. Returns IsCancelled().
+  // passes. Returns IsCancelled(). When it returns because the deadline
+  // passed, the deadline's cancel callbacks have run (on this thread, if the
+  // timer thread had not taken them yet) or are running.
   bool WaitForCancellation(absl::Time until) const;
   // Runs `fn` once when Cancel() is called or the deadline passes: at once,
   // on this thread, if either already happened. Returns a handle for
@@ -226,7 +228,7 @@ class CancelState : public std::enable_shared_from_this<CancelState> {
   // The deadline of the on_deadline callbacks.
   void SetDeadline(absl::Time deadline);
   // Runs the on_deadline callbacks if the deadline has passed by `now`
-  // (the deadline timer calls it).
+  // (the deadline timer calls it, and CallContext::WaitForCancellation).
   void Expire(absl::Time now);
 
  private:
@@ -242,7 +244,8 @@ class CancelState : public std::enable_shared_from_this<CancelState> {
   using Callbacks =
       absl::InlinedVector<std::pair<uint32_t, std::function<void()>>, 1>;
   // Runs `to_run`, taken under mu_ with run `slot` marked (0: Cancel,
-  // 1: Expire, which only the timer thread calls), then unmarks it.
+  // 1: Expire, whichever thread took the deadline callbacks), then unmarks
+  // it.
   void Run(Callbacks& to_run, int slot);
   // Arms or disarms the timer for the current deadline and callbacks.
   void UpdateTimerLocked();

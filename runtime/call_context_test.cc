@@ -1,7 +1,10 @@
 #include "runtime/call_context.h"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -53,6 +56,36 @@ TEST(CallContextTest, WaitEndsAtDeadline) {
   ctx.set_timeout(absl::Milliseconds(20));
   EXPECT_TRUE(ctx.WaitForCancellation(absl::InfiniteFuture()));
   EXPECT_FALSE(ctx.WasCancelledExplicitly());
+}
+
+// A handler that waits out its deadline and returns at once: its
+// context dies right after the wait, and the deadline callbacks must have
+// run (or be running) by then, not be left to the timer thread, which
+// skips a dead context. Repeated: the two threads race on every round.
+TEST(CallContextTest, DeadlineCallbacksHaveRunWhenTheWaitEnds) {
+  struct Runs {
+    std::mutex mu;
+    std::condition_variable cv;
+    int n = 0;
+  };
+  auto runs = std::make_shared<Runs>();
+  for (int round = 1; round <= 50; ++round) {
+    {
+      CallContext ctx;
+      ctx.set_timeout(absl::Milliseconds(2));
+      ctx.AddCancelCallback([runs] {
+        std::lock_guard<std::mutex> lock(runs->mu);
+        ++runs->n;
+        runs->cv.notify_all();
+      });
+      EXPECT_TRUE(ctx.WaitForCancellation(absl::InfiniteFuture()));
+    }
+    std::unique_lock<std::mutex> lock(runs->mu);
+    ASSERT_TRUE(runs->cv.wait_for(lock, std::chrono::seconds(10),
+                                  [&] { return runs->n >= round; }))
+        << "round " << round << ": the deadline callback never ran";
+    EXPECT_EQ(runs->n, round);
+  }
 }
 
 TEST(CallContextTest, WaitEndsAtItsOwnLimit) {
