@@ -613,6 +613,14 @@ lpc_bazel_cc_library(lpc_idl
     idl/cpp_names.cc
     idl/diagnostics.cc
     idl/frontend.cc
+    idl/internal/file_analysis.h
+    idl/internal/parse_decls.cc
+    idl/internal/parse_interface.cc
+    idl/internal/parse_types.cc
+    idl/internal/parser.h
+    idl/internal/sema_consts.cc
+    idl/internal/sema_members.cc
+    idl/internal/sema_types.cc
     idl/lexer.cc
     idl/parser.cc
     idl/sema.cc

@@ -19,6 +19,10 @@
 
 namespace lpc::idl {
 
+namespace internal {
+class FileAnalysis;  // idl/internal/file_analysis.h
+}  // namespace internal
+
 // Analyses files one at a time, imports first; keeps the symbol tables of
 // every file it has accepted so that later files can refer to them.
 class Analyzer {
@@ -43,7 +47,7 @@ class Analyzer {
   using SymbolTable = std::unordered_map<std::string, Symbol>;
 
  private:
-  friend class FileAnalysis;
+  friend class internal::FileAnalysis;
 
   DiagnosticSink* sink_;
   // Members of every analysed file and struct, keyed by File*/StructDecl*.
