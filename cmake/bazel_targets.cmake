@@ -1251,6 +1251,24 @@ lpc_bazel_cc_test(lpc_tests_propagation_chain_test
     lpc_tests_propagation_chain_client
 )
 
+lpc_bazel_cc_test(lpc_tests_propagation_deadline_test
+  PACKAGE tests/propagation
+  NAME deadline_test
+  SRCS
+    tests/propagation/deadline_test.cc
+  DEPS
+    lpc_tests_propagation_propagation_lpc
+    lpc_runtime
+    lpc_runtime_config_proto
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_transports_connect
+    lpc_transports_grpc
+    lpc_transports_local_local_transport
+    SYSTEM:absl
+  SIZE medium
+)
+
 lpc_bazel_idl_library(lpc_tests_propagation_propagation_lpc
   PACKAGE tests/propagation
   NAME propagation_lpc

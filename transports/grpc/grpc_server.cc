@@ -185,11 +185,13 @@ class GrpcServerTransport::Impl::Reactor final
 
   // The client cancelled, its deadline passed, or the connection broke.
   // A oneway call has already been answered; its handler keeps running.
+  // At the deadline the handler's context is not cancelled: it ends by its
+  // own deadline, which its children inherit as a deadline.
   void OnCancel() override {
     if (call_->uses_stream) {
       call_->OnCancel();
     } else if (!call_->oneway) {
-      call_->ctx.Cancel();
+      call_->EndContext(call_->DeadlinePassed());
     }
   }
 

@@ -38,10 +38,33 @@ void ServerCall::StartStream(const StreamWindow& window,
   Pump();
 }
 
-absl::Status ServerCall::EndedStatus() const {
-  if (absl::Now() >= ctx.deadline()) {
-    return absl::DeadlineExceededError("deadline exceeded");
+namespace {
+// gRPC's deadline timer reads the monotonic clock, the context the wall
+// clock: a call that gRPC ends within this margin of its deadline ended by
+// it (a client's cancel that close to the deadline is no different).
+constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(1);
+}  // namespace
+
+bool ServerCall::DeadlinePassed() const {
+  return absl::Now() + kDeadlineSlack >= ctx.deadline();
+}
+
+void ServerCall::EndContext(bool deadline_passed) {
+  if (!deadline_passed) {
+    ctx.Cancel();
+    return;
   }
+  // Waits out the slack at most, so that the handler sees its context
+  // ended before its operations fail.
+  ctx.WaitForCancellation(ctx.deadline());
+}
+
+absl::Status ServerCall::EndedStatus() const {
+  return EndedStatus(DeadlinePassed());
+}
+
+absl::Status ServerCall::EndedStatus(bool deadline_passed) {
+  if (deadline_passed) return absl::DeadlineExceededError("deadline exceeded");
   return absl::CancelledError("the client cancelled the call or went away");
 }
 
@@ -192,6 +215,7 @@ void ServerCall::OnStreamReadDone(bool ok) {
   read_buf_.Clear();
   // A failed read is the client's half-close, or the call's end.
   const bool cancelled = !ok && grpc_ctx_->IsCancelled();
+  const bool expired = cancelled && DeadlinePassed();
   ReadCallback deliver;
   absl::StatusOr<std::optional<std::string>> value;
   std::vector<ReadCallback> reads;
@@ -203,7 +227,7 @@ void ServerCall::OnStreamReadDone(bool ok) {
     if (ended_) {
       // Dropped: the call is over.
     } else if (cancelled) {
-      failed = EndedStatus();
+      failed = EndedStatus(expired);
       EndLocked(failed, failed, &reads, &writes);
     } else if (!ok) {
       input_ended_ = true;
@@ -224,7 +248,7 @@ void ServerCall::OnStreamReadDone(bool ok) {
       buffered_.push_back(std::move(message));
     }
   }
-  if (cancelled) ctx.Cancel();
+  if (cancelled) EndContext(expired);
   if (deliver) deliver(std::move(value));
   for (auto& r : reads) r(failed);
   for (auto& w : writes) w(failed);
@@ -299,7 +323,8 @@ void ServerCall::Finish(absl::Status status) {
 }
 
 void ServerCall::OnCancel() {
-  absl::Status status = EndedStatus();
+  const bool expired = DeadlinePassed();
+  const absl::Status status = EndedStatus(expired);
   std::vector<ReadCallback> reads;
   std::vector<WriteCallback> writes;
   {
@@ -310,7 +335,7 @@ void ServerCall::OnCancel() {
     ops_status_ = status;
   }
   // The handler sees the cancellation before its operations fail.
-  ctx.Cancel();
+  EndContext(expired);
   for (auto& r : reads) r(status);
   for (auto& w : writes) w(status);
   Pump();

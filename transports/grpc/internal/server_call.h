@@ -96,6 +96,15 @@ class ServerCall final : public ServerStream {
   void OnStreamReadDone(bool ok);
   void OnWriteDone(bool ok);
   void OnCancel();
+  // gRPC ended the call (its OnCancel, a failed read or write): the client
+  // cancelled or went away, or the deadline passed; gRPC does not say
+  // which. Whether it was the deadline, by the clock the context reads.
+  bool DeadlinePassed() const;
+  // Tells the handler's context: a cancel is an explicit Cancel(); at the
+  // deadline the context's own deadline ends it (IsCancelled() without
+  // WasCancelledExplicitly(), and children see a deadline, not a cancel),
+  // once it has passed by that clock.
+  void EndContext(bool deadline_passed);
   // Ends the call from the transport (shutdown, refused, cancelled while
   // queued): the client gets `status`, the context is cancelled, then
   // pending operations fail with `status`.
@@ -127,6 +136,7 @@ class ServerCall final : public ServerStream {
   void SnapshotMetadataLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Why operations fail once the client went away.
   absl::Status EndedStatus() const;
+  static absl::Status EndedStatus(bool deadline_passed);
 
   grpc::ServerGenericBidiReactor* const reactor_;  // Until OnDone.
   grpc::CallbackServerContext* const grpc_ctx_;    // Until OnDone.
