@@ -172,9 +172,39 @@ void CancelState::Expire(absl::Time now) {
   Run(to_run, 1);
 }
 
+void CancelState::ExpireNow() {
+  Callbacks to_run;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_.load(std::memory_order_relaxed) ||
+        expired_.load(std::memory_order_relaxed)) {
+      return;
+    }
+    expired_.store(true, std::memory_order_release);
+    // Deadline callbacks that Expire is running already are not here.
+    if (deadline_part_ != nullptr && deadline_part_->callbacks > 0) {
+      for (auto it = callbacks_.begin(); it != callbacks_.end();) {
+        if ((it->first & 1) != 0) {
+          to_run.push_back(std::move(*it));
+          it = callbacks_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      deadline_part_->callbacks = 0;
+      UpdateTimerLocked();
+      running_ |= 2;
+      runners_[1] = std::this_thread::get_id();
+    }
+  }
+  cv_.notify_all();
+  if (!to_run.empty()) Run(to_run, 1);
+}
+
 bool CancelState::WaitUntil(absl::Time until) const {
   std::unique_lock<std::mutex> lock(mu_);
-  while (!cancelled_.load(std::memory_order_relaxed)) {
+  while (!cancelled_.load(std::memory_order_relaxed) &&
+         !expired_.load(std::memory_order_relaxed)) {
     if (until == absl::InfiniteFuture()) {
       cv_.wait(lock);
     } else if (cv_.wait_until(lock, absl::ToChronoTime(until)) ==
@@ -189,8 +219,10 @@ uint64_t CancelState::AddCallback(std::function<void()> fn, bool on_deadline,
                                   absl::Time deadline) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const bool expired = on_deadline && deadline != absl::InfiniteFuture() &&
-                         absl::Now() >= deadline;
+    const bool expired =
+        on_deadline && (expired_.load(std::memory_order_relaxed) ||
+                        (deadline != absl::InfiniteFuture() &&
+                         absl::Now() >= deadline));
     if (!cancelled_.load(std::memory_order_relaxed) && !expired) {
       // Never 0 ("no callback"); wraps after 2^31 callbacks on one call.
       next_handle_ += 2;
@@ -297,8 +329,9 @@ std::shared_ptr<internal::CancelState> CallContext::cancel_state() const {
 void CallContext::Cancel() { EnsureCancelState()->Cancel(); }
 
 bool CallContext::IsCancelled() const {
-  return WasCancelledExplicitly() ||
-         (has_deadline() && absl::Now() >= deadline_);
+  const internal::CancelState* state = cancel_.load(std::memory_order_acquire);
+  if (state != nullptr && (state->cancelled() || state->expired())) return true;
+  return has_deadline() && absl::Now() >= deadline_;
 }
 
 bool CallContext::WasCancelledExplicitly() const {

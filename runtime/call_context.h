@@ -109,7 +109,8 @@ class CallContext {
   // the server; on the server the transport calls it when the client
   // cancelled or went away. Idempotent.
   void Cancel();
-  // True once cancelled, or once the deadline has passed.
+  // True once cancelled, or once the deadline has passed (or the server
+  // transport saw it pass, a moment before this process's clock does).
   bool IsCancelled() const;
   // True only if Cancel() was called (as opposed to the deadline passing).
   bool WasCancelledExplicitly() const;
@@ -217,7 +218,15 @@ class CancelState : public std::enable_shared_from_this<CancelState> {
 
   void Cancel();
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
-  // Waits until cancelled or `until`; returns cancelled().
+  // For server transports: the call ended by its deadline as the peer's
+  // clock or the transport saw it, a moment before this process's clock
+  // reaches it. From now on the context reads as past its deadline
+  // (IsCancelled(), not WasCancelledExplicitly()), and the deadline
+  // callbacks run now, on this thread. No-op once cancelled or expired.
+  void ExpireNow();
+  bool expired() const { return expired_.load(std::memory_order_acquire); }
+  // Waits until cancelled, expired (ExpireNow) or `until`; returns
+  // cancelled().
   bool WaitUntil(absl::Time until) const;
   // Runs `fn` on Cancel(); with `on_deadline`, also once `deadline`
   // passes (SetDeadline moves it). Runs it at once, on this thread, if that
@@ -244,8 +253,8 @@ class CancelState : public std::enable_shared_from_this<CancelState> {
   using Callbacks =
       absl::InlinedVector<std::pair<uint32_t, std::function<void()>>, 1>;
   // Runs `to_run`, taken under mu_ with run `slot` marked (0: Cancel,
-  // 1: Expire, whichever thread took the deadline callbacks), then unmarks
-  // it.
+  // 1: Expire or ExpireNow, whichever thread took the deadline callbacks),
+  // then unmarks it.
   void Run(Callbacks& to_run, int slot);
   // Arms or disarms the timer for the current deadline and callbacks.
   void UpdateTimerLocked();
@@ -255,6 +264,7 @@ class CancelState : public std::enable_shared_from_this<CancelState> {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> expired_{false};  // ExpireNow ran.
   uint8_t running_ = 0;   // mu_: bit `slot` set while that run is going on
   uint32_t next_handle_ = 0;                     // mu_
   std::thread::id runners_[2];                   // mu_: each slot's thread

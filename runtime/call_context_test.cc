@@ -190,6 +190,34 @@ TEST(CallContextTest, MethodPathAndPeerByReference) {
   EXPECT_EQ(ctx.peer().transport, "inprocess");
 }
 
+TEST(CallContextTest, ExpireNowIsADeadlineNotACancel) {
+  CallContext ctx;
+  ctx.set_timeout(absl::Hours(1));
+  int deadline_runs = 0;
+  int transport_runs = 0;
+  ctx.AddCancelCallback([&] { ++deadline_runs; });
+  ctx.AddTransportCancelCallback([&] { ++transport_runs; });
+  CallContext child(&ctx);
+  EXPECT_FALSE(ctx.IsCancelled());
+  ctx.cancel_state()->ExpireNow();
+  EXPECT_TRUE(ctx.IsCancelled());
+  EXPECT_FALSE(ctx.WasCancelledExplicitly());
+  EXPECT_EQ(deadline_runs, 1);
+  EXPECT_EQ(transport_runs, 0);
+  EXPECT_TRUE(ctx.WaitForCancellation(absl::InfiniteFuture()));
+  // The child is not cancelled: it ends at its own deadline.
+  EXPECT_FALSE(child.WasCancelledExplicitly());
+  // A deadline callback added later runs at once; a second ExpireNow and a
+  // later Cancel() do not run the deadline callbacks again.
+  ctx.AddCancelCallback([&] { ++deadline_runs; });
+  EXPECT_EQ(deadline_runs, 2);
+  ctx.cancel_state()->ExpireNow();
+  ctx.Cancel();
+  EXPECT_EQ(deadline_runs, 2);
+  EXPECT_EQ(transport_runs, 1);
+  EXPECT_TRUE(child.WasCancelledExplicitly());
+}
+
 TEST(PeerIdentityTest, ToStringNamesEveryKnownPart) {
   PeerIdentity p;
   p.transport = "local";

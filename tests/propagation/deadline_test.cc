@@ -66,9 +66,20 @@ class HopImpl final : public HopService {
     absl::Status status = next_->Forward(true, true, &child).status();
     // A transport that (wrongly) cancelled this context at the deadline
     // would do it at about the time the child ended: give it a moment.
-    if (!ctx.WasCancelledExplicitly()) {
-      ctx.cancel_state()->WaitUntil(absl::Now() + absl::Milliseconds(300));
+    std::mutex mu;
+    std::condition_variable cv;
+    bool cancel_seen = false;
+    const uint64_t handle = ctx.AddTransportCancelCallback([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      cancel_seen = true;
+      cv.notify_all();
+    });
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait_for(lock, std::chrono::milliseconds(300),
+                  [&] { return cancel_seen; });
     }
+    ctx.RemoveCancelCallback(handle);
     const bool cancelled = ctx.IsCancelled();
     const bool explicit_cancel = ctx.WasCancelledExplicitly();
     seen_->Update([&] {

@@ -185,8 +185,8 @@ class GrpcServerTransport::Impl::Reactor final
 
   // The client cancelled, its deadline passed, or the connection broke.
   // A oneway call has already been answered; its handler keeps running.
-  // At the deadline the handler's context is not cancelled: it ends by its
-  // own deadline, which its children inherit as a deadline.
+  // At the deadline the handler's context is not cancelled but marked
+  // expired: the handler and its children see a deadline.
   void OnCancel() override {
     if (call_->uses_stream) {
       call_->OnCancel();
@@ -241,7 +241,7 @@ absl::Status GrpcServerTransport::Impl::OnNewCall(
   // takes the unary path.
   call->uses_stream = route->method->uses_start_call && !method->oneway;
   CallContext& ctx = call->ctx;
-  ctx.set_deadline(FromGrpcDeadline(g.deadline()));
+  call->SetDeadline(FromGrpcDeadline(g.deadline()));
   ctx.set_method_path_ref(&route->method->path);
   for (const auto& [key, value] : client_metadata) {
     std::string_view k = ToStringView(key);

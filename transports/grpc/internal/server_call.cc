@@ -38,25 +38,26 @@ void ServerCall::StartStream(const StreamWindow& window,
   Pump();
 }
 
-namespace {
-// gRPC's deadline timer reads the monotonic clock, the context the wall
-// clock: a call that gRPC ends within this margin of its deadline ended by
-// it (a client's cancel that close to the deadline is no different).
-constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(1);
-}  // namespace
+void ServerCall::SetDeadline(absl::Time deadline) {
+  ctx.set_deadline(deadline);
+  if (deadline == absl::InfiniteFuture()) return;
+  // The client gives up at its own deadline, which comes before this one
+  // by gRPC's rounding of the timeout (up to about 1%) and the request's
+  // transit: its cancel that close to the deadline is the deadline.
+  const absl::Duration timeout = deadline - absl::Now();
+  expiry_from_ = deadline - (absl::Milliseconds(10) + timeout / 100);
+}
 
 bool ServerCall::DeadlinePassed() const {
-  return absl::Now() + kDeadlineSlack >= ctx.deadline();
+  return absl::Now() >= expiry_from_;
 }
 
 void ServerCall::EndContext(bool deadline_passed) {
-  if (!deadline_passed) {
+  if (deadline_passed) {
+    ctx.cancel_state()->ExpireNow();
+  } else {
     ctx.Cancel();
-    return;
   }
-  // Waits out the slack at most, so that the handler sees its context
-  // ended before its operations fail.
-  ctx.WaitForCancellation(ctx.deadline());
 }
 
 absl::Status ServerCall::EndedStatus() const {

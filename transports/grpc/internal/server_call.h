@@ -37,6 +37,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "runtime/call.h"
 #include "runtime/call_context.h"
 #include "runtime/mutex.h"
@@ -96,14 +97,19 @@ class ServerCall final : public ServerStream {
   void OnStreamReadDone(bool ok);
   void OnWriteDone(bool ok);
   void OnCancel();
+  // Sets the handler's context's deadline, from the client's timeout.
+  // Before the call is registered.
+  void SetDeadline(absl::Time deadline);
   // gRPC ended the call (its OnCancel, a failed read or write): the client
   // cancelled or went away, or the deadline passed; gRPC does not say
-  // which. Whether it was the deadline, by the clock the context reads.
+  // which. Whether it was the deadline: the call is past it, or so close
+  // that the client's own deadline (a little earlier, see SetDeadline)
+  // explains the cancel.
   bool DeadlinePassed() const;
-  // Tells the handler's context: a cancel is an explicit Cancel(); at the
-  // deadline the context's own deadline ends it (IsCancelled() without
-  // WasCancelledExplicitly(), and children see a deadline, not a cancel),
-  // once it has passed by that clock.
+  // Tells the handler's context: a cancel is an explicit Cancel(); the
+  // deadline marks it expired (IsCancelled() without
+  // WasCancelledExplicitly(); its children end at their deadline, which is
+  // no later than this one, with DEADLINE_EXCEEDED).
   void EndContext(bool deadline_passed);
   // Ends the call from the transport (shutdown, refused, cancelled while
   // queued): the client gets `status`, the context is cancelled, then
@@ -141,6 +147,8 @@ class ServerCall final : public ServerStream {
   grpc::ServerGenericBidiReactor* const reactor_;  // Until OnDone.
   grpc::CallbackServerContext* const grpc_ctx_;    // Until OnDone.
   CallOwner* const owner_;
+  // From when gRPC ending the call counts as the deadline (SetDeadline).
+  absl::Time expiry_from_ = absl::InfiniteFuture();
 
   Mutex mu_;
   StreamWindow window_ ABSL_GUARDED_BY(mu_);
