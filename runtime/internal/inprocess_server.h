@@ -67,7 +67,8 @@ struct InProcessCall final : public Expirable {
   void Expire() override {
     if (done.load()) return;
     Complete(absl::DeadlineExceededError("deadline exceeded"), nullptr);
-    server_ctx.Cancel();
+    // A deadline, not a cancel: the handler and its children see one.
+    server_ctx.cancel_state()->ExpireNow();
   }
 };
 

@@ -273,8 +273,12 @@ void StreamCore::Abort(absl::Status status) {
     finish_waiters_.clear();
   }
   // The context first: a handler woken by a failed Read or Write sees
-  // that it was cancelled.
-  server_ctx_.Cancel();
+  // that it was cancelled (or, at the deadline, expired: not a cancel).
+  if (absl::IsDeadlineExceeded(status)) {
+    server_ctx_.cancel_state()->ExpireNow();
+  } else {
+    server_ctx_.Cancel();
+  }
   RunCallbacks(std::move(actions));
   NotifyHost();
 }

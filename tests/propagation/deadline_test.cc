@@ -210,7 +210,7 @@ TEST_P(DeadlineTest, ClientCancelIsACancel) {
 
 INSTANTIATE_TEST_SUITE_P(
     Transports, DeadlineTest,
-    ::testing::Combine(::testing::Values("grpc"),
+    ::testing::Combine(::testing::Values("grpc", "local", "inprocess"),
                        ::testing::Values("grpc", "local")),
     [](const auto& info) {
       return absl::StrCat(std::get<0>(info.param), "_to_",

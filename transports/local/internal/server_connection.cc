@@ -144,12 +144,14 @@ absl::StatusOr<uint32_t> Connection::Bind(const std::string& name,
 // there.
 bool Connection::Cancel(uint64_t id, bool by_socket, uint32_t max_in_flight) {
   std::shared_ptr<::lpc::internal::CancelState> cancel;
+  absl::Time deadline = absl::InfiniteFuture();
   bool ignored = false;
   {
     MutexLock lock(&state_mu);
     auto it = in_flight_.find(id);
     if (it != in_flight_.end()) {
       cancel = it->second.ctx->cancel_state();
+      deadline = it->second.ctx->deadline();
     } else if (!by_socket || early_cancels_.count(id) != 0) {
       ignored = true;
     } else {
@@ -166,8 +168,16 @@ bool Connection::Cancel(uint64_t id, bool by_socket, uint32_t max_in_flight) {
     }
   }
   if (cancel != nullptr) {
-    if (cancel->cancelled()) ignored = true;  // Socket and ring both.
-    cancel->Cancel();
+    // Socket and ring both.
+    if (cancel->cancelled() || cancel->expired()) ignored = true;
+    // The client's cancel at its deadline (the same absolute time; the
+    // clocks differ by the conversion) is the deadline: the handler and
+    // its children see one, not a cancel.
+    if (absl::Now() + absl::Milliseconds(1) >= deadline) {
+      cancel->ExpireNow();
+    } else {
+      cancel->Cancel();
+    }
   }
   return !ignored;
 }

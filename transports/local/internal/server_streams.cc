@@ -338,7 +338,11 @@ void LocalServerStream::End(const absl::Status& why, bool send) {
       EndLocked(why, &todo);
     }
   }
-  After(todo, bad, /*cancel_ctx=*/true);
+  // At the deadline the context is marked expired, not cancelled: the
+  // handler and its children see a deadline.
+  const bool deadline = absl::IsDeadlineExceeded(why);
+  After(todo, bad, /*cancel_ctx=*/!deadline);
+  if (deadline) ctx_->cancel_state()->ExpireNow();
 }
 
 void LocalServerStream::Poll(absl::Time now) {
