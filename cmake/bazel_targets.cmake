@@ -1212,7 +1212,7 @@ lpc_bazel_cc_test(lpc_tests_conformance_process_conformance_test
     lpc_testing_server_process
     lpc_transports_connect
     SYSTEM:absl
-  SIZE medium
+  SIZE large
   DATA
     lpc_tests_conformance_conformance_server
 )
