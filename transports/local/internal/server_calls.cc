@@ -202,7 +202,14 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
             dispatcher_->options().max_message_size, " bytes"));
       }
       WorkItem item;
-      if (refuse.ok()) item.ctx = std::make_unique<CallContext>();
+      if (refuse.ok()) {
+        item.ctx = std::make_unique<CallContext>();
+        // Before Register: once registered, the I/O thread's Cancel reads
+        // the deadline under state_mu.
+        item.ctx->set_deadline(FromMonotonicDeadlineNs(
+            h.deadline_ns, absl::FromUnixNanos(wall_anchor_unix_ns_.load(
+                               std::memory_order_relaxed))));
+      }
       const Registered r = c->Register(h, oneway, refuse.ok(), item);
       if (r == Registered::kCancelledEarly) {
         cancelled_before_read_.fetch_add(1, std::memory_order_relaxed);
@@ -239,9 +246,6 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
         msg.payload.erase(0, msg.payload.size() - rest.size());
       }
       item.conn = c;
-      item.ctx->set_deadline(FromMonotonicDeadlineNs(
-          h.deadline_ns, absl::FromUnixNanos(wall_anchor_unix_ns_.load(
-                             std::memory_order_relaxed))));
       item.ctx->set_peer_ref(&c->peer);  // As long as the item holds `c`.
       item.charge = ByteCharge(&c->request_bytes, &budgets_.request_bytes,
                                msg.payload.capacity());
