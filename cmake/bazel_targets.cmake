@@ -828,6 +828,17 @@ lpc_bazel_cc_test(lpc_runtime_config_test
     notsan
 )
 
+lpc_bazel_cc_test(lpc_runtime_fd_test
+  PACKAGE runtime
+  NAME fd_test
+  SRCS
+    runtime/fd_test.cc
+  DEPS
+    lpc_runtime
+    lpc_testing_gtest_main
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_runtime_flags
   PACKAGE runtime
   NAME flags
@@ -874,6 +885,17 @@ lpc_bazel_cc_test(lpc_runtime_handler_pool_test
     lpc_runtime_handler_pool
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+  SIZE small
+)
+
+lpc_bazel_cc_test(lpc_runtime_handles_test
+  PACKAGE runtime
+  NAME handles_test
+  SRCS
+    runtime/handles_test.cc
+  DEPS
+    lpc_runtime
+    lpc_testing_gtest_main
   SIZE small
 )
 
@@ -950,6 +972,8 @@ lpc_bazel_cc_library(lpc_runtime
   NAME runtime
   SRCS
     runtime/call_context.cc
+    runtime/fd.cc
+    runtime/handles.cc
     runtime/channel.cc
     runtime/interceptor.cc
     runtime/interceptors.cc
@@ -963,6 +987,8 @@ lpc_bazel_cc_library(lpc_runtime
     runtime/call.h
     runtime/call_context.h
     runtime/channel.h
+    runtime/fd.h
+    runtime/handles.h
     runtime/interceptor.h
     runtime/interceptors.h
     runtime/interface.h

@@ -73,6 +73,8 @@ using Metadata = std::multimap<std::string, std::string>;
 namespace internal {
 class CancelState;
 class DeadlineTimer;
+class CallHandles;
+struct CallHandleTables;
 }  // namespace internal
 
 class CallContext {
@@ -197,6 +199,10 @@ class CallContext {
   const PeerIdentity* peer_ref_ = nullptr;
   std::string method_path_;
   const std::string* method_path_ref_ = nullptr;
+  // The call's handle tables (runtime/handles.h); null until a handle
+  // method uses them.
+  friend class internal::CallHandles;
+  std::unique_ptr<internal::CallHandleTables> handles_;
 };
 
 namespace internal {
