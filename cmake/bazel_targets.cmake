@@ -2370,6 +2370,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_local_server
     lpc_transports_local_internal_server_handshake
     lpc_transports_local_internal_worker_pool
     lpc_runtime
+    lpc_runtime_handler_pool
     lpc_transports_local_buffer_cache
     lpc_transports_local_control_socket
     lpc_transports_local_doorbell
@@ -2468,6 +2469,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_calls
     lpc_transports_local_internal_server_streams
     lpc_transports_local_internal_worker_pool
     lpc_runtime
+    lpc_runtime_handler_pool
     lpc_transports_local_buffer_cache
     lpc_transports_local_doorbell
     lpc_transports_local_endpoint
@@ -3227,6 +3229,22 @@ lpc_bazel_cc_test(lpc_transports_local_stream_hostile_test
     lpc_testing_gtest_main
     lpc_testing_status_matchers
     lpc_transports_local_internal_client_handshake
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+)
+
+lpc_bazel_cc_test(lpc_transports_local_stream_pool_test
+  PACKAGE transports/local
+  NAME stream_pool_test
+  SRCS
+    transports/local/stream_pool_test.cc
+  DEPS
+    lpc_transports_local_local_transport
+    lpc_transports_local_stream_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
     SYSTEM:absl
     SYSTEM:gtest
   SIZE medium

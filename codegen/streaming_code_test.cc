@@ -134,6 +134,13 @@ TEST_F(StreamingCodeTest, StreamingAndAsyncMethodsUseStartCall) {
     EXPECT_EQ(impl_.UsesStartCall(m.id), m.name != "Count") << m.name;
   }
   EXPECT_FALSE(impl_.UsesStartCall(999));
+  // Only the synchronous streaming handlers hold their thread.
+  for (const char* name : {"Watch", "Upload", "Process", "Tags", "Drain", "Names"}) {
+    EXPECT_TRUE(impl_.StartCallBlocks(Id(name))) << name;
+  }
+  for (const char* name : {"Add", "Tail", "Collect", "Echo", "Calls"}) {
+    EXPECT_FALSE(impl_.StartCallBlocks(Id(name))) << name;
+  }
   // Dispatch refuses them: they need StartCall.
   CallContext ctx;
   std::string response;

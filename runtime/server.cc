@@ -38,6 +38,8 @@ absl::Status Server::RegisterService(Service* service) {
     m.path = paths[i];
     m.uses_start_call =
         d.methods[i].streaming() || service->UsesStartCall(d.methods[i].id);
+    m.start_call_blocks =
+        m.uses_start_call && service->StartCallBlocks(d.methods[i].id);
     bound->methods.push_back(std::move(m));
   }
   bound_.push_back(std::move(bound));

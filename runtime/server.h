@@ -61,6 +61,9 @@ struct BoundInterface {
     const MethodDescriptor* descriptor = nullptr;
     std::string path;         // "/example.calc.Calculator/Add"
     bool uses_start_call = false;  // streaming or [async]: use StartCall
+    // StartCall holds the thread until the call ends (a synchronous
+    // streaming handler; Service::StartCallBlocks).
+    bool start_call_blocks = false;
   };
   // Indexed by position in descriptor->methods.
   std::vector<Method> methods;

@@ -52,6 +52,18 @@ class Service {
   // with UNIMPLEMENTED.
   virtual void StartCall(uint32_t method_id,
                          std::shared_ptr<ServerStream> call);
+
+  // Whether StartCall for method `method_id` holds the calling thread for
+  // the life of the call (a synchronous streaming handler) rather than
+  // returning at once (an [async] handler). A transport whose own threads
+  // must not block long (the local transport's workers) runs such calls on
+  // the handler pool. Asked only where UsesStartCall is true. The default,
+  // true, is the safe answer for a hand-written StartCall; generated
+  // services answer per method.
+  virtual bool StartCallBlocks(uint32_t method_id) const {
+    (void)method_id;
+    return true;
+  }
 };
 
 }  // namespace lpc

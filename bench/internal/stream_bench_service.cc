@@ -139,6 +139,7 @@ class StreamsService final : public Service {
     return absl::UnimplementedError("every method streams");
   }
   bool UsesStartCall(uint32_t) const override { return true; }
+  bool StartCallBlocks(uint32_t) const override { return false; }
   void StartCall(uint32_t method_id,
                  std::shared_ptr<ServerStream> call) override {
     if (method_id == 2) return std::make_shared<UpReader>(call)->Run();

@@ -213,6 +213,7 @@ void Emitter::EmitServiceClass(const idl::InterfaceDecl& iface) {
   if (AnyStartCall(iface)) {
     h_ += "  // Streaming and [async] methods run through StartCall.\n";
     h_ += "  bool UsesStartCall(uint32_t method_id) const override;\n";
+    h_ += "  bool StartCallBlocks(uint32_t method_id) const override;\n";
     h_ += "  void StartCall(uint32_t method_id,\n"
           "                 ::std::shared_ptr<::lpc::ServerStream> call) override;\n";
   }

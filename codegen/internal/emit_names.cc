@@ -68,6 +68,7 @@ void Emitter::CheckNames() {
         {iface->name + "Service", "the constructor"}};
     if (AnyStartCall(*iface)) {
       service.emplace("UsesStartCall", "UsesStartCall()");
+      service.emplace("StartCallBlocks", "StartCallBlocks()");
       service.emplace("StartCall", "StartCall()");
     }
     for (const MethodDecl& m : iface->methods) {

@@ -408,6 +408,22 @@ void Emitter::EmitStartCall(const idl::InterfaceDecl& iface) {
     }
   }
   cc_ += "      return true;\n    default:\n      return false;\n  }\n}\n\n";
+  // A synchronous streaming handler holds its thread until the call ends;
+  // an [async] one returns at once.
+  cc_ += "bool " + cls + "::StartCallBlocks(uint32_t method_id) const {\n";
+  bool any_blocking = false;
+  for (const MethodDecl& m : iface.methods) {
+    if (UsesStartCall(m) && !m.async) {
+      if (!any_blocking) cc_ += "  switch (method_id) {\n";
+      any_blocking = true;
+      cc_ += "    case " + std::to_string(m.ordinal) + ":\n";
+    }
+  }
+  if (any_blocking) {
+    cc_ += "      return true;\n    default:\n      return false;\n  }\n}\n\n";
+  } else {
+    cc_ += "  (void)method_id;\n  return false;\n}\n\n";
+  }
   cc_ += "void " + cls + "::StartCall(uint32_t method_id,\n"
          "    ::std::shared_ptr<::lpc::ServerStream> call) {\n";
   cc_ += "  switch (method_id) {\n";

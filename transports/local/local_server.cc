@@ -36,6 +36,7 @@ absl::Status LocalServer::Start(Dispatcher* dispatcher) {
   ev.data.u64 = kListenTag;
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
   if (absl::Status s = pool_->Start(); !s.ok()) return s;
+  if (absl::Status s = handler_pool_->Start(); !s.ok()) return s;
   calls_->SetWallAnchor(absl::Now(), MonotonicNowNs());  // Before any request.
   io_thread_ = std::thread([this] { IoLoop(); });
   return absl::OkStatus();
@@ -87,6 +88,7 @@ void LocalServer::Shutdown(absl::Time deadline) {
     shut_down_ = true;
   }
   calls_->BeginShutdown();
+  handler_pool_->Stop();  // New streams end UNAVAILABLE; queued ones run.
   // Stop accepting; the port name is free for the next server at once.
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
   if (port_name_ != nullptr) port_name_->Release();
@@ -119,7 +121,9 @@ void LocalServer::Shutdown(absl::Time deadline) {
                         0, "server shut down before the call finished"});
     }
   }
-  // Wait for running handlers (they have been cancelled).
+  // Wait for running handlers (they have been cancelled). Streams still
+  // waiting for a handler thread end (already answered above).
+  handler_pool_->Join();
   for (int i = 0;; ++i) {
     if (pool_->Running() == 0) break;
     if (i % 1000 == 999) {
@@ -201,6 +205,11 @@ absl::StatusOr<std::unique_ptr<LocalServerTransport>> MakeLocalServerTransport(
     return absl::InvalidArgumentError(absl::StrCat(
         "contended_cpu_share must be in [0, 1], not ",
         options.contended_cpu_share));
+  }
+  if (options.max_stream_handler_threads < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_stream_handler_threads must be at least 1, not ",
+        options.max_stream_handler_threads));
   }
   return std::unique_ptr<LocalServerTransport>(
       new internal::LocalServer(std::move(name), std::move(*path), std::move(options)));

@@ -106,6 +106,19 @@ struct LocalPortOptions {
   // server.max_handlers_per_connection (docs/config.md).
   // Default: 0.
   int max_handlers_per_connection = 0;
+  // Threads for handlers that hold one for the life of a call: synchronous
+  // streaming handlers (Service::StartCallBlocks). They run on the
+  // runtime's handler pool (runtime/internal/handler_pool.h), one per
+  // server, not on the workers above, so that long streams never hold a
+  // worker that reads rings or runs unary calls. The pool starts one
+  // thread and grows to max_stream_handler_threads while all are busy;
+  // further streams wait for a thread, at most max_queued_stream_handlers
+  // of them (0 = no limit), and past that end at once with
+  // RESOURCE_EXHAUSTED. Fewer than 1 thread: MakeLocalServerTransport
+  // fails with INVALID_ARGUMENT.
+  // Default: 64, 4096.
+  int max_stream_handler_threads = 64;
+  uint32_t max_queued_stream_handlers = 4096;
   // Records taken from one connection per turn (fairness).
   // Default: 16.
   uint32_t batch_per_turn = 16;

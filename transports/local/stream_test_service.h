@@ -136,6 +136,8 @@ class StreamsService final : public Service {
   bool UsesStartCall(uint32_t method_id) const override {
     return method_id != 8;
   }
+  // Every StartCall returns at once: it runs on the worker that read it.
+  bool StartCallBlocks(uint32_t) const override { return false; }
   absl::Status Dispatch(uint32_t method_id, CallContext&,
                         std::string_view request,
                         std::string* response) override {

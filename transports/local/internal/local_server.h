@@ -10,7 +10,10 @@
 //    (stalled replies, pool growth, missed doorbells, handshake and stash
 //    timeouts);
 //  - the workers of worker_pool.h, which drain clients' rings and run
-//    their calls (server_calls.h) in the order of fair_scheduler.h.
+//    their calls (server_calls.h) in the order of fair_scheduler.h;
+//  - the runtime's handler pool (runtime/internal/handler_pool.h), which
+//    runs the handlers that hold a thread for a call's life (synchronous
+//    streaming handlers).
 //
 // Locks, in the order they may nest: Connection::recv_mu, then
 // Connection::send_mu, then Connection::state_mu; the pool's mutex and
@@ -43,6 +46,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/call_context.h"
+#include "runtime/internal/handler_pool.h"
 #include "runtime/mutex.h"
 #include "transports/local/buffer_cache.h"
 #include "transports/local/control_socket.h"
@@ -97,8 +101,16 @@ class LocalServer final : public LocalServerTransport,
     budgets_.stashed_fds.limit = options_.max_stashed_fds;
     budgets_.outbox_fds.limit = options_.max_stashed_fds;
     pool_ = std::make_unique<internal::WorkerPool>(po, this);
+    ::lpc::internal::HandlerPool::Options ho;
+    ho.min_workers = 1;
+    ho.max_workers = std::max(1, options_.max_stream_handler_threads);
+    if (options_.max_queued_stream_handlers > 0) {
+      ho.max_queued = options_.max_queued_stream_handlers;
+    }
+    handler_pool_ = std::make_unique<::lpc::internal::HandlerPool>(ho);
     calls_ = std::make_unique<internal::ServerCalls>(
-        options_, &buffers_, &budgets_, pool_.get(), this);
+        options_, &buffers_, &budgets_, pool_.get(), handler_pool_.get(),
+        this);
   }
 
   ~LocalServer() override { Shutdown(absl::Now()); }
@@ -234,7 +246,10 @@ class LocalServer final : public LocalServerTransport,
 
   // Declared after the caches and the dispatcher it runs calls against.
   std::unique_ptr<internal::WorkerPool> pool_;
-  std::unique_ptr<internal::ServerCalls> calls_;  // Uses pool_.
+  // Runs the handlers that hold a thread for a call's life (synchronous
+  // streaming handlers), apart from the workers.
+  std::unique_ptr<::lpc::internal::HandlerPool> handler_pool_;
+  std::unique_ptr<internal::ServerCalls> calls_;  // Uses both pools.
 
   std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_off_{0};
   std::array<std::atomic<uint64_t>, 17> cut_off_by_code_{};

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "runtime/internal/handler_pool.h"
 #include "runtime/server.h"
 #include "transports/local/buffer_cache.h"
 #include "transports/local/endpoint.h"
@@ -42,13 +43,17 @@ class ServerCalls : public StreamOwner {
     virtual void Close(const std::shared_ptr<Connection>& c) = 0;
   };
 
-  // `options`, `buffers`, `budgets`, `pool` and `owner` outlive this.
+  // `options`, `buffers`, `budgets`, `pool`, `handlers` and `owner`
+  // outlive this. `handlers` runs the calls whose StartCall holds its
+  // thread (BoundInterface::Method::start_call_blocks).
   ServerCalls(const LocalPortOptions& options, BufferCache* buffers,
-              ServerBudgets* budgets, WorkerPool* pool, Owner* owner)
+              ServerBudgets* budgets, WorkerPool* pool,
+              ::lpc::internal::HandlerPool* handlers, Owner* owner)
       : options_(options),
         buffers_(*buffers),
         budgets_(*budgets),
         pool_(pool),
+        handlers_(handlers),
         owner_(owner),
         stream_host_(std::make_shared<StreamHost>(this)) {}
   // Streams a handler still holds stop reaching this server.
@@ -126,6 +131,11 @@ class ServerCalls : public StreamOwner {
   void StartCall(WorkItem& item);
   // A plain unary method called through a stream: its one request is read,
   // then the handler runs on a worker like a REQUEST's (RunUnaryOverStream).
+  // A call whose StartCall holds its thread: StartCall runs on the
+  // handler pool, or the stream ends (the pool is full or stopped).
+  void StartOnHandlerPool(std::shared_ptr<LocalServerStream> stream,
+                          const BoundInterface* iface,
+                          const BoundInterface::Method* method);
   void StartUnaryOverStream(const std::shared_ptr<Connection>& c,
                             const std::shared_ptr<LocalServerStream>& stream,
                             const BoundInterface* iface,
@@ -148,6 +158,7 @@ class ServerCalls : public StreamOwner {
   BufferCache& buffers_;
   ServerBudgets& budgets_;  // The server-wide byte budgets.
   WorkerPool* const pool_;
+  ::lpc::internal::HandlerPool* const handlers_;
   Owner* const owner_;
   Dispatcher* dispatcher_ = nullptr;
   std::atomic<bool> shutting_down_{false};

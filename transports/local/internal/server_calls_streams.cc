@@ -227,6 +227,10 @@ void ServerCalls::StartCall(WorkItem& item) {
       stream->End(absl::UnavailableError("client went away"), /*send=*/false);
     } else if (!item.method->uses_start_call) {
       StartUnaryOverStream(c, stream, item.iface, item.method);
+    } else if (item.method->start_call_blocks) {
+      // A synchronous streaming handler would hold this worker for the
+      // stream's life.
+      StartOnHandlerPool(std::move(stream), item.iface, item.method);
     } else {
       dispatcher_->StartCall(*item.iface, *item.method, stream);
     }
@@ -236,6 +240,26 @@ void ServerCalls::StartCall(WorkItem& item) {
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
   AfterCall(c, /*woke_client=*/false);
+}
+
+void ServerCalls::StartOnHandlerPool(std::shared_ptr<LocalServerStream> stream,
+                                     const BoundInterface* iface,
+                                     const BoundInterface::Method* method) {
+  Dispatcher* const dispatcher = dispatcher_;
+  // The task holds a copy: if Submit refuses it, `stream` is still ours to
+  // end with the reason.
+  absl::Status s =
+      handlers_->Submit([dispatcher, stream, iface, method](bool run) mutable {
+        if (!run) {
+          // Shutdown dropped it (and has answered the call already).
+          stream->End(absl::UnavailableError(
+                          "server shut down before the call started"),
+                      /*send=*/true);
+        } else if (!stream->ended()) {
+          dispatcher->StartCall(*iface, *method, std::move(stream));
+        }
+      });
+  if (!s.ok()) stream->End(s, /*send=*/true);
 }
 
 void ServerCalls::StartUnaryOverStream(

@@ -145,6 +145,11 @@ class LocalServerStream final
   void End(const absl::Status& why, bool send);
 
   uint64_t id() const { return config_.id; }
+  // Whether the stream has ended (finished, cancelled, or cut off).
+  bool ended() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return ended_;
+  }
 
  private:
   struct Message {
