@@ -3243,6 +3243,8 @@ lpc_bazel_cc_test(lpc_transports_local_stream_pool_test
     lpc_transports_local_local_transport
     lpc_transports_local_stream_test_service
     lpc_runtime
+    lpc_runtime_config
+    lpc_transports_connect
     lpc_testing_gtest_main
     lpc_testing_status_matchers
     SYSTEM:absl

@@ -27,6 +27,12 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::TextFormat;
 
+// Bounds of the local port's stream settings (LocalPortOptions takes
+// the same thread bound): a typo's 4294967295 is an error, not a server
+// that starts threads until it fails.
+constexpr uint32_t kMaxStreamsPerConnection = uint32_t{1} << 20;
+constexpr uint32_t kMaxStreamHandlerThreads = 4096;
+
 class FirstError : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, google::protobuf::io::ColumnNumber column,
@@ -249,10 +255,25 @@ absl::StatusOr<config::Config> ParseConfig(std::string_view text,
           "%s:%d:%d: server[%d]: needs a local_port or a grpc_address",
           std::string(filename), loc.line + 1, loc.column + 1, i));
     }
+    const TextFormat::ParseInfoTree* sub = tree.GetTreeForNested(server_field, i);
     if (s.socket_mode() > 0777) {
-      return FieldError(filename, tree.GetTreeForNested(server_field, i), s,
-                        "socket_mode", absl::StrCat("server[", i, "].socket_mode"),
+      return FieldError(filename, sub, s, "socket_mode",
+                        absl::StrCat("server[", i, "].socket_mode"),
                         "permission bits must be at most 0777 (511)");
+    }
+    if (s.max_streams_per_connection() > kMaxStreamsPerConnection) {
+      return FieldError(
+          filename, sub, s, "max_streams_per_connection",
+          absl::StrCat("server[", i, "].max_streams_per_connection"),
+          absl::StrCat(s.max_streams_per_connection(), " is more than the ",
+                       kMaxStreamsPerConnection, " allowed (0 = 4096)"));
+    }
+    if (s.max_stream_handler_threads() > kMaxStreamHandlerThreads) {
+      return FieldError(
+          filename, sub, s, "max_stream_handler_threads",
+          absl::StrCat("server[", i, "].max_stream_handler_threads"),
+          absl::StrCat(s.max_stream_handler_threads(), " is more than the ",
+                       kMaxStreamHandlerThreads, " allowed (0 = 64)"));
     }
   }
   return config;

@@ -92,6 +92,60 @@ TEST(ConfigTest, ServerNeedsAListener) {
                        HasSubstr("server[0]: needs a local_port")));
 }
 
+TEST(ConfigTest, LocalStreamSettings) {
+  ASSERT_OK_AND_ASSIGN(
+      config::Config c,
+      ParseConfig("server { name: \"kv\" local_port: \"kv\"\n"
+                  "  max_workers: 4 max_handlers_per_connection: 2\n"
+                  "  max_streams_per_connection: 16\n"
+                  "  max_stream_handler_threads: 8 }",
+                  "s.textproto"));
+  EXPECT_EQ(c.server(0).max_streams_per_connection(), 16u);
+  EXPECT_EQ(c.server(0).max_stream_handler_threads(), 8u);
+  // The bounds themselves are allowed.
+  EXPECT_OK(ParseConfig("server { local_port: \"kv\" "
+                        "max_streams_per_connection: 1048576 "
+                        "max_stream_handler_threads: 4096 }",
+                        "s.textproto")
+                .status());
+}
+
+TEST(ConfigTest, BadLocalStreamSettingsNameTheField) {
+  // Past the bounds: the file, line and column of the field, and why.
+  EXPECT_THAT(
+      ParseConfig("server {\n  local_port: \"kv\"\n"
+                  "  max_streams_per_connection: 4294967295\n}\n",
+                  "s.textproto"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("s.textproto:3:3: server[0].max_streams_per_connection: "
+                         "4294967295 is more than the 1048576 allowed")));
+  EXPECT_THAT(
+      ParseConfig("server {\n  local_port: \"kv\"\n"
+                  "  max_stream_handler_threads: 100000\n}\n",
+                  "s.textproto"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("s.textproto:3:3: server[0].max_stream_handler_threads: "
+                         "100000 is more than the 4096 allowed")));
+  // Negative, too large for the field, or not a number: parse errors that
+  // name the place.
+  EXPECT_THAT(ParseConfig("server {\n  local_port: \"kv\"\n"
+                          "  max_streams_per_connection: -1\n}\n",
+                          "s.textproto"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("max_streams_per_connection: negative values "
+                                 "are not allowed")));
+  EXPECT_THAT(ParseConfig("server {\n  local_port: \"kv\"\n"
+                          "  max_streams_per_connection: 4294967296\n}\n",
+                          "s.textproto"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("s.textproto:3:")));
+  EXPECT_THAT(ParseConfig("server {\n  local_port: \"kv\"\n"
+                          "  max_stream_handler_threads: \"many\"\n}\n",
+                          "s.textproto"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("s.textproto:3:")));
+}
+
 TEST(ConfigTest, FileAndFlagAndEnvironment) {
   std::string path = std::string(getenv("TEST_TMPDIR")) + "/c.textproto";
   std::ofstream(path) << kGood;

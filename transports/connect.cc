@@ -220,6 +220,11 @@ absl::Status AddListenersFromConfig(Server* server,
       o.max_handlers_per_connection =
           static_cast<int>(entry.max_handlers_per_connection());
     }
+    set(entry.max_streams_per_connection(), &o.max_streams_per_connection);
+    if (entry.max_stream_handler_threads() > 0) {
+      o.max_stream_handler_threads =
+          static_cast<int>(entry.max_stream_handler_threads());
+    }
     if (entry.handshake_timeout_ms() > 0) {
       o.handshake_timeout = absl::Milliseconds(entry.handshake_timeout_ms());
     }

@@ -206,9 +206,10 @@ absl::StatusOr<std::unique_ptr<LocalServerTransport>> MakeLocalServerTransport(
         "contended_cpu_share must be in [0, 1], not ",
         options.contended_cpu_share));
   }
-  if (options.max_stream_handler_threads < 1) {
+  if (options.max_stream_handler_threads < 1 ||
+      options.max_stream_handler_threads > 4096) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "max_stream_handler_threads must be at least 1, not ",
+        "max_stream_handler_threads must be in [1, 4096], not ",
         options.max_stream_handler_threads));
   }
   return std::unique_ptr<LocalServerTransport>(

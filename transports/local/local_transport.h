@@ -114,8 +114,9 @@ struct LocalPortOptions {
   // thread and grows to max_stream_handler_threads while all are busy;
   // further streams wait for a thread, at most max_queued_stream_handlers
   // of them (0 = no limit), and past that end at once with
-  // RESOURCE_EXHAUSTED. Fewer than 1 thread: MakeLocalServerTransport
-  // fails with INVALID_ARGUMENT.
+  // RESOURCE_EXHAUSTED. Threads outside [1, 4096]: MakeLocalServerTransport
+  // fails with INVALID_ARGUMENT. In the config file:
+  // server.max_stream_handler_threads (docs/config.md).
   // Default: 64, 4096.
   int max_stream_handler_threads = 64;
   uint32_t max_queued_stream_handlers = 4096;
@@ -166,7 +167,9 @@ struct LocalPortOptions {
   // Streams and asynchronous calls (whose handlers returned from
   // StartCall and have not finished) one connection may have open; a
   // STREAM_OPEN past this ends at once with RESOURCE_EXHAUSTED. They take
-  // none of max_in_flight_per_connection once their handler returned.
+  // none of max_in_flight_per_connection once their handler returned (or
+  // was handed to the handler pool). In the config file:
+  // server.max_streams_per_connection (docs/config.md).
   // Default: 4096.
   uint32_t max_streams_per_connection = 4096;
   // Replies queued for a client whose reply ring is full; beyond this, or

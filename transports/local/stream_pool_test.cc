@@ -2,7 +2,8 @@
 // runtime's handler pool, not on the workers that read rings and run unary
 // calls (docs/local-transport.md, "Streams"): a server with two workers
 // keeps answering unary calls while many such handlers block mid-stream,
-// and its shutdown cancels and joins them. Every wait is on a condition
+// and its shutdown cancels and joins them; the pool's size and the streams
+// per connection come from the options or the config file. Every wait is on a condition
 // with a deadline.
 #include <unistd.h>
 
@@ -17,11 +18,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/config.h"
 #include "runtime/server.h"
 #include "runtime/service.h"
 #include "runtime/stream.h"
 #include "testing/status_matchers.h"
+#include "transports/connect.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/stream_test_service.h"
 
@@ -333,10 +337,44 @@ TEST_F(StreamPoolTest, StreamsBeyondTheQueueEndResourceExhausted) {
   }));
 }
 
+// server.max_streams_per_connection in the config file reaches the port:
+// two open streams where the default would allow 4096.
+TEST_F(StreamPoolTest, StreamsPerConnectionFromTheConfigFile) {
+  absl::StatusOr<config::Config> cfg = ParseConfig(
+      absl::StrCat("server { name: \"s\" local_port: \"held\" runtime_dir: \"",
+                   dir_.path(),
+                   "\" max_streams_per_connection: 2 "
+                   "max_stream_handler_threads: 2 }"),
+      "streams.textproto");
+  ASSERT_OK(cfg.status());
+  server_ = std::make_unique<Server>();
+  ASSERT_OK(server_->RegisterService(&service_));
+  ASSERT_OK(AddListenersFromConfig(server_.get(), cfg->server(0)));
+  ASSERT_OK(server_->Start());
+  std::shared_ptr<Channel> ch = NewChannel();
+  CallContext ctx1, ctx2, ctx3;
+  std::shared_ptr<ClientStream> first = OpenHold(*ch, &ctx1);
+  std::shared_ptr<ClientStream> second = OpenHold(*ch, &ctx2);
+  ASSERT_TRUE(service_.WaitUntil(
+      [](int started, int, int) { return started == 2; }));
+  std::shared_ptr<ClientStream> third =
+      ch->OpenStream(HeldDescriptor(), kMethods[0], &ctx3);
+  EXPECT_THAT(FinishSync(*third),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       ::testing::HasSubstr("at most 2")));
+  for (auto* s : {first.get(), second.get()}) {
+    s->WritesDone();
+    EXPECT_OK(FinishSync(*s));
+  }
+}
+
 TEST(StreamPoolOptionsTest, NeedsAStreamHandlerThread) {
   LocalPortOptions po;
   po.runtime_dir = "/tmp";
   po.max_stream_handler_threads = 0;
+  EXPECT_THAT(MakeLocalServerTransport("held", po).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  po.max_stream_handler_threads = 4097;
   EXPECT_THAT(MakeLocalServerTransport("held", po).status(),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
