@@ -192,11 +192,16 @@ function(lpc_bazel_idl_library target)
     endif()
     list(APPEND gen_deps ${dep})
   endforeach()
+  if(NOT "lpc_runtime" IN_LIST ARG_DEPS)
+    # The runtime's own .idl (lpc_cc_library's `runtime` argument): its
+    # code links what the Bazel target names, not lpc_runtime, which links it.
+    _lpc_resolve_deps(LPC_GENERATED ${ARG_DEPS})
+  endif()
   list(TRANSFORM ARG_SRCS PREPEND "${CMAKE_SOURCE_DIR}/")
   lpc_generate(${target} ${ARG_SRCS}
     IMPORT_DIR "${CMAKE_SOURCE_DIR}" OUT_DIR "${LPC_RUNFILES}"
     DEPS ${gen_deps})
-  _lpc_record(${target} DEPS ${ARG_DEPS})
+  _lpc_record(${target} DEPS ${ARG_DEPS} GEN_HDRS ${ARG_HDRS})
 endfunction()
 
 # lpc_cc_proto_library (third_party/system/proto.bzl): protoc's C++ for the

@@ -828,6 +828,41 @@ lpc_bazel_cc_test(lpc_runtime_config_test
     notsan
 )
 
+lpc_bazel_cc_library(lpc_runtime_core
+  PACKAGE runtime
+  NAME core
+  SRCS
+    runtime/call_context.cc
+    runtime/fd.cc
+    runtime/handles.cc
+    runtime/channel.cc
+    runtime/interceptor.cc
+    runtime/interceptors.cc
+    runtime/interface.cc
+    runtime/service.cc
+    runtime/stream.cc
+    runtime/target.cc
+  HDRS
+    runtime/call.h
+    runtime/call_context.h
+    runtime/channel.h
+    runtime/fd.h
+    runtime/handles.h
+    runtime/interceptor.h
+    runtime/interceptors.h
+    runtime/interface.h
+    runtime/internal/stream_internal.h
+    runtime/mutex.h
+    runtime/server_streams.h
+    runtime/service.h
+    runtime/stream.h
+    runtime/target.h
+  DEPS
+    SYSTEM:absl
+  LINKOPTS
+    -lpthread
+)
+
 lpc_bazel_cc_test(lpc_runtime_fd_test
   PACKAGE runtime
   NAME fd_test
@@ -956,6 +991,36 @@ lpc_bazel_cc_test(lpc_runtime_interceptor_test
   SIZE small
 )
 
+lpc_bazel_idl_library(lpc_runtime_introspection_lpc
+  PACKAGE runtime
+  NAME introspection_lpc
+  SRCS
+    runtime/introspection.idl
+  HDRS
+    runtime/introspection.lpc.h
+    runtime/introspection.pb.h
+  DEPS
+    lpc_runtime_core
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
+lpc_bazel_cc_test(lpc_runtime_introspection_test
+  PACKAGE runtime
+  NAME introspection_test
+  SRCS
+    runtime/introspection_test.cc
+  DEPS
+    lpc_runtime_inprocess
+    lpc_runtime_introspection_lpc
+    lpc_runtime
+    lpc_runtime_testing_service
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:protobuf
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_runtime_propagation_test
   PACKAGE runtime
   NAME propagation_test
@@ -971,38 +1036,17 @@ lpc_bazel_cc_library(lpc_runtime
   PACKAGE runtime
   NAME runtime
   SRCS
-    runtime/call_context.cc
-    runtime/fd.cc
-    runtime/handles.cc
-    runtime/channel.cc
-    runtime/interceptor.cc
-    runtime/interceptors.cc
-    runtime/interface.cc
+    runtime/internal/introspection_service.cc
+    runtime/internal/introspection_service.h
     runtime/server.cc
     runtime/server_intercept.cc
-    runtime/service.cc
-    runtime/stream.cc
-    runtime/target.cc
   HDRS
-    runtime/call.h
-    runtime/call_context.h
-    runtime/channel.h
-    runtime/fd.h
-    runtime/handles.h
-    runtime/interceptor.h
-    runtime/interceptors.h
-    runtime/interface.h
-    runtime/internal/stream_internal.h
-    runtime/mutex.h
     runtime/server.h
-    runtime/server_streams.h
-    runtime/service.h
-    runtime/stream.h
-    runtime/target.h
   DEPS
+    lpc_runtime_core
+    lpc_runtime_introspection_lpc
     SYSTEM:absl
-  LINKOPTS
-    -lpthread
+    SYSTEM:protobuf
 )
 
 lpc_bazel_cc_library(lpc_runtime_serve

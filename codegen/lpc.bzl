@@ -32,8 +32,8 @@ load("//bazel:copts.bzl", "LPC_COPTS")
 # Labels inside lpc, resolved here so that the macro works when it is called
 # from another repository.
 _LPCC = str(Label("//codegen:lpcc"))
-_RUNTIME_DEPS = [
-    str(Label("//runtime")),
+_RUNTIME = str(Label("//runtime"))
+_SYSTEM_DEPS = [
     str(Label("@lpc_system//:absl")),
     str(Label("@lpc_system//:protobuf")),
 ]
@@ -55,8 +55,14 @@ def _sibling(label, suffix):
         return label + ":" + label.split("/")[-1] + suffix
     return ":" + label + suffix
 
-def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False):
-    """Generates and compiles C++ for `srcs` (.idl files); see the file comment."""
+def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False,
+                   runtime = None):
+    """Generates and compiles C++ for `srcs` (.idl files); see the file comment.
+
+    `runtime` replaces //runtime as the runtime the generated code links; only
+    the runtime's own .idl (runtime/introspection.idl, compiled into //runtime)
+    sets it, to //runtime:core.
+    """
     hdrs = []
     cc_srcs = []
     protos = []
@@ -113,7 +119,7 @@ def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False):
         srcs = cc_srcs,
         hdrs = hdrs,
         copts = LPC_COPTS,
-        deps = deps + _RUNTIME_DEPS,
+        deps = deps + [runtime or _RUNTIME] + _SYSTEM_DEPS,
         visibility = visibility,
         testonly = testonly,
     )

@@ -36,6 +36,7 @@ int ServeUntilSignal(
   if (entry->max_message_size() > 0) {
     options.max_message_size = entry->max_message_size();
   }
+  if (entry->has_introspection()) options.introspection = entry->introspection();
   Server server(options);
   absl::Status s = server.RegisterService(service);
   if (s.ok()) s = AddListenersFromConfig(&server, *entry);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/interceptor.h"
+#include "runtime/internal/introspection_service.h"
 
 namespace lpc {
 
@@ -20,6 +21,10 @@ absl::Status Server::RegisterService(Service* service) {
     return absl::FailedPreconditionError(
         "RegisterService must be called before Start");
   }
+  return RegisterServiceLocked(service);
+}
+
+absl::Status Server::RegisterServiceLocked(Service* service) {
   const InterfaceDescriptor& d = service->descriptor();
   if (FindService(d.full_name) != nullptr) {
     return absl::AlreadyExistsError(
@@ -84,10 +89,19 @@ absl::Status Server::Start() {
   if (transports_.empty()) {
     return absl::FailedPreconditionError("server has no transport");
   }
+  if (options_.introspection && introspection_ == nullptr &&
+      FindService(internal::IntrospectionInterfaceName()) == nullptr) {
+    introspection_ = internal::MakeIntrospectionService(this);
+    absl::Status s = RegisterServiceLocked(introspection_.get());
+    if (!s.ok()) return s;
+  }
+  start_unix_ns_.store(absl::ToUnixNanos(absl::Now()));
+  serving_.store(true, std::memory_order_release);
   for (size_t i = 0; i < transports_.size(); ++i) {
     absl::Status s = transports_[i]->Start(this);
     if (!s.ok()) {
       absl::Time deadline = absl::Now();
+      serving_.store(false, std::memory_order_release);
       for (size_t j = 0; j < i; ++j) transports_[j]->Shutdown(deadline);
       return s;
     }
@@ -100,6 +114,7 @@ void Server::Shutdown() {
   MutexLock lock(&mu_);
   if (!started_ || shut_down_) return;
   shut_down_ = true;
+  serving_.store(false, std::memory_order_release);
   absl::Time deadline = absl::Now() + options_.shutdown_grace;
   for (auto& t : transports_) t->Shutdown(deadline);
 }
@@ -107,6 +122,19 @@ void Server::Shutdown() {
 std::vector<std::string> Server::targets() const {
   std::vector<std::string> out;
   for (const auto& t : transports_) out.push_back(t->target());
+  return out;
+}
+
+absl::Time Server::start_time() const {
+  const int64_t ns = start_unix_ns_.load();
+  return ns == 0 ? absl::InfinitePast() : absl::FromUnixNanos(ns);
+}
+
+std::vector<TransportReport> Server::TransportReports() const {
+  std::vector<TransportReport> out(transports_.size());
+  for (size_t i = 0; i < transports_.size(); ++i) {
+    transports_[i]->Report(&out[i]);
+  }
   return out;
 }
 

@@ -22,8 +22,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -48,6 +50,39 @@ struct ServerOptions {
   // The flow-control window of each stream's client-to-server flow: how
   // much a client may send ahead of the handler's reads.
   StreamWindow stream_window;
+  // Serve the introspection service, lpc.introspection.Introspection
+  // (runtime/introspection.idl, docs/lpcctl.md), on every transport: Start
+  // registers it after the user's services, unless one of them is it. In
+  // the config file: server.introspection (docs/config.md).
+  // Default: true.
+  bool introspection = true;
+};
+
+// One client connection, as a transport reports it to the introspection
+// service (ListConnections).
+struct ConnectionReport {
+  uint64_t id = 0;            // Unique within the transport.
+  std::string transport;      // "local", "grpc", "inprocess".
+  std::optional<uint32_t> peer_uid;
+  std::optional<int32_t> peer_pid;
+  std::string peer_address;   // Where the transport has one.
+  uint32_t calls_in_flight = 0;
+  uint64_t calls = 0;         // Calls started on the connection.
+  uint64_t bytes_in = 0;      // Request payload bytes received.
+  uint64_t bytes_out = 0;     // Reply payload bytes sent.
+  uint32_t context_handles = 0;  // Context handles open on it.
+  int64_t connected_unix_ms = 0;
+};
+
+// What a transport reports about itself (ServerTransport::Report).
+struct TransportReport {
+  // Its connections now; empty where it has no connection identity (gRPC).
+  std::vector<ConnectionReport> connections;
+  // Its counters by name ("connections_accepted"); the introspection
+  // service prefixes them with the transport's kind ("local.").
+  std::vector<std::pair<std::string, uint64_t>> counters;
+  // Clients cut off, by reason ("data_loss", "resource_exhausted").
+  std::vector<std::pair<std::string, uint64_t>> cutoffs;
 };
 
 // An interface resolved once, when a connection or call binds to it; the
@@ -149,6 +184,12 @@ class ServerTransport {
 
   // Where clients reach it, as a target string ("local:calc", "grpc:...").
   virtual std::string target() const = 0;
+
+  // Adds its connections and counters to `report`, for the introspection
+  // service. Called from any thread while the transport serves (and
+  // before Start or after Shutdown, when it may report nothing); it must
+  // not wait on a peer. The default reports nothing.
+  virtual void Report(TransportReport* report) const { (void)report; }
 };
 
 class Server final : public Dispatcher {
@@ -187,6 +228,13 @@ class Server final : public Dispatcher {
   uint64_t calls_dispatched() const { return calls_.load(); }
   uint64_t calls_failed() const { return failed_.load(); }
 
+  // Whether the server serves: Start has begun and Shutdown has not.
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
+  // When Start began; absl::InfinitePast() before.
+  absl::Time start_time() const;
+  // Each transport's Report, in the order the transports were added.
+  std::vector<TransportReport> TransportReports() const;
+
   // Dispatcher:
   const InterfaceDescriptor* FindInterface(
       std::string_view full_name) const override;
@@ -207,6 +255,9 @@ class Server final : public Dispatcher {
                  std::shared_ptr<ServerStream> call) override;
 
  private:
+  // RegisterService's work, also for the built-in introspection service.
+  absl::Status RegisterServiceLocked(Service* service)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Service* FindService(std::string_view full_name) const;
   // The index of the service for `full_name` in services_, or -1.
   int FindServiceIndex(std::string_view full_name) const;
@@ -243,8 +294,13 @@ class Server final : public Dispatcher {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 
+  // The built-in introspection service, made by Start.
+  std::unique_ptr<Service> introspection_;
+
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<bool> serving_{false};
+  std::atomic<int64_t> start_unix_ns_{0};  // 0 = not started.
 };
 
 }  // namespace lpc

@@ -4,6 +4,8 @@
 // docs/local-transport.md.
 #include "transports/local/internal/local_server.h"
 
+#include "absl/strings/ascii.h"
+
 namespace lpc::local {
 namespace internal {
 
@@ -70,12 +72,54 @@ internal::ServerHandshakeOptions LocalServer::HandshakeOptions() {
 void LocalServer::AddConnection(const std::shared_ptr<Connection>& c) {
   c->id = next_conn_id_++;
   c->accepted_ns = MonotonicNowNs();
+  c->connected_unix_ms = absl::ToUnixMillis(absl::Now());
   {
     MutexLock lock(&conns_mu_);
     conns_[c->id] = c;
     ++conns_per_uid_[c->creds.uid];
   }
   accepted_.fetch_add(1);
+}
+
+void LocalServer::Report(TransportReport* report) const {
+  const LocalServerStats s = stats();
+  report->counters = {
+      {"connections_accepted", s.connections_accepted},
+      {"connections_refused", s.connections_refused},
+      {"connections_open", s.connections_open},
+      {"clients_cut_off", s.clients_cut_off},
+      {"calls_started", s.calls_started},
+      {"streams_opened", s.streams_opened},
+      {"handshakes_timed_out", s.handshakes_timed_out},
+      {"cancel_packets", s.cancel_packets},
+      {"threads_started", s.threads_started},
+      {"throttle_pauses", s.throttle_pauses},
+      {"request_bytes", s.request_bytes},
+      {"queued_reply_bytes", s.queued_reply_bytes},
+      {"reply_memfd_bytes", s.reply_memfd_bytes},
+  };
+  for (size_t code = 0; code < s.clients_cut_off_by_code.size(); ++code) {
+    if (s.clients_cut_off_by_code[code] == 0) continue;
+    // "DATA_LOSS" -> "data_loss".
+    report->cutoffs.emplace_back(
+        absl::AsciiStrToLower(absl::StatusCodeToString(
+            static_cast<absl::StatusCode>(code))),
+        s.clients_cut_off_by_code[code]);
+  }
+  MutexLock lock(&conns_mu_);
+  report->connections.reserve(report->connections.size() + conns_.size());
+  for (const auto& [id, c] : conns_) {
+    ConnectionReport& r = report->connections.emplace_back();
+    r.id = id;
+    r.transport = "local";
+    r.peer_uid = c->creds.uid;
+    r.peer_pid = c->creds.pid;
+    r.calls_in_flight = c->pending_calls.load(std::memory_order_relaxed);
+    r.calls = c->calls.load(std::memory_order_relaxed);
+    r.bytes_in = c->bytes_in.load(std::memory_order_relaxed);
+    r.bytes_out = c->bytes_out.load(std::memory_order_relaxed);
+    r.connected_unix_ms = c->connected_unix_ms;
+  }
 }
 
 void LocalServer::Shutdown(absl::Time deadline) {

@@ -119,6 +119,10 @@ class LocalServer final : public LocalServerTransport,
   void Shutdown(absl::Time deadline) override;
   std::string target() const override { return "local:" + name_; }
   std::string path() const override { return path_; }
+  // Every connection in the table, the counters of stats() and the
+  // cut-offs by status code (local_server.cc).
+  void Report(TransportReport* report) const override
+      ABSL_LOCKS_EXCLUDED(conns_mu_);
 
   LocalServerStats stats() const override {
     LocalServerStats s;

@@ -97,7 +97,10 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
       if (c->closed.load()) break;
     }
     c->ep->ReleaseReceived();
-    if (taken > 0) c->records.fetch_add(taken, std::memory_order_relaxed);
+    if (taken > 0) {
+      c->records.fetch_add(taken, std::memory_order_relaxed);
+      c->bytes_in.fetch_add(turn_bytes, std::memory_order_relaxed);
+    }
     // Parked: the ring is not read again until the memfd comes (the I/O
     // thread schedules us then) or the tick cuts the client off; no
     // thread waits for it.
@@ -251,6 +254,7 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
                                msg.payload.capacity());
       item.msg = std::move(msg);
       calls_started_.fetch_add(1);
+      c->calls.fetch_add(1, std::memory_order_relaxed);
       items->push_back(std::move(item));
       return;
     }

@@ -145,6 +145,7 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
   item.conn = c;
   item.stream = std::move(stream);
   calls_started_.fetch_add(1);
+  c->calls.fetch_add(1, std::memory_order_relaxed);
   items->push_back(std::move(item));
 }
 

@@ -59,6 +59,7 @@ absl::StatusOr<bool> Connection::SendReply(OwnedReply&& reply,
                                            size_t max_queued) {
   MutexLock lock(&send_mu);
   if (closed.load() || hung_up.load()) return false;  // Nobody reads it.
+  bytes_out.fetch_add(reply.payload.size(), std::memory_order_relaxed);
   if (pending_replies.empty()) {
     // Fast path: straight into the ring, no queue.
     absl::StatusOr<bool> sent = ep->TrySend(ToOutgoing(reply));

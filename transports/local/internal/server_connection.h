@@ -181,6 +181,13 @@ class Connection : public MemfdPort {
   // Calls (oneway ones too) decoded from the ring and not yet finished:
   // queued in the pool or running. Bounded by max_in_flight_per_connection.
   std::atomic<uint32_t> pending_calls{0};
+  // For the introspection service (relaxed): calls and streams started,
+  // payload bytes of the records read from the ring and of the replies and
+  // stream messages sent; and when it joined the table (Unix ms).
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> bytes_out{0};
+  int64_t connected_unix_ms = 0;  // Set before it joins the table.
 
   // Byte budgets of this client (limits set on accept): decoded requests
   // queued or running, and replies queued for its full reply ring; and the
