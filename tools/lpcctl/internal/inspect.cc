@@ -189,7 +189,8 @@ int RunShow(const Options& options, std::string_view target) {
          absl::StrCat(c.bytes_in()), absl::StrCat(c.bytes_out()),
          absl::StrCat(c.context_handles()), Age(c.connected_unix_ms())});
   }
-  std::cout << connections.ToString() << "\n";
+  std::cout << (conns->empty() ? "no connections\n" : connections.ToString())
+            << "\n";
   Table counters({"COUNTER", "VALUE"});
   for (const auto& c : info->counters()) {
     counters.AddRow({c.name(), absl::StrCat(c.value())});

@@ -2,15 +2,22 @@
 #include "tools/lpcctl/internal/output.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/type_resolver.h"
+#include "google/protobuf/util/type_resolver_util.h"
 
 namespace lpc::lpcctl {
 
 namespace pb = google::protobuf;
+
+constexpr char kTypeUrlPrefix[] = "type.googleapis.com";
 
 Table::Table(std::vector<std::string> header) {
   rows_.push_back(std::move(header));
@@ -87,11 +94,30 @@ pb::Value StatusValue(const absl::Status& status) {
 }
 
 std::string ToJson(const pb::Message& message, bool pretty) {
+  // Struct fields are a map, which protobuf's JSON printer writes in the
+  // order of the binary form; a deterministic serialization sorts map
+  // entries by key, so the same answer always prints the same way.
+  std::string binary;
+  {
+    pb::io::StringOutputStream stream(&binary);
+    pb::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  const pb::DescriptorPool* pool = message.GetDescriptor()->file()->pool();
+  std::unique_ptr<pb::util::TypeResolver> resolver(
+      pb::util::NewTypeResolverForDescriptorPool(kTypeUrlPrefix, pool));
   pb::util::JsonPrintOptions print;
   print.add_whitespace = pretty;
   print.preserve_proto_field_names = true;
   std::string json;
-  if (!pb::util::MessageToJsonString(message, &json, print).ok()) return "null";
+  if (!pb::util::BinaryToJsonString(
+           resolver.get(),
+           absl::StrCat(kTypeUrlPrefix, "/", message.GetDescriptor()->full_name()),
+           binary, &json, print)
+           .ok()) {
+    return "null";
+  }
   while (!json.empty() && json.back() == '\n') json.pop_back();
   return json;
 }

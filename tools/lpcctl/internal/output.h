@@ -39,8 +39,9 @@ google::protobuf::Value ListOf(std::vector<google::protobuf::Value> items);
 // {"code": N, "name": "NOT_FOUND", "message": "..."}.
 google::protobuf::Value StatusValue(const absl::Status& status);
 
-// JSON text of `message` (a Struct, a Value or any message): indented when
-// `pretty`, else one line. Ends without a newline.
+// JSON text of `message` (a Struct, a Value or any message), with the keys
+// of every Struct sorted: indented when `pretty`, else one line. Ends
+// without a newline.
 std::string ToJson(const google::protobuf::Message& message, bool pretty);
 
 // "1h2m3s": a duration in milliseconds, to the second ("0s" under one).
