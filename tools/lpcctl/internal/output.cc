@@ -123,8 +123,9 @@ std::string ToJson(const pb::Message& message, bool pretty) {
 }
 
 std::string FormatUptime(uint64_t ms) {
-  return absl::FormatDuration(
-      absl::Trunc(absl::Milliseconds(static_cast<int64_t>(ms)), absl::Seconds(1)));
+  const absl::Duration d =
+      absl::Trunc(absl::Milliseconds(static_cast<int64_t>(ms)), absl::Seconds(1));
+  return d == absl::ZeroDuration() ? "0s" : absl::FormatDuration(d);
 }
 
 }  // namespace lpc::lpcctl
