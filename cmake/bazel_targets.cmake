@@ -2003,6 +2003,58 @@ lpc_bazel_cc_test(lpc_tests_replicas_replica_test
     lpc_tests_replicas_replica_server
 )
 
+lpc_bazel_cc_binary(lpc_tools_lpcctl
+  PACKAGE tools/lpcctl
+  NAME lpcctl
+  SRCS
+    tools/lpcctl/lpcctl.cc
+  DEPS
+    lpc_tools_lpcctl_lpcctl_lib
+    lpc_runtime_flags
+    SYSTEM:absl
+    SYSTEM:absl_flags
+)
+
+lpc_bazel_cc_library(lpc_tools_lpcctl_lpcctl_lib
+  PACKAGE tools/lpcctl
+  NAME lpcctl_lib
+  SRCS
+    tools/lpcctl/internal/call.cc
+    tools/lpcctl/internal/dynamic_call.cc
+    tools/lpcctl/internal/inspect.cc
+    tools/lpcctl/internal/output.cc
+    tools/lpcctl/internal/port_scan.cc
+  HDRS
+    tools/lpcctl/internal/commands.h
+    tools/lpcctl/internal/dynamic_call.h
+    tools/lpcctl/internal/output.h
+    tools/lpcctl/internal/port_scan.h
+  DEPS
+    lpc_runtime
+    lpc_runtime_config_proto
+    lpc_runtime_introspection_lpc
+    lpc_transports_connect
+    lpc_transports_local_local_transport
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
+lpc_bazel_cc_test(lpc_tools_lpcctl_port_scan_test
+  PACKAGE tools/lpcctl
+  NAME port_scan_test
+  SRCS
+    tools/lpcctl/internal/port_scan_test.cc
+  DEPS
+    lpc_tools_lpcctl_lpcctl_lib
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE small
+)
+
 lpc_bazel_idl_library(lpc_transports_grpc_interop_interop_lpc
   PACKAGE transports/grpc/interop
   NAME interop_lpc
