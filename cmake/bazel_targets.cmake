@@ -2257,6 +2257,23 @@ lpc_bazel_cc_library(lpc_transports_grpc_internal
     SYSTEM:grpcpp
 )
 
+lpc_bazel_cc_test(lpc_transports_grpc_introspection_grpc_test
+  PACKAGE transports/grpc
+  NAME introspection_grpc_test
+  SRCS
+    transports/grpc/introspection_grpc_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_transports_grpc_test_service
+    lpc_runtime
+    lpc_runtime_introspection_lpc
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:protobuf
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_transports_grpc_mapping
   PACKAGE transports/grpc
   NAME mapping
@@ -3014,6 +3031,26 @@ lpc_bazel_cc_test(lpc_transports_local_handle_message_fuzzer
     SRC:transports/local/handle_message_fuzzer_corpus/unknown_type
 )
 
+lpc_bazel_cc_test(lpc_transports_local_introspection_local_test
+  PACKAGE transports/local
+  NAME introspection_local_test
+  SRCS
+    transports/local/introspection_local_test.cc
+  DEPS
+    lpc_transports_local_local_transport
+    lpc_runtime
+    lpc_runtime_introspection_lpc
+    lpc_runtime_testing_service
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
+  DATA
+    lpc_transports_local_local_test_peer
+)
+
 lpc_bazel_cc_binary(lpc_transports_local_local_benchmark
   PACKAGE transports/local
   NAME local_benchmark
@@ -3322,6 +3359,7 @@ lpc_bazel_cc_test(lpc_transports_local_stream_hostile_test
     lpc_transports_local_local_transport
     lpc_transports_local_stream_test_service
     lpc_runtime
+    lpc_runtime_introspection_lpc
     lpc_testing_gtest_main
     lpc_testing_status_matchers
     lpc_transports_local_internal_client_handshake

@@ -242,8 +242,8 @@ absl::Status AddListenersFromConfig(Server* server,
     o.listen_addresses.assign(entry.grpc_address().begin(), entry.grpc_address().end());
     o.max_message_size = entry.max_message_size();
     const config::GrpcServerOptions& g = entry.grpc();
-    o.health_service = g.health_service();
-    o.reflection = g.reflection();
+    if (g.has_health_service()) o.health_service = g.health_service();
+    if (g.has_reflection()) o.reflection = g.reflection();
     o.tls.cert_chain_file = g.tls_cert_chain_file();
     o.tls.private_key_file = g.tls_private_key_file();
     o.tls.client_ca_file = g.tls_client_ca_file();

@@ -110,27 +110,28 @@ absl::StatusOr<std::string> ListServices(const std::string& target) {
                  std::string("\x3a\x00", 2));
 }
 
-TEST(GrpcReflectionTest, ListsTheInterfacesWhenOn) {
+TEST(GrpcReflectionTest, ListsTheInterfacesByDefault) {
   TestService service;
   Server server;
   GrpcServerOptions options;
   options.listen_addresses = {"127.0.0.1:0"};
-  options.reflection = true;
   ASSERT_OK(StartServer(server, service, options));
   std::string target = server.targets()[0].substr(strlen("grpc:"));
   absl::StatusOr<std::string> reply = ListServices(target);
   ASSERT_OK(reply.status());
   EXPECT_THAT(*reply, HasSubstr(std::string(TestInterface().full_name)));
+  EXPECT_THAT(*reply, HasSubstr("lpc.introspection.Introspection"));
   server.Shutdown();
 }
 
-TEST(GrpcReflectionTest, OffByDefault) {
+TEST(GrpcReflectionTest, OffWhenSwitchedOff) {
   // Even though Debian's libgrpc++_reflection, linked in, registers the
   // plugin for every server of the process.
   TestService service;
   Server server;
   GrpcServerOptions options;
   options.listen_addresses = {"127.0.0.1:0"};
+  options.reflection = false;
   ASSERT_OK(StartServer(server, service, options));
   std::string target = server.targets()[0].substr(strlen("grpc:"));
   EXPECT_THAT(ListServices(target),
@@ -139,12 +140,11 @@ TEST(GrpcReflectionTest, OffByDefault) {
   server.Shutdown();
 }
 
-TEST(GrpcHealthTest, ServingForTheServerAndEachInterface) {
+TEST(GrpcHealthTest, ServingForTheServerAndEachInterfaceByDefault) {
   TestService service;
   Server server;
   GrpcServerOptions options;
   options.listen_addresses = {"127.0.0.1:0"};
-  options.health_service = true;
   ASSERT_OK(StartServer(server, service, options));
   std::string target = server.targets()[0].substr(strlen("grpc:"));
   EXPECT_THAT(HealthCheck(target, ""), IsOkAndHolds(1));
@@ -155,11 +155,12 @@ TEST(GrpcHealthTest, ServingForTheServerAndEachInterface) {
   server.Shutdown();
 }
 
-TEST(GrpcHealthTest, OffByDefault) {
+TEST(GrpcHealthTest, OffWhenSwitchedOff) {
   TestService service;
   Server server;
   GrpcServerOptions options;
   options.listen_addresses = {"127.0.0.1:0"};
+  options.health_service = false;
   ASSERT_OK(StartServer(server, service, options));
   std::string target = server.targets()[0].substr(strlen("grpc:"));
   // The generic service answers unknown paths, naming them.

@@ -85,6 +85,11 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
     std::lock_guard<std::mutex> lock(mu_);
     return ports_;
   }
+  void Report(TransportReport* report) const {
+    const size_t queued = pool_.queued();  // Not under mu_: the pool's lock.
+    std::lock_guard<std::mutex> lock(mu_);
+    counters_.Report(calls_.size(), queued, report);
+  }
 
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* grpc_ctx) override;
@@ -138,6 +143,7 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
   // generic service. Built by Start, then read-only.
   std::unordered_map<std::string, Route> routes_;
   size_t max_message_size_ = 0;  // Set by Start.
+  grpc_transport::ServerCounters counters_;
 
   mutable std::mutex mu_;  // Guards everything below.
   std::condition_variable idle_cv_;  // A call was answered or left calls_.
@@ -158,6 +164,8 @@ class GrpcServerTransport::Impl::Reactor final
       : impl_(impl),
         call_(std::make_shared<ServerCall>(this, grpc_ctx, impl)) {
     absl::Status s = impl_->OnNewCall(call_, route, path);
+    (s.ok() ? impl_->counters_.calls_started : impl_->counters_.calls_refused)
+        .fetch_add(1, std::memory_order_relaxed);
     if (!s.ok()) {
       impl_->TryFinish(*call_, s, nullptr, /*with_reply=*/false);
       return;
@@ -393,8 +401,10 @@ void GrpcServerTransport::Impl::RunCall(
   call.request.Clear();
   std::string response;
   if (status.ok()) {
+    counters_.bytes_in.fetch_add(request.size(), std::memory_order_relaxed);
     status = dispatcher_->DispatchBound(*call.iface, *call.method, call.ctx,
                                         request, &response);
+    counters_.bytes_out.fetch_add(response.size(), std::memory_order_relaxed);
   }
   if (call.oneway) {
     if (!status.ok()) {
@@ -597,5 +607,9 @@ void GrpcServerTransport::Shutdown(absl::Time deadline) {
 std::string GrpcServerTransport::target() const { return impl_->target(); }
 
 std::vector<int> GrpcServerTransport::ports() const { return impl_->ports(); }
+
+void GrpcServerTransport::Report(TransportReport* report) const {
+  impl_->Report(report);
+}
 
 }  // namespace lpc

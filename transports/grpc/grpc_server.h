@@ -69,14 +69,15 @@ struct GrpcServerOptions {
   // Serve gRPC's standard health service (grpc.health.v1.Health): SERVING
   // for "" and for every interface of the Server while running, NOT_SERVING
   // from the moment Shutdown starts draining.
-  // Default: false.
-  bool health_service = false;
+  // Default: true.
+  bool health_service = true;
   // Serve gRPC's server reflection (grpc.reflection.v1alpha): lists the
-  // Server's interfaces and returns the file descriptors of their .proto
-  // (compiled into the program by lpc_cc_library), so that reflection
-  // clients (grpcurl, grpc_cli, Python's grpc_reflection) can call them.
-  // Default: false.
-  bool reflection = false;
+  // Server's interfaces (the built-in lpc.introspection.Introspection too)
+  // and returns the file descriptors of their .proto (compiled into the
+  // program by lpc_cc_library), so that reflection clients (grpcurl,
+  // grpc_cli, Python's grpc_reflection) can call them.
+  // Default: true.
+  bool reflection = true;
   // Threads that run handlers. More start, up to max_workers, while every
   // worker is busy; calls beyond that wait in a queue until a worker frees
   // up or their deadline passes.
@@ -124,6 +125,11 @@ class GrpcServerTransport final : public ServerTransport {
   // The chosen port of each listening address, in order (Unix sockets have
   // none and report 0).
   std::vector<int> ports() const;
+
+  // Counters only: calls started, refused, in flight and queued, and the
+  // bytes of unary requests and replies. gRPC shows a callback server no
+  // connections, so none are listed.
+  void Report(TransportReport* report) const override;
 
   class Impl;
 

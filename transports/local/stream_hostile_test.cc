@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "runtime/introspection.lpc.h"
 #include "runtime/server.h"
 #include "testing/status_matchers.h"
 #include "transports/local/endpoint.h"
@@ -224,6 +226,10 @@ TEST_P(StreamHostileTest, CostsOnlyThatPeerItsConnection) {
   EXPECT_EQ(
       stats.clients_cut_off_by_code[static_cast<int>(absl::StatusCode::kDataLoss)],
       1u);
+  // The introspection service reports the cut-off by reason.
+  std::map<std::string, uint64_t> cutoffs;
+  ASSERT_OK(introspection::IntrospectionClient(*ch).ListConnections(&cutoffs));
+  EXPECT_EQ(cutoffs, (std::map<std::string, uint64_t>{{"data_loss", 1}}));
 
   // The neighbour's stream goes on.
   CallbackResult<absl::Status> wrote;

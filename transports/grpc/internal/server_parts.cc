@@ -232,4 +232,16 @@ absl::Status CheckBindingHeaders(
       *version, iface.uuid, iface.version);
 }
 
+void ServerCounters::Report(size_t calls_in_flight, size_t calls_queued,
+                            TransportReport* report) const {
+  report->counters = {
+      {"calls_started", calls_started.load(std::memory_order_relaxed)},
+      {"calls_refused", calls_refused.load(std::memory_order_relaxed)},
+      {"calls_in_flight", calls_in_flight},
+      {"calls_queued", calls_queued},
+      {"bytes_in", bytes_in.load(std::memory_order_relaxed)},
+      {"bytes_out", bytes_out.load(std::memory_order_relaxed)},
+  };
+}
+
 }  // namespace lpc::grpc_transport

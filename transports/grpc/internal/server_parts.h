@@ -7,6 +7,8 @@
 #ifndef LPC_TRANSPORTS_GRPC_INTERNAL_SERVER_PARTS_H_
 #define LPC_TRANSPORTS_GRPC_INTERNAL_SERVER_PARTS_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -83,6 +85,20 @@ absl::Status UnknownPathStatus(const std::string& path,
 absl::Status CheckBindingHeaders(
     const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata,
     const InterfaceDescriptor& iface);
+
+// The server transport's counters for the introspection service
+// (ServerTransport::Report), counted with relaxed atomics. gRPC shows no
+// connections to a callback server, so none are reported.
+struct ServerCounters {
+  std::atomic<uint64_t> calls_started{0};  // Calls admitted to a handler.
+  std::atomic<uint64_t> calls_refused{0};  // Unknown path, bad binding, draining.
+  // Message bytes of unary requests received and replies sent.
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> bytes_out{0};
+
+  void Report(size_t calls_in_flight, size_t calls_queued,
+              TransportReport* report) const;
+};
 
 }  // namespace lpc::grpc_transport
 

@@ -89,11 +89,11 @@ def message_class(pool, name):
     return message_factory.MessageFactory(pool).GetPrototype(desc)
 
 
-def build_pool(channel):
+def build_pool(channel, service=SERVICE):
     """The descriptors of SERVICE's file and its imports, from reflection."""
     files = {}
     pending = [reflection_pb2.ServerReflectionRequest(
-        file_containing_symbol=SERVICE)]
+        file_containing_symbol=service)]
     while pending:
         for reply in reflect(channel, pending):
             check(reply.HasField("file_descriptor_response"),
@@ -121,13 +121,13 @@ def build_pool(channel):
     return pool
 
 
-def unary(channel, pool, method_name):
+def unary(channel, pool, method_name, service=SERVICE):
     """A callable for SERVICE's method, typed by the reflected descriptors."""
-    method = pool.FindServiceByName(SERVICE).FindMethodByName(method_name)
+    method = pool.FindServiceByName(service).FindMethodByName(method_name)
     request = message_class(pool, method.input_type.full_name)
     response = message_class(pool, method.output_type.full_name)
     call = channel.unary_unary(
-        "/%s/%s" % (SERVICE, method_name),
+        "/%s/%s" % (service, method_name),
         request_serializer=request.SerializeToString,
         response_deserializer=response.FromString)
     return request, call
@@ -159,6 +159,20 @@ reply = greet(GreetRequest(name="reflection"), timeout=10)
 print("Greet by reflection:", repr(reply.result))
 check(reply.result == "hello, reflection", "Greet result %r" % reply.result)
 WhoAmIRequest, _ = unary(plain, pool, "WhoAmI")
+
+# The built-in introspection service, listed and called by reflection too.
+INTROSPECTION = "lpc.introspection.Introspection"
+check(INTROSPECTION in names, "reflection does not list %s" % INTROSPECTION)
+ipool = build_pool(plain, INTROSPECTION)
+CheckRequest, health_check = unary(plain, ipool, "Check", INTROSPECTION)
+reply = health_check(CheckRequest(service=SERVICE), timeout=10)
+check(reply.result == "SERVING", "introspection Check: %r" % reply.result)
+InfoRequest, server_info = unary(plain, ipool, "GetServerInfo", INTROSPECTION)
+info = server_info(InfoRequest(), timeout=10).result
+served = [i.name for i in info.interfaces]
+print("introspection lists:", ", ".join(served))
+check(SERVICE in served and INTROSPECTION in served,
+      "introspection lists %r" % served)
 
 # TLS: the server's certificate checked against the test CA.
 tls = grpc.secure_channel(
