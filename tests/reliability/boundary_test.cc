@@ -216,8 +216,8 @@ TEST(BoundaryTest, EveryPeerControlledField) {
            FrameField([](FrameHeader& h, uint64_t v) { h.payload_length = v; }), &t);
   RunField(path, "payload_ref", 0, 0, 32, eq(0),
            FrameField([](FrameHeader& h, uint64_t v) { h.payload_ref = v; }), &t);
-  RunField(path, "reserved", 0, 0, 32, eq(0),
-           FrameField([](FrameHeader& h, uint64_t v) { h.reserved = v; }), &t);
+  RunField(path, "handle_count", 0, 0, 32, eq(0),
+           FrameField([](FrameHeader& h, uint64_t v) { h.handle_count = v; }), &t);
 
   // --- Data-area payload reference (mode 1): offset and length. ---
   // The server runs with the default geometry: a payload may fill the

@@ -111,7 +111,7 @@ TEST(ToctouTest, FlippedPublishedRecordsNeverBreakTheConsumer) {
       if (h.payload_mode == 1 && h.record_size != kFrameHeaderSize) {
         why = "data-area record size";
       }
-      if ((h.flags & ~kFlagKnownMask) != 0 || h.reserved != 0) {
+      if ((h.flags & ~kFlagKnownMask) != 0 || h.handle_count != 0) {
         why = "unknown flag or reserved bits";
       }
       if (!why.empty()) {

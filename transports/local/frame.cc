@@ -107,7 +107,18 @@ absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
       type != MessageType::kStreamFinish) {
     return Bad("flags", h.flags);
   }
-  if (h.reserved != 0) return Bad("reserved", h.reserved);
+  if (h.handle_count != 0) {
+    if (type >= MessageType::kStreamOpen) {
+      return absl::DataLossError(absl::StrCat(
+          "frame: stream records carry no descriptors (handle_count ",
+          h.handle_count, ")"));
+    }
+    if ((type != MessageType::kRequest && type != MessageType::kOneway &&
+         type != MessageType::kReply) ||
+        h.handle_count > kMaxHandlesHardLimit) {
+      return Bad("handle_count", h.handle_count);
+    }
+  }
   if (h.payload_length > limits.max_payload) {
     return Bad("payload_length", h.payload_length);
   }
@@ -200,7 +211,7 @@ absl::StatusOr<ControlType> DecodeControlHeader(
     return absl::FailedPreconditionError(absl::StrCat(
         "control: protocol version ", h.version, ", expected ", kProtocolVersion));
   }
-  if (h.type < 1 || h.type > 6) {
+  if (h.type < 1 || h.type > 7) {
     return absl::DataLossError(absl::StrCat("control: bad type ", h.type));
   }
   *body = packet.subspan(sizeof(h));
@@ -249,6 +260,35 @@ absl::StatusOr<uint64_t> DecodeCancelBody(absl::Span<const std::byte> body) {
     return absl::DataLossError("control: CANCEL for message id 0");
   }
   return b.message_id;
+}
+
+std::string EncodeHandlesPacket(uint64_t message_id, uint32_t count) {
+  const HandlesBody b{message_id, count, 0};
+  return EncodeControl(ControlType::kHandles, &b, sizeof(b));
+}
+
+absl::StatusOr<HandlesBody> DecodeHandlesBody(absl::Span<const std::byte> body,
+                                              size_t fds_received) {
+  HandlesBody b;
+  if (body.size() != sizeof(b)) {
+    return absl::DataLossError(absl::StrCat("control: HANDLES body of ",
+                                            body.size(), " bytes, expected ",
+                                            sizeof(b)));
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  if (b.message_id == 0) {
+    return absl::DataLossError("control: HANDLES for message id 0");
+  }
+  if (b.reserved != 0) {
+    return absl::DataLossError("control: HANDLES with reserved set");
+  }
+  if (b.count == 0 || b.count > kMaxHandlesHardLimit ||
+      b.count != fds_received) {
+    return absl::DataLossError(absl::StrCat(
+        "control: HANDLES announces ", b.count, " descriptors and carries ",
+        fds_received));
+  }
+  return b;
 }
 
 std::string EncodeBindRequest(const BindRequest& r) {

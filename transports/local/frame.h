@@ -76,7 +76,9 @@ struct FrameHeader {
                             // a non-OK reply's payload is the message text
   uint32_t payload_length;  // payload bytes
   uint32_t payload_ref;     // kDataArea: byte offset; kMemfd: memfd number
-  uint32_t reserved;        // 0
+  uint32_t handle_count;    // kRequest/kOneway/kReply: descriptors in the
+                            // message's handle table, sent in a kHandles
+                            // packet (<= kMaxHandlesHardLimit); else 0
 };
 static_assert(sizeof(FrameHeader) == 48);
 static_assert(alignof(FrameHeader) == 8);
@@ -84,6 +86,10 @@ static_assert(std::is_trivially_copyable_v<FrameHeader>);
 static_assert(std::is_standard_layout_v<FrameHeader>);
 
 inline constexpr uint32_t kFrameHeaderSize = sizeof(FrameHeader);
+
+// Most descriptors one message may carry, whatever the options say: the
+// kernel's SCM_MAX_FD, the most one SCM_RIGHTS message holds.
+inline constexpr uint32_t kMaxHandlesHardLimit = 253;
 
 // Limits the receiver applies while decoding.
 struct FrameLimits {
@@ -144,7 +150,8 @@ enum class ControlType : uint16_t {
   kPayloadFd = 4,  // either way: PayloadFdBody + fd [payload memfd]
   kGoodbye = 5,    // either way: status code + message (reason); then close
   kCancel = 6,     // client -> server: CancelBody; no fds
-  // Next: 7.
+  kHandles = 7,    // either way: HandlesBody + fds [the handle table]
+  // Next: 8.
 };
 
 inline constexpr uint32_t kControlMagic = 0x4C504331;  // "LPC1"
@@ -200,6 +207,25 @@ struct CancelBody {
 };
 static_assert(sizeof(CancelBody) == 8);
 static_assert(std::is_trivially_copyable_v<CancelBody>);
+
+// kHandles: the handle table of the message `message_id` (a kRequest's,
+// kOneway's, or the kReply to request `message_id`), `count` descriptors
+// in table order, sent before the record is published.
+struct HandlesBody {
+  uint64_t message_id;  // never 0
+  uint32_t count;       // descriptors carried, 1..kMaxHandlesHardLimit
+  uint32_t reserved;    // 0
+};
+static_assert(sizeof(HandlesBody) == 16);
+static_assert(std::is_trivially_copyable_v<HandlesBody>);
+
+// Encodes a kHandles packet (header + HandlesBody).
+std::string EncodeHandlesPacket(uint64_t message_id, uint32_t count);
+// Decodes a kHandles body: exactly sizeof(HandlesBody) bytes, reserved 0,
+// a non-zero id, and a count in [1, kMaxHandlesHardLimit] equal to
+// `fds_received`; else DATA_LOSS naming what is wrong.
+absl::StatusOr<HandlesBody> DecodeHandlesBody(absl::Span<const std::byte> body,
+                                              size_t fds_received);
 
 // Builds a packet: header + body bytes.
 std::string EncodeControl(ControlType type, const void* body, size_t body_size,

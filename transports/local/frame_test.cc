@@ -50,7 +50,7 @@ TEST(FrameTest, EachBadFieldIsNamed) {
       {"type", [](FrameHeader& h) { h.type = 99; }},
       {"payload_mode", [](FrameHeader& h) { h.payload_mode = 3; }},
       {"flags", [](FrameHeader& h) { h.flags = 0x8000; }},
-      {"reserved", [](FrameHeader& h) { h.reserved = 1; }},
+      {"handle_count", [](FrameHeader& h) { h.handle_count = 254; }},
       {"payload_length", [](FrameHeader& h) { h.payload_length = 4; }},
       {"payload_ref", [](FrameHeader& h) { h.payload_ref = 4; }},
       {"deadline_ns", [](FrameHeader& h) { h.deadline_ns = -5; }},
@@ -63,6 +63,53 @@ TEST(FrameTest, EachBadFieldIsNamed) {
                 StatusIs(absl::StatusCode::kDataLoss, HasSubstr(c.field)))
         << c.field;
   }
+}
+
+TEST(FrameTest, HandleCountOnlyOnCallsAndReplies) {
+  FrameHeader h = Request(5);
+  h.handle_count = kMaxHandlesHardLimit;
+  EXPECT_TRUE(DecodeFrame(Record(h, 5), {}).ok());
+  h.type = static_cast<uint8_t>(MessageType::kCancel);
+  h.payload_length = 0;
+  h.record_size = kFrameHeaderSize;
+  h.interface_slot = h.method_id = 0;
+  h.deadline_ns = 0;
+  EXPECT_THAT(DecodeFrame(Record(h, 0), {}),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("handle_count")));
+  FrameHeader m = Request(5);
+  m.type = static_cast<uint8_t>(MessageType::kStreamOpen);
+  m.handle_count = 1;
+  EXPECT_THAT(DecodeFrame(Record(m, 5), {}),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("stream records carry no descriptors")));
+}
+
+TEST(FrameTest, HandlesPacketRoundTripsAndChecksItsCount) {
+  const std::string p = EncodeHandlesPacket(42, 3);
+  absl::Span<const std::byte> body;
+  absl::StatusOr<ControlType> type = DecodeControlHeader(
+      absl::MakeConstSpan(reinterpret_cast<const std::byte*>(p.data()),
+                          p.size()),
+      &body);
+  ASSERT_TRUE(type.ok()) << type.status();
+  EXPECT_EQ(*type, ControlType::kHandles);
+  absl::StatusOr<HandlesBody> b = DecodeHandlesBody(body, 3);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->message_id, 42u);
+  EXPECT_EQ(b->count, 3u);
+  EXPECT_THAT(DecodeHandlesBody(body, 2),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("announces 3")));
+  EXPECT_THAT(DecodeHandlesBody(body.subspan(1), 3),
+              StatusIs(absl::StatusCode::kDataLoss));
+  const std::string zero = EncodeHandlesPacket(0, 1);
+  ASSERT_TRUE(DecodeControlHeader(
+                  absl::MakeConstSpan(
+                      reinterpret_cast<const std::byte*>(zero.data()),
+                      zero.size()),
+                  &body)
+                  .ok());
+  EXPECT_THAT(DecodeHandlesBody(body, 1),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("id 0")));
 }
 
 TEST(FrameTest, ShortRecordIsRejected) {
@@ -314,12 +361,12 @@ TEST(ControlTest, BadCancelBodiesAreRejected) {
   const std::string zero(sizeof(CancelBody), '\0');
   EXPECT_THAT(DecodeCancelBody(Bytes(zero)),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("id 0")));
-  // A type past kCancel is still unknown.
+  // A type past kHandles is still unknown.
   std::string next = good;
-  next[4] = 7;
+  next[4] = 8;
   absl::Span<const std::byte> b;
   EXPECT_THAT(DecodeControlHeader(Bytes(next), &b),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("type 7")));
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("type 8")));
 }
 
 TEST(BindTest, RoundTripAndBadLengths) {
