@@ -225,6 +225,9 @@ absl::Status AddListenersFromConfig(Server* server,
       o.max_stream_handler_threads =
           static_cast<int>(entry.max_stream_handler_threads());
     }
+    if (entry.max_handles_per_message() > 0) {
+      o.max_handles_per_message = entry.max_handles_per_message();
+    }
     if (entry.handshake_timeout_ms() > 0) {
       o.handshake_timeout = absl::Milliseconds(entry.handshake_timeout_ms());
     }

@@ -24,7 +24,9 @@
 namespace lpc::local {
 
 inline constexpr size_t kMaxControlPacket = 4096;
-inline constexpr size_t kMaxFdsPerPacket = 4;
+// The kernel's SCM_MAX_FD: the most descriptors one packet carries (a
+// HANDLES packet carries a message's whole handle table).
+inline constexpr size_t kMaxFdsPerPacket = 253;
 
 struct Packet {
   std::string bytes;

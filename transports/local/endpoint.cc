@@ -8,10 +8,23 @@
 #include "absl/time/clock.h"
 #include "transports/local/control_socket.h"
 #include "transports/local/doorbell.h"
+#include "transports/local/handle_errors.h"
 #include "transports/local/memfd.h"
 #include "transports/local/shared_word.h"
 
 namespace lpc::local {
+
+absl::Status MemfdPort::SendHandles(uint64_t, absl::Span<const int>) {
+  return absl::FailedPreconditionError("no control socket for descriptors");
+}
+
+absl::StatusOr<std::vector<UniqueFd>> MemfdPort::TakeHandles(uint64_t message_id,
+                                                             uint32_t count,
+                                                             absl::Time) {
+  if (count == 0) return std::vector<UniqueFd>();
+  return MakeHandleError(HandleError::kMissing, message_id,
+                         "descriptors are not carried here");
+}
 
 absl::Status SocketMemfdPort::SendPayloadFd(uint32_t number, uint64_t length,
                                             int fd) {
@@ -105,14 +118,39 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   h.method_id = m.method_id;
   h.status_code = m.status_code;
   h.payload_length = static_cast<uint32_t>(m.payload.size());
+  if (!m.handles.empty()) {
+    if (m.handles.size() > kMaxHandlesHardLimit || m.message_id == 0 ||
+        (m.type != MessageType::kRequest && m.type != MessageType::kOneway &&
+         m.type != MessageType::kReply)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a message of type ", static_cast<int>(m.type), " with ",
+          m.handles.size(), " descriptors cannot be sent"));
+    }
+    h.handle_count = static_cast<uint32_t>(m.handles.size());
+  }
   const auto as_bytes = [](const void* p, size_t n) {
     return absl::Span<const std::byte>(static_cast<const std::byte*>(p), n);
   };
   if (kFrameHeaderSize + m.payload.size() <= max_inline_record_) {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kInline);
     h.record_size = kFrameHeaderSize + static_cast<uint32_t>(m.payload.size());
-    return outbound_.TryWrite(as_bytes(&h, sizeof(h)),
-                              as_bytes(m.payload.data(), m.payload.size()));
+    if (!m.handles.empty()) {
+      // The packet goes only once the record surely fits (never twice).
+      absl::StatusOr<bool> room =
+          outbound_.HasRoom((h.record_size + kSlotSize - 1) / kSlotSize);
+      if (!room.ok() || !*room) return room;
+      if (absl::Status s = memfds_->SendHandles(m.message_id, m.handles);
+          !s.ok()) {
+        return s;
+      }
+    }
+    absl::StatusOr<bool> written =
+        outbound_.TryWrite(as_bytes(&h, sizeof(h)),
+                           as_bytes(m.payload.data(), m.payload.size()));
+    if (written.ok() && !*written && !m.handles.empty()) {
+      return absl::InternalError("ring: room vanished under a serialised sender");
+    }
+    return written;
   }
   // Out of line: make sure the one-slot record fits before placing the
   // payload, so that a full ring never strands a placed payload. Senders
@@ -126,6 +164,14 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   int kept = -1;  // The kept memfd that carries it, if any.
   if (!off->has_value() && MemfdBudgetReached(m.payload.size())) {
     return false;  // Like a full ring: the caller queues and retries.
+  }
+  // From here on the record is written (or the connection is broken), so
+  // its descriptors go now, once.
+  if (!m.handles.empty()) {
+    if (absl::Status s = memfds_->SendHandles(m.message_id, m.handles);
+        !s.ok()) {
+      return s;
+    }
   }
   if (off->has_value()) {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kDataArea);
@@ -339,6 +385,7 @@ void Endpoint::WaitForRoom(absl::Duration timeout) {
 
 absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
   memfd_parked_ = false;
+  parked_on_handles_ = false;
   absl::StatusOr<absl::Span<const std::byte>> record =
       inbound_.Next(kFrameHeaderSize);
   if (!record.ok()) return record.status();
@@ -360,6 +407,19 @@ absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
     return absl::DataLossError(
         absl::StrCat("frame: message type ", h->type, " in the wrong direction"));
   }
+  if (held_handles_.has_value() &&
+      (held_handles_->first != h->message_id ||
+       held_handles_->second.size() != h->handle_count)) {
+    return absl::DataLossError(
+        "frame: a record parked for its payload memfd changed its handles");
+  }
+  if (!held_handles_.has_value()) {
+    if (absl::Status s = TakeHandlesFor(*h); !s.ok()) return s;
+    if (memfd_parked_) {
+      inbound_.Unread();  // Read again, and validated again, next time.
+      return std::nullopt;
+    }
+  }
   IncomingMessage msg;
   msg.header = *h;
   const uint64_t accept =
@@ -378,7 +438,50 @@ absl::StatusOr<std::optional<IncomingMessage>> Endpoint::Receive() {
     inbound_.Unread();  // Read again, and validated again, next time.
     return std::nullopt;
   }
+  if (held_handles_.has_value()) {
+    msg.handles = std::move(held_handles_->second);
+    held_handles_.reset();
+  }
   return msg;
+}
+
+absl::Status Endpoint::TakeHandlesFor(const FrameHeader& h) {
+  const auto type = static_cast<MessageType>(h.type);
+  const bool names_call = type == MessageType::kRequest ||
+                          type == MessageType::kOneway ||
+                          type == MessageType::kReply ||
+                          type == MessageType::kStreamOpen;
+  if (!names_call || h.message_id == 0) return absl::OkStatus();
+  if (h.handle_count > options_.max_handles) {
+    return MakeHandleError(
+        HandleError::kTooMany, h.message_id,
+        absl::StrCat("message ", h.message_id, " announces ", h.handle_count,
+                     " descriptors, more than the limit of ",
+                     options_.max_handles));
+  }
+  if (memfds_ == nullptr) {
+    if (h.handle_count == 0) return absl::OkStatus();
+    return MakeHandleError(HandleError::kMissing, h.message_id,
+                           "descriptors are not carried here");
+  }
+  absl::StatusOr<std::vector<UniqueFd>> fds = memfds_->TakeHandles(
+      h.message_id, h.handle_count,
+      options_.park_missing_memfd ? absl::InfinitePast()
+                                  : absl::Now() + options_.memfd_wait);
+  if (h.handle_count == 0) return fds.status();
+  if (absl::IsDeadlineExceeded(fds.status())) {
+    if (options_.park_missing_memfd) {
+      memfd_parked_ = parked_on_handles_ = true;  // Not yet: stays unread.
+      return absl::OkStatus();
+    }
+    return MakeHandleError(
+        HandleError::kMissing, h.message_id,
+        absl::StrCat("the ", h.handle_count, " descriptors of message ",
+                     h.message_id, " did not arrive"));
+  }
+  if (!fds.ok()) return fds.status();
+  held_handles_.emplace(h.message_id, std::move(*fds));
+  return absl::OkStatus();
 }
 
 absl::Status Endpoint::ReadPayload(const FrameHeader& h,

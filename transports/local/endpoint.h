@@ -32,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "transports/local/buffer_cache.h"
 #include "transports/local/data_area.h"
 #include "transports/local/doorbell.h"
@@ -56,6 +57,18 @@ class MemfdPort {
   virtual absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number,
                                                  uint64_t length,
                                                  absl::Time deadline) = 0;
+  // Sends the handle table of message `message_id` (a HANDLES packet).
+  // Default: not supported (FAILED_PRECONDITION).
+  virtual absl::Status SendHandles(uint64_t message_id,
+                                   absl::Span<const int> fds);
+  // Returns the handle table of message `message_id`, which its record
+  // announces with `count` descriptors, waiting at most until `deadline`
+  // (DEADLINE_EXCEEDED if it has not come). With `count` 0, checks that no
+  // table for `message_id` waits. A table of another size, or one that
+  // waits for a record announcing none, is a handle error
+  // (handle_errors.h). Default: none ever arrives.
+  virtual absl::StatusOr<std::vector<UniqueFd>> TakeHandles(
+      uint64_t message_id, uint32_t count, absl::Time deadline);
 };
 
 // A MemfdPort over a control socket that carries nothing else (tests and
@@ -131,6 +144,10 @@ struct EndpointOptions {
   // (clients; see internal/client_doorbell.h). Not owned.
   // Default: null.
   PeerDoorbell* peer_doorbell = nullptr;
+  // Most descriptors a received message may announce (handle_count); more
+  // is the handle error too_many_handles.
+  // Default: 16.
+  uint32_t max_handles = 16;
   // Where a large payload read from the data area or a memfd gets its
   // buffer (see buffer_cache.h); null = a new string each time. Not owned.
   // Default: null.
@@ -169,6 +186,9 @@ struct OutgoingMessage {
   uint32_t status_code = 0;
   uint16_t flags = 0;  // kFlag* bits (frame.h).
   std::string_view payload;
+  // The handle table (kRequest, kOneway, kReply; message_id != 0): sent in
+  // a HANDLES packet before the record is published. Not owned.
+  absl::Span<const int> handles;
 };
 
 struct IncomingMessage {
@@ -176,6 +196,8 @@ struct IncomingMessage {
   std::string payload;
   bool oversized = false;  // payload_length > accept_payload; not copied.
   bool over_budget = false;  // admit_payload said no; not copied.
+  // The handle table its record announced (close-on-exec descriptors).
+  std::vector<UniqueFd> handles;
   MessageType type() const { return static_cast<MessageType>(header.type); }
   PayloadMode mode() const {
     return static_cast<PayloadMode>(header.payload_mode);
@@ -220,6 +242,16 @@ class Endpoint {
   // The last Receive stopped at a mode-3 record whose memfd has not
   // arrived (park_missing_memfd).
   bool memfd_parked() const { return memfd_parked_; }
+  // Parked for the record's handle table, not its payload memfd.
+  bool parked_on_handles() const { return parked_on_handles_; }
+  // Gives up the handle table held for a parked record (so that its owner
+  // closes those descriptors where a blocking close hurts no one).
+  std::vector<UniqueFd> TakeHeldHandles() {
+    std::vector<UniqueFd> fds;
+    if (held_handles_.has_value()) fds = std::move(held_handles_->second);
+    held_handles_.reset();
+    return fds;
+  }
   // Frees consumed data-area bytes, and consumed ring slots in batches
   // (RingConsumer::ReleaseBatched: fewer than a quarter of the ring stay
   // unreleased, so a producer facing a drained ring always has room for a
@@ -309,6 +341,14 @@ class Endpoint {
   bool memfd_read_ = false;
   bool remaining_validated_ = false;  // Poll() done and records remain.
   bool memfd_parked_ = false;  // See memfd_parked().
+  bool parked_on_handles_ = false;  // See parked_on_handles().
+  // The handle table taken for the record at the head of the ring while
+  // its payload memfd had not come (parked): the record, read again, must
+  // name the same id and count.
+  std::optional<std::pair<uint64_t, std::vector<UniqueFd>>> held_handles_;
+  // Takes the handle table `h` announces (or holds it); sets
+  // memfd_parked_ if it has not come and the endpoint parks.
+  absl::Status TakeHandlesFor(const FrameHeader& h);
 
 };
 

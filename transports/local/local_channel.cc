@@ -17,6 +17,7 @@
 #include "transports/local/doorbell.h"
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
+#include "transports/local/internal/call_handles.h"
 #include "transports/local/internal/client_connection.h"
 #include "transports/local/internal/client_handshake.h"
 #include "transports/local/internal/client_streams.h"
@@ -125,6 +126,14 @@ class LocalChannel final : public Channel {
     m.method_id = method.id;
     m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
     m.payload = request;
+    // Descriptors travel in a HANDLES packet that names the message: a
+    // oneway call that carries some takes an id.
+    const std::vector<int> handles = internal::BorrowRequestHandles(*ctx);
+    if (absl::Status s = CheckRequestHandles(handles); !s.ok()) return s;
+    if (!handles.empty()) {
+      m.message_id = (*conn)->NextId();
+      m.handles = handles;
+    }
     std::string with_metadata;
     if (HasSendableMetadata(ctx->metadata())) {
       if (absl::Status s = EncodeMetadata(ctx->metadata(), &with_metadata);
@@ -144,9 +153,14 @@ class LocalChannel final : public Channel {
                                            const MethodDescriptor& method,
                                            CallContext* ctx) override {
     absl::Time now;
-    if (absl::Status s = PrepareCall(ctx, 0, &now); !s.ok()) {
+    absl::Status prepared = PrepareCall(ctx, 0, &now);
+    if (prepared.ok() && !internal::BorrowRequestHandles(*ctx).empty()) {
+      prepared = absl::FailedPreconditionError(
+          "streams carry no descriptors (handles need a unary call)");
+    }
+    if (!prepared.ok()) {
       return LocalClientStream::MakeHandle(
-          std::make_shared<LocalClientStream>(ctx, std::move(s)));
+          std::make_shared<LocalClientStream>(ctx, std::move(prepared)));
     }
     const absl::Time deadline = ctx->deadline();
     const int64_t mono_now = MonotonicNowNs();
@@ -186,6 +200,16 @@ class LocalChannel final : public Channel {
   }
 
  private:
+  static absl::Status CheckRequestHandles(const std::vector<int>& handles) {
+    if (handles.size() > kMaxHandlesHardLimit) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a request carries ", handles.size(),
+          " descriptors; the local transport carries at most ",
+          kMaxHandlesHardLimit));
+    }
+    return absl::OkStatus();
+  }
+
   // Connects, binds, registers and sends one call (`call->ctx` and, for an
   // async call, `call->callback` set). `*registered` (async calls) tells
   // whether the call was registered: then the connection owns it, and a
@@ -217,6 +241,10 @@ class LocalChannel final : public Channel {
     }
     call->deadline = deadline;
     const int64_t deadline_ns = call->deadline_ns;
+    // The request's table, borrowed: sent (the kernel duplicates them)
+    // before the record is published; the context keeps its own.
+    const std::vector<int> handles = internal::BorrowRequestHandles(*ctx);
+    if (absl::Status s = CheckRequestHandles(handles); !s.ok()) return s;
     uint64_t async_id = 0;
     if (registered != nullptr) {
       // An async call's cancel callback is registered before the call is:
@@ -257,6 +285,7 @@ class LocalChannel final : public Channel {
     m.method_id = method.id;
     m.deadline_ns = deadline_ns;
     m.payload = request;
+    m.handles = handles;
     if (has_metadata) {
       m.flags = kFlagMetadata;
       m.payload = with_metadata;
@@ -380,6 +409,11 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateLocalChannel(
     std::string name, ChannelOptions options, LocalChannelOptions local) {
   absl::StatusOr<std::string> path = PortPath(name, local.runtime_dir);
   if (!path.ok()) return path.status();
+  if (local.max_handles_per_message > kMaxHandlesHardLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_handles_per_message must be at most ", kMaxHandlesHardLimit,
+        ", not ", local.max_handles_per_message));
+  }
   return std::shared_ptr<Channel>(new LocalChannel(
       std::move(name), std::move(*path), std::move(options), std::move(local)));
 }

@@ -66,6 +66,7 @@ internal::ServerHandshakeOptions LocalServer::HandshakeOptions() {
   ho.max_queued_reply_bytes_per_connection =
       options_.max_queued_reply_bytes_per_connection;
   ho.budgets = &budgets_;
+  ho.max_handles = options_.max_handles_per_message;
   return ho;
 }
 
@@ -255,6 +256,11 @@ absl::StatusOr<std::unique_ptr<LocalServerTransport>> MakeLocalServerTransport(
     return absl::InvalidArgumentError(absl::StrCat(
         "max_stream_handler_threads must be in [1, 4096], not ",
         options.max_stream_handler_threads));
+  }
+  if (options.max_handles_per_message > kMaxHandlesHardLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_handles_per_message must be at most ", kMaxHandlesHardLimit,
+        ", not ", options.max_handles_per_message));
   }
   return std::unique_ptr<LocalServerTransport>(
       new internal::LocalServer(std::move(name), std::move(*path), std::move(options)));

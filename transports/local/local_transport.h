@@ -220,6 +220,13 @@ struct LocalPortOptions {
   // answered, while that client runs on another CPU; 0 = never spin.
   // Default: 20 us.
   absl::Duration spin = absl::Microseconds(20);
+  // Most descriptors (handle table entries) one request may carry, and one
+  // reply a handler may send; a client that sends more is cut off
+  // (too_many_handles). At most 253 (the kernel's SCM_MAX_FD), else
+  // MakeLocalServerTransport fails with INVALID_ARGUMENT. In the config
+  // file: server.max_handles_per_message.
+  // Default: 16.
+  uint32_t max_handles_per_message = 16;
 };
 
 // Counters of a server transport, for tests and monitoring.
@@ -294,6 +301,14 @@ struct LocalServerStats {
   uint64_t stream_errors_window_exceeded = 0;
   uint64_t stream_errors_bad_window_update = 0;
   uint64_t stream_errors_bad_open = 0;
+  // Descriptors received in HANDLES packets and sent in replies' tables,
+  // and clients cut off for each handle error (see "Handles" in
+  // docs/local-transport.md).
+  uint64_t handles_received = 0;
+  uint64_t handles_sent = 0;
+  uint64_t handle_errors_too_many = 0;
+  uint64_t handle_errors_unreferenced = 0;
+  uint64_t handle_errors_missing = 0;
 };
 
 class LocalServerTransport : public ServerTransport {
@@ -357,6 +372,10 @@ struct LocalChannelOptions {
   // drops it.
   // Default: 1 second.
   absl::Duration payload_cache_idle = absl::Seconds(1);
+  // Most descriptors a reply may carry; a server that sends more fails
+  // that call with INTERNAL and the connection ends. At most 253.
+  // Default: 16.
+  uint32_t max_handles_per_message = 16;
 };
 
 // Creates a channel to port `name`. Connects lazily, on the first call,

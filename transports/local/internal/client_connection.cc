@@ -10,6 +10,8 @@
 #include "transports/local/control_socket.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
+#include "transports/local/handle_errors.h"
+#include "transports/local/internal/fd_closer.h"
 #include "transports/local/section.h"
 #include "transports/local/shared_word.h"
 
@@ -37,6 +39,7 @@ ClientConnection::ClientConnection(ClientHandshake handshake,
   eo.buffers = &buffers_;
   eo.memfd_pool = &memfd_pool_;
   eo.memfd_keep_idle = o.payload_cache_idle;
+  eo.max_handles = o.max_handles_per_message;
   ep_ = std::make_unique<Endpoint>(Side::kClient, map_.data(), layout_, this,
                                    eo);
 }
@@ -73,6 +76,12 @@ ClientConnection::~ClientConnection() {
     }
     delete call;
   }
+  // The server's descriptors may block in close(): not on this thread.
+  MutexLock lock(&reader_mu_);
+  for (auto& [id, fds] : handle_stash_) FdCloser::Get().Close(fds);
+  handle_stash_.clear();
+  std::vector<UniqueFd> held = ep_->TakeHeldHandles();
+  FdCloser::Get().Close(held);
 }
 
 bool ClientConnection::HungUp() { return PeerHungUp(sock_.get()); }
@@ -249,6 +258,41 @@ absl::Status ClientConnection::SendPayloadFd(uint32_t number, uint64_t length,
                     fds, send_deadline_);
 }
 
+absl::Status ClientConnection::SendHandles(uint64_t message_id,
+                                           absl::Span<const int> fds)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // Called by ep_ under send_mu_.
+  return SendPacket(
+      sock_.get(),
+      EncodeHandlesPacket(message_id, static_cast<uint32_t>(fds.size())), fds,
+      send_deadline_);
+}
+
+absl::StatusOr<std::vector<UniqueFd>> ClientConnection::TakeHandles(
+    uint64_t message_id, uint32_t count, absl::Time deadline)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // Called by ep_ under reader_mu_.
+  // A table for a reply that announces none: only if it came already.
+  for (int i = 0; i < 64; ++i) {
+    auto it = handle_stash_.find(message_id);
+    if (it != handle_stash_.end()) {
+      std::vector<UniqueFd> fds = std::move(it->second);
+      handle_stash_.erase(it);
+      if (fds.size() == count) return fds;
+      const size_t got = fds.size();
+      FdCloser::Get().Close(fds);
+      return MakeHandleError(
+          got < count ? HandleError::kMissing : HandleError::kUnreferenced,
+          message_id,
+          absl::StrCat("reply ", message_id, " announces ", count,
+                       " descriptors and ", got, " came"));
+    }
+    if (count == 0) return std::vector<UniqueFd>();
+    absl::Status s = ReadOnePacket(deadline);
+    if (!s.ok()) return s;
+  }
+  return MakeHandleError(HandleError::kMissing, message_id,
+                         "the reply's descriptors did not arrive");
+}
+
 absl::StatusOr<UniqueFd> ClientConnection::TakePayloadFd(uint32_t number,
                                                          uint64_t,
                                                          absl::Time deadline)
@@ -269,7 +313,9 @@ absl::StatusOr<UniqueFd> ClientConnection::TakePayloadFd(uint32_t number,
 }
 
 absl::Status ClientConnection::ReadOnePacket(absl::Time deadline) {
-  absl::StatusOr<Packet> p = RecvPacket(sock_.get(), deadline);
+  std::vector<UniqueFd> refused;  // Closed on the closer's thread.
+  absl::StatusOr<Packet> p = RecvPacket(sock_.get(), deadline, &refused);
+  FdCloser::Get().Close(refused);
   if (absl::IsDeadlineExceeded(p.status())) return p.status();
   if (!p.ok()) {
     MarkDead(absl::UnavailableError("server closed the connection"));
@@ -285,9 +331,39 @@ absl::Status ClientConnection::ReadOnePacket(absl::Time deadline) {
     MarkDead(absl::UnavailableError(why.message()));
     return dead_status();
   }
+  if (type.ok() && *type == ControlType::kHandles) {
+    absl::StatusOr<HandlesBody> hb = DecodeHandlesBody(body, p->fds.size());
+    absl::Status bad = hb.status();
+    if (hb.ok() && hb->count > options_.max_handles_per_message) {
+      bad = MakeHandleError(
+          HandleError::kTooMany, hb->message_id,
+          absl::StrCat("a reply with ", hb->count,
+                       " descriptors, more than the limit of ",
+                       options_.max_handles_per_message));
+    } else if (hb.ok() && (handle_stash_.contains(hb->message_id) ||
+                           handle_stash_.size() >=
+                               size_t{layout_.geometry.reply_slots} + 16)) {
+      bad = MakeHandleError(HandleError::kUnreferenced, hb->message_id,
+                            "descriptors no reply claims");
+    }
+    if (!bad.ok()) {
+      FdCloser::Get().Close(p->fds);
+      const uint64_t id = HandleErrorMessageId(bad);
+      if (id != 0) {
+        Complete(id, absl::InternalError(absl::StrCat(
+                         "bad reply from server: ", bad.message())));
+      }
+      MarkDead(absl::UnavailableError(
+          absl::StrCat("bad reply from server: ", bad.message())));
+      return dead_status();
+    }
+    handle_stash_.emplace(hb->message_id, std::move(p->fds));
+    return absl::OkStatus();
+  }
   PayloadFdBody b;
   if (!type.ok() || *type != ControlType::kPayloadFd ||
       body.size() != sizeof(b) || p->fds.size() != 1 || stash_.size() > 16) {
+    FdCloser::Get().Close(p->fds);
     MarkDead(absl::UnavailableError("protocol error on the control socket"));
     return dead_status();
   }

@@ -165,6 +165,10 @@ class ClientConnection : public MemfdPort,
                              int fd) override;
   absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t length,
                                          absl::Time deadline) override;
+  absl::Status SendHandles(uint64_t message_id,
+                           absl::Span<const int> fds) override;
+  absl::StatusOr<std::vector<UniqueFd>> TakeHandles(
+      uint64_t message_id, uint32_t count, absl::Time deadline) override;
 
  private:
   // Reads one control packet (under reader_mu_). DEADLINE_EXCEEDED: none.
@@ -223,6 +227,10 @@ class ClientConnection : public MemfdPort,
   // The leader role: the receive side of ep_ and reads of the socket.
   Mutex reader_mu_;
   std::deque<std::pair<uint32_t, UniqueFd>> stash_
+      ABSL_GUARDED_BY(reader_mu_);
+  // Reply handle tables (HANDLES packets) by message id, until their
+  // records are read; at most reply ring slots + 16.
+  absl::flat_hash_map<uint64_t, std::vector<UniqueFd>> handle_stash_
       ABSL_GUARDED_BY(reader_mu_);
 
   Mutex send_mu_;  // The send side of ep_.

@@ -10,7 +10,10 @@
 #include "absl/time/clock.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
+#include "transports/local/handle_errors.h"
+#include "transports/local/internal/call_handles.h"
 #include "transports/local/internal/client_connection.h"
+#include "transports/local/internal/fd_closer.h"
 #include "transports/local/metadata.h"
 
 namespace lpc::local::internal {
@@ -83,6 +86,12 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
     if (handled > 0 && stop()) break;  // The rest is for the next leader.
     absl::StatusOr<std::optional<IncomingMessage>> msg = ep_->Receive();
     if (!msg.ok()) {
+      // A reply whose descriptors break the rules fails its call with
+      // INTERNAL; the connection ends either way.
+      if (const uint64_t id = HandleErrorMessageId(msg.status()); id != 0) {
+        Complete(id, absl::InternalError(absl::StrCat(
+                         "bad reply from server: ", msg.status().message())));
+      }
       MarkDead(absl::UnavailableError(
           absl::StrCat("bad reply from server: ", msg.status().message())));
       break;
@@ -90,6 +99,13 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
     if (!msg->has_value()) break;
     ++handled;
     IncomingMessage& m = **msg;
+    // Closed on the closer's thread unless its call takes them.
+    struct CloseUntaken {
+      std::vector<UniqueFd>& fds;
+      ~CloseUntaken() {
+        if (!fds.empty()) FdCloser::Get().Close(fds);
+      }
+    } close_untaken{m.handles};
     if (m.type() != MessageType::kReply &&
         m.type() != MessageType::kBindReply) {
       if (!RouteStreamRecord(m)) break;  // Stream records (see streams).
@@ -138,6 +154,12 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
         call->bind_slot = m.header.interface_slot;
         if (call->ctx != nullptr && !reply_metadata.empty()) {
           call->ctx->response_metadata().merge(reply_metadata);
+        }
+        // The reply's table, for the generated decoder; the caller's
+        // thread reads it after `done` (CompleteLocked).
+        if (call->ctx != nullptr && !m.handles.empty() &&
+            m.header.status_code == 0) {
+          AdoptReplyHandles(*call->ctx, m.handles);
         }
         CompleteLocked(call, std::move(result), &done);
         // Followers wait for their own calls; nobody else sleeps on cv_.

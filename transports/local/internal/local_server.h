@@ -45,6 +45,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "transports/local/handle_errors.h"
 #include "runtime/call_context.h"
 #include "runtime/internal/handler_pool.h"
 #include "runtime/mutex.h"
@@ -161,6 +162,11 @@ class LocalServer final : public LocalServerTransport,
     s.stream_errors_bad_window_update =
         err(internal::StreamError::kBadWindowUpdate);
     s.stream_errors_bad_open = err(internal::StreamError::kBadOpen);
+    s.handles_received = handles_received_.load(std::memory_order_relaxed);
+    s.handles_sent = calls_->handles_sent();
+    s.handle_errors_too_many = handle_errors_[0].load();
+    s.handle_errors_unreferenced = handle_errors_[1].load();
+    s.handle_errors_missing = handle_errors_[2].load();
     const BufferCache::Stats b = buffers_.stats();
     s.payload_buffers_reused = b.reused;
     s.payload_buffers_made = b.missed;
@@ -260,7 +266,9 @@ class LocalServer final : public LocalServerTransport,
   Mutex log_mu_;  // A leaf.
   LogRateLimit cut_off_log_ ABSL_GUARDED_BY(log_mu_);
   std::atomic<uint64_t> cancel_packets_{0}, handshakes_timed_out_{0},
-      accept_fd_exhausted_{0};
+      accept_fd_exhausted_{0}, handles_received_{0};
+  // Cut-offs by HandleError (too many, unreferenced, missing).
+  std::array<std::atomic<uint64_t>, 3> handle_errors_{};
   LongestTurn longest_io_turn_;  // LocalServerStats::longest_io_turn_ns.
 };
 

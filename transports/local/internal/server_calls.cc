@@ -11,6 +11,9 @@
 #include "runtime/call_context.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
+#include "transports/local/handle_errors.h"
+#include "transports/local/internal/call_handles.h"
+#include "transports/local/internal/fd_closer.h"
 #include "transports/local/metadata.h"
 
 namespace lpc::local::internal {
@@ -104,6 +107,10 @@ void ServerCalls::Drain(const std::shared_ptr<Connection>& c) {
     // Parked: the ring is not read again until the memfd comes (the I/O
     // thread schedules us then) or the tick cuts the client off; no
     // thread waits for it.
+    if (parked) {
+      c->parked_on_handles.store(c->ep->parked_on_handles(),
+                                 std::memory_order_relaxed);
+    }
     if (!parked) {
       c->memfd_parked_ns.store(0, std::memory_order_relaxed);
     } else if (c->memfd_parked_ns.load(std::memory_order_relaxed) == 0) {
@@ -190,6 +197,8 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
     case MessageType::kRequest:
     case MessageType::kOneway: {
       const bool oneway = msg.type() == MessageType::kOneway;
+      // Closed on the closer's thread if the call does not run.
+      PeerFds handles(std::move(msg.handles));
       if (!oneway && c->hung_up.load()) return;  // Its caller is gone.
       absl::Status refuse;
       if (shutting_down_.load()) {
@@ -249,6 +258,7 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
         msg.payload.erase(0, msg.payload.size() - rest.size());
       }
       item.conn = c;
+      item.handles = std::move(handles);
       item.ctx->set_peer_ref(&c->peer);  // As long as the item holds `c`.
       item.charge = ByteCharge(&c->request_bytes, &budgets_.request_bytes,
                                msg.payload.capacity());
@@ -291,6 +301,11 @@ void ServerCalls::RunCall(WorkItem& item) {
   const FrameHeader& h = item.msg.header;
   const bool oneway = item.msg.type() == MessageType::kOneway;
   c->ep->SetRunning(true);
+  if (!item.handles.empty() && item.ctx != nullptr) {
+    // The request's table: the generated decoder takes its descriptors.
+    std::vector<UniqueFd> fds = item.handles.Take();
+    AdoptRequestHandles(*item.ctx, fds);
+  }
   if (item.stream != nullptr ||
       (item.method != nullptr && item.method->uses_start_call && !oneway &&
        !item.method->descriptor->streaming())) {
@@ -326,10 +341,30 @@ void ServerCalls::RunCall(WorkItem& item) {
     s = dispatcher_->DispatchBound(*item.iface, *item.method, *item.ctx,
                                    item.msg.payload, &response);
   }
+  // Descriptors the handler left in the request table, and a reply table
+  // that does not go, close on the closer's thread (a client's descriptor
+  // may block in close()).
+  {
+    std::vector<UniqueFd> left = TakeRequestHandles(*item.ctx);
+    FdCloser::Get().Close(left);
+  }
+  std::vector<UniqueFd> reply_handles = TakeReplyHandles(*item.ctx);
+  // The generated decoder found the request's table and bytes at odds:
+  // the client broke the protocol.
+  const std::optional<HandleError> handle_error = HandleProtocolErrorOf(s);
+  if (s.ok() && reply_handles.size() > options_.max_handles_per_message) {
+    s = absl::InternalError(absl::StrCat(
+        "the handler's reply carries ", reply_handles.size(),
+        " descriptors, more than max_handles_per_message (",
+        options_.max_handles_per_message, ")"));
+  }
+  if (!s.ok() || oneway || handle_error.has_value()) {
+    FdCloser::Get().Close(reply_handles);
+  }
   const bool answered = c->Finish(h.message_id, item.oneway_serial, oneway);
   bool woke_client = false;
   item.registration.Disarm();  // Erased above.
-  if (!oneway && !answered) {
+  if (!oneway && !answered && !handle_error.has_value()) {
     if (HasSendableMetadata(item.ctx->response_metadata())) {
       std::string with_metadata;
       absl::Status md =
@@ -353,6 +388,10 @@ void ServerCalls::RunCall(WorkItem& item) {
     if (HasSendableMetadata(item.ctx->response_metadata())) {
       r.flags = kFlagMetadata;
     }
+    if (!reply_handles.empty()) {
+      handles_sent_.fetch_add(reply_handles.size(), std::memory_order_relaxed);
+      r.handles = std::move(reply_handles);
+    }
     c->last_reply_bytes.store(r.payload.size(), std::memory_order_relaxed);
     woke_client = SendReply(c, std::move(r));
     buffers_.Give(std::move(r.payload));  // Empty if it was queued.
@@ -364,6 +403,10 @@ void ServerCalls::RunCall(WorkItem& item) {
   item.charge.Release();  // Before AfterCall reads the ring again.
   c->handlers.fetch_sub(1, std::memory_order_relaxed);
   c->pending_calls.fetch_sub(1);
+  if (handle_error.has_value()) {
+    CutOff(c, MakeHandleError(*handle_error, h.message_id, std::string(s.message())));
+    return;
+  }
   AfterCall(c, woke_client);
 }
 

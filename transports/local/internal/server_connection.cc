@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "transports/local/control_socket.h"
 #include "transports/local/doorbell.h"
+#include "transports/local/handle_errors.h"
 #include "transports/local/internal/fd_closer.h"
 
 namespace lpc::local::internal {
@@ -27,6 +28,21 @@ Connection::~Connection() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   FdCloser& closer = FdCloser::Get();
   closer.Close(std::move(sock));
   for (Stashed& e : memfd_stash_) closer.Close(std::move(e.fd));
+  for (auto& [id, e] : handle_stash_) closer.Close(e.fds);
+  if (ep != nullptr) {
+    std::vector<UniqueFd> held = ep->TakeHeldHandles();
+    closer.Close(held);
+  }
+}
+
+void CloseHandles(OwnedReply& r) {
+  if (!r.handles.empty()) FdCloser::Get().Close(r.handles);
+  r.handles.clear();
+}
+
+void PeerFds::Close() {
+  if (!fds_.empty()) FdCloser::Get().Close(fds_);
+  fds_.clear();
 }
 
 void CallRegistration::Forget() {
@@ -42,8 +58,12 @@ void CallRegistration::Forget() {
 
 namespace {
 
-OutgoingMessage ToOutgoing(const OwnedReply& r) {
+// `raw` holds the handle table's descriptors for m.handles.
+OutgoingMessage ToOutgoing(const OwnedReply& r, std::vector<int>* raw) {
+  raw->clear();
+  for (const UniqueFd& fd : r.handles) raw->push_back(fd.get());
   OutgoingMessage m;
+  m.handles = *raw;
   m.type = r.type;
   m.message_id = r.message_id;
   m.status_code = r.status_code;
@@ -62,9 +82,15 @@ absl::StatusOr<bool> Connection::SendReply(OwnedReply&& reply,
   bytes_out.fetch_add(reply.payload.size(), std::memory_order_relaxed);
   if (pending_replies.empty()) {
     // Fast path: straight into the ring, no queue.
-    absl::StatusOr<bool> sent = ep->TrySend(ToOutgoing(reply));
+    std::vector<int> raw;
+    absl::StatusOr<bool> sent = ep->TrySend(ToOutgoing(reply, &raw));
     if (!sent.ok()) return sent.status();
-    if (*sent) return ep->Flush();
+    if (*sent) {
+      // In flight now (or in the outbox's duplicates): ours may be the
+      // last reference once the client has closed its own.
+      if (!reply.handles.empty()) FdCloser::Get().Close(reply.handles);
+      return ep->Flush();
+    }
   }
   if (pending_replies.size() >= max_queued) {
     return absl::ResourceExhaustedError("client does not read its replies");
@@ -83,6 +109,8 @@ absl::StatusOr<bool> Connection::SendReply(OwnedReply&& reply,
     reply.status_code =
         static_cast<uint32_t>(absl::StatusCode::kResourceExhausted);
     reply.flags = 0;
+    if (!reply.handles.empty()) FdCloser::Get().Close(reply.handles);
+    reply.handles.clear();
   }
   reply.charge = ByteCharge(&reply_bytes, server, reply.payload.size());
   if (pending_replies.empty()) pending_since = absl::Now();
@@ -93,8 +121,9 @@ absl::StatusOr<bool> Connection::SendReply(OwnedReply&& reply,
 
 absl::Status Connection::FlushRepliesLocked() {
   bool sent_any = false;
+  std::vector<int> raw;
   while (!pending_replies.empty()) {
-    const OutgoingMessage m = ToOutgoing(pending_replies.front());
+    const OutgoingMessage m = ToOutgoing(pending_replies.front(), &raw);
     absl::StatusOr<bool> ok = ep->TrySend(m);
     if (!ok.ok()) return ok.status();
     if (!*ok) {
@@ -106,6 +135,9 @@ absl::Status Connection::FlushRepliesLocked() {
       if (!*ok) break;
     }
     sent_any = true;
+    if (!pending_replies.front().handles.empty()) {
+      FdCloser::Get().Close(pending_replies.front().handles);
+    }
     pending_replies.pop_front();
     pending_since = absl::Now();
   }
@@ -210,6 +242,9 @@ Connection::StopCalls(bool closing) {
     }
     for (Stashed& e : memfd_stash_) FdCloser::Get().Close(std::move(e.fd));
     memfd_stash_.clear();
+    for (auto& [hid, e] : handle_stash_) FdCloser::Get().Close(e.fds);
+    handle_stash_.clear();
+    handle_stash_size_.store(0, std::memory_order_relaxed);
   }
   return cancels;
 }
@@ -249,12 +284,85 @@ bool Connection::StashPayloadFd(uint32_t number, UniqueFd fd,
 
 bool Connection::HasStashedFd() {
   MutexLock lock(&state_mu);
-  return !memfd_stash_.empty();
+  return !memfd_stash_.empty() || !handle_stash_.empty();
 }
 
-int64_t Connection::OldestStashedNs() {
+int64_t Connection::OldestStashedNs(bool* handles) {
   MutexLock lock(&state_mu);
-  return memfd_stash_.empty() ? 0 : memfd_stash_.front().arrived_ns;
+  int64_t oldest = memfd_stash_.empty() ? 0 : memfd_stash_.front().arrived_ns;
+  if (handles != nullptr) *handles = false;
+  for (const auto& [id, e] : handle_stash_) {
+    if (oldest == 0 || e.arrived_ns < oldest) {
+      oldest = e.arrived_ns;
+      if (handles != nullptr) *handles = true;
+    }
+  }
+  return oldest;
+}
+
+absl::Status Connection::StashHandles(uint64_t message_id,
+                                      std::vector<UniqueFd>* fds,
+                                      int64_t now_ns) {
+  Budget* server = budgets == nullptr ? nullptr : &budgets->stashed_fds;
+  MutexLock lock(&state_mu);
+  if (handle_stash_.contains(message_id)) {
+    return MakeHandleError(
+        HandleError::kUnreferenced, message_id,
+        absl::StrCat("a second HANDLES packet for message ", message_id));
+  }
+  // An honest client has at most one table per unread request record.
+  if (handle_stash_.size() >= MaxStashedFds(layout.geometry) ||
+      (server != nullptr && server->WouldExceed(fds->size()))) {
+    return absl::ResourceExhaustedError("too many unclaimed handles");
+  }
+  StashedHandles e;
+  e.arrived_ns = now_ns;
+  e.charge = ByteCharge(nullptr, server, fds->size());
+  e.fds = std::move(*fds);
+  fds->clear();
+  handle_stash_.emplace(message_id, std::move(e));
+  handle_stash_size_.store(handle_stash_.size(), std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status Connection::SendHandles(uint64_t message_id,
+                                     absl::Span<const int> fds) {
+  return SendControl(
+      EncodeHandlesPacket(message_id, static_cast<uint32_t>(fds.size())), fds);
+}
+
+absl::StatusOr<std::vector<UniqueFd>> Connection::TakeHandles(
+    uint64_t message_id, uint32_t count, absl::Time) {
+  if (count == 0 && handle_stash_size_.load(std::memory_order_relaxed) == 0) {
+    return std::vector<UniqueFd>();
+  }
+  StashedHandles e;
+  {
+    MutexLock lock(&state_mu);
+    auto it = handle_stash_.find(message_id);
+    if (it == handle_stash_.end()) {
+      if (count == 0) return std::vector<UniqueFd>();
+      if (closed.load()) return absl::UnavailableError("connection closed");
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the descriptors of message ", message_id, " have not arrived"));
+    }
+    e = std::move(it->second);
+    handle_stash_.erase(it);
+    handle_stash_size_.store(handle_stash_.size(), std::memory_order_relaxed);
+  }
+  const size_t got = e.fds.size();
+  if (got == count) return std::move(e.fds);
+  FdCloser::Get().Close(e.fds);  // Never on this (a worker's) thread.
+  if (got < count) {
+    return MakeHandleError(
+        HandleError::kMissing, message_id,
+        absl::StrCat("message ", message_id, " announces ", count,
+                     " descriptors and ", got, " came"));
+  }
+  return MakeHandleError(
+      HandleError::kUnreferenced, message_id,
+      absl::StrCat("message ", message_id, " announces ", count,
+                   " descriptors and ", got, " came"));
 }
 
 absl::Status Connection::SendPayloadFd(uint32_t number, uint64_t length,
@@ -291,8 +399,12 @@ void Connection::WatchWritableLocked(bool writable) {
 }
 
 absl::Status Connection::SendControl(std::string_view bytes, int fd) {
-  const absl::Span<const int> fds =
-      fd >= 0 ? absl::MakeConstSpan(&fd, 1) : absl::Span<const int>();
+  return SendControl(bytes, fd >= 0 ? absl::MakeConstSpan(&fd, 1)
+                                    : absl::Span<const int>());
+}
+
+absl::Status Connection::SendControl(std::string_view bytes,
+                                     absl::Span<const int> fds) {
   MutexLock lock(&outbox_mu);
   if (outbox_.empty()) {
     absl::Status s = TrySendPacket(sock.get(), bytes, fds);
@@ -307,17 +419,20 @@ absl::Status Connection::SendControl(std::string_view bytes, int fd) {
   Budget* server = budgets == nullptr ? nullptr : &budgets->outbox_fds;
   OutboxPacket p;
   p.bytes.assign(bytes.data(), bytes.size());
-  if (fd >= 0) {
-    if (server != nullptr && server->WouldExceed(1)) {
+  if (!fds.empty()) {
+    if (server != nullptr && server->WouldExceed(fds.size())) {
       return absl::ResourceExhaustedError(
           "too many control packets wait for clients that do not read them");
     }
-    p.fd.Reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-    if (!p.fd) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "control: cannot keep a payload fd: ", std::strerror(errno)));
+    for (int fd : fds) {
+      UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+      if (!dup) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "control: cannot keep a descriptor: ", std::strerror(errno)));
+      }
+      p.fds.push_back(std::move(dup));
     }
-    p.charge = ByteCharge(nullptr, server, 1);
+    p.charge = ByteCharge(nullptr, server, fds.size());
   }
   if (outbox_.empty()) {
     outbox_progress_ns_ = MonotonicNowNs();
@@ -331,13 +446,16 @@ absl::Status Connection::FlushOutbox() {
   MutexLock lock(&outbox_mu);
   while (!outbox_.empty()) {
     OutboxPacket& p = outbox_.front();
-    const int fd = p.fd.get();
-    absl::Status s = TrySendPacket(
-        sock.get(), p.bytes,
-        fd >= 0 ? absl::MakeConstSpan(&fd, 1) : absl::Span<const int>());
+    std::vector<int> fds;
+    fds.reserve(p.fds.size());
+    for (const UniqueFd& fd : p.fds) fds.push_back(fd.get());
+    absl::Status s = TrySendPacket(sock.get(), p.bytes, fds);
     if (absl::IsResourceExhausted(s)) return absl::OkStatus();  // Still full.
     if (!s.ok()) return s;
-    outbox_.pop_front();  // Our duplicate closes here: a memfd's close.
+    // Sent: the kernel holds its own references until the client reads
+    // them, but ours may be the last once it has closed its copies.
+    if (!p.fds.empty()) FdCloser::Get().Close(p.fds);
+    outbox_.pop_front();
     outbox_progress_ns_ = MonotonicNowNs();
   }
   WatchWritableLocked(false);

@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "runtime/call_context.h"
 #include "runtime/mutex.h"
 #include "runtime/server.h"
@@ -63,6 +64,33 @@ size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight);
 // one of them.
 inline constexpr uint64_t kMaxBudgetFreeReply = 256;
 
+// Descriptors a client sent (a request's handle table): closed on the
+// FdCloser's thread, never where they are dropped, unless taken out.
+// Move-only.
+class PeerFds {
+ public:
+  PeerFds() = default;
+  explicit PeerFds(std::vector<UniqueFd> fds) : fds_(std::move(fds)) {}
+  PeerFds(PeerFds&& o) noexcept : fds_(std::move(o.fds_)) { o.fds_.clear(); }
+  PeerFds& operator=(PeerFds&& o) noexcept {
+    if (this != &o) {
+      Close();
+      fds_ = std::move(o.fds_);
+      o.fds_.clear();
+    }
+    return *this;
+  }
+  ~PeerFds() { Close(); }
+  bool empty() const { return fds_.empty(); }
+  size_t size() const { return fds_.size(); }
+  // Gives the descriptors up (to a CallContext's handle table).
+  std::vector<UniqueFd> Take() { return std::exchange(fds_, {}); }
+  void Close();  // On the FdCloser's thread.
+
+ private:
+  std::vector<UniqueFd> fds_;
+};
+
 struct OwnedReply {
   MessageType type;
   uint64_t message_id;
@@ -72,9 +100,15 @@ struct OwnedReply {
   uint16_t flags = 0;  // kFlagMetadata when the payload starts with metadata.
   // While queued: the payload's bytes against the reply budgets.
   ByteCharge charge;
+  // The reply's handle table (the server's own descriptors), sent in a
+  // HANDLES packet when the record is placed.
+  std::vector<UniqueFd> handles;
 };
 
 class Connection;
+
+// Closes a reply's handle table on the FdCloser's thread.
+void CloseHandles(OwnedReply& r);
 
 // A decoded call's entry in Connection::in_flight (or oneway_calls), which
 // points at the call's CallContext: this erases the entry when the call's
@@ -129,6 +163,8 @@ struct WorkItem {
   std::shared_ptr<ConnStream> stream;
   bool unary_over_stream = false;
   std::unique_ptr<CallContext> ctx;
+  // The request's handle table, until RunCall hands it to `ctx`.
+  PeerFds handles;
   uint64_t oneway_serial = 0;  // Key in Connection::oneway_calls; 0 = none.
   // The request's bytes against the request budgets, from its decoding
   // until its handler returns.
@@ -206,6 +242,8 @@ class Connection : public MemfdPort {
   // client off (the tick). Written under recv_mu, read anywhere.
   std::atomic<int64_t> memfd_parked_ns{0};
   int64_t memfd_wait_ns = 500 * 1000 * 1000;
+  // The parked record waits for its handle table (HANDLES), not a memfd.
+  std::atomic<bool> parked_on_handles{false};
   // The server's epoll set, in which `sock` is watched with this tag; the
   // outbox adds EPOLLOUT while it holds packets. -1 = not watched.
   int epoll_fd = -1;
@@ -260,6 +298,7 @@ class Connection : public MemfdPort {
   // Drops the queued replies (the client hung up or closed).
   void DropReplies() ABSL_LOCKS_EXCLUDED(send_mu);
   void DropRepliesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu) {
+    for (OwnedReply& r : pending_replies) CloseHandles(r);
     pending_replies.clear();
     pending_since = absl::InfiniteFuture();
   }
@@ -309,10 +348,20 @@ class Connection : public MemfdPort {
   // client must be cut off). `now_ns` is the monotonic time of arrival.
   bool StashPayloadFd(uint32_t number, UniqueFd fd, int64_t now_ns)
       ABSL_LOCKS_EXCLUDED(state_mu);
-  // When the oldest unclaimed payload fd arrived (monotonic); 0 if none.
-  int64_t OldestStashedNs() ABSL_LOCKS_EXCLUDED(state_mu);
-  // Whether a payload fd waits to be claimed.
+  // When the oldest unclaimed payload fd or handle table arrived
+  // (monotonic); 0 if none. `*handles`: it is a handle table.
+  int64_t OldestStashedNs(bool* handles = nullptr) ABSL_LOCKS_EXCLUDED(state_mu);
+  // Whether a payload fd or a handle table waits to be claimed.
   bool HasStashedFd() ABSL_LOCKS_EXCLUDED(state_mu);
+
+  // --- Handle tables (state_mu) ---
+
+  // Keeps the handle table of message `message_id` (HANDLES packet) until
+  // its record is read. On error (the client must be cut off: a second
+  // table for the id, or the stash or the server's stashed fds full) the
+  // descriptors stay in `*fds`.
+  absl::Status StashHandles(uint64_t message_id, std::vector<UniqueFd>* fds,
+                            int64_t now_ns) ABSL_LOCKS_EXCLUDED(state_mu);
 
   // --- Control packets to the client (outbox_mu) ---
 
@@ -323,6 +372,8 @@ class Connection : public MemfdPort {
   // (the client does not read its control socket), UNAVAILABLE if the
   // socket failed: the client must be cut off either way.
   absl::Status SendControl(std::string_view bytes, int fd)
+      ABSL_LOCKS_EXCLUDED(outbox_mu);
+  absl::Status SendControl(std::string_view bytes, absl::Span<const int> fds)
       ABSL_LOCKS_EXCLUDED(outbox_mu);
   // The I/O thread, when the socket is writable: sends what the outbox
   // holds while the socket takes it. An error means the client must go.
@@ -338,6 +389,14 @@ class Connection : public MemfdPort {
   absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t number, uint64_t,
                                          absl::Time deadline) override
       ABSL_LOCKS_EXCLUDED(state_mu);
+  // SendHandles never waits (SendControl). TakeHandles never waits:
+  // DEADLINE_EXCEEDED if the table has not arrived (the endpoint parks the
+  // record); descriptors of a mismatched table are closed on the closer.
+  absl::Status SendHandles(uint64_t message_id,
+                           absl::Span<const int> fds) override;
+  absl::StatusOr<std::vector<UniqueFd>> TakeHandles(
+      uint64_t message_id, uint32_t count, absl::Time deadline) override
+      ABSL_LOCKS_EXCLUDED(state_mu);
 
   // Packets the outbox holds at most: an honest client has at most one
   // PAYLOAD_FD unread per reply record it has not consumed.
@@ -352,8 +411,8 @@ class Connection : public MemfdPort {
 
   struct OutboxPacket {
     std::string bytes;
-    UniqueFd fd;        // Ours (a duplicate); may be empty.
-    ByteCharge charge;  // One fd against ServerBudgets::outbox_fds.
+    std::vector<UniqueFd> fds;  // Ours (duplicates); may be empty.
+    ByteCharge charge;  // Its fds against ServerBudgets::outbox_fds.
   };
   // Watches `sock` for EPOLLOUT too, or no longer.
   void WatchWritableLocked(bool writable) ABSL_EXCLUSIVE_LOCKS_REQUIRED(outbox_mu);
@@ -367,6 +426,16 @@ class Connection : public MemfdPort {
     ByteCharge charge;  // One fd against ServerBudgets::stashed_fds.
   };
   std::deque<Stashed> memfd_stash_ ABSL_GUARDED_BY(state_mu);
+  struct StashedHandles {
+    std::vector<UniqueFd> fds;
+    int64_t arrived_ns = 0;
+    ByteCharge charge;  // Its fds against ServerBudgets::stashed_fds.
+  };
+  absl::flat_hash_map<uint64_t, StashedHandles> handle_stash_
+      ABSL_GUARDED_BY(state_mu);
+  // handle_stash_.size(), read without state_mu: a record that announces
+  // no descriptors looks in the stash only when this is not 0.
+  std::atomic<size_t> handle_stash_size_{0};
   absl::flat_hash_map<uint64_t, CallRecord> in_flight_
       ABSL_GUARDED_BY(state_mu);
   // Oneway calls decoded and not finished, by a serial of ours (a client's

@@ -57,6 +57,7 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
   eo.max_payload = kHardPayloadCap;
   eo.accept_payload = options.max_message_size;
   eo.park_missing_memfd = true;  // A worker never waits for a memfd.
+  eo.max_handles = options.max_handles;
   c->memfd_wait_ns = absl::ToInt64Nanoseconds(options.memfd_wait);
   eo.buffers = options.buffers;
   eo.memfd_pool = options.memfd_pool;

@@ -42,6 +42,8 @@ struct ServerHandshakeOptions {
   // client's ring, for its payload memfd before the client is cut off
   // (Connection::memfd_parked_ns; no thread waits meanwhile).
   absl::Duration memfd_wait = absl::Milliseconds(500);
+  // Most descriptors a message may carry (EndpointOptions::max_handles).
+  uint32_t max_handles = 16;
 };
 
 // Builds the connection for client `sock` (identity `creds`) and sends it

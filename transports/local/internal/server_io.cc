@@ -146,6 +146,35 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
       cancel_packets_.fetch_add(1);  // After: its effects are counted.
       continue;
     }
+    if (*type == ControlType::kHandles) {
+      // Nothing touches them (no fstat, no I/O): the generated decoder
+      // checks kinds where the IDL names one.
+      if (p->fds.size() > options_.max_handles_per_message) {
+        CutOff(c, MakeHandleError(
+                      HandleError::kTooMany, 0,
+                      absl::StrCat("a HANDLES packet with ", p->fds.size(),
+                                   " descriptors, more than the limit of ",
+                                   options_.max_handles_per_message)));
+        return;
+      }
+      absl::StatusOr<HandlesBody> hb = DecodeHandlesBody(body, p->fds.size());
+      if (!hb.ok()) {
+        CutOff(c, hb.status());
+        return;
+      }
+      handles_received_.fetch_add(p->fds.size(), std::memory_order_relaxed);
+      if (absl::Status s =
+              c->StashHandles(hb->message_id, &p->fds, MonotonicNowNs());
+          !s.ok()) {
+        CutOff(c, s);
+        return;
+      }
+      // A record parked for it can be read now.
+      if (c->memfd_parked_ns.load(std::memory_order_seq_cst) != 0) {
+        Schedule(c, /*wake=*/true);
+      }
+      continue;
+    }
     PayloadFdBody b;
     if (*type != ControlType::kPayloadFd || body.size() != sizeof(b) ||
         p->fds.size() != 1) {
@@ -315,15 +344,31 @@ void LocalServer::CheckEnding(const std::shared_ptr<Connection>& c,
   // A memfd-mode record at the head of its ring whose memfd never came.
   const int64_t parked = c->memfd_parked_ns.load(std::memory_order_relaxed);
   if (parked != 0 && now_ns - parked > c->memfd_wait_ns) {
+    if (c->parked_on_handles.load(std::memory_order_relaxed)) {
+      CutOff(c, MakeHandleError(
+                    HandleError::kMissing, 0,
+                    absl::StrCat("a record waited ", (now_ns - parked) / 1000000,
+                                 " ms for the descriptors it announces")));
+      return;
+    }
     CutOff(c, absl::DataLossError(absl::StrCat(
                   "a memfd-mode record waited ", (now_ns - parked) / 1000000,
                   " ms for its payload memfd")));
     return;
   }
-  const int64_t oldest = c->OldestStashedNs();
+  bool handles = false;
+  const int64_t oldest = c->OldestStashedNs(&handles);
   if (oldest != 0 &&
       now_ns - oldest > absl::ToInt64Nanoseconds(options_.stashed_fd_timeout) &&
       !c->ep->HasInboundHint()) {
+    if (handles) {
+      CutOff(c, MakeHandleError(
+                    HandleError::kUnreferenced, 0,
+                    absl::StrCat("descriptors waited ",
+                                 (now_ns - oldest) / 1000000,
+                                 " ms with no record to claim them")));
+      return;
+    }
     CutOff(c, absl::DataLossError(absl::StrCat(
                   "a payload fd waited ", (now_ns - oldest) / 1000000,
                   " ms with no record to claim it")));
@@ -387,6 +432,9 @@ void LocalServer::CutOff(const std::shared_ptr<Connection>& c,
                          const absl::Status& why) {
   if (c->closed.load()) return;
   cut_off_.fetch_add(1);
+  if (std::optional<HandleError> e = GetHandleError(why); e.has_value()) {
+    handle_errors_[static_cast<size_t>(*e)].fetch_add(1);
+  }
   const size_t code = static_cast<size_t>(why.code());
   if (code < cut_off_by_code_.size()) {
     cut_off_by_code_[code].fetch_add(1, std::memory_order_relaxed);
