@@ -2337,6 +2337,20 @@ lpc_bazel_cc_test(lpc_transports_local_internal_budget_test
   SIZE small
 )
 
+lpc_bazel_cc_library(lpc_transports_local_internal_call_handles
+  PACKAGE transports/local/internal
+  NAME call_handles
+  SRCS
+    transports/local/internal/call_handles.cc
+  HDRS
+    transports/local/internal/call_handles.h
+  DEPS
+    lpc_runtime
+    lpc_transports_local_handle_errors
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
 lpc_bazel_cc_library(lpc_transports_local_internal_client_connection
   PACKAGE transports/local/internal
   NAME client_connection
@@ -2348,14 +2362,17 @@ lpc_bazel_cc_library(lpc_transports_local_internal_client_connection
     transports/local/internal/client_connection.h
     transports/local/internal/pending_call.h
   DEPS
+    lpc_transports_local_internal_call_handles
     lpc_transports_local_internal_client_doorbell
     lpc_transports_local_internal_client_handshake
+    lpc_transports_local_internal_fd_closer
     lpc_runtime
     lpc_transports_local_buffer_cache
     lpc_transports_local_control_socket
     lpc_transports_local_doorbell
     lpc_transports_local_endpoint
     lpc_transports_local_frame
+    lpc_transports_local_handle_errors
     lpc_transports_local_local_transport_api
     lpc_transports_local_memfd
     lpc_transports_local_metadata
@@ -2489,6 +2506,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_local_server
     lpc_transports_local_doorbell
     lpc_transports_local_endpoint
     lpc_transports_local_frame
+    lpc_transports_local_handle_errors
     lpc_transports_local_local_transport_api
     lpc_transports_local_memfd
     lpc_transports_local_metadata
@@ -2578,6 +2596,8 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_calls
   HDRS
     transports/local/internal/server_calls.h
   DEPS
+    lpc_transports_local_internal_call_handles
+    lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_server_connection
     lpc_transports_local_internal_server_streams
     lpc_transports_local_internal_worker_pool
@@ -2607,6 +2627,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
     lpc_transports_local_internal_fair_scheduler
     lpc_runtime
     lpc_transports_local_control_socket
+    lpc_transports_local_handle_errors
     lpc_transports_local_doorbell
     lpc_transports_local_endpoint
     lpc_transports_local_frame
@@ -2909,6 +2930,7 @@ lpc_bazel_cc_library(lpc_transports_local_endpoint
     lpc_transports_local_data_area
     lpc_transports_local_doorbell
     lpc_transports_local_frame
+    lpc_transports_local_handle_errors
     lpc_transports_local_memfd
     lpc_transports_local_ring
     lpc_transports_local_section
@@ -2962,6 +2984,17 @@ lpc_bazel_cc_test(lpc_transports_local_frame_test
     SYSTEM:absl
     SYSTEM:gtest
   SIZE small
+)
+
+lpc_bazel_cc_library(lpc_transports_local_handle_errors
+  PACKAGE transports/local
+  NAME handle_errors
+  SRCS
+    transports/local/handle_errors.cc
+  HDRS
+    transports/local/handle_errors.h
+  DEPS
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_test(lpc_transports_local_handle_message_fuzzer
@@ -3029,6 +3062,53 @@ lpc_bazel_cc_test(lpc_transports_local_handle_message_fuzzer
     SRC:transports/local/handle_message_fuzzer_corpus/unknown_flags
     SRC:transports/local/handle_message_fuzzer_corpus/unknown_method
     SRC:transports/local/handle_message_fuzzer_corpus/unknown_type
+)
+
+lpc_bazel_cc_test(lpc_transports_local_handles_test
+  PACKAGE transports/local
+  NAME handles_test
+  SRCS
+    transports/local/handles_test.cc
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_handles_test_service
+    lpc_transports_local_local_transport
+    lpc_transports_local_stream_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_internal_client_handshake
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_transports_local_handles_test_peer
+)
+
+lpc_bazel_cc_binary(lpc_transports_local_handles_test_peer
+  PACKAGE transports/local
+  NAME handles_test_peer
+  TESTONLY
+  SRCS
+    transports/local/handles_test_peer.cc
+  DEPS
+    lpc_transports_local_handles_test_service
+    lpc_transports_local_local_transport
+    lpc_runtime
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_library(lpc_transports_local_handles_test_service
+  PACKAGE transports/local
+  NAME handles_test_service
+  TESTONLY
+  HDRS
+    transports/local/handles_test_service.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_test(lpc_transports_local_introspection_local_test
@@ -3115,6 +3195,7 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
     transports/local/local_transport.h
   DEPS
     lpc_transports_local_local_transport_api
+    lpc_transports_local_internal_call_handles
     lpc_transports_local_internal_client_connection
     lpc_transports_local_internal_client_handshake
     lpc_transports_local_internal_client_streams

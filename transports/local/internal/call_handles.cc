@@ -1,14 +1,10 @@
 // The local transport's side of a call's handle tables; see call_handles.h.
 #include "transports/local/internal/call_handles.h"
 
-#if __has_include("runtime/handles.h")
 #include "runtime/handles.h"
-#define LPC_HAVE_HANDLES 1
-#endif
 
 namespace lpc::local::internal {
 
-#ifdef LPC_HAVE_HANDLES
 namespace {
 
 void Adopt(HandleTable& t, std::vector<UniqueFd>& fds) {
@@ -58,17 +54,5 @@ std::optional<HandleError> HandleProtocolErrorOf(const absl::Status& s) {
   return e.has_value() ? e : HandleError::kUnreferenced;
 }
 
-#else  // Until the runtime has handle tables.
-
-void AdoptRequestHandles(CallContext&, std::vector<UniqueFd>&) {}
-void AdoptReplyHandles(CallContext&, std::vector<UniqueFd>&) {}
-std::vector<UniqueFd> TakeRequestHandles(CallContext&) { return {}; }
-std::vector<UniqueFd> TakeReplyHandles(CallContext&) { return {}; }
-std::vector<int> BorrowRequestHandles(CallContext&) { return {}; }
-std::optional<HandleError> HandleProtocolErrorOf(const absl::Status&) {
-  return std::nullopt;
-}
-
-#endif
 
 }  // namespace lpc::local::internal
