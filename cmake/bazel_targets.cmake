@@ -3064,6 +3064,27 @@ lpc_bazel_cc_test(lpc_transports_local_handle_message_fuzzer
     SRC:transports/local/handle_message_fuzzer_corpus/unknown_type
 )
 
+lpc_bazel_cc_test(lpc_transports_local_handles_server_test
+  PACKAGE transports/local
+  NAME handles_server_test
+  SRCS
+    transports/local/handles_server_test.cc
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_handles_test_service
+    lpc_transports_local_local_transport
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_internal_server_connection
+    lpc_transports_local_internal_server_handshake
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_transports_local_handles_test
   PACKAGE transports/local
   NAME handles_test

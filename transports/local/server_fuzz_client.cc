@@ -159,6 +159,9 @@ std::string MakeControlPacket(Input& in, uint32_t next_memfd) {
       p = EncodeStatusPacket(ControlType::kGoodbye,
                              absl::CancelledError(in.Bytes(in.Byte() % 32)));
       break;
+    case 6:  // HANDLES: an id the ring may or may not name, any count.
+      p = EncodeHandlesPacket(pick & 8 ? in.U64() : in.Byte(), in.Byte() % 20);
+      break;
     case 5: {  // Any type, any body.
       const std::string body = in.Bytes(in.Byte());
       p = EncodeControl(static_cast<ControlType>(in.Byte()), body.data(),

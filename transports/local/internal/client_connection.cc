@@ -2,6 +2,8 @@
 // half (leader/follower, the pump) is in client_wait.cc.
 #include "transports/local/internal/client_connection.h"
 
+#include <sys/socket.h>
+
 #include <cstring>
 #include <vector>
 
@@ -231,6 +233,16 @@ void ClientConnection::MarkDead(const absl::Status& status) {
   for (auto& s : streams) s->OnConnectionEnd(ended);  // They unregister.
 }
 
+void ClientConnection::FailForHandles(const absl::Status& why) {
+  const std::string reason =
+      absl::StrCat("bad reply from server: ", std::string(why.message()));
+  if (const uint64_t id = HandleErrorMessageId(why); id != 0) {
+    Complete(id, absl::InternalError(reason));
+  }
+  MarkDead(absl::UnavailableError(reason));
+  ::shutdown(sock_.get(), SHUT_RDWR);
+}
+
 absl::Status ClientConnection::dead_status() {
   MutexLock lock(&mu_);
   return dead_status_;
@@ -348,13 +360,7 @@ absl::Status ClientConnection::ReadOnePacket(absl::Time deadline) {
     }
     if (!bad.ok()) {
       FdCloser::Get().Close(p->fds);
-      const uint64_t id = HandleErrorMessageId(bad);
-      if (id != 0) {
-        Complete(id, absl::InternalError(absl::StrCat(
-                         "bad reply from server: ", bad.message())));
-      }
-      MarkDead(absl::UnavailableError(
-          absl::StrCat("bad reply from server: ", bad.message())));
+      FailForHandles(bad);
       return dead_status();
     }
     handle_stash_.emplace(hb->message_id, std::move(p->fds));

@@ -138,6 +138,10 @@ class ClientConnection : public MemfdPort,
 
   // Ends the connection: every pending call fails with `status`.
   void MarkDead(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // The server broke the rules of the reply tables (`why`, a handle error
+  // or a malformed HANDLES packet): the call it names fails with INTERNAL,
+  // the others with UNAVAILABLE, and the connection is shut down at once.
+  void FailForHandles(const absl::Status& why) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status dead_status() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Wakes a leader sleeping on the reply ring's futex.

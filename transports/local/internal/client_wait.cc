@@ -88,9 +88,9 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
     if (!msg.ok()) {
       // A reply whose descriptors break the rules fails its call with
       // INTERNAL; the connection ends either way.
-      if (const uint64_t id = HandleErrorMessageId(msg.status()); id != 0) {
-        Complete(id, absl::InternalError(absl::StrCat(
-                         "bad reply from server: ", msg.status().message())));
+      if (GetHandleError(msg.status()).has_value()) {
+        FailForHandles(msg.status());
+        break;
       }
       MarkDead(absl::UnavailableError(
           absl::StrCat("bad reply from server: ", msg.status().message())));
