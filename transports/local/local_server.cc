@@ -98,6 +98,8 @@ void LocalServer::Report(TransportReport* report) const {
       {"request_bytes", s.request_bytes},
       {"queued_reply_bytes", s.queued_reply_bytes},
       {"reply_memfd_bytes", s.reply_memfd_bytes},
+      {"handles_received", s.handles_received},
+      {"handles_sent", s.handles_sent},
   };
   for (size_t code = 0; code < s.clients_cut_off_by_code.size(); ++code) {
     if (s.clients_cut_off_by_code[code] == 0) continue;
@@ -106,6 +108,15 @@ void LocalServer::Report(TransportReport* report) const {
         absl::AsciiStrToLower(absl::StatusCodeToString(
             static_cast<absl::StatusCode>(code))),
         s.clients_cut_off_by_code[code]);
+  }
+  // The handle errors by their reasons (docs/local-transport.md,
+  // "Handles"); also counted under data_loss above.
+  for (const auto& [reason, n] :
+       {std::pair<const char*, uint64_t>{"too_many_handles",
+                                         s.handle_errors_too_many},
+        {"unreferenced_handle", s.handle_errors_unreferenced},
+        {"missing_handle", s.handle_errors_missing}}) {
+    if (n != 0) report->cutoffs.emplace_back(reason, n);
   }
   MutexLock lock(&conns_mu_);
   report->connections.reserve(report->connections.size() + conns_.size());
