@@ -73,9 +73,7 @@ class LocalChannel final : public Channel {
           // while `conn` is held, and removal waits for a running callback.
           ClientConnection* c = conn.get();
           handle = ctx->AddTransportCancelCallback([c, id] {
-            if (c->Complete(id, absl::CancelledError("call cancelled"))) {
-              c->SendCancel(id);
-            }
+            c->CompleteAndCancel(id, absl::CancelledError("call cancelled"));
             c->WakeLeader();
           });
         });
@@ -257,10 +255,9 @@ class LocalChannel final : public Channel {
       call->id = async_id = c.NextId();
       ClientConnection* raw = conn->get();
       const uint64_t id = async_id;
+      // The CANCEL goes out before `done` runs (CompleteAndCancel).
       call->cancel_handle = ctx->AddTransportCancelCallback([raw, id] {
-        if (raw->Complete(id, absl::CancelledError("call cancelled"))) {
-          raw->SendCancel(id);
-        }
+        raw->CompleteAndCancel(id, absl::CancelledError("call cancelled"));
       });
     }
     absl::StatusOr<uint32_t> slot = c.Register(call, &iface);

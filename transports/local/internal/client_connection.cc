@@ -205,6 +205,22 @@ bool ClientConnection::Complete(uint64_t id,
   return true;
 }
 
+bool ClientConnection::CompleteAndCancel(uint64_t id, const absl::Status& why) {
+  Completion done;
+  {
+    MutexLock lock(&mu_);
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return false;
+    PendingCall* call = it->second;
+    calls_.erase(it);
+    CompleteLocked(call, why, &done);
+    cv_.SignalAll();
+  }
+  SendCancel(id);  // Before the callback, which may run long.
+  done.Run();
+  return true;
+}
+
 void ClientConnection::MarkDead(const absl::Status& status) {
   std::vector<Completion> callbacks;
   std::vector<std::shared_ptr<ClientStreamSink>> streams;
@@ -255,9 +271,7 @@ void ClientConnection::WakeLeader() {
 }
 
 void ClientConnection::Expire(uint64_t id) {
-  if (Complete(id, absl::DeadlineExceededError("deadline exceeded"))) {
-    SendCancel(id);
-  }
+  CompleteAndCancel(id, absl::DeadlineExceededError("deadline exceeded"));
 }
 
 absl::Status ClientConnection::SendPayloadFd(uint32_t number, uint64_t length,

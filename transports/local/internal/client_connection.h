@@ -135,6 +135,12 @@ class ClientConnection : public MemfdPort,
   // callback if async. Returns whether it was registered.
   bool Complete(uint64_t id, absl::StatusOr<std::string> result)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends call `id` with `why` (a cancel or the deadline) if it is still
+  // registered: sends the server its CANCEL first, then completes it, so
+  // that the caller's callback (which may take long) never delays the
+  // cancel. Returns whether it was registered.
+  bool CompleteAndCancel(uint64_t id, const absl::Status& why)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Ends the connection: every pending call fails with `status`.
   void MarkDead(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
