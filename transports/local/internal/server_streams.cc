@@ -338,11 +338,16 @@ void LocalServerStream::End(const absl::Status& why, bool send) {
       EndLocked(why, &todo);
     }
   }
-  // At the deadline the context is marked expired, not cancelled: the
-  // handler and its children see a deadline.
-  const bool deadline = absl::IsDeadlineExceeded(why);
-  After(todo, bad, /*cancel_ctx=*/!deadline);
-  if (deadline) ctx_->cancel_state()->ExpireNow();
+  // The context shows why first, so that a handler whose pending Read or
+  // Write fails now finds it expired or cancelled. At the deadline it is
+  // marked expired, not cancelled: the handler and its children see a
+  // deadline.
+  if (absl::IsDeadlineExceeded(why)) {
+    ctx_->cancel_state()->ExpireNow();
+  } else {
+    ctx_->Cancel();
+  }
+  After(todo, bad, /*cancel_ctx=*/false);
 }
 
 void LocalServerStream::Poll(absl::Time now) {
