@@ -101,11 +101,12 @@ for target in kvtest "$grpc_target"; do
   grep -Eq "^COUNTER +VALUE$" "$work/$name.out" || fail "show: counters"
 done
 
-# A server stream: Watch prints each change as a JSON line until its
-# deadline ends it (DEADLINE_EXCEEDED, 4). The Put is made once the server
-# counts the watch, and the watch's output is waited for, both with a bound.
+# A server stream: Watch (over gRPC; a change made over the local port)
+# prints each change as a JSON line until its deadline ends it
+# (DEADLINE_EXCEEDED, 4). The Put is made once the server counts the watch,
+# and the watch's output is waited for, both with a bound.
 rc=0
-timeout 60 "$lpcctl" --runtime_dir="$work" call kvtest example.kv.KeyValue.Watch \
+timeout 60 "$lpcctl" --runtime_dir="$work" call "$grpc_target" example.kv.KeyValue.Watch \
   '{"prefix": "w/"}' --deadline=10s > "$work/watch.out" 2> "$work/watch.err" &
 watch_pid=$!
 name=watch-stats
@@ -116,11 +117,11 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 check 'd["reply"]["result"]["watches"] == "1"'
-run watch-put call "$grpc_target" example.kv.KeyValue.Put '{"key": "w/x", "value": "eA=="}'
+run watch-put call kvtest example.kv.KeyValue.Put '{"key": "w/x", "value": "eA=="}'
 expect_rc 0
 for _ in $(seq 200); do grep -q '"key":"w/x"' "$work/watch.out" && break; sleep 0.05; done
 name=watch
-grep -q '^{"key":"w/x","value":"eA==","version":"1","deleted":false,"transport":"grpc"}$' "$work/watch.out" || fail "Watch line"
+grep -q '^{"key":"w/x","value":"eA==","version":"1","deleted":false,"transport":"local"}$' "$work/watch.out" || fail "Watch line"
 wait "$watch_pid" || rc=$?
 expect_rc 4
 grep -qx 'DEADLINE_EXCEEDED.*' "$work/watch.out" || fail "Watch status"
