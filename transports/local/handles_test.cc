@@ -500,6 +500,26 @@ TEST_F(HandlesTest, ATableTheHandlerDoesNotTakeWhollyCutsTheClientOff) {
   EXPECT_EQ(WaitForFds(peer_->pid(), baseline), baseline);
 }
 
+TEST_F(HandlesTest, AsynchronousHandlersTakeAndGiveDescriptors) {
+  const int baseline = CountFds(peer_->pid());
+  absl::StatusOr<Fd> memfd = testing::MakeSealedMemfd("async");
+  ASSERT_TRUE(memfd.ok());
+  absl::StatusOr<Reply> got = CallWith(*channel_, 10, "a", {memfd->get()});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->bytes, "a");
+  ASSERT_EQ(got->fds.size(), 1u);
+  char c[5];
+  ASSERT_EQ(::pread(got->fds[0].get(), c, 5, 0), 5);
+  EXPECT_EQ(std::string(c, 5), "async");
+  // Its reference check cuts the client off too.
+  Fd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  EXPECT_THAT(CallWith(*channel_, 11, "", {null.get(), null.get()}).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("unreferenced_handle")));
+  EXPECT_EQ(Stats(*channel_).at("unreferenced"), 1u);
+  EXPECT_EQ(WaitForFds(peer_->pid(), baseline), baseline);
+}
+
 TEST_F(HandlesTest, AHandlerThatRepliesWithTooManyFailsItsCall) {
   const int baseline = CountFds(peer_->pid());
   EXPECT_THAT(CallWith(*channel_, 8, "17").status(),

@@ -18,6 +18,8 @@
 //   8 TooMany    replies with N descriptors (N: the request, in decimal).
 //   9 Stats      replies with the server's handle counters, "k=v" lines
 //                (set_stats gives the source).
+//  10 AsyncEcho  as Echo, by an asynchronous handler (StartCall).
+//  11 AsyncTakeFirst  as TakeFirst, by an asynchronous handler.
 #ifndef LPC_TRANSPORTS_LOCAL_HANDLES_TEST_SERVICE_H_
 #define LPC_TRANSPORTS_LOCAL_HANDLES_TEST_SERVICE_H_
 
@@ -35,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/call.h"
 #include "runtime/call_context.h"
 #include "runtime/fd.h"
 #include "runtime/handles.h"
@@ -52,6 +55,8 @@ inline constexpr MethodDescriptor kHandleMethods[] = {
     {"TakeFirst", 7, false, MethodKind::kUnary},
     {"TooMany", 8, false, MethodKind::kUnary},
     {"Stats", 9, false, MethodKind::kUnary},
+    {"AsyncEcho", 10, false, MethodKind::kUnary},
+    {"AsyncTakeFirst", 11, false, MethodKind::kUnary},
 };
 
 inline const InterfaceDescriptor& HandlesDescriptor() {
@@ -120,6 +125,37 @@ class HandlesService final : public Service {
   const InterfaceDescriptor& descriptor() const override {
     return HandlesDescriptor();
   }
+  bool UsesStartCall(uint32_t method_id) const override {
+    return method_id == 10 || method_id == 11;
+  }
+
+  void StartCall(uint32_t method_id,
+                 std::shared_ptr<ServerStream> call) override {
+    call->Read([call, method_id](
+                   absl::StatusOr<std::optional<std::string>> m) {
+      if (!m.ok() || !m->has_value()) {
+        call->Finish(absl::InvalidArgumentError("no request"));
+        return;
+      }
+      HandleTable& in = internal::CallHandles::request(call->context());
+      HandleTable& out = internal::CallHandles::reply(call->context());
+      const size_t n = method_id == 10 ? in.size() : 1;
+      for (size_t i = 1; i <= n; ++i) {
+        absl::StatusOr<Fd> fd = in.Take(static_cast<uint32_t>(i));
+        if (!fd.ok()) {
+          call->Finish(fd.status());
+          return;
+        }
+        if (method_id == 10) out.Append(*std::move(fd));
+      }
+      if (absl::Status s = in.CheckAllTaken(); !s.ok()) {
+        call->Finish(s);
+        return;
+      }
+      call->Write(**m, [call](absl::Status s) { call->Finish(s); });
+    });
+  }
+
   // Where Stats gets its text.
   void set_stats(std::function<std::string()> stats) {
     stats_ = std::move(stats);

@@ -205,6 +205,7 @@ void ServerCalls::StartCall(WorkItem& item) {
     config.id = item.msg.header.message_id;
     config.unary = true;
     config.max_message_size = dispatcher_->options().max_message_size;
+    config.max_handles = options_.max_handles_per_message;
     stream = std::make_shared<LocalServerStream>(
         c, stream_host_, config, std::move(item.ctx),
         std::move(item.registration));

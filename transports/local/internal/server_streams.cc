@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "transports/local/handle_errors.h"
+#include "transports/local/internal/call_handles.h"
+#include "transports/local/internal/fd_closer.h"
 #include "transports/local/metadata.h"
 
 namespace lpc::local::internal {
@@ -272,7 +275,27 @@ absl::Status LocalServerStream::FinishLocked(const absl::Status& status,
                                              Todo* todo) {
   absl::Status final_status = status;
   std::string payload;
-  if (config_.unary && status.ok()) {
+  // A unary call's handle tables (docs/local-transport.md, "Handles"): the
+  // request's leftovers and a reply table that does not go close on the
+  // closer's thread; a failed reference check cuts the client off.
+  std::vector<UniqueFd> reply_handles;
+  if (config_.unary) {
+    std::vector<UniqueFd> left = TakeRequestHandles(*ctx_);
+    FdCloser::Get().Close(left);
+    reply_handles = TakeReplyHandles(*ctx_);
+    if (std::optional<HandleError> e = HandleProtocolErrorOf(status)) {
+      FdCloser::Get().Close(reply_handles);
+      EndLocked(status, todo);
+      return MakeHandleError(*e, config_.id, std::string(status.message()));
+    }
+    if (status.ok() && reply_handles.size() > config_.max_handles) {
+      final_status = absl::InternalError(absl::StrCat(
+          "the handler's reply carries ", reply_handles.size(),
+          " descriptors, more than max_handles_per_message (",
+          config_.max_handles, ")"));
+    }
+  }
+  if (config_.unary && final_status.ok()) {
     if (reply_.has_value()) {
       payload = std::move(*reply_);
     } else {
@@ -281,6 +304,7 @@ absl::Status LocalServerStream::FinishLocked(const absl::Status& status,
   }
   if (!final_status.ok()) {
     payload = std::string(final_status.message().substr(0, 1024));
+    FdCloser::Get().Close(reply_handles);
   }
   absl::StatusOr<uint16_t> flags = WithMetadataLocked(&payload);
   if (!flags.ok()) {
@@ -292,12 +316,14 @@ absl::Status LocalServerStream::FinishLocked(const absl::Status& status,
                                         "the call has finished")
                                   : final_status,
                 todo)) {
+    FdCloser::Get().Close(reply_handles);
     return absl::OkStatus();  // Shutdown answered it.
   }
-  return SendLocked(OwnedReply{
-      config_.unary ? MessageType::kReply : MessageType::kStreamFinish,
-      config_.id, static_cast<uint32_t>(final_status.code()), 0,
-      std::move(payload), *flags});
+  OwnedReply r{config_.unary ? MessageType::kReply : MessageType::kStreamFinish,
+               config_.id, static_cast<uint32_t>(final_status.code()), 0,
+               std::move(payload), *flags};
+  r.handles = std::move(reply_handles);
+  return SendLocked(std::move(r));
 }
 
 bool LocalServerStream::EndLocked(const absl::Status& why, Todo* todo) {

@@ -106,6 +106,9 @@ class LocalServerStream final
     size_t max_message_size = 0;
     // Writes wait while this many replies are queued for the client.
     size_t hold_writes_at_queued = 512;
+    // A unary call's reply may carry this many descriptors (its handle
+    // table); more fails the call with INTERNAL.
+    uint32_t max_handles = 16;
   };
 
   // `ctx` is registered in the connection's call table by `registration`
