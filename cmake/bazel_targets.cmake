@@ -2683,7 +2683,10 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_streams
   HDRS
     transports/local/internal/server_streams.h
   DEPS
+    lpc_transports_local_internal_call_handles
+    lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_server_connection
+    lpc_transports_local_handle_errors
     lpc_runtime
     lpc_transports_local_endpoint
     lpc_transports_local_frame
