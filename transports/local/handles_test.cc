@@ -520,6 +520,25 @@ TEST_F(HandlesTest, AsynchronousHandlersTakeAndGiveDescriptors) {
   EXPECT_EQ(WaitForFds(peer_->pid(), baseline), baseline);
 }
 
+TEST_F(HandlesTest, AOnewayCallCarriesDescriptors) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  Fd r(p[0]), w(p[1]);
+  CallContext ctx;
+  ctx.set_timeout(absl::Seconds(10));
+  ASSERT_TRUE(::lpc::internal::CallHandles::request(ctx).Add(w).ok());
+  ASSERT_TRUE(channel_
+                  ->SendOneway(HandlesDescriptor(), HandleMethod(12), &ctx,
+                               "written by a oneway call")
+                  .ok());
+  ::lpc::internal::CallHandles::Reset(ctx);
+  w.reset();
+  // The server writes and closes its copy: our read ends there.
+  absl::StatusOr<std::string> read = testing::ReadToEnd(r.get());
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, "written by a oneway call");
+}
+
 TEST_F(HandlesTest, AHandlerThatRepliesWithTooManyFailsItsCall) {
   const int baseline = CountFds(peer_->pid());
   EXPECT_THAT(CallWith(*channel_, 8, "17").status(),

@@ -20,6 +20,7 @@
 //                (set_stats gives the source).
 //  10 AsyncEcho  as Echo, by an asynchronous handler (StartCall).
 //  11 AsyncTakeFirst  as TakeFirst, by an asynchronous handler.
+//  12 OnewayWrite  oneway: as WritePipe.
 #ifndef LPC_TRANSPORTS_LOCAL_HANDLES_TEST_SERVICE_H_
 #define LPC_TRANSPORTS_LOCAL_HANDLES_TEST_SERVICE_H_
 
@@ -57,6 +58,7 @@ inline constexpr MethodDescriptor kHandleMethods[] = {
     {"Stats", 9, false, MethodKind::kUnary},
     {"AsyncEcho", 10, false, MethodKind::kUnary},
     {"AsyncTakeFirst", 11, false, MethodKind::kUnary},
+    {"OnewayWrite", 12, true, MethodKind::kUnary},
 };
 
 inline const InterfaceDescriptor& HandlesDescriptor() {
@@ -177,7 +179,8 @@ class HandlesService final : public Service {
         *response = std::move(*got);
         return absl::OkStatus();
       }
-      case 2: {  // WritePipe
+      case 2:     // WritePipe
+      case 12: {  // OnewayWrite
         absl::StatusOr<Fd> fd = in.Take(1, "pipe");
         if (!fd.ok()) return fd.status();
         if (absl::Status s = in.CheckAllTaken(); !s.ok()) return s;
