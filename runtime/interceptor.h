@@ -66,75 +66,63 @@ struct CallStats {
   uint64_t response_bytes = 0;
 };
 
-class ServerInterceptor {
- public:
-  virtual ~ServerInterceptor() = default;
+namespace interceptor_internal {
 
-  // Before the handler runs. `ctx` has the request metadata (which this may
-  // change; the handler sees the changes), the deadline and the peer;
-  // response metadata added here is sent with the reply. A non-OK status
-  // rejects the call: no later interceptor's OnStart and no handler run,
-  // and the client gets that status.
-  virtual absl::Status OnStart(const InterceptedCall& call, CallContext& ctx) {
-    (void)call;
-    (void)ctx;
+// The hooks ServerInterceptor and ClientInterceptor share; each of those
+// says what the hooks mean on its side. A hook not overridden does nothing
+// (OnStart accepts the call).
+class CallHooks {
+ public:
+  virtual ~CallHooks() = default;
+
+  virtual absl::Status OnStart(const InterceptedCall& /*call*/,
+                               CallContext& /*ctx*/) {
     return absl::OkStatus();
   }
-  // Each message as the handler reads or writes it: for a unary call the
-  // request before the handler and the reply after it.
-  virtual void OnMessage(const InterceptedCall& call, CallContext& ctx,
-                         MessageDirection direction, std::string_view message) {
-    (void)call;
-    (void)ctx;
-    (void)direction;
-    (void)message;
-  }
-  // Once for every call whose OnStart this interceptor ran (also when it or
-  // a later one rejected it), in the reverse order of OnStart. `status` is
-  // what the client gets: a handler's OK after the call was cancelled or its
-  // deadline passed is reported as CANCELLED or DEADLINE_EXCEEDED.
-  virtual void OnFinish(const InterceptedCall& call, CallContext& ctx,
-                        const absl::Status& status, const CallStats& stats) {
-    (void)call;
-    (void)ctx;
-    (void)status;
-    (void)stats;
-  }
+  virtual void OnMessage(const InterceptedCall& /*call*/, CallContext& /*ctx*/,
+                         MessageDirection /*direction*/,
+                         std::string_view /*message*/) {}
+  virtual void OnFinish(const InterceptedCall& /*call*/, CallContext& /*ctx*/,
+                        const absl::Status& /*status*/,
+                        const CallStats& /*stats*/) {}
+};
+
+}  // namespace interceptor_internal
+
+// A server interceptor overrides any of:
+//
+// OnStart(call, ctx): before the handler runs. `ctx` has the request
+//   metadata (which this may change; the handler sees the changes), the
+//   deadline and the peer; response metadata added here is sent with the
+//   reply. A non-OK status rejects the call: no later interceptor's OnStart
+//   and no handler run, and the client gets that status.
+// OnMessage(call, ctx, direction, message): each message as the handler
+//   reads or writes it: for a unary call the request before the handler and
+//   the reply after it.
+// OnFinish(call, ctx, status, stats): once for every call whose OnStart this
+//   interceptor ran (also when it or a later one rejected it), in the
+//   reverse order of OnStart. `status` is what the client gets: a handler's
+//   OK after the call was cancelled or its deadline passed is reported as
+//   CANCELLED or DEADLINE_EXCEEDED.
+class ServerInterceptor : public interceptor_internal::CallHooks {
+ public:
   // What Server::Metrics() prints for this interceptor; "" for nothing.
   virtual std::string Report() const { return ""; }
 };
 
-class ClientInterceptor {
- public:
-  virtual ~ClientInterceptor() = default;
-
-  // Before the call is sent. `ctx` has the deadline (the channel's default
-  // if the caller set none) and the request metadata, which this may
-  // change. A non-OK status fails the call with it; nothing is sent.
-  virtual absl::Status OnStart(const InterceptedCall& call, CallContext& ctx) {
-    (void)call;
-    (void)ctx;
-    return absl::OkStatus();
-  }
-  // Each message the caller sends or receives.
-  virtual void OnMessage(const InterceptedCall& call, CallContext& ctx,
-                         MessageDirection direction, std::string_view message) {
-    (void)call;
-    (void)ctx;
-    (void)direction;
-    (void)message;
-  }
-  // Once per call whose OnStart this ran, with the status the caller gets
-  // (response metadata is in ctx by then), in the reverse order of OnStart.
-  // A stream dropped without Finish reports CANCELLED.
-  virtual void OnFinish(const InterceptedCall& call, CallContext& ctx,
-                        const absl::Status& status, const CallStats& stats) {
-    (void)call;
-    (void)ctx;
-    (void)status;
-    (void)stats;
-  }
-};
+// A client interceptor overrides any of:
+//
+// OnStart(call, ctx): before the call is sent. `ctx` has the deadline (the
+//   channel's default if the caller set none) and the request metadata,
+//   which this may change. A non-OK status fails the call with it; nothing
+//   is sent.
+// OnMessage(call, ctx, direction, message): each message the caller sends
+//   or receives.
+// OnFinish(call, ctx, status, stats): once per call whose OnStart this ran,
+//   with the status the caller gets (response metadata is in ctx by then),
+//   in the reverse order of OnStart. A stream dropped without Finish
+//   reports CANCELLED.
+class ClientInterceptor : public interceptor_internal::CallHooks {};
 
 // A channel that runs `interceptors` (in order) around every call of
 // `channel`: StartCall, Call, SendOneway and OpenStream. With no

@@ -123,8 +123,7 @@ void ServeClientStreaming(
     call->Finish(result.status());
     return;
   }
-  stream_internal::WriteAndForget<R>(*call, encode_reply, *result);
-  call->Finish(absl::OkStatus());
+  stream_internal::ReplyAndFinish<R>(*call, encode_reply, *result);
 }
 
 // Synchronous bidi-streaming: runs `handler` and finishes the call with
@@ -156,13 +155,11 @@ class AsyncUnaryCall {
   CallContext& context() const { return state_->call()->context(); }
   // Sends `result` and ends the call with OK.
   void Reply(const Result& result) const {
-    stream_internal::WriteAndForget<Result>(*state_->call(), encode_, result);
-    state_->call()->Finish(absl::OkStatus());
+    stream_internal::ReplyAndFinish<Result>(*state_->call(), encode_, result);
   }
   // Ends the call with `status` (an OK status is taken as INTERNAL).
   void Fail(absl::Status status) const {
-    if (status.ok()) status = absl::InternalError("handler failed with OK");
-    state_->call()->Finish(std::move(status));
+    stream_internal::FailCall(*state_->call(), std::move(status));
   }
 
  private:
@@ -214,13 +211,12 @@ class AsyncServerReader {
   void Read(std::function<void(std::optional<In>)> done) const {
     stream_internal::AsyncRead<In>(state_, decode_, std::move(done));
   }
+  // Reply and Fail as AsyncUnaryCall's.
   void Reply(const R& reply) const {
-    stream_internal::WriteAndForget<R>(*state_->call(), encode_, reply);
-    state_->call()->Finish(absl::OkStatus());
+    stream_internal::ReplyAndFinish<R>(*state_->call(), encode_, reply);
   }
   void Fail(absl::Status status) const {
-    if (status.ok()) status = absl::InternalError("handler failed with OK");
-    state_->call()->Finish(std::move(status));
+    stream_internal::FailCall(*state_->call(), std::move(status));
   }
 
  private:
@@ -265,17 +261,8 @@ void ServeAsyncUnary(
     EncodeFn<Result> encode,
     std::type_identity_t<std::function<void(AsyncUnaryCall<Result>, Req&)>>
         handler) {
-  ServerStream& s = *call;
-  s.Read([call = std::move(call), decode_request, encode,
-          handler = std::move(handler)](
-             absl::StatusOr<std::optional<std::string>> read) mutable {
-    Req request{};
-    if (!stream_internal::ReadRequest<Req>(*call, decode_request, &request,
-                                           std::move(read))) {
-      return;
-    }
-    handler(AsyncUnaryCall<Result>(std::move(call), encode), request);
-  });
+  stream_internal::ReadRequestThen<AsyncUnaryCall<Result>>(
+      std::move(call), decode_request, encode, std::move(handler));
 }
 
 // Asynchronous server-streaming: like ServeAsyncUnary.
@@ -285,17 +272,8 @@ void ServeAsyncServerStreaming(
     EncodeFn<Out> encode,
     std::type_identity_t<std::function<void(AsyncServerStream<Out>, Req&)>>
         handler) {
-  ServerStream& s = *call;
-  s.Read([call = std::move(call), decode_request, encode,
-          handler = std::move(handler)](
-             absl::StatusOr<std::optional<std::string>> read) mutable {
-    Req request{};
-    if (!stream_internal::ReadRequest<Req>(*call, decode_request, &request,
-                                           std::move(read))) {
-      return;
-    }
-    handler(AsyncServerStream<Out>(std::move(call), encode), request);
-  });
+  stream_internal::ReadRequestThen<AsyncServerStream<Out>>(
+      std::move(call), decode_request, encode, std::move(handler));
 }
 
 // Asynchronous client-streaming: calls `handler` at once.

@@ -37,6 +37,21 @@ class Waiter {
 
 using ReadResult = absl::StatusOr<std::optional<std::string>>;
 
+// A Read and a Write on a ClientStream or a ServerStream, waited for.
+template <typename Stream>
+ReadResult ReadAndWait(Stream& stream) {
+  Waiter<ReadResult> w;
+  stream.Read([&w](ReadResult r) { w.Set(std::move(r)); });
+  return w.Wait();
+}
+
+template <typename Stream>
+absl::Status WriteAndWait(Stream& stream, std::string message) {
+  Waiter<absl::Status> w;
+  stream.Write(std::move(message), [&w](absl::Status s) { w.Set(s); });
+  return w.Wait();
+}
+
 // The stream of a call that could not start: every operation reports
 // `status`.
 class FailedClientStream final : public ClientStream {
@@ -99,15 +114,11 @@ absl::Status ClientCall::error() {
 }
 
 absl::StatusOr<std::optional<std::string>> ClientCall::ReadBlocking() {
-  Waiter<ReadResult> w;
-  stream_->Read([&w](ReadResult r) { w.Set(std::move(r)); });
-  return w.Wait();
+  return ReadAndWait(*stream_);
 }
 
 bool ClientCall::WriteBlocking(std::string message) {
-  Waiter<absl::Status> w;
-  stream_->Write(std::move(message), [&w](absl::Status s) { w.Set(s); });
-  return w.Wait().ok();
+  return WriteAndWait(*stream_, std::move(message)).ok();
 }
 
 absl::Status ClientCall::FinishBlocking() {
@@ -129,20 +140,21 @@ void ClientCall::FinishAsync(std::function<void(absl::Status)> done) {
 }
 
 absl::StatusOr<std::optional<std::string>> ReadBlocking(ServerStream& call) {
-  Waiter<ReadResult> w;
-  call.Read([&w](ReadResult r) { w.Set(std::move(r)); });
-  return w.Wait();
+  return ReadAndWait(call);
 }
 
 bool WriteBlocking(ServerStream& call, std::string message) {
-  Waiter<absl::Status> w;
-  call.Write(std::move(message), [&w](absl::Status s) { w.Set(s); });
-  return w.Wait().ok();
+  return WriteAndWait(call, std::move(message)).ok();
 }
 
 void FailDecode(ServerStream& call, const absl::Status& decode_status) {
   call.Finish(absl::InvalidArgumentError(
       absl::StrCat("a message does not decode: ", decode_status.message())));
+}
+
+void FailCall(ServerStream& call, absl::Status status) {
+  if (status.ok()) status = absl::InternalError("handler failed with OK");
+  call.Finish(std::move(status));
 }
 
 AsyncCall::~AsyncCall() {

@@ -109,10 +109,12 @@ class ClientReader {
   ClientReader& operator=(ClientReader&&) noexcept = default;
 
   // The next message; false once the stream ended (Finish says why).
-  bool Read(T* msg) { return ReadInto(*call_, decode_, msg); }
+  bool Read(T* msg) {
+    return stream_internal::ClientRead(*call_, decode_, msg);
+  }
   // The same without blocking: `done` gets the message or std::nullopt.
   void ReadAsync(std::function<void(std::optional<T>)> done) {
-    ReadAsyncFrom(call_, decode_, std::move(done));
+    stream_internal::ClientReadAsync(call_, decode_, std::move(done));
   }
   // The call's final status (waits for it).
   absl::Status Finish() { return call_->FinishBlocking(); }
@@ -121,40 +123,6 @@ class ClientReader {
   }
   void Cancel() { call_->context().Cancel(); }
   CallContext& context() { return call_->context(); }
-
-  // Shared by the client handles: typed reads over a ClientCall.
-  static bool ReadInto(stream_internal::ClientCall& call, DecodeFn<T> decode,
-                       T* msg) {
-    absl::StatusOr<std::optional<std::string>> r = call.ReadBlocking();
-    if (!r.ok() || !r->has_value()) return false;
-    absl::Status s = decode(**r, msg);
-    if (!s.ok()) {
-      call.Fail(s);
-      return false;
-    }
-    return true;
-  }
-  static void ReadAsyncFrom(
-      const std::shared_ptr<stream_internal::ClientCall>& call,
-      DecodeFn<T> decode, std::function<void(std::optional<T>)> done) {
-    std::weak_ptr<stream_internal::ClientCall> weak = call;
-    call->stream().Read(
-        [weak, decode, done = std::move(done)](
-            absl::StatusOr<std::optional<std::string>> r) {
-          if (!r.ok() || !r->has_value()) {
-            done(std::nullopt);
-            return;
-          }
-          T msg{};
-          absl::Status s = decode(**r, &msg);
-          if (!s.ok()) {
-            if (auto c = weak.lock()) c->Fail(s);
-            done(std::nullopt);
-            return;
-          }
-          done(std::move(msg));
-        });
-  }
 
  private:
   ClientReader(std::shared_ptr<stream_internal::ClientCall> call,
@@ -185,23 +153,19 @@ class ClientReaderWriter {
   // Sends one message, waiting while the server's window is full; false
   // once the call ended or after WritesDone.
   bool Write(const Out& msg) {
-    std::string bytes;
-    encode_(msg, &bytes);
-    return call_->WriteBlocking(std::move(bytes));
+    return stream_internal::ClientWrite(*call_, encode_, msg);
   }
+  // The same without blocking: `done` (may be empty) gets whether it went.
   void WriteAsync(const Out& msg, std::function<void(bool)> done) {
-    std::string bytes;
-    encode_(msg, &bytes);
-    call_->stream().Write(std::move(bytes),
-                          [done = std::move(done)](absl::Status s) {
-                            if (done) done(s.ok());
-                          });
+    stream_internal::ClientWriteAsync(*call_, encode_, msg, std::move(done));
   }
   // Half-closes: the server reads the end of the stream. Idempotent.
   void WritesDone() { call_->stream().WritesDone(); }
-  bool Read(In* msg) { return ClientReader<In>::ReadInto(*call_, decode_, msg); }
+  bool Read(In* msg) {
+    return stream_internal::ClientRead(*call_, decode_, msg);
+  }
   void ReadAsync(std::function<void(std::optional<In>)> done) {
-    ClientReader<In>::ReadAsyncFrom(call_, decode_, std::move(done));
+    stream_internal::ClientReadAsync(call_, decode_, std::move(done));
   }
   absl::Status Finish() { return call_->FinishBlocking(); }
   void FinishAsync(std::function<void(absl::Status)> done) {
@@ -237,20 +201,12 @@ class ClientWriter {
   ClientWriter(ClientWriter&&) noexcept = default;
   ClientWriter& operator=(ClientWriter&&) noexcept = default;
 
-  // Sends one message, waiting while the server's window is full; false
-  // once the call ended or after WritesDone.
+  // Write, WriteAsync and WritesDone as ClientReaderWriter's.
   bool Write(const Req& msg) {
-    std::string bytes;
-    encode_(msg, &bytes);
-    return call_->WriteBlocking(std::move(bytes));
+    return stream_internal::ClientWrite(*call_, encode_, msg);
   }
   void WriteAsync(const Req& msg, std::function<void(bool)> done) {
-    std::string bytes;
-    encode_(msg, &bytes);
-    call_->stream().Write(std::move(bytes),
-                          [done = std::move(done)](absl::Status s) {
-                            if (done) done(s.ok());
-                          });
+    stream_internal::ClientWriteAsync(*call_, encode_, msg, std::move(done));
   }
   void WritesDone() { call_->stream().WritesDone(); }
   // Half-closes (if not done yet) and waits for the reply. A call that
@@ -258,7 +214,7 @@ class ClientWriter {
   absl::StatusOr<R> Finish() {
     call_->stream().WritesDone();
     R reply{};
-    const bool got = ClientReader<R>::ReadInto(*call_, decode_, &reply);
+    const bool got = stream_internal::ClientRead(*call_, decode_, &reply);
     absl::Status s = call_->FinishBlocking();
     if (!s.ok()) return s;
     if (!got) return absl::InternalError("the server sent no reply");
@@ -269,7 +225,7 @@ class ClientWriter {
     std::shared_ptr<stream_internal::ClientCall> call = call_;
     // The callback holds the call until the reply and the status are in;
     // the transport runs it at the latest when the call ends.
-    ClientReader<R>::ReadAsyncFrom(
+    stream_internal::ClientReadAsync<R>(
         call_, decode_,
         [call, done = std::move(done)](std::optional<R> reply) mutable {
           call->FinishAsync([reply = std::move(reply),

@@ -75,6 +75,68 @@ class ClientCall : public std::enable_shared_from_this<ClientCall> {
   absl::Status error_ ABSL_GUARDED_BY(mu_);
 };
 
+// Typed operations of the client handles (runtime/stream.h).
+
+// Encodes `msg` and sends it, waiting while the window is full; false once
+// the call ended or after WritesDone.
+template <typename T>
+bool ClientWrite(ClientCall& call, EncodeFn<T> encode, const T& msg) {
+  std::string bytes;
+  encode(msg, &bytes);
+  return call.WriteBlocking(std::move(bytes));
+}
+
+// The same without blocking: `done` (may be empty) gets whether the message
+// went out.
+template <typename T>
+void ClientWriteAsync(ClientCall& call, EncodeFn<T> encode, const T& msg,
+                      std::function<void(bool)> done) {
+  std::string bytes;
+  encode(msg, &bytes);
+  call.stream().Write(std::move(bytes),
+                      [done = std::move(done)](absl::Status s) {
+                        if (done) done(s.ok());
+                      });
+}
+
+// The next message decoded into *msg; false once the stream ended. A
+// message that does not decode fails the call with the decoder's status.
+template <typename T>
+bool ClientRead(ClientCall& call, DecodeFn<T> decode, T* msg) {
+  absl::StatusOr<std::optional<std::string>> r = call.ReadBlocking();
+  if (!r.ok() || !r->has_value()) return false;
+  absl::Status s = decode(**r, msg);
+  if (!s.ok()) {
+    call.Fail(s);
+    return false;
+  }
+  return true;
+}
+
+// The same without blocking: `done` gets the message or std::nullopt. The
+// callback holds the call weakly: it does not keep a dropped call alive.
+template <typename T>
+void ClientReadAsync(const std::shared_ptr<ClientCall>& call,
+                     DecodeFn<T> decode,
+                     std::function<void(std::optional<T>)> done) {
+  std::weak_ptr<ClientCall> weak = call;
+  call->stream().Read([weak, decode, done = std::move(done)](
+                          absl::StatusOr<std::optional<std::string>> r) {
+    if (!r.ok() || !r->has_value()) {
+      done(std::nullopt);
+      return;
+    }
+    T msg{};
+    absl::Status s = decode(**r, &msg);
+    if (!s.ok()) {
+      if (auto c = weak.lock()) c->Fail(s);
+      done(std::nullopt);
+      return;
+    }
+    done(std::move(msg));
+  });
+}
+
 // Blocking byte-level operations on a server call.
 absl::StatusOr<std::optional<std::string>> ReadBlocking(ServerStream& call);
 bool WriteBlocking(ServerStream& call, std::string message);
@@ -169,6 +231,37 @@ void WriteAndForget(ServerStream& call, EncodeFn<T> encode, const T& msg) {
   std::string bytes;
   encode(msg, &bytes);
   call.Write(std::move(bytes), [](absl::Status) {});
+}
+
+// Sends the one reply of a call and ends it with OK.
+template <typename R>
+void ReplyAndFinish(ServerStream& call, EncodeFn<R> encode, const R& reply) {
+  WriteAndForget<R>(call, encode, reply);
+  call.Finish(absl::OkStatus());
+}
+
+// Ends `call` with a handler's failure `status` (an OK status is taken as
+// INTERNAL).
+void FailCall(ServerStream& call, absl::Status status);
+
+// Reads and decodes the one request of `call` without blocking, then calls
+// `handler` with a Handle(call, encode) and the request, on whichever
+// thread the request arrived. A missing or undecodable request finishes
+// the call (ReadRequest) and the handler does not run.
+template <typename Handle, typename Req, typename Enc>
+void ReadRequestThen(std::shared_ptr<ServerStream> call,
+                     DecodeFn<Req> decode_request, EncodeFn<Enc> encode,
+                     std::function<void(Handle, Req&)> handler) {
+  ServerStream& s = *call;
+  s.Read([call = std::move(call), decode_request, encode,
+          handler = std::move(handler)](
+             absl::StatusOr<std::optional<std::string>> read) mutable {
+    Req request{};
+    if (!ReadRequest<Req>(*call, decode_request, &request, std::move(read))) {
+      return;
+    }
+    handler(Handle(std::move(call), encode), request);
+  });
 }
 
 }  // namespace stream_internal
