@@ -158,6 +158,7 @@ lpc_bazel_cc_library(lpc_codegen_streams_test_service
   DEPS
     lpc_codegen_test_streams_lpc
     lpc_runtime
+    lpc_testing_stream_waits
     SYSTEM:absl
 )
 
@@ -988,6 +989,7 @@ lpc_bazel_cc_test(lpc_runtime_interceptor_test
     lpc_runtime_testing_service
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_testing_stream_waits
   SIZE small
 )
 
@@ -1133,6 +1135,17 @@ lpc_bazel_cc_library(lpc_testing_status_matchers
   DEPS
     SYSTEM:absl
     SYSTEM:gtest
+)
+
+lpc_bazel_cc_library(lpc_testing_stream_waits
+  PACKAGE testing
+  NAME stream_waits
+  TESTONLY
+  HDRS
+    testing/stream_waits.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_library(lpc_testing_tsan_suppressions
@@ -2209,6 +2222,7 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_stream_test
     lpc_runtime
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_testing_stream_waits
   SIZE medium
 )
 
@@ -2309,6 +2323,7 @@ lpc_bazel_cc_library(lpc_transports_grpc_stream_test_service
     transports/grpc/stream_test_service.h
   DEPS
     lpc_runtime
+    lpc_testing_stream_waits
     SYSTEM:absl
 )
 
@@ -3502,6 +3517,7 @@ lpc_bazel_cc_test(lpc_transports_local_stream_test
     lpc_runtime
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_testing_stream_waits
     SYSTEM:absl
     SYSTEM:gtest
   SIZE medium
@@ -3517,6 +3533,7 @@ lpc_bazel_cc_library(lpc_transports_local_stream_test_service
     transports/local/stream_test_service.h
   DEPS
     lpc_runtime
+    lpc_testing_stream_waits
     SYSTEM:absl
 )
 

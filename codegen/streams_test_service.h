@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "codegen/testdata/test_streams.lpc.h"
 #include "runtime/mutex.h"
+#include "testing/stream_waits.h"
 
 namespace lpc::codegen::streams_test {
 
@@ -39,16 +40,10 @@ inline s::Frame MakeFrame(uint64_t seq, const std::string& data) {
 
 inline std::string Reversed(std::string s) { return std::string(s.rbegin(), s.rend()); }
 
-// Waits until `done()` holds, up to 10 s (polling each millisecond);
-// returns whether it did.
+// Waits until `done()` holds (polled), up to 10 s; returns whether it did.
 template <typename Fn>
 inline bool WaitFor(Fn done) {
-  absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
+  return ::lpc::testing::WaitFor(std::move(done), absl::Seconds(10));
 }
 
 class StreamsImpl : public s::StreamsService {

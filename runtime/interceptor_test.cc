@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +21,7 @@
 #include "runtime/server.h"
 #include "runtime/testing_service.h"
 #include "testing/status_matchers.h"
+#include "testing/stream_waits.h"
 
 namespace lpc {
 namespace {
@@ -155,25 +155,74 @@ class FakeStream final : public ServerStream {
   std::deque<std::string> in_;
 };
 
-TEST(ServerInterceptorTest, UnaryCallsPassThroughEveryHook) {
-  IcptService service;
+std::shared_ptr<ServerInterceptor> ServerRecording(
+    std::string name, Recorder* rec, absl::Status reject = absl::OkStatus()) {
+  return std::make_shared<Recording<ServerInterceptor>>(std::move(name), rec,
+                                                        std::move(reject));
+}
+std::shared_ptr<ClientInterceptor> ClientRecording(
+    std::string name, Recorder* rec, absl::Status reject = absl::OkStatus()) {
+  return std::make_shared<Recording<ClientInterceptor>>(std::move(name), rec,
+                                                        std::move(reject));
+}
+
+// A server with IcptService registered; tests add interceptors, then call
+// it directly (Echo, Twice) or start it on an in-process transport.
+class InterceptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_THAT(server_.RegisterService(&service_), IsOk());
+  }
+
+  void Intercept(std::shared_ptr<ServerInterceptor> interceptor) {
+    ASSERT_THAT(server_.AddInterceptor(std::move(interceptor)), IsOk());
+  }
+
+  // Starts the server on an in-process transport named `name`; returns a
+  // channel to it through `interceptors`.
+  std::shared_ptr<Channel> StartAndConnect(
+      std::string name,
+      std::vector<std::shared_ptr<ClientInterceptor>> interceptors = {}) {
+    auto transport = std::make_unique<InProcessTransport>(std::move(name));
+    transport_ = transport.get();
+    EXPECT_THAT(server_.AddTransport(std::move(transport)), IsOk());
+    EXPECT_THAT(server_.Start(), IsOk());
+    return InterceptChannel(transport_->NewChannel(), std::move(interceptors));
+  }
+
+  // Echo (method 1) through the runtime's dispatch on this thread.
+  absl::Status CallEcho(CallContext& ctx, std::string_view request,
+                        std::string* response) {
+    const BoundInterface* iface = server_.Bind("lpc.test.Icpt");
+    if (iface == nullptr) return absl::NotFoundError("not bound");
+    return server_.DispatchBound(*iface, *iface->FindMethod(1), ctx, request,
+                                 response);
+  }
+
+  // Twice (method 2) through StartCall, over a FakeStream fed `in`.
+  std::shared_ptr<FakeStream> StartTwice(std::deque<std::string> in) {
+    auto stream = std::make_shared<FakeStream>(std::move(in));
+    const BoundInterface* iface = server_.Bind("lpc.test.Icpt");
+    EXPECT_NE(iface, nullptr);
+    if (iface != nullptr) {
+      server_.StartCall(*iface, *iface->FindMethod(2), stream);
+    }
+    return stream;
+  }
+
+  IcptService service_;
+  Server server_;
+  InProcessTransport* transport_ = nullptr;
+};
+
+TEST_F(InterceptorTest, UnaryCallsPassThroughEveryHook) {
   Recorder rec;
-  Server server;
-  ASSERT_THAT(server.RegisterService(&service), IsOk());
-  ASSERT_THAT(server.AddInterceptor(
-                  std::make_shared<Recording<ServerInterceptor>>("a", &rec)),
-              IsOk());
-  ASSERT_THAT(server.AddInterceptor(
-                  std::make_shared<Recording<ServerInterceptor>>("b", &rec)),
-              IsOk());
-  const BoundInterface* iface = server.Bind("lpc.test.Icpt");
-  ASSERT_NE(iface, nullptr);
+  Intercept(ServerRecording("a", &rec));
+  Intercept(ServerRecording("b", &rec));
   CallContext ctx;
   ctx.set_timeout(absl::Seconds(5));
   std::string response;
-  ASSERT_THAT(server.DispatchBound(*iface, *iface->FindMethod(1), ctx, "hi",
-                                   &response),
-              IsOk());
+  ASSERT_THAT(CallEcho(ctx, "hi", &response), IsOk());
   EXPECT_EQ(response, "hi|a,b");  // The handler saw both additions.
   EXPECT_THAT(rec.lines(),
               ElementsAre("a start /lpc.test.Icpt/Echo deadline",
@@ -182,90 +231,60 @@ TEST(ServerInterceptorTest, UnaryCallsPassThroughEveryHook) {
                           "b finish OK 1/2 1/6", "a finish OK 1/2 1/6"));
   // The string-keyed Dispatch goes through them too.
   CallContext ctx2;
-  ASSERT_THAT(server.Dispatch("lpc.test.Icpt", 1, ctx2, "x", &response), IsOk());
+  ASSERT_THAT(server_.Dispatch("lpc.test.Icpt", 1, ctx2, "x", &response),
+              IsOk());
   EXPECT_EQ(rec.lines().size(), 16u);
 }
 
-TEST(ServerInterceptorTest, OnewayCallsHaveNoReply) {
-  IcptService service;
+TEST_F(InterceptorTest, OnewayCallsHaveNoReply) {
   Recorder rec;
-  Server server;
-  ASSERT_THAT(server.RegisterService(&service), IsOk());
-  ASSERT_THAT(server.AddInterceptor(
-                  std::make_shared<Recording<ServerInterceptor>>("a", &rec)),
-              IsOk());
-  auto transport = std::make_unique<InProcessTransport>("icpt-oneway");
-  InProcessTransport* t = transport.get();
-  ASSERT_THAT(server.AddTransport(std::move(transport)), IsOk());
-  ASSERT_THAT(server.Start(), IsOk());
+  Intercept(ServerRecording("a", &rec));
   Recorder client_rec;
-  std::shared_ptr<Channel> channel = InterceptChannel(
-      t->NewChannel(),
-      {std::make_shared<Recording<ClientInterceptor>>("c", &client_rec)});
+  std::shared_ptr<Channel> channel =
+      StartAndConnect("icpt-oneway", {ClientRecording("c", &client_rec)});
   CallContext ctx;
   ASSERT_THAT(channel->SendOneway(Descriptor(), kMethods[2], &ctx, "note"),
               IsOk());
   EXPECT_THAT(client_rec.lines(),
               ElementsAre("c start /lpc.test.Icpt/Note deadline", "c in note",
                           "c finish OK 1/4 0/0"));
-  // The handler runs on a worker: wait (10 s at most) for its three hooks.
-  const absl::Time limit = absl::Now() + absl::Seconds(10);
-  while (rec.lines().size() < 3 && absl::Now() < limit) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  server.Shutdown();
+  // The handler runs on a worker: wait for its three hooks.
+  EXPECT_TRUE(testing::WaitFor([&] { return rec.lines().size() >= 3; }));
+  server_.Shutdown();
   EXPECT_THAT(rec.lines(),
               ElementsAre("a start /lpc.test.Icpt/Note deadline", "a in note",
                           "a finish OK 1/4 0/0"));
 }
 
-TEST(ServerInterceptorTest, ARejectionStopsTheCall) {
-  IcptService service;
+TEST_F(InterceptorTest, ARejectionStopsTheCall) {
   Recorder rec;
-  Server server;
-  ASSERT_THAT(server.RegisterService(&service), IsOk());
-  server.AddInterceptor(std::make_shared<Recording<ServerInterceptor>>("a", &rec))
-      .IgnoreError();
-  server
-      .AddInterceptor(std::make_shared<Recording<ServerInterceptor>>(
-          "deny", &rec, absl::PermissionDeniedError("no tenant")))
-      .IgnoreError();
-  server.AddInterceptor(std::make_shared<Recording<ServerInterceptor>>("c", &rec))
-      .IgnoreError();
-  const BoundInterface* iface = server.Bind("lpc.test.Icpt");
+  Intercept(ServerRecording("a", &rec));
+  Intercept(
+      ServerRecording("deny", &rec, absl::PermissionDeniedError("no tenant")));
+  Intercept(ServerRecording("c", &rec));
   CallContext ctx;
   std::string response;
-  EXPECT_THAT(server.DispatchBound(*iface, *iface->FindMethod(1), ctx, "hi",
-                                   &response),
+  EXPECT_THAT(CallEcho(ctx, "hi", &response),
               StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_EQ(service.handled, 0);
+  EXPECT_EQ(service_.handled, 0);
   EXPECT_THAT(rec.lines(),
               ElementsAre("a start /lpc.test.Icpt/Echo no-deadline",
                           "deny start /lpc.test.Icpt/Echo no-deadline",
                           "deny finish PERMISSION_DENIED 1/2 0/0",
                           "a finish PERMISSION_DENIED 1/2 0/0"));
-  EXPECT_EQ(server.calls_failed(), 1u);
+  EXPECT_EQ(server_.calls_failed(), 1u);
 
   // The same on the StartCall path: the call is finished with the status.
-  auto stream = std::make_shared<FakeStream>(std::deque<std::string>{"m"});
-  server.StartCall(*iface, *iface->FindMethod(2), stream);
+  std::shared_ptr<FakeStream> stream = StartTwice({"m"});
   ASSERT_TRUE(stream->finished.has_value());
   EXPECT_THAT(*stream->finished, StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_EQ(service.handled, 0);
+  EXPECT_EQ(service_.handled, 0);
 }
 
-TEST(ServerInterceptorTest, StreamsShowEachMessageAndTheFinish) {
-  IcptService service;
+TEST_F(InterceptorTest, StreamsShowEachMessageAndTheFinish) {
   Recorder rec;
-  Server server;
-  ASSERT_THAT(server.RegisterService(&service), IsOk());
-  ASSERT_THAT(server.AddInterceptor(
-                  std::make_shared<Recording<ServerInterceptor>>("a", &rec)),
-              IsOk());
-  const BoundInterface* iface = server.Bind("lpc.test.Icpt");
-  auto stream =
-      std::make_shared<FakeStream>(std::deque<std::string>{"one", "two"});
-  server.StartCall(*iface, *iface->FindMethod(2), stream);
+  Intercept(ServerRecording("a", &rec));
+  std::shared_ptr<FakeStream> stream = StartTwice({"one", "two"});
   ASSERT_TRUE(stream->finished.has_value());
   EXPECT_THAT(*stream->finished, IsOk());
   EXPECT_THAT(stream->out, ElementsAre("one", "one", "two", "two"));
@@ -275,32 +294,18 @@ TEST(ServerInterceptorTest, StreamsShowEachMessageAndTheFinish) {
                           "a out two", "a finish OK 2/6 4/12"));
 }
 
-TEST(ServerInterceptorTest, AddedOnlyBeforeStart) {
-  Server server;
-  EXPECT_THAT(server.AddInterceptor(nullptr),
+TEST_F(InterceptorTest, AddedOnlyBeforeStart) {
+  EXPECT_THAT(server_.AddInterceptor(nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  testing::RawService raw;
-  ASSERT_THAT(server.RegisterService(&raw), IsOk());
-  ASSERT_THAT(server.AddTransport(std::make_unique<InProcessTransport>(
-                  "icpt-start")),
-              IsOk());
-  ASSERT_THAT(server.Start(), IsOk());
-  EXPECT_THAT(server.AddInterceptor(std::make_shared<MetricsInterceptor>()),
+  StartAndConnect("icpt-start");
+  EXPECT_THAT(server_.AddInterceptor(std::make_shared<MetricsInterceptor>()),
               StatusIs(absl::StatusCode::kFailedPrecondition));
-  server.Shutdown();
 }
 
-TEST(InterceptChannelTest, ClientInterceptorsSeeAndChangeTheCall) {
-  IcptService service;
-  Server server;
-  ASSERT_THAT(server.RegisterService(&service), IsOk());
-  auto transport = std::make_unique<InProcessTransport>("icpt-client");
-  InProcessTransport* t = transport.get();
-  ASSERT_THAT(server.AddTransport(std::move(transport)), IsOk());
-  ASSERT_THAT(server.Start(), IsOk());
+TEST_F(InterceptorTest, ClientInterceptorsSeeAndChangeTheCall) {
   Recorder rec;
-  std::shared_ptr<Channel> channel = InterceptChannel(
-      t->NewChannel(), {std::make_shared<Recording<ClientInterceptor>>("c", &rec)});
+  std::shared_ptr<Channel> channel =
+      StartAndConnect("icpt-client", {ClientRecording("c", &rec)});
   EXPECT_EQ(channel->transport_name(), "inprocess");
 
   CallContext ctx;  // No deadline: the interceptor sees the default one.
@@ -315,89 +320,59 @@ TEST(InterceptChannelTest, ClientInterceptorsSeeAndChangeTheCall) {
   // StartCall, rejected by a second interceptor: nothing reaches the server.
   Recorder rec2;
   std::shared_ptr<Channel> denying = InterceptChannel(
-      t->NewChannel(),
-      {std::make_shared<Recording<ClientInterceptor>>("c", &rec2),
-       std::make_shared<Recording<ClientInterceptor>>(
-           "deny", &rec2, absl::UnauthenticatedError("no token"))});
-  const int handled = service.handled;
+      transport_->NewChannel(),
+      {ClientRecording("c", &rec2),
+       ClientRecording("deny", &rec2, absl::UnauthenticatedError("no token"))});
+  const int handled = service_.handled;
   CallContext ctx2;
   std::optional<absl::Status> got;
   denying->StartCall(Descriptor(), kMethods[0], &ctx2, "x",
                      [&](absl::StatusOr<std::string> r) { got = r.status(); });
   ASSERT_TRUE(got.has_value());
   EXPECT_THAT(*got, StatusIs(absl::StatusCode::kUnauthenticated));
-  EXPECT_EQ(service.handled, handled);
+  EXPECT_EQ(service_.handled, handled);
   EXPECT_THAT(rec2.lines(),
               ElementsAre("c start /lpc.test.Icpt/Echo deadline",
                           "deny start /lpc.test.Icpt/Echo deadline",
                           "deny finish UNAUTHENTICATED 0/0 0/0",
                           "c finish UNAUTHENTICATED 0/0 0/0"));
   // No interceptors: the channel itself.
-  std::shared_ptr<Channel> plain = t->NewChannel();
+  std::shared_ptr<Channel> plain = transport_->NewChannel();
   EXPECT_EQ(InterceptChannel(plain, {}), plain);
-  server.Shutdown();
 }
 
 // A bidi stream through the in-process transport, intercepted on both
 // sides: each side sees every message once, and the call's end.
-TEST(InterceptChannelTest, StreamsAreInterceptedOnBothSides) {
-  IcptService service;
+TEST_F(InterceptorTest, StreamsAreInterceptedOnBothSides) {
   Recorder server_rec;
-  Server server;
-  ASSERT_THAT(server.RegisterService(&service), IsOk());
-  ASSERT_THAT(server.AddInterceptor(
-                  std::make_shared<Recording<ServerInterceptor>>("s", &server_rec)),
-              IsOk());
-  auto transport = std::make_unique<InProcessTransport>("icpt-stream");
-  InProcessTransport* t = transport.get();
-  ASSERT_THAT(server.AddTransport(std::move(transport)), IsOk());
-  ASSERT_THAT(server.Start(), IsOk());
+  Intercept(ServerRecording("s", &server_rec));
   Recorder client_rec;
-  std::shared_ptr<Channel> channel = InterceptChannel(
-      t->NewChannel(),
-      {std::make_shared<Recording<ClientInterceptor>>("c", &client_rec)});
+  std::shared_ptr<Channel> channel =
+      StartAndConnect("icpt-stream", {ClientRecording("c", &client_rec)});
   CallContext ctx;
   ctx.set_timeout(absl::Seconds(10));
   std::shared_ptr<ClientStream> stream =
       channel->OpenStream(Descriptor(), kMethods[1], &ctx);
-  // Blocking helpers over the callback API, each bounded by the deadline.
-  auto wait = [](std::shared_ptr<std::promise<void>> p) {
-    return p->get_future().wait_for(std::chrono::seconds(10)) ==
-           std::future_status::ready;
-  };
+  const absl::Time until = absl::Now() + absl::Seconds(10);
   for (const char* m : {"ab", "cde"}) {
-    auto p = std::make_shared<std::promise<void>>();
-    stream->Write(m, [p](absl::Status) { p->set_value(); });
-    ASSERT_TRUE(wait(p));
+    ASSERT_THAT(testing::WriteBlocking(*stream, m, until), IsOk());
   }
   stream->WritesDone();
   std::vector<std::string> got;
   for (;;) {
-    auto p = std::make_shared<std::promise<void>>();
-    std::optional<std::string> msg;
-    stream->Read([p, &msg](absl::StatusOr<std::optional<std::string>> r) {
-      if (r.ok()) msg = std::move(*r);
-      p->set_value();
-    });
-    ASSERT_TRUE(wait(p));
-    if (!msg.has_value()) break;
-    got.push_back(*msg);
+    testing::ReadResult r = testing::ReadBlocking(*stream, until);
+    ASSERT_THAT(r.status(), IsOk());
+    if (!r->has_value()) break;
+    got.push_back(**r);
   }
   EXPECT_THAT(got, ElementsAre("ab", "ab", "cde", "cde"));
-  auto p = std::make_shared<std::promise<void>>();
-  absl::Status final_status;
-  stream->Finish([p, &final_status](absl::Status s) {
-    final_status = s;
-    p->set_value();
-  });
-  ASSERT_TRUE(wait(p));
-  EXPECT_THAT(final_status, IsOk());
+  EXPECT_THAT(testing::FinishBlocking(*stream, until), IsOk());
   EXPECT_THAT(client_rec.lines(),
               ElementsAre("c start /lpc.test.Icpt/Twice deadline", "c in ab",
                           "c in cde", "c out ab", "c out ab", "c out cde",
                           "c out cde", "c finish OK 2/5 4/10"));
   stream.reset();
-  server.Shutdown();
+  server_.Shutdown();
   const std::vector<std::string> lines = server_rec.lines();
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines.front(), "s start /lpc.test.Icpt/Twice deadline");
@@ -406,31 +381,23 @@ TEST(InterceptChannelTest, StreamsAreInterceptedOnBothSides) {
   EXPECT_EQ(std::count(lines.begin(), lines.end(), "s out cde"), 2);
 }
 
-TEST(BuiltinInterceptorTest, AccessLogWritesOneQuotedLinePerCall) {
+TEST_F(InterceptorTest, AccessLogWritesOneQuotedLinePerCall) {
   std::vector<std::string> lines;
   std::mutex mu;
-  IcptService service;
-  Server server;
-  ASSERT_THAT(server.RegisterService(&service), IsOk());
-  ASSERT_THAT(server.AddInterceptor(std::make_shared<AccessLogInterceptor>(
-                  [&](std::string_view line) {
-                    std::lock_guard<std::mutex> lock(mu);
-                    lines.emplace_back(line);
-                  })),
-              IsOk());
+  Intercept(std::make_shared<AccessLogInterceptor>([&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.emplace_back(line);
+  }));
   Recorder rec;
-  ASSERT_THAT(server.AddInterceptor(std::make_shared<Recording<ServerInterceptor>>(
-                  "deny", &rec, absl::NotFoundError("gone\n\"forged\""))),
-              IsOk());
-  const BoundInterface* iface = server.Bind("lpc.test.Icpt");
+  Intercept(
+      ServerRecording("deny", &rec, absl::NotFoundError("gone\n\"forged\"")));
   CallContext ctx;
   PeerIdentity peer;
   peer.transport = "grpc";
   peer.address = "ipv4:127.0.0.1:1\naccess /forged";
   ctx.set_peer(peer);
   std::string response;
-  server.DispatchBound(*iface, *iface->FindMethod(1), ctx, "abc", &response)
-      .IgnoreError();
+  CallEcho(ctx, "abc", &response).IgnoreError();
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_THAT(lines[0], HasSubstr("access /lpc.test.Icpt/Echo peer=\"grpc "
                                   "ipv4:127.0.0.1:1\\x0aaccess /forged\" "
@@ -439,29 +406,21 @@ TEST(BuiltinInterceptorTest, AccessLogWritesOneQuotedLinePerCall) {
   EXPECT_EQ(lines[0].find('\n'), std::string::npos);
 }
 
-TEST(BuiltinInterceptorTest, MetricsCountPerMethodAndTheServerReportsThem) {
-  IcptService service;
-  Server server;
-  ASSERT_THAT(server.RegisterService(&service), IsOk());
+TEST_F(InterceptorTest, MetricsCountPerMethodAndTheServerReportsThem) {
   auto metrics = std::make_shared<MetricsInterceptor>();
-  ASSERT_THAT(server.AddInterceptor(metrics), IsOk());
-  const BoundInterface* iface = server.Bind("lpc.test.Icpt");
+  Intercept(metrics);
   for (int i = 0; i < 5; ++i) {
     CallContext ctx;
     std::string response;
-    ASSERT_THAT(server.DispatchBound(*iface, *iface->FindMethod(1), ctx, "x",
-                                     &response),
-                IsOk());
+    ASSERT_THAT(CallEcho(ctx, "x", &response), IsOk());
   }
   {
     CallContext ctx;  // Cancelled: the handler's OK is reported as CANCELLED.
     ctx.Cancel();
     std::string response;
-    server.DispatchBound(*iface, *iface->FindMethod(1), ctx, "x", &response)
-        .IgnoreError();
+    CallEcho(ctx, "x", &response).IgnoreError();
   }
-  auto stream = std::make_shared<FakeStream>(std::deque<std::string>{"s"});
-  server.StartCall(*iface, *iface->FindMethod(2), stream);
+  StartTwice({"s"});
   std::vector<MetricsInterceptor::MethodStats> snap = metrics->Snapshot();
   ASSERT_EQ(snap.size(), 2u);
   EXPECT_EQ(snap[0].method, "/lpc.test.Icpt/Echo");
@@ -474,7 +433,7 @@ TEST(BuiltinInterceptorTest, MetricsCountPerMethodAndTheServerReportsThem) {
   EXPECT_EQ(in_buckets, 6u);
   EXPECT_EQ(snap[1].method, "/lpc.test.Icpt/Twice");
   EXPECT_EQ(snap[1].calls, 1u);
-  const std::string report = server.Metrics();
+  const std::string report = server_.Metrics();
   EXPECT_THAT(report, HasSubstr("metrics /lpc.test.Icpt/Echo calls=6 errors=1"));
   EXPECT_THAT(report, HasSubstr("codes CANCELLED=1 OK=5"));
   EXPECT_THAT(report, HasSubstr("metrics /lpc.test.Icpt/Twice calls=1 errors=0"));

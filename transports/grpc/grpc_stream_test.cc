@@ -1,7 +1,7 @@
 // Streams over the gRPC transport: an lpc::Server serving the hand-written
 // StreamService (stream_test_service.h) through GrpcServerTransport, called
 // through GrpcChannel::OpenStream, over a Unix socket and over TCP on
-// 127.0.0.1.
+// 127.0.0.1. Every wait is bounded (testing/stream_waits.h).
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +22,7 @@
 #include "runtime/server.h"
 #include "runtime/target.h"
 #include "testing/status_matchers.h"
+#include "testing/stream_waits.h"
 #include "transports/grpc/grpc_channel.h"
 #include "transports/grpc/grpc_server.h"
 #include "transports/grpc/stream_test_service.h"
@@ -33,15 +34,15 @@ using ::lpc::stream_test::StreamInterface;
 using ::lpc::stream_test::StreamMethod;
 using ::lpc::stream_test::StreamMethodId;
 using ::lpc::stream_test::StreamService;
-using ::lpc::stream_test::FinishBlocking;
-using ::lpc::stream_test::ReadBlocking;
-using ::lpc::stream_test::WriteBlocking;
-using ::testing::Not;
+using ::lpc::testing::FinishBlocking;
 using ::lpc::testing::IsOk;
+using ::lpc::testing::ReadBlocking;
+using ::lpc::testing::ReadResult;
 using ::lpc::testing::StatusIs;
-using ::testing::HasSubstr;
-using ::testing::Pair;
+using ::lpc::testing::WriteBlocking;
 using ::testing::Contains;
+using ::testing::Not;
+using ::testing::Pair;
 
 // Under TSan (Debian's gRPC is uninstrumented: every byte it hands over is
 // a suppressed race report) everything takes several times as long.
@@ -53,8 +54,6 @@ constexpr int kSlowdown = 1;
 constexpr absl::Duration kWait = absl::Seconds(20 * kSlowdown);
 
 absl::Time Until() { return absl::Now() + kWait; }
-
-using ReadResult = absl::StatusOr<std::optional<std::string>>;
 
 MATCHER_P(HoldsMessage, value, "holds message " + std::string(value)) {
   if (!arg.ok()) {
@@ -76,6 +75,26 @@ MATCHER(IsEndOfStream, "is the end of the stream") {
   }
   if (arg->has_value()) *result_listener << "holds '" << **arg << "'";
   return !arg->has_value();
+}
+
+// Reads the messages "0" .. "n-1" of a counting stream (Count, FailAfter).
+::testing::AssertionResult ReadsCount(ClientStream& stream, int n) {
+  for (int i = 0; i < n; ++i) {
+    ReadResult r = ReadBlocking(stream, Until());
+    if (!r.ok() || !r->has_value() || **r != absl::StrCat(i)) {
+      return ::testing::AssertionFailure()
+             << "message " << i << ": "
+             << (!r.ok() ? r.status().ToString()
+                         : r->has_value() ? "'" + **r + "'" : "end");
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The end of the server's messages, then an OK status.
+void ExpectEndsOk(ClientStream& stream) {
+  EXPECT_THAT(ReadBlocking(stream, Until()), IsEndOfStream());
+  EXPECT_OK(FinishBlocking(stream, Until()));
 }
 
 class InTestTmpDir : public ::testing::Environment {
@@ -140,6 +159,26 @@ class GrpcStreamTest : public ::testing::TestWithParam<std::string> {
     return channel.OpenStream(StreamInterface(), StreamMethod(id), ctx);
   }
 
+  // Opens a call whose client sends one `request` and half-closes.
+  std::shared_ptr<ClientStream> OpenWithRequest(Channel& channel,
+                                                StreamMethodId id,
+                                                CallContext* ctx,
+                                                std::string request) {
+    std::shared_ptr<ClientStream> stream = Open(channel, id, ctx);
+    EXPECT_OK(WriteBlocking(*stream, std::move(request), Until()));
+    stream->WritesDone();
+    return stream;
+  }
+
+  // Opens a Hang call (the test's first) and waits until its handler runs.
+  std::shared_ptr<ClientStream> OpenHang(Channel& channel, CallContext* ctx) {
+    std::shared_ptr<ClientStream> stream =
+        Open(channel, stream_test::kHang, ctx);
+    EXPECT_OK(WriteBlocking(*stream, "x", Until()));
+    EXPECT_TRUE(service_.WaitForHangs(1, 0, kWait));
+    return stream;
+  }
+
   StreamService service_;
   std::unique_ptr<Server> server_;
   GrpcServerTransport* transport_ = nullptr;
@@ -149,14 +188,9 @@ TEST_P(GrpcStreamTest, ServerStreamArrivesInOrderWithInitialMetadata) {
   StartServer();
   auto channel = Connect();
   CallContext ctx;
-  auto stream = Open(*channel, stream_test::kCount, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, "100", Until()));
-  stream->WritesDone();
-  for (int i = 0; i < 100; ++i) {
-    ASSERT_THAT(ReadBlocking(*stream, Until()), HoldsMessage(absl::StrCat(i)));
-  }
-  EXPECT_THAT(ReadBlocking(*stream, Until()), IsEndOfStream());
-  EXPECT_OK(FinishBlocking(*stream, Until()));
+  auto stream = OpenWithRequest(*channel, stream_test::kCount, &ctx, "100");
+  ASSERT_TRUE(ReadsCount(*stream, 100));
+  ExpectEndsOk(*stream);
   EXPECT_THAT(ctx.response_metadata(), Contains(Pair("x-count", "100")));
 }
 
@@ -172,8 +206,7 @@ TEST_P(GrpcStreamTest, ClientStreamEndsWithHalfClose) {
   EXPECT_THAT(WriteBlocking(*stream, "1", Until()),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(ReadBlocking(*stream, Until()), HoldsMessage("5050"));
-  EXPECT_THAT(ReadBlocking(*stream, Until()), IsEndOfStream());
-  EXPECT_OK(FinishBlocking(*stream, Until()));
+  ExpectEndsOk(*stream);
   EXPECT_THAT(ctx.response_metadata(), Contains(Pair("x-sum", "5050")));
 }
 
@@ -196,20 +229,16 @@ TEST_P(GrpcStreamTest, BidiEchoesInOrderBothInterleavedAndAhead) {
     ASSERT_THAT(ReadBlocking(*stream, Until()),
                 HoldsMessage(absl::StrCat("a", i)));
   }
-  EXPECT_THAT(ReadBlocking(*stream, Until()), IsEndOfStream());
-  EXPECT_OK(FinishBlocking(*stream, Until()));
+  ExpectEndsOk(*stream);
 }
 
 TEST_P(GrpcStreamTest, ServerEndsStreamEarlyWithStatus) {
   StartServer();
   auto channel = Connect();
   CallContext ctx;
-  auto stream = Open(*channel, stream_test::kFailAfter, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, "3:9:enough", Until()));
-  stream->WritesDone();
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_THAT(ReadBlocking(*stream, Until()), HoldsMessage(absl::StrCat(i)));
-  }
+  auto stream =
+      OpenWithRequest(*channel, stream_test::kFailAfter, &ctx, "3:9:enough");
+  ASSERT_TRUE(ReadsCount(*stream, 3));
   EXPECT_THAT(ReadBlocking(*stream, Until()),
               StatusIs(absl::StatusCode::kFailedPrecondition, "enough"));
   EXPECT_THAT(FinishBlocking(*stream, Until()),
@@ -220,9 +249,7 @@ TEST_P(GrpcStreamTest, CancelMidStreamIsSeenByBothSides) {
   StartServer();
   auto channel = Connect();
   CallContext ctx;
-  auto stream = Open(*channel, stream_test::kHang, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, "x", Until()));
-  ASSERT_TRUE(service_.WaitForHangs(1, 0, kWait));
+  auto stream = OpenHang(*channel, &ctx);
   ctx.Cancel();
   EXPECT_THAT(ReadBlocking(*stream, Until()),
               StatusIs(absl::StatusCode::kCancelled));
@@ -240,9 +267,7 @@ TEST_P(GrpcStreamTest, DeadlineMidStreamIsSeenByBothSides) {
   CallContext ctx;
   // Long enough for the handler to start first.
   ctx.set_timeout(absl::Seconds(2 * kSlowdown));
-  auto stream = Open(*channel, stream_test::kHang, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, "x", Until()));
-  ASSERT_TRUE(service_.WaitForHangs(1, 0, kWait));
+  auto stream = OpenHang(*channel, &ctx);
   EXPECT_THAT(ReadBlocking(*stream, Until()),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(FinishBlocking(*stream, Until()),
@@ -260,9 +285,7 @@ TEST_P(GrpcStreamTest, DroppingTheStreamCancelsTheServerSide) {
   StartServer();
   auto channel = Connect();
   CallContext ctx;
-  auto stream = Open(*channel, stream_test::kHang, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, "x", Until()));
-  ASSERT_TRUE(service_.WaitForHangs(1, 0, kWait));
+  auto stream = OpenHang(*channel, &ctx);
   stream.reset();
   EXPECT_TRUE(service_.WaitForHangs(1, 1, kWait));
 }
@@ -293,10 +316,8 @@ TEST_P(GrpcStreamTest, SlowReaderBoundsTheWriterAndMemory) {
   int64_t rss_peak = rss_before;
   int64_t most_ahead = 0;
   CallContext ctx;
-  auto stream = Open(*channel, stream_test::kFlood, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, absl::StrCat(kMessages, ":", kSize),
-                          Until()));
-  stream->WritesDone();
+  auto stream = OpenWithRequest(*channel, stream_test::kFlood, &ctx,
+                                absl::StrCat(kMessages, ":", kSize));
   for (int i = 0; i < kMessages; ++i) {
     // Let the writer run until it waits in a Write; then see how far ahead
     // of this reader it got.
@@ -311,8 +332,7 @@ TEST_P(GrpcStreamTest, SlowReaderBoundsTheWriterAndMemory) {
     ASSERT_EQ((*r)->size(), kSize);
     ASSERT_TRUE((*r)->starts_with(absl::StrCat(i, ":")));
   }
-  EXPECT_THAT(ReadBlocking(*stream, Until()), IsEndOfStream());
-  EXPECT_OK(FinishBlocking(*stream, Until()));
+  ExpectEndsOk(*stream);
   RecordProperty("most_messages_ahead", static_cast<int>(most_ahead));
   RecordProperty("rss_growth_kib",
                  static_cast<int>(rss_peak - rss_before));
@@ -386,20 +406,15 @@ TEST_P(GrpcStreamTest, OversizedMessagesEndTheStream) {
   {
     // A handler's message over the server's limit.
     CallContext ctx;
-    auto stream = Open(*channel, stream_test::kFlood, &ctx);
-    ASSERT_OK(WriteBlocking(*stream, absl::StrCat(1, ":", 100 << 10),
-                            Until()));
-    stream->WritesDone();
+    auto stream = OpenWithRequest(*channel, stream_test::kFlood, &ctx,
+                                  absl::StrCat(1, ":", 100 << 10));
     EXPECT_THAT(ReadBlocking(*stream, Until()),
                 StatusIs(absl::StatusCode::kResourceExhausted));
   }
   // The connection stays usable.
   CallContext ctx;
-  auto stream = Open(*channel, stream_test::kCount, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, "2", Until()));
-  stream->WritesDone();
-  EXPECT_THAT(ReadBlocking(*stream, Until()), HoldsMessage("0"));
-  EXPECT_THAT(ReadBlocking(*stream, Until()), HoldsMessage("1"));
+  auto stream = OpenWithRequest(*channel, stream_test::kCount, &ctx, "2");
+  EXPECT_TRUE(ReadsCount(*stream, 2));
   EXPECT_THAT(ReadBlocking(*stream, Until()), IsEndOfStream());
 }
 
@@ -420,9 +435,7 @@ TEST_P(GrpcStreamTest, ShutdownEndsOpenStreamsWithUnavailable) {
   StartServer(server_options);
   auto channel = Connect();
   CallContext ctx;
-  auto stream = Open(*channel, stream_test::kHang, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, "x", Until()));
-  ASSERT_TRUE(service_.WaitForHangs(1, 0, kWait));
+  auto stream = OpenHang(*channel, &ctx);
   server_->Shutdown();
   EXPECT_THAT(FinishBlocking(*stream, Until()),
               StatusIs(absl::StatusCode::kUnavailable));
@@ -436,10 +449,8 @@ TEST_P(GrpcStreamTest, EndedStreamDoesNotHoldItsChannel) {
   auto channel = Connect();
   CallContext ctx;
   ctx.set_timeout(absl::Minutes(10));
-  auto stream = Open(*channel, stream_test::kCount, &ctx);
-  ASSERT_OK(WriteBlocking(*stream, "1", Until()));
-  stream->WritesDone();
-  ASSERT_THAT(ReadBlocking(*stream, Until()), HoldsMessage("0"));
+  auto stream = OpenWithRequest(*channel, stream_test::kCount, &ctx, "1");
+  ASSERT_TRUE(ReadsCount(*stream, 1));
   ASSERT_THAT(ReadBlocking(*stream, Until()), IsEndOfStream());
   ASSERT_OK(FinishBlocking(*stream, Until()));
   std::mutex mu;

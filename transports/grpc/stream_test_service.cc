@@ -28,50 +28,6 @@ const InterfaceDescriptor kInterface{
     "lpc.test.StreamService", "0c7d2b4e-5a61-4f3e-9b28-7d4c1e0a9f35", {1, 0},
     absl::Span<const MethodDescriptor>(kMethods)};
 
-// One callback's result, waited for with a bound.
-template <typename T>
-class Waiter {
- public:
-  std::function<void(T)> Callback(std::shared_ptr<Waiter> self) {
-    return [self](T v) {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      self->value_ = std::move(v);
-      self->cv_.notify_all();
-    };
-  }
-  std::optional<T> Wait(absl::Time until) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_until(lock, absl::ToChronoTime(until),
-                   [&] { return value_.has_value(); });
-    return std::move(value_);
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<T> value_;
-};
-
-template <typename Stream>
-absl::StatusOr<std::optional<std::string>> ReadOn(Stream& s,
-                                                  absl::Time until) {
-  using R = absl::StatusOr<std::optional<std::string>>;
-  auto w = std::make_shared<Waiter<R>>();
-  s.Read(w->Callback(w));
-  std::optional<R> r = w->Wait(until);
-  if (!r) return absl::DeadlineExceededError("Read did not complete");
-  return *std::move(r);
-}
-
-template <typename Stream>
-absl::Status WriteOn(Stream& s, std::string message, absl::Time until) {
-  auto w = std::make_shared<Waiter<absl::Status>>();
-  s.Write(std::move(message), w->Callback(w));
-  std::optional<absl::Status> r = w->Wait(until);
-  if (!r) return absl::DeadlineExceededError("Write did not complete");
-  return *r;
-}
-
 // The handler's own bound: its deadline, plus a margin for the transport
 // to report the end.
 absl::Time Until(ServerStream& s) {
@@ -85,30 +41,6 @@ const InterfaceDescriptor& StreamInterface() { return kInterface; }
 
 const MethodDescriptor& StreamMethod(StreamMethodId id) {
   return *kInterface.FindMethod(id);
-}
-
-absl::StatusOr<std::optional<std::string>> ReadBlocking(ServerStream& s,
-                                                        absl::Time until) {
-  return ReadOn(s, until);
-}
-absl::Status WriteBlocking(ServerStream& s, std::string message,
-                           absl::Time until) {
-  return WriteOn(s, std::move(message), until);
-}
-absl::StatusOr<std::optional<std::string>> ReadBlocking(ClientStream& s,
-                                                        absl::Time until) {
-  return ReadOn(s, until);
-}
-absl::Status WriteBlocking(ClientStream& s, std::string message,
-                           absl::Time until) {
-  return WriteOn(s, std::move(message), until);
-}
-absl::Status FinishBlocking(ClientStream& s, absl::Time until) {
-  auto w = std::make_shared<Waiter<absl::Status>>();
-  s.Finish(w->Callback(w));
-  std::optional<absl::Status> r = w->Wait(until);
-  if (!r) return absl::DeadlineExceededError("Finish did not complete");
-  return *r;
 }
 
 absl::Status StreamService::Dispatch(uint32_t method_id, CallContext&,

@@ -37,8 +37,14 @@
 #include "absl/time/time.h"
 #include "runtime/call.h"
 #include "runtime/service.h"
+#include "testing/stream_waits.h"
 
 namespace lpc::stream_test {
+
+// The blocking stream operations the tests and the handlers use.
+using ::lpc::testing::FinishBlocking;
+using ::lpc::testing::ReadBlocking;
+using ::lpc::testing::WriteBlocking;
 
 enum StreamMethodId : uint32_t {
   kCount = 1,
@@ -54,18 +60,6 @@ enum StreamMethodId : uint32_t {
 // The interface lpc.test.StreamService, version 1.0.
 const InterfaceDescriptor& StreamInterface();
 const MethodDescriptor& StreamMethod(StreamMethodId id);
-
-// Blocking forms of the byte-level stream operations, bounded by `until`
-// (DEADLINE_EXCEEDED past it).
-absl::StatusOr<std::optional<std::string>> ReadBlocking(ServerStream& s,
-                                                        absl::Time until);
-absl::Status WriteBlocking(ServerStream& s, std::string message,
-                           absl::Time until);
-absl::StatusOr<std::optional<std::string>> ReadBlocking(ClientStream& s,
-                                                        absl::Time until);
-absl::Status WriteBlocking(ClientStream& s, std::string message,
-                           absl::Time until);
-absl::Status FinishBlocking(ClientStream& s, absl::Time until);
 
 class StreamService final : public Service {
  public:

@@ -31,44 +31,27 @@ namespace {
 using ::lpc::testing::StatusIs;
 using ::lpc::testing::StreamsDescriptor;
 using ::lpc::testing::StreamsService;
+using ::lpc::testing::WaitFor;
 using ::testing::HasSubstr;
 
 const MethodDescriptor& M(int id) { return StreamsDescriptor().methods[id - 1]; }
 
-// Waits for `cond` (polled) until `timeout`; returns whether it held.
-template <typename F>
-bool WaitFor(F cond, absl::Duration timeout = absl::Seconds(20)) {
-  const absl::Time end = absl::Now() + timeout;
-  while (!cond()) {
-    if (absl::Now() > end) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
-
 template <typename T>
 using Result = ::lpc::testing::CallbackResult<T>;
 
-using ReadResult = absl::StatusOr<std::optional<std::string>>;
+using ::lpc::testing::ReadResult;
 
-// Blocking helpers over the callback API.
+// Blocking helpers over the callback API (testing/stream_waits.h), each
+// bounded by testing::kDefaultWait.
+absl::Time Until() { return absl::Now() + ::lpc::testing::kDefaultWait; }
 absl::Status WriteSync(ClientStream& s, std::string m) {
-  Result<absl::Status> r;
-  s.Write(std::move(m), r.Callback());
-  std::optional<absl::Status> v = r.Get();
-  return v.has_value() ? *v : absl::DeadlineExceededError("test: no callback");
+  return ::lpc::testing::WriteBlocking(s, std::move(m), Until());
 }
 ReadResult ReadSync(ClientStream& s) {
-  Result<ReadResult> r;
-  s.Read(r.Callback());
-  std::optional<ReadResult> v = r.Get();
-  return v.has_value() ? *v : ReadResult(absl::DeadlineExceededError("test"));
+  return ::lpc::testing::ReadBlocking(s, Until());
 }
 absl::Status FinishSync(ClientStream& s) {
-  Result<absl::Status> r;
-  s.Finish(r.Callback());
-  std::optional<absl::Status> v = r.Get();
-  return v.has_value() ? *v : absl::DeadlineExceededError("test: no callback");
+  return ::lpc::testing::FinishBlocking(s, Until());
 }
 
 class TempDir {

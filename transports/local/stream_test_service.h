@@ -38,6 +38,7 @@
 #include "runtime/call.h"
 #include "runtime/mutex.h"
 #include "runtime/service.h"
+#include "testing/stream_waits.h"
 
 namespace lpc::testing {
 
@@ -58,31 +59,6 @@ inline const InterfaceDescriptor& StreamsDescriptor() {
       kStreamMethods};
   return d;
 }
-
-// One callback's result, waited for with a deadline.
-template <typename T>
-class CallbackResult {
- public:
-  std::function<void(T)> Callback() {
-    return [this](T v) {
-      std::lock_guard<std::mutex> lock(mu_);
-      value_.emplace(std::move(v));
-      cv_.notify_all();
-    };
-  }
-  // The value, or std::nullopt if it did not come within `timeout`.
-  std::optional<T> Get(absl::Duration timeout = absl::Seconds(20)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
-                 [this] { return value_.has_value(); });
-    return value_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<T> value_;
-};
 
 // Runs `step` again and again without growing the stack when its
 // continuation comes at once: step(next) starts one step and calls
