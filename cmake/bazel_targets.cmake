@@ -3501,6 +3501,7 @@ lpc_bazel_cc_test(lpc_transports_local_stream_pool_test
     lpc_transports_connect
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+    lpc_testing_stream_waits
     SYSTEM:absl
     SYSTEM:gtest
   SIZE medium

@@ -62,11 +62,15 @@ class CallbackResult {
 
 using ReadResult = absl::StatusOr<std::optional<std::string>>;
 
+// The default bound of the blocking operations below: kDefaultWait from
+// now.
+inline absl::Time DefaultUntil() { return absl::Now() + kDefaultWait; }
+
 // Read, Write and Finish on a ClientStream or a ServerStream, waited for
 // until `until`; DEADLINE_EXCEEDED (naming the operation) if the callback
 // did not run by then.
 template <typename Stream>
-ReadResult ReadBlocking(Stream& s, absl::Time until) {
+ReadResult ReadBlocking(Stream& s, absl::Time until = DefaultUntil()) {
   CallbackResult<ReadResult> r;
   s.Read(r.Callback());
   std::optional<ReadResult> v = r.GetUntil(until);
@@ -77,7 +81,8 @@ ReadResult ReadBlocking(Stream& s, absl::Time until) {
 }
 
 template <typename Stream>
-absl::Status WriteBlocking(Stream& s, std::string message, absl::Time until) {
+absl::Status WriteBlocking(Stream& s, std::string message,
+                           absl::Time until = DefaultUntil()) {
   CallbackResult<absl::Status> r;
   s.Write(std::move(message), r.Callback());
   std::optional<absl::Status> v = r.GetUntil(until);
@@ -87,7 +92,8 @@ absl::Status WriteBlocking(Stream& s, std::string message, absl::Time until) {
   return *v;
 }
 
-inline absl::Status FinishBlocking(ClientStream& s, absl::Time until) {
+inline absl::Status FinishBlocking(ClientStream& s,
+                                   absl::Time until = DefaultUntil()) {
   CallbackResult<absl::Status> r;
   s.Finish(r.Callback());
   std::optional<absl::Status> v = r.GetUntil(until);

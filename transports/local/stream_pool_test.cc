@@ -25,6 +25,7 @@
 #include "runtime/service.h"
 #include "runtime/stream.h"
 #include "testing/status_matchers.h"
+#include "testing/stream_waits.h"
 #include "transports/connect.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/stream_test_service.h"
@@ -122,26 +123,10 @@ class HeldService final : public Service {
 
 template <typename T>
 using Result = ::lpc::testing::CallbackResult<T>;
-using ReadResult = absl::StatusOr<std::optional<std::string>>;
-
-absl::Status WriteSync(ClientStream& s, std::string m) {
-  Result<absl::Status> r;
-  s.Write(std::move(m), r.Callback());
-  std::optional<absl::Status> v = r.Get();
-  return v.has_value() ? *v : absl::DeadlineExceededError("test: no callback");
-}
-ReadResult ReadSync(ClientStream& s) {
-  Result<ReadResult> r;
-  s.Read(r.Callback());
-  std::optional<ReadResult> v = r.Get();
-  return v.has_value() ? *v : ReadResult(absl::DeadlineExceededError("test"));
-}
-absl::Status FinishSync(ClientStream& s) {
-  Result<absl::Status> r;
-  s.Finish(r.Callback());
-  std::optional<absl::Status> v = r.Get();
-  return v.has_value() ? *v : absl::DeadlineExceededError("test: no callback");
-}
+using ::lpc::testing::FinishBlocking;
+using ::lpc::testing::ReadBlocking;
+using ::lpc::testing::ReadResult;
+using ::lpc::testing::WriteBlocking;
 
 class TempDir {
  public:
@@ -186,7 +171,7 @@ class StreamPoolTest : public ::testing::Test {
   std::shared_ptr<ClientStream> OpenHold(Channel& ch, CallContext* ctx) {
     std::shared_ptr<ClientStream> s =
         ch.OpenStream(HeldDescriptor(), kMethods[0], ctx);
-    EXPECT_OK(WriteSync(*s, "go"));
+    EXPECT_OK(WriteBlocking(*s, "go"));
     return s;
   }
   void TearDown() override {
@@ -212,7 +197,7 @@ TEST_F(StreamPoolTest, UnaryCallsCompleteWhileStreamHandlersBlock) {
   ASSERT_TRUE(service_.WaitUntil(
       [](int started, int, int) { return started == kStreams; }));
   for (auto& s : streams) {
-    ReadResult r = ReadSync(*s);
+    ReadResult r = ReadBlocking(*s);
     ASSERT_OK(r.status());
     ASSERT_TRUE(r->has_value());
     EXPECT_EQ(**r, "held");
@@ -239,10 +224,10 @@ TEST_F(StreamPoolTest, UnaryCallsCompleteWhileStreamHandlersBlock) {
   // The half-close ends each handler's loop; it finishes the call.
   for (auto& s : streams) {
     s->WritesDone();
-    ReadResult end = ReadSync(*s);
+    ReadResult end = ReadBlocking(*s);
     ASSERT_OK(end.status());
     EXPECT_FALSE(end->has_value());
-    EXPECT_OK(FinishSync(*s));
+    EXPECT_OK(FinishBlocking(*s));
   }
   EXPECT_TRUE(service_.WaitUntil([](int, int returned, int cancelled) {
     return returned == kStreams && cancelled == 0;
@@ -267,7 +252,7 @@ TEST_F(StreamPoolTest, ShutdownCancelsAndJoinsBlockedStreamHandlers) {
     return returned == kStreams && cancelled == kStreams;
   }));
   for (auto& s : streams) {
-    absl::Status st = FinishSync(*s);
+    absl::Status st = FinishBlocking(*s);
     EXPECT_FALSE(st.ok());
     EXPECT_NE(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
   }
@@ -291,8 +276,8 @@ TEST_F(StreamPoolTest, StreamsBeyondTheQueueEndResourceExhausted) {
       ch->OpenStream(HeldDescriptor(), kMethods[0], &ctx2);
   std::shared_ptr<ClientStream> third =
       ch->OpenStream(HeldDescriptor(), kMethods[0], &ctx3);
-  EXPECT_OK(WriteSync(*second, "go"));
-  EXPECT_OK(WriteSync(*third, "go"));
+  EXPECT_OK(WriteBlocking(*second, "go"));
+  EXPECT_OK(WriteBlocking(*third, "go"));
   second->WritesDone();
   third->WritesDone();
   // The two final statuses, as they come.
@@ -326,7 +311,7 @@ TEST_F(StreamPoolTest, StreamsBeyondTheQueueEndResourceExhausted) {
     EXPECT_THAT(*ends[refused], StatusIs(absl::StatusCode::kResourceExhausted));
   }
   first->WritesDone();
-  EXPECT_OK(FinishSync(*first));
+  EXPECT_OK(FinishBlocking(*first));
   ASSERT_TRUE(wait_ends(2));
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -359,12 +344,12 @@ TEST_F(StreamPoolTest, StreamsPerConnectionFromTheConfigFile) {
       [](int started, int, int) { return started == 2; }));
   std::shared_ptr<ClientStream> third =
       ch->OpenStream(HeldDescriptor(), kMethods[0], &ctx3);
-  EXPECT_THAT(FinishSync(*third),
+  EXPECT_THAT(FinishBlocking(*third),
               StatusIs(absl::StatusCode::kResourceExhausted,
                        ::testing::HasSubstr("at most 2")));
   for (auto* s : {first.get(), second.get()}) {
     s->WritesDone();
-    EXPECT_OK(FinishSync(*s));
+    EXPECT_OK(FinishBlocking(*s));
   }
 }
 

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "runtime/server.h"
 #include "testing/status_matchers.h"
+#include "testing/stream_waits.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/stream_test_service.h"
 
@@ -31,7 +32,10 @@ namespace {
 using ::lpc::testing::StatusIs;
 using ::lpc::testing::StreamsDescriptor;
 using ::lpc::testing::StreamsService;
+using ::lpc::testing::FinishBlocking;
+using ::lpc::testing::ReadBlocking;
 using ::lpc::testing::WaitFor;
+using ::lpc::testing::WriteBlocking;
 using ::testing::HasSubstr;
 
 const MethodDescriptor& M(int id) { return StreamsDescriptor().methods[id - 1]; }
@@ -40,19 +44,6 @@ template <typename T>
 using Result = ::lpc::testing::CallbackResult<T>;
 
 using ::lpc::testing::ReadResult;
-
-// Blocking helpers over the callback API (testing/stream_waits.h), each
-// bounded by testing::kDefaultWait.
-absl::Time Until() { return absl::Now() + ::lpc::testing::kDefaultWait; }
-absl::Status WriteSync(ClientStream& s, std::string m) {
-  return ::lpc::testing::WriteBlocking(s, std::move(m), Until());
-}
-ReadResult ReadSync(ClientStream& s) {
-  return ::lpc::testing::ReadBlocking(s, Until());
-}
-absl::Status FinishSync(ClientStream& s) {
-  return ::lpc::testing::FinishBlocking(s, Until());
-}
 
 class TempDir {
  public:
@@ -102,18 +93,18 @@ TEST_F(StreamTest, ServerStreamArrivesInOrder) {
   auto ch = NewChannel();
   CallContext ctx;
   auto s = ch->OpenStream(StreamsDescriptor(), M(1), &ctx);
-  ASSERT_OK(WriteSync(*s, "500 10"));
+  ASSERT_OK(WriteBlocking(*s, "500 10"));
   s->WritesDone();
   for (int i = 0; i < 500; ++i) {
-    ReadResult r = ReadSync(*s);
+    ReadResult r = ReadBlocking(*s);
     ASSERT_OK(r.status());
     ASSERT_TRUE(r->has_value()) << i;
     EXPECT_EQ((*r)->substr(0, (*r)->find(':')), absl::StrCat(i));
   }
-  ReadResult end = ReadSync(*s);
+  ReadResult end = ReadBlocking(*s);
   ASSERT_OK(end.status());
   EXPECT_FALSE(end->has_value());
-  EXPECT_OK(FinishSync(*s));
+  EXPECT_OK(FinishBlocking(*s));
   EXPECT_EQ(transport_->stats().streams_opened, 1u);
 }
 
@@ -122,15 +113,17 @@ TEST_F(StreamTest, ClientStreamAndHalfCloseFromTheClient) {
   auto ch = NewChannel();
   CallContext ctx;
   auto s = ch->OpenStream(StreamsDescriptor(), M(2), &ctx);
-  for (int i = 0; i < 300; ++i) ASSERT_OK(WriteSync(*s, std::string(i, 'a')));
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_OK(WriteBlocking(*s, std::string(i, 'a')));
+  }
   s->WritesDone();
-  ReadResult r = ReadSync(*s);
+  ReadResult r = ReadBlocking(*s);
   ASSERT_OK(r.status());
   ASSERT_TRUE(r->has_value());
   EXPECT_EQ(**r, absl::StrCat(300, ":", 299 * 300 / 2));
-  EXPECT_OK(FinishSync(*s));
+  EXPECT_OK(FinishBlocking(*s));
   // Writes after WritesDone fail.
-  EXPECT_THAT(WriteSync(*s, "x"),
+  EXPECT_THAT(WriteBlocking(*s, "x"),
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
@@ -145,18 +138,18 @@ TEST_F(StreamTest, BidiEchoesInOrderWithLargeMessages) {
     for (size_t size : sizes) {
       std::string m(size, static_cast<char>('a' + round));
       if (!m.empty()) m[0] = static_cast<char>(size % 251);
-      ASSERT_OK(WriteSync(*s, m));
-      ReadResult r = ReadSync(*s);
+      ASSERT_OK(WriteBlocking(*s, m));
+      ReadResult r = ReadBlocking(*s);
       ASSERT_OK(r.status());
       ASSERT_TRUE(r->has_value());
       EXPECT_EQ(**r, m);
     }
   }
   s->WritesDone();
-  ReadResult end = ReadSync(*s);
+  ReadResult end = ReadBlocking(*s);
   ASSERT_OK(end.status());
   EXPECT_FALSE(end->has_value());
-  EXPECT_OK(FinishSync(*s));
+  EXPECT_OK(FinishBlocking(*s));
 }
 
 TEST_F(StreamTest, ServerFinishesEarlyWithStatus) {
@@ -164,20 +157,20 @@ TEST_F(StreamTest, ServerFinishesEarlyWithStatus) {
   auto ch = NewChannel();
   CallContext ctx;
   auto s = ch->OpenStream(StreamsDescriptor(), M(4), &ctx);
-  ASSERT_OK(WriteSync(*s, "hi"));
-  ReadResult r = ReadSync(*s);
+  ASSERT_OK(WriteBlocking(*s, "hi"));
+  ReadResult r = ReadBlocking(*s);
   ASSERT_OK(r.status());
   ASSERT_TRUE(r->has_value());
   EXPECT_EQ(**r, "bye");
   // The server's half ended: end of stream, then its status.
-  ReadResult end = ReadSync(*s);
+  ReadResult end = ReadBlocking(*s);
   ASSERT_OK(end.status());
   EXPECT_FALSE(end->has_value());
-  EXPECT_THAT(FinishSync(*s), StatusIs(absl::StatusCode::kPermissionDenied,
+  EXPECT_THAT(FinishBlocking(*s), StatusIs(absl::StatusCode::kPermissionDenied,
                                        HasSubstr("early")));
   // The client's half is still open, but writing into a finished call
   // fails; the connection is fine.
-  EXPECT_FALSE(WriteSync(*s, "more").ok());
+  EXPECT_FALSE(WriteBlocking(*s, "more").ok());
   CallContext unary;
   auto echoed =
       ch->Call(StreamsDescriptor(), M(8), &unary, std::string("still here"));
@@ -190,7 +183,7 @@ TEST_F(StreamTest, CancelMidStreamIsSeenByBothSides) {
   auto ch = NewChannel();
   CallContext ctx;
   auto s = ch->OpenStream(StreamsDescriptor(), M(5), &ctx);
-  ASSERT_OK(WriteSync(*s, "first"));
+  ASSERT_OK(WriteBlocking(*s, "first"));
   ASSERT_TRUE(WaitFor([&] { return service_.got_first() == 1; }));
   Result<ReadResult> pending;
   s->Read(pending.Callback());
@@ -198,7 +191,7 @@ TEST_F(StreamTest, CancelMidStreamIsSeenByBothSides) {
   std::optional<ReadResult> r = pending.Get();
   ASSERT_TRUE(r.has_value());
   EXPECT_THAT(r->status(), StatusIs(absl::StatusCode::kCancelled));
-  EXPECT_THAT(FinishSync(*s), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(FinishBlocking(*s), StatusIs(absl::StatusCode::kCancelled));
   // The handler's pending Read failed, and its context was cancelled.
   ASSERT_TRUE(WaitFor([&] { return service_.hold_ends().size() == 1; }));
   EXPECT_THAT(service_.hold_ends()[0],
@@ -212,22 +205,23 @@ TEST_F(StreamTest, DeadlineMidStreamIsSeenByBothSides) {
   CallContext ctx;
   ctx.set_timeout(absl::Milliseconds(300));
   auto s = ch->OpenStream(StreamsDescriptor(), M(5), &ctx);
-  ASSERT_OK(WriteSync(*s, "first"));
+  ASSERT_OK(WriteBlocking(*s, "first"));
   ASSERT_TRUE(WaitFor([&] { return service_.got_first() == 1; }));
   // Either side may see the deadline first: the client ends the call
   // itself, or the server's DEADLINE_EXCEEDED ends it (end of stream).
-  ReadResult r = ReadSync(*s);
+  ReadResult r = ReadBlocking(*s);
   if (r.ok()) {
     EXPECT_FALSE(r->has_value());
   } else {
     EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kDeadlineExceeded));
   }
-  EXPECT_THAT(FinishSync(*s), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(FinishBlocking(*s),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
   ASSERT_TRUE(WaitFor([&] { return service_.hold_ends().size() == 1; }));
   EXPECT_THAT(service_.hold_ends()[0],
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   // Writes after the end fail with the call's status.
-  EXPECT_THAT(WriteSync(*s, "x"),
+  EXPECT_THAT(WriteBlocking(*s, "x"),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_EQ(service_.cancels_seen(), 1);
 }
@@ -240,7 +234,7 @@ TEST_F(StreamTest, SlowReaderHoldsTheServerBackAtTheWindow) {
   auto ch = NewChannel(co);
   CallContext ctx;
   auto s = ch->OpenStream(StreamsDescriptor(), M(1), &ctx);
-  ASSERT_OK(WriteSync(*s, "200 65536"));  // 12.5 MiB in all.
+  ASSERT_OK(WriteBlocking(*s, "200 65536"));  // 12.5 MiB in all.
   // The reader reads nothing yet: the server's writes stop at the window.
   ASSERT_TRUE(WaitFor([&] { return service_.writes_done() >= 8; }));
   const LocalServerStats before = transport_->stats();
@@ -248,13 +242,13 @@ TEST_F(StreamTest, SlowReaderHoldsTheServerBackAtTheWindow) {
   // Nothing piles up in the server either.
   EXPECT_LE(before.queued_reply_bytes, uint64_t{8} * 65600);
   for (int i = 0; i < 200; ++i) {
-    ReadResult r = ReadSync(*s);
+    ReadResult r = ReadBlocking(*s);
     ASSERT_OK(r.status());
     ASSERT_TRUE(r->has_value());
     // Never more than a window ahead of the reader.
     EXPECT_LE(service_.writes_done(), static_cast<uint64_t>(i) + 1 + 8);
   }
-  EXPECT_OK(FinishSync(*s));
+  EXPECT_OK(FinishBlocking(*s));
 }
 
 TEST_F(StreamTest, SlowServerReaderHoldsTheClientBackAtTheWindow) {
@@ -268,7 +262,7 @@ TEST_F(StreamTest, SlowServerReaderHoldsTheClientBackAtTheWindow) {
   std::atomic<int> written{0};
   std::thread writer([&] {
     for (int i = 0; i < 100; ++i) {
-      if (!WriteSync(*s, std::string(1000, 'w')).ok()) return;
+      if (!WriteBlocking(*s, std::string(1000, 'w')).ok()) return;
       written.fetch_add(1);
     }
     s->WritesDone();
@@ -290,11 +284,11 @@ TEST_F(StreamTest, SlowServerReaderHoldsTheClientBackAtTheWindow) {
   service_.OpenGate();
   writer.join();
   EXPECT_EQ(written.load(), 100);
-  ReadResult r = ReadSync(*s);
+  ReadResult r = ReadBlocking(*s);
   ASSERT_OK(r.status());
   ASSERT_TRUE(r->has_value());
   EXPECT_EQ(**r, "100");
-  EXPECT_OK(FinishSync(*s));
+  EXPECT_OK(FinishBlocking(*s));
   // What the handler took is no longer charged.
   EXPECT_TRUE(WaitFor([&] { return transport_->stats().request_bytes == 0; }));
 }
@@ -309,18 +303,18 @@ TEST_F(StreamTest, ThousandConcurrentStreamsOnOneConnection) {
     streams.push_back(ch->OpenStream(StreamsDescriptor(), M(3), &ctxs[i]));
   }
   for (int i = 0; i < kStreams; ++i) {
-    ASSERT_OK(WriteSync(*streams[i], absl::StrCat("m", i)));
+    ASSERT_OK(WriteBlocking(*streams[i], absl::StrCat("m", i)));
   }
   ASSERT_TRUE(WaitFor([&] { return service_.started() == kStreams; }));
   EXPECT_EQ(transport_->stats().connections_open, 1u);
   for (int i = kStreams - 1; i >= 0; --i) {
-    ReadResult r = ReadSync(*streams[i]);
+    ReadResult r = ReadBlocking(*streams[i]);
     ASSERT_OK(r.status());
     ASSERT_TRUE(r->has_value());
     EXPECT_EQ(**r, absl::StrCat("m", i));
     streams[i]->WritesDone();
   }
-  for (auto& s : streams) EXPECT_OK(FinishSync(*s));
+  for (auto& s : streams) EXPECT_OK(FinishBlocking(*s));
   EXPECT_EQ(transport_->stats().streams_opened, static_cast<uint64_t>(kStreams));
 }
 
@@ -335,8 +329,8 @@ TEST_F(StreamTest, OversizedMessagesEndOnlyTheirStream) {
     // Client to server: the server ends the stream.
     CallContext ctx;
     auto s = ch->OpenStream(StreamsDescriptor(), M(3), &ctx);
-    EXPECT_OK(WriteSync(*s, std::string(1 << 20, 'o')));
-    EXPECT_THAT(FinishSync(*s),
+    EXPECT_OK(WriteBlocking(*s, std::string(1 << 20, 'o')));
+    EXPECT_THAT(FinishBlocking(*s),
                 StatusIs(absl::StatusCode::kResourceExhausted,
                          HasSubstr("maximum message size")));
   }
@@ -347,10 +341,10 @@ TEST_F(StreamTest, OversizedMessagesEndOnlyTheirStream) {
     auto ch2 = NewChannel(small);
     CallContext ctx;
     auto s = ch2->OpenStream(StreamsDescriptor(), M(1), &ctx);
-    ASSERT_OK(WriteSync(*s, "1 5000"));
-    ReadResult r = ReadSync(*s);
+    ASSERT_OK(WriteBlocking(*s, "1 5000"));
+    ReadResult r = ReadBlocking(*s);
     EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kResourceExhausted));
-    EXPECT_THAT(FinishSync(*s),
+    EXPECT_THAT(FinishBlocking(*s),
                 StatusIs(absl::StatusCode::kResourceExhausted));
   }
   {
@@ -361,29 +355,29 @@ TEST_F(StreamTest, OversizedMessagesEndOnlyTheirStream) {
     auto ch2 = NewChannel(small);
     CallContext ctx;
     auto s = ch2->OpenStream(StreamsDescriptor(), M(3), &ctx);
-    EXPECT_THAT(WriteSync(*s, std::string(5000, 'c')),
+    EXPECT_THAT(WriteBlocking(*s, std::string(5000, 'c')),
                 StatusIs(absl::StatusCode::kResourceExhausted));
-    EXPECT_THAT(FinishSync(*s),
+    EXPECT_THAT(FinishBlocking(*s),
                 StatusIs(absl::StatusCode::kResourceExhausted));
   }
   {
     // and on the server (its limit is 64 KiB).
     CallContext ctx;
     auto s = ch->OpenStream(StreamsDescriptor(), M(1), &ctx);
-    ASSERT_OK(WriteSync(*s, "1 100000"));
-    EXPECT_THAT(FinishSync(*s),
+    ASSERT_OK(WriteBlocking(*s, "1 100000"));
+    EXPECT_THAT(FinishBlocking(*s),
                 StatusIs(absl::StatusCode::kResourceExhausted,
                          HasSubstr("maximum message size")));
   }
   // The connections survive.
   CallContext ctx;
   auto s = ch->OpenStream(StreamsDescriptor(), M(3), &ctx);
-  ASSERT_OK(WriteSync(*s, "small"));
-  ReadResult r = ReadSync(*s);
+  ASSERT_OK(WriteBlocking(*s, "small"));
+  ReadResult r = ReadBlocking(*s);
   ASSERT_OK(r.status());
   EXPECT_EQ(**r, "small");
   s->WritesDone();
-  EXPECT_OK(FinishSync(*s));
+  EXPECT_OK(FinishBlocking(*s));
   EXPECT_EQ(transport_->stats().clients_cut_off, 0u);
 }
 
@@ -392,22 +386,22 @@ TEST_F(StreamTest, PlainUnaryMethodThroughAStream) {
   auto ch = NewChannel();
   CallContext ctx;
   auto s = ch->OpenStream(StreamsDescriptor(), M(8), &ctx);  // Plain.
-  ASSERT_OK(WriteSync(*s, "one request"));
+  ASSERT_OK(WriteBlocking(*s, "one request"));
   s->WritesDone();
-  ReadResult r = ReadSync(*s);
+  ReadResult r = ReadBlocking(*s);
   ASSERT_OK(r.status());
   ASSERT_TRUE(r->has_value());
   EXPECT_EQ(**r, "one request");
-  ReadResult end = ReadSync(*s);
+  ReadResult end = ReadBlocking(*s);
   ASSERT_OK(end.status());
   EXPECT_FALSE(end->has_value());
-  EXPECT_OK(FinishSync(*s));
+  EXPECT_OK(FinishBlocking(*s));
   // Two requests are refused.
   CallContext ctx2;
   auto s2 = ch->OpenStream(StreamsDescriptor(), M(8), &ctx2);
-  ASSERT_OK(WriteSync(*s2, "a"));
-  ASSERT_OK(WriteSync(*s2, "b"));
-  EXPECT_THAT(FinishSync(*s2), StatusIs(absl::StatusCode::kInvalidArgument,
+  ASSERT_OK(WriteBlocking(*s2, "a"));
+  ASSERT_OK(WriteBlocking(*s2, "b"));
+  EXPECT_THAT(FinishBlocking(*s2), StatusIs(absl::StatusCode::kInvalidArgument,
                                         HasSubstr("one request")));
 }
 
