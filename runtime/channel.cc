@@ -31,10 +31,15 @@ class EndedClientStream final : public ClientStream {
 
 }  // namespace
 
+std::shared_ptr<ClientStream> MakeEndedClientStream(CallContext* ctx,
+                                                    absl::Status status) {
+  return std::make_shared<EndedClientStream>(ctx, std::move(status));
+}
+
 std::shared_ptr<ClientStream> Channel::OpenStream(
     const InterfaceDescriptor& iface, const MethodDescriptor& method,
     CallContext* ctx) {
-  return std::make_shared<EndedClientStream>(
+  return MakeEndedClientStream(
       ctx, absl::UnimplementedError(absl::StrCat(
                "the ", std::string(transport_name()), " transport cannot carry ",
                std::string(MethodKindName(method.kind)), " method ",

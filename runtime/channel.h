@@ -95,6 +95,12 @@ class Channel {
   ChannelOptions options_;
 };
 
+// A stream that ended before it started: Write, Read and Finish report
+// `status` at once, WritesDone does nothing. What OpenStream returns for a
+// call that cannot start; `ctx` must outlive it.
+std::shared_ptr<ClientStream> MakeEndedClientStream(CallContext* ctx,
+                                                    absl::Status status);
+
 // Maps a status from the server or the transport to the one the caller
 // sees once its own deadline or cancellation has fired: a call whose context
 // was cancelled reports CANCELLED, one past its deadline DEADLINE_EXCEEDED.

@@ -61,22 +61,6 @@ struct ClientCallState {
   }
 };
 
-// The stream OpenStream returns for a call an interceptor rejected.
-class RejectedClientStream final : public ClientStream {
- public:
-  RejectedClientStream(CallContext* ctx, absl::Status status)
-      : ctx_(ctx), status_(std::move(status)) {}
-  CallContext& context() override { return *ctx_; }
-  void Write(std::string, WriteCallback done) override { done(status_); }
-  void WritesDone() override {}
-  void Read(ReadCallback done) override { done(status_); }
-  void Finish(FinishCallback done) override { done(status_); }
-
- private:
-  CallContext* const ctx_;
-  const absl::Status status_;
-};
-
 class InterceptedClientStream final : public ClientStream {
  public:
   InterceptedClientStream(std::shared_ptr<ClientStream> inner,
@@ -171,7 +155,7 @@ class InterceptingChannel final : public Channel {
                                            CallContext* ctx) override {
     std::shared_ptr<ClientCallState> state = Begin(iface, method, ctx);
     if (absl::Status s = Start(*state); !s.ok()) {
-      return std::make_shared<RejectedClientStream>(ctx, std::move(s));
+      return MakeEndedClientStream(ctx, std::move(s));
     }
     return std::make_shared<InterceptedClientStream>(
         inner_->OpenStream(iface, method, ctx), std::move(state));

@@ -52,23 +52,6 @@ absl::Status WriteAndWait(Stream& stream, std::string message) {
   return w.Wait();
 }
 
-// The stream of a call that could not start: every operation reports
-// `status`.
-class FailedClientStream final : public ClientStream {
- public:
-  FailedClientStream(CallContext* ctx, absl::Status status)
-      : ctx_(ctx), status_(std::move(status)) {}
-  CallContext& context() override { return *ctx_; }
-  void Write(std::string, WriteCallback done) override { done(status_); }
-  void WritesDone() override {}
-  void Read(ReadCallback done) override { done(status_); }
-  void Finish(FinishCallback done) override { done(status_); }
-
- private:
-  CallContext* const ctx_;
-  const absl::Status status_;
-};
-
 }  // namespace
 
 std::shared_ptr<ClientCall> ClientCall::Open(std::shared_ptr<Channel> channel,
@@ -84,7 +67,7 @@ std::shared_ptr<ClientCall> ClientCall::Open(std::shared_ptr<Channel> channel,
     call->stream_ = channel->OpenStream(iface, method, ctx);
   }
   if (call->stream_ == nullptr) {
-    call->stream_ = std::make_shared<FailedClientStream>(
+    call->stream_ = MakeEndedClientStream(
         ctx, absl::InternalError(absl::StrCat(
                  "no stream for ", iface.MethodPath(method),
                  channel == nullptr ? ": no channel" : "")));

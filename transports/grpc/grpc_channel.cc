@@ -372,7 +372,7 @@ std::shared_ptr<ClientStream> GrpcChannel::OpenStream(
     const InterfaceDescriptor& iface, const MethodDescriptor& method,
     CallContext* ctx) {
   absl::Status s = PrepareCall(ctx, 0);
-  if (!s.ok()) return grpc_transport::FailedGrpcStream(ctx, std::move(s));
+  if (!s.ok()) return MakeEndedClientStream(ctx, std::move(s));
   return grpc_transport::OpenGrpcStream(channel_, tracker_, options(), iface,
                                         method, ctx);
 }

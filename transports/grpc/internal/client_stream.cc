@@ -29,21 +29,6 @@
 namespace lpc::grpc_transport {
 namespace {
 
-class FailedStream final : public ClientStream {
- public:
-  FailedStream(CallContext* ctx, absl::Status status)
-      : ctx_(ctx), status_(std::move(status)) {}
-  CallContext& context() override { return *ctx_; }
-  void Write(std::string, WriteCallback done) override { done(status_); }
-  void WritesDone() override {}
-  void Read(ReadCallback done) override { done(status_); }
-  void Finish(FinishCallback done) override { done(status_); }
-
- private:
-  CallContext* const ctx_;
-  const absl::Status status_;
-};
-
 StreamWindow AtLeastOneMessage(StreamWindow w) {
   if (w.messages == 0) w.messages = 1;
   return w;
@@ -501,10 +486,6 @@ class GrpcClientStream final : public ClientStream {
 
 }  // namespace
 
-std::shared_ptr<ClientStream> FailedGrpcStream(CallContext* ctx,
-                                               absl::Status status) {
-  return std::make_shared<FailedStream>(ctx, std::move(status));
-}
 
 std::shared_ptr<ClientStream> OpenGrpcStream(
     std::shared_ptr<grpc::Channel> channel,
@@ -513,7 +494,7 @@ std::shared_ptr<ClientStream> OpenGrpcStream(
     const MethodDescriptor& method, CallContext* ctx) {
   auto core = std::make_shared<StreamCore>(std::move(tracker), options, ctx);
   absl::Status s = SetUpContext(iface, *ctx, &core->grpc_ctx());
-  if (!s.ok()) return FailedGrpcStream(ctx, std::move(s));
+  if (!s.ok()) return MakeEndedClientStream(ctx, std::move(s));
   grpc::GenericStub stub(std::move(channel));
   core->Start(core, stub, iface.MethodPath(method));
   return std::make_shared<GrpcClientStream>(std::move(core), ctx);

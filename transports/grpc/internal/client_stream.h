@@ -34,10 +34,6 @@ std::shared_ptr<ClientStream> OpenGrpcStream(
     const ChannelOptions& options, const InterfaceDescriptor& iface,
     const MethodDescriptor& method, CallContext* ctx);
 
-// A stream that ended before it started: every operation reports `status`.
-std::shared_ptr<ClientStream> FailedGrpcStream(CallContext* ctx,
-                                               absl::Status status);
-
 }  // namespace lpc::grpc_transport
 
 #endif  // LPC_TRANSPORTS_GRPC_INTERNAL_CLIENT_STREAM_H_
