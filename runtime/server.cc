@@ -31,16 +31,13 @@ absl::Status Server::RegisterServiceLocked(Service* service) {
         absl::StrCat("interface ", std::string(d.full_name), " is already registered"));
   }
   services_.push_back(service);
-  std::vector<std::string> paths;
-  paths.reserve(d.methods.size());
-  for (const MethodDescriptor& m : d.methods) paths.push_back(d.MethodPath(m));
   auto bound = std::make_unique<BoundInterface>();
   bound->descriptor = &d;
   bound->service_index = static_cast<int>(services_.size() - 1);
   for (size_t i = 0; i < d.methods.size(); ++i) {
     BoundInterface::Method m;
     m.descriptor = &d.methods[i];
-    m.path = paths[i];
+    m.path = d.MethodPath(d.methods[i]);
     m.uses_start_call =
         d.methods[i].streaming() || service->UsesStartCall(d.methods[i].id);
     m.start_call_blocks =
@@ -48,7 +45,6 @@ absl::Status Server::RegisterServiceLocked(Service* service) {
     bound->methods.push_back(std::move(m));
   }
   bound_.push_back(std::move(bound));
-  method_paths_.push_back(std::move(paths));
   return absl::OkStatus();
 }
 
@@ -180,47 +176,23 @@ absl::Status Server::CheckBinding(std::string_view full_name,
 absl::Status Server::Dispatch(std::string_view full_name, uint32_t method_id,
                               CallContext& ctx, std::string_view request,
                               std::string* response) {
-  if (!interceptors_.empty()) {
-    const BoundInterface* iface = Bind(full_name);
-    const BoundInterface::Method* m =
-        iface == nullptr ? nullptr : iface->FindMethod(method_id);
-    if (m != nullptr && !m->uses_start_call) {
+  const BoundInterface* iface = Bind(full_name);
+  const BoundInterface::Method* m =
+      iface == nullptr ? nullptr : iface->FindMethod(method_id);
+  if (m != nullptr) {
+    if (!interceptors_.empty() && !m->uses_start_call) {
       return DispatchIntercepted(*iface, *m, ctx, request, response);
     }
+    return RunBound(*iface, *m, ctx, request, response);
   }
   calls_.fetch_add(1, std::memory_order_relaxed);
-  absl::Status status = [&]() -> absl::Status {
-    const int index = FindServiceIndex(full_name);
-    Service* service = index < 0 ? nullptr : services_[index];
-    if (service == nullptr) {
-      return absl::UnimplementedError(
-          absl::StrCat("unknown interface ", std::string(full_name)));
-    }
-    const MethodDescriptor* m = service->descriptor().FindMethod(method_id);
-    if (m == nullptr) {
-      return absl::UnimplementedError(absl::StrCat(
-          "unknown method ", method_id, " on interface ", std::string(full_name)));
-    }
-    if (request.size() > options_.max_message_size) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "request of ", request.size(), " bytes exceeds the server's limit of ",
-          options_.max_message_size, " bytes"));
-    }
-    if (ctx.method_path().empty()) {
-      const size_t i = static_cast<size_t>(m - service->descriptor().methods.data());
-      ctx.set_method_path_ref(&method_paths_[index][i]);
-    }
-    absl::Status s = service->Dispatch(method_id, ctx, request, response);
-    if (s.ok() && response->size() > options_.max_message_size) {
-      response->clear();
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "reply exceeds the server's maximum message size of ",
-          options_.max_message_size, " bytes"));
-    }
-    return s;
-  }();
-  if (!status.ok()) failed_.fetch_add(1, std::memory_order_relaxed);
-  return status;
+  failed_.fetch_add(1, std::memory_order_relaxed);
+  if (iface == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("unknown interface ", std::string(full_name)));
+  }
+  return absl::UnimplementedError(absl::StrCat(
+      "unknown method ", method_id, " on interface ", std::string(full_name)));
 }
 
 const BoundInterface::Method* BoundInterface::FindMethod(uint32_t id) const {

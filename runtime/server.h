@@ -281,12 +281,10 @@ class Server final : public Dispatcher {
   std::vector<std::shared_ptr<ServerInterceptor>> interceptors_;
   // Written only before Start; read concurrently afterwards.
   std::vector<Service*> services_;
-  // "/<interface>/<method>" of every method of services_[i], in the order of
-  // its descriptor's methods: built once, so that Dispatch points a
-  // context at it instead of building a string per call.
-  std::vector<std::vector<std::string>> method_paths_;
-  // One per service, same order: what Bind returns. unique_ptr so that the
-  // pointers stay put while services are registered.
+  // One per service, same order: what Bind returns (with each method's
+  // "/<interface>/<method>" path, built once, so that dispatch points a
+  // context at it instead of building a string per call). unique_ptr so
+  // that the pointers stay put while services are registered.
   std::vector<std::unique_ptr<BoundInterface>> bound_;
   std::vector<std::unique_ptr<ServerTransport>> transports_;
 
