@@ -21,6 +21,7 @@
 #include "runtime/internal/handler_pool.h"
 #include "runtime/internal/inprocess_server.h"
 #include "runtime/internal/inprocess_stream.h"
+#include "runtime/internal/serving_thread.h"
 #include "runtime/target.h"
 
 namespace lpc {
@@ -335,6 +336,7 @@ class InProcessTransport::Impl final
   // The deadline timer, and the thread that runs deferred stream
   // callbacks (Defer); it drains them before it exits.
   void TimerLoop() ABSL_LOCKS_EXCLUDED(mu_) {
+    internal::ServingThreadScope serving;  // Runs user callbacks.
     MutexLock lock(&mu_);
     while (state_ != State::kStopped || !deferred_.empty()) {
       if (!deferred_.empty()) {

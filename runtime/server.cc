@@ -7,12 +7,21 @@
 #include "absl/time/clock.h"
 #include "runtime/interceptor.h"
 #include "runtime/internal/introspection_service.h"
+#include "runtime/internal/serving_thread.h"
 
 namespace lpc {
 
 Server::Server(ServerOptions options) : options_(std::move(options)) {}
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();  // Waits for a shutdown that a handler started, too.
+  std::thread t;
+  {
+    MutexLock lock(&mu_);
+    t.swap(shutdown_thread_);
+  }
+  if (t.joinable()) t.join();
+}
 
 absl::Status Server::RegisterService(Service* service) {
   if (service == nullptr) return absl::InvalidArgumentError("null service");
@@ -107,12 +116,44 @@ absl::Status Server::Start() {
 }
 
 void Server::Shutdown() {
-  MutexLock lock(&mu_);
-  if (!started_ || shut_down_) return;
-  shut_down_ = true;
-  serving_.store(false, std::memory_order_release);
-  absl::Time deadline = absl::Now() + options_.shutdown_grace;
+  // A thread the transports run or join must not wait for their shutdown:
+  // the shutdown waits for its handler, then joins it.
+  const bool serving_thread = internal::OnServingThread();
+  absl::Time deadline;
+  {
+    MutexLock lock(&mu_);
+    if (!started_) return;
+    if (shut_down_) {
+      while (!serving_thread && !shutdown_done_) {
+        shutdown_cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+      }
+      return;
+    }
+    shut_down_ = true;
+    serving_.store(false, std::memory_order_release);
+    deadline = absl::Now() + options_.shutdown_grace;
+    if (serving_thread) {
+      shutdown_thread_ =
+          std::thread([this, deadline] { ShutdownTransports(deadline); });
+      return;
+    }
+  }
+  ShutdownTransports(deadline);
+}
+
+void Server::ShutdownTransports(absl::Time deadline) {
   for (auto& t : transports_) t->Shutdown(deadline);
+  MutexLock lock(&mu_);
+  shutdown_done_ = true;
+  shutdown_cv_.SignalAll();
+}
+
+void Server::Wait() {
+  if (internal::OnServingThread()) return;
+  MutexLock lock(&mu_);
+  while (started_ && !shutdown_done_) {
+    shutdown_cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+  }
 }
 
 std::vector<std::string> Server::targets() const {
@@ -176,6 +217,7 @@ absl::Status Server::CheckBinding(std::string_view full_name,
 absl::Status Server::Dispatch(std::string_view full_name, uint32_t method_id,
                               CallContext& ctx, std::string_view request,
                               std::string* response) {
+  internal::ServingThreadScope serving;
   const BoundInterface* iface = Bind(full_name);
   const BoundInterface::Method* m =
       iface == nullptr ? nullptr : iface->FindMethod(method_id);
@@ -216,6 +258,7 @@ absl::Status Server::DispatchBound(const BoundInterface& iface,
                                    const BoundInterface::Method& method,
                                    CallContext& ctx, std::string_view request,
                                    std::string* response) {
+  internal::ServingThreadScope serving;
   if (!interceptors_.empty()) {
     return DispatchIntercepted(iface, method, ctx, request, response);
   }
@@ -251,6 +294,7 @@ absl::Status Server::RunBound(const BoundInterface& iface,
 void Server::StartCall(const BoundInterface& iface,
                        const BoundInterface::Method& method,
                        std::shared_ptr<ServerStream> call) {
+  internal::ServingThreadScope serving;
   if (!interceptors_.empty()) {
     StartCallIntercepted(iface, method, std::move(call));
     return;

@@ -14,7 +14,8 @@
 // interface binding and the message size, and runs the handler.
 //
 // Thread safety: RegisterService and AddTransport before Start; after that,
-// every method is safe from any thread.
+// every method is safe from any thread, Shutdown included from inside a
+// handler (see Shutdown).
 #ifndef LPC_RUNTIME_SERVER_H_
 #define LPC_RUNTIME_SERVER_H_
 
@@ -25,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -195,7 +197,10 @@ class ServerTransport {
 class Server final : public Dispatcher {
  public:
   explicit Server(ServerOptions options = {});
-  ~Server() override;  // Shuts down if still running.
+  // Shuts down if still running, and waits until that shutdown, wherever
+  // it began, has completed. Not from a handler of this server: the server
+  // must outlive every call it serves.
+  ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
@@ -218,8 +223,31 @@ class Server final : public Dispatcher {
   // Starts every transport. On failure the ones started are shut down.
   absl::Status Start();
 
-  // Shuts every transport down with options().shutdown_grace. Idempotent.
+  // Shuts every transport down with options().shutdown_grace: each stops
+  // accepting calls (new ones fail with UNAVAILABLE), lets the calls in
+  // flight finish until the grace ends, then fails the rest with
+  // UNAVAILABLE and cancels their handlers. Idempotent.
+  //
+  // Called from an ordinary thread, it returns once the shutdown has
+  // completed: no handler runs any more. Called while another thread shuts
+  // the server down, it waits for that shutdown too.
+  //
+  // Called from inside a handler, or from any other code a transport runs
+  // on its own threads (stream and cancel callbacks, interceptors), on any
+  // transport: it starts the shutdown on a thread of the server's and
+  // returns at once, without waiting, because that shutdown waits for the
+  // calling handler. The calling call is one of the calls in flight: once
+  // its handler returns, its reply goes out as usual (within the grace).
+  // Wait() or the destructor, on another thread, waits for the end.
+  // (grpc::Server::Shutdown from a handler deadlocks; this does not.)
   void Shutdown();
+
+  // Blocks until the server has been shut down and the shutdown has
+  // completed, whichever thread called Shutdown: what a daemon's main
+  // thread calls when a "Shutdown" RPC ends the server. Returns at once if
+  // Start has not succeeded, and, inside a handler, at once (it would wait
+  // for itself).
+  void Wait();
 
   // The target strings of the transports, in the order they were added.
   std::vector<std::string> targets() const;
@@ -288,9 +316,18 @@ class Server final : public Dispatcher {
   std::vector<std::unique_ptr<BoundInterface>> bound_;
   std::vector<std::unique_ptr<ServerTransport>> transports_;
 
-  Mutex mu_;  // Serialises Start and Shutdown.
+  // Shuts the transports down, then marks the shutdown done.
+  void ShutdownTransports(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Serialises Start and Shutdown's start. Not held while the transports
+  // shut down: a handler calling Shutdown then must not block on it.
+  Mutex mu_;
+  CondVar shutdown_cv_;  // shutdown_done_ became true.
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;    // Shutdown has begun.
+  bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;  // ... and completed.
+  // Runs the shutdown that a handler started; joined by the destructor.
+  std::thread shutdown_thread_ ABSL_GUARDED_BY(mu_);
 
   // The built-in introspection service, made by Start.
   std::unique_ptr<Service> introspection_;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/internal/serving_thread.h"
 
 namespace lpc::internal {
 
@@ -102,6 +103,7 @@ void HandlerPool::StartWorkerLocked() {
 }
 
 void HandlerPool::WorkerLoop() {
+  ServingThreadScope serving;  // Runs handlers.
   MutexLock lock(&mu_);
   while (true) {
     ++idle_workers_;

@@ -41,6 +41,7 @@
 #include "absl/time/clock.h"
 #include "runtime/channel.h"
 #include "runtime/internal/handler_pool.h"
+#include "runtime/internal/serving_thread.h"
 #include "transports/grpc/internal/server_call.h"
 #include "transports/grpc/internal/server_parts.h"
 #include "transports/grpc/internal/tls.h"
@@ -181,7 +182,10 @@ class GrpcServerTransport::Impl::Reactor final
     StartRead(&call_->request);
   }
 
+  // The callbacks below run on gRPC's threads and may reach user code
+  // (stream callbacks, cancel callbacks), which may call Server::Shutdown.
   void OnReadDone(bool ok) override {
+    internal::ServingThreadScope serving;
     if (stream_reads_) {
       call_->OnStreamReadDone(ok);
     } else {
@@ -189,13 +193,17 @@ class GrpcServerTransport::Impl::Reactor final
     }
   }
 
-  void OnWriteDone(bool ok) override { call_->OnWriteDone(ok); }
+  void OnWriteDone(bool ok) override {
+    internal::ServingThreadScope serving;
+    call_->OnWriteDone(ok);
+  }
 
   // The client cancelled, its deadline passed, or the connection broke.
   // A oneway call has already been answered; its handler keeps running.
   // At the deadline the handler's context is not cancelled but marked
   // expired: the handler and its children see a deadline.
   void OnCancel() override {
+    internal::ServingThreadScope serving;
     if (call_->uses_stream) {
       call_->OnCancel();
     } else if (!call_->oneway) {
@@ -204,6 +212,7 @@ class GrpcServerTransport::Impl::Reactor final
   }
 
   void OnDone() override {
+    internal::ServingThreadScope serving;
     impl_->OnCallDone(call_);
     delete this;
   }

@@ -3,9 +3,13 @@
 // close.
 #include "transports/local/internal/local_server.h"
 
+#include "runtime/internal/serving_thread.h"
+
 namespace lpc::local::internal {
 
 void LocalServer::IoLoop() {
+  // Runs deadline and cancel callbacks, which may call Server::Shutdown.
+  ::lpc::internal::ServingThreadScope serving;
   struct epoll_event events[64];
   absl::Time next_tick = absl::Now();
   while (!stopping_.load()) {

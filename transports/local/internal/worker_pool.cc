@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "runtime/internal/serving_thread.h"
 #include "transports/local/doorbell.h"
 
 namespace lpc::local::internal {
@@ -291,6 +292,7 @@ bool WorkerPool::TakeCallLocked(WorkItem* item) {
 }
 
 void WorkerPool::WorkerLoop() {
+  ::lpc::internal::ServingThreadScope serving;  // Runs handlers.
   Worker self;
   bool idle_timed_out = false;  // The last idle wait ended with no signal.
   // contended_cpu_share charges a client for all of this worker's time on
