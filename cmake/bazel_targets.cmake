@@ -1043,6 +1043,7 @@ lpc_bazel_cc_library(lpc_runtime
     runtime/server.cc
     runtime/server_intercept.cc
   HDRS
+    runtime/internal/serving_thread.h
     runtime/server.h
   DEPS
     lpc_runtime_core
@@ -1076,6 +1077,32 @@ lpc_bazel_cc_test(lpc_runtime_server_test
     lpc_testing_gtest_main
     lpc_testing_status_matchers
   SIZE small
+)
+
+lpc_bazel_cc_test(lpc_runtime_shutdown_from_handler_test
+  PACKAGE runtime
+  NAME shutdown_from_handler_test
+  SRCS
+    runtime/shutdown_from_handler_test.cc
+  DEPS
+    lpc_runtime_inprocess
+    lpc_runtime
+    lpc_runtime_shutdown_test_service
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE small
+)
+
+lpc_bazel_cc_library(lpc_runtime_shutdown_test_service
+  PACKAGE runtime
+  NAME shutdown_test_service
+  TESTONLY
+  HDRS
+    runtime/shutdown_test_service.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:gtest
 )
 
 lpc_bazel_cc_test(lpc_runtime_stream_test
@@ -2313,6 +2340,20 @@ lpc_bazel_cc_test(lpc_transports_grpc_mapping_test
   SIZE medium
 )
 
+lpc_bazel_cc_test(lpc_transports_grpc_shutdown_from_handler_test
+  PACKAGE transports/grpc
+  NAME shutdown_from_handler_test
+  SRCS
+    transports/grpc/shutdown_from_handler_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_runtime
+    lpc_runtime_shutdown_test_service
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_transports_grpc_stream_test_service
   PACKAGE transports/grpc
   NAME stream_test_service
@@ -3466,6 +3507,20 @@ lpc_bazel_cc_library(lpc_transports_local_shared_word
   NAME shared_word
   HDRS
     transports/local/shared_word.h
+)
+
+lpc_bazel_cc_test(lpc_transports_local_shutdown_from_handler_test
+  PACKAGE transports/local
+  NAME shutdown_from_handler_test
+  SRCS
+    transports/local/shutdown_from_handler_test.cc
+  DEPS
+    lpc_transports_local_local_transport
+    lpc_runtime
+    lpc_runtime_shutdown_test_service
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE small
 )
 
 lpc_bazel_cc_test(lpc_transports_local_stream_hostile_test

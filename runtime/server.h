@@ -181,7 +181,10 @@ class ServerTransport {
 
   // Stops accepting new calls, lets in-flight calls finish until `deadline`,
   // then fails the rest with UNAVAILABLE. Returns once no handler runs and
-  // no thread of the transport touches the dispatcher any more.
+  // no thread of the transport touches the dispatcher any more. The Server
+  // never calls it on a thread inside a ServingThreadScope
+  // (runtime/internal/serving_thread.h): a transport marks the threads it
+  // joins that run user code, and the Server marks every dispatch.
   virtual void Shutdown(absl::Time deadline) = 0;
 
   // Where clients reach it, as a target string ("local:calc", "grpc:...").

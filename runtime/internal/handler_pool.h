@@ -72,7 +72,9 @@ class HandlerPool {
   bool WaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   // Stops, drops the queued tasks (task(false), on this thread), and waits
   // for the workers to finish their current tasks and exit. Idempotent;
-  // must not be called from a task.
+  // must not be called from a task. (Workers run inside a
+  // ServingThreadScope, so Server::Shutdown from a task hands the
+  // transports' shutdown to a thread of the server's.)
   void Join() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Tasks waiting for a worker, and tasks running.
