@@ -556,6 +556,9 @@ bool ServerCalls::SendReply(const std::shared_ptr<Connection>& c,
     TimedTurn timed(&longest_reply_send_);
     woke = c->SendReply(std::move(reply), options_.max_queued_replies);
   }
+  // A reply that did not go (nor wait in the queue) keeps its table:
+  // closed on the closer's thread, not this worker's.
+  CloseHandles(reply);
   if (woke.ok()) return *woke;
   CutOff(c, woke.status());
   return false;

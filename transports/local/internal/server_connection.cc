@@ -78,7 +78,10 @@ OutgoingMessage ToOutgoing(const OwnedReply& r, std::vector<int>* raw) {
 absl::StatusOr<bool> Connection::SendReply(OwnedReply&& reply,
                                            size_t max_queued) {
   MutexLock lock(&send_mu);
-  if (closed.load() || hung_up.load()) return false;  // Nobody reads it.
+  if (closed.load() || hung_up.load()) {  // Nobody reads it.
+    CloseHandles(reply);
+    return false;
+  }
   bytes_out.fetch_add(reply.payload.size(), std::memory_order_relaxed);
   if (pending_replies.empty()) {
     // Fast path: straight into the ring, no queue.
