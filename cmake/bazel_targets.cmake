@@ -15,6 +15,7 @@ lpc_bazel_cc_library(lpc_codegen
     codegen/compiler.cc
     codegen/cpp_emitter.cc
     codegen/internal/emit_client.cc
+    codegen/internal/emit_handles.cc
     codegen/internal/emit_header.cc
     codegen/internal/emit_messages.cc
     codegen/internal/emit_names.cc
@@ -68,6 +69,22 @@ lpc_bazel_cc_test(lpc_codegen_generated_code_test
     SYSTEM:absl
     SYSTEM:gtest
   SIZE medium
+)
+
+lpc_bazel_cc_test(lpc_codegen_handles_inprocess_test
+  PACKAGE codegen
+  NAME handles_inprocess_test
+  SRCS
+    codegen/handles_inprocess_test.cc
+  DEPS
+    lpc_codegen_test_handles_lpc
+    lpc_runtime
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE small
 )
 
 lpc_bazel_cc_binary(lpc_codegen_lpcc
@@ -160,6 +177,21 @@ lpc_bazel_cc_library(lpc_codegen_streams_test_service
     lpc_runtime
     lpc_testing_stream_waits
     SYSTEM:absl
+)
+
+lpc_bazel_idl_library(lpc_codegen_test_handles_lpc
+  PACKAGE codegen
+  NAME test_handles_lpc
+  TESTONLY
+  SRCS
+    codegen/testdata/test_handles.idl
+  HDRS
+    codegen/testdata/test_handles.lpc.h
+    codegen/testdata/test_handles.pb.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
 )
 
 lpc_bazel_idl_library(lpc_codegen_test_service_lpc
@@ -529,6 +561,15 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
     SRC:tests/idl_errors/expected_semicolon.idl
     SRC:tests/idl_errors/expected_semicolon_found_word.idl
     SRC:tests/idl_errors/field_collides_with_nested_type.idl
+    SRC:tests/idl_errors/handle_as_struct_name.idl
+    SRC:tests/idl_errors/handle_in_async_method.idl
+    SRC:tests/idl_errors/handle_in_map_value.idl
+    SRC:tests/idl_errors/handle_in_stream_element.idl
+    SRC:tests/idl_errors/handle_in_streaming_method.idl
+    SRC:tests/idl_errors/handle_map_key.idl
+    SRC:tests/idl_errors/handle_sealed_pipe.idl
+    SRC:tests/idl_errors/handle_struct_in_map.idl
+    SRC:tests/idl_errors/handle_unknown_kind.idl
     SRC:tests/idl_errors/idl_keyword_name.idl
     SRC:tests/idl_errors/implicit_ordinal_reserved.idl
     SRC:tests/idl_errors/import_after_declaration.idl
@@ -606,6 +647,17 @@ lpc_bazel_cc_test(lpc_idl_frontend_test
   SIZE medium
 )
 
+lpc_bazel_cc_test(lpc_idl_handle_types_test
+  PACKAGE idl
+  NAME handle_types_test
+  SRCS
+    idl/handle_types_test.cc
+  DEPS
+    lpc_idl
+    lpc_testing_gtest_main
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_idl
   PACKAGE idl
   NAME idl
@@ -621,6 +673,7 @@ lpc_bazel_cc_library(lpc_idl
     idl/internal/parser.h
     idl/internal/sema_consts.cc
     idl/internal/sema_members.cc
+    idl/internal/sema_handles.cc
     idl/internal/sema_types.cc
     idl/lexer.cc
     idl/parser.cc
@@ -699,6 +752,15 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/expected_semicolon.idl
     SRC:tests/idl_errors/expected_semicolon_found_word.idl
     SRC:tests/idl_errors/field_collides_with_nested_type.idl
+    SRC:tests/idl_errors/handle_as_struct_name.idl
+    SRC:tests/idl_errors/handle_in_async_method.idl
+    SRC:tests/idl_errors/handle_in_map_value.idl
+    SRC:tests/idl_errors/handle_in_stream_element.idl
+    SRC:tests/idl_errors/handle_in_streaming_method.idl
+    SRC:tests/idl_errors/handle_map_key.idl
+    SRC:tests/idl_errors/handle_sealed_pipe.idl
+    SRC:tests/idl_errors/handle_struct_in_map.idl
+    SRC:tests/idl_errors/handle_unknown_kind.idl
     SRC:tests/idl_errors/idl_keyword_name.idl
     SRC:tests/idl_errors/implicit_ordinal_reserved.idl
     SRC:tests/idl_errors/import_after_declaration.idl

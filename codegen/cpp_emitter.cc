@@ -39,7 +39,10 @@ void Emitter::EmitSource() {
   cc_ += NamespaceOpen();
   cc_ += "namespace lpc_internal {\n\n";
   for (const auto& s : file_.structs) {
-    ForEachStruct(*s, [&](const idl::StructDecl& d) { EmitCheckRanges(d); });
+    ForEachStruct(*s, [&](const idl::StructDecl& d) {
+      EmitCheckRanges(d);
+      EmitWireConversions(d);
+    });
   }
   cc_ += "}  // namespace lpc_internal\n\n";
   if (!file_.interfaces.empty()) {

@@ -2,6 +2,7 @@
 #include "codegen/lower.h"
 
 #include "codegen/comments.h"
+#include "idl/frontend.h"
 
 #include <cstdint>
 #include <set>
@@ -55,6 +56,29 @@ std::string ProtoComment(const std::string& doc) {
   std::string out;
   for (const std::string& line : SafeCommentLines(doc)) out += " " + line + "\n";
   return out;
+}
+
+// What the emitted .proto says of a handle field.
+std::string HandleFieldDoc(const TypeRef& t) {
+  return "lpc " + idl::HandleTypeName(t.handle_kind) +
+         " (a file descriptor): 0 for none, else 1 + its index in the "
+         "message's handle table. Needs the local transport.";
+}
+
+// The handle kind a field type carries directly, or nullptr.
+const TypeRef* DirectHandle(const TypeRef& t) {
+  if (t.kind == Kind::kHandle) return &t;
+  if ((t.kind == Kind::kSequence || t.kind == Kind::kOptional) &&
+      t.args.size() == 1 && t.args[0].kind == Kind::kHandle) {
+    return &t.args[0];
+  }
+  return nullptr;
+}
+
+std::string JoinDoc(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  return a + "\n" + b;
 }
 
 std::string Lower(std::string s) {
@@ -206,9 +230,15 @@ class Lowerer {
 
   void LowerStruct(const idl::StructDecl& s, pb::DescriptorProto* out,
                    const std::vector<int>& path) {
-    out->set_name(s.name);
+    out->set_name(s.carries_handle ? s.name + kWireSuffix : s.name);
     Remember(s.full_name, s.loc);
-    AddSourceLocation(path, s.loc, s.doc);
+    AddSourceLocation(
+        path, s.loc,
+        s.carries_handle
+            ? JoinDoc(s.doc, "The wire form of struct " + s.name +
+                                 ", which carries handles (file descriptors): "
+                                 "local transport only.")
+            : s.doc);
     for (size_t i = 0; i < s.nested_enums.size(); ++i) {
       LowerEnum(*s.nested_enums[i], out->add_enum_type(),
                 Extend(path, kMessageEnumType, static_cast<int>(i)));
@@ -221,8 +251,10 @@ class Lowerer {
     for (size_t i = 0; i < s.fields.size(); ++i) {
       const idl::FieldDecl& f = s.fields[i];
       Remember(s.full_name + "." + f.name, f.loc);
+      const TypeRef* handle = DirectHandle(f.type);
       AddSourceLocation(Extend(path, kMessageField, out->field_size()), f.loc,
-                        f.doc);
+                        handle == nullptr ? f.doc
+                                          : JoinDoc(f.doc, HandleFieldDoc(*handle)));
       LowerField(f.name, f.ordinal, f.type, s.full_name, out, f.loc);
       names.emplace_back(f.name, f.loc);
     }
@@ -254,11 +286,15 @@ class Lowerer {
         }
         if (t.resolved_struct != nullptr) {
           f->set_type(FT::TYPE_MESSAGE);
-          f->set_type_name("." + t.resolved_struct->full_name);
+          f->set_type_name("." + WireMessageName(*t.resolved_struct));
           return true;
         }
         Error(t.loc, "type '" + t.name + "' was not resolved");
         return false;
+      case Kind::kHandle:
+        // The descriptor's 1-based index in the handle table (0: none).
+        f->set_type(FT::TYPE_UINT32);
+        return true;
       case Kind::kVoid:
         Error(t.loc, "void is not a value type");
         return false;
@@ -443,6 +479,17 @@ class Lowerer {
     }
   }
 
+  // The .proto comment of a request or response field that is a handle
+  // (`msg` is the last top-level message; the field is about to be added).
+  void HandleFieldLocation(const pb::DescriptorProto& msg, const TypeRef& t,
+                           const idl::SourceLocation& loc) {
+    const TypeRef* handle = DirectHandle(t);
+    if (handle == nullptr) return;
+    AddSourceLocation({kFileMessageType, out_->message_type_size() - 1,
+                       kMessageField, msg.field_size()},
+                      loc, HandleFieldDoc(*handle));
+  }
+
   void LowerRequest(const idl::MethodDecl& m) {
     pb::DescriptorProto* req = out_->add_message_type();
     req->set_name(RequestMessageName(m));
@@ -453,6 +500,7 @@ class Lowerer {
     for (const idl::ParamDecl& p : m.params) {
       if (p.direction == idl::ParamDirection::kOut) continue;
       Remember(req_full + "." + p.name, p.loc);
+      HandleFieldLocation(*req, p.type, p.loc);
       LowerField(p.name, ++n, p.type, req_full, req, p.loc);
       names.emplace_back(p.name, p.loc);
     }
@@ -470,6 +518,7 @@ class Lowerer {
     uint32_t n = 0;
     if (m.return_type.kind != Kind::kVoid) {
       Remember(resp_full + "." + kResultFieldName, m.return_type.loc);
+      HandleFieldLocation(*resp, m.return_type, m.return_type.loc);
       LowerField(kResultFieldName, ++n, m.return_type, resp_full, resp,
                  m.return_type.loc);
       names.emplace_back(kResultFieldName, m.loc);
@@ -477,6 +526,7 @@ class Lowerer {
     for (const idl::ParamDecl& p : m.params) {
       if (p.direction == idl::ParamDirection::kIn) continue;
       Remember(resp_full + "." + p.name, p.loc);
+      HandleFieldLocation(*resp, p.type, p.loc);
       LowerField(p.name, ++n, p.type, resp_full, resp, p.loc);
       names.emplace_back(p.name, p.loc);
     }
@@ -517,8 +567,13 @@ class Lowerer {
         pm->set_output_type("." + Qualify(ResponseMessageName(m)));
       }
       Remember(Qualify(iface.name) + "." + m.name, m.loc);
-      AddSourceLocation(Extend(path, kServiceMethod, static_cast<int>(i)),
-                        m.loc, m.doc);
+      AddSourceLocation(
+          Extend(path, kServiceMethod, static_cast<int>(i)), m.loc,
+          m.carries_handles()
+              ? JoinDoc(m.doc, "Carries handles (file descriptors): local "
+                               "transport only; over gRPC it fails with "
+                               "FAILED_PRECONDITION.")
+              : m.doc);
     }
   }
 
@@ -557,6 +612,12 @@ std::string PackageName(const idl::File& file) {
 
 std::string RequestMessageName(const idl::MethodDecl& m) {
   return m.name + "Request";
+}
+
+std::string WireMessageName(const idl::StructDecl& s) {
+  const std::string own = s.carries_handle ? s.name + kWireSuffix : s.name;
+  if (s.parent != nullptr) return WireMessageName(*s.parent) + "." + own;
+  return s.full_name.substr(0, s.full_name.size() - s.name.size()) + own;
 }
 
 std::string ResponseMessageName(const idl::MethodDecl& m) {

@@ -50,6 +50,11 @@ std::string PackageName(const idl::File& file);
 
 // Names of the messages generated for method `m`.
 std::string RequestMessageName(const idl::MethodDecl& m);
+// The full name of the protobuf message of struct `s`: its own, or for a
+// struct that carries a handle (generated as a plain C++ struct of that
+// name, docs/handles.md) the name with kWireSuffix.
+std::string WireMessageName(const idl::StructDecl& s);
+inline constexpr char kWireSuffix[] = "Wire";
 std::string ResponseMessageName(const idl::MethodDecl& m);
 // The messages lowering generates for `m`: the request unless the client
 // streams, the response unless the server streams (a stream's messages are

@@ -53,10 +53,16 @@ struct TypeRef {
     // stream<T>, T a struct: only a method's return type (the server
     // streams) or its only parameter, [in] (the client streams).
     kStream,
+    // handle, handle<memfd>, ...: a file descriptor (docs/handles.md);
+    // `handle_kind` says which.
+    kHandle,
   };
+  // What a kHandle requires of its descriptor.
+  enum class HandleKind { kAny, kMemfd, kSealedMemfd, kPipe, kSocket, kFile };
   Kind kind = Kind::kVoid;
   std::vector<TypeRef> args;
   std::string name;  // As written, for kNamed.
+  HandleKind handle_kind = HandleKind::kAny;  // For kHandle.
   // Set by semantic analysis for kNamed; exactly one is non-null.
   const EnumDecl* resolved_enum = nullptr;
   const StructDecl* resolved_struct = nullptr;
@@ -108,7 +114,23 @@ struct StructDecl {
   std::vector<std::unique_ptr<ConstDecl>> nested_consts;
   std::string doc;
   SourceLocation loc;
+  // Set by semantic analysis: a field is a handle, or contains one through
+  // a struct, sequence or optional (docs/handles.md).
+  bool carries_handle = false;
+  // Set by semantic analysis: the struct this one is nested in, or null.
+  const StructDecl* parent = nullptr;
 };
+
+// True when a value of `type` can carry a file descriptor: it is a handle,
+// or a container or struct that holds one. Valid after analysis.
+inline bool CarriesHandle(const TypeRef& type) {
+  if (type.kind == TypeRef::Kind::kHandle) return true;
+  if (type.resolved_struct != nullptr) return type.resolved_struct->carries_handle;
+  for (const TypeRef& arg : type.args) {
+    if (CarriesHandle(arg)) return true;
+  }
+  return false;
+}
 
 enum class ParamDirection { kIn, kOut, kInOut };
 
@@ -140,6 +162,29 @@ struct MethodDecl {
            params[0].type.kind == TypeRef::Kind::kStream;
   }
   bool streaming() const { return server_streaming() || client_streaming(); }
+  // A handle method: its request or reply can carry a file descriptor.
+  bool carries_handles() const {
+    if (CarriesHandle(return_type)) return true;
+    for (const ParamDecl& p : params) {
+      if (CarriesHandle(p.type)) return true;
+    }
+    return false;
+  }
+  // Its request can carry one ([in] and [in, out] parameters).
+  bool request_carries_handles() const {
+    for (const ParamDecl& p : params) {
+      if (p.direction != ParamDirection::kOut && CarriesHandle(p.type)) return true;
+    }
+    return false;
+  }
+  // Its reply can carry one (the result, [out] and [in, out] parameters).
+  bool reply_carries_handles() const {
+    if (CarriesHandle(return_type)) return true;
+    for (const ParamDecl& p : params) {
+      if (p.direction != ParamDirection::kIn && CarriesHandle(p.type)) return true;
+    }
+    return false;
+  }
 };
 
 struct InterfaceDecl {

@@ -68,6 +68,19 @@ std::string NormalizePath(const std::string& path) {
   return out;
 }
 
+std::string HandleTypeName(TypeRef::HandleKind kind) {
+  using HK = TypeRef::HandleKind;
+  switch (kind) {
+    case HK::kAny: return "handle";
+    case HK::kMemfd: return "handle<memfd>";
+    case HK::kSealedMemfd: return "handle<memfd, sealed>";
+    case HK::kPipe: return "handle<pipe>";
+    case HK::kSocket: return "handle<socket>";
+    case HK::kFile: return "handle<file>";
+  }
+  return "handle";
+}
+
 std::string TypeToString(const TypeRef& type) {
   using Kind = TypeRef::Kind;
   auto arg = [&type](size_t i) {
@@ -92,6 +105,7 @@ std::string TypeToString(const TypeRef& type) {
     case Kind::kMap: return "map<" + arg(0) + ", " + arg(1) + ">";
     case Kind::kOptional: return "optional<" + arg(0) + ">";
     case Kind::kStream: return "stream<" + arg(0) + ">";
+    case Kind::kHandle: return HandleTypeName(type.handle_kind);
     case Kind::kNamed:
       if (type.resolved_struct != nullptr) return type.resolved_struct->full_name;
       if (type.resolved_enum != nullptr) return type.resolved_enum->full_name;

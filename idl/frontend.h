@@ -131,6 +131,9 @@ std::string NormalizePath(const std::string& path);
 // Named types are written with their resolved full name when resolved.
 std::string TypeToString(const TypeRef& type);
 
+// "handle", "handle<memfd>", "handle<memfd, sealed>", ...
+std::string HandleTypeName(TypeRef::HandleKind kind);
+
 }  // namespace lpc::idl
 
 #endif  // LPC_IDL_FRONTEND_H_

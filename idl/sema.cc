@@ -67,6 +67,7 @@ bool FileAnalysis::Run() {
   for (auto& i : file_.interfaces) AnalyzeInterface(i.get(), scope_chain);
   for (auto& c : file_.consts) ConvertConst(c.get(), scope_chain);
   if (!failed_) CheckRecursion();
+  if (!failed_) CheckHandles();
   if (failed_ || a_->sink_->size() != errors_before || a_->sink_->full()) {
     Rollback();
     return false;

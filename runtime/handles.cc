@@ -151,6 +151,27 @@ std::string HandleProtocolErrorReason(const absl::Status& status) {
   return reason.has_value() ? std::string(*reason) : std::string();
 }
 
+absl::Status DuplicateHandles(const HandleTable& from, HandleTable& to) {
+  to.Clear();
+  for (size_t i = 0; i < from.size(); ++i) {
+    absl::StatusOr<Fd> dup = Fd::Duplicate(from.raw(i));
+    if (!dup.ok()) {
+      to.Clear();
+      return dup.status();
+    }
+    to.Append(*std::move(dup));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Fd> TakeHandle(HandleTable& table, uint32_t index, HandleKind kind,
+                              std::string_view what) {
+  absl::StatusOr<Fd> fd = table.Take(index, what);
+  if (!fd.ok()) return fd;
+  if (absl::Status st = CheckHandleKind(*fd, kind, what); !st.ok()) return st;
+  return fd;
+}
+
 HandleTable& CallHandles::request(CallContext& ctx) {
   if (ctx.handles_ == nullptr) ctx.handles_ = std::make_unique<CallHandleTables>();
   return ctx.handles_->request;

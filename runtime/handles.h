@@ -10,8 +10,19 @@
 // The tables of a call live on its CallContext (request_handles,
 // reply_handles), created on first use so that a call without handles
 // pays nothing. User code never sees a table; generated code and
-// transports reach them through lpc::internal::CallHandles below (and
-// transports through lpc::internal::CallContextAccess as well).
+// transports reach them through lpc::internal::CallHandles below.
+//
+// The contract between generated code and transports:
+//  - Client: the stub fills the request table of the call's context
+//    before Call / StartCall / SendOneway. By the time that returns, the
+//    transport has sent the descriptors or taken them out (Release); the
+//    stub then closes whatever is left. The transport puts the reply's
+//    descriptors in the reply table before it completes the call, and the
+//    generated decoder takes them out.
+//  - Server: the transport puts the request's descriptors in the request
+//    table of the handler's context before Dispatch; the generated code
+//    takes them out, and fills the reply table, which the transport sends
+//    with the reply after Dispatch returns OK.
 //
 // Not thread-safe: a table belongs to one call's one side at a time.
 #ifndef LPC_RUNTIME_HANDLES_H_
@@ -111,6 +122,16 @@ absl::Status HandleProtocolError(std::string_view reason, std::string_view detai
 bool IsHandleProtocolError(const absl::Status& status);
 // Its reason ("too_many_handles", ...), or "" for any other status.
 std::string HandleProtocolErrorReason(const absl::Status& status);
+
+// Replaces the contents of `to` with close-on-exec duplicates of the
+// descriptors of `from` (F_DUPFD_CLOEXEC), in order: what the in-process
+// transport does instead of sending them. `from` is a table as an encoder
+// filled it (nothing taken). On failure `to` is left empty.
+absl::Status DuplicateHandles(const HandleTable& from, HandleTable& to);
+
+// For generated decoders: Take(index) and CheckHandleKind(kind) in one.
+absl::StatusOr<Fd> TakeHandle(HandleTable& table, uint32_t index, HandleKind kind,
+                              std::string_view what);
 
 // The two tables of a call, allocated on first use.
 struct CallHandleTables {

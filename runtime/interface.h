@@ -32,6 +32,10 @@ struct MethodDescriptor {
   uint32_t id = 0;        // The method's ordinal, stable across versions.
   bool oneway = false;
   MethodKind kind = MethodKind::kUnary;
+  // A handle method: its request or reply can carry file descriptors
+  // (docs/handles.md), which only the in-process and local transports
+  // carry.
+  bool handles = false;
 
   bool streaming() const { return kind != MethodKind::kUnary; }
   bool client_streams() const {

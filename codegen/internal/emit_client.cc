@@ -14,6 +14,9 @@ std::string Emitter::EncodeArgs(const MethodDecl& m, bool sync) {
       args = Join(args, P(i));
     }
   }
+  if (m.carries_handles()) {
+    args = Join(args, "::lpc::internal::CallHandles::request(*lpc_ctx)");
+  }
   return Join(args, "&lpc_request");
 }
 
@@ -36,6 +39,10 @@ void Emitter::EmitClientMethods(const idl::InterfaceDecl& iface, size_t index) {
                          m.name + "_Encode(";
     if (m.streaming()) {
       EmitStreamingClientMethod(iface, m, mi);
+      continue;
+    }
+    if (m.carries_handles()) {
+      EmitHandleClientMethods(iface, m, mi);
       continue;
     }
     if (m.oneway) {

@@ -2,6 +2,8 @@
 // service classes.
 #include "codegen/internal/emitter.h"
 
+#include <cstring>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -134,10 +136,12 @@ void Emitter::EmitConst(const idl::ConstDecl& c, const std::string& name) {
 }
 
 void Emitter::EmitNestedConsts(const idl::StructDecl& s) {
-  const pb::Descriptor* d = Message(s.full_name);
+  const pb::Descriptor* d = Message(WireMessageName(s));
   if (d == nullptr) return;
+  std::string prefix = cpp::ClassName(d);
+  if (s.carries_handle) prefix.resize(prefix.size() - std::strlen(kWireSuffix));
   for (const auto& c : s.nested_consts) {
-    EmitConst(*c, cpp::ClassName(d) + "_" + c->name);
+    EmitConst(*c, prefix + "_" + c->name);
   }
   for (const auto& n : s.nested_structs) EmitNestedConsts(*n);
 }
@@ -256,6 +260,9 @@ void Emitter::EmitHeader() {
         "runtime/service.h"}) {
     h_ += "#include \"" + std::string(inc) + "\"\n";
   }
+  if (AnyHandles()) {
+    h_ += "#include \"runtime/fd.h\"\n#include \"runtime/handles.h\"\n";
+  }
   if (AnyStartCall()) h_ += "#include \"runtime/stream.h\"\n";
   h_ += "#include \"" + stem + ".pb.h\"\n";
   for (const idl::ImportDecl& imp : file_.imports) {
@@ -273,6 +280,7 @@ void Emitter::EmitHeader() {
     any_const = any_const || h_ != before;
   }
   if (any_const) h_ += "\n";
+  EmitPlainStructs();
 
   h_ += "namespace lpc_internal {\n\n";
   h_ += "// Whether every int8/int16/uint8/uint16 field of the message, at any\n"
@@ -280,6 +288,7 @@ void Emitter::EmitHeader() {
         "// On false, *bad_field names the first offending field.\n";
   for (const auto& s : file_.structs) {
     ForEachStruct(*s, [&](const idl::StructDecl& d) {
+      if (d.carries_handle) return;
       h_ += "bool CheckRanges(const " + StructClass(&d) +
             "& message, ::std::string* bad_field);\n";
     });

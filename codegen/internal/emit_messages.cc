@@ -5,6 +5,7 @@
 namespace lpc::codegen::internal {
 
 void Emitter::EmitCheckRanges(const idl::StructDecl& s) {
+  if (s.carries_handle) return;  // Checked by FromWire.
   const pb::Descriptor* d = Message(s.full_name);
   if (d == nullptr) return;
   cc_ += "bool CheckRanges(const " + cpp::QualifiedClassName(d) +
@@ -20,7 +21,7 @@ void Emitter::EmitCheckRanges(const idl::StructDecl& s) {
 
 bool Emitter::HasDirectFields(const MethodDecl& m) {
   for (const ParamDecl& p : m.params) {
-    if (p.direction != ParamDirection::kOut && Movable(p.type)) return true;
+    if (p.direction != ParamDirection::kOut && DirectWritable(p.type)) return true;
   }
   return false;
 }
@@ -38,6 +39,8 @@ void Emitter::EmitEncode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
                            : "const " + CppType(p.type) + "* " + P(i);
     params = Join(params, decl);
   }
+  if (m.carries_handles()) params = Join(params, "::lpc::HandleTable& lpc_handles");
+  handles_var_ = "lpc_handles";
   cc_ += "::absl::Status " + m.name + "_Encode(" +
          Join(params, "::std::string* lpc_out") + ") {\n";
   cc_ += "  " + cpp::QualifiedClassName(req) + " lpc_msg;\n";
@@ -55,7 +58,7 @@ void Emitter::EmitEncode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
     const pb::FieldDescriptor* f = Field(req, p.name);
     bool in = p.direction == ParamDirection::kIn;
     std::string value = in ? P(i) : "(*" + P(i) + ")";
-    if (Movable(p.type) && f != nullptr) {
+    if (DirectWritable(p.type) && f != nullptr) {
       bool is_string = p.type.kind != Kind::kNamed;
       // proto3 leaves an empty string out; a struct argument is always
       // present.
@@ -126,7 +129,7 @@ void Emitter::EmitEncode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
 std::vector<Emitter::SoleField> Emitter::SoleFields(const MethodDecl& m,
                                                     const pb::Descriptor* resp) {
   std::vector<SoleField> out;
-  if (m.oneway || resp == nullptr) return out;
+  if (m.oneway || resp == nullptr || m.carries_handles()) return out;
   auto add = [&](const TypeRef& t, const std::string& field,
                  const std::string& member) {
     if (t.kind != Kind::kString && t.kind != Kind::kBytes) return;
@@ -156,8 +159,11 @@ void Emitter::EmitDecode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
       Message(InPackage(ResponseMessageName(m)));
   if (resp == nullptr) return;
   std::string result = ns_ + iface.name + "Client::" + m.name + "Result";
+  const bool handles = m.carries_handles();
+  handles_var_ = "lpc_handles";
   cc_ += "::absl::StatusOr<" + result + "> " + m.name +
-         "_Decode(::absl::StatusOr<::std::string> lpc_reply) {\n";
+         "_Decode(::absl::StatusOr<::std::string> lpc_reply" +
+         (handles ? ", ::lpc::HandleTable& lpc_handles" : "") + ") {\n";
   cc_ += "  if (!lpc_reply.ok()) return lpc_reply.status();\n";
   cc_ += "  [[maybe_unused]] auto lpc_fail = [](const ::std::string& lpc_what) {\n";
   cc_ += "    return ::absl::InternalError(" +
@@ -199,12 +205,17 @@ void Emitter::EmitDecode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
     cc_ += FromProto(p.type, Field(resp, p.name), "lpc_msg",
                      "lpc_result." + p.name, p.name, fail, 2, /*move=*/true);
   }
+  if (handles) {
+    cc_ += "  if (::absl::Status lpc_st = lpc_handles.CheckAllTaken(); !lpc_st.ok()) {\n"
+           "    return lpc_st;\n  }\n";
+  }
   cc_ += "  return lpc_result;\n}\n\n";
 }
 
 const pb::FieldDescriptor* Emitter::DirectReplyField(const MethodDecl& m,
                                                      const pb::Descriptor* resp) {
-  if (m.oneway || resp == nullptr || m.return_type.kind != Kind::kBytes) {
+  if (m.oneway || resp == nullptr || m.return_type.kind != Kind::kBytes ||
+      m.carries_handles()) {
     return nullptr;
   }
   for (const ParamDecl& p : m.params) {
@@ -220,7 +231,7 @@ bool Emitter::AnyDirectFields(bool strings, bool structs) {
         return true;
       }
       for (const ParamDecl& p : m.params) {
-        if (p.direction == ParamDirection::kOut || !Movable(p.type)) continue;
+        if (p.direction == ParamDirection::kOut || !DirectWritable(p.type)) continue;
         if (p.type.kind == Kind::kNamed ? structs : strings) return true;
       }
     }

@@ -26,7 +26,19 @@ void Emitter::EmitDispatchFn(const idl::InterfaceDecl& iface, const MethodDecl& 
     return "return lpc_fail(" + what + ");";
   };
   std::string args = "lpc_ctx";
+  const bool handles = m.carries_handles();
+  if (handles) {
+    // The request's descriptors: each taken out exactly once, and all of
+    // them named (docs/handles.md, "Checks on receipt").
+    cc_ += "  ::lpc::HandleTable& lpc_handles =\n"
+           "      ::lpc::internal::CallHandles::request(lpc_ctx);\n";
+    handles_var_ = "lpc_handles";
+  }
   EmitUnpackRequest(m, req, fail, 2, &args);
+  if (handles) {
+    cc_ += "  if (::absl::Status lpc_st = lpc_handles.CheckAllTaken(); !lpc_st.ok()) {\n"
+           "    return lpc_st;\n  }\n";
+  }
   if (m.oneway) {
     cc_ += "  lpc_service." + m.name + "(" + args + ");\n";
     cc_ += "  lpc_response->clear();\n  return ::absl::OkStatus();\n}\n\n";
@@ -77,6 +89,12 @@ void Emitter::EmitDispatchFn(const idl::InterfaceDecl& iface, const MethodDecl& 
     return;
   }
   cc_ += "  " + cpp::QualifiedClassName(resp) + " lpc_out;\n";
+  if (handles) {
+    cc_ += "  ::lpc::HandleTable& lpc_reply_handles =\n"
+           "      ::lpc::internal::CallHandles::reply(lpc_ctx);\n"
+           "  lpc_reply_handles.Clear();\n";
+    handles_var_ = "lpc_reply_handles";
+  }
   if (m.return_type.kind != Kind::kVoid) {
     cc_ += ToProto(m.return_type, Field(resp, kResultFieldName), "lpc_out",
                    "(*lpc_result)", 2, /*move=*/true);
@@ -142,7 +160,8 @@ void Emitter::EmitInterfaceImpl(const idl::InterfaceDecl& iface) {
     for (const MethodDecl& m : iface.methods) {
       cc_ += "    {" + CppString(m.name) + ", " + std::to_string(m.ordinal) +
              ", " + (m.oneway ? "true" : "false") + ", " +
-             MethodKindEnumerator(m) + "},\n";
+             MethodKindEnumerator(m) + (m.carries_handles() ? ", true" : "") +
+             "},\n";
     }
     cc_ += "};\n";
   }

@@ -188,7 +188,7 @@ void Emitter::EmitUnpackRequest(const MethodDecl& m, const pb::Descriptor* req,
     if (inputs_only && p.direction == ParamDirection::kOut) continue;
     const pb::FieldDescriptor* f =
         p.direction == ParamDirection::kOut ? nullptr : Field(req, p.name);
-    if (p.direction == ParamDirection::kIn && Movable(p.type) && f != nullptr) {
+    if (p.direction == ParamDirection::kIn && DirectWritable(p.type) && f != nullptr) {
       // The handler takes a const reference: hand it the parsed field.
       std::string get = "lpc_msg." + cpp::FieldName(f) + "()";
       cc_ += ElemCheck(p.type, get, p.name, fail, indent);

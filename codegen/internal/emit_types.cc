@@ -37,6 +37,7 @@ const pb::FieldDescriptor* Emitter::Field(const pb::Descriptor* d,
 }
 
 std::string Emitter::StructClass(const idl::StructDecl* s) {
+  if (s->carries_handle) return PlainStructClass(s);
   const pb::Descriptor* d = Message(s->full_name);
   return d == nullptr ? "void" : cpp::QualifiedClassName(d);
 }
@@ -51,7 +52,7 @@ std::string Emitter::EnumClass(const idl::EnumDecl* e) {
 }
 
 std::string Emitter::CheckRangesFn(const idl::StructDecl* s) {
-  const pb::Descriptor* d = Message(s->full_name);
+  const pb::Descriptor* d = Message(WireMessageName(*s));
   std::string ns = "::";
   if (d != nullptr && !d->file()->package().empty()) {
     for (char c : d->file()->package()) {
@@ -94,6 +95,8 @@ std::string Emitter::CppType(const TypeRef& t) {
       if (t.resolved_struct != nullptr) return StructClass(t.resolved_struct);
       Error(t.loc, "type '" + t.name + "' was not resolved");
       return "void";
+    case Kind::kHandle:
+      return "::lpc::Fd";
     case Kind::kStream:
       break;
   }
@@ -108,6 +111,7 @@ bool Emitter::ByValue(const TypeRef& t) {
     case Kind::kSequence:
     case Kind::kMap:
     case Kind::kOptional:
+    case Kind::kHandle:
       return false;
     case Kind::kNamed:
       return t.resolved_enum != nullptr;
@@ -171,6 +175,7 @@ std::string Emitter::ToProto(const TypeRef& t, const pb::FieldDescriptor* f,
                              const std::string& msg, const std::string& src,
                              int indent, bool move) {
   if (f == nullptr) return "";
+  if (idl::CarriesHandle(t)) return HandleToProto(t, f, msg, src, indent);
   std::string n = cpp::FieldName(f);
   std::string p = Pad(indent);
   auto is_struct = [](const TypeRef& e) {
@@ -226,6 +231,9 @@ std::string Emitter::FromProto(const TypeRef& t, const pb::FieldDescriptor* f,
                                const std::string& what, const FailFn& fail,
                                int indent, bool move) {
   if (f == nullptr) return "";
+  if (idl::CarriesHandle(t)) {
+    return HandleFromProto(t, f, msg, dst, CppString(what), indent);
+  }
   std::string n = cpp::FieldName(f);
   std::string p = Pad(indent);
   std::string get = msg + "." + n + "()";

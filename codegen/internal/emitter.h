@@ -147,6 +147,44 @@ class Emitter {
                          const std::string& msg, const std::string& what,
                          const FailFn& fail, int indent);
 
+  // ---- File descriptor handles (emit_handles.cc) ----
+
+  // "::lpc::HandleKind::kPipe" and so on, for a kHandle type.
+  static std::string HandleKindEnum(const TypeRef& t);
+
+  // The protobuf class of a struct that carries a handle ("::a::FooWire"),
+  // its plain C++ struct ("::a::Foo"), and the lpc_internal namespace of
+  // its package ("::a::lpc_internal::"), which holds ToWire and FromWire.
+  std::string WireClass(const idl::StructDecl* s);
+  std::string PlainStructClass(const idl::StructDecl* s);
+  std::string LpcInternalNs(const idl::StructDecl* s);
+
+  // Whether a parameter may be written straight into the request buffer
+  // (see EmitEncode): a string, bytes or struct that carries no handle.
+  static bool DirectWritable(const TypeRef& t) {
+    return Movable(t) && !idl::CarriesHandle(t);
+  }
+
+  // Like ToProto and FromProto, for a type that carries a handle: the
+  // descriptors go into, or come out of, the table named handles_var_.
+  // `what_expr` is a C++ string expression naming the value in errors.
+  std::string HandleToProto(const TypeRef& t, const pb::FieldDescriptor* f,
+                            const std::string& msg, const std::string& src,
+                            int indent);
+  std::string HandleFromProto(const TypeRef& t, const pb::FieldDescriptor* f,
+                              const std::string& msg, const std::string& dst,
+                              const std::string& what_expr, int indent);
+
+  // Header: the plain structs of this file's structs that carry a handle,
+  // and the declarations of their ToWire and FromWire.
+  void EmitPlainStructs();
+
+  // Whether this file has a handle method or a struct that carries one.
+  bool AnyHandles() const;
+
+  // Source: ToWire and FromWire of struct `s`, if it carries a handle.
+  void EmitWireConversions(const idl::StructDecl& s);
+
   // ---- Names (emit_names.cc) ----
 
   // A name not used by any parameter of `m`: `base`, else base + "_"...
@@ -237,6 +275,12 @@ class Emitter {
 
   void EmitClientMethods(const idl::InterfaceDecl& iface, size_t index);
 
+  // The client stubs of a handle method (emit_handles.cc): like the
+  // others, with the context made first, its handle tables filled by the
+  // encoder and emptied by the decoder, and closed after the call.
+  void EmitHandleClientMethods(const idl::InterfaceDecl& iface,
+                               const MethodDecl& m, size_t index);
+
   void EmitServiceMethods(const idl::InterfaceDecl& iface);
 
   void EmitInterfaceImpl(const idl::InterfaceDecl& iface);
@@ -326,6 +370,8 @@ class Emitter {
   std::string ns_;  // "::a::b::"
   std::string h_;
   std::string cc_;
+  // The HandleTable that HandleToProto and HandleFromProto use.
+  std::string handles_var_ = "lpc_handles";
   bool failed_ = false;
 };
 

@@ -130,6 +130,13 @@ class FileAnalysis {
   // exhaust the stack.
   void CheckRecursion();
 
+  // File descriptor handles (idl/internal/sema_handles.cc): sets
+  // StructDecl::carries_handle for this file's structs, and refuses a
+  // handle in a map or in a streaming method.
+  void CheckHandles();
+  void MarkHandleStructs();
+  void CheckHandleMaps(const TypeRef& type);
+
   void Rollback();
 
   Analyzer* a_;

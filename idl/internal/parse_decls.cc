@@ -7,6 +7,14 @@
 #include <vector>
 
 namespace lpc::idl::internal {
+namespace {
+
+// In a type, `handle` is always the descriptor type, so a struct or enum
+// of that name could never be used.
+constexpr char kHandleIsAType[] =
+    "invalid name 'handle': it is the IDL's file descriptor type";
+
+}  // namespace
 
 bool Parser::ParseConst(std::string doc,
                         std::vector<std::unique_ptr<ConstDecl>>* out) {
@@ -80,6 +88,7 @@ bool Parser::ParseEnum(std::string doc,
   auto decl = std::make_unique<EnumDecl>();
   decl->doc = std::move(doc);
   if (!ExpectName("an enum name", &decl->name, &decl->loc)) return false;
+  if (decl->name == "handle") return ErrorAt(decl->loc, kHandleIsAType);
   if (!Expect('{')) return false;
   int64_t next = 0;
   while (!tok_.Is('}')) {
@@ -148,6 +157,7 @@ bool Parser::ParseStruct(std::string doc,
   auto decl = std::make_unique<StructDecl>();
   decl->doc = std::move(doc);
   if (!ExpectName("a struct name", &decl->name, &decl->loc)) return false;
+  if (decl->name == "handle") return ErrorAt(decl->loc, kHandleIsAType);
   if (!Expect('{')) return false;
   while (!tok_.Is('}')) {
     if (failed_) return false;

@@ -59,6 +59,7 @@ bool Parser::ParseType(TypeRef* type, int depth) {
     }
     return Expect('>');
   }
+  if (word == "handle") return ParseHandle(type);
   if (IsIdlKeyword(word)) {
     return Error(tok_, "expected a type but found " + DescribeToken(tok_));
   }
@@ -85,6 +86,49 @@ bool Parser::ParseType(TypeRef* type, int depth) {
     Next();
   }
   return !failed_;
+}
+
+// `handle`, or `handle<kind>` with kind memfd, pipe, socket or file, or
+// `handle<memfd, sealed>` (docs/handles.md). In a type, `handle` is always
+// the descriptor type.
+bool Parser::ParseHandle(TypeRef* type) {
+  using HK = TypeRef::HandleKind;
+  type->kind = TypeKind::kHandle;
+  type->handle_kind = HK::kAny;
+  Next();  // handle
+  if (failed_ || !tok_.Is('<')) return !failed_;
+  Next();
+  if (tok_.kind != Token::Kind::kIdentifier) {
+    return Error(tok_, "expected a handle kind (memfd, pipe, socket or file) "
+                       "but found " + DescribeToken(tok_));
+  }
+  const std::string kind(tok_.text);
+  if (kind == "memfd") {
+    type->handle_kind = HK::kMemfd;
+  } else if (kind == "pipe") {
+    type->handle_kind = HK::kPipe;
+  } else if (kind == "socket") {
+    type->handle_kind = HK::kSocket;
+  } else if (kind == "file") {
+    type->handle_kind = HK::kFile;
+  } else {
+    return Error(tok_, "unknown handle kind '" + kind +
+                           "' (expected memfd, pipe, socket or file)");
+  }
+  Next();
+  if (tok_.Is(',') && !failed_) {
+    Next();
+    if (!tok_.IsWord("sealed")) {
+      return Error(tok_, "expected 'sealed' but found " + DescribeToken(tok_));
+    }
+    if (type->handle_kind != HK::kMemfd) {
+      return Error(tok_, "only a memfd can be required sealed "
+                         "(handle<memfd, sealed>), not a " + kind);
+    }
+    type->handle_kind = HK::kSealedMemfd;
+    Next();
+  }
+  return Expect('>');
 }
 
 // Parses "@N" if present into `*ordinal`.

@@ -80,6 +80,7 @@ class Parser {
   bool ParseImport(File* file);
 
   bool ParseType(TypeRef* type, int depth);
+  bool ParseHandle(TypeRef* type);
 
   // Parses "@N" if present into `*ordinal`.
   bool ParseOrdinal(const std::string& owner, uint32_t* ordinal,

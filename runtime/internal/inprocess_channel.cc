@@ -123,6 +123,16 @@ class InProcessChannel final : public Channel {
     call->method = m;
     call->request = std::move(request);
     FillServerContext(*ctx, &call->server_ctx);
+    if (method.handles) {
+      // Duplicated, as a local peer would receive them: the caller's table
+      // is its own (docs/handles.md).
+      call->handles = true;
+      if (HandleTable* sent = internal::CallHandles::request_if_any(*ctx)) {
+        s = internal::DuplicateHandles(
+            *sent, internal::CallHandles::request(call->server_ctx));
+        if (!s.ok()) return fail(std::move(s));
+      }
+    }
     if (wants_reply) {
       call->client_ctx = ctx;
       call->callback = std::move(done);

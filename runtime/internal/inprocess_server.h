@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/call_context.h"
 #include "runtime/channel.h"
+#include "runtime/handles.h"
 #include "runtime/internal/inprocess_stream.h"
 #include "runtime/server.h"
 
@@ -40,6 +41,9 @@ struct InProcessCall final : public Expirable {
   // waits for a reply (false for oneway). Threads other than the one that
   // wins `done` test this, never `callback`, which the winner moves from.
   bool wants_reply = false;
+  // A handle method: the reply's descriptors are duplicated into the
+  // client's reply table (docs/handles.md).
+  bool handles = false;
   ResponseCallback callback;  // Touched only by whoever wins `done`.
   uint64_t cancel_handle = 0;
   CallContext server_ctx;
@@ -58,6 +62,12 @@ struct InProcessCall final : public Expirable {
     }
     if (response_metadata != nullptr) {
       client_ctx->response_metadata() = *response_metadata;
+    }
+    if (handles && result.ok()) {
+      absl::Status dup = internal::DuplicateHandles(
+          internal::CallHandles::reply(server_ctx),
+          internal::CallHandles::reply(*client_ctx));
+      if (!dup.ok()) result = std::move(dup);
     }
     ResponseCallback cb = std::move(callback);
     cb(std::move(result));
