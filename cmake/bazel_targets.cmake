@@ -2284,6 +2284,21 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_features_test
   SIZE medium
 )
 
+lpc_bazel_cc_test(lpc_transports_grpc_grpc_handles_test
+  PACKAGE transports/grpc
+  NAME grpc_handles_test
+  SRCS
+    transports/grpc/grpc_handles_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:grpcpp
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_transports_grpc_grpc_kill_test
   PACKAGE transports/grpc
   NAME grpc_kill_test

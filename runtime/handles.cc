@@ -151,6 +151,14 @@ std::string HandleProtocolErrorReason(const absl::Status& status) {
   return reason.has_value() ? std::string(*reason) : std::string();
 }
 
+absl::Status HandlesNeedLocalTransport(const InterfaceDescriptor& iface,
+                                       const MethodDescriptor& method) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("method ", iface.MethodPath(method),
+                   " carries handles (file descriptors); handles need the "
+                   "local transport"));
+}
+
 absl::Status DuplicateHandles(const HandleTable& from, HandleTable& to) {
   to.Clear();
   for (size_t i = 0; i < from.size(); ++i) {

@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/fd.h"
+#include "runtime/interface.h"
 
 namespace lpc {
 
@@ -128,6 +129,13 @@ std::string HandleProtocolErrorReason(const absl::Status& status);
 // transport does instead of sending them. `from` is a table as an encoder
 // filled it (nothing taken). On failure `to` is left empty.
 absl::Status DuplicateHandles(const HandleTable& from, HandleTable& to);
+
+// FAILED_PRECONDITION for a call of a handle method (MethodDescriptor::
+// handles) on a transport that carries no descriptors (gRPC): "method
+// /pkg.Iface/Method carries handles (file descriptors); handles need the
+// local transport".
+absl::Status HandlesNeedLocalTransport(const InterfaceDescriptor& iface,
+                                       const MethodDescriptor& method);
 
 // For generated decoders: Take(index) and CheckHandleKind(kind) in one.
 absl::StatusOr<Fd> TakeHandle(HandleTable& table, uint32_t index, HandleKind kind,

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/internal/handler_pool.h"
+#include "runtime/handles.h"
 #include "runtime/internal/inprocess_server.h"
 #include "runtime/internal/inprocess_stream.h"
 #include "runtime/internal/serving_thread.h"
@@ -325,12 +326,16 @@ class InProcessTransport::Impl final
     std::string response;
     absl::Status status = dispatcher_->DispatchBound(
         *call.bound, *call.method, call.server_ctx, call.request, &response);
-    if (!call.wants_reply) return;  // Oneway: no reply.
-    if (status.ok()) {
-      call.Complete(std::move(response), &call.server_ctx.response_metadata());
-    } else {
-      call.Complete(status, &call.server_ctx.response_metadata());
+    if (call.wants_reply) {
+      if (status.ok()) {
+        call.Complete(std::move(response), &call.server_ctx.response_metadata());
+      } else {
+        call.Complete(status, &call.server_ctx.response_metadata());
+      }
     }
+    // The server side's descriptors (the reply's were duplicated for the
+    // client by Complete) are closed now, on this worker.
+    internal::CallHandles::Reset(call.server_ctx);
   }
 
   // The deadline timer, and the thread that runs deferred stream

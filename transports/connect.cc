@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/security/credentials.h"
+#include "runtime/handles.h"
 #include "runtime/inprocess.h"
 #include "runtime/target.h"
 #include "transports/grpc/grpc_channel.h"
@@ -95,6 +96,52 @@ absl::StatusOr<std::shared_ptr<Channel>> ConnectGrpc(std::string_view target,
   return std::shared_ptr<Channel>(*std::move(c));
 }
 
+// The gRPC channel auto: chose because the local port did not answer: a
+// handle method (which gRPC cannot carry) fails at once, saying why the
+// local transport was not used. Everything else goes to gRPC as it is.
+class AutoGrpcChannel final : public Channel {
+ public:
+  AutoGrpcChannel(std::shared_ptr<Channel> grpc, std::string why)
+      : Channel(grpc->options()), grpc_(std::move(grpc)), why_(std::move(why)) {}
+
+  void StartCall(const InterfaceDescriptor& iface, const MethodDescriptor& method,
+                 CallContext* ctx, std::string request, ResponseCallback done) override {
+    if (method.handles) {
+      done(NoHandles(iface, method));
+      return;
+    }
+    grpc_->StartCall(iface, method, ctx, std::move(request), std::move(done));
+  }
+  absl::Status SendOneway(const InterfaceDescriptor& iface,
+                          const MethodDescriptor& method, CallContext* ctx,
+                          std::string request) override {
+    if (method.handles) return NoHandles(iface, method);
+    return grpc_->SendOneway(iface, method, ctx, std::move(request));
+  }
+  absl::StatusOr<std::string> Call(const InterfaceDescriptor& iface,
+                                   const MethodDescriptor& method, CallContext* ctx,
+                                   std::string request) override {
+    if (method.handles) return NoHandles(iface, method);
+    return grpc_->Call(iface, method, ctx, std::move(request));
+  }
+  std::shared_ptr<ClientStream> OpenStream(const InterfaceDescriptor& iface,
+                                           const MethodDescriptor& method,
+                                           CallContext* ctx) override {
+    return grpc_->OpenStream(iface, method, ctx);
+  }
+  std::string_view transport_name() const override { return grpc_->transport_name(); }
+
+ private:
+  absl::Status NoHandles(const InterfaceDescriptor& iface,
+                         const MethodDescriptor& method) const {
+    absl::Status s = internal::HandlesNeedLocalTransport(iface, method);
+    return absl::Status(s.code(), absl::StrCat(s.message(), "; ", why_));
+  }
+
+  const std::shared_ptr<Channel> grpc_;
+  const std::string why_;
+};
+
 absl::StatusOr<std::shared_ptr<Channel>> ConnectAuto(std::string_view address,
                                                      const config::Endpoint* e) {
   size_t at = address.find('@');
@@ -105,8 +152,14 @@ absl::StatusOr<std::shared_ptr<Channel>> ConnectAuto(std::string_view address,
   }
   std::string_view port = address.substr(0, at);
   std::string_view grpc_target = address.substr(at + 1);
-  if (ProbeLocalPort(port, e).ok()) return ConnectLocal(port, e);
-  return ConnectGrpc(grpc_target, e);
+  absl::Status probe = ProbeLocalPort(port, e);
+  if (probe.ok()) return ConnectLocal(port, e);
+  absl::StatusOr<std::shared_ptr<Channel>> grpc = ConnectGrpc(grpc_target, e);
+  if (!grpc.ok()) return grpc;
+  return std::shared_ptr<Channel>(std::make_shared<AutoGrpcChannel>(
+      *std::move(grpc),
+      absl::StrCat("auto:", std::string(address), " chose gRPC because local port '",
+                   std::string(port), "' did not answer: ", probe.ToString())));
 }
 
 // The interface no server has: a call to it that comes back UNIMPLEMENTED

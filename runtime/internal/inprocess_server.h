@@ -52,6 +52,8 @@ struct InProcessCall final : public Expirable {
   // Completes the call if nobody has; returns whether this caller did.
   bool Complete(absl::StatusOr<std::string> result,
                 const Metadata* response_metadata) {
+    // Only the handler's thread passes the metadata (RunUnary).
+    const bool from_handler = response_metadata != nullptr;
     if (done.exchange(true)) return false;
     client_ctx->RemoveCancelCallback(cancel_handle);
     // A reply that lost the race against the caller's deadline or cancel
@@ -63,11 +65,15 @@ struct InProcessCall final : public Expirable {
     if (response_metadata != nullptr) {
       client_ctx->response_metadata() = *response_metadata;
     }
-    if (handles && result.ok()) {
-      absl::Status dup = internal::DuplicateHandles(
-          internal::CallHandles::reply(server_ctx),
-          internal::CallHandles::reply(*client_ctx));
-      if (!dup.ok()) result = std::move(dup);
+    if (handles && from_handler) {
+      if (result.ok()) {
+        absl::Status dup = internal::DuplicateHandles(
+            internal::CallHandles::reply(server_ctx),
+            internal::CallHandles::reply(*client_ctx));
+        if (!dup.ok()) result = std::move(dup);
+      }
+      // The server's side is closed before the client sees the reply.
+      internal::CallHandles::Reset(server_ctx);
     }
     ResponseCallback cb = std::move(callback);
     cb(std::move(result));

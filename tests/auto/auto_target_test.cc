@@ -95,6 +95,30 @@ TEST_F(AutoTargetTest, FallsBackToGrpcWhenNoLocalPortExists) {
   EXPECT_EQ(CallThrough(absl::StrCat("auto:nobody-listens@", grpc)), "grpc");
 }
 
+// A handle method through auto: when auto: chose gRPC fails at once, and
+// says why the local transport was not used.
+TEST_F(AutoTargetTest, AHandleMethodOverTheGrpcFallbackSaysWhy) {
+  static constexpr MethodDescriptor kMethods[] = {
+      {"Give", 1, false, MethodKind::kUnary, /*handles=*/true}};
+  static constexpr InterfaceDescriptor kInterface = {
+      "lpc.test.Handles", "5c0ffee0-1234-4abc-8def-0123456789fb", {1, 0},
+      absl::Span<const MethodDescriptor>(kMethods)};
+  config::Endpoint e;
+  e.mutable_local()->set_runtime_dir(dir_);
+  absl::StatusOr<std::shared_ptr<Channel>> channel =
+      ConnectTarget("auto:nobody-listens@127.0.0.1:1", &e);
+  ASSERT_OK(channel.status());
+  EXPECT_EQ((*channel)->transport_name(), "grpc");
+  CallContext ctx;
+  absl::StatusOr<std::string> r = (*channel)->Call(kInterface, kMethods[0], &ctx, "");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("method /lpc.test.Handles/Give carries handles (file "
+                        "descriptors); handles need the local transport; "
+                        "auto:nobody-listens@127.0.0.1:1 chose gRPC because local "
+                        "port 'nobody-listens' did not answer"));
+}
+
 TEST_F(AutoTargetTest, PicksGrpcWhenTheServerIsOnAnotherHost) {
   if (geteuid() != 0) {
     GTEST_SKIP() << "creating a network namespace needs root";

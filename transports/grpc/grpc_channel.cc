@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/target.h"
+#include "runtime/handles.h"
 #include "transports/grpc/internal/client_call.h"
 #include "transports/grpc/internal/client_stream.h"
 #include "transports/grpc/internal/tls.h"
@@ -308,7 +309,9 @@ GrpcChannel::~GrpcChannel() {
 void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
                             const MethodDescriptor& method, CallContext* ctx,
                             std::string request, ResponseCallback done) {
-  absl::Status s = PrepareCall(ctx, request.size());
+  absl::Status s = method.handles
+                       ? internal::HandlesNeedLocalTransport(iface, method)
+                       : PrepareCall(ctx, request.size());
   if (!s.ok()) {
     done(std::move(s));
     return;
@@ -343,6 +346,7 @@ void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
 absl::Status GrpcChannel::SendOneway(const InterfaceDescriptor& iface,
                                      const MethodDescriptor& method,
                                      CallContext* ctx, std::string request) {
+  if (method.handles) return internal::HandlesNeedLocalTransport(iface, method);
   absl::Status s = PrepareCall(ctx, request.size());
   if (!s.ok()) return s;
   struct OnewayCall {

@@ -39,6 +39,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/handles.h"
 #include "runtime/channel.h"
 #include "runtime/internal/handler_pool.h"
 #include "runtime/internal/serving_thread.h"
@@ -245,6 +246,10 @@ absl::Status GrpcServerTransport::Impl::OnNewCall(
   }
   const InterfaceDescriptor* iface = route->iface->descriptor;
   const MethodDescriptor* method = route->method->descriptor;
+  // A stock gRPC client calling a method that carries descriptors.
+  if (method->handles) {
+    return internal::HandlesNeedLocalTransport(*iface, *method);
+  }
 
   const auto& client_metadata = g.client_metadata();
   absl::Status bind =
