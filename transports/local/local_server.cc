@@ -66,6 +66,7 @@ internal::ServerHandshakeOptions LocalServer::HandshakeOptions() {
   ho.max_queued_reply_bytes_per_connection =
       options_.max_queued_reply_bytes_per_connection;
   ho.budgets = &budgets_;
+  ho.server_state = state_;
   ho.max_handles = options_.max_handles_per_message;
   return ho;
 }

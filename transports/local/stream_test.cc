@@ -478,6 +478,43 @@ TEST_F(StreamTest, DroppingAnAsyncCallEndsItWithInternal) {
                                     HasSubstr("dropped")));
 }
 
+// runtime/call.h: a server stream stays valid while anyone holds it, even
+// past its server's shutdown and destruction. Two async calls, one ended by
+// its deadline and one still open at shutdown, are held until after the
+// server is gone; using and releasing them then frees their connection,
+// whose endpoint and charges reach the server's budgets (ASan sees it).
+TEST_F(StreamTest, StreamsHeldPastTheServerAreHarmless) {
+  StartServer();
+  auto ch = NewChannel();
+  CallContext timed, open;
+  timed.set_deadline(absl::Now() + absl::Milliseconds(100));
+  Result<absl::StatusOr<std::string>> timed_result, open_result;
+  ch->StartCall(StreamsDescriptor(), M(7), &timed, "x", timed_result.Callback());
+  ch->StartCall(StreamsDescriptor(), M(7), &open, "y", open_result.Callback());
+  ASSERT_TRUE(WaitFor([&] { return service_.pending() == 2; }));
+  std::optional<absl::StatusOr<std::string>> t = timed_result.Get();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_THAT(t->status(), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  std::vector<std::shared_ptr<ServerStream>> calls = service_.TakePending();
+  ASSERT_EQ(calls.size(), 2u);
+  server_->Shutdown();
+  server_.reset();  // The local server is freed; the calls are not.
+  transport_ = nullptr;
+  std::optional<absl::StatusOr<std::string>> o = open_result.Get();
+  ASSERT_TRUE(o.has_value());
+  EXPECT_THAT(o->status(), StatusIs(absl::StatusCode::kUnavailable));
+  for (auto& call : calls) {
+    EXPECT_TRUE(call->context().IsCancelled());
+    Result<absl::Status> wrote;
+    call->Write(std::string(1 << 20, 'z'), wrote.Callback());
+    call->Finish(absl::OkStatus());
+    std::optional<absl::Status> w = wrote.Get();
+    ASSERT_TRUE(w.has_value());
+    EXPECT_FALSE(w->ok());
+  }
+  calls.clear();  // The last references: the connection goes now.
+}
+
 TEST_F(StreamTest, ClientDyingMidStreamCancelsTheHandler) {
   StartServer();
   int out[2];

@@ -73,6 +73,18 @@ namespace lpc::local::internal {
 
 inline constexpr uint64_t kListenTag = ~uint64_t{0};
 
+// The large payload buffers and the sent reply memfds kept for reuse, and
+// the server-wide byte budgets (LocalServer::state_).
+struct ServerState {
+  ServerState(size_t buffer_bytes, size_t large_buffer_bytes,
+              int64_t buffer_idle_ns, uint64_t memfd_bytes)
+      : buffers(buffer_bytes, large_buffer_bytes, buffer_idle_ns),
+        memfd_pool(memfd_bytes) {}
+  BufferCache buffers;
+  PayloadMemfdPool memfd_pool;
+  ServerBudgets budgets;
+};
+
 class LocalServer final : public LocalServerTransport,
                           public internal::WorkerPool::Delegate,
                           public internal::ServerCalls::Owner {
@@ -217,16 +229,18 @@ class LocalServer final : public LocalServerTransport,
   const std::string name_;
   const std::string path_;
   const LocalPortOptions options_;
-  // Large payload buffers for reuse; declared early so that it outlives
-  // every connection's endpoint, which takes buffers from it.
-  BufferCache buffers_{options_.payload_buffer_cache_bytes,
-                      options_.large_payload_buffer_cache_bytes,
-                      absl::ToInt64Nanoseconds(options_.payload_cache_idle)};
-  // Sent reply memfds kept for reuse, for all connections (endpoint.h);
-  // early for the same reason.
-  PayloadMemfdPool memfd_pool_{options_.payload_memfd_cache_bytes};
-  // The server-wide byte budgets; early for the same reason.
-  internal::ServerBudgets budgets_;
+  // What connections reach of the server, shared with each of them
+  // (Connection::server_state): a connection may outlive the server, kept
+  // by a stream that a handler still holds (runtime/call.h), and its
+  // endpoint and byte charges use these until it goes.
+  const std::shared_ptr<ServerState> state_ = std::make_shared<ServerState>(
+      options_.payload_buffer_cache_bytes,
+      options_.large_payload_buffer_cache_bytes,
+      absl::ToInt64Nanoseconds(options_.payload_cache_idle),
+      options_.payload_memfd_cache_bytes);
+  BufferCache& buffers_ = state_->buffers;
+  PayloadMemfdPool& memfd_pool_ = state_->memfd_pool;
+  internal::ServerBudgets& budgets_ = state_->budgets;
   int concurrency_ = 1;
   int max_workers_ = 2;
   int max_handlers_per_connection_ = 1;

@@ -196,6 +196,11 @@ class Connection : public MemfdPort {
   // closing the socket drops the fds the client queued on it, and any of
   // those may block in close().
   ~Connection() override;
+  // Keeps alive what the endpoint and the byte charges below point to (the
+  // server's buffer cache, memfd pool and budgets: ServerHandshakeOptions)
+  // while the connection lives, which may be past its server (a handler
+  // holding a stream). First, so that it goes last.
+  std::shared_ptr<const void> server_state;
   uint64_t id = 0;
   UniqueFd sock;
   UniqueFd eventfd;

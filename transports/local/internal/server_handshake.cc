@@ -26,6 +26,7 @@ absl::StatusOr<std::shared_ptr<Connection>> ServerHandshake(
     return layout.status();
   }
   auto c = std::make_shared<Connection>();
+  c->server_state = options.server_state;
   c->creds = creds;
   c->peer.transport = "local";
   c->peer.uid = creds.uid;

@@ -38,6 +38,9 @@ struct ServerHandshakeOptions {
   uint64_t max_request_bytes_per_connection = 0;
   uint64_t max_queued_reply_bytes_per_connection = 0;
   ServerBudgets* budgets = nullptr;  // Not owned; null = none.
+  // Owns `buffers`, `memfd_pool` and `budgets` where they are the
+  // server's; the connection keeps it (Connection::server_state).
+  std::shared_ptr<const void> server_state;
   // How long a memfd-mode record may wait, parked at the head of the
   // client's ring, for its payload memfd before the client is cut off
   // (Connection::memfd_parked_ns; no thread waits meanwhile).
