@@ -46,6 +46,7 @@ in::InterfaceInfo DescribeInterface(const InterfaceDescriptor& d) {
     mi->set_id(m.id);
     mi->set_kind(std::string(MethodKindName(m.kind)));
     mi->set_oneway(m.oneway);
+    mi->set_handles(m.handles);
     const pb::MethodDescriptor* pm =
         service == nullptr ? nullptr
                            : service->FindMethodByName(std::string(m.name));

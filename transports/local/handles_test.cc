@@ -500,6 +500,21 @@ TEST_F(HandlesTest, ATableTheHandlerDoesNotTakeWhollyCutsTheClientOff) {
   EXPECT_EQ(WaitForFds(peer_->pid(), baseline), baseline);
 }
 
+TEST_F(HandlesTest, DescriptorsForAMethodThatTakesNoneCutTheClientOff) {
+  // Stats is not a handle method (MethodDescriptor::handles is false): no
+  // field of its request can name a descriptor, so the server refuses the
+  // table before the handler runs.
+  const int baseline = CountFds(peer_->pid());
+  Fd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  EXPECT_THAT(CallWith(*channel_, 9, "", {null.get()}).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("takes no descriptors")));
+  const auto s = Stats(*channel_);
+  EXPECT_EQ(s.at("unreferenced"), 1u);
+  EXPECT_EQ(s.at("cut_off"), 1u);
+  EXPECT_EQ(WaitForFds(peer_->pid(), baseline), baseline);
+}
+
 TEST_F(HandlesTest, AsynchronousHandlersTakeAndGiveDescriptors) {
   const int baseline = CountFds(peer_->pid());
   absl::StatusOr<Fd> memfd = testing::MakeSealedMemfd("async");

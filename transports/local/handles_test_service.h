@@ -47,18 +47,18 @@
 namespace lpc::testing {
 
 inline constexpr MethodDescriptor kHandleMethods[] = {
-    {"ReadPipe", 1, false, MethodKind::kUnary},
-    {"WritePipe", 2, false, MethodKind::kUnary},
-    {"MakePipe", 3, false, MethodKind::kUnary},
-    {"MakeMemfd", 4, false, MethodKind::kUnary},
-    {"ReadMemfd", 5, false, MethodKind::kUnary},
-    {"Echo", 6, false, MethodKind::kUnary},
-    {"TakeFirst", 7, false, MethodKind::kUnary},
-    {"TooMany", 8, false, MethodKind::kUnary},
-    {"Stats", 9, false, MethodKind::kUnary},
-    {"AsyncEcho", 10, false, MethodKind::kUnary},
-    {"AsyncTakeFirst", 11, false, MethodKind::kUnary},
-    {"OnewayWrite", 12, true, MethodKind::kUnary},
+    {"ReadPipe", 1, false, MethodKind::kUnary, true},
+    {"WritePipe", 2, false, MethodKind::kUnary, true},
+    {"MakePipe", 3, false, MethodKind::kUnary, true},
+    {"MakeMemfd", 4, false, MethodKind::kUnary, true},
+    {"ReadMemfd", 5, false, MethodKind::kUnary, true},
+    {"Echo", 6, false, MethodKind::kUnary, true},
+    {"TakeFirst", 7, false, MethodKind::kUnary, true},
+    {"TooMany", 8, false, MethodKind::kUnary, true},
+    {"Stats", 9, false, MethodKind::kUnary, false},
+    {"AsyncEcho", 10, false, MethodKind::kUnary, true},
+    {"AsyncTakeFirst", 11, false, MethodKind::kUnary, true},
+    {"OnewayWrite", 12, true, MethodKind::kUnary, true},
 };
 
 inline const InterfaceDescriptor& HandlesDescriptor() {

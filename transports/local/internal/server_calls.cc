@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/call_context.h"
+#include "runtime/handles.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
 #include "transports/local/handle_errors.h"
@@ -301,13 +302,19 @@ void ServerCalls::RunCall(WorkItem& item) {
   const FrameHeader& h = item.msg.header;
   const bool oneway = item.msg.type() == MessageType::kOneway;
   c->ep->SetRunning(true);
+  // Descriptors sent with a call of a method that takes none: nothing in
+  // the message can reference them, so the client broke the protocol.
+  const bool unexpected_handles = !item.handles.empty() &&
+                                  item.method != nullptr &&
+                                  !item.method->descriptor->handles;
   if (!item.handles.empty() && item.ctx != nullptr) {
     // The request's table: the generated decoder takes its descriptors.
     std::vector<UniqueFd> fds = item.handles.Take();
     AdoptRequestHandles(*item.ctx, fds);
   }
   if (item.stream != nullptr ||
-      (item.method != nullptr && item.method->uses_start_call && !oneway &&
+      (!unexpected_handles && item.method != nullptr &&
+       item.method->uses_start_call && !oneway &&
        !item.method->descriptor->streaming())) {
     StartCall(item);
     return;
@@ -337,6 +344,10 @@ void ServerCalls::RunCall(WorkItem& item) {
   } else if (item.method->descriptor->streaming()) {
     s = absl::UnimplementedError(absl::StrCat(
         item.method->path, " is a streaming method: open a stream"));
+  } else if (unexpected_handles) {
+    s = ::lpc::internal::HandleProtocolError(
+        ::lpc::internal::kUnreferencedHandle,
+        absl::StrCat(item.method->path, " takes no descriptors"));
   } else {
     s = dispatcher_->DispatchBound(*item.iface, *item.method, *item.ctx,
                                    item.msg.payload, &response);
