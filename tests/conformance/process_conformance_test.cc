@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -106,46 +107,27 @@ class ProcessConformance final : public ConformanceTransport {
   std::string target_;
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Processes, ConformanceTest,
-    ::testing::Values(
-        ConformanceParam{"local",
-                         [] {
-                           return std::make_unique<ProcessConformance>(
-                               Kind::kLocal);
-                         }},
-        ConformanceParam{"grpc_unix",
-                         [] {
-                           return std::make_unique<ProcessConformance>(
-                               Kind::kGrpcUnix);
-                         }},
-        ConformanceParam{"grpc_tcp",
-                         [] {
-                           return std::make_unique<ProcessConformance>(
-                               Kind::kGrpcTcp);
-                         }}),
-    ConformanceParamName);
+// The server in another process, over each transport that crosses one.
+std::vector<ConformanceParam> Processes() {
+  std::vector<ConformanceParam> params;
+  for (auto [name, kind] : {std::pair{"local", Kind::kLocal},
+                            std::pair{"grpc_unix", Kind::kGrpcUnix},
+                            std::pair{"grpc_tcp", Kind::kGrpcTcp}}) {
+    params.push_back(ConformanceParam{name, [kind = kind] {
+      return std::make_unique<ProcessConformance>(kind);
+    }});
+  }
+  return params;
+}
+
+INSTANTIATE_TEST_SUITE_P(Processes, ConformanceTest,
+                         ::testing::ValuesIn(Processes()),
+                         ConformanceParamName);
 
 // The streaming cases.
-INSTANTIATE_TEST_SUITE_P(
-    Processes, StreamConformanceTest,
-    ::testing::Values(
-        ConformanceParam{"local",
-                         [] {
-                           return std::make_unique<ProcessConformance>(
-                               Kind::kLocal);
-                         }},
-        ConformanceParam{"grpc_unix",
-                         [] {
-                           return std::make_unique<ProcessConformance>(
-                               Kind::kGrpcUnix);
-                         }},
-        ConformanceParam{"grpc_tcp",
-                         [] {
-                           return std::make_unique<ProcessConformance>(
-                               Kind::kGrpcTcp);
-                         }}),
-    ConformanceParamName);
+INSTANTIATE_TEST_SUITE_P(Processes, StreamConformanceTest,
+                         ::testing::ValuesIn(Processes()),
+                         ConformanceParamName);
 
 }  // namespace
 }  // namespace lpc::conformance
