@@ -827,12 +827,22 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/void_field.idl
 )
 
+lpc_bazel_cc_library(lpc_runtime_call_context_access
+  PACKAGE runtime
+  NAME call_context_access
+  HDRS
+    runtime/internal/call_context_access.h
+  DEPS
+    lpc_runtime_core
+)
+
 lpc_bazel_cc_test(lpc_runtime_call_context_test
   PACKAGE runtime
   NAME call_context_test
   SRCS
     runtime/call_context_test.cc
   DEPS
+    lpc_runtime_call_context_access
     lpc_runtime
     lpc_testing_gtest_main
   SIZE medium
@@ -1009,6 +1019,7 @@ lpc_bazel_cc_library(lpc_runtime_inprocess
   HDRS
     runtime/inprocess.h
   DEPS
+    lpc_runtime_call_context_access
     lpc_runtime_handler_pool
     lpc_runtime
 )
@@ -1091,6 +1102,7 @@ lpc_bazel_cc_test(lpc_runtime_propagation_test
   SRCS
     runtime/propagation_test.cc
   DEPS
+    lpc_runtime_call_context_access
     lpc_runtime
     lpc_testing_gtest_main
   SIZE small
@@ -1108,6 +1120,7 @@ lpc_bazel_cc_library(lpc_runtime
     runtime/internal/serving_thread.h
     runtime/server.h
   DEPS
+    lpc_runtime_call_context_access
     lpc_runtime_core
     lpc_runtime_introspection_lpc
     SYSTEM:absl
@@ -1431,6 +1444,7 @@ lpc_bazel_cc_test(lpc_tests_propagation_deadline_test
   DEPS
     lpc_tests_propagation_propagation_lpc
     lpc_runtime
+    lpc_runtime_call_context_access
     lpc_runtime_config_proto
     lpc_runtime_inprocess
     lpc_testing_gtest_main
@@ -1923,6 +1937,7 @@ lpc_bazel_cc_library(lpc_tests_reliability_service
     tests/reliability/reliability_service.h
   DEPS
     lpc_runtime
+    lpc_runtime_call_context_access
     SYSTEM:absl
 )
 
@@ -2248,6 +2263,7 @@ lpc_bazel_cc_library(lpc_transports_grpc
     lpc_transports_grpc_internal
     lpc_transports_grpc_mapping
     lpc_runtime
+    lpc_runtime_call_context_access
     lpc_runtime_handler_pool
     SYSTEM:absl
     SYSTEM:grpcpp
@@ -2371,6 +2387,7 @@ lpc_bazel_cc_library(lpc_transports_grpc_internal
   DEPS
     lpc_transports_grpc_mapping
     lpc_runtime
+    lpc_runtime_call_context_access
     SYSTEM:absl
     SYSTEM:grpcpp
 )
@@ -2735,6 +2752,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_calls
     lpc_transports_local_internal_server_streams
     lpc_transports_local_internal_worker_pool
     lpc_runtime
+    lpc_runtime_call_context_access
     lpc_runtime_handler_pool
     lpc_transports_local_buffer_cache
     lpc_transports_local_doorbell
@@ -2759,6 +2777,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
     lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_fair_scheduler
     lpc_runtime
+    lpc_runtime_call_context_access
     lpc_transports_local_control_socket
     lpc_transports_local_handle_errors
     lpc_transports_local_doorbell
@@ -2821,6 +2840,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_streams
     lpc_transports_local_internal_server_connection
     lpc_transports_local_handle_errors
     lpc_runtime
+    lpc_runtime_call_context_access
     lpc_transports_local_endpoint
     lpc_transports_local_frame
     lpc_transports_local_metadata
@@ -3352,6 +3372,7 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
     transports/local/local_transport.h
   DEPS
     lpc_transports_local_local_transport_api
+    lpc_runtime_call_context_access
     lpc_transports_local_internal_call_handles
     lpc_transports_local_internal_client_connection
     lpc_transports_local_internal_client_handshake

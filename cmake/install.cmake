@@ -19,6 +19,11 @@ set(LPC_PUBLIC_TARGETS
   lpc_runtime_flags
   lpc_runtime_serve)
 
+# Headers of those libraries that are not installed: lpc's own internals
+# that no installed header includes (the transports' hooks on CallContext).
+set(LPC_UNINSTALLED_HDRS
+  runtime/internal/call_context_access.h)
+
 lpc_closure(closure ${LPC_PUBLIC_TARGETS})
 set(objects)
 set(system)
@@ -33,6 +38,7 @@ foreach(t IN LISTS closure)
   get_property(s GLOBAL PROPERTY LPC_SYSTEM_DEPS_${t})
   list(APPEND system ${s})
   get_property(hdrs GLOBAL PROPERTY LPC_HDRS_${t})
+  list(REMOVE_ITEM hdrs ${LPC_UNINSTALLED_HDRS})
   foreach(h IN LISTS hdrs)
     get_filename_component(dir "${h}" DIRECTORY)
     install(FILES "${CMAKE_SOURCE_DIR}/${h}"

@@ -71,6 +71,7 @@ struct PeerIdentity {
 using Metadata = std::multimap<std::string, std::string>;
 
 namespace internal {
+class CallContextAccess;
 class CancelState;
 class DeadlineTimer;
 class CallHandles;
@@ -147,9 +148,6 @@ class CallContext {
     peer_ = std::move(peer);
     peer_ref_ = nullptr;
   }
-  // Like set_peer, without a copy: `peer` must outlive this context
-  // (transports point it at their per-connection identity).
-  void set_peer_ref(const PeerIdentity* peer) { peer_ref_ = peer; }
 
   // The method being called, for logs and for handlers that serve several.
   const std::string& method_path() const {
@@ -159,23 +157,14 @@ class CallContext {
     method_path_ = std::move(path);
     method_path_ref_ = nullptr;
   }
-  // Like set_method_path, without a copy: `path` must outlive this context
-  // (transports point it at a per-connection or per-server cache).
-  void set_method_path_ref(const std::string* path) { method_path_ref_ = path; }
-
-  // For transports: like AddCancelCallback, but `fn` runs only on an
-  // explicit Cancel() (or a parent's cancellation), never when the deadline
-  // passes: the transport enforces the deadline itself and reports it as
-  // DEADLINE_EXCEEDED. Removed with RemoveCancelCallback.
-  uint64_t AddTransportCancelCallback(std::function<void()> fn);
-
-  // Shared with transports, so that a cancel arriving after the handler
-  // returned has something valid to touch. Created on first use: a call
-  // that is never cancelled and never asks for it allocates nothing for
-  // cancellation. Thread-safe.
-  std::shared_ptr<internal::CancelState> cancel_state() const;
 
  private:
+  // The transports' hooks (runtime/internal/call_context_access.h).
+  friend class internal::CallContextAccess;
+
+  // See CallContextAccess::AddTransportCancelCallback and cancel_state.
+  uint64_t AddTransportCancelCallback(std::function<void()> fn);
+  std::shared_ptr<internal::CancelState> cancel_state() const;
   internal::CancelState* EnsureCancelState() const;
   // set_deadline's slow path: a cancel state exists, and its deadline
   // callbacks (if any) follow the new deadline.

@@ -10,8 +10,11 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "runtime/internal/call_context_access.h"
 
 namespace lpc {
+
+using ::lpc::internal::CallContextAccess;
 namespace {
 
 TEST(CallContextTest, DeadlineUnsetUntilSet) {
@@ -98,8 +101,9 @@ TEST(CallContextTest, CancelStateIsSharedAndOutlivesTheContext) {
   std::shared_ptr<internal::CancelState> held;
   {
     CallContext ctx;
-    held = ctx.cancel_state();
-    EXPECT_EQ(ctx.cancel_state(), held);  // One state per context.
+    held = CallContextAccess::cancel_state(ctx);
+    // One state per context.
+    EXPECT_EQ(CallContextAccess::cancel_state(ctx), held);
     weak = held;
     held->Cancel();  // As a transport would on a CANCEL message.
     EXPECT_TRUE(ctx.WasCancelledExplicitly());
@@ -114,8 +118,8 @@ TEST(CallContextTest, ConcurrentFirstUseMakesOneCancelState) {
   for (int round = 0; round < 50; ++round) {
     CallContext ctx;
     std::shared_ptr<internal::CancelState> a, b;
-    std::thread t1([&] { a = ctx.cancel_state(); });
-    std::thread t2([&] { b = ctx.cancel_state(); });
+    std::thread t1([&] { a = CallContextAccess::cancel_state(ctx); });
+    std::thread t2([&] { b = CallContextAccess::cancel_state(ctx); });
     t1.join();
     t2.join();
     ASSERT_EQ(a, b) << round;
@@ -179,8 +183,8 @@ TEST(CallContextTest, MethodPathAndPeerByReference) {
   peer.transport = "local";
   peer.pid = 42;
   CallContext ctx;
-  ctx.set_method_path_ref(&path);
-  ctx.set_peer_ref(&peer);
+  CallContextAccess::SetMethodPathRef(ctx, &path);
+  CallContextAccess::SetPeerRef(ctx, &peer);
   EXPECT_EQ(ctx.method_path(), path);
   EXPECT_EQ(&ctx.method_path(), &path);
   EXPECT_EQ(ctx.peer().pid, 42);
@@ -196,10 +200,10 @@ TEST(CallContextTest, ExpireNowIsADeadlineNotACancel) {
   int deadline_runs = 0;
   int transport_runs = 0;
   ctx.AddCancelCallback([&] { ++deadline_runs; });
-  ctx.AddTransportCancelCallback([&] { ++transport_runs; });
+  CallContextAccess::AddTransportCancelCallback(ctx, [&] { ++transport_runs; });
   CallContext child(&ctx);
   EXPECT_FALSE(ctx.IsCancelled());
-  ctx.cancel_state()->ExpireNow();
+  CallContextAccess::ExpireNow(ctx);
   EXPECT_TRUE(ctx.IsCancelled());
   EXPECT_FALSE(ctx.WasCancelledExplicitly());
   EXPECT_EQ(deadline_runs, 1);
@@ -211,7 +215,7 @@ TEST(CallContextTest, ExpireNowIsADeadlineNotACancel) {
   // later Cancel() do not run the deadline callbacks again.
   ctx.AddCancelCallback([&] { ++deadline_runs; });
   EXPECT_EQ(deadline_runs, 2);
-  ctx.cancel_state()->ExpireNow();
+  CallContextAccess::ExpireNow(ctx);
   ctx.Cancel();
   EXPECT_EQ(deadline_runs, 2);
   EXPECT_EQ(transport_runs, 1);

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/internal/handler_pool.h"
 #include "runtime/handles.h"
 #include "runtime/internal/inprocess_server.h"
@@ -26,6 +27,8 @@
 #include "runtime/target.h"
 
 namespace lpc {
+
+using ::lpc::internal::CallContextAccess;
 
 using inprocess_internal::Expirable;
 using inprocess_internal::StreamCore;
@@ -62,7 +65,7 @@ const PeerIdentity& ProcessPeer() {
 void FillServerContext(const CallContext& client, CallContext* server) {
   server->set_deadline(client.deadline());
   server->metadata() = client.metadata();
-  server->set_peer_ref(&ProcessPeer());
+  CallContextAccess::SetPeerRef(*server, &ProcessPeer());
 }
 
 }  // namespace inprocess_internal

@@ -10,8 +10,11 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "runtime/call_context.h"
+#include "runtime/internal/call_context_access.h"
 
 namespace lpc {
+
+using ::lpc::internal::CallContextAccess;
 namespace {
 
 // A flag that a callback raises and a test waits for, with a deadline.
@@ -72,7 +75,8 @@ TEST(DeadlineCallbackTest, TransportCallbacksRunOnlyOnCancel) {
   ctx.set_timeout(absl::Milliseconds(10));
   Flag user;
   std::atomic<int> transport{0};
-  ctx.AddTransportCancelCallback([&] { transport.fetch_add(1); });
+  CallContextAccess::AddTransportCancelCallback(
+      ctx, [&] { transport.fetch_add(1); });
   ctx.AddCancelCallback([&] { user.Raise(); });
   ASSERT_TRUE(user.WaitFor());
   EXPECT_EQ(transport.load(), 0);
@@ -166,7 +170,8 @@ TEST(ParentContextTest, ParentCancelReachesChildAndGrandchild) {
   CallContext grandchild(&child);
   Flag ran;
   grandchild.AddCancelCallback([&] { ran.Raise(); });
-  grandchild.AddTransportCancelCallback([&] { ran.Raise(); });
+  CallContextAccess::AddTransportCancelCallback(grandchild,
+                                                [&] { ran.Raise(); });
   EXPECT_FALSE(grandchild.IsCancelled());
   parent.Cancel();
   EXPECT_TRUE(child.WasCancelledExplicitly());
@@ -203,7 +208,8 @@ TEST(ParentContextTest, ParentDestroyedFirstLeavesTheChildWorking) {
   std::shared_ptr<internal::CancelState> transport_side;
   auto parent = std::make_unique<CallContext>();
   parent->set_timeout(absl::Seconds(30));
-  transport_side = parent->cancel_state();  // As a server transport holds it.
+  transport_side = CallContextAccess::cancel_state(
+      *parent);  // As a server transport holds it.
   CallContext child(parent.get());
   const absl::Time inherited = child.deadline();
   parent.reset();
@@ -233,7 +239,8 @@ TEST(ParentContextTest, CancelRacesChildDestruction) {
     std::atomic<int> runs{0};
     for (int i = 0; i < 8; ++i) {
       children.push_back(std::make_unique<CallContext>(&parent));
-      children.back()->AddTransportCancelCallback([&] { runs.fetch_add(1); });
+      CallContextAccess::AddTransportCancelCallback(*children.back(),
+                                                    [&] { runs.fetch_add(1); });
     }
     std::thread killer([&] { children.clear(); });
     parent.Cancel();
@@ -247,7 +254,8 @@ TEST(ParentContextTest, ChildDestroyedInsideItsOwnCancelCallback) {
   // context at once (an async call's `done`), run by the parent's cancel.
   CallContext parent;
   auto* child = new CallContext(&parent);
-  child->AddTransportCancelCallback([child] { delete child; });
+  CallContextAccess::AddTransportCancelCallback(*child,
+                                                [child] { delete child; });
   parent.Cancel();  // Must not touch the child (or its state) afterwards.
   SUCCEED();
 }

@@ -6,10 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/interceptor.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/internal/introspection_service.h"
 #include "runtime/internal/serving_thread.h"
 
 namespace lpc {
+
+using ::lpc::internal::CallContextAccess;
 
 Server::Server(ServerOptions options) : options_(std::move(options)) {}
 
@@ -276,7 +279,8 @@ absl::Status Server::RunBound(const BoundInterface& iface,
           "request of ", request.size(), " bytes exceeds the server's limit of ",
           options_.max_message_size, " bytes"));
     }
-    if (ctx.method_path().empty()) ctx.set_method_path_ref(&method.path);
+    if (ctx.method_path().empty())
+      CallContextAccess::SetMethodPathRef(ctx, &method.path);
     absl::Status s = services_[iface.service_index]->Dispatch(
         method.descriptor->id, ctx, request, response);
     if (s.ok() && response->size() > options_.max_message_size) {
@@ -301,7 +305,8 @@ void Server::StartCall(const BoundInterface& iface,
   }
   calls_.fetch_add(1, std::memory_order_relaxed);
   CallContext& ctx = call->context();
-  if (ctx.method_path().empty()) ctx.set_method_path_ref(&method.path);
+  if (ctx.method_path().empty())
+    CallContextAccess::SetMethodPathRef(ctx, &method.path);
   services_[iface.service_index]->StartCall(method.descriptor->id,
                                             std::move(call));
 }

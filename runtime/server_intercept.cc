@@ -12,9 +12,12 @@
 #include "absl/time/clock.h"
 #include "runtime/channel.h"
 #include "runtime/interceptor.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/server.h"
 
 namespace lpc {
+
+using ::lpc::internal::CallContextAccess;
 namespace {
 
 using Interceptors = std::vector<std::shared_ptr<ServerInterceptor>>;
@@ -127,7 +130,8 @@ absl::Status Server::DispatchIntercepted(const BoundInterface& iface,
                                          std::string* response) {
   const InterceptedCall call{iface.descriptor, method.descriptor, method.path,
                              absl::Now()};
-  if (ctx.method_path().empty()) ctx.set_method_path_ref(&method.path);
+  if (ctx.method_path().empty())
+    CallContextAccess::SetMethodPathRef(ctx, &method.path);
   absl::Status status;
   const size_t started = RunStarts(interceptors_, call, ctx, &status);
   CallStats stats;
@@ -157,7 +161,8 @@ void Server::StartCallIntercepted(const BoundInterface& iface,
                                   std::shared_ptr<ServerStream> call) {
   calls_.fetch_add(1, std::memory_order_relaxed);
   CallContext& ctx = call->context();
-  if (ctx.method_path().empty()) ctx.set_method_path_ref(&method.path);
+  if (ctx.method_path().empty())
+    CallContextAccess::SetMethodPathRef(ctx, &method.path);
   const InterceptedCall info{iface.descriptor, method.descriptor, method.path,
                              absl::Now()};
   absl::Status status;

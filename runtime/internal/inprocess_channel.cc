@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/internal/inprocess_server.h"
 #include "runtime/mutex.h"
 
 namespace lpc::inprocess_internal {
+
+using ::lpc::internal::CallContextAccess;
 namespace {
 
 using ReadResult = absl::StatusOr<std::optional<std::string>>;
@@ -139,13 +142,14 @@ class InProcessChannel final : public Channel {
       call->wants_reply = true;
       // Register for cancellation before the call can complete.
       std::weak_ptr<InProcessCall> weak = call;
-      call->cancel_handle = ctx->AddTransportCancelCallback([weak] {
-        if (auto c = weak.lock()) {
-          c->Complete(absl::CancelledError("call cancelled by the client"),
-                      nullptr);
-          c->server_ctx.Cancel();
-        }
-      });
+      call->cancel_handle =
+          CallContextAccess::AddTransportCancelCallback(*ctx, [weak] {
+            if (auto c = weak.lock()) {
+              c->Complete(absl::CancelledError("call cancelled by the client"),
+                          nullptr);
+              c->server_ctx.Cancel();
+            }
+          });
     }
     s = transport->StartUnary(call);
     if (!s.ok()) {

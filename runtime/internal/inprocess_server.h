@@ -15,6 +15,7 @@
 #include "runtime/call_context.h"
 #include "runtime/channel.h"
 #include "runtime/handles.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/internal/inprocess_stream.h"
 #include "runtime/server.h"
 
@@ -84,7 +85,7 @@ struct InProcessCall final : public Expirable {
     if (done.load()) return;
     Complete(absl::DeadlineExceededError("deadline exceeded"), nullptr);
     // A deadline, not a cancel: the handler and its children see one.
-    server_ctx.cancel_state()->ExpireNow();
+    internal::CallContextAccess::ExpireNow(server_ctx);
   }
 };
 

@@ -5,8 +5,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/call_context_access.h"
 
 namespace lpc::inprocess_internal {
+
+using ::lpc::internal::CallContextAccess;
 
 using ReadResult = absl::StatusOr<std::optional<std::string>>;
 
@@ -18,11 +21,12 @@ StreamCore::~StreamCore() = default;
 
 void StreamCore::WatchClientCancel() {
   std::weak_ptr<StreamCore> weak = weak_from_this();
-  cancel_handle_ = client_ctx_->AddTransportCancelCallback([weak] {
-    if (auto core = weak.lock()) {
-      core->Abort(absl::CancelledError("call cancelled by the client"));
-    }
-  });
+  cancel_handle_ =
+      CallContextAccess::AddTransportCancelCallback(*client_ctx_, [weak] {
+        if (auto core = weak.lock()) {
+          core->Abort(absl::CancelledError("call cancelled by the client"));
+        }
+      });
 }
 
 bool StreamCore::Fits(const Flow& flow, const StreamWindow& window) {
@@ -275,7 +279,7 @@ void StreamCore::Abort(absl::Status status) {
   // The context first: a handler woken by a failed Read or Write sees
   // that it was cancelled (or, at the deadline, expired: not a cancel).
   if (absl::IsDeadlineExceeded(status)) {
-    server_ctx_.cancel_state()->ExpireNow();
+    CallContextAccess::ExpireNow(server_ctx_);
   } else {
     server_ctx_.Cancel();
   }

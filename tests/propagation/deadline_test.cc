@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "runtime/inprocess.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/server.h"
 #include "tests/propagation/propagation.lpc.h"
 #include "transports/connect.h"
@@ -69,11 +70,13 @@ class HopImpl final : public HopService {
     std::mutex mu;
     std::condition_variable cv;
     bool cancel_seen = false;
-    const uint64_t handle = ctx.AddTransportCancelCallback([&] {
-      std::lock_guard<std::mutex> lock(mu);
-      cancel_seen = true;
-      cv.notify_all();
-    });
+    const uint64_t handle =
+        ::lpc::internal::CallContextAccess::AddTransportCancelCallback(
+            ctx, [&] {
+              std::lock_guard<std::mutex> lock(mu);
+              cancel_seen = true;
+              cv.notify_all();
+            });
     {
       std::unique_lock<std::mutex> lock(mu);
       cv.wait_for(lock, std::chrono::milliseconds(300),

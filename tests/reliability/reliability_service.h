@@ -29,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/service.h"
 
 namespace lpc::reliability {
@@ -67,7 +68,7 @@ class RelService final : public Service {
     running_.fetch_add(1);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      states_.push_back(ctx.cancel_state());
+      states_.push_back(lpc::internal::CallContextAccess::cancel_state(ctx));
       // Compacted once it doubles past what was alive last time: a
       // weak_ptr keeps its whole make_shared block allocated, so a fixed
       // threshold would make the server's RSS climb between compactions.

@@ -1,6 +1,12 @@
 // GrpcChannel: lpc calls as generic unary gRPC calls, and the "grpc" scheme.
 #include "transports/grpc/grpc_channel.h"
 
+#include <grpc/grpc.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
 #include <algorithm>
 #include <climits>
 #include <condition_variable>
@@ -10,14 +16,9 @@
 #include <thread>
 #include <utility>
 
-#include <grpc/grpc.h>
-#include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/target.h"
 #include "runtime/handles.h"
 #include "transports/grpc/internal/client_call.h"
@@ -26,6 +27,8 @@
 #include "transports/grpc/mapping.h"
 
 namespace lpc {
+
+using ::lpc::internal::CallContextAccess;
 
 using grpc_transport::CallbackScope;
 using grpc_transport::CallToken;
@@ -329,9 +332,11 @@ void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
   // gRPC remembers a cancel that comes before the call starts, so the
   // callback may be registered first.
   std::weak_ptr<ClientCall> weak = call;
-  call->cancel_handle = ctx->AddTransportCancelCallback([weak] {
-    if (std::shared_ptr<ClientCall> c = weak.lock()) c->grpc_ctx.TryCancel();
-  });
+  call->cancel_handle =
+      CallContextAccess::AddTransportCancelCallback(*ctx, [weak] {
+        if (std::shared_ptr<ClientCall> c = weak.lock())
+          c->grpc_ctx.TryCancel();
+      });
   ClientCall* raw = call.get();
   grpc::GenericStub(channel_).UnaryCall(
       &raw->grpc_ctx, iface.MethodPath(method), grpc::StubOptions(),

@@ -19,6 +19,15 @@
 // gRPC calls OnDone after that, which releases the reactor.
 #include "transports/grpc/grpc_server.h"
 
+#include <grpc/grpc.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/auth_context.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_callback.h>
+
 #include <algorithm>
 #include <climits>
 #include <condition_variable>
@@ -28,19 +37,11 @@
 #include <unordered_map>
 #include <utility>
 
-#include <grpc/grpc.h>
-#include <grpcpp/generic/async_generic_service.h>
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/security/auth_context.h>
-#include <grpcpp/server_builder.h>
-#include <grpcpp/support/server_callback.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/handles.h"
 #include "runtime/channel.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/internal/handler_pool.h"
 #include "runtime/internal/serving_thread.h"
 #include "transports/grpc/internal/server_call.h"
@@ -49,6 +50,8 @@
 #include "transports/grpc/mapping.h"
 
 namespace lpc {
+
+using ::lpc::internal::CallContextAccess;
 
 using grpc_transport::FromByteBuffer;
 using grpc_transport::FromGrpcDeadline;
@@ -264,7 +267,7 @@ absl::Status GrpcServerTransport::Impl::OnNewCall(
   call->uses_stream = route->method->uses_start_call && !method->oneway;
   CallContext& ctx = call->ctx;
   call->SetDeadline(FromGrpcDeadline(g.deadline()));
-  ctx.set_method_path_ref(&route->method->path);
+  CallContextAccess::SetMethodPathRef(ctx, &route->method->path);
   for (const auto& [key, value] : client_metadata) {
     std::string_view k = ToStringView(key);
     if (IsReservedMetadataKey(k)) continue;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/mutex.h"
 #include "runtime/target.h"
 #include "transports/local/doorbell.h"
@@ -26,6 +27,8 @@
 #include "transports/local/metadata.h"
 
 namespace lpc::local {
+
+using ::lpc::internal::CallContextAccess;
 namespace {
 
 using internal::ClientConnection;
@@ -72,7 +75,7 @@ class LocalChannel final : public Channel {
           // Raw pointer (no heap for the std::function): removed below,
           // while `conn` is held, and removal waits for a running callback.
           ClientConnection* c = conn.get();
-          handle = ctx->AddTransportCancelCallback([c, id] {
+          handle = CallContextAccess::AddTransportCancelCallback(*ctx, [c, id] {
             c->CompleteAndCancel(id, absl::CancelledError("call cancelled"));
             c->WakeLeader();
           });
@@ -256,9 +259,10 @@ class LocalChannel final : public Channel {
       ClientConnection* raw = conn->get();
       const uint64_t id = async_id;
       // The CANCEL goes out before `done` runs (CompleteAndCancel).
-      call->cancel_handle = ctx->AddTransportCancelCallback([raw, id] {
-        raw->CompleteAndCancel(id, absl::CancelledError("call cancelled"));
-      });
+      call->cancel_handle =
+          CallContextAccess::AddTransportCancelCallback(*ctx, [raw, id] {
+            raw->CompleteAndCancel(id, absl::CancelledError("call cancelled"));
+          });
     }
     absl::StatusOr<uint32_t> slot = c.Register(call, &iface);
     if (absl::IsNotFound(slot.status())) {  // First call of this interface.

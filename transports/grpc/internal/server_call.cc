@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/internal/call_context_access.h"
 #include "transports/grpc/mapping.h"
 
 namespace lpc::grpc_transport {
@@ -54,7 +55,7 @@ bool ServerCall::DeadlinePassed() const {
 
 void ServerCall::EndContext(bool deadline_passed) {
   if (deadline_passed) {
-    ctx.cancel_state()->ExpireNow();
+    ::lpc::internal::CallContextAccess::ExpireNow(ctx);
   } else {
     ctx.Cancel();
   }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/call_context.h"
 #include "runtime/handles.h"
+#include "runtime/internal/call_context_access.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
 #include "transports/local/handle_errors.h"
@@ -18,6 +19,8 @@
 #include "transports/local/metadata.h"
 
 namespace lpc::local::internal {
+
+using ::lpc::internal::CallContextAccess;
 namespace {
 
 // LocalPortOptions::spin = InfiniteDuration spins at most this long for a
@@ -260,7 +263,8 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
       }
       item.conn = c;
       item.handles = std::move(handles);
-      item.ctx->set_peer_ref(&c->peer);  // As long as the item holds `c`.
+      CallContextAccess::SetPeerRef(
+          *item.ctx, &c->peer);  // As long as the item holds `c`.
       item.charge = ByteCharge(&c->request_bytes, &budgets_.request_bytes,
                                msg.payload.capacity());
       item.msg = std::move(msg);

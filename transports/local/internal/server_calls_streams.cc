@@ -9,11 +9,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/call_context_access.h"
 #include "transports/local/frame.h"
 #include "transports/local/internal/server_calls.h"
 #include "transports/local/metadata.h"
 
 namespace lpc::local::internal {
+
+using ::lpc::internal::CallContextAccess;
 
 void ServerCalls::StreamProtocolError(const std::shared_ptr<Connection>& c,
                                       StreamError e, uint64_t id) {
@@ -102,7 +105,8 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
   item.ctx->set_deadline(FromMonotonicDeadlineNs(
       h.deadline_ns, absl::FromUnixNanos(wall_anchor_unix_ns_.load(
                          std::memory_order_relaxed))));
-  item.ctx->set_peer_ref(&c->peer);  // As long as the stream holds `c`.
+  CallContextAccess::SetPeerRef(*item.ctx,
+                                &c->peer);  // As long as the stream holds `c`.
 
   const ServerOptions& so = dispatcher_->options();
   LocalServerStream::Config config;

@@ -9,12 +9,15 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/call_context_access.h"
 #include "transports/local/control_socket.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/handle_errors.h"
 #include "transports/local/internal/fd_closer.h"
 
 namespace lpc::local::internal {
+
+using ::lpc::internal::CallContextAccess;
 
 size_t MaxStashedFds(const SectionGeometry& g) {
   return size_t{g.request_slots} + 16;
@@ -186,7 +189,7 @@ bool Connection::Cancel(uint64_t id, bool by_socket, uint32_t max_in_flight) {
     MutexLock lock(&state_mu);
     auto it = in_flight_.find(id);
     if (it != in_flight_.end()) {
-      cancel = it->second.ctx->cancel_state();
+      cancel = CallContextAccess::cancel_state(*it->second.ctx);
       deadline = it->second.ctx->deadline();
     } else if (!by_socket || early_cancels_.count(id) != 0) {
       ignored = true;
@@ -237,11 +240,11 @@ Connection::StopCalls(bool closing) {
   std::vector<std::shared_ptr<::lpc::internal::CancelState>> cancels;
   MutexLock lock(&state_mu);
   for (auto& [id, rec] : in_flight_) {
-    cancels.push_back(rec.ctx->cancel_state());
+    cancels.push_back(CallContextAccess::cancel_state(*rec.ctx));
   }
   if (closing) {
     for (auto& [serial, ctx] : oneway_calls_) {
-      cancels.push_back(ctx->cancel_state());
+      cancels.push_back(CallContextAccess::cancel_state(*ctx));
     }
     for (Stashed& e : memfd_stash_) FdCloser::Get().Close(std::move(e.fd));
     memfd_stash_.clear();
@@ -261,11 +264,11 @@ void Connection::AnswerAll(
   for (auto& [id, rec] : in_flight_) {
     if (!rec.answered) {
       rec.answered = true;
-      unanswered->emplace_back(id, rec.ctx->cancel_state());
+      unanswered->emplace_back(id, CallContextAccess::cancel_state(*rec.ctx));
     }
   }
   for (auto& [serial, ctx] : oneway_calls_) {
-    oneway->push_back(ctx->cancel_state());
+    oneway->push_back(CallContextAccess::cancel_state(*ctx));
   }
 }
 

@@ -29,11 +29,12 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/call_context.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/mutex.h"
 #include "runtime/server.h"
-#include "transports/local/internal/budget.h"
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
+#include "transports/local/internal/budget.h"
 #include "transports/local/internal/fair_scheduler.h"
 #include "transports/local/internal/stream_table.h"
 #include "transports/local/local_transport.h"
@@ -486,7 +487,8 @@ inline Registered Connection::Register(const FrameHeader& h, bool oneway,
   item.method = item.iface->FindMethod(h.method_id);
   if (item.method != nullptr) {
     // The Server's, which outlives its transports.
-    item.ctx->set_method_path_ref(&item.method->path);
+    lpc::internal::CallContextAccess::SetMethodPathRef(*item.ctx,
+                                                       &item.method->path);
   }
   if (!oneway) {
     in_flight_.emplace(h.message_id, CallRecord{item.ctx.get(), false});

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/internal/call_context_access.h"
 #include "transports/local/handle_errors.h"
 #include "transports/local/internal/call_handles.h"
 #include "transports/local/internal/fd_closer.h"
@@ -369,7 +370,7 @@ void LocalServerStream::End(const absl::Status& why, bool send) {
   // marked expired, not cancelled: the handler and its children see a
   // deadline.
   if (absl::IsDeadlineExceeded(why)) {
-    ctx_->cancel_state()->ExpireNow();
+    ::lpc::internal::CallContextAccess::ExpireNow(*ctx_);
   } else {
     ctx_->Cancel();
   }
