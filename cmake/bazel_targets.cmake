@@ -901,6 +901,32 @@ lpc_bazel_cc_test(lpc_runtime_config_test
     notsan
 )
 
+lpc_bazel_cc_library(lpc_runtime_context_handle
+  PACKAGE runtime
+  NAME context_handle
+  SRCS
+    runtime/context_handle.cc
+  HDRS
+    runtime/context_handle.h
+  DEPS
+    lpc_runtime_call_context_access
+    lpc_runtime_core
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_test(lpc_runtime_context_handle_test
+  PACKAGE runtime
+  NAME context_handle_test
+  SRCS
+    runtime/context_handle_test.cc
+  DEPS
+    lpc_runtime_call_context_access
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_runtime_core
   PACKAGE runtime
   NAME core
@@ -1121,6 +1147,7 @@ lpc_bazel_cc_library(lpc_runtime
     runtime/server.h
   DEPS
     lpc_runtime_call_context_access
+    lpc_runtime_context_handle
     lpc_runtime_core
     lpc_runtime_introspection_lpc
     SYSTEM:absl

@@ -70,6 +70,8 @@ struct PeerIdentity {
 // Keys starting with "lpc-" are reserved for the runtime.
 using Metadata = std::multimap<std::string, std::string>;
 
+class ContextTable;
+
 namespace internal {
 class CallContextAccess;
 class CancelState;
@@ -192,6 +194,9 @@ class CallContext {
   // method uses them.
   friend class internal::CallHandles;
   std::unique_ptr<internal::CallHandleTables> handles_;
+  // The client connection's context handles (server side; see
+  // runtime/context_handle.h).
+  std::shared_ptr<ContextTable> context_table_;
 };
 
 namespace internal {

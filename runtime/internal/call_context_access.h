@@ -55,6 +55,17 @@ class CallContextAccess {
   static void ExpireNow(const CallContext& ctx) {
     ctx.cancel_state()->ExpireNow();
   }
+
+  // For server transports: the context handles of the client connection
+  // (local), channel (in-process) or lease (gRPC) that the call came in on
+  // (runtime/context_handle.h). The context shares ownership of the table.
+  static void SetContextTable(CallContext& ctx,
+                              std::shared_ptr<ContextTable> table) {
+    ctx.context_table_ = std::move(table);
+  }
+  static ContextTable* context_table(const CallContext& ctx) {
+    return ctx.context_table_.get();
+  }
 };
 
 }  // namespace lpc::internal

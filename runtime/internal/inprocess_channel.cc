@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/internal/call_context_access.h"
+#include "runtime/context_handle.h"
+#include "runtime/internal/call_context_access.h"
 #include "runtime/internal/inprocess_server.h"
 #include "runtime/mutex.h"
 
@@ -24,6 +26,8 @@ class InProcessChannel final : public Channel {
   InProcessChannel(std::weak_ptr<InProcessServer> transport,
                    ChannelOptions options)
       : Channel(std::move(options)), transport_(std::move(transport)) {}
+  // The channel is the in-process client: its contexts run down with it.
+  ~InProcessChannel() override { contexts_->RundownAll(); }
 
   void StartCall(const InterfaceDescriptor& iface,
                  const MethodDescriptor& method, CallContext* ctx,
@@ -67,6 +71,7 @@ class InProcessChannel final : public Channel {
       return MakeClientStream(std::move(core));
     }
     FillServerContext(*ctx, &core->server_ctx());
+    internal::CallContextAccess::SetContextTable(core->server_ctx(), contexts_);
     core->WatchClientCancel();
     std::shared_ptr<ClientStream> client =
         MakeClientStream(core);
@@ -126,6 +131,7 @@ class InProcessChannel final : public Channel {
     call->method = m;
     call->request = std::move(request);
     FillServerContext(*ctx, &call->server_ctx);
+    internal::CallContextAccess::SetContextTable(call->server_ctx, contexts_);
     if (method.handles) {
       // Duplicated, as a local peer would receive them: the caller's table
       // is its own (docs/handles.md).
@@ -171,6 +177,7 @@ class InProcessChannel final : public Channel {
                                              transport.Limits(options()),
                                              transport.host());
     FillServerContext(*ctx, &core->server_ctx());
+    internal::CallContextAccess::SetContextTable(core->server_ctx(), contexts_);
     core->ClientWrite(std::move(request), [](absl::Status) {});
     core->ClientWritesDone();
     if (wants_reply) {
@@ -250,6 +257,9 @@ class InProcessChannel final : public Channel {
   }
 
   const std::weak_ptr<InProcessServer> transport_;
+  // The contexts the server opened for this channel (its one client).
+  const std::shared_ptr<ContextTable> contexts_ =
+      std::make_shared<ContextTable>();
   Mutex mu_;  // Guards cache_.
   // Entries are never removed, so last_ stays valid.
   std::vector<std::unique_ptr<CachedBinding>> cache_ ABSL_GUARDED_BY(mu_);
