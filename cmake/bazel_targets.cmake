@@ -55,6 +55,22 @@ lpc_bazel_cc_test(lpc_codegen_compiler_test
     SRC:codegen/testdata/test_types.idl
 )
 
+lpc_bazel_cc_test(lpc_codegen_context_handle_test
+  PACKAGE codegen
+  NAME context_handle_test
+  SRCS
+    codegen/context_handle_test.cc
+  DEPS
+    lpc_codegen_test_service_lpc
+    lpc_runtime
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_codegen_generated_code_test
   PACKAGE codegen
   NAME generated_code_test
@@ -544,6 +560,13 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
     SRC:tests/idl_errors/const_out_of_range.idl
     SRC:tests/idl_errors/const_struct_type.idl
     SRC:tests/idl_errors/const_type_mismatch.idl
+    SRC:tests/idl_errors/context_as_const.idl
+    SRC:tests/idl_errors/context_duplicate.idl
+    SRC:tests/idl_errors/context_in_map.idl
+    SRC:tests/idl_errors/context_in_sequence.idl
+    SRC:tests/idl_errors/context_in_stream.idl
+    SRC:tests/idl_errors/context_missing_name.idl
+    SRC:tests/idl_errors/context_undeclared.idl
     SRC:tests/idl_errors/cpp_keyword_method.idl
     SRC:tests/idl_errors/cpp_keyword_name.idl
     SRC:tests/idl_errors/duplicate_enumerator.idl
@@ -735,6 +758,13 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/const_out_of_range.idl
     SRC:tests/idl_errors/const_struct_type.idl
     SRC:tests/idl_errors/const_type_mismatch.idl
+    SRC:tests/idl_errors/context_as_const.idl
+    SRC:tests/idl_errors/context_duplicate.idl
+    SRC:tests/idl_errors/context_in_map.idl
+    SRC:tests/idl_errors/context_in_sequence.idl
+    SRC:tests/idl_errors/context_in_stream.idl
+    SRC:tests/idl_errors/context_missing_name.idl
+    SRC:tests/idl_errors/context_undeclared.idl
     SRC:tests/idl_errors/cpp_keyword_method.idl
     SRC:tests/idl_errors/cpp_keyword_name.idl
     SRC:tests/idl_errors/duplicate_enumerator.idl

@@ -24,6 +24,7 @@ struct SourceLocation {
   int column = 0;    // 1-based, in bytes.
 };
 
+struct ContextDecl;
 struct EnumDecl;
 struct StructDecl;
 
@@ -56,6 +57,9 @@ struct TypeRef {
     // handle, handle<memfd>, ...: a file descriptor (docs/handles.md);
     // `handle_kind` says which.
     kHandle,
+    // A context handle type (`context Session;`): written as a name, set by
+    // semantic analysis, with `resolved_context`.
+    kContext,
   };
   // What a kHandle requires of its descriptor.
   enum class HandleKind { kAny, kMemfd, kSealedMemfd, kPipe, kSocket, kFile };
@@ -66,6 +70,8 @@ struct TypeRef {
   // Set by semantic analysis for kNamed; exactly one is non-null.
   const EnumDecl* resolved_enum = nullptr;
   const StructDecl* resolved_struct = nullptr;
+  // Set by semantic analysis for kContext.
+  const ContextDecl* resolved_context = nullptr;
   SourceLocation loc;
 };
 
@@ -78,6 +84,14 @@ struct ConstDecl {
   TypeRef type;           // A scalar, string, or enum type.
   ConstValue value;       // For enum-typed constants: the enumerator's int64.
   std::string doc;        // Leading comment text, without comment markers.
+  SourceLocation loc;
+};
+
+// `context Name;` at file scope: a context handle type (docs/handles.md).
+struct ContextDecl {
+  std::string name;
+  std::string full_name;
+  std::string doc;
   SourceLocation loc;
 };
 
@@ -216,6 +230,7 @@ struct File {
   std::vector<std::unique_ptr<EnumDecl>> enums;
   std::vector<std::unique_ptr<StructDecl>> structs;
   std::vector<std::unique_ptr<InterfaceDecl>> interfaces;
+  std::vector<std::unique_ptr<ContextDecl>> contexts;
   std::string doc;  // The comment block before `package`, if any.
 };
 

@@ -106,6 +106,11 @@ std::string TypeToString(const TypeRef& type) {
     case Kind::kOptional: return "optional<" + arg(0) + ">";
     case Kind::kStream: return "stream<" + arg(0) + ">";
     case Kind::kHandle: return HandleTypeName(type.handle_kind);
+    case Kind::kContext:
+      if (type.resolved_context != nullptr) {
+        return type.resolved_context->full_name;
+      }
+      return type.name;
     case Kind::kNamed:
       if (type.resolved_struct != nullptr) return type.resolved_struct->full_name;
       if (type.resolved_enum != nullptr) return type.resolved_enum->full_name;

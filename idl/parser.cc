@@ -83,6 +83,8 @@ bool Parser::Run() {
       if (!ParseStruct(std::move(doc), &file.structs, 1)) return false;
     } else if (tok_.IsWord("interface") || tok_.Is('[')) {
       if (!ParseInterface(std::move(doc), &file.interfaces)) return false;
+    } else if (tok_.IsWord("context")) {
+      if (!ParseContext(std::move(doc), &file.contexts)) return false;
     } else {
       return Error(tok_, "expected a declaration (const, enum, struct or "
                          "interface) but found " + DescribeToken(tok_));

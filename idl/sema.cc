@@ -126,6 +126,10 @@ void FileAnalysis::BuildFileScope() {
   for (auto& s : file_.structs) {
     pending.push_back({s->name, {Symbol::Kind::kStruct, s.get(), s->loc}});
   }
+  for (auto& c : file_.contexts) {
+    c->full_name = prefix + c->name;
+    pending.push_back({c->name, {Symbol::Kind::kContext, c.get(), c->loc}});
+  }
   for (auto& i : file_.interfaces) {
     i->full_name = prefix + i->name;
     pending.push_back(

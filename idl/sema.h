@@ -38,7 +38,9 @@ class Analyzer {
 
   // One declared name in a scope.
   struct Symbol {
-    enum class Kind { kStruct, kEnum, kInterface, kConst, kEnumerator };
+    enum class Kind {
+      kStruct, kEnum, kInterface, kConst, kEnumerator, kContext
+    };
     Kind kind = Kind::kStruct;
     const void* decl = nullptr;
     SourceLocation loc;

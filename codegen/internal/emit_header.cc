@@ -260,6 +260,9 @@ void Emitter::EmitHeader() {
         "runtime/service.h"}) {
     h_ += "#include \"" + std::string(inc) + "\"\n";
   }
+  if (!file_.contexts.empty()) {
+    h_ += "#include \"runtime/context_handle.h\"\n";
+  }
   if (AnyHandles()) {
     h_ += "#include \"runtime/fd.h\"\n#include \"runtime/handles.h\"\n";
   }
@@ -294,6 +297,22 @@ void Emitter::EmitHeader() {
     });
   }
   h_ += "\n}  // namespace lpc_internal\n\n";
+
+  // Context handle types (runtime/context_handle.h): each a distinct
+  // lpc::ContextHandle, told apart by its tag.
+  if (!file_.contexts.empty()) {
+    h_ += "namespace lpc_internal {\n";
+    for (const auto& c : file_.contexts) {
+      h_ += "struct " + c->name + "_ContextTag;\n";
+    }
+    h_ += "}  // namespace lpc_internal\n\n";
+    for (const auto& c : file_.contexts) {
+      h_ += Comment(c->doc, 0);
+      h_ += "using " + c->name + " = ::lpc::ContextHandle<lpc_internal::" +
+            c->name + "_ContextTag>;\n";
+    }
+    h_ += "\n";
+  }
 
   for (const auto& iface : file_.interfaces) {
     EmitClientClass(*iface);

@@ -25,6 +25,9 @@ void Emitter::CollectTopLevelNames(const idl::File& f, std::set<const idl::File*
       }
     }
     for (const auto& c : f.consts) names->emplace(c->name, "const " + c->name);
+    for (const auto& c : f.contexts) {
+      names->emplace(c->name, "context " + c->name);
+    }
     for (const auto& i : f.interfaces) {
       for (const auto& m : i->methods) {
         for (const std::string& gen : GeneratedMessageNames(m)) {

@@ -67,6 +67,22 @@ std::string Emitter::CheckRangesFn(const idl::StructDecl* s) {
   return ns + "lpc_internal::CheckRanges";
 }
 
+std::string Emitter::ContextAlias(const TypeRef& t) {
+  if (t.resolved_context == nullptr) {
+    Error(t.loc, "context type '" + t.name + "' was not resolved");
+    return "void";
+  }
+  std::string out = "::";
+  for (char c : t.resolved_context->full_name) {
+    if (c == '.') {
+      out += "::";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string Emitter::CppType(const TypeRef& t) {
   switch (t.kind) {
     case Kind::kVoid: return "void";
@@ -97,6 +113,8 @@ std::string Emitter::CppType(const TypeRef& t) {
       return "void";
     case Kind::kHandle:
       return "::lpc::Fd";
+    case Kind::kContext:
+      return ContextAlias(t);
     case Kind::kStream:
       break;
   }
@@ -154,6 +172,7 @@ std::string Emitter::ElemValue(const TypeRef& t, const std::string& v) {
   if (t.kind == Kind::kNamed && t.resolved_enum != nullptr) {
     return "static_cast<" + EnumClass(t.resolved_enum) + ">(" + v + ")";
   }
+  if (t.kind == Kind::kContext) return ContextAlias(t) + "::FromWire(" + v + ")";
   return v;
 }
 
@@ -163,6 +182,7 @@ std::string Emitter::ProtoElem(const TypeRef& t, const std::string& v) {
     return std::string(is_signed ? "static_cast<int32_t>(" : "static_cast<uint32_t>(") +
            v + ")";
   }
+  if (t.kind == Kind::kContext) return v + ".wire_id()";
   return v;
 }
 

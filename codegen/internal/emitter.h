@@ -100,6 +100,8 @@ class Emitter {
   std::string CheckRangesFn(const idl::StructDecl* s);
 
   std::string CppType(const TypeRef& t);
+  // The generated alias of a context type: "::pkg::Session".
+  std::string ContextAlias(const TypeRef& t);
 
   static bool ByValue(const TypeRef& t);
 

@@ -369,6 +369,11 @@ class Checker {
       if (own) CheckReservedPrefix(c->name, what, c->loc);
       Declare(scope, c->name, what, own ? &c->loc : nullptr);
     }
+    for (const auto& c : f.contexts) {
+      std::string what = "context " + c->name;
+      if (own) CheckReservedPrefix(c->name, what, c->loc);
+      Declare(scope, c->name, what, own ? &c->loc : nullptr);
+    }
     for (const auto& i : f.interfaces) {
       std::string what = "interface " + i->name;
       const idl::SourceLocation* loc = own ? &i->loc : nullptr;

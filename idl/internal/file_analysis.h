@@ -98,6 +98,10 @@ class FileAnalysis {
   void CheckType(TypeRef* type, const std::vector<const void*>& chain,
                  bool allow_void, int depth, bool allow_stream = false);
 
+  // A stream's element type may not hold a context handle, at any depth.
+  void CheckNoContextInStream(const StructDecl* element,
+                              const SourceLocation& loc);
+
   void CheckConstType(ConstDecl* c, const std::vector<const void*>& chain);
 
   void ConvertConst(ConstDecl* c, const std::vector<const void*>& chain);

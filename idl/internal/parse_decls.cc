@@ -191,6 +191,19 @@ bool Parser::ParseStruct(std::string doc,
   return !failed_;
 }
 
+bool Parser::ParseContext(std::string doc,
+                          std::vector<std::unique_ptr<ContextDecl>>* out) {
+  Next();  // context
+  auto decl = std::make_unique<ContextDecl>();
+  decl->doc = std::move(doc);
+  if (!ExpectName("a context type name", &decl->name, &decl->loc)) {
+    return false;
+  }
+  if (!Expect(';')) return false;
+  out->push_back(std::move(decl));
+  return true;
+}
+
 bool Parser::ParseField(std::string doc, StructDecl* parent) {
   FieldDecl field;
   field.doc = std::move(doc);

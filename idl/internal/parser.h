@@ -97,6 +97,10 @@ class Parser {
 
   bool ParseField(std::string doc, StructDecl* parent);
 
+  // `context Name;` (a word, not a keyword: only at file scope).
+  bool ParseContext(std::string doc,
+                    std::vector<std::unique_ptr<ContextDecl>>* out);
+
   bool ParseAttributes(std::vector<Attribute>* attrs);
 
   // Rejects attributes outside `allowed` on a `what`.

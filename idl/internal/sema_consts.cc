@@ -50,6 +50,11 @@ void FileAnalysis::ConvertConst(ConstDecl* c,
   std::string name = "'" + c->name + "'";
   using LK = ConstLiteral::Kind;
   Kind k = type.kind;
+  if (k == Kind::kContext) {
+    Error(type.loc, "constant " + name + " cannot have the context type '" +
+                        type.name + "'; use a scalar, string or enum");
+    return;
+  }
   if (k == Kind::kNamed) {
     if (type.resolved_enum == nullptr) {
       if (type.resolved_struct != nullptr) {

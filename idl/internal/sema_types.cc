@@ -26,6 +26,7 @@ const char* SymbolKindName(Symbol::Kind k) {
     case Symbol::Kind::kInterface: return "an interface";
     case Symbol::Kind::kConst: return "a constant";
     case Symbol::Kind::kEnumerator: return "an enumerator";
+    case Symbol::Kind::kContext: return "a context type";
   }
   return "a name";
 }
@@ -52,7 +53,10 @@ void FileAnalysis::CheckType(TypeRef* type,
         size_t errors_before = a_->sink_->size();
         CheckType(&arg, chain, false, depth + 1);
         if (a_->sink_->size() != errors_before) return;
-        if (arg.resolved_struct != nullptr) return;
+        if (arg.resolved_struct != nullptr) {
+          CheckNoContextInStream(arg.resolved_struct, arg.loc);
+          return;
+        }
       }
       Error(arg.loc, "the element type of stream<> must be a struct (a "
                      "protobuf message), not '" + TypeToString(arg) +
@@ -75,6 +79,9 @@ void FileAnalysis::CheckType(TypeRef* type,
         type->resolved_struct = static_cast<const StructDecl*>(s->decl);
       } else if (s->kind == Symbol::Kind::kEnum) {
         type->resolved_enum = static_cast<const EnumDecl*>(s->decl);
+      } else if (s->kind == Symbol::Kind::kContext) {
+        type->kind = Kind::kContext;
+        type->resolved_context = static_cast<const ContextDecl*>(s->decl);
       } else {
         Error(type->loc, "'" + type->name + "' is " +
                              SymbolKindName(s->kind) + ", not a type");
@@ -94,6 +101,11 @@ void FileAnalysis::CheckType(TypeRef* type,
         return;
       }
       CheckType(&arg, chain, false, depth + 1);
+      if (arg.kind == Kind::kContext) {
+        Error(arg.loc, std::string(what) + " cannot be the context type '" +
+                           arg.name + "'; a context handle is a single "
+                           "parameter, result or struct field");
+      }
       return;
     }
     case Kind::kMap: {
@@ -112,10 +124,41 @@ void FileAnalysis::CheckType(TypeRef* type,
         return;
       }
       CheckType(&value, chain, false, depth + 1);
+      if (value.kind == Kind::kContext) {
+        Error(value.loc, "a map value cannot be the context type '" +
+                             value.name + "'; a context handle is a single "
+                             "parameter, result or struct field");
+      }
       return;
     }
     default:
       return;
+  }
+}
+
+// A stream's element type may not hold a context handle, at any depth: the
+// stream protocol carries none.
+void FileAnalysis::CheckNoContextInStream(const StructDecl* element,
+                                          const SourceLocation& loc) {
+  std::vector<const StructDecl*> todo = {element};
+  std::unordered_map<const StructDecl*, bool> seen;
+  while (!todo.empty()) {
+    const StructDecl* s = todo.back();
+    todo.pop_back();
+    if (seen[s]) continue;
+    seen[s] = true;
+    for (const FieldDecl& f : s->fields) {
+      const TypeRef* t = &f.type;
+      if (!t->args.empty()) t = &t->args.back();
+      if (t->kind == Kind::kContext) {
+        Error(loc, "the element type of stream<> cannot hold a context "
+                   "handle (field '" + f.name + "' of struct '" +
+                   s->full_name + "' is the context type '" + t->name +
+                   "'); pass it as a parameter of the method");
+        return;
+      }
+      if (t->resolved_struct != nullptr) todo.push_back(t->resolved_struct);
+    }
   }
 }
 
