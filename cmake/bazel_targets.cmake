@@ -447,6 +447,7 @@ lpc_bazel_cc_library(lpc_examples_kvstore_kv_service
   NAME kv_service
   SRCS
     examples/kvstore/kv_service.cc
+    examples/kvstore/kv_txn.cc
     examples/kvstore/watchers.cc
   HDRS
     examples/kvstore/kv_service.h
@@ -469,6 +470,36 @@ lpc_bazel_idl_library(lpc_examples_kvstore_kvstore_lpc
     lpc_runtime
     SYSTEM:absl
     SYSTEM:protobuf
+)
+
+lpc_bazel_cc_binary(lpc_examples_kvstore_txn_holder
+  PACKAGE examples/kvstore
+  NAME txn_holder
+  TESTONLY
+  SRCS
+    examples/kvstore/txn_holder.cc
+  DEPS
+    lpc_examples_kvstore_kvstore_lpc
+    lpc_transports_local_local_transport
+)
+
+lpc_bazel_cc_test(lpc_examples_kvstore_txn_test
+  PACKAGE examples/kvstore
+  NAME txn_test
+  SRCS
+    examples/kvstore/txn_test.cc
+  DEPS
+    lpc_examples_kvstore_kv_service
+    lpc_runtime
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_local_transport
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+  DATA
+    lpc_examples_kvstore_txn_holder
 )
 
 lpc_bazel_cc_test(lpc_examples_kvstore_watch_test

@@ -52,6 +52,10 @@ struct ServerOptions {
   // The flow-control window of each stream's client-to-server flow: how
   // much a client may send ahead of the handler's reads.
   StreamWindow stream_window;
+  // Context handles (runtime/context_handle.h) one client connection (a
+  // gRPC lease) may hold open; opening more fails with RESOURCE_EXHAUSTED.
+  // Default: 4096.
+  size_t max_context_handles_per_connection = 4096;
   // Serve the introspection service, lpc.introspection.Introspection
   // (runtime/introspection.idl, docs/lpcctl.md), on every transport: Start
   // registers it after the user's services, unless one of them is it. In

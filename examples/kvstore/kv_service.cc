@@ -30,12 +30,7 @@ void KeyValueImpl::Publish(const lpc::CallContext& ctx, const Entry* entry,
 absl::StatusOr<uint64_t> KeyValueImpl::Put(
     lpc::CallContext& ctx, const std::string& key, const std::string& value,
     const std::optional<uint64_t>& expected_version) {
-  if (key.empty()) return absl::InvalidArgumentError("empty key");
-  if (value.size() > kMaxValueSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "value of ", value.size(), " bytes exceeds the store's limit of ",
-        kMaxValueSize));
-  }
+  if (absl::Status s = CheckPut(key, value); !s.ok()) return s;
   lpc::MutexLock lock(&mu_);
   CountCall(ctx);
   auto it = entries_.find(key);
@@ -45,11 +40,28 @@ absl::StatusOr<uint64_t> KeyValueImpl::Put(
         absl::StrCat("key '", key, "' is at version ", current,
                      ", not the expected ", *expected_version));
   }
+  return ApplyPutLocked(ctx, key, value);
+}
+
+absl::Status KeyValueImpl::CheckPut(const std::string& key,
+                                    const std::string& value) {
+  if (key.empty()) return absl::InvalidArgumentError("empty key");
+  if (value.size() > kMaxValueSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "value of ", value.size(), " bytes exceeds the store's limit of ",
+        kMaxValueSize));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t KeyValueImpl::ApplyPutLocked(const lpc::CallContext& ctx,
+                                      const std::string& key,
+                                      const std::string& value) {
   Entry& e = entries_[key];
   value_bytes_ = value_bytes_ - e.value().size() + value.size();
   e.set_key(key);
   e.set_value(value);
-  e.set_version(current + 1);
+  e.set_version(e.version() + 1);
   if (ctx.peer().uid.has_value()) {
     e.set_writer_uid(*ctx.peer().uid);
   } else {
@@ -118,6 +130,8 @@ absl::StatusOr<Stats> KeyValueImpl::GetStats(lpc::CallContext& ctx) {
   s.set_gets(gets_);
   s.set_touches(touches_);
   s.set_watches(watchers_.size());
+  s.set_open_txns(open_txns_);
+  s.set_aborted_txns(aborted_txns_);
   for (const auto& [transport, n] : calls_by_transport_) {
     (*s.mutable_calls_by_transport())[transport] = n;
   }

@@ -4,6 +4,8 @@
 // docs/local-transport.md.
 #include "transports/local/internal/local_server.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 
 namespace lpc::local {
@@ -75,6 +77,8 @@ void LocalServer::AddConnection(const std::shared_ptr<Connection>& c) {
   c->id = next_conn_id_++;
   c->accepted_ns = MonotonicNowNs();
   c->connected_unix_ms = absl::ToUnixMillis(absl::Now());
+  c->contexts = std::make_shared<ContextTable>(
+      dispatcher_->options().max_context_handles_per_connection);
   {
     MutexLock lock(&conns_mu_);
     conns_[c->id] = c;
@@ -132,6 +136,10 @@ void LocalServer::Report(TransportReport* report) const {
     r.bytes_in = c->bytes_in.load(std::memory_order_relaxed);
     r.bytes_out = c->bytes_out.load(std::memory_order_relaxed);
     r.connected_unix_ms = c->connected_unix_ms;
+    // ContextTable's lock is a leaf.
+    if (c->contexts != nullptr) {
+      r.context_handles = static_cast<uint32_t>(c->contexts->size());
+    }
   }
 }
 
@@ -200,6 +208,9 @@ void LocalServer::Shutdown(absl::Time deadline) {
   if (io_thread_.joinable()) io_thread_.join();  // No tick after this.
   pool_->Join();
   listen_fd_.Reset();
+  // The clients' rundowns (queued by Close) finish before the service may
+  // go away.
+  ::lpc::internal::DrainRundowns(std::max(deadline, absl::Now() + absl::Seconds(5)));
 }
 
 

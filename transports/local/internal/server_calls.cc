@@ -265,6 +265,7 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
       item.handles = std::move(handles);
       CallContextAccess::SetPeerRef(
           *item.ctx, &c->peer);  // As long as the item holds `c`.
+      CallContextAccess::SetContextTable(*item.ctx, c->contexts);
       item.charge = ByteCharge(&c->request_bytes, &budgets_.request_bytes,
                                msg.payload.capacity());
       item.msg = std::move(msg);

@@ -107,6 +107,7 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
                          std::memory_order_relaxed))));
   CallContextAccess::SetPeerRef(*item.ctx,
                                 &c->peer);  // As long as the stream holds `c`.
+  CallContextAccess::SetContextTable(*item.ctx, c->contexts);
 
   const ServerOptions& so = dispatcher_->options();
   LocalServerStream::Config config;

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/call_context.h"
+#include "runtime/context_handle.h"
 #include "runtime/internal/call_context_access.h"
 #include "runtime/mutex.h"
 #include "runtime/server.h"
@@ -210,6 +211,10 @@ class Connection : public MemfdPort {
   PeerCredentials creds;
   PeerIdentity peer;
   std::unique_ptr<Endpoint> ep;
+  // The client's context handles: attached to every call's context, run
+  // down when the connection closes (LocalServer::Close). Its size() is the
+  // connection's open context count.
+  std::shared_ptr<ContextTable> contexts;
 
   std::atomic<bool> closed{false};
   std::atomic<bool> hung_up{false};  // Socket gone; oneway calls still run.

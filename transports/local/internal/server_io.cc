@@ -472,6 +472,9 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   ::shutdown(c->sock.get(), SHUT_RDWR);
   StopWatchingAndCancel(*c, /*closing=*/true);
   c->DropReplies();
+  // Every context of this client runs down, exactly once, on the runtime's
+  // rundown thread (never this one).
+  if (c->contexts != nullptr) c->contexts->RundownAll();
   // Destroyed here, without the pool's lock.
   std::deque<WorkItem> dropped = pool_->Remove(*c);
   dropped.clear();
