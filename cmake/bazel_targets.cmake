@@ -472,6 +472,23 @@ lpc_bazel_idl_library(lpc_examples_kvstore_kvstore_lpc
     SYSTEM:protobuf
 )
 
+lpc_bazel_cc_test(lpc_examples_kvstore_txn_grpc_test
+  PACKAGE examples/kvstore
+  NAME txn_grpc_test
+  SRCS
+    examples/kvstore/txn_grpc_test.cc
+  DEPS
+    lpc_examples_kvstore_kv_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_grpc
+    SYSTEM:absl
+    SYSTEM:grpcpp
+    SYSTEM:gtest
+  SIZE medium
+)
+
 lpc_bazel_cc_binary(lpc_examples_kvstore_txn_holder
   PACKAGE examples/kvstore
   NAME txn_holder
@@ -2343,6 +2360,8 @@ lpc_bazel_cc_library(lpc_transports_grpc
     transports/grpc/internal/client_call.h
     transports/grpc/internal/client_stream.cc
     transports/grpc/internal/client_stream.h
+    transports/grpc/internal/leases.cc
+    transports/grpc/internal/leases.h
     transports/grpc/register.cc
   HDRS
     transports/grpc/grpc_channel.h

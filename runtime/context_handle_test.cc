@@ -68,6 +68,14 @@ class ContextHandleTest : public ::testing::Test {
     internal::CallContextAccess::SetContextTable(ctx_, table_);
     internal::CallContextAccess::SetContextTable(other_ctx_, other_table_);
   }
+  // The tables go first, and their rundowns run while counter_ lives.
+  ~ContextHandleTest() override {
+    internal::CallContextAccess::SetContextTable(ctx_, nullptr);
+    internal::CallContextAccess::SetContextTable(other_ctx_, nullptr);
+    table_.reset();
+    other_table_.reset();
+    EXPECT_TRUE(internal::DrainRundowns(absl::Now() + absl::Seconds(10)));
+  }
 
   absl::StatusOr<Session> Open(CallContext& ctx, std::string name = "") {
     return OpenContext<Session>(ctx, std::make_shared<Object>(&counter_, name),

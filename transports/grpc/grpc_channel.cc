@@ -16,12 +16,14 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/internal/call_context_access.h"
 #include "runtime/target.h"
 #include "runtime/handles.h"
 #include "transports/grpc/internal/client_call.h"
+#include "transports/grpc/internal/leases.h"
 #include "transports/grpc/internal/client_stream.h"
 #include "transports/grpc/internal/tls.h"
 #include "transports/grpc/mapping.h"
@@ -169,7 +171,27 @@ struct ClientCall {
   ResponseCallback done;
   uint64_t cancel_handle = 0;
   size_t max_message_size = 0;  // For the reply.
+  GrpcChannel::CallTracker* tracker = nullptr;  // Kept alive by `token`.
 };
+
+// A reply that says the channel's lease holds contexts: keep renewing it.
+void KeepLeaseIfAsked(GrpcChannel::CallTracker& tracker,
+                      const grpc::ClientContext& grpc_ctx) {
+  const auto& trailing = grpc_ctx.GetServerTrailingMetadata();
+  auto it = trailing.find(grpc_transport::kLeaseTimeoutKey);
+  if (it == trailing.end() || tracker.kept.load(std::memory_order_relaxed)) {
+    return;
+  }
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()),
+                        &ms) ||
+      ms <= 0) {
+    return;
+  }
+  if (tracker.kept.exchange(true)) return;
+  grpc_transport::LeaseKeeper::Get().Keep(tracker.channel, tracker.lease,
+                                          absl::Milliseconds(ms) / 3);
+}
 
 void Complete(ClientCall& call, const grpc::Status& grpc_status) {
   CallContext* ctx = call.ctx;
@@ -179,6 +201,7 @@ void Complete(ClientCall& call, const grpc::Status& grpc_status) {
                        &ctx->response_metadata());
   CopyResponseMetadata(call.grpc_ctx.GetServerTrailingMetadata(),
                        &ctx->response_metadata());
+  if (call.tracker != nullptr) KeepLeaseIfAsked(*call.tracker, call.grpc_ctx);
   ResponseCallback done = std::move(call.done);
   // Once the caller cancelled or its deadline passed, that is the answer,
   // whatever the server (which saw the same) replied meanwhile: a reply that
@@ -286,9 +309,18 @@ GrpcChannel::GrpcChannel(std::shared_ptr<grpc::Channel> channel,
                          ChannelOptions options)
     : Channel(std::move(options)),
       channel_(std::move(channel)),
-      tracker_(std::make_shared<CallTracker>()) {}
+      tracker_(std::make_shared<CallTracker>()) {
+  tracker_->lease = grpc_transport::NewLeaseId();
+  tracker_->channel = channel_;
+}
 
 GrpcChannel::~GrpcChannel() {
+  if (tracker_->kept.load()) {
+    // The lease holds contexts: they run down now, not when it lapses.
+    grpc_transport::LeaseKeeper::Get().Forget(tracker_->lease);
+    grpc_transport::SendLeaseCall(channel_, grpc_transport::kReleasePath,
+                                  tracker_->lease);
+  }
   if (!grpc_transport::InGrpcCallback()) {
     // Calls end by their deadline at the latest (gRPC enforces it); the
     // margin covers gRPC's timer granularity.
@@ -320,11 +352,12 @@ void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
     return;
   }
   auto call = std::make_shared<ClientCall>(tracker_, ctx->deadline());
-  s = SetUpContext(iface, *ctx, &call->grpc_ctx);
+  s = SetUpContext(iface, *ctx, tracker_->lease, &call->grpc_ctx);
   if (!s.ok()) {
     done(std::move(s));
     return;
   }
+  call->tracker = tracker_.get();
   call->request = ToByteBuffer(std::move(request));
   call->ctx = ctx;
   call->done = std::move(done);
@@ -363,7 +396,7 @@ absl::Status GrpcChannel::SendOneway(const InterfaceDescriptor& iface,
     grpc::ByteBuffer response;
   };
   auto call = std::make_shared<OnewayCall>(tracker_, ctx->deadline());
-  s = SetUpContext(iface, *ctx, &call->grpc_ctx);
+  s = SetUpContext(iface, *ctx, tracker_->lease, &call->grpc_ctx);
   if (!s.ok()) return s;
   call->request = ToByteBuffer(std::move(request));
   OnewayCall* raw = call.get();

@@ -41,9 +41,11 @@
 #include "absl/time/clock.h"
 #include "runtime/handles.h"
 #include "runtime/channel.h"
+#include "runtime/context_handle.h"
 #include "runtime/internal/call_context_access.h"
 #include "runtime/internal/handler_pool.h"
 #include "runtime/internal/serving_thread.h"
+#include "transports/grpc/internal/leases.h"
 #include "transports/grpc/internal/server_call.h"
 #include "transports/grpc/internal/server_parts.h"
 #include "transports/grpc/internal/tls.h"
@@ -77,7 +79,10 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
         pool_({options_.min_workers, options_.max_workers,
                options_.max_queued_calls}) {}
 
-  ~Impl() override { Shutdown(absl::Now()); }
+  ~Impl() override {
+    Shutdown(absl::Now());
+    if (leases_ != nullptr) leases_->Shutdown();
+  }
 
   absl::Status Start(Dispatcher* dispatcher);
   void Shutdown(absl::Time deadline);
@@ -134,6 +139,9 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
   // whose answer gRPC is still delivering does not delay shutdown.)
   bool HasUnansweredCallsLocked() const;
 
+  // A call to /lpc.Lease/Renew or /lpc.Lease/Release: done at once.
+  class LeaseReactor;
+
   // Builds and starts server_ (Start's second half).
   absl::Status BuildLocked();
 
@@ -149,6 +157,8 @@ class GrpcServerTransport::Impl final : public grpc::CallbackGenericService,
   std::unordered_map<std::string, Route> routes_;
   size_t max_message_size_ = 0;  // Set by Start.
   grpc_transport::ServerCounters counters_;
+  // The context handle leases (made by Start, before any call).
+  std::unique_ptr<grpc_transport::LeaseTable> leases_;
 
   mutable std::mutex mu_;  // Guards everything below.
   std::condition_variable idle_cv_;  // A call was answered or left calls_.
@@ -227,9 +237,36 @@ class GrpcServerTransport::Impl::Reactor final
   bool stream_reads_ = false;  // Set in the constructor.
 };
 
+class GrpcServerTransport::Impl::LeaseReactor final
+    : public grpc::ServerGenericBidiReactor {
+ public:
+  LeaseReactor(grpc_transport::LeaseTable* leases,
+               grpc::CallbackServerContext* grpc_ctx, bool release) {
+    const auto& md = grpc_ctx->client_metadata();
+    auto it = md.find(grpc_transport::kLeaseKey);
+    std::string lease =
+        it == md.end() ? "" : std::string(ToStringView(it->second));
+    absl::Status s = grpc_transport::CheckLeaseId(lease);
+    if (s.ok() && leases != nullptr) {
+      if (release) {
+        leases->Release(lease);
+      } else {
+        leases->Renew(lease);
+      }
+    }
+    Finish(ToGrpcStatus(s));
+  }
+  void OnDone() override { delete this; }
+};
+
 grpc::ServerGenericBidiReactor* GrpcServerTransport::Impl::CreateReactor(
     grpc::GenericCallbackServerContext* grpc_ctx) {
   const std::string& path = grpc_ctx->method();
+  if (path == grpc_transport::kRenewPath ||
+      path == grpc_transport::kReleasePath) {
+    return new LeaseReactor(leases_.get(), grpc_ctx,
+                            path == grpc_transport::kReleasePath);
+  }
   auto it = routes_.find(path);
   return new Reactor(this, grpc_ctx, it == routes_.end() ? nullptr : &it->second,
                      path);
@@ -281,10 +318,25 @@ absl::Status GrpcServerTransport::Impl::OnNewCall(
   }
   ctx.set_peer(std::move(peer));
 
+  // The call's context handle lease: the client's, or a new one that the
+  // reply's initial metadata hands to a client that sent none.
+  std::string lease;
+  auto lease_it = client_metadata.find(grpc_transport::kLeaseKey);
+  if (lease_it != client_metadata.end()) {
+    lease = std::string(ToStringView(lease_it->second));
+    absl::Status s = grpc_transport::CheckLeaseId(lease);
+    if (!s.ok()) return s;
+  } else {
+    lease = grpc_transport::NewLeaseId();
+    g.AddInitialMetadata(grpc_transport::kLeaseKey, lease);
+  }
+
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kRunning) {
     return absl::UnavailableError("server is shutting down");
   }
+  CallContextAccess::SetContextTable(ctx, leases_->Acquire(lease));
+  call->lease = std::move(lease);
   calls_.insert(call);
   return absl::OkStatus();
 }
@@ -359,6 +411,8 @@ bool GrpcServerTransport::Impl::HasUnansweredCallsLocked() const {
 
 void GrpcServerTransport::Impl::OnCallDone(
     const std::shared_ptr<ServerCall>& call) {
+  // The lease's lapse clock starts when its last call is done.
+  if (!call->lease.empty()) leases_->Done(call->lease);
   std::lock_guard<std::mutex> lock(mu_);
   call->grpc_done = true;
   ForgetIfIdleLocked(call);
@@ -384,6 +438,13 @@ void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
     for (const auto& [key, value] :
          grpc_transport::SendableResponseMetadata(call.ctx)) {
       call.grpc_ctx()->AddTrailingMetadata(key, value);
+    }
+    // The lease holds contexts: the lpc channel renews it from now on.
+    const ContextTable* table = CallContextAccess::context_table(call.ctx);
+    if (table != nullptr && table->size() > 0) {
+      call.grpc_ctx()->AddTrailingMetadata(
+          grpc_transport::kLeaseTimeoutKey,
+          std::to_string(absl::ToInt64Milliseconds(leases_->timeout())));
     }
   }
   // Wake a draining Shutdown, which waits for this call's gRPC side.
@@ -446,6 +507,9 @@ absl::Status GrpcServerTransport::Impl::Start(Dispatcher* dispatcher) {
         "gRPC transport needs 1 <= min_workers <= max_workers");
   }
   dispatcher_ = dispatcher;
+  leases_ = std::make_unique<grpc_transport::LeaseTable>(
+      options_.context_lease_timeout,
+      dispatcher->options().max_context_handles_per_connection);
   return BuildLocked();
 }
 
@@ -588,6 +652,10 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
   lock.lock();
   state_ = State::kStopped;
   lock.unlock();
+  // Every lease ends with the server; the service outlives the rundowns.
+  leases_->Shutdown();
+  ::lpc::internal::DrainRundowns(
+      std::max(deadline, absl::Now() + absl::Seconds(5)));
 
   // Every call is finished, so gRPC's own shutdown has nothing to wait for;
   // the short deadline only bounds a call that slips in meanwhile (refused

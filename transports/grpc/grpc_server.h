@@ -91,6 +91,10 @@ struct GrpcServerOptions {
   // RESOURCE_EXHAUSTED. 0 uses the Server's ServerOptions::max_message_size.
   // Default: 0.
   size_t max_message_size = 0;
+  // A context handle lease lapses this long after the last call that bore
+  // it, and its contexts run down (docs/handles.md, "Leases (gRPC)").
+  // Default: 30 seconds.
+  absl::Duration context_lease_timeout = absl::Seconds(30);
   // Any other gRPC server channel argument (GRPC_ARG_*), e.g. keepalive
   // enforcement. Applied last; lpc itself sets GRPC_ARG_ALLOW_REUSEPORT to 0
   // so that a port already in use fails Start.

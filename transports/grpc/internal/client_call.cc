@@ -1,5 +1,6 @@
 // See client_call.h.
 #include "transports/grpc/internal/client_call.h"
+#include "transports/grpc/internal/leases.h"
 
 #include <algorithm>
 #include <string>
@@ -38,7 +39,7 @@ CallToken::~CallToken() {
 }
 
 absl::Status SetUpContext(const InterfaceDescriptor& iface,
-                          const CallContext& ctx,
+                          const CallContext& ctx, const std::string& lease,
                           grpc::ClientContext* grpc_ctx) {
   grpc_ctx->set_deadline(ToGrpcDeadline(ctx.deadline()));
   for (const auto& [key, value] : ctx.metadata()) {
@@ -52,6 +53,7 @@ absl::Status SetUpContext(const InterfaceDescriptor& iface,
   if (!s.ok()) return s;
   grpc_ctx->AddMetadata(kInterfaceUuidKey, uuid);
   grpc_ctx->AddMetadata(kInterfaceVersionKey, FormatVersion(iface.version));
+  if (!lease.empty()) grpc_ctx->AddMetadata(kLeaseKey, lease);
   return absl::OkStatus();
 }
 

@@ -7,10 +7,12 @@
 #ifndef LPC_TRANSPORTS_GRPC_INTERNAL_CLIENT_CALL_H_
 #define LPC_TRANSPORTS_GRPC_INTERNAL_CLIENT_CALL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include <grpcpp/client_context.h>
 
@@ -27,6 +29,12 @@ struct GrpcChannel::CallTracker {
   std::condition_variable cv;
   int in_flight = 0;                                  // Guarded by mu.
   absl::Time latest_deadline = absl::InfinitePast();  // Guarded by mu.
+  // The channel's context handle lease (internal/leases.h), sent with
+  // every call; set at construction, then read-only.
+  std::string lease;
+  std::weak_ptr<grpc::Channel> channel;
+  // Whether LeaseKeeper renews the lease (a reply said it holds contexts).
+  std::atomic<bool> kept{false};
 };
 
 namespace grpc_transport {
@@ -64,7 +72,7 @@ class CallToken {
 // Copies the deadline, the user metadata and the interface binding headers
 // into the gRPC context. INVALID_ARGUMENT for a malformed metadata entry.
 absl::Status SetUpContext(const InterfaceDescriptor& iface,
-                          const CallContext& ctx,
+                          const CallContext& ctx, const std::string& lease,
                           grpc::ClientContext* grpc_ctx);
 
 // Appends the entries of server metadata that are not reserved.

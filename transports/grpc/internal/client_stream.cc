@@ -492,8 +492,9 @@ std::shared_ptr<ClientStream> OpenGrpcStream(
     std::shared_ptr<GrpcChannel::CallTracker> tracker,
     const ChannelOptions& options, const InterfaceDescriptor& iface,
     const MethodDescriptor& method, CallContext* ctx) {
+  const std::string lease = tracker->lease;
   auto core = std::make_shared<StreamCore>(std::move(tracker), options, ctx);
-  absl::Status s = SetUpContext(iface, *ctx, &core->grpc_ctx());
+  absl::Status s = SetUpContext(iface, *ctx, lease, &core->grpc_ctx());
   if (!s.ok()) return MakeEndedClientStream(ctx, std::move(s));
   grpc::GenericStub stub(std::move(channel));
   core->Start(core, stub, iface.MethodPath(method));

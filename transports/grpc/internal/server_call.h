@@ -71,6 +71,9 @@ class ServerCall final : public ServerStream {
   bool oneway = false;
   // Runs through Dispatcher::StartCall (a ServerStream).
   bool uses_stream = false;
+  // The context handle lease the call bears (internal/leases.h); empty
+  // until acquired. Released by the transport when gRPC is done with it.
+  std::string lease;
 
   CallContext ctx;           // The handler's context.
   grpc::ByteBuffer request;  // The request of a call whose client sends one.
