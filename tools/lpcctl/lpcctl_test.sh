@@ -31,14 +31,14 @@ python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SE
 
 run list list
 expect_rc 0
-grep -Eq "^kvtest +live +$pid +$(id -u) .* example\.kv\.KeyValue 1\.1$" "$work/list.out" || fail "list: kvtest row"
+grep -Eq "^kvtest +live +$pid +$(id -u) .* example\.kv\.KeyValue 1\.2$" "$work/list.out" || fail "list: kvtest row"
 grep -Eq "^gone +stale " "$work/list.out" || fail "list: stale row"
 run list-json list --json
 expect_rc 0
 check 'd["runtime_dir"] == "'"$work"'"'
 check '{p["name"]: p["state"] for p in d["ports"]} == {"kvtest": "live", "gone": "stale"}'
 check '[p for p in d["ports"] if p["name"] == "kvtest"][0]["server"]["pid"] == '"$pid"
-check 'any(i["name"] == "example.kv.KeyValue" and i["version_major"] == 1 and i["version_minor"] == 1
+check 'any(i["name"] == "example.kv.KeyValue" and i["version_major"] == 1 and i["version_minor"] == 2
            and {m["name"] for m in i["methods"]} >= {"Put", "Get", "Watch"}
            for i in [p for p in d["ports"] if p["name"] == "kvtest"][0]["server"]["interfaces"])'
 
