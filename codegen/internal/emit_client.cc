@@ -105,24 +105,29 @@ void Emitter::EmitClientMethods(const idl::InterfaceDecl& iface, size_t index) {
            "          ::absl::StatusOr<::std::string> lpc_reply) {\n"
            "        lpc_done(" + impl + "::" + m.name +
            "_Decode(::std::move(lpc_reply)));\n      });\n}\n\n";
-    // Future.
-    std::string fut = "::std::future<::absl::StatusOr<" + result + ">>";
-    cc_ += fut + " " + cls + "::" + m.name + "Future(" +
-           Join(InputParamList(m, P), "::lpc::CallContext* lpc_ctx") + ") {\n";
-    cc_ += "  auto lpc_promise =\n      ::std::make_shared<::std::promise<::absl::StatusOr<" +
-           result + ">>>();\n";
-    cc_ += "  " + fut + " lpc_future = lpc_promise->get_future();\n";
-    std::string inputs;
-    for (size_t i = 0; i < m.params.size(); ++i) {
-      if (m.params[i].direction != ParamDirection::kOut) inputs = Join(inputs, P(i));
-    }
-    cc_ += "  " + m.name + "Async(" +
-           Join(inputs, "[lpc_promise](::absl::StatusOr<" + result +
-                            "> lpc_r) {\n        lpc_promise->set_value(::std::move(lpc_r));\n      }") +
-           ",\n      lpc_ctx);\n";
-    cc_ += "  return lpc_future;\n}\n\n";
+    EmitClientFuture(m, cls, result);
   }
   (void)index;
+}
+
+// `<Method>Future`: the async form's result through a promise.
+void Emitter::EmitClientFuture(const MethodDecl& m, const std::string& cls,
+                               const std::string& result) {
+  const std::string fut = "::std::future<::absl::StatusOr<" + result + ">>";
+  cc_ += fut + " " + cls + "::" + m.name + "Future(" +
+         Join(InputParamList(m, P), "::lpc::CallContext* lpc_ctx") + ") {\n";
+  cc_ += "  auto lpc_promise =\n      ::std::make_shared<::std::promise<::absl::StatusOr<" +
+         result + ">>>();\n";
+  cc_ += "  " + fut + " lpc_future = lpc_promise->get_future();\n";
+  std::string inputs;
+  for (size_t i = 0; i < m.params.size(); ++i) {
+    if (m.params[i].direction != ParamDirection::kOut) inputs = Join(inputs, P(i));
+  }
+  cc_ += "  " + m.name + "Async(" +
+         Join(inputs, "[lpc_promise](::absl::StatusOr<" + result +
+                          "> lpc_r) {\n        lpc_promise->set_value(::std::move(lpc_r));\n      }") +
+         ",\n      lpc_ctx);\n";
+  cc_ += "  return lpc_future;\n}\n\n";
 }
 
 }  // namespace lpc::codegen::internal

@@ -346,22 +346,7 @@ void Emitter::EmitHandleClientMethods(const idl::InterfaceDecl& iface,
          "::lpc::internal::CallHandles::reply(*lpc_ctx));\n"
          "        ::lpc::internal::CallHandles::Reset(*lpc_ctx);\n"
          "        lpc_done(::std::move(lpc_result));\n      });\n}\n\n";
-  // Future.
-  const std::string fut = "::std::future<::absl::StatusOr<" + result + ">>";
-  cc_ += fut + " " + cls + "::" + m.name + "Future(" +
-         Join(InputParamList(m, P), "::lpc::CallContext* lpc_ctx") + ") {\n";
-  cc_ += "  auto lpc_promise =\n      ::std::make_shared<::std::promise<::absl::StatusOr<" +
-         result + ">>>();\n";
-  cc_ += "  " + fut + " lpc_future = lpc_promise->get_future();\n";
-  std::string inputs;
-  for (size_t i = 0; i < m.params.size(); ++i) {
-    if (m.params[i].direction != ParamDirection::kOut) inputs = Join(inputs, P(i));
-  }
-  cc_ += "  " + m.name + "Async(" +
-         Join(inputs, "[lpc_promise](::absl::StatusOr<" + result +
-                          "> lpc_r) {\n        lpc_promise->set_value(::std::move(lpc_r));\n      }") +
-         ",\n      lpc_ctx);\n";
-  cc_ += "  return lpc_future;\n}\n\n";
+  EmitClientFuture(m, cls, result);
 }
 
 }  // namespace lpc::codegen::internal

@@ -229,6 +229,9 @@ class Emitter {
   static std::string Join(const std::string& a, const std::string& b);
 
   void EmitClientClass(const idl::InterfaceDecl& iface);
+  // `<Method>Future(...)`, which waits on `<Method>Async` through a promise.
+  void EmitClientFuture(const MethodDecl& m, const std::string& cls,
+                        const std::string& result);
 
   void EmitServiceClass(const idl::InterfaceDecl& iface);
 
