@@ -52,19 +52,7 @@ std::string Emitter::EnumClass(const idl::EnumDecl* e) {
 }
 
 std::string Emitter::CheckRangesFn(const idl::StructDecl* s) {
-  const pb::Descriptor* d = Message(WireMessageName(*s));
-  std::string ns = "::";
-  if (d != nullptr && !d->file()->package().empty()) {
-    for (char c : d->file()->package()) {
-      if (c == '.') {
-        ns += "::";
-      } else {
-        ns += c;
-      }
-    }
-    ns += "::";
-  }
-  return ns + "lpc_internal::CheckRanges";
+  return LpcInternalNs(s) + "CheckRanges";
 }
 
 std::string Emitter::ContextAlias(const TypeRef& t) {
