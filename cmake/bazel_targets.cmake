@@ -1355,6 +1355,14 @@ lpc_bazel_cc_library(lpc_testing_stream_waits
     SYSTEM:absl
 )
 
+lpc_bazel_cc_library(lpc_testing_temp_dir
+  PACKAGE testing
+  NAME temp_dir
+  TESTONLY
+  HDRS
+    testing/temp_dir.h
+)
+
 lpc_bazel_cc_library(lpc_testing_tsan_suppressions
   PACKAGE testing
   NAME tsan_suppressions
@@ -3354,6 +3362,7 @@ lpc_bazel_cc_test(lpc_transports_local_handles_test
   SRCS
     transports/local/handles_test.cc
   DEPS
+    lpc_testing_temp_dir
     lpc_transports_local_control_socket
     lpc_transports_local_endpoint
     lpc_transports_local_frame
@@ -3401,6 +3410,7 @@ lpc_bazel_cc_test(lpc_transports_local_introspection_local_test
   SRCS
     transports/local/introspection_local_test.cc
   DEPS
+    lpc_testing_temp_dir
     lpc_transports_local_local_transport
     lpc_runtime
     lpc_runtime_introspection_lpc
@@ -3754,6 +3764,7 @@ lpc_bazel_cc_test(lpc_transports_local_stream_pool_test
   SRCS
     transports/local/stream_pool_test.cc
   DEPS
+    lpc_testing_temp_dir
     lpc_transports_local_local_transport
     lpc_transports_local_stream_test_service
     lpc_runtime

@@ -46,6 +46,7 @@
 #include "transports/local/stream_test_service.h"
 #include "transports/local/internal/client_handshake.h"
 #include "transports/local/local_transport.h"
+#include "testing/temp_dir.h"
 
 namespace lpc::local {
 namespace {
@@ -92,18 +93,7 @@ int WaitForFds(pid_t pid, int want, absl::Duration timeout = absl::Seconds(10)) 
   return n;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/lpc_handles_XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::lpc::testing::TempDir;
 
 // handles_test_peer in a child process; killed on destruction.
 class Peer {
@@ -216,7 +206,7 @@ class HandlesTest : public ::testing::Test {
 
   std::string path() const { return dir_.path() + "/h"; }
 
-  TempDir dir_;
+  TempDir dir_{"lpc_handles_"};
   std::unique_ptr<Peer> peer_;
   std::shared_ptr<Channel> channel_;
 };

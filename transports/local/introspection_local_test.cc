@@ -26,6 +26,7 @@
 #include "runtime/testing_service.h"
 #include "testing/status_matchers.h"
 #include "transports/local/local_transport.h"
+#include "testing/temp_dir.h"
 
 namespace lpc::local {
 namespace {
@@ -38,18 +39,7 @@ using ::lpc::testing::RawService;
 using ::lpc::testing::StatusIs;
 using ::testing::Contains;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/lpc-intro-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::lpc::testing::TempDir;
 
 // local_test_peer in a child process; killed on destruction.
 class Peer {
@@ -137,7 +127,7 @@ class LocalServerFixture : public ::testing::Test {
     ASSERT_OK(server_->Start());
   }
 
-  TempDir dir_;
+  TempDir dir_{"lpc-intro-"};
   RawService service_;
   std::unique_ptr<Server> server_;
 };
@@ -223,7 +213,7 @@ TEST_F(LocalServerFixture, ListsAClientInAnotherProcess) {
 }
 
 TEST(IntrospectionLocalTest, ServerInAnotherProcessDescribesItself) {
-  TempDir dir;
+  TempDir dir{"lpc-intro-"};
   Peer server({"server", dir.path(), "remote"});
   ASSERT_EQ(server.ReadLine(), "READY");
   std::shared_ptr<Channel> ch = Connect(dir.path(), "remote");

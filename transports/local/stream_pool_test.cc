@@ -29,6 +29,7 @@
 #include "transports/connect.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/stream_test_service.h"
+#include "testing/temp_dir.h"
 
 namespace lpc::local {
 namespace {
@@ -128,18 +129,7 @@ using ::lpc::testing::ReadBlocking;
 using ::lpc::testing::ReadResult;
 using ::lpc::testing::WriteBlocking;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/lpc-stream-pool-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::lpc::testing::TempDir;
 
 class StreamPoolTest : public ::testing::Test {
  protected:
@@ -178,7 +168,7 @@ class StreamPoolTest : public ::testing::Test {
     if (server_ != nullptr) server_->Shutdown();
   }
 
-  TempDir dir_;
+  TempDir dir_{"lpc-stream-pool-"};
   HeldService service_;
   std::unique_ptr<Server> server_;
 };
