@@ -1009,6 +1009,7 @@ lpc_bazel_cc_library(lpc_runtime_core
   PACKAGE runtime
   NAME core
   SRCS
+    runtime/buffer.cc
     runtime/call_context.cc
     runtime/fd.cc
     runtime/handles.cc
@@ -1016,10 +1017,13 @@ lpc_bazel_cc_library(lpc_runtime_core
     runtime/interceptor.cc
     runtime/interceptors.cc
     runtime/interface.cc
+    runtime/message.cc
     runtime/service.cc
+    runtime/shared_buffer.cc
     runtime/stream.cc
     runtime/target.cc
   HDRS
+    runtime/buffer.h
     runtime/call.h
     runtime/call_context.h
     runtime/channel.h
@@ -1029,6 +1033,7 @@ lpc_bazel_cc_library(lpc_runtime_core
     runtime/interceptors.h
     runtime/interface.h
     runtime/internal/stream_internal.h
+    runtime/message.h
     runtime/mutex.h
     runtime/server_streams.h
     runtime/service.h
@@ -1036,6 +1041,7 @@ lpc_bazel_cc_library(lpc_runtime_core
     runtime/target.h
   DEPS
     SYSTEM:absl
+    SYSTEM:protobuf
   LINKOPTS
     -lpthread
 )

@@ -99,4 +99,40 @@ absl::StatusOr<std::string> Channel::Call(const InterfaceDescriptor& iface,
   return std::move(*waiter->result);
 }
 
+absl::Status Channel::CallWith(const InterfaceDescriptor& iface,
+                               const MethodDescriptor& method,
+                               CallContext* ctx, const MessageWriter& request,
+                               ReplyDecoder decode) {
+  absl::StatusOr<std::string> reply =
+      Call(iface, method, ctx, SerializeToString(request));
+  if (!reply.ok()) return reply.status();
+  ReceivedMessage message(std::move(*reply));
+  return decode(message);
+}
+
+void Channel::StartCallWith(const InterfaceDescriptor& iface,
+                            const MethodDescriptor& method, CallContext* ctx,
+                            const MessageWriter& request,
+                            ReceivedCallback done) {
+  StartCall(iface, method, ctx, SerializeToString(request),
+            [done = std::move(done)](absl::StatusOr<std::string> reply) {
+              if (!reply.ok()) {
+                done(reply.status());
+              } else {
+                done(ReceivedMessage(std::move(*reply)));
+              }
+            });
+}
+
+absl::Status Channel::SendOnewayWith(const InterfaceDescriptor& iface,
+                                     const MethodDescriptor& method,
+                                     CallContext* ctx,
+                                     const MessageWriter& request) {
+  return SendOneway(iface, method, ctx, SerializeToString(request));
+}
+
+absl::StatusOr<Buffer> Channel::NewBuffer(size_t size) {
+  return Buffer::Heap(size);
+}
+
 }  // namespace lpc

@@ -19,7 +19,10 @@
 #include "absl/time/time.h"
 #include "runtime/call.h"
 #include "runtime/call_context.h"
+#include "absl/functional/function_ref.h"
+#include "runtime/buffer.h"
 #include "runtime/interface.h"
+#include "runtime/message.h"
 
 namespace lpc {
 
@@ -38,6 +41,12 @@ struct ChannelOptions {
 };
 
 using ResponseCallback = std::function<void(absl::StatusOr<std::string>)>;
+// Decodes a reply in place (the zero-copy path, docs/zero-copy.md). Runs
+// once, on the thread that waited, before CallWith returns; the message's
+// bytes are valid only while it runs unless it Retain()s them.
+using ReplyDecoder = absl::FunctionRef<absl::Status(ReceivedMessage&)>;
+// The asynchronous form: the reply, or the call's status.
+using ReceivedCallback = std::function<void(absl::StatusOr<ReceivedMessage>)>;
 
 class Channel {
  public:
@@ -63,6 +72,33 @@ class Channel {
                                            const MethodDescriptor& method,
                                            CallContext* ctx,
                                            std::string request);
+
+  // The zero-copy forms of Call, StartCall and SendOneway
+  // (docs/zero-copy.md): the transport has `request` write itself straight
+  // into its own buffer, and hands the reply to the decoder as a view of
+  // its one private copy. `request` (and the Buffer its buffer field names)
+  // is used only before the method returns. CallWith returns the call's
+  // status, or else the status `decode` returned. The defaults serialize
+  // into a std::string and use Call / StartCall / SendOneway; transports
+  // override them to skip that copy.
+  virtual absl::Status CallWith(const InterfaceDescriptor& iface,
+                                const MethodDescriptor& method,
+                                CallContext* ctx, const MessageWriter& request,
+                                ReplyDecoder decode);
+  virtual void StartCallWith(const InterfaceDescriptor& iface,
+                             const MethodDescriptor& method, CallContext* ctx,
+                             const MessageWriter& request,
+                             ReceivedCallback done);
+  virtual absl::Status SendOnewayWith(const InterfaceDescriptor& iface,
+                                      const MethodDescriptor& method,
+                                      CallContext* ctx,
+                                      const MessageWriter& request);
+
+  // A writable buffer of `size` bytes for a `buffer` argument
+  // (runtime/buffer.h): shared (memfd-backed, sent without a copy) where
+  // this transport can pass it so, heap otherwise. The default makes a
+  // heap buffer.
+  virtual absl::StatusOr<Buffer> NewBuffer(size_t size);
 
   // Opens a call of any method as two message flows (runtime/call.h): the
   // way to call streaming methods. `ctx` must outlive the stream; it gets

@@ -295,6 +295,72 @@ absl::Status Server::RunBound(const BoundInterface& iface,
   return status;
 }
 
+absl::Status Dispatcher::DispatchBoundWith(const BoundInterface& iface,
+                                           const BoundInterface::Method& method,
+                                           CallContext& ctx,
+                                           ReceivedMessage& request,
+                                           ReplySink& reply) {
+  std::string flat;
+  std::string response;
+  absl::Status s =
+      DispatchBound(iface, method, ctx, Flatten(request, &flat), &response);
+  if (!s.ok() || method.descriptor->oneway) return s;
+  return reply.Write(BytesWriter(response));
+}
+
+namespace {
+
+// Refuses a reply over the server's limit before the transport places it.
+class LimitedReplySink final : public ReplySink {
+ public:
+  LimitedReplySink(ReplySink& inner, size_t limit)
+      : inner_(inner), limit_(limit) {}
+  absl::Status Write(const MessageWriter& reply) override {
+    if (SerializedSize(reply) > limit_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "reply exceeds the server's maximum message size of ", limit_,
+          " bytes"));
+    }
+    return inner_.Write(reply);
+  }
+
+ private:
+  ReplySink& inner_;
+  const size_t limit_;
+};
+
+}  // namespace
+
+absl::Status Server::DispatchBoundWith(const BoundInterface& iface,
+                                       const BoundInterface::Method& method,
+                                       CallContext& ctx,
+                                       ReceivedMessage& request,
+                                       ReplySink& reply) {
+  if (!interceptors_.empty()) {
+    // Interceptors see serialized messages: the string path.
+    return Dispatcher::DispatchBoundWith(iface, method, ctx, request, reply);
+  }
+  internal::ServingThreadScope serving;
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  absl::Status status = [&]() -> absl::Status {
+    const size_t size =
+        request.bytes().size() +
+        (request.attached().has_value() ? request.attached()->view.size() : 0);
+    if (size > options_.max_message_size) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "request of ", size, " bytes exceeds the server's limit of ",
+          options_.max_message_size, " bytes"));
+    }
+    if (ctx.method_path().empty())
+      CallContextAccess::SetMethodPathRef(ctx, &method.path);
+    LimitedReplySink limited(reply, options_.max_message_size);
+    return services_[iface.service_index]->DispatchWith(
+        method.descriptor->id, ctx, request, limited);
+  }();
+  if (!status.ok()) failed_.fetch_add(1, std::memory_order_relaxed);
+  return status;
+}
+
 void Server::StartCall(const BoundInterface& iface,
                        const BoundInterface::Method& method,
                        std::shared_ptr<ServerStream> call) {

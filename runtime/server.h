@@ -156,6 +156,15 @@ class Dispatcher {
                     request, response);
   }
 
+  // The zero-copy form of DispatchBound (docs/zero-copy.md): the request is
+  // decoded in place and the reply written through `reply`. The default
+  // uses DispatchBound with strings.
+  virtual absl::Status DispatchBoundWith(const BoundInterface& iface,
+                                         const BoundInterface::Method& method,
+                                         CallContext& ctx,
+                                         ReceivedMessage& request,
+                                         ReplySink& reply);
+
   // Starts a call that runs through the call model (streaming methods and
   // [async] handlers) and returns once its handler returned; the call may
   // go on long after. Whatever happens, `call` is finished exactly once.
@@ -285,6 +294,10 @@ class Server final : public Dispatcher {
                              const BoundInterface::Method& method,
                              CallContext& ctx, std::string_view request,
                              std::string* response) override;
+  absl::Status DispatchBoundWith(const BoundInterface& iface,
+                                 const BoundInterface::Method& method,
+                                 CallContext& ctx, ReceivedMessage& request,
+                                 ReplySink& reply) override;
   void StartCall(const BoundInterface& iface,
                  const BoundInterface::Method& method,
                  std::shared_ptr<ServerStream> call) override;

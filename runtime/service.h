@@ -20,6 +20,7 @@
 #include "runtime/call.h"
 #include "runtime/call_context.h"
 #include "runtime/interface.h"
+#include "runtime/message.h"
 
 namespace lpc {
 
@@ -33,9 +34,20 @@ class Service {
   // serialized reply to `*response` (left empty for oneway methods).
   // Returns UNIMPLEMENTED for an unknown method, INVALID_ARGUMENT for a
   // request that does not decode, and otherwise the handler's status.
+  //
+  // A service overrides Dispatch or DispatchWith (generated services
+  // override DispatchWith); each default calls the other.
   virtual absl::Status Dispatch(uint32_t method_id, CallContext& ctx,
                                 std::string_view request,
-                                std::string* response) = 0;
+                                std::string* response);
+
+  // The zero-copy form of Dispatch (docs/zero-copy.md): decodes the request
+  // in place from `request`, runs the handler, and on success writes the
+  // reply through `reply` (not for oneway methods). Returns what Dispatch
+  // returns; a status that reply.Write returned becomes the call's.
+  virtual absl::Status DispatchWith(uint32_t method_id, CallContext& ctx,
+                                    ReceivedMessage& request,
+                                    ReplySink& reply);
 
   // Whether method `method_id` runs through StartCall instead of Dispatch:
   // true for streaming methods and for methods whose handler is
