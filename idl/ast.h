@@ -60,6 +60,9 @@ struct TypeRef {
     // A context handle type (`context Session;`): written as a name, set by
     // semantic analysis, with `resolved_context`.
     kContext,
+    // buffer: a byte payload the local transport passes without a copy
+    // (docs/zero-copy.md); `bytes` in the emitted .proto.
+    kBuffer,
   };
   // What a kHandle requires of its descriptor.
   enum class HandleKind { kAny, kMemfd, kSealedMemfd, kPipe, kSocket, kFile };
