@@ -287,6 +287,91 @@ lpc_bazel_cc_test(lpc_codegen_tricky_names_test
   SIZE medium
 )
 
+lpc_bazel_cc_test(lpc_codegen_wire_compat_client_test
+  PACKAGE codegen
+  NAME wire_compat_client_test
+  SRCS
+    codegen/wire_compat_client_test.cc
+  DEPS
+    lpc_codegen_wire_compat_lpc
+    lpc_codegen_wire_compat_testing
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
+)
+
+lpc_bazel_idl_library(lpc_codegen_wire_compat_lpc
+  PACKAGE codegen
+  NAME wire_compat_lpc
+  TESTONLY
+  SRCS
+    codegen/testdata/wire_compat.idl
+  HDRS
+    codegen/testdata/wire_compat.lpc.h
+    codegen/testdata/wire_compat.pb.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
+)
+
+lpc_bazel_cc_test(lpc_codegen_wire_compat_server_test
+  PACKAGE codegen
+  NAME wire_compat_server_test
+  SRCS
+    codegen/wire_compat_server_test.cc
+  DEPS
+    lpc_codegen_wire_compat_lpc
+    lpc_codegen_wire_compat_testing
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
+)
+
+lpc_bazel_cc_test(lpc_codegen_wire_compat_streams_test
+  PACKAGE codegen
+  NAME wire_compat_streams_test
+  SRCS
+    codegen/wire_compat_streams_test.cc
+  DEPS
+    lpc_codegen_wire_compat_lpc
+    lpc_codegen_wire_compat_testing
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
+)
+
+lpc_bazel_cc_library(lpc_codegen_wire_compat_testing
+  PACKAGE codegen
+  NAME wire_compat_testing
+  TESTONLY
+  SRCS
+    codegen/wire_compat_testing.cc
+    codegen/wire_compat_values.cc
+  HDRS
+    codegen/wire_compat_service.h
+    codegen/wire_compat_testing.h
+    codegen/wire_compat_values.h
+  DEPS
+    lpc_codegen_wire_compat_lpc
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+)
+
 lpc_bazel_cc_binary(lpc_examples_calculator_calculator_client
   PACKAGE examples/calculator
   NAME calculator_client
