@@ -319,6 +319,40 @@ lpc_bazel_idl_library(lpc_codegen_wire_compat_lpc
     SYSTEM:protobuf
 )
 
+lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_client_test
+  PACKAGE codegen
+  NAME wire_compat_robust_client_test
+  SRCS
+    codegen/wire_compat_robust_client_test.cc
+  DEPS
+    lpc_codegen_wire_compat_lpc
+    lpc_codegen_wire_compat_testing
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
+)
+
+lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_server_test
+  PACKAGE codegen
+  NAME wire_compat_robust_server_test
+  SRCS
+    codegen/wire_compat_robust_server_test.cc
+  DEPS
+    lpc_codegen_wire_compat_lpc
+    lpc_codegen_wire_compat_testing
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_codegen_wire_compat_server_test
   PACKAGE codegen
   NAME wire_compat_server_test
@@ -360,10 +394,12 @@ lpc_bazel_cc_library(lpc_codegen_wire_compat_testing
   SRCS
     codegen/wire_compat_testing.cc
     codegen/wire_compat_values.cc
+    codegen/wire_compat_variants.cc
   HDRS
     codegen/wire_compat_service.h
     codegen/wire_compat_testing.h
     codegen/wire_compat_values.h
+    codegen/wire_compat_variants.h
   DEPS
     lpc_codegen_wire_compat_lpc
     lpc_runtime
