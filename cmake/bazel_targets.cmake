@@ -333,7 +333,7 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_client_test
     SYSTEM:absl
     SYSTEM:gtest
     SYSTEM:protobuf
-  SIZE small
+  SIZE medium
 )
 
 lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_server_test
@@ -350,7 +350,7 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_server_test
     SYSTEM:absl
     SYSTEM:gtest
     SYSTEM:protobuf
-  SIZE small
+  SIZE medium
 )
 
 lpc_bazel_cc_test(lpc_codegen_wire_compat_server_test
