@@ -342,4 +342,50 @@ def plot(rows, out_dir, payloads_csv):
         ])
         subprocess.run([gnuplot], input=script, text=True, check=False)
         made.append(image)
+    made += plot_large(rows, out_dir, data_dir, gnuplot)
     return made
+
+
+def plot_large(rows, out_dir, data_dir, gnuplot):
+    """Bars: the p50 of the frames example's 8 MiB Invert over each
+    transport, and of 16 MiB echoes cross-core (lpc-local, the zero-copy
+    frame, socketpair, iceoryx-poll, memcpy), in ms."""
+    picks = [("frames-local", 8 << 20), ("frames-grpc", 8 << 20),
+             ("lpc-local", 16 << 20), ("lpc-local-zerocopy", 16 << 20),
+             ("socketpair", 16 << 20), ("iceoryx-poll", 16 << 20),
+             ("memcpy", 16 << 20)]
+    bars = []
+    for name, payload in picks:
+        for r in rows:
+            if r["contender"] == name and r["payload"] == payload and \
+                    kind(r) == "latency" and r["placement"] in (
+                        "cross-core", "single-core"):
+                bars.append(("%s %s" % (name, human_size(payload)),
+                             r["p50_us"] / 1e3))
+                break
+    if not bars:
+        return []
+    path = os.path.join(data_dir, "large.dat")
+    with open(path, "w") as f:
+        for i, (label, ms) in enumerate(bars):
+            f.write("%d \"%s\" %g\n" % (i, label, ms))
+    image = os.path.join(out_dir, "large-payloads.png")
+    script = "\n".join([
+        "set terminal pngcairo size 1000,600 font 'sans,10'",
+        "set output '%s'" % image,
+        "set title 'Large payloads: p50 round trip (frames example 8 MiB "
+        "Invert; 16 MiB echo, cross-core; memcpy: one copy)'",
+        "set ylabel 'p50 (ms, log scale)'",
+        "set logscale y",
+        "set format y '%g'",
+        "set grid ytics",
+        "set style fill solid 0.6",
+        "set boxwidth 0.6",
+        "set xtics rotate by -30",
+        "set xrange [-0.6:%g]" % (len(bars) - 0.4),
+        "set yrange [%g:*]" % (min(ms for _, ms in bars) / 3),
+        "set bmargin 6",
+        "plot '%s' using 1:3:xtic(2) with boxes notitle" % path,
+    ])
+    subprocess.run([gnuplot], input=script, text=True, check=False)
+    return [image]
