@@ -31,6 +31,7 @@ using ::lpc::testing::StatusIs;
 using ::lpc::wire_testing::BinaryBytes;
 using ::lpc::wire_testing::ContainerCases;
 using ::lpc::wire_testing::Decoder;
+using ::lpc::wire_testing::DispatchExact;
 using ::lpc::wire_testing::ExpectDecodesLikeProtoc;
 using ::lpc::wire_testing::FakeServerStream;
 using ::lpc::wire_testing::MakeLeaf;
@@ -51,7 +52,7 @@ Decoder WireDispatch(uint32_t id, Request RecordingWire::*seen) {
     RecordingWire service;
     CallContext ctx;
     std::string response;
-    absl::Status status = service.Dispatch(id, ctx, bytes, &response);
+    absl::Status status = DispatchExact(service, id, ctx, bytes, &response);
     if (status.ok()) got->reset(new Request(service.*seen));
     return status;
   };
@@ -184,7 +185,7 @@ TEST(WireRobustServerTest, ContextHandles) {
         RecordingContexts service;
         CallContext ctx;
         std::string response;
-        absl::Status status = service.Dispatch(2, ctx, bytes, &response);
+        absl::Status status = DispatchExact(service, 2, ctx, bytes, &response);
         if (status.ok()) got->reset(new UseRequest(service.use));
         return status;
       },
@@ -217,7 +218,7 @@ TEST(WireRobustServerTest, NestingDeeperThanProtocAllows) {
     RecordingWire service;
     CallContext ctx;
     std::string response;
-    absl::Status status = service.Dispatch(9, ctx, request, &response);
+    absl::Status status = DispatchExact(service, 9, ctx, request, &response);
     if (parses) {
       EXPECT_THAT(status, IsOk());
     } else {

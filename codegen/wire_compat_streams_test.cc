@@ -29,6 +29,7 @@ namespace {
 using ::lpc::testing::IsOk;
 using ::lpc::wire_testing::CapturingChannel;
 using ::lpc::wire_testing::ContainerCases;
+using ::lpc::wire_testing::DispatchExact;
 using ::lpc::wire_testing::FakeServerStream;
 using ::lpc::wire_testing::MakeLeaf;
 using ::lpc::wire_testing::SameMessage;
@@ -231,7 +232,7 @@ TEST(WireHandlesTest, ServerTakesIndicesAndWritesThem) {
     internal::CallHandles::request(ctx).Append(*std::move(dup));
   }
   std::string response;
-  ASSERT_THAT(service.Dispatch(1, ctx, Serialize(request), &response), IsOk());
+  ASSERT_THAT(DispatchExact(service, 1, ctx, Serialize(request), &response), IsOk());
   const std::vector<std::pair<dev_t, ino_t>> want_in = {
       Id(in[4]), Id(in[3]), Id(in[2]), {}, Id(in[1]), Id(in[0]), {}};
   EXPECT_EQ(service.got, want_in);
@@ -273,7 +274,8 @@ TEST(WireHandlesTest, ServerTakesIndicesAndWritesThem) {
   drop.set_fd(1);
   drop.set_x(-1);
   std::string drop_response = "stale";
-  ASSERT_THAT(service.Dispatch(2, drop_ctx, Serialize(drop), &drop_response), IsOk());
+  ASSERT_THAT(DispatchExact(service, 2, drop_ctx, Serialize(drop), &drop_response),
+              IsOk());
   EXPECT_EQ(drop_response, "");
   EXPECT_EQ(service.dropped, dropped);
 }

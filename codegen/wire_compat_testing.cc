@@ -171,6 +171,72 @@ std::string Serialize(const google::protobuf::Message& m) {
   return ::testing::AssertionSuccess();
 }
 
+std::string Written(const MessageWriter& w) {
+  const size_t n = w.size();
+  constexpr size_t kPad = 64;
+  auto exact = std::make_unique<uint8_t[]>(n == 0 ? 1 : n);
+  w.WriteTo(exact.get());
+  std::vector<uint8_t> padded(n + kPad, 0xa5);
+  w.WriteTo(padded.data());
+  for (size_t i = n; i < n + kPad; ++i) {
+    if (padded[i] != 0xa5) {
+      ADD_FAILURE() << "MessageWriter::WriteTo wrote past size() = " << n
+                    << ", at " << i;
+      break;
+    }
+  }
+  EXPECT_TRUE(std::equal(padded.begin(), padded.begin() + static_cast<ptrdiff_t>(n),
+                         exact.get()))
+      << "two WriteTo calls wrote different bytes";
+  std::string out = SerializeToString(w);
+  EXPECT_EQ(out.size(), SerializedSize(w));
+  EXPECT_EQ(out.compare(0, n, reinterpret_cast<const char*>(exact.get()), n), 0)
+      << "SerializeToString does not start with WriteTo's bytes";
+  return out;
+}
+
+absl::Status DecodeExact(std::string_view bytes,
+                         absl::FunctionRef<absl::Status(ReceivedMessage&)> decode) {
+  auto copy = std::make_unique<char[]>(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), copy.get());
+  absl::Status status;
+  {
+    ReceivedMessage message(std::string_view(copy.get(), bytes.size()), nullptr);
+    status = decode(message);
+  }
+  copy.reset();
+  return status;
+}
+
+namespace {
+
+class CheckingSink final : public ReplySink {
+ public:
+  explicit CheckingSink(std::string* out) : out_(out) {}
+  absl::Status Write(const MessageWriter& reply) override {
+    EXPECT_FALSE(written_) << "ReplySink::Write called twice";
+    written_ = true;
+    *out_ = Written(reply);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string* out_;
+  bool written_ = false;
+};
+
+}  // namespace
+
+absl::Status DispatchExact(Service& service, uint32_t method_id,
+                           CallContext& ctx, std::string_view request,
+                           std::string* response) {
+  response->clear();
+  CheckingSink sink(response);
+  return DecodeExact(request, [&](ReceivedMessage& m) {
+    return service.DispatchWith(method_id, ctx, m, sink);
+  });
+}
+
 // ---- FakeClientStream
 
 FakeClientStream::FakeClientStream(std::vector<std::string> replies,
@@ -317,6 +383,47 @@ absl::StatusOr<std::string> CapturingChannel::Call(
     CallContext* ctx, std::string request) {
   (void)iface;
   return Carry(method, ctx, std::move(request));
+}
+
+absl::Status CapturingChannel::CallWith(const InterfaceDescriptor& iface,
+                                        const MethodDescriptor& method,
+                                        CallContext* ctx,
+                                        const MessageWriter& request,
+                                        ReplyDecoder decode) {
+  (void)iface;
+  absl::StatusOr<std::string> reply = Carry(method, ctx, Written(request));
+  calls_.back().zero_copy = true;
+  if (!reply.ok()) return reply.status();
+  return DecodeExact(*reply, decode);
+}
+
+void CapturingChannel::StartCallWith(const InterfaceDescriptor& iface,
+                                     const MethodDescriptor& method,
+                                     CallContext* ctx,
+                                     const MessageWriter& request,
+                                     ReceivedCallback done) {
+  (void)iface;
+  absl::StatusOr<std::string> reply = Carry(method, ctx, Written(request));
+  calls_.back().zero_copy = true;
+  if (!reply.ok()) {
+    done(reply.status());
+    return;
+  }
+  // An exactly sized copy the message owns.
+  std::shared_ptr<char> copy(new char[reply->size()], std::default_delete<char[]>());
+  std::copy(reply->begin(), reply->end(), copy.get());
+  done(ReceivedMessage(std::string_view(copy.get(), reply->size()), copy));
+}
+
+absl::Status CapturingChannel::SendOnewayWith(const InterfaceDescriptor& iface,
+                                              const MethodDescriptor& method,
+                                              CallContext* ctx,
+                                              const MessageWriter& request) {
+  (void)iface;
+  EXPECT_TRUE(method.oneway);
+  absl::Status status = Carry(method, ctx, Written(request)).status();
+  calls_.back().zero_copy = true;
+  return status;
 }
 
 std::shared_ptr<ClientStream> CapturingChannel::OpenStream(

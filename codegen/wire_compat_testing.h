@@ -30,7 +30,9 @@
 #include "runtime/call_context.h"
 #include "runtime/channel.h"
 #include "runtime/fd.h"
+#include "runtime/message.h"
 #include "runtime/mutex.h"
+#include "runtime/service.h"
 
 namespace lpc::wire_testing {
 
@@ -65,6 +67,26 @@ std::string Hex(std::string_view bytes, size_t max = 256);
 
 // protoc's serialization of `m` (deterministic: map entries sorted).
 std::string Serialize(const google::protobuf::Message& m);
+
+// The bytes `w` writes: SerializeToString(w) (its buffer field appended),
+// after checking that WriteTo writes exactly size() bytes, the same ones
+// twice, into an exactly sized heap block (so ASan sees a write past it)
+// and into a padded one (so a plain build sees it too).
+std::string Written(const MessageWriter& w);
+
+// Runs `decode` on a ReceivedMessage viewing a heap copy of `bytes` of
+// exactly their size, with no owner, freed as soon as `decode` returns: a
+// decoder that reads past the end, or keeps a view without Retain(), is
+// caught by ASan.
+absl::Status DecodeExact(std::string_view bytes,
+                         absl::FunctionRef<absl::Status(ReceivedMessage&)> decode);
+
+// Service::DispatchWith on an exact heap copy of `request` (as
+// DecodeExact), with a ReplySink that checks the reply's writer (as
+// Written) and stores its bytes in *response.
+absl::Status DispatchExact(Service& service, uint32_t method_id,
+                           CallContext& ctx, std::string_view request,
+                           std::string* response);
 
 // A ClientStream whose server already sent `replies` and ended with
 // `status`: Read returns them, then the end; Writes are recorded.
@@ -119,6 +141,7 @@ struct CapturedCall {
   uint32_t method = 0;   // the method's ordinal
   bool oneway = false;
   std::string request;   // the request bytes
+  bool zero_copy = false;  // sent through CallWith / StartCallWith / SendOnewayWith
   // Duplicates of the request's descriptors, in table order.
   std::vector<Fd> handles;
 };
@@ -142,6 +165,19 @@ class CapturingChannel final : public Channel {
                                    const MethodDescriptor& method,
                                    CallContext* ctx,
                                    std::string request) override;
+  // The zero-copy forms: the request as Written() gives it; the reply
+  // decoded as DecodeExact() runs it.
+  absl::Status CallWith(const InterfaceDescriptor& iface,
+                        const MethodDescriptor& method, CallContext* ctx,
+                        const MessageWriter& request,
+                        ReplyDecoder decode) override;
+  void StartCallWith(const InterfaceDescriptor& iface,
+                     const MethodDescriptor& method, CallContext* ctx,
+                     const MessageWriter& request,
+                     ReceivedCallback done) override;
+  absl::Status SendOnewayWith(const InterfaceDescriptor& iface,
+                              const MethodDescriptor& method, CallContext* ctx,
+                              const MessageWriter& request) override;
   std::shared_ptr<ClientStream> OpenStream(const InterfaceDescriptor& iface,
                                            const MethodDescriptor& method,
                                            CallContext* ctx) override;
