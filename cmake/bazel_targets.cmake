@@ -1138,6 +1138,8 @@ lpc_bazel_cc_library(lpc_runtime_core
     runtime/interceptor.cc
     runtime/interceptors.cc
     runtime/interface.cc
+    runtime/internal/shared_memfd.cc
+    runtime/internal/shared_memfd.h
     runtime/message.cc
     runtime/service.cc
     runtime/shared_buffer.cc
@@ -1383,6 +1385,19 @@ lpc_bazel_cc_test(lpc_runtime_server_test
     lpc_runtime_testing_service
     lpc_testing_gtest_main
     lpc_testing_status_matchers
+  SIZE small
+)
+
+lpc_bazel_cc_test(lpc_runtime_shared_buffer_test
+  PACKAGE runtime
+  NAME shared_buffer_test
+  SRCS
+    runtime/shared_buffer_test.cc
+  DEPS
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_testing_temp_dir
   SIZE small
 )
 
