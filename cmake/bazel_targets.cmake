@@ -319,6 +319,23 @@ lpc_bazel_idl_library(lpc_codegen_wire_compat_lpc
     SYSTEM:protobuf
 )
 
+lpc_bazel_cc_test(lpc_codegen_wire_compat_ranges_test
+  PACKAGE codegen
+  NAME wire_compat_ranges_test
+  SRCS
+    codegen/wire_compat_ranges_test.cc
+  DEPS
+    lpc_codegen_wire_compat_lpc
+    lpc_codegen_wire_compat_testing
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_client_test
   PACKAGE codegen
   NAME wire_compat_robust_client_test
