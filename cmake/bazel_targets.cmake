@@ -47,6 +47,7 @@ lpc_bazel_cc_test(lpc_codegen_compiler_test
     codegen/compiler_test.cc
   DEPS
     lpc_codegen
+    lpc_idl
     lpc_testing_gtest_main
     SYSTEM:gtest
   SIZE medium
@@ -727,6 +728,17 @@ lpc_bazel_cc_test(lpc_examples_streams_streams_example
   SIZE small
 )
 
+lpc_bazel_cc_test(lpc_idl_buffer_types_test
+  PACKAGE idl
+  NAME buffer_types_test
+  SRCS
+    idl/buffer_types_test.cc
+  DEPS
+    lpc_idl
+    lpc_testing_gtest_main
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_idl_error_corpus_test
   PACKAGE idl
   NAME error_corpus_test
@@ -740,6 +752,23 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
     SRC:tests/idl_errors/ambiguous_type.idl
     SRC:tests/idl_errors/async_on_param.idl
     SRC:tests/idl_errors/attribute_on_wrong_decl.idl
+    SRC:tests/idl_errors/buffer_as_context_name.idl
+    SRC:tests/idl_errors/buffer_as_struct_name.idl
+    SRC:tests/idl_errors/buffer_async_result.idl
+    SRC:tests/idl_errors/buffer_client_stream_result.idl
+    SRC:tests/idl_errors/buffer_const.idl
+    SRC:tests/idl_errors/buffer_in_async_method.idl
+    SRC:tests/idl_errors/buffer_in_optional.idl
+    SRC:tests/idl_errors/buffer_in_sequence.idl
+    SRC:tests/idl_errors/buffer_in_stream_element.idl
+    SRC:tests/idl_errors/buffer_in_streaming_method.idl
+    SRC:tests/idl_errors/buffer_in_struct.idl
+    SRC:tests/idl_errors/buffer_inout_param.idl
+    SRC:tests/idl_errors/buffer_map_key.idl
+    SRC:tests/idl_errors/buffer_map_value.idl
+    SRC:tests/idl_errors/buffer_oneway_result.idl
+    SRC:tests/idl_errors/buffer_out_param.idl
+    SRC:tests/idl_errors/buffer_two_in_params.idl
     SRC:tests/idl_errors/const_bad_enumerator.idl
     SRC:tests/idl_errors/const_bytes.idl
     SRC:tests/idl_errors/const_negative_unsigned.idl
@@ -770,6 +799,7 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
     SRC:tests/idl_errors/expected_semicolon.idl
     SRC:tests/idl_errors/expected_semicolon_found_word.idl
     SRC:tests/idl_errors/field_collides_with_nested_type.idl
+    SRC:tests/idl_errors/handle_as_context_name.idl
     SRC:tests/idl_errors/handle_as_struct_name.idl
     SRC:tests/idl_errors/handle_in_async_method.idl
     SRC:tests/idl_errors/handle_in_map_value.idl
@@ -880,6 +910,7 @@ lpc_bazel_cc_library(lpc_idl
     idl/internal/parse_interface.cc
     idl/internal/parse_types.cc
     idl/internal/parser.h
+    idl/internal/sema_buffers.cc
     idl/internal/sema_consts.cc
     idl/internal/sema_members.cc
     idl/internal/sema_handles.cc
@@ -925,6 +956,7 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:idl/fuzz_corpus/bad_lex.idl
     SRC:idl/fuzz_corpus/bad_syntax.idl
     SRC:idl/fuzz_corpus/bad_types.idl
+    SRC:idl/fuzz_corpus/buffers.idl
     SRC:idl/fuzz_corpus/calc.idl
     SRC:idl/fuzz_corpus/consts.idl
     SRC:idl/fuzz_corpus/cycle.idl
@@ -938,6 +970,23 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/ambiguous_type.idl
     SRC:tests/idl_errors/async_on_param.idl
     SRC:tests/idl_errors/attribute_on_wrong_decl.idl
+    SRC:tests/idl_errors/buffer_as_context_name.idl
+    SRC:tests/idl_errors/buffer_as_struct_name.idl
+    SRC:tests/idl_errors/buffer_async_result.idl
+    SRC:tests/idl_errors/buffer_client_stream_result.idl
+    SRC:tests/idl_errors/buffer_const.idl
+    SRC:tests/idl_errors/buffer_in_async_method.idl
+    SRC:tests/idl_errors/buffer_in_optional.idl
+    SRC:tests/idl_errors/buffer_in_sequence.idl
+    SRC:tests/idl_errors/buffer_in_stream_element.idl
+    SRC:tests/idl_errors/buffer_in_streaming_method.idl
+    SRC:tests/idl_errors/buffer_in_struct.idl
+    SRC:tests/idl_errors/buffer_inout_param.idl
+    SRC:tests/idl_errors/buffer_map_key.idl
+    SRC:tests/idl_errors/buffer_map_value.idl
+    SRC:tests/idl_errors/buffer_oneway_result.idl
+    SRC:tests/idl_errors/buffer_out_param.idl
+    SRC:tests/idl_errors/buffer_two_in_params.idl
     SRC:tests/idl_errors/const_bad_enumerator.idl
     SRC:tests/idl_errors/const_bytes.idl
     SRC:tests/idl_errors/const_negative_unsigned.idl
@@ -968,6 +1017,7 @@ lpc_bazel_cc_test(lpc_idl_parser_fuzzer_test
     SRC:tests/idl_errors/expected_semicolon.idl
     SRC:tests/idl_errors/expected_semicolon_found_word.idl
     SRC:tests/idl_errors/field_collides_with_nested_type.idl
+    SRC:tests/idl_errors/handle_as_context_name.idl
     SRC:tests/idl_errors/handle_as_struct_name.idl
     SRC:tests/idl_errors/handle_in_async_method.idl
     SRC:tests/idl_errors/handle_in_map_value.idl

@@ -5,14 +5,17 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "codegen/lower.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "idl/frontend.h"
 
 namespace lpc::codegen {
 namespace {
@@ -240,6 +243,57 @@ TEST_F(CompilerTest, MutatedInputNeverCrashes) {
   // Both outcomes must have happened, or the mutations test nothing.
   EXPECT_GT(compiled, 0);
   EXPECT_GT(rejected, 0);
+}
+
+constexpr char kBufferIdl[] = R"(package buf;
+[uuid(0b0b0b0b-1111-4222-8333-555555555555), version(1.0)]
+interface Frames {
+  buffer Invert([in] int32 w, [in] buffer frame);
+  [oneway] void Show([in] buffer frame);
+}
+)";
+
+// A buffer (docs/zero-copy.md) is an ordinary bytes field in the .proto,
+// numbered in place like any other parameter or the result.
+TEST(LowerTest, BufferIsBytes) {
+  idl::Frontend frontend({});
+  frontend.AddVirtualFile("buf.idl", kBufferIdl);
+  const idl::File* file = frontend.Parse("buf.idl");
+  ASSERT_NE(file, nullptr) << frontend.FormatDiagnostics();
+  google::protobuf::FileDescriptorProto proto;
+  std::vector<CodegenError> errors;
+  ASSERT_TRUE(LowerFile(*file, &proto, &errors, nullptr));
+  using FT = google::protobuf::FieldDescriptorProto;
+  std::map<std::string, const google::protobuf::DescriptorProto*> messages;
+  for (const auto& m : proto.message_type()) messages[m.name()] = &m;
+  ASSERT_EQ(messages.count("InvertRequest"), 1u);
+  const auto& req = *messages["InvertRequest"];
+  ASSERT_EQ(req.field_size(), 2);
+  EXPECT_EQ(req.field(0).type(), FT::TYPE_INT32);
+  EXPECT_EQ(req.field(1).name(), "frame");
+  EXPECT_EQ(req.field(1).number(), 2);
+  EXPECT_EQ(req.field(1).type(), FT::TYPE_BYTES);
+  EXPECT_EQ(req.field(1).label(), FT::LABEL_OPTIONAL);
+  EXPECT_FALSE(req.field(1).proto3_optional());
+  const auto& resp = *messages["InvertResponse"];
+  ASSERT_EQ(resp.field_size(), 1);
+  EXPECT_EQ(resp.field(0).number(), 1);
+  EXPECT_EQ(resp.field(0).type(), FT::TYPE_BYTES);
+  EXPECT_EQ(messages["ShowRequest"]->field(0).type(), FT::TYPE_BYTES);
+}
+
+// Until the C++ stubs support buffer, lpcc refuses a method that carries
+// one at the buffer, and does not crash.
+TEST_F(CompilerTest, BufferMethodsAreRefusedByTheStubGenerator) {
+  WriteFile(root_ / "buf.idl", kBufferIdl);
+  CompileResult result;
+  EXPECT_FALSE(Compile("buf.idl", &result));
+  EXPECT_THAT(result.diagnostics,
+              HasSubstr("buf.idl:4:3: error: buffer is not supported by this "
+                        "generator yet (method Frames.Invert)"));
+  EXPECT_THAT(result.diagnostics,
+              HasSubstr("buf.idl:5:27: error: buffer is not supported by this "
+                        "generator yet (method Frames.Show)"));
 }
 
 }  // namespace

@@ -278,6 +278,8 @@ class Lowerer {
       case Kind::kDouble: f->set_type(FT::TYPE_DOUBLE); return true;
       case Kind::kString: f->set_type(FT::TYPE_STRING); return true;
       case Kind::kBytes: f->set_type(FT::TYPE_BYTES); return true;
+      // A buffer (docs/zero-copy.md) is bytes on the wire.
+      case Kind::kBuffer: f->set_type(FT::TYPE_BYTES); return true;
       // A context handle: the server's random 64-bit id.
       case Kind::kContext: f->set_type(FT::TYPE_FIXED64); return true;
       case Kind::kNamed:

@@ -194,6 +194,20 @@ struct MethodDecl {
     }
     return false;
   }
+  // The zero-copy byte payloads (docs/zero-copy.md); after analysis a
+  // method has at most one [in] buffer parameter and no other.
+  bool returns_buffer() const {
+    return return_type.kind == TypeRef::Kind::kBuffer;
+  }
+  const ParamDecl* buffer_param() const {
+    for (const ParamDecl& p : params) {
+      if (p.type.kind == TypeRef::Kind::kBuffer) return &p;
+    }
+    return nullptr;
+  }
+  bool carries_buffer() const {
+    return returns_buffer() || buffer_param() != nullptr;
+  }
   // Its reply can carry one (the result, [out] and [in, out] parameters).
   bool reply_carries_handles() const {
     if (CarriesHandle(return_type)) return true;

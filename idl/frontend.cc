@@ -106,6 +106,7 @@ std::string TypeToString(const TypeRef& type) {
     case Kind::kOptional: return "optional<" + arg(0) + ">";
     case Kind::kStream: return "stream<" + arg(0) + ">";
     case Kind::kHandle: return HandleTypeName(type.handle_kind);
+    case Kind::kBuffer: return "buffer";
     case Kind::kContext:
       if (type.resolved_context != nullptr) {
         return type.resolved_context->full_name;

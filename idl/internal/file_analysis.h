@@ -2,8 +2,10 @@
 // members are defined by concern in idl/sema.cc (scopes and name lookup),
 // idl/internal/sema_types.cc (type resolution and recursion),
 // idl/internal/sema_consts.cc (constants and enums) and
-// idl/internal/sema_members.cc (fields, methods and the stream rules), and
-// the helpers they share. Private to //idl.
+// idl/internal/sema_members.cc (fields, methods and the stream rules),
+// idl/internal/sema_handles.cc (file descriptors) and
+// idl/internal/sema_buffers.cc (the zero-copy `buffer`), and the helpers
+// they share. Private to //idl.
 //
 // Thread safety: none; a FileAnalysis lives for one Analyzer::Analyze call.
 #ifndef LPC_IDL_INTERNAL_FILE_ANALYSIS_H_
@@ -31,6 +33,10 @@ std::string Join(const std::vector<std::string>& parts, const char* sep);
 std::vector<std::string> Split(const std::string& dotted);
 bool IsInteger(Kind k);
 bool Before(const SourceLocation& a, const SourceLocation& b);
+
+// Where a `buffer` may appear (docs/idl.md); the end of its messages.
+inline constexpr char kBufferPlaces[] =
+    "a buffer can only be an [in] parameter or the result of a unary method";
 
 // The analysis of one file; lives for one Analyzer::Analyze call.
 class FileAnalysis {
@@ -140,6 +146,12 @@ class FileAnalysis {
   void CheckHandles();
   void MarkHandleStructs();
   void CheckHandleMaps(const TypeRef& type);
+
+  // The zero-copy byte payload (idl/internal/sema_buffers.cc): a method's
+  // [in] buffer parameters and buffer result; at most one [in] buffer, none
+  // [out], and not in a streaming or [async] method. (Containers, streams,
+  // fields and constants refuse a buffer where they are checked.)
+  void CheckMethodBuffers(const MethodDecl& m);
 
   void Rollback();
 

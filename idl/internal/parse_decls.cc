@@ -9,10 +9,19 @@
 namespace lpc::idl::internal {
 namespace {
 
-// In a type, `handle` is always the descriptor type, so a struct or enum
-// of that name could never be used.
-constexpr char kHandleIsAType[] =
-    "invalid name 'handle': it is the IDL's file descriptor type";
+// In a type, `handle` is always the descriptor type and `buffer` the
+// zero-copy byte payload, so a struct, enum or context type of either name
+// could never be used. Returns why `name` is refused, or nullptr.
+const char* ReservedTypeName(const std::string& name) {
+  if (name == "handle") {
+    return "invalid name 'handle': it is the IDL's file descriptor type";
+  }
+  if (name == "buffer") {
+    return "invalid name 'buffer': it is the IDL's zero-copy byte payload "
+           "type";
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -88,7 +97,9 @@ bool Parser::ParseEnum(std::string doc,
   auto decl = std::make_unique<EnumDecl>();
   decl->doc = std::move(doc);
   if (!ExpectName("an enum name", &decl->name, &decl->loc)) return false;
-  if (decl->name == "handle") return ErrorAt(decl->loc, kHandleIsAType);
+  if (const char* why = ReservedTypeName(decl->name)) {
+    return ErrorAt(decl->loc, why);
+  }
   if (!Expect('{')) return false;
   int64_t next = 0;
   while (!tok_.Is('}')) {
@@ -157,7 +168,9 @@ bool Parser::ParseStruct(std::string doc,
   auto decl = std::make_unique<StructDecl>();
   decl->doc = std::move(doc);
   if (!ExpectName("a struct name", &decl->name, &decl->loc)) return false;
-  if (decl->name == "handle") return ErrorAt(decl->loc, kHandleIsAType);
+  if (const char* why = ReservedTypeName(decl->name)) {
+    return ErrorAt(decl->loc, why);
+  }
   if (!Expect('{')) return false;
   while (!tok_.Is('}')) {
     if (failed_) return false;
@@ -198,6 +211,9 @@ bool Parser::ParseContext(std::string doc,
   decl->doc = std::move(doc);
   if (!ExpectName("a context type name", &decl->name, &decl->loc)) {
     return false;
+  }
+  if (const char* why = ReservedTypeName(decl->name)) {
+    return ErrorAt(decl->loc, why);
   }
   if (!Expect(';')) return false;
   out->push_back(std::move(decl));

@@ -60,6 +60,13 @@ bool Parser::ParseType(TypeRef* type, int depth) {
     return Expect('>');
   }
   if (word == "handle") return ParseHandle(type);
+  // Like `handle`, `buffer` is always the type where a type is expected and
+  // an ordinary name elsewhere.
+  if (word == "buffer") {
+    type->kind = TypeKind::kBuffer;
+    Next();
+    return !failed_;
+  }
   if (IsIdlKeyword(word)) {
     return Error(tok_, "expected a type but found " + DescribeToken(tok_));
   }

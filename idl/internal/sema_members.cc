@@ -50,6 +50,11 @@ void FileAnalysis::AnalyzeFields(StructDecl* s,
   uint32_t largest = 0;
   for (FieldDecl& f : s->fields) {
     CheckType(&f.type, chain, false, 1);
+    if (f.type.kind == Kind::kBuffer) {
+      Error(f.type.loc, "field '" + f.name + "' of struct '" + s->full_name +
+                            "' cannot be a buffer: " + kBufferPlaces +
+                            "; use bytes");
+    }
     auto [it, inserted] = names.emplace(f.name, &f);
     if (!inserted) {
       DuplicateError(f.name, f.loc, it->second->loc);
@@ -195,6 +200,7 @@ void FileAnalysis::AnalyzeMethod(MethodDecl* m,
                        "; send results as stream messages");
     }
   }
+  CheckMethodBuffers(*m);
 }
 
 }  // namespace lpc::idl::internal

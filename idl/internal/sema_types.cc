@@ -49,6 +49,12 @@ void FileAnalysis::CheckType(TypeRef* type,
       }
       if (type->args.size() != 1) return;
       TypeRef& arg = type->args[0];
+      if (arg.kind == Kind::kBuffer) {
+        Error(arg.loc, std::string("the element type of stream<> cannot be "
+                                   "a buffer: ") + kBufferPlaces +
+                           "; use a struct with a bytes field");
+        return;
+      }
       if (arg.kind == Kind::kNamed) {
         size_t errors_before = a_->sink_->size();
         CheckType(&arg, chain, false, depth + 1);
@@ -100,6 +106,11 @@ void FileAnalysis::CheckType(TypeRef* type,
                            TypeToString(arg) + "; wrap it in a struct");
         return;
       }
+      if (arg.kind == Kind::kBuffer) {
+        Error(arg.loc, std::string(what) + " cannot be a buffer: " +
+                           kBufferPlaces + "; use bytes");
+        return;
+      }
       CheckType(&arg, chain, false, depth + 1);
       if (arg.kind == Kind::kContext) {
         Error(arg.loc, std::string(what) + " cannot be the context type '" +
@@ -121,6 +132,11 @@ void FileAnalysis::CheckType(TypeRef* type,
       if (IsContainer(value.kind)) {
         Error(value.loc, "a map value cannot be " + TypeToString(value) +
                              "; wrap it in a struct");
+        return;
+      }
+      if (value.kind == Kind::kBuffer) {
+        Error(value.loc, std::string("a map value cannot be a buffer: ") +
+                             kBufferPlaces + "; use bytes");
         return;
       }
       CheckType(&value, chain, false, depth + 1);
