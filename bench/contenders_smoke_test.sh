@@ -62,6 +62,8 @@ check 2 "$dir/lpc_echo" --mode=throughput --callers=1,4
 secs=0.3
 check 2 "$dir/lpc_echo" --mode=throughput --callers_as=processes --callers=1,3
 check 1 "$dir/lpc_echo" --transport=grpc-unix --mode=throughput --callers_as=processes --callers=2
+check 2 "$dir/lpc_zerocopy" "$place" --payloads=64,1048576
+check 1 "$dir/lpc_zerocopy" --transport=grpc-unix "$place" --payloads=65536
 # A pipelined window only counts calls that complete inside it; on a
 # loaded machine 20 ms may see none.
 secs=0.3
