@@ -303,6 +303,8 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_client_test
     SYSTEM:gtest
     SYSTEM:protobuf
   SIZE small
+  TAGS
+    notsan
 )
 
 lpc_bazel_idl_library(lpc_codegen_wire_compat_lpc
@@ -335,6 +337,8 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_ranges_test
     SYSTEM:gtest
     SYSTEM:protobuf
   SIZE small
+  TAGS
+    notsan
 )
 
 lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_client_test
@@ -352,6 +356,8 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_client_test
     SYSTEM:gtest
     SYSTEM:protobuf
   SIZE medium
+  TAGS
+    notsan
 )
 
 lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_server_test
@@ -369,6 +375,8 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_robust_server_test
     SYSTEM:gtest
     SYSTEM:protobuf
   SIZE medium
+  TAGS
+    notsan
 )
 
 lpc_bazel_cc_test(lpc_codegen_wire_compat_server_test
@@ -386,6 +394,8 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_server_test
     SYSTEM:gtest
     SYSTEM:protobuf
   SIZE small
+  TAGS
+    notsan
 )
 
 lpc_bazel_cc_test(lpc_codegen_wire_compat_streams_test
@@ -403,6 +413,8 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_streams_test
     SYSTEM:gtest
     SYSTEM:protobuf
   SIZE small
+  TAGS
+    notsan
 )
 
 lpc_bazel_cc_library(lpc_codegen_wire_compat_testing
