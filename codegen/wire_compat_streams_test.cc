@@ -169,16 +169,18 @@ class RecordingHandles final : public HandlesService {
   Fd o_out;
   Fd p_out;
   std::pair<dev_t, ino_t> dropped{};
+  bool maybe_present = false;
+  bool o_present = false;
 
   absl::StatusOr<Carrier> Pass(CallContext&, const Fd& a, const Carrier& c,
                                std::optional<Fd>* o, Fd* p,
                                const std::vector<Fd>& many, int16_t n) override {
-    got = {Id(a), Id(c.fd)};
+    got = {IdOrNone(a), IdOrNone(c.fd)};
     for (const Fd& e : c.pipes) got.push_back(Id(e));
-    EXPECT_TRUE(c.maybe.has_value());
+    maybe_present = c.maybe.has_value();
     if (c.maybe.has_value()) got.push_back(IdOrNone(*c.maybe));
-    EXPECT_TRUE(o->has_value());
-    if (o->has_value()) got.push_back(Id(**o));
+    o_present = o->has_value();
+    if (o->has_value()) got.push_back(IdOrNone(**o));
     for (const Fd& e : many) got.push_back(IdOrNone(e));
     values.Clear();
     values.mutable_c()->set_tag(c.tag);
@@ -278,6 +280,39 @@ TEST(WireHandlesTest, ServerTakesIndicesAndWritesThem) {
               IsOk());
   EXPECT_EQ(drop_response, "");
   EXPECT_EQ(service.dropped, dropped);
+}
+
+// Handle fields left out (proto3 writes no zeros) are empty handles, on
+// either side, and an empty message names no descriptor.
+TEST(WireHandlesTest, AbsentHandleFieldsAreEmpty) {
+  RecordingHandles service;
+  CallContext ctx;
+  std::string response;
+  ASSERT_THAT(DispatchExact(service, 1, ctx, "", &response), IsOk());
+  const std::vector<std::pair<dev_t, ino_t>> none = {{}, {}};  // a, c.fd
+  EXPECT_EQ(service.got, none);
+  EXPECT_FALSE(service.maybe_present);
+  EXPECT_FALSE(service.o_present);
+
+  auto channel = std::make_shared<CapturingChannel>();
+  HandlesClient client(channel);
+  channel->QueueReply(std::string());
+  std::optional<Fd> o;
+  Fd p = Memfd();
+  absl::StatusOr<Carrier> got = client.Pass(Fd(), Carrier(), &o, &p, {}, 0);
+  ASSERT_THAT(got.status(), IsOk());
+  EXPECT_FALSE(got->fd.valid());
+  EXPECT_TRUE(got->pipes.empty());
+  EXPECT_FALSE(got->maybe.has_value());
+  EXPECT_FALSE(o.has_value());
+  EXPECT_FALSE(p.valid());
+  PassRequest want;
+  // A struct parameter is always present, and so is a struct field of a
+  // struct that carries handles (a plain C++ struct: no presence).
+  want.mutable_c()->mutable_leaf();
+  ASSERT_EQ(channel->calls().size(), 1u);
+  EXPECT_TRUE(WireEquals(channel->calls()[0].request, want));
+  EXPECT_TRUE(channel->calls()[0].handles.empty());
 }
 
 TEST(WireStreamsTest, ClientStreamMessages) {
