@@ -21,6 +21,7 @@ absl::Status Service::Dispatch(uint32_t method_id, CallContext& ctx,
                                std::string_view request,
                                std::string* response) {
   ReceivedMessage message(request, nullptr);
+  response->clear();  // Stays empty for a oneway method.
   StringReplySink sink(response);
   return DispatchWith(method_id, ctx, message, sink);
 }
