@@ -1336,6 +1336,19 @@ lpc_bazel_cc_library(lpc_runtime_inprocess
     lpc_runtime
 )
 
+lpc_bazel_cc_test(lpc_runtime_inprocess_inline_test
+  PACKAGE runtime
+  NAME inprocess_inline_test
+  SRCS
+    runtime/inprocess_inline_test.cc
+  DEPS
+    lpc_runtime_inprocess
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE medium
+)
+
 lpc_bazel_cc_test(lpc_runtime_inprocess_stream_test
   PACKAGE runtime
   NAME inprocess_stream_test

@@ -318,7 +318,14 @@ internal::CancelState* CallContext::EnsureCancelState() const {
                                       std::memory_order_acq_rel,
                                       std::memory_order_acquire)) {
     cancel_owner_ = std::move(made);
-    return cancel_owner_.get();
+    internal::CancelState* mine = cancel_owner_.get();
+    if (lazy_parent_ != nullptr) {
+      // Now that there is a state to cancel, link it as set_parent does (a
+      // parent cancelled already cancels it at once).
+      parent_cancel_ = lazy_parent_->cancel_state();
+      parent_handle_ = parent_cancel_->AddCallback([mine] { mine->Cancel(); });
+    }
+    return mine;
   }
   return state;  // Another thread won; `made` is dropped.
 }
@@ -332,12 +339,16 @@ void CallContext::Cancel() { EnsureCancelState()->Cancel(); }
 bool CallContext::IsCancelled() const {
   const internal::CancelState* state = cancel_.load(std::memory_order_acquire);
   if (state != nullptr && (state->cancelled() || state->expired())) return true;
+  if (lazy_parent_ != nullptr && lazy_parent_->WasCancelledExplicitly()) {
+    return true;
+  }
   return has_deadline() && absl::Now() >= deadline_;
 }
 
 bool CallContext::WasCancelledExplicitly() const {
   const internal::CancelState* state = cancel_.load(std::memory_order_acquire);
-  return state != nullptr && state->cancelled();
+  if (state != nullptr && state->cancelled()) return true;
+  return lazy_parent_ != nullptr && lazy_parent_->WasCancelledExplicitly();
 }
 
 bool CallContext::WaitForCancellation(absl::Time until) const {

@@ -177,8 +177,14 @@ class CallContext {
   // The parent's deadline when set_parent ran (InfiniteFuture: no parent),
   // and the link: the parent's cancel state and the callback on it.
   absl::Time parent_deadline_ = absl::InfiniteFuture();
-  std::shared_ptr<internal::CancelState> parent_cancel_;
-  uint64_t parent_handle_ = 0;
+  // Written by set_parent, or by EnsureCancelState when it links a lazy
+  // parent (below).
+  mutable std::shared_ptr<internal::CancelState> parent_cancel_;
+  mutable uint64_t parent_handle_ = 0;
+  // A parent linked lazily (CallContextAccess::SetLazyCancelParent): read
+  // by IsCancelled, and linked like set_parent's when this context's cancel
+  // state is first made.
+  const CallContext* lazy_parent_ = nullptr;
   // Set once (compare-and-swap) by EnsureCancelState; owned by
   // cancel_owner_, which only the thread that won the swap writes and only
   // the destructor reads.

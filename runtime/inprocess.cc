@@ -1,6 +1,8 @@
-// The in-process transport: the runtime's handler pool, a deadline timer,
-// plain unary calls that complete exactly once whichever of reply, cancel,
-// deadline or shutdown comes first, and everything else (streams, async
+// The in-process transport: synchronous unary calls (Channel::Call) whose
+// handler runs on the caller's thread (CallInline); the runtime's handler
+// pool and a deadline timer for plain unary calls started asynchronously
+// or oneway, which complete exactly once whichever of reply, cancel,
+// deadline or shutdown comes first; and everything else (streams, async
 // handlers) through StreamCore (internal/inprocess_stream.h).
 #include "runtime/inprocess.h"
 
@@ -107,13 +109,28 @@ class InProcessTransport::Impl final
     pool_.Stop();  // New calls are refused; queued ones still run.
     std::vector<std::shared_ptr<InProcessCall>> unary;
     std::vector<std::shared_ptr<StreamCore>> streams;
+    std::vector<InlineCall*> inline_calls;
     {
       MutexLock lock(&mu_);
-      while ((!unary_.empty() || !streams_.empty()) && absl::Now() < deadline) {
+      while ((!unary_.empty() || !streams_.empty() || inline_ != nullptr) &&
+             absl::Now() < deadline) {
         idle_cv_.WaitWithDeadline(&mu_, deadline);
       }
       unary.assign(unary_.begin(), unary_.end());
       for (auto& [ptr, core] : streams_) streams.push_back(core);
+      // Pinned: each caller waits, once its handler has returned, until
+      // its context has been cancelled here, without the lock.
+      for (InlineCall* c = inline_; c != nullptr; c = c->next) {
+        c->shut_down = true;
+        c->pinned = true;
+        inline_calls.push_back(c);
+      }
+    }
+    for (InlineCall* c : inline_calls) c->server_ctx->Cancel();
+    if (!inline_calls.empty()) {
+      MutexLock lock(&mu_);
+      for (InlineCall* c : inline_calls) c->pinned = false;
+      idle_cv_.SignalAll();
     }
     for (auto& c : unary) {
       // Fail the caller first, so a handler that returns as soon as it sees
@@ -133,6 +150,10 @@ class InProcessTransport::Impl final
     std::thread timer;
     {
       MutexLock lock(&mu_);
+      // And for the handlers running on their callers' threads.
+      while (inline_ != nullptr) {
+        idle_cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+      }
       state_ = State::kStopped;
       timer_cv_.SignalAll();
       timer = std::move(timer_);
@@ -182,6 +203,57 @@ class InProcessTransport::Impl final
     });
     if (!s.ok()) Forget(call);
     return s;
+  }
+
+  absl::StatusOr<std::string> CallInline(
+      const BoundInterface& bound, const BoundInterface::Method& method,
+      CallContext& ctx, std::string_view request, bool handles,
+      std::shared_ptr<ContextTable> contexts) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    // Set up before the call is listed: shutdown may cancel it from then on.
+    CallContext server_ctx;
+    FillServerContext(ctx, &server_ctx);
+    CallContextAccess::SetContextTable(server_ctx, std::move(contexts));
+    // The caller's Cancel() (from another thread, or a parent context's)
+    // reaches the handler; the deadline it sees in its own context. The
+    // link costs nothing unless the handler watches for cancellation.
+    CallContextAccess::SetLazyCancelParent(server_ctx, &ctx);
+    InlineCall call;
+    call.server_ctx = &server_ctx;
+    {
+      MutexLock lock(&mu_);
+      if (state_ != State::kRunning) {
+        return absl::UnavailableError("in-process server is not running");
+      }
+      call.next = inline_;
+      if (inline_ != nullptr) inline_->prev = &call;
+      inline_ = &call;
+      ++inline_running_;
+      ++inline_calls_;
+    }
+    absl::StatusOr<std::string> result =
+        RunInline(bound, method, ctx, request, handles, server_ctx);
+    bool shut_down;
+    {
+      MutexLock lock(&mu_);
+      while (call.pinned) {  // Stop is cancelling server_ctx.
+        idle_cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+      }
+      if (call.prev != nullptr) {
+        call.prev->next = call.next;
+      } else {
+        inline_ = call.next;
+      }
+      if (call.next != nullptr) call.next->prev = call.prev;
+      --inline_running_;
+      shut_down = call.shut_down;
+      if (state_ != State::kRunning) idle_cv_.SignalAll();
+    }
+    if (shut_down) {
+      return absl::UnavailableError(
+          "server shut down before the call finished");
+    }
+    return result;
   }
 
   void StartStream(const std::shared_ptr<StreamCore>& core,
@@ -285,6 +357,13 @@ class InProcessTransport::Impl final
 
   const std::string& name() const { return name_; }
 
+  void Report(TransportReport* report) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    report->counters.emplace_back(
+        "calls_in_flight", unary_.size() + streams_.size() + inline_running_);
+    report->counters.emplace_back("calls_inline", inline_calls_);
+  }
+
  private:
   enum class State { kNew, kRunning, kDraining, kStopped };
 
@@ -322,6 +401,62 @@ class InProcessTransport::Impl final
     if (deadline == absl::InfiniteFuture()) return;
     auto it = deadlines_.emplace(deadline, std::move(what));
     if (it == deadlines_.begin()) timer_cv_.Signal();
+  }
+
+  // A synchronous unary call whose handler may run on the caller's
+  // thread, while it does (CallInline). On the caller's stack; listed in
+  // inline_ so that shutdown can wait for it and cancel it.
+  struct InlineCall {
+    CallContext* server_ctx = nullptr;
+    bool shut_down = false;  // mu_: shutdown failed the call.
+    bool pinned = false;     // mu_: shutdown is cancelling server_ctx.
+    InlineCall* prev = nullptr;  // mu_
+    InlineCall* next = nullptr;  // mu_
+  };
+
+  // CallInline's work once the call is listed: the handler, on this
+  // thread, and the result as the caller sees it.
+  absl::StatusOr<std::string> RunInline(
+      const BoundInterface& bound, const BoundInterface::Method& method,
+      CallContext& ctx, std::string_view request, bool handles,
+      CallContext& server_ctx) {
+    if (handles) {
+      // Duplicated, as a local peer would receive them: the caller's table
+      // is its own (docs/handles.md).
+      if (HandleTable* sent = internal::CallHandles::request_if_any(ctx)) {
+        absl::Status s = internal::DuplicateHandles(
+            *sent, internal::CallHandles::request(server_ctx));
+        if (!s.ok()) return s;
+      }
+    }
+    std::string response;
+    absl::Status status = dispatcher_->DispatchBound(bound, method, server_ctx,
+                                                     request, &response);
+    absl::StatusOr<std::string> result;
+    if (ctx.IsCancelled()) {
+      // A reply that lost the race against the caller's deadline or cancel
+      // is not delivered: the caller sees what ended the call.
+      result = StatusForEndedCall(ctx);
+    } else {
+      ctx.response_metadata() = std::move(server_ctx.response_metadata());
+      if (!status.ok()) {
+        result = std::move(status);
+      } else if (handles) {
+        absl::Status dup = internal::DuplicateHandles(
+            internal::CallHandles::reply(server_ctx),
+            internal::CallHandles::reply(ctx));
+        if (dup.ok()) {
+          result = std::move(response);
+        } else {
+          result = std::move(dup);
+        }
+      } else {
+        result = std::move(response);
+      }
+    }
+    // The server's side is closed before the caller sees the reply.
+    if (handles) internal::CallHandles::Reset(server_ctx);
+    return result;
   }
 
   void RunUnary(InProcessCall& call) {
@@ -386,6 +521,9 @@ class InProcessTransport::Impl final
   CondVar timer_cv_;  // An earlier deadline, a deferred callback, stopping.
   State state_ ABSL_GUARDED_BY(mu_) = State::kNew;
   std::set<std::shared_ptr<InProcessCall>> unary_ ABSL_GUARDED_BY(mu_);
+  InlineCall* inline_ ABSL_GUARDED_BY(mu_) = nullptr;  // Their list's head.
+  uint64_t inline_running_ ABSL_GUARDED_BY(mu_) = 0;  // In that list.
+  uint64_t inline_calls_ ABSL_GUARDED_BY(mu_) = 0;    // Ever run inline.
   std::unordered_map<StreamCore*, std::shared_ptr<StreamCore>> streams_
       ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, std::weak_ptr<Expirable>> deadlines_
@@ -417,6 +555,10 @@ void InProcessTransport::Shutdown(absl::Time deadline) {
     if (it != Names().end() && it->second.lock() == impl_) Names().erase(it);
   }
   impl_->Stop(deadline);
+}
+
+void InProcessTransport::Report(TransportReport* report) const {
+  impl_->Report(report);
 }
 
 std::string InProcessTransport::target() const {

@@ -260,5 +260,48 @@ TEST(ParentContextTest, ChildDestroyedInsideItsOwnCancelCallback) {
   SUCCEED();
 }
 
+TEST(LazyCancelParentTest, IsCancelledReadsTheParentWithoutLinking) {
+  CallContext client;
+  CallContext server;
+  CallContextAccess::SetLazyCancelParent(server, &client);
+  EXPECT_FALSE(server.IsCancelled());
+  client.Cancel();
+  EXPECT_TRUE(server.IsCancelled());
+  EXPECT_TRUE(server.WasCancelledExplicitly());
+}
+
+TEST(LazyCancelParentTest, ACallbackAddedLaterSeesTheParentsCancel) {
+  CallContext client;
+  CallContext server;
+  CallContextAccess::SetLazyCancelParent(server, &client);
+  Flag flag;
+  server.AddCancelCallback([&] { flag.Raise(); });  // Makes the link.
+  std::thread canceller([&] { client.Cancel(); });
+  EXPECT_TRUE(flag.WaitFor());
+  canceller.join();
+  EXPECT_EQ(flag.count(), 1);
+}
+
+TEST(LazyCancelParentTest, LinkingToACancelledParentCancelsAtOnce) {
+  CallContext client;
+  CallContext server;
+  CallContextAccess::SetLazyCancelParent(server, &client);
+  client.Cancel();
+  Flag flag;
+  server.AddCancelCallback([&] { flag.Raise(); });
+  EXPECT_EQ(flag.count(), 1);
+}
+
+TEST(LazyCancelParentTest, DestroyedFirstUnlinks) {
+  CallContext client;
+  {
+    CallContext server;
+    CallContextAccess::SetLazyCancelParent(server, &client);
+    server.AddCancelCallback([] {});
+  }
+  client.Cancel();  // Must not reach the dead context (ASan).
+  EXPECT_TRUE(client.IsCancelled());
+}
+
 }  // namespace
 }  // namespace lpc

@@ -40,6 +40,19 @@ class CallContextAccess {
     return ctx.AddTransportCancelCallback(std::move(fn));
   }
 
+  // For a server context whose handler runs on the client's thread (the
+  // in-process transport): `ctx` is cancelled when `client` is explicitly
+  // cancelled, like a child (set_parent) but without making either
+  // context's cancel state until something needs `ctx`'s (its handler waits
+  // for cancellation, adds a callback or makes a child; the link is made
+  // then). Until then IsCancelled and WasCancelledExplicitly read `client`.
+  // Takes no deadline. Before the call starts, once, on a context without
+  // a parent; `client` must outlive `ctx`.
+  static void SetLazyCancelParent(CallContext& ctx,
+                                  const CallContext* client) {
+    ctx.lazy_parent_ = client;
+  }
+
   // The context's cancellation flag, shared with the transport so that a
   // cancel arriving after the handler returned has something valid to
   // touch. Created on first use: a call that is never cancelled and never

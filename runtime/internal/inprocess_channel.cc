@@ -1,6 +1,7 @@
 // The in-process transport's channel: resolves an interface once, then
-// starts plain unary calls, unary calls of [async] handlers and streams on
-// the server side (InProcessServer).
+// runs synchronous plain unary calls on the calling thread, and starts
+// asynchronous and oneway plain unary calls, unary calls of [async]
+// handlers and streams on the server side (InProcessServer).
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -8,7 +9,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/internal/call_context_access.h"
 #include "runtime/context_handle.h"
 #include "runtime/internal/call_context_access.h"
 #include "runtime/internal/inprocess_server.h"
@@ -38,6 +38,30 @@ class InProcessChannel final : public Channel {
       return;
     }
     Start(iface, method, ctx, std::move(request), std::move(done));
+  }
+
+  // A plain unary method's handler runs here, on the calling thread
+  // (InProcessServer::CallInline); a method whose handler takes the call
+  // ([async]) goes through StartCall and waits.
+  absl::StatusOr<std::string> Call(const InterfaceDescriptor& iface,
+                                   const MethodDescriptor& method,
+                                   CallContext* ctx,
+                                   std::string request) override {
+    absl::Status s = PrepareCall(ctx, request.size());
+    if (!s.ok()) return s;
+    auto transport = transport_.lock();
+    if (transport == nullptr) {
+      return absl::UnavailableError("in-process server is not running");
+    }
+    const BoundInterface* bound = nullptr;
+    const BoundInterface::Method* m = nullptr;
+    s = Resolve(*transport, iface, method, &bound, &m);
+    if (!s.ok()) return s;
+    if (m->uses_start_call) {
+      return Channel::Call(iface, method, ctx, std::move(request));
+    }
+    return transport->CallInline(*bound, *m, *ctx, request, method.handles,
+                                 contexts_);
   }
 
   absl::Status SendOneway(const InterfaceDescriptor& iface,

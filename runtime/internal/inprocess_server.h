@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -107,6 +108,19 @@ class InProcessServer : public StreamHost {
   // Runs a plain unary call on the handler pool. Not OK (the call
   // untouched) when the transport is not running or the pool is full.
   virtual absl::Status StartUnary(const std::shared_ptr<InProcessCall>& call) = 0;
+  // Runs a plain unary call (`method` not uses_start_call) on the calling
+  // thread and returns its result: what Channel::Call does. The server
+  // context is built here from `ctx` (deadline, metadata, the process as
+  // peer, `contexts` as the context-handle table); `ctx`'s cancellation
+  // reaches it while the handler runs. The call is in flight for shutdown
+  // from entry to return: shutdown waits for it, and after the grace
+  // cancels its handler and fails it with UNAVAILABLE. `handles`: the
+  // request's and the reply's descriptors are duplicated, as StartUnary
+  // does. UNAVAILABLE when the transport is not running.
+  virtual absl::StatusOr<std::string> CallInline(
+      const BoundInterface& bound, const BoundInterface::Method& method,
+      CallContext& ctx, std::string_view request, bool handles,
+      std::shared_ptr<ContextTable> contexts) = 0;
   // Starts `core` through Dispatcher::StartCall on the pool, or ends it.
   virtual void StartStream(const std::shared_ptr<StreamCore>& core,
                            const BoundInterface* bound,
