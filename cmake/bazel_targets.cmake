@@ -1493,6 +1493,18 @@ lpc_bazel_cc_test(lpc_runtime_shared_buffer_test
   SIZE small
 )
 
+lpc_bazel_cc_test(lpc_runtime_shared_memfd_test
+  PACKAGE runtime
+  NAME shared_memfd_test
+  SRCS
+    runtime/internal/shared_memfd_test.cc
+  DEPS
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_runtime_shutdown_from_handler_test
   PACKAGE runtime
   NAME shutdown_from_handler_test

@@ -58,7 +58,9 @@ class Buffer {
   // `size` bytes in a memfd of its own, mapped read-write here and zeroed
   // (fresh pages, or pages of a pooled memfd that were cleared). The
   // local transport sends it without copying. RESOURCE_EXHAUSTED when
-  // the memfd or its mapping cannot be made.
+  // the memfd or its mapping cannot be made. Size 0 gives an empty Buffer.
+  // The mapping is not inherited by a fork()ed child: there, a shared
+  // Buffer made before the fork has no memory and cannot be sent.
   static absl::StatusOr<Buffer> Shared(size_t size);
 
   uint8_t* data() { return data_; }

@@ -30,6 +30,9 @@ namespace {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
+// The receiver maps buffers of at least this many bytes with MAP_POPULATE.
+constexpr uint64_t kPopulateFrom = uint64_t{8} << 20;
+
 // A read-only mapping a BufferView keeps alive.
 class ReadMapping {
  public:
@@ -77,8 +80,10 @@ absl::StatusOr<SealedBuffer> BufferAccess::Seal(Buffer&& b) {
   gone.size_ = 0;
   // The writable mapping goes first: the kernel refuses F_SEAL_WRITE while
   // one exists.
-  Fd fd = backing->UnmapAndRelease();
+  absl::StatusOr<Fd> released = backing->UnmapAndRelease();
   gone.backing_.reset();
+  if (!released.ok()) return released.status();
+  Fd fd = *std::move(released);
   // A Shrink()ed buffer sends only `length` bytes: the file is cut to them,
   // so the receiver's file holds nothing else (and the pages go).
   struct stat st;
@@ -176,8 +181,11 @@ absl::StatusOr<BufferView> BufferAccess::MapSealed(Fd memfd, uint64_t offset,
     return absl::ResourceExhaustedError(
         "lpc: a shared buffer is too large to map");
   }
+  // Populating the mapping in one call beats a fault per 64 KiB from
+  // about 4 MiB up (docs/zero-copy.md, "Costs, and what is pooled").
+  const int populate = length >= kPopulateFrom ? MAP_POPULATE : 0;
   void* p = ::mmap(nullptr, static_cast<size_t>(map_len), PROT_READ,
-                   MAP_SHARED, fd, static_cast<off_t>(start));
+                   MAP_SHARED | populate, fd, static_cast<off_t>(start));
   if (p == MAP_FAILED) {
     const int err = errno;
     const std::string what =
