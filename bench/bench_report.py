@@ -10,6 +10,12 @@ import sys
 
 from bench_targets import kind
 
+BASELINE_SPIN = "shm-spin"
+BASELINE_SPIN_SAME_CORE = "shm-spin-yield"
+BASELINE_FUTEX = "futex"
+# Plain gRPC: the peer lpc's gRPC-free path is compared with.
+BASELINE_GRPC = "grpc-sync-unix"
+
 
 def human_size(n):
     for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
@@ -389,3 +395,67 @@ def plot_large(rows, out_dir, data_dir, gnuplot):
     ])
     subprocess.run([gnuplot], input=script, text=True, check=False)
     return [image]
+
+
+def add_ratios(rows):
+    """Ratio of each latency row's p50 to the spin and futex p50 of the same
+    placement and payload, measured in this run. On one core the spin
+    baseline is spin-with-yield: two pure spinners there measure the
+    scheduler's time slice, not a hand-off.
+
+    vs_grpc says how many times faster than plain gRPC (grpc-sync-unix) of
+    the same run a row is: for latency rows gRPC's p50 over this p50 (same
+    placement and payload), for throughput rows this calls/s over gRPC's
+    (same number of callers; gRPC's callers are threads on one channel),
+    for pipelined rows this calls/s over gRPC's best throughput row."""
+    index = {}
+    grpc_tput = {}
+    for r in rows:
+        if r.get("callers", 1) == 1 and kind(r) == "latency":
+            index[(r["contender"], r["placement"], r["payload"])] = r
+        if r["contender"] == BASELINE_GRPC and kind(r) == "throughput-threads":
+            grpc_tput[r["callers"]] = r
+    for r in rows:
+        r["x_spin"] = None
+        r["x_futex"] = None
+        r["vs_grpc"] = None
+        k = kind(r)
+        if k.startswith("throughput"):
+            g = grpc_tput.get(r.get("callers"))
+            if g and g["calls_per_s"] > 0:
+                r["vs_grpc"] = r["calls_per_s"] / g["calls_per_s"]
+            continue
+        if k == "pipelined":
+            if grpc_tput:
+                best = max(g["calls_per_s"] for g in grpc_tput.values())
+                if best > 0:
+                    r["vs_grpc"] = r["calls_per_s"] / best
+            continue
+        if k != "latency" or r.get("callers", 1) != 1 or r["placement"] not in (
+                "cross-core", "same-core"):
+            continue
+        grpc = index.get((BASELINE_GRPC, r["placement"], r["payload"]))
+        if grpc and r["p50_us"] > 0:
+            r["vs_grpc"] = grpc["p50_us"] / r["p50_us"]
+        spin_name = (BASELINE_SPIN if r["placement"] == "cross-core"
+                     else BASELINE_SPIN_SAME_CORE)
+        spin = index.get((spin_name, r["placement"], r["payload"]))
+        futex = index.get((BASELINE_FUTEX, r["placement"], r["payload"]))
+        if spin and spin["p50_us"] > 0:
+            r["x_spin"] = r["p50_us"] / spin["p50_us"]
+        if futex and futex["p50_us"] > 0:
+            r["x_futex"] = r["p50_us"] / futex["p50_us"]
+
+
+def micro_table(results):
+    out = []
+    for target, data in results.items():
+        out += ["%s (per iteration):" % target, "",
+                "| benchmark | real ns | CPU ns | bytes/s |", "|---|---|---|---|"]
+        for b in data.get("benchmarks", []):
+            bps = b.get("bytes_per_second")
+            out.append("| %s | %.0f | %.0f | %s |" % (
+                b["name"], b["real_time"], b["cpu_time"],
+                "%.2f GB/s" % (bps / 1e9) if bps else "-"))
+        out.append("")
+    return "\n".join(out)
