@@ -32,6 +32,10 @@ using google::protobuf::TextFormat;
 // that starts threads until it fails.
 constexpr uint32_t kMaxStreamsPerConnection = uint32_t{1} << 20;
 constexpr uint32_t kMaxStreamHandlerThreads = 4096;
+// Threads: max_concurrency, max_workers, max_handlers_per_connection.
+constexpr uint32_t kMaxThreads = 4096;
+// The kernel's SCM_MAX_FD: descriptors one message can carry.
+constexpr uint32_t kMaxHandlesPerMessage = 253;
 
 class FirstError : public google::protobuf::io::ErrorCollector {
  public:
@@ -74,6 +78,46 @@ absl::Status FieldError(std::string_view filename,
       std::string(path), std::string(message)));
 }
 
+// The first port out of range (above 65535, or 0 when `zero_ok` is false)
+// among the "host:port" addresses of a gRPC target or listening address
+// ("dns:///h:p", "ipv4:a:p,b:p", "[::1]:p"), as text; empty if none. Unix
+// socket addresses have no port.
+std::string BadGrpcPort(std::string_view address, bool zero_ok) {
+  if (address.starts_with("unix:") || address.starts_with("unix-abstract:")) {
+    return "";
+  }
+  for (std::string_view prefix : {"ipv4:", "ipv6:", "dns:"}) {
+    if (address.starts_with(prefix)) address.remove_prefix(prefix.size());
+  }
+  // "dns://authority/host:port": the part after the authority.
+  if (address.starts_with("//")) {
+    size_t slash = address.find('/', 2);
+    if (slash == std::string_view::npos) return "";
+    address.remove_prefix(slash + 1);
+  }
+  while (!address.empty()) {
+    size_t comma = address.find(',');
+    std::string_view one = address.substr(0, comma);
+    address = comma == std::string_view::npos ? std::string_view()
+                                              : address.substr(comma + 1);
+    size_t colon = one.rfind(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view port = one.substr(colon + 1);
+    if (port.empty() ||
+        !std::all_of(port.begin(), port.end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;  // No port, or an IPv6 address without brackets.
+    }
+    uint64_t value = 0;
+    for (char c : port) {
+      value = value * 10 + static_cast<uint64_t>(c - '0');
+      if (value > 65535) break;
+    }
+    if (value > 65535 || (value == 0 && !zero_ok)) return std::string(port);
+  }
+  return "";
+}
+
 absl::Status CheckTarget(std::string_view filename,
                          const TextFormat::ParseInfoTree* tree,
                          const google::protobuf::Message& msg,
@@ -93,6 +137,16 @@ absl::Status CheckTarget(std::string_view filename,
   if (t->scheme == "auto" && t->address.find('@') == std::string::npos) {
     return FieldError(filename, tree, msg, "target", path,
                       "auto targets are auto:<port>@<grpc-target>");
+  }
+  if (t->scheme == "grpc" || t->scheme == "auto") {
+    std::string_view grpc_target = t->address;
+    if (t->scheme == "auto") grpc_target.remove_prefix(grpc_target.find('@') + 1);
+    std::string port = BadGrpcPort(grpc_target, /*zero_ok=*/false);
+    if (!port.empty()) {
+      return FieldError(filename, tree, msg, "target", path,
+                        absl::StrCat("port ", port,
+                                     " is out of range; expected 1 to 65535"));
+    }
   }
   return absl::OkStatus();
 }
@@ -267,6 +321,38 @@ absl::StatusOr<config::Config> ParseConfig(std::string_view text,
           absl::StrCat("server[", i, "].max_streams_per_connection"),
           absl::StrCat(s.max_streams_per_connection(), " is more than the ",
                        kMaxStreamsPerConnection, " allowed (0 = 4096)"));
+    }
+    for (int a = 0; a < s.grpc_address_size(); ++a) {
+      std::string port = BadGrpcPort(s.grpc_address(a), /*zero_ok=*/true);
+      if (port.empty()) continue;
+      const FieldDescriptor* field =
+          config::ServerEndpoint::descriptor()->FindFieldByName("grpc_address");
+      TextFormat::ParseLocation loc =
+          sub == nullptr ? TextFormat::ParseLocation() : sub->GetLocation(field, a);
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s:%d:%d: server[%d].grpc_address[%d]: port %s is out of range; "
+          "expected 0 (any free port) to 65535",
+          std::string(filename), loc.line + 1, loc.column + 1, i, a, port));
+    }
+    const struct {
+      const char* field;
+      uint32_t value;
+      uint32_t max;
+    } bounded[] = {
+        {"max_concurrency", s.max_concurrency(), kMaxThreads},
+        {"max_workers", s.max_workers(), kMaxThreads},
+        {"max_handlers_per_connection", s.max_handlers_per_connection(),
+         kMaxThreads},
+        {"max_handles_per_message", s.max_handles_per_message(),
+         kMaxHandlesPerMessage},
+    };
+    for (const auto& b : bounded) {
+      if (b.value > b.max) {
+        return FieldError(filename, sub, s, b.field,
+                          absl::StrCat("server[", i, "].", b.field),
+                          absl::StrCat(b.value, " is more than the ", b.max,
+                                       " allowed"));
+      }
     }
     if (s.max_stream_handler_threads() > kMaxStreamHandlerThreads) {
       return FieldError(

@@ -185,5 +185,58 @@ TEST(ConfigTest, InterceptorsByName) {
                                  "registered: access_log, metrics")));
 }
 
+// Out-of-range values are refused where they are written, file:line:col.
+TEST(ConfigTest, OutOfRangeValuesNameFileLineAndColumn) {
+  const struct {
+    const char* text;
+    const char* where;
+    const char* says;
+  } cases[] = {
+      {"endpoint {\n  service: \"a.B\"\n  target: \"grpc:127.0.0.1:70000\"\n}\n",
+       "r.textproto:3:3:", "port 70000 is out of range"},
+      {"endpoint {\n  service: \"a.B\"\n  target: \"grpc:dns:///h:0\"\n}\n",
+       "r.textproto:3:3:", "port 0 is out of range"},
+      {"endpoint {\n  service: \"a.B\"\n  target: \"auto:kv@ipv4:1.2.3.4:5,1.2.3.4:99999\"\n}\n",
+       "r.textproto:3:3:", "port 99999"},
+      {"server {\n  name: \"s\"\n  grpc_address: \"unix:/tmp/a:1\"\n"
+       "  grpc_address: \"[::1]:65536\"\n}\n",
+       "r.textproto:4:3:", "grpc_address[1]: port 65536"},
+      {"server {\n  name: \"s\"\n  local_port: \"p\"\n  max_concurrency: 4000000000\n}\n",
+       "r.textproto:4:3:", "max_concurrency: 4000000000 is more than the 4096"},
+      {"server {\n  name: \"s\"\n  local_port: \"p\"\n  max_workers: 5000\n}\n",
+       "r.textproto:4:3:", "max_workers"},
+      {"server {\n  name: \"s\"\n  local_port: \"p\"\n"
+       "  max_handlers_per_connection: 2147483648\n}\n",
+       "r.textproto:4:3:", "max_handlers_per_connection"},
+      {"server {\n  name: \"s\"\n  local_port: \"p\"\n  max_handles_per_message: 254\n}\n",
+       "r.textproto:4:3:", "254 is more than the 253"},
+      {"endpoint {\n  service: \"a.B\"\n  target: \"local:x\"\n  default_timeout_ms: -5\n}\n",
+       "r.textproto:4:", "default_timeout_ms"},
+      {"endpoint {\n  service: \"a.B\"\n  target: \"local:x\"\n  default_timeout_ms: 4294967296\n}\n",
+       "r.textproto:4:", ""},
+      {"server {\n  name: \"s\"\n  grpc_address: \"127.0.0.1:0\"\n"
+       "  max_message_size: 18446744073709551616\n}\n",
+       "r.textproto:4:", ""},
+  };
+  for (const auto& c : cases) {
+    absl::StatusOr<config::Config> parsed = ParseConfig(c.text, "r.textproto");
+    EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr(c.where)))
+        << c.text;
+    EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr(c.says)))
+        << c.text;
+  }
+  // In range: ports 1 to 65535 (0 for a listener), unix paths with colons,
+  // IPv6 without a port.
+  EXPECT_OK(ParseConfig(
+      "endpoint { service: \"a.B\" target: \"grpc:ipv6:[::1]:65535\" }\n"
+      "endpoint { service: \"c.D\" target: \"grpc:unix:/run/x:99999\" }\n"
+      "endpoint { service: \"e.F\" target: \"grpc:ipv6:::1\" }\n"
+      "server { name: \"s\" grpc_address: \"0.0.0.0:0\" max_workers: 4096 "
+      "max_handles_per_message: 253 }\n",
+      "ok.textproto").status());
+}
+
 }  // namespace
 }  // namespace lpc
