@@ -4,6 +4,8 @@
 #include <grpc/grpc.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
@@ -193,42 +195,46 @@ void KeepLeaseIfAsked(GrpcChannel::CallTracker& tracker,
                                           absl::Milliseconds(ms) / 3);
 }
 
-void Complete(ClientCall& call, const grpc::Status& grpc_status) {
-  CallContext* ctx = call.ctx;
-  ctx->RemoveCancelCallback(call.cancel_handle);
+// The caller's answer once gRPC is done with a call (the cancel callback
+// already removed): response metadata copied into `ctx`, the lease kept if
+// the reply asks, then the status or the reply's bytes. Shared by Call
+// (the calling thread) and StartCall (gRPC's callback thread).
+absl::StatusOr<std::string> Reply(CallContext* ctx,
+                                  const grpc::ClientContext& grpc_ctx,
+                                  GrpcChannel::CallTracker* tracker,
+                                  const grpc::Status& grpc_status,
+                                  const grpc::ByteBuffer& response,
+                                  size_t max_size) {
   // Both are empty when the call failed before reaching the server.
-  CopyResponseMetadata(call.grpc_ctx.GetServerInitialMetadata(),
+  CopyResponseMetadata(grpc_ctx.GetServerInitialMetadata(),
                        &ctx->response_metadata());
-  CopyResponseMetadata(call.grpc_ctx.GetServerTrailingMetadata(),
+  CopyResponseMetadata(grpc_ctx.GetServerTrailingMetadata(),
                        &ctx->response_metadata());
-  if (call.tracker != nullptr) KeepLeaseIfAsked(*call.tracker, call.grpc_ctx);
-  ResponseCallback done = std::move(call.done);
+  if (tracker != nullptr) KeepLeaseIfAsked(*tracker, grpc_ctx);
   // Once the caller cancelled or its deadline passed, that is the answer,
   // whatever the server (which saw the same) replied meanwhile: a reply that
   // loses the race against the deadline is not delivered, as on every
   // transport.
   if (ctx->WasCancelledExplicitly() || absl::Now() >= ctx->deadline()) {
-    done(StatusForEndedCall(*ctx));
-    return;
+    return StatusForEndedCall(*ctx);
   }
-  if (!grpc_status.ok()) {
-    done(FromGrpcStatus(grpc_status));
-    return;
+  if (!grpc_status.ok()) return FromGrpcStatus(grpc_status);
+  if (response.Length() > max_size) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "reply of ", response.Length(),
+        " bytes exceeds the maximum message size of ", max_size, " bytes"));
   }
-  size_t max_size = call.max_message_size;
-  if (call.response.Length() > max_size) {
-    done(absl::ResourceExhaustedError(absl::StrCat(
-        "reply of ", call.response.Length(),
-        " bytes exceeds the maximum message size of ", max_size, " bytes")));
-    return;
-  }
-  std::string response;
-  absl::Status s = FromByteBuffer(call.response, &response);
-  if (!s.ok()) {
-    done(std::move(s));
-    return;
-  }
-  done(std::move(response));
+  std::string bytes;
+  absl::Status s = FromByteBuffer(response, &bytes);
+  if (!s.ok()) return s;
+  return bytes;
+}
+
+void Complete(ClientCall& call, const grpc::Status& grpc_status) {
+  call.ctx->RemoveCancelCallback(call.cancel_handle);
+  ResponseCallback done = std::move(call.done);
+  done(Reply(call.ctx, call.grpc_ctx, call.tracker, grpc_status, call.response,
+             call.max_message_size));
 }
 
 }  // namespace
@@ -379,6 +385,39 @@ void GrpcChannel::StartCall(const InterfaceDescriptor& iface,
         Complete(*call, status);
         call.reset();  // Inside the scope: this may end the GrpcChannel.
       });
+}
+
+absl::StatusOr<std::string> GrpcChannel::Call(const InterfaceDescriptor& iface,
+                                              const MethodDescriptor& method,
+                                              CallContext* ctx,
+                                              std::string request) {
+  absl::Status s = method.handles
+                       ? internal::HandlesNeedLocalTransport(iface, method)
+                       : PrepareCall(ctx, request.size());
+  if (!s.ok()) return s;
+  // The call lives on this thread's stack: `this` (and with it the gRPC
+  // channel) outlives it, so it needs no CallToken.
+  grpc::ClientContext grpc_ctx;
+  s = SetUpContext(iface, *ctx, tracker_->lease, &grpc_ctx);
+  if (!s.ok()) return s;
+  const grpc::ByteBuffer request_buffer = ToByteBuffer(std::move(request));
+  grpc::ByteBuffer response;
+  // RemoveCancelCallback waits for a cancel running on another thread, so
+  // the callback may point at the stack. A cancel that comes before gRPC
+  // creates the call is remembered by the ClientContext.
+  const uint64_t cancel_handle = CallContextAccess::AddTransportCancelCallback(
+      *ctx, [&grpc_ctx] { grpc_ctx.TryCancel(); });
+  const std::string path = iface.MethodPath(method);
+  // What a protoc-generated synchronous stub does: the calling thread
+  // waits on a completion queue of its own, driving gRPC's I/O itself.
+  const grpc::Status status = grpc::internal::BlockingUnaryCall(
+      channel_.get(),
+      grpc::internal::RpcMethod(path.c_str(),
+                                grpc::internal::RpcMethod::NORMAL_RPC),
+      &grpc_ctx, request_buffer, &response);
+  ctx->RemoveCancelCallback(cancel_handle);
+  return Reply(ctx, grpc_ctx, tracker_.get(), status, response,
+               options().max_message_size);
 }
 
 absl::Status GrpcChannel::SendOneway(const InterfaceDescriptor& iface,

@@ -15,7 +15,8 @@
 // messages. See docs/grpc-transport.md for the whole mapping.
 //
 // Thread safety: a GrpcChannel is thread-safe; calls may be started from any
-// number of threads. Completion callbacks run on gRPC's threads.
+// number of threads. Call waits on the calling thread; StartCall's
+// completion callbacks run on gRPC's threads.
 #ifndef LPC_TRANSPORTS_GRPC_GRPC_CHANNEL_H_
 #define LPC_TRANSPORTS_GRPC_GRPC_CHANNEL_H_
 
@@ -116,6 +117,16 @@ class GrpcChannel final : public Channel {
   void StartCall(const InterfaceDescriptor& iface,
                  const MethodDescriptor& method, CallContext* ctx,
                  std::string request, ResponseCallback done) override;
+
+  // Makes the call on the calling thread, as a generated gRPC synchronous
+  // stub does: the thread waits on a completion queue of its own and drives
+  // gRPC's I/O itself, with no hand-off to gRPC's callback threads. Same
+  // deadline, cancellation (ctx->Cancel() cancels the gRPC call), metadata,
+  // size limits and status mapping as StartCall.
+  absl::StatusOr<std::string> Call(const InterfaceDescriptor& iface,
+                                   const MethodDescriptor& method,
+                                   CallContext* ctx,
+                                   std::string request) override;
 
   // Sends the message as a unary call whose response is ignored. The call
   // still carries the context's deadline, so it never outlives it.

@@ -256,6 +256,23 @@ TEST_F(GrpcTransportTest, ClientCancellationReachesTheHandler) {
   EXPECT_EQ(result.calls(), 1);
 }
 
+// Channel::Call waits on the calling thread; a Cancel() from another
+// thread ends the gRPC call, and the handler sees it.
+TEST_F(GrpcTransportTest, CancellingABlockingCallEndsItAndReachesTheHandler) {
+  StartServer(UnixAddress("cancelsync"));
+  auto channel = Connect();
+  ASSERT_NE(channel, nullptr);
+  CallContext ctx;
+  ctx.set_timeout(kWait);
+  std::thread canceller([&] {
+    if (service_.WaitForBlockStarted(1, kWait)) ctx.Cancel();
+  });
+  EXPECT_THAT(Call(*channel, grpc_test::kBlock, "", &ctx),
+              StatusIs(absl::StatusCode::kCancelled));
+  canceller.join();
+  EXPECT_TRUE(service_.WaitForBlockCancelled(1, kWait));
+}
+
 TEST_F(GrpcTransportTest, CancelBeforeStartFailsAtOnce) {
   StartServer(UnixAddress("cancel0"));
   auto channel = Connect();

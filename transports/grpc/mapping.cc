@@ -104,9 +104,13 @@ std::optional<MethodPathParts> ParseMethodPath(std::string_view path) {
 }
 
 grpc::ByteBuffer ToByteBuffer(std::string bytes) {
-  if (bytes.empty()) {
-    grpc::Slice empty;
-    return grpc::ByteBuffer(&empty, 1);
+  // Small messages are copied into one gRPC slice (one allocation, and the
+  // bytes are about to be copied into a frame anyway); larger ones are
+  // handed over with the string that holds them, without a copy.
+  constexpr size_t kCopyBelow = 4096;
+  if (bytes.size() < kCopyBelow) {
+    grpc::Slice slice(bytes.data(), bytes.size());
+    return grpc::ByteBuffer(&slice, 1);
   }
   auto* owned = new std::string(std::move(bytes));
   grpc::Slice slice(
@@ -116,6 +120,12 @@ grpc::ByteBuffer ToByteBuffer(std::string bytes) {
 }
 
 absl::Status FromByteBuffer(const grpc::ByteBuffer& buffer, std::string* out) {
+  // The common case, a message in one uncompressed slice: one copy.
+  grpc::Slice single;
+  if (buffer.TrySingleSlice(&single).ok()) {
+    out->assign(reinterpret_cast<const char*>(single.begin()), single.size());
+    return absl::OkStatus();
+  }
   out->clear();
   std::vector<grpc::Slice> slices;
   grpc::Status s = buffer.Dump(&slices);

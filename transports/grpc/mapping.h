@@ -56,9 +56,10 @@ struct MethodPathParts {
 };
 std::optional<MethodPathParts> ParseMethodPath(std::string_view path);
 
-// Moves `bytes` into a ByteBuffer without copying them.
+// Puts `bytes` into a one-slice ByteBuffer: copied when small (under
+// 4 KiB), moved without copying otherwise.
 grpc::ByteBuffer ToByteBuffer(std::string bytes);
-// Copies a received ByteBuffer out as one string. INTERNAL if gRPC cannot
+// Copies a received ByteBuffer out as one string (one copy per slice). INTERNAL if gRPC cannot
 // read the buffer (it is corrupt or was compressed with an unknown codec).
 absl::Status FromByteBuffer(const grpc::ByteBuffer& buffer, std::string* out);
 

@@ -92,6 +92,25 @@ TEST(ByteBufferTest, RoundTripWithoutLoss) {
   EXPECT_EQ(out, "");
 }
 
+// Large messages travel without a copy (the slice holds the string), small
+// ones copied; received messages in several slices are joined in order.
+TEST(ByteBufferTest, LargeAndMultiSliceBuffers) {
+  std::string large(1 << 20, 'x');
+  large[12345] = '\0';
+  large.back() = 'y';
+  grpc::ByteBuffer buffer = ToByteBuffer(large);
+  EXPECT_EQ(buffer.Length(), large.size());
+  std::string out;
+  ASSERT_OK(FromByteBuffer(buffer, &out));
+  EXPECT_EQ(out, large);
+
+  grpc::Slice parts[] = {grpc::Slice("ab", 2), grpc::Slice(std::string(5000, 'c')),
+                         grpc::Slice("d", 1)};
+  grpc::ByteBuffer multi(parts, 3);
+  ASSERT_OK(FromByteBuffer(multi, &out));
+  EXPECT_EQ(out, "ab" + std::string(5000, 'c') + "d");
+}
+
 TEST(DeadlineTest, InfiniteAndFinite) {
   EXPECT_EQ(ToGrpcDeadline(absl::InfiniteFuture()),
             std::chrono::system_clock::time_point::max());
