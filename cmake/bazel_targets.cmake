@@ -8,6 +8,23 @@ lpc_bazel_alwayslink(
   lpc_transports_local_local_transport
 )
 
+lpc_bazel_cc_test(lpc_codegen_buffers_inprocess_test
+  PACKAGE codegen
+  NAME buffers_inprocess_test
+  SRCS
+    codegen/buffers_inprocess_test.cc
+  DEPS
+    lpc_codegen_test_buffers_lpc
+    lpc_runtime
+    lpc_runtime_inprocess
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_codegen
   PACKAGE codegen
   NAME codegen
@@ -23,6 +40,8 @@ lpc_bazel_cc_library(lpc_codegen
     codegen/internal/emit_streams.cc
     codegen/internal/emit_text.cc
     codegen/internal/emit_types.cc
+    codegen/internal/emit_unary.cc
+    codegen/internal/emit_wire.cc
     codegen/internal/emitter.h
     codegen/internal/name_check.cc
     codegen/internal/name_check.h
@@ -194,6 +213,21 @@ lpc_bazel_cc_library(lpc_codegen_streams_test_service
     lpc_runtime
     lpc_testing_stream_waits
     SYSTEM:absl
+)
+
+lpc_bazel_idl_library(lpc_codegen_test_buffers_lpc
+  PACKAGE codegen
+  NAME test_buffers_lpc
+  TESTONLY
+  SRCS
+    codegen/testdata/test_buffers.idl
+  HDRS
+    codegen/testdata/test_buffers.lpc.h
+    codegen/testdata/test_buffers.pb.h
+  DEPS
+    lpc_runtime
+    SYSTEM:absl
+    SYSTEM:protobuf
 )
 
 lpc_bazel_idl_library(lpc_codegen_test_handles_lpc
@@ -436,6 +470,22 @@ lpc_bazel_cc_library(lpc_codegen_wire_compat_testing
     SYSTEM:absl
     SYSTEM:gtest
     SYSTEM:protobuf
+)
+
+lpc_bazel_cc_test(lpc_codegen_wire_decode_test
+  PACKAGE codegen
+  NAME wire_decode_test
+  SRCS
+    codegen/wire_decode_test.cc
+  DEPS
+    lpc_codegen_test_service_lpc
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+    SYSTEM:protobuf
+  SIZE small
 )
 
 lpc_bazel_cc_binary(lpc_examples_calculator_calculator_client
@@ -1241,6 +1291,7 @@ lpc_bazel_cc_library(lpc_runtime_core
     runtime/service.h
     runtime/stream.h
     runtime/target.h
+    runtime/wire.h
   DEPS
     SYSTEM:absl
     SYSTEM:protobuf

@@ -26,16 +26,14 @@ void Emitter::EmitSource() {
     cc_ += "#include <" + std::string(inc) + ">\n";
   }
   cc_ += "\n#include \"absl/types/span.h\"\n";
-  if (AnyDirectFields() || AnySoleFields()) {
-    cc_ += "#include \"google/protobuf/io/coded_stream.h\"\n";
-  }
+  cc_ += "#include \"google/protobuf/io/coded_stream.h\"\n";
   if (AnyDirectFields(/*strings=*/false, /*structs=*/true)) {
     cc_ += "#include \"google/protobuf/message_lite.h\"\n";
   }
   if (AnySoleFields()) {
     cc_ += "#include \"google/protobuf/stubs/common.h\"\n";
   }
-  cc_ += "\n";
+  cc_ += "#include \"runtime/message.h\"\n#include \"runtime/wire.h\"\n\n";
   cc_ += NamespaceOpen();
   cc_ += "namespace lpc_internal {\n\n";
   for (const auto& s : file_.structs) {
@@ -61,31 +59,9 @@ void Emitter::EmitSource() {
 
 }  // namespace internal
 
-namespace {
-
-// The stubs for `buffer` (docs/zero-copy.md) are not emitted yet: refuse a
-// method that carries one, at the buffer, instead of emitting wrong code.
-bool RefuseBuffers(const idl::File& file, std::vector<CodegenError>* errors) {
-  bool ok = true;
-  for (const auto& iface : file.interfaces) {
-    for (const idl::MethodDecl& m : iface->methods) {
-      if (!m.carries_buffer()) continue;
-      const idl::ParamDecl* p = m.buffer_param();
-      errors->push_back({m.returns_buffer() ? m.return_type.loc : p->type.loc,
-                         "buffer is not supported by this generator yet "
-                         "(method " + iface->name + "." + m.name + ")"});
-      ok = false;
-    }
-  }
-  return ok;
-}
-
-}  // namespace
-
 bool EmitCpp(const idl::File& file,
              const google::protobuf::FileDescriptor* descriptor, CppOutput* out,
              std::vector<CodegenError>* errors) {
-  if (!RefuseBuffers(file, errors)) return false;
   return internal::Emitter(file, descriptor, errors).Run(out);
 }
 

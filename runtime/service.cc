@@ -20,8 +20,11 @@ void Service::StartCall(uint32_t method_id,
 absl::Status Service::Dispatch(uint32_t method_id, CallContext& ctx,
                                std::string_view request,
                                std::string* response) {
-  ReceivedMessage message(request, nullptr);
+  if (response == nullptr) {
+    return absl::InvalidArgumentError("lpc: Dispatch needs a response buffer");
+  }
   response->clear();  // Stays empty for a oneway method.
+  ReceivedMessage message(request, nullptr);
   StringReplySink sink(response);
   return DispatchWith(method_id, ctx, message, sink);
 }

@@ -157,6 +157,12 @@ void Emitter::EmitClientClass(const idl::InterfaceDecl& iface) {
   h_ += "class " + cls + " {\n public:\n";
   h_ += "  static const ::lpc::InterfaceDescriptor& Descriptor();\n\n";
   h_ += "  explicit " + cls + "(::std::shared_ptr<::lpc::Channel> channel);\n";
+  if (HasBufferArg(iface)) {
+    h_ += "\n  // A writable buffer of `size` bytes for a `buffer` argument\n"
+          "  // (runtime/buffer.h): shared memory that the channel's transport\n"
+          "  // sends without a copy where it can, heap memory otherwise.\n"
+          "  ::absl::StatusOr<::lpc::Buffer> NewBuffer(size_t size);\n";
+  }
   for (const MethodDecl& m : iface.methods) {
     auto idl_name = [&](size_t i) { return m.params[i].name; };
     std::string ctx = FreeName(m, "ctx");
@@ -169,12 +175,12 @@ void Emitter::EmitClientClass(const idl::InterfaceDecl& iface) {
     if (m.oneway) {
       h_ += "  // Oneway: returns once the transport accepted the message.\n";
       h_ += "  ::absl::Status " + m.name + "(" +
-            Join(ParamList(m, idl_name), "::lpc::CallContext* " + ctx + " = nullptr") +
+            Join(ParamList(m, idl_name, /*client=*/true), "::lpc::CallContext* " + ctx + " = nullptr") +
             ");\n";
       continue;
     }
     h_ += "  " + SyncReturn(m) + " " + m.name + "(" +
-          Join(ParamList(m, idl_name), "::lpc::CallContext* " + ctx + " = nullptr") +
+          Join(ParamList(m, idl_name, /*client=*/true), "::lpc::CallContext* " + ctx + " = nullptr") +
           ");\n";
     // The async result.
     h_ += "  struct " + m.name + "Result {\n";
@@ -211,9 +217,9 @@ void Emitter::EmitServiceClass(const idl::InterfaceDecl& iface) {
   h_ += "class " + cls + " : public ::lpc::Service {\n public:\n";
   h_ += "  static const ::lpc::InterfaceDescriptor& Descriptor();\n";
   h_ += "  const ::lpc::InterfaceDescriptor& descriptor() const override;\n";
-  h_ += "  ::absl::Status Dispatch(uint32_t method_id, ::lpc::CallContext& ctx,\n"
-        "                          ::std::string_view request,\n"
-        "                          ::std::string* response) override;\n";
+  h_ += "  ::absl::Status DispatchWith(uint32_t method_id, ::lpc::CallContext& ctx,\n"
+        "                              ::lpc::ReceivedMessage& request,\n"
+        "                              ::lpc::ReplySink& reply) override;\n";
   if (AnyStartCall(iface)) {
     h_ += "  // Streaming and [async] methods run through StartCall.\n";
     h_ += "  bool UsesStartCall(uint32_t method_id) const override;\n";
@@ -236,7 +242,7 @@ void Emitter::EmitServiceClass(const idl::InterfaceDecl& iface) {
       h_ += "  // Oneway: nothing is sent back.\n";
       h_ += "  virtual void " + m.name + "(" + params + ") = 0;\n";
     } else {
-      h_ += "  virtual " + SyncReturn(m) + " " + m.name + "(" + params +
+      h_ += "  virtual " + SyncReturn(m, /*handler=*/true) + " " + m.name + "(" + params +
             ") = 0;\n";
     }
   }

@@ -147,7 +147,8 @@ std::vector<Emitter::SoleField> Emitter::SoleFields(const MethodDecl& m,
 bool Emitter::AnySoleFields() {
   for (const auto& iface : file_.interfaces) {
     for (const MethodDecl& m : iface->methods) {
-      if (m.oneway) continue;
+      // Only a client-streaming call's reply is decoded this way.
+      if (!m.client_streaming() || m.server_streaming()) continue;
       if (!SoleFields(m, ResponseOf(m)).empty()) return true;
     }
   }
@@ -212,24 +213,11 @@ void Emitter::EmitDecode(const idl::InterfaceDecl& iface, const MethodDecl& m) {
   cc_ += "  return lpc_result;\n}\n\n";
 }
 
-const pb::FieldDescriptor* Emitter::DirectReplyField(const MethodDecl& m,
-                                                     const pb::Descriptor* resp) {
-  if (m.oneway || resp == nullptr || m.return_type.kind != Kind::kBytes ||
-      m.carries_handles()) {
-    return nullptr;
-  }
-  for (const ParamDecl& p : m.params) {
-    if (p.direction != ParamDirection::kIn) return nullptr;
-  }
-  return resp->FindFieldByName(kResultFieldName);
-}
-
 bool Emitter::AnyDirectFields(bool strings, bool structs) {
   for (const auto& iface : file_.interfaces) {
     for (const MethodDecl& m : iface->methods) {
-      if (strings && DirectReplyField(m, ResponseOf(m)) != nullptr) {
-        return true;
-      }
+      // Only a server-streaming call's request is encoded this way.
+      if (!m.server_streaming() || m.client_streaming()) continue;
       for (const ParamDecl& p : m.params) {
         if (p.direction == ParamDirection::kOut || !DirectWritable(p.type)) continue;
         if (p.type.kind == Kind::kNamed ? structs : strings) return true;

@@ -154,18 +154,24 @@ void Emitter::ForEachStruct(const idl::StructDecl& s,
   for (const auto& n : s.nested_structs) ForEachStruct(*n, fn);
 }
 
-std::string Emitter::SyncReturn(const MethodDecl& m) {
+std::string Emitter::SyncReturn(const MethodDecl& m, bool handler) {
   if (m.return_type.kind == Kind::kVoid) return "::absl::Status";
+  if (handler && m.return_type.kind == Kind::kBuffer) {
+    return "::absl::StatusOr<::lpc::Buffer>";
+  }
   return "::absl::StatusOr<" + CppType(m.return_type) + ">";
 }
 
 std::string Emitter::ParamList(const MethodDecl& m,
-                               const std::function<std::string(size_t)>& names) {
+                               const std::function<std::string(size_t)>& names,
+                               bool client) {
   std::string out;
   for (size_t i = 0; i < m.params.size(); ++i) {
     const ParamDecl& p = m.params[i];
     if (!out.empty()) out += ", ";
-    if (p.direction == ParamDirection::kIn) {
+    if (client && p.type.kind == Kind::kBuffer) {
+      out += "::lpc::Buffer " + names(i);
+    } else if (p.direction == ParamDirection::kIn) {
       out += InType(p.type) + " " + names(i);
     } else {
       out += CppType(p.type) + "* " + names(i);
@@ -181,7 +187,8 @@ std::string Emitter::InputParamList(const MethodDecl& m,
     const ParamDecl& p = m.params[i];
     if (p.direction == ParamDirection::kOut) continue;
     if (!out.empty()) out += ", ";
-    out += InType(p.type) + " " + names(i);
+    out += (p.type.kind == Kind::kBuffer ? "::lpc::Buffer" : InType(p.type)) + " " +
+           names(i);
   }
   return out;
 }

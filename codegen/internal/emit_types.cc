@@ -101,6 +101,9 @@ std::string Emitter::CppType(const TypeRef& t) {
       return "void";
     case Kind::kHandle:
       return "::lpc::Fd";
+    case Kind::kBuffer:
+      // The received form; a sender's is lpc::Buffer (ParamList, SyncReturn).
+      return "::lpc::BufferView";
     case Kind::kContext:
       return ContextAlias(t);
     case Kind::kStream:
@@ -118,6 +121,7 @@ bool Emitter::ByValue(const TypeRef& t) {
     case Kind::kMap:
     case Kind::kOptional:
     case Kind::kHandle:
+    case Kind::kBuffer:
       return false;
     case Kind::kNamed:
       return t.resolved_enum != nullptr;

@@ -215,20 +215,28 @@ class Emitter {
   void ForEachStruct(const idl::StructDecl& s,
                      const std::function<void(const idl::StructDecl&)>& fn);
 
-  std::string SyncReturn(const MethodDecl& m);
+  // The sync stub's return type, or with `handler` the handler's (they
+  // differ for a `buffer` result: lpc::BufferView / lpc::Buffer).
+  std::string SyncReturn(const MethodDecl& m, bool handler = false);
 
   // The IDL parameters as C++ parameters. `names` gives each one's name by
   // index. Sync and handler form: [out]/[in,out] as T*.
+  // With `client`, a `buffer` parameter is the sender's lpc::Buffer (by
+  // value, moved in) instead of the handler's const lpc::BufferView&.
   std::string ParamList(const MethodDecl& m,
-                        const std::function<std::string(size_t)>& names);
+                        const std::function<std::string(size_t)>& names,
+                        bool client = false);
 
-  // Async form: [in] and [in,out] as inputs; [out] omitted.
+  // Async form: [in] and [in,out] as inputs; [out] omitted; a `buffer` as
+  // lpc::Buffer (the client's).
   std::string InputParamList(const MethodDecl& m,
                              const std::function<std::string(size_t)>& names);
 
   static std::string Join(const std::string& a, const std::string& b);
 
   void EmitClientClass(const idl::InterfaceDecl& iface);
+  // Whether a method of `iface` takes a `buffer` (the client gets NewBuffer).
+  static bool HasBufferArg(const idl::InterfaceDecl& iface);
   // `<Method>Future(...)`, which waits on `<Method>Async` through a promise.
   void EmitClientFuture(const MethodDecl& m, const std::string& cls,
                         const std::string& result);
@@ -272,34 +280,18 @@ class Emitter {
 
   void EmitDecode(const idl::InterfaceDecl& iface, const MethodDecl& m);
 
-  void EmitDispatchFn(const idl::InterfaceDecl& iface, const MethodDecl& m);
-
   // Arguments for <Method>_Encode from the stub's parameters. `sync` passes
   // [in,out] pointers as they are; async passes their address.
   static std::string EncodeArgs(const MethodDecl& m, bool sync);
 
   void EmitClientMethods(const idl::InterfaceDecl& iface, size_t index);
 
-  // The client stubs of a handle method (emit_handles.cc): like the
-  // others, with the context made first, its handle tables filled by the
-  // encoder and emptied by the decoder, and closed after the call.
-  void EmitHandleClientMethods(const idl::InterfaceDecl& iface,
-                               const MethodDecl& m, size_t index);
-
   void EmitServiceMethods(const idl::InterfaceDecl& iface);
 
   void EmitInterfaceImpl(const idl::InterfaceDecl& iface);
 
-  // The reply field a server writes straight into its response (see
-  // EmitDispatchFn): a method that returns bytes and has no [out] or
-  // [in,out] parameter. (Not string: protobuf checks a proto3 string's
-  // UTF-8 when it serializes one, and that stays with protobuf.)
-  const pb::FieldDescriptor* DirectReplyField(const MethodDecl& m,
-                                              const pb::Descriptor* resp);
-
-  // Whether some request encoder writes a direct field: of a string or
-  // bytes type (`strings`), of a struct type (`structs`); a direct reply
-  // field (DirectReplyField) counts as a bytes one.
+  // Whether some (server-streaming) request encoder writes a direct field:
+  // of a string or bytes type (`strings`), of a struct type (`structs`).
   bool AnyDirectFields(bool strings = true, bool structs = true);
 
   // The helpers of the request encoders that write a field straight into
@@ -366,6 +358,62 @@ class Emitter {
 
   // Source: FooService::UsesStartCall and FooService::StartCall.
   void EmitStartCall(const idl::InterfaceDecl& iface);
+
+  // ---- The zero-copy wire code of unary methods (emit_wire.cc,
+  // emit_unary.cc) ----
+
+  // A field of a request or reply as the writer and reader see it.
+  struct WireField {
+    uint32_t number = 0;
+    const TypeRef* type = nullptr;
+    // The reader's destination lvalue (unused by the writer).
+    std::string value;
+    // The value's name in errors.
+    std::string what;
+    // The writer takes it as a pointer that may be null (a sync stub's
+    // [in,out] argument): then the field is left out.
+    bool pointer = false;
+  };
+
+  // "::lpc::wire::Int32" and so on (runtime/wire.h): the codec of `t`, or
+  // of its element for a sequence or optional.
+  std::string WireCodec(const TypeRef& t);
+  // The wire form of a type that carries a handle: descriptor indexes and
+  // <Name>Wire messages in place of lpc::Fd and plain structs.
+  std::string StagedType(const TypeRef& t);
+  // Statements that convert between a value that carries handles and its
+  // wire form, through the table lpc_handles (StageOut: in a writer's
+  // constructor, failing through lpc_status_; StageIn: in a reader).
+  std::string StageOut(const TypeRef& t, const std::string& src,
+                       const std::string& dst, int indent);
+  std::string StageIn(const TypeRef& t, const std::string& src,
+                      const std::string& dst, const std::string& what,
+                      int indent);
+  // Statements that check the structs a decoded value holds (CheckRanges;
+  // narrow integers are checked as they are read).
+  std::string PostCheck(const TypeRef& t, const std::string& dst,
+                        const std::string& what, const FailFn& fail, int indent);
+  // A MessageWriter class `cls` of `fields`; with `handles`, its
+  // constructor also takes the message's HandleTable and has a status().
+  void EmitWriterClass(const std::string& cls,
+                       const std::vector<WireField>& fields, bool handles);
+  // Statements that decode the lpc::ReceivedMessage `msg` into the fields'
+  // destinations (any field order, unknown fields skipped), then check
+  // them; failing through `fail`. A `buffer` field becomes a view of the
+  // message's bytes, or the buffer the transport attached.
+  void EmitReadFields(const std::vector<WireField>& fields,
+                      const std::string& msg, const FailFn& fail, int indent);
+
+  // The request's fields (`server`: decoded into lpc_p<N>) and the reply's
+  // (decoded into `prefix` + "value" / the parameter's name).
+  std::vector<WireField> RequestFields(const MethodDecl& m, bool server);
+  std::vector<WireField> ReplyFields(const MethodDecl& m, const std::string& prefix);
+  // Source: <M>_RequestWriter, <M>_ReadReply, and unless the method runs
+  // through StartCall, <M>_ReplyWriter and <M>_DispatchWith.
+  void EmitUnaryWire(const idl::InterfaceDecl& iface, const MethodDecl& m);
+  // Source: the client stubs of a unary method (sync, async, future).
+  void EmitUnaryClientMethods(const idl::InterfaceDecl& iface,
+                              const MethodDecl& m, size_t index);
 
   const idl::File& file_;
   const pb::FileDescriptor* fd_;
