@@ -3504,6 +3504,7 @@ lpc_bazel_cc_library(lpc_transports_local_endpoint
     lpc_transports_local_section
     lpc_transports_local_shared_word
     lpc_transports_local_unique_fd
+    lpc_runtime
     SYSTEM:absl
 )
 
@@ -3875,6 +3876,22 @@ lpc_bazel_cc_test(lpc_transports_local_memfd_test
     SYSTEM:absl
     SYSTEM:gtest
   SIZE small
+)
+
+lpc_bazel_cc_test(lpc_transports_local_message_path_test
+  PACKAGE transports/local
+  NAME message_path_test
+  SRCS
+    transports/local/message_path_test.cc
+  DEPS
+    lpc_transports_local_local_transport
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_testing_temp_dir
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
 )
 
 lpc_bazel_cc_library(lpc_transports_local_metadata

@@ -101,11 +101,46 @@ Endpoint::Endpoint(Side side, std::byte* base, const SectionLayout& layout,
   }
 }
 
+namespace {
+
+// The tag and length of a length-delimited field (protobuf wire format).
+uint8_t* WriteVarint(uint64_t v, uint8_t* p) {
+  while (v >= 0x80) {
+    *p++ = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<uint8_t>(v);
+  return p;
+}
+
+}  // namespace
+
+uint64_t PayloadLength(const OutgoingMessage& m) {
+  if (m.body == nullptr) return m.payload.size();
+  return m.payload.size() + SerializedSize(*m.body);
+}
+
+void WritePayload(const OutgoingMessage& m, uint8_t* dst) {
+  if (!m.payload.empty()) std::memcpy(dst, m.payload.data(), m.payload.size());
+  if (m.body == nullptr) return;
+  uint8_t* p = dst + m.payload.size();
+  m.body->WriteTo(p);
+  p += m.body->size();
+  if (const BufferField* f = m.body->buffer(); f != nullptr) {
+    const uint64_t tag = (uint64_t{f->field_number} << 3) | 2;
+    p = WriteVarint(tag, p);
+    p = WriteVarint(f->buffer->size(), p);
+    if (!f->buffer->empty()) {
+      std::memcpy(p, f->buffer->data(), f->buffer->size());
+    }
+  }
+}
+
 absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
-  if (m.payload.size() > options_.max_payload ||
-      m.payload.size() > UINT32_MAX) {
+  const uint64_t length = PayloadLength(m);
+  if (length > options_.max_payload || length > UINT32_MAX) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("message of ", m.payload.size(),
+        absl::StrCat("message of ", length,
                      " bytes exceeds the limit of ", options_.max_payload));
   }
   FrameHeader h;
@@ -117,7 +152,7 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   h.interface_slot = m.interface_slot;
   h.method_id = m.method_id;
   h.status_code = m.status_code;
-  h.payload_length = static_cast<uint32_t>(m.payload.size());
+  h.payload_length = static_cast<uint32_t>(length);
   if (!m.handles.empty()) {
     if (m.handles.size() > kMaxHandlesHardLimit || m.message_id == 0 ||
         (m.type != MessageType::kRequest && m.type != MessageType::kOneway &&
@@ -131,9 +166,9 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   const auto as_bytes = [](const void* p, size_t n) {
     return absl::Span<const std::byte>(static_cast<const std::byte*>(p), n);
   };
-  if (kFrameHeaderSize + m.payload.size() <= max_inline_record_) {
+  if (kFrameHeaderSize + length <= max_inline_record_) {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kInline);
-    h.record_size = kFrameHeaderSize + static_cast<uint32_t>(m.payload.size());
+    h.record_size = kFrameHeaderSize + static_cast<uint32_t>(length);
     if (!m.handles.empty()) {
       // The packet goes only once the record surely fits (never twice).
       absl::StatusOr<bool> room =
@@ -145,8 +180,11 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
       }
     }
     absl::StatusOr<bool> written =
-        outbound_.TryWrite(as_bytes(&h, sizeof(h)),
-                           as_bytes(m.payload.data(), m.payload.size()));
+        m.body == nullptr
+            ? outbound_.TryWrite(as_bytes(&h, sizeof(h)),
+                                 as_bytes(m.payload.data(), m.payload.size()))
+            : outbound_.TryWriteWith(as_bytes(&h, sizeof(h)), length,
+                                     [&m](uint8_t* dst) { WritePayload(m, dst); });
     if (written.ok() && !*written && !m.handles.empty()) {
       return absl::InternalError("ring: room vanished under a serialised sender");
     }
@@ -158,11 +196,10 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   h.record_size = kFrameHeaderSize;
   absl::StatusOr<bool> room = outbound_.HasRoom(1);
   if (!room.ok() || !*room) return room;
-  absl::StatusOr<std::optional<uint32_t>> off =
-      out_data_.Allocate(m.payload.size());
+  absl::StatusOr<std::optional<uint32_t>> off = out_data_.Allocate(length);
   if (!off.ok()) return off.status();
   int kept = -1;  // The kept memfd that carries it, if any.
-  if (!off->has_value() && MemfdBudgetReached(m.payload.size())) {
+  if (!off->has_value() && MemfdBudgetReached(length)) {
     return false;  // Like a full ring: the caller queues and retries.
   }
   // From here on the record is written (or the connection is broken), so
@@ -176,11 +213,11 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   if (off->has_value()) {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kDataArea);
     h.payload_ref = **off;
-    std::memcpy(out_data_.At(**off), m.payload.data(), m.payload.size());
+    WritePayload(m, reinterpret_cast<uint8_t*>(out_data_.At(**off)));
   } else {
     h.payload_mode = static_cast<uint8_t>(PayloadMode::kMemfd);
     h.payload_ref = next_out_memfd_;
-    absl::StatusOr<int> sent = SendPayloadMemfd(m.payload);
+    absl::StatusOr<int> sent = SendPayloadMemfd(m, length);
     if (!sent.ok()) return sent.status();
     kept = *sent;
     ++next_out_memfd_;
@@ -197,7 +234,7 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   if (written.ok() && !off->has_value() &&
       (options_.max_uncollected_memfd_bytes != 0 ||
        options_.shared_uncollected_memfd_bytes != nullptr)) {
-    const uint64_t bytes = PayloadMemfdSize(m.payload.size());
+    const uint64_t bytes = PayloadMemfdSize(length);
     uncollected_memfds_.emplace_back(outbound_.written_index(), bytes);
     uncollected_memfd_bytes_ += bytes;
     if (options_.shared_uncollected_memfd_bytes != nullptr) {
@@ -208,11 +245,12 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
   return written;
 }
 
-absl::StatusOr<int> Endpoint::SendPayloadMemfd(std::string_view payload) {
+absl::StatusOr<int> Endpoint::SendPayloadMemfd(const OutgoingMessage& m,
+                                               uint64_t length) {
   if (memfds_ == nullptr) {
     return absl::FailedPreconditionError("no control socket for memfds");
   }
-  const uint64_t size = PayloadMemfdSize(payload.size());
+  const uint64_t size = PayloadMemfdSize(length);
   const int64_t now_ns = MonotonicNowNs();
   TrimKeptMemfds(now_ns);
   int index = -1;
@@ -240,6 +278,8 @@ absl::StatusOr<int> Endpoint::SendPayloadMemfd(std::string_view payload) {
     }
   }
   int fd = fresh.get();
+  Mapping* map = nullptr;
+  Mapping temporary;  // A message written into a memfd that is not kept.
   if (index >= 0) {
     KeptMemfd& k = kept_memfds_[index];
     k.last_used_ns = now_ns;
@@ -247,11 +287,31 @@ absl::StatusOr<int> Endpoint::SendPayloadMemfd(std::string_view payload) {
     // caller sets read_after once it is written).
     k.read_after = UINT64_MAX;
     fd = k.fd.get();
+    map = &k.map;
+  } else if (m.body != nullptr) {
+    map = &temporary;
   }
-  // Only the first payload.size() bytes are ever read; the tail of a kept
+  // Only the first `length` bytes are ever read; the tail of a kept
   // memfd may hold an earlier payload to the same peer.
-  absl::Status s = WriteWhole(fd, payload);
-  if (s.ok()) s = memfds_->SendPayloadFd(next_out_memfd_, payload.size(), fd);
+  absl::Status s;
+  if (map != nullptr && map->data() == nullptr && m.body != nullptr) {
+    // A message writes itself: into our own mapping of the memfd, kept
+    // with it, so that later payloads in it cost no mapping either.
+    absl::StatusOr<Mapping> made = Mapping::MapForWriting(fd, size);
+    if (made.ok()) {
+      *map = std::move(*made);
+    } else {
+      s = made.status();
+    }
+  }
+  if (s.ok()) {
+    if (map != nullptr && map->data() != nullptr) {
+      WritePayload(m, reinterpret_cast<uint8_t*>(map->data()));
+    } else {
+      s = WriteWhole(fd, m.payload);  // A string payload (body is null).
+    }
+  }
+  if (s.ok()) s = memfds_->SendPayloadFd(next_out_memfd_, length, fd);
   if (!s.ok()) {
     if (index >= 0) DropKeptMemfd(index);
     return s;
@@ -297,7 +357,11 @@ int Endpoint::KeepMemfd(UniqueFd* fd, uint64_t size) {
     }
     drop_oldest();
   }
-  kept_memfds_.push_back(KeptMemfd{std::move(*fd), size, UINT64_MAX, 0});
+  KeptMemfd k;
+  k.fd = std::move(*fd);
+  k.size = size;
+  k.read_after = UINT64_MAX;
+  kept_memfds_.push_back(std::move(k));
   return static_cast<int>(kept_memfds_.size() - 1);
 }
 

@@ -33,10 +33,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "runtime/message.h"
 #include "transports/local/buffer_cache.h"
 #include "transports/local/data_area.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
+#include "transports/local/memfd.h"
 #include "transports/local/ring.h"
 #include "transports/local/section.h"
 #include "transports/local/unique_fd.h"
@@ -186,10 +188,20 @@ struct OutgoingMessage {
   uint32_t status_code = 0;
   uint16_t flags = 0;  // kFlag* bits (frame.h).
   std::string_view payload;
+  // The zero-copy path (docs/zero-copy.md): a message that writes itself
+  // straight into the ring slot, the data area or the payload memfd, after
+  // `payload` (which then holds only a metadata block, if any). Its buffer
+  // field, if it has one, is appended as an ordinary field. Not owned.
+  const MessageWriter* body = nullptr;
   // The handle table (kRequest, kOneway, kReply; message_id != 0): sent in
   // a HANDLES packet before the record is published. Not owned.
   absl::Span<const int> handles;
 };
+
+// The payload's length: `payload`, then `body` and its buffer field.
+uint64_t PayloadLength(const OutgoingMessage& m);
+// Writes the PayloadLength(m) bytes of the payload at `dst`.
+void WritePayload(const OutgoingMessage& m, uint8_t* dst);
 
 struct IncomingMessage {
   FrameHeader header;
@@ -294,6 +306,10 @@ class Endpoint {
   struct KeptMemfd {
     UniqueFd fd;
     uint64_t size = 0;
+    // Our writable mapping of it, made the first time a payload is
+    // written into it (the receiver reads it with pread, so the memfd
+    // carries no F_SEAL_WRITE and may stay mapped here).
+    Mapping map;
     // The peer has read it once its consumer index reaches this.
     uint64_t read_after = 0;
     int64_t last_used_ns = 0;
@@ -301,7 +317,8 @@ class Endpoint {
   // Places `payload` in a memfd (a kept one that the peer has read, or a
   // new one), sends it, and returns the memfd's index in kept_memfds_ (or
   // -1 if it is not kept) for the caller to stamp.
-  absl::StatusOr<int> SendPayloadMemfd(std::string_view payload);
+  absl::StatusOr<int> SendPayloadMemfd(const OutgoingMessage& m,
+                                       uint64_t length);
   // Keeps `*fd` (moving it) if the pool's budget allows, dropping this
   // endpoint's least recently used ones to make room; returns its index,
   // or -1 with `*fd` left as it was.

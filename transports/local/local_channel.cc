@@ -54,63 +54,68 @@ class LocalChannel final : public Channel {
                                    CallContext* ctx,
                                    std::string request) override {
     std::shared_ptr<ClientConnection> conn;
-    PendingCall call;  // Registered until done; then only ours.
-    call.ctx = ctx;
-    if (absl::Status s = Begin(iface, method, ctx, request, &call, &conn);
-        !s.ok()) {
-      return s;
-    }
-    // Sent (copied into the section): a large buffer holds the reply next.
-    conn->buffers().Give(std::move(request));
-    // The cancel callback is registered only if the caller is about to
-    // sleep (or saw the cancel while spinning): a reply that arrives within
-    // the spin costs no CancelState, mutex or std::function. It names the
-    // call by id, so it is harmless if it runs after this returns.
-    std::optional<uint64_t> handle;
-    const uint64_t id = call.id;
-    conn->Wait(
-        &call, [ctx] { return ctx->WasCancelledExplicitly(); },
-        [&] {
-          if (handle.has_value()) return;
-          // Raw pointer (no heap for the std::function): removed below,
-          // while `conn` is held, and removal waits for a running callback.
-          ClientConnection* c = conn.get();
-          handle = CallContextAccess::AddTransportCancelCallback(*ctx, [c, id] {
-            c->CompleteAndCancel(id, absl::CancelledError("call cancelled"));
-            c->WakeLeader();
-          });
-        });
-    if (handle.has_value()) ctx->RemoveCancelCallback(*handle);
-    return Finish(ctx, call.deadline_ns, std::move(call.result));
+    return CallImpl(iface, method, ctx, request, nullptr, &request, &conn);
+  }
+
+  // The zero-copy path (docs/zero-copy.md): the request writes itself into
+  // the ring slot, the data area or the payload memfd; the decoder reads
+  // the reply from the one private copy, whose buffer is then kept for
+  // the next large reply.
+  absl::Status CallWith(const InterfaceDescriptor& iface,
+                        const MethodDescriptor& method, CallContext* ctx,
+                        const MessageWriter& request,
+                        ReplyDecoder decode) override {
+    std::shared_ptr<ClientConnection> conn;
+    absl::StatusOr<std::string> reply =
+        CallImpl(iface, method, ctx, {}, &request, nullptr, &conn);
+    if (!reply.ok()) return reply.status();
+    ReceivedMessage message(std::move(*reply));
+    absl::Status s = decode(message);
+    if (conn != nullptr) conn->buffers().Give(message.TakeString());
+    return s;
+  }
+
+  void StartCallWith(const InterfaceDescriptor& iface,
+                     const MethodDescriptor& method, CallContext* ctx,
+                     const MessageWriter& request,
+                     ReceivedCallback done) override {
+    StartCallImpl(iface, method, ctx, {}, &request, nullptr,
+                  [done = std::move(done)](absl::StatusOr<std::string> r) {
+                    if (!r.ok()) {
+                      done(r.status());
+                    } else {
+                      done(ReceivedMessage(std::move(*r)));
+                    }
+                  });
+  }
+
+  absl::Status SendOnewayWith(const InterfaceDescriptor& iface,
+                              const MethodDescriptor& method, CallContext* ctx,
+                              const MessageWriter& request) override {
+    return SendOnewayImpl(iface, method, ctx, {}, &request);
   }
 
   void StartCall(const InterfaceDescriptor& iface,
                  const MethodDescriptor& method, CallContext* ctx,
                  std::string request, ResponseCallback done) override {
-    // Deleted by whoever completes it (ClientConnection::CompleteLocked),
-    // or below if it never got registered.
-    auto* call = new PendingCall;
-    call->ctx = ctx;
-    call->callback = std::move(done);
-    std::shared_ptr<ClientConnection> conn;
-    bool registered = false;
-    absl::Status s = Begin(iface, method, ctx, request, call, &conn, &registered);
-    if (s.ok()) conn->buffers().Give(std::move(request));
-    if (!s.ok() && !registered) {
-      // Also removes its cancel callback, if Begin registered one.
-      Completion c{std::move(call->callback), ctx, call->deadline_ns,
-                   call->cancel_handle, std::move(s)};
-      delete call;
-      c.Run();
-    }
-    // Registered: the call now belongs to the connection (if sending failed,
-    // Begin completed it and its callback ran).
+    StartCallImpl(iface, method, ctx, request, nullptr, &request,
+                  std::move(done));
   }
 
   absl::Status SendOneway(const InterfaceDescriptor& iface,
                           const MethodDescriptor& method, CallContext* ctx,
                           std::string request) override {
-    if (absl::Status s = PrepareCall(ctx, request.size()); !s.ok()) return s;
+    return SendOnewayImpl(iface, method, ctx, request, nullptr);
+  }
+
+  // A oneway message: `request`, then `body` (the zero-copy path) if set.
+  absl::Status SendOnewayImpl(const InterfaceDescriptor& iface,
+                              const MethodDescriptor& method, CallContext* ctx,
+                              std::string_view request,
+                              const MessageWriter* body) {
+    const size_t size =
+        request.size() + (body != nullptr ? SerializedSize(*body) : 0);
+    if (absl::Status s = PrepareCall(ctx, size); !s.ok()) return s;
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn =
         GetConnection(ctx->deadline(), MonotonicNowNs());
     if (!conn.ok()) return conn.status();
@@ -127,6 +132,7 @@ class LocalChannel final : public Channel {
     m.method_id = method.id;
     m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
     m.payload = request;
+    m.body = body;
     // Descriptors travel in a HANDLES packet that names the message: a
     // oneway call that carries some takes an id.
     const std::vector<int> handles = internal::BorrowRequestHandles(*ctx);
@@ -141,7 +147,7 @@ class LocalChannel final : public Channel {
           !s.ok()) {
         return s;
       }
-      with_metadata += request;
+      with_metadata += request;  // (Empty on the zero-copy path.)
       m.flags = kFlagMetadata;
       m.payload = with_metadata;
     }
@@ -201,6 +207,74 @@ class LocalChannel final : public Channel {
   }
 
  private:
+  // A synchronous call: `request`, then `body` (the zero-copy path) if
+  // set. `*give_back`, if set, goes to the connection's buffer cache once
+  // sent (its capacity holds the next large reply); `*conn_out` is the
+  // connection, for the caller to give the reply's buffer back.
+  absl::StatusOr<std::string> CallImpl(
+      const InterfaceDescriptor& iface, const MethodDescriptor& method,
+      CallContext* ctx, std::string_view request, const MessageWriter* body,
+      std::string* give_back, std::shared_ptr<ClientConnection>* conn_out) {
+    std::shared_ptr<ClientConnection>& conn = *conn_out;
+    PendingCall call;  // Registered until done; then only ours.
+    call.ctx = ctx;
+    if (absl::Status s =
+            Begin(iface, method, ctx, request, body, &call, &conn);
+        !s.ok()) {
+      return s;
+    }
+    // Sent (copied into the section): a large buffer holds the reply next.
+    if (give_back != nullptr) conn->buffers().Give(std::move(*give_back));
+    // The cancel callback is registered only if the caller is about to
+    // sleep (or saw the cancel while spinning): a reply that arrives within
+    // the spin costs no CancelState, mutex or std::function. It names the
+    // call by id, so it is harmless if it runs after this returns.
+    std::optional<uint64_t> handle;
+    const uint64_t id = call.id;
+    conn->Wait(
+        &call, [ctx] { return ctx->WasCancelledExplicitly(); },
+        [&] {
+          if (handle.has_value()) return;
+          // Raw pointer (no heap for the std::function): removed below,
+          // while `conn` is held, and removal waits for a running callback.
+          ClientConnection* c = conn.get();
+          handle = CallContextAccess::AddTransportCancelCallback(*ctx, [c, id] {
+            c->CompleteAndCancel(id, absl::CancelledError("call cancelled"));
+            c->WakeLeader();
+          });
+        });
+    if (handle.has_value()) ctx->RemoveCancelCallback(*handle);
+    return Finish(ctx, call.deadline_ns, std::move(call.result));
+  }
+
+  // An asynchronous call, as CallImpl.
+  void StartCallImpl(const InterfaceDescriptor& iface,
+                     const MethodDescriptor& method, CallContext* ctx,
+                     std::string_view request, const MessageWriter* body,
+                     std::string* give_back, ResponseCallback done) {
+    // Deleted by whoever completes it (ClientConnection::CompleteLocked),
+    // or below if it never got registered.
+    auto* call = new PendingCall;
+    call->ctx = ctx;
+    call->callback = std::move(done);
+    std::shared_ptr<ClientConnection> conn;
+    bool registered = false;
+    absl::Status s =
+        Begin(iface, method, ctx, request, body, call, &conn, &registered);
+    if (s.ok() && give_back != nullptr) {
+      conn->buffers().Give(std::move(*give_back));
+    }
+    if (!s.ok() && !registered) {
+      // Also removes its cancel callback, if Begin registered one.
+      Completion c{std::move(call->callback), ctx, call->deadline_ns,
+                   call->cancel_handle, std::move(s)};
+      delete call;
+      c.Run();
+    }
+    // Registered: the call now belongs to the connection (if sending failed,
+    // Begin completed it and its callback ran).
+  }
+
   static absl::Status CheckRequestHandles(const std::vector<int>& handles) {
     if (handles.size() > kMaxHandlesHardLimit) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -217,11 +291,14 @@ class LocalChannel final : public Channel {
   // failed send has already completed it.
   absl::Status Begin(const InterfaceDescriptor& iface,
                      const MethodDescriptor& method, CallContext* ctx,
-                     const std::string& request, PendingCall* call,
+                     std::string_view request, const MessageWriter* body,
+                     PendingCall* call,
                      std::shared_ptr<ClientConnection>* conn_out,
                      bool* registered = nullptr) {
     absl::Time now;
-    if (absl::Status s = PrepareCall(ctx, request.size(), &now); !s.ok()) {
+    const size_t size =
+        request.size() + (body != nullptr ? SerializedSize(*body) : 0);
+    if (absl::Status s = PrepareCall(ctx, size, &now); !s.ok()) {
       return s;
     }
     const absl::Time deadline = ctx->deadline();
@@ -238,7 +315,7 @@ class LocalChannel final : public Channel {
           !s.ok()) {
         return s;
       }
-      with_metadata += request;
+      with_metadata += request;  // (Empty on the zero-copy path.)
     }
     call->deadline = deadline;
     const int64_t deadline_ns = call->deadline_ns;
@@ -286,6 +363,7 @@ class LocalChannel final : public Channel {
     m.method_id = method.id;
     m.deadline_ns = deadline_ns;
     m.payload = request;
+    m.body = body;
     m.handles = handles;
     if (has_metadata) {
       m.flags = kFlagMetadata;

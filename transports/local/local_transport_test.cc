@@ -255,9 +255,10 @@ TEST(LocalTransportTest, LargeBuffersAreReusedWithoutLeakingOldBytes) {
   EXPECT_TRUE(WaitFor(
       [&] { return s.transport->stats().payload_buffer_bytes_kept > 0; }));
   const LocalServerStats st = s.transport->stats();
-  // Five large calls per round, a request and a reply buffer each: from
-  // the second round on they come from the kept ones.
-  EXPECT_GE(st.payload_buffers_reused, 30u);
+  // Five large calls per round, a request buffer each (a reply writes
+  // itself into the data area: no buffer): from the second round on they
+  // come from the kept ones.
+  EXPECT_GE(st.payload_buffers_reused, 20u);
   EXPECT_LE(st.payload_buffer_bytes_kept, po.payload_buffer_cache_bytes);
 
   po.payload_buffer_cache_bytes = 0;
@@ -304,8 +305,9 @@ TEST(LocalTransportTest, VeryLargePayloadsReuseBuffersAndMemfdsWhileBusy) {
   EXPECT_EQ(st.payload_memfds_made + st.payload_memfds_reused, 4u * kRounds);
   EXPECT_LE(st.payload_memfds_made, 2u);
   EXPECT_LE(st.payload_memfd_bytes_kept, po.payload_memfd_cache_bytes);
-  // Every large request and reply after the first few finds a kept buffer.
-  EXPECT_GE(st.payload_buffers_reused, 2u * 5 * (kRounds - 1));
+  // Every large request after the first few finds a kept buffer (replies
+  // write themselves into the data area or a memfd: no buffer).
+  EXPECT_GE(st.payload_buffers_reused, 5u * (kRounds - 1));
   EXPECT_LE(st.payload_buffer_bytes_kept,
             po.payload_buffer_cache_bytes + po.large_payload_buffer_cache_bytes);
   // Kept, not freed: the last call's buffers go back once its reply is out.

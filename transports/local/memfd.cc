@@ -189,6 +189,30 @@ absl::StatusOr<Mapping> Mapping::Map(int fd, uint64_t size, bool writable) {
   return m;
 }
 
+absl::StatusOr<Mapping> Mapping::MapForWriting(int fd, uint64_t size) {
+  if (size == 0 || size > kMaxMemfdSize) {
+    return absl::InvalidArgumentError("mmap: size out of range");
+  }
+  int r;
+  do {
+    r = ::fallocate(fd, 0, 0, static_cast<off_t>(size));
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("memfd: fallocate failed: ", ErrnoText(errno)));
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (p == MAP_FAILED) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("mmap failed: ", ErrnoText(errno)));
+  }
+  Mapping m;
+  m.data_ = static_cast<std::byte*>(p);
+  m.size_ = size;
+  return m;
+}
+
 void Mapping::Reset() {
   if (data_ != nullptr) ::munmap(data_, size_);
   data_ = nullptr;

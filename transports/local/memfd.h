@@ -92,6 +92,12 @@ class Mapping {
 
   // Maps `size` bytes of `fd` shared. The caller has validated `fd` first.
   static absl::StatusOr<Mapping> Map(int fd, uint64_t size, bool writable);
+  // A sender's writable mapping of its own memfd of `size` bytes, every
+  // page present: the pages are allocated first (fallocate), so that a
+  // kernel out of memory is RESOURCE_EXHAUSTED here rather than a fault
+  // while writing, and mapped with MAP_POPULATE (one call, not a fault
+  // per page).
+  static absl::StatusOr<Mapping> MapForWriting(int fd, uint64_t size);
 
   std::byte* data() const { return data_; }
   uint64_t size() const { return size_; }

@@ -2,6 +2,7 @@
 #include "transports/local/ring.h"
 
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "transports/local/shared_word.h"
@@ -54,6 +55,35 @@ absl::StatusOr<bool> RingProducer::TryWrite(absl::Span<const std::byte> head,
   CopyIn(slots_, ring_bytes, pos, head.data(), head.size());
   CopyIn(slots_, ring_bytes, (pos + head.size()) % ring_bytes, body.data(),
          body.size());
+  tail_ += need;
+  return true;
+}
+
+absl::StatusOr<bool> RingProducer::TryWriteWith(
+    absl::Span<const std::byte> head, uint64_t body_size,
+    absl::FunctionRef<void(uint8_t*)> write_body) {
+  const uint64_t bytes = head.size() + body_size;
+  const uint64_t need = (bytes + kSlotSize - 1) / kSlotSize;
+  if (head.size() < 4 || need > max_record_slots_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring: record of ", bytes, " bytes exceeds the limit of ",
+                     max_record_bytes()));
+  }
+  absl::StatusOr<bool> room = HasRoom(need);
+  if (!room.ok() || !*room) return room;
+  const uint64_t ring_bytes = capacity_ * kSlotSize;
+  const uint64_t pos = (tail_ & (capacity_ - 1)) * kSlotSize;
+  CopyIn(slots_, ring_bytes, pos, head.data(), head.size());
+  const uint64_t body_pos = (pos + head.size()) % ring_bytes;
+  if (body_size > 0 && body_pos + body_size <= ring_bytes) {
+    write_body(reinterpret_cast<uint8_t*>(slots_ + body_pos));
+  } else if (body_size > 0) {
+    thread_local std::vector<uint8_t> scratch;
+    if (scratch.size() < body_size) scratch.resize(body_size);
+    write_body(scratch.data());
+    CopyIn(slots_, ring_bytes, body_pos,
+           reinterpret_cast<const std::byte*>(scratch.data()), body_size);
+  }
   tail_ += need;
   return true;
 }

@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/functional/function_ref.h"
 #include "absl/types/span.h"
 #include "transports/local/section.h"
 
@@ -52,6 +53,12 @@ class RingProducer {
   // DATA_LOSS if the consumer's index is corrupt.
   absl::StatusOr<bool> TryWrite(absl::Span<const std::byte> head,
                                 absl::Span<const std::byte> body);
+  // The same, with a body of `body_size` bytes that `write_body` writes:
+  // straight into the slots when they do not wrap at the ring's end, else
+  // into a scratch buffer that is then copied in.
+  absl::StatusOr<bool> TryWriteWith(
+      absl::Span<const std::byte> head, uint64_t body_size,
+      absl::FunctionRef<void(uint8_t*)> write_body);
 
   // Whether `slots` more slots fit now. DATA_LOSS if the consumer's index
   // is corrupt.

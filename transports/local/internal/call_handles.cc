@@ -37,6 +37,11 @@ std::vector<UniqueFd> TakeReplyHandles(CallContext& ctx) {
   return TakeAll(::lpc::internal::CallHandles::reply_if_any(ctx));
 }
 
+bool HasReplyHandles(CallContext& ctx) {
+  HandleTable* t = ::lpc::internal::CallHandles::reply_if_any(ctx);
+  return t != nullptr && t->size() > 0;
+}
+
 std::vector<int> BorrowRequestHandles(CallContext& ctx) {
   std::vector<int> out;
   HandleTable* t = ::lpc::internal::CallHandles::request_if_any(ctx);

@@ -27,6 +27,9 @@ void AdoptReplyHandles(CallContext& ctx, std::vector<UniqueFd>& fds);
 std::vector<UniqueFd> TakeRequestHandles(CallContext& ctx);
 std::vector<UniqueFd> TakeReplyHandles(CallContext& ctx);
 
+// Whether `ctx`'s reply table holds any descriptor.
+bool HasReplyHandles(CallContext& ctx);
+
 // The descriptors of `ctx`'s request table, borrowed (still owned by the
 // table), for sending; empty if it has none.
 std::vector<int> BorrowRequestHandles(CallContext& ctx);

@@ -11,6 +11,7 @@
 #include "runtime/call_context.h"
 #include "runtime/handles.h"
 #include "runtime/internal/call_context_access.h"
+#include "runtime/message.h"
 #include "transports/local/doorbell.h"
 #include "transports/local/frame.h"
 #include "transports/local/handle_errors.h"
@@ -329,16 +330,68 @@ void ServerCalls::RunCall(WorkItem& item) {
   // (ScanBusyConnections) finds this client's next records (a CANCEL, say)
   // within about a millisecond.
   c->handlers.fetch_add(1, std::memory_order_relaxed);
-  // A large request, or a connection whose last reply was large, gets a
-  // kept buffer for its reply (buffers_): a fresh one would cost a page
-  // fault per 4 KiB.
+  // Where the handler's reply goes (docs/zero-copy.md): straight into the
+  // reply ring, the data area or a memfd when nothing needs it first (no
+  // response metadata, no reply descriptors, nothing queued ahead of it);
+  // the call is then settled against a cancel or a shutdown that answered
+  // it first (Connection::Finish) before anything is placed. Otherwise it
+  // is serialized into the call's reply buffer (a kept one, for a large
+  // reply: a fresh one would cost a page fault per 4 KiB), which the code
+  // after the handler sends as before.
+  class Sink final : public ReplySink {
+   public:
+    Sink(ServerCalls* server, Connection& c, const FrameHeader& h,
+         CallContext& ctx, bool oneway, std::string* response)
+        : server_(server), c_(c), h_(h), ctx_(ctx), oneway_(oneway),
+          response_(response) {}
+    absl::Status Write(const MessageWriter& reply) override {
+      if (oneway_) return absl::OkStatus();  // Nobody to answer.
+      if (!HasSendableMetadata(ctx_.response_metadata()) &&
+          !HasReplyHandles(ctx_) && !c_.closed.load() && !c_.hung_up.load()) {
+        finished = true;
+        answered = c_.Finish(h_.message_id, 0, /*oneway=*/false);
+        if (answered) return absl::OkStatus();  // Answered by the shutdown.
+        OutgoingMessage m;
+        m.type = MessageType::kReply;
+        m.message_id = h_.message_id;
+        m.body = &reply;
+        std::optional<bool> woke;
+        {
+          TimedTurn timed(&server_->longest_reply_send_);
+          woke = c_.TrySendReplyNow(m);
+        }
+        if (woke.has_value()) {
+          sent = true;
+          woke_client = *woke;
+          c_.last_reply_bytes.store(PayloadLength(m),
+                                    std::memory_order_relaxed);
+          return absl::OkStatus();
+        }
+      }
+      const size_t need = SerializedSize(reply);
+      if (need >= BufferCache::kMinCapacity && response_->capacity() < need) {
+        *response_ = server_->buffers_.Take(need);
+      }
+      response_->clear();
+      AppendTo(reply, response_);
+      return absl::OkStatus();
+    }
+    // Connection::Finish ran here (`answered`: what it said).
+    bool finished = false;
+    bool answered = false;
+    bool sent = false;  // The reply is in the ring.
+    bool woke_client = false;
+
+   private:
+    ServerCalls* const server_;
+    Connection& c_;
+    const FrameHeader& h_;
+    CallContext& ctx_;
+    const bool oneway_;
+    std::string* const response_;
+  };
   std::string response;
-  if (!oneway) {
-    const uint64_t hint = std::max<uint64_t>(
-        item.msg.payload.size(),
-        c->last_reply_bytes.load(std::memory_order_relaxed));
-    if (hint >= BufferCache::kMinCapacity) response = buffers_.Take(hint);
-  }
+  Sink sink(this, *c, h, *item.ctx, oneway, &response);
   absl::Status s;
   if (c->closed.load() || (!oneway && c->hung_up.load())) {
     s = absl::UnavailableError("client went away");  // Nobody to answer.
@@ -354,8 +407,12 @@ void ServerCalls::RunCall(WorkItem& item) {
         ::lpc::internal::kUnreferencedHandle,
         absl::StrCat(item.method->path, " takes no descriptors"));
   } else {
-    s = dispatcher_->DispatchBound(*item.iface, *item.method, *item.ctx,
-                                   item.msg.payload, &response);
+    // The decoder reads the request from the one private copy; its buffer
+    // comes back for the next call unless the decoder kept it.
+    ReceivedMessage request(std::move(item.msg.payload));
+    s = dispatcher_->DispatchBoundWith(*item.iface, *item.method, *item.ctx,
+                                       request, sink);
+    item.msg.payload = request.TakeString();
   }
   // Descriptors the handler left in the request table, and a reply table
   // that does not go, close on the closer's thread (a client's descriptor
@@ -377,10 +434,14 @@ void ServerCalls::RunCall(WorkItem& item) {
   if (!s.ok() || oneway || handle_error.has_value()) {
     FdCloser::Get().Close(reply_handles);
   }
-  const bool answered = c->Finish(h.message_id, item.oneway_serial, oneway);
-  bool woke_client = false;
+  const bool answered =
+      sink.finished ? sink.answered
+                    : c->Finish(h.message_id, item.oneway_serial, oneway);
+  bool woke_client = sink.woke_client;
   item.registration.Disarm();  // Erased above.
-  if (!oneway && !answered && !handle_error.has_value()) {
+  // (A reply that went is what the client has, whatever status the
+  // dispatch returned after it.)
+  if (!oneway && !answered && !sink.sent && !handle_error.has_value()) {
     if (HasSendableMetadata(item.ctx->response_metadata())) {
       std::string with_metadata;
       absl::Status md =

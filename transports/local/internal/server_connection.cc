@@ -125,6 +125,17 @@ absl::StatusOr<bool> Connection::SendReply(OwnedReply&& reply,
   return false;
 }
 
+std::optional<bool> Connection::TrySendReplyNow(const OutgoingMessage& m) {
+  MutexLock lock(&send_mu);
+  if (closed.load() || hung_up.load() || !pending_replies.empty()) {
+    return std::nullopt;
+  }
+  absl::StatusOr<bool> sent = ep->TrySend(m);
+  if (!sent.ok() || !*sent) return std::nullopt;
+  bytes_out.fetch_add(PayloadLength(m), std::memory_order_relaxed);
+  return ep->Flush();
+}
+
 absl::Status Connection::FlushRepliesLocked() {
   bool sent_any = false;
   std::vector<int> raw;

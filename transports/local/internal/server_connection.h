@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -303,6 +304,14 @@ class Connection : public MemfdPort {
   // doorbell woke the client; an error means the client must be cut off
   // (a bad ring, or more than `max_queued` replies waiting).
   absl::StatusOr<bool> SendReply(OwnedReply&& reply, size_t max_queued)
+      ABSL_LOCKS_EXCLUDED(send_mu);
+  // The zero-copy reply (a message that writes itself, no descriptors):
+  // placed straight in the ring, slot, data area or memfd, only if no
+  // reply is queued ahead of it and there is room now. nullopt when it did
+  // not go, for any reason (the caller then sends it as an OwnedReply,
+  // which queues, or meets the same error and reports it); otherwise
+  // whether its wake-up woke the client.
+  std::optional<bool> TrySendReplyNow(const OutgoingMessage& m)
       ABSL_LOCKS_EXCLUDED(send_mu);
   // Moves queued replies into the ring while it has room.
   absl::Status FlushRepliesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu);
