@@ -3154,6 +3154,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_calls
   NAME server_calls
   SRCS
     transports/local/internal/server_calls.cc
+    transports/local/internal/server_calls_run.cc
     transports/local/internal/server_calls_streams.cc
   HDRS
     transports/local/internal/server_calls.h
@@ -3304,6 +3305,26 @@ lpc_bazel_cc_test(lpc_transports_local_buffer_cache_test
     SYSTEM:absl
     SYSTEM:gtest
   SIZE small
+)
+
+lpc_bazel_cc_test(lpc_transports_local_buffers_test
+  PACKAGE transports/local
+  NAME buffers_test
+  SRCS
+    transports/local/buffers_test.cc
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_testing_temp_dir
+    lpc_transports_local_internal_client_handshake
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
 )
 
 lpc_bazel_cc_test(lpc_transports_local_consumer_fuzzer
@@ -3490,6 +3511,7 @@ lpc_bazel_cc_library(lpc_transports_local_endpoint
   NAME endpoint
   SRCS
     transports/local/endpoint.cc
+    transports/local/endpoint_send.cc
   HDRS
     transports/local/endpoint.h
   DEPS
@@ -3876,6 +3898,18 @@ lpc_bazel_cc_test(lpc_transports_local_memfd_test
     SYSTEM:absl
     SYSTEM:gtest
   SIZE small
+)
+
+lpc_bazel_cc_binary(lpc_transports_local_message_path_benchmark
+  PACKAGE transports/local
+  NAME message_path_benchmark
+  TESTONLY
+  SRCS
+    transports/local/message_path_benchmark.cc
+  DEPS
+    lpc_transports_local_local_transport
+    lpc_runtime
+    SYSTEM:absl
 )
 
 lpc_bazel_cc_test(lpc_transports_local_message_path_test

@@ -47,6 +47,13 @@ namespace lpc::local {
 
 enum class Side { kClient, kServer };
 
+// A BUFFER packet received: its body and its memfd (whose kind the reader
+// of the socket has checked: F_GET_SEALS answered).
+struct ReceivedBuffer {
+  BufferBody body;
+  UniqueFd fd;
+};
+
 // Carries mode-3 payload memfds over the control socket.
 class MemfdPort {
  public:
@@ -71,6 +78,14 @@ class MemfdPort {
   // (handle_errors.h). Default: none ever arrives.
   virtual absl::StatusOr<std::vector<UniqueFd>> TakeHandles(
       uint64_t message_id, uint32_t count, absl::Time deadline);
+  // Sends a message's buffer field beside it (a BUFFER packet with `fd`,
+  // a sealed memfd). Default: not supported (FAILED_PRECONDITION).
+  virtual absl::Status SendBuffer(const BufferBody& body, int fd);
+  // Returns the BUFFER packet of message `message_id`, waiting at most
+  // until `deadline` (DEADLINE_EXCEEDED if it has not come). Default: none
+  // ever arrives (the buffer error kBufferMissing).
+  virtual absl::StatusOr<ReceivedBuffer> TakeBuffer(uint64_t message_id,
+                                                    absl::Time deadline);
 };
 
 // A MemfdPort over a control socket that carries nothing else (tests and
@@ -193,10 +208,28 @@ struct OutgoingMessage {
   // `payload` (which then holds only a metadata block, if any). Its buffer
   // field, if it has one, is appended as an ordinary field. Not owned.
   const MessageWriter* body = nullptr;
+  // The body's buffer field as a sealed memfd (kRequest, kOneway, kReply;
+  // message_id != 0): sent in a BUFFER packet before the record is
+  // published, and not appended to the bytes. Not owned.
+  const ::lpc::internal::SealedBuffer* sealed_buffer = nullptr;
+  uint32_t buffer_field = 0;
   // The handle table (kRequest, kOneway, kReply; message_id != 0): sent in
   // a HANDLES packet before the record is published. Not owned.
   absl::Span<const int> handles;
 };
+
+// Makes a shared Buffer ready to travel beside a message
+// (docs/local-transport.md, "Buffers"): seals it (BufferAccess::Seal: our
+// writable mapping goes, then F_SEAL_WRITE and the others), then gives
+// every page of its range that was never written a zeroed page
+// (fallocate, allowed under the seals), so that the receiver, which
+// refuses holes, takes it. Consumes `*b` either way.
+absl::StatusOr<::lpc::internal::SealedBuffer> SealForSending(Buffer* b);
+
+// Appends a length-delimited field `field_number` holding `bytes` to
+// `*out` (protobuf's wire format): a buffer field sent as bytes.
+void AppendBytesField(uint32_t field_number, std::string_view bytes,
+                      std::string* out);
 
 // The payload's length: `payload`, then `body` and its buffer field.
 uint64_t PayloadLength(const OutgoingMessage& m);
@@ -210,6 +243,9 @@ struct IncomingMessage {
   bool over_budget = false;  // admit_payload said no; not copied.
   // The handle table its record announced (close-on-exec descriptors).
   std::vector<UniqueFd> handles;
+  // Its buffer field, if it came beside it (kFlagBuffer): a read-only
+  // view of the sender's sealed memfd.
+  std::optional<AttachedBuffer> buffer;
   MessageType type() const { return static_cast<MessageType>(header.type); }
   PayloadMode mode() const {
     return static_cast<PayloadMode>(header.payload_mode);
@@ -256,12 +292,15 @@ class Endpoint {
   bool memfd_parked() const { return memfd_parked_; }
   // Parked for the record's handle table, not its payload memfd.
   bool parked_on_handles() const { return parked_on_handles_; }
+  // Parked for the record's BUFFER packet.
+  bool parked_on_buffer() const { return parked_on_buffer_; }
   // Gives up the handle table held for a parked record (so that its owner
   // closes those descriptors where a blocking close hurts no one).
   std::vector<UniqueFd> TakeHeldHandles() {
     std::vector<UniqueFd> fds;
     if (held_handles_.has_value()) fds = std::move(held_handles_->second);
     held_handles_.reset();
+    held_buffer_.reset();
     return fds;
   }
   // Frees consumed data-area bytes, and consumed ring slots in batches
@@ -359,6 +398,14 @@ class Endpoint {
   bool remaining_validated_ = false;  // Poll() done and records remain.
   bool memfd_parked_ = false;  // See memfd_parked().
   bool parked_on_handles_ = false;  // See parked_on_handles().
+  bool parked_on_buffer_ = false;  // See parked_on_buffer().
+  // The buffer field taken (checked and mapped) for the record at the head
+  // of the ring while it parked for something else: the record, read again,
+  // must name the same id.
+  std::optional<std::pair<uint64_t, AttachedBuffer>> held_buffer_;
+  // Takes, checks and maps the buffer field `h` announces (or holds it);
+  // sets memfd_parked_ if its packet has not come and the endpoint parks.
+  absl::Status TakeBufferFor(const FrameHeader& h);
   // The handle table taken for the record at the head of the ring while
   // its payload memfd had not come (parked): the record, read again, must
   // name the same id and count.

@@ -107,6 +107,12 @@ absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const std::byte> record,
       type != MessageType::kStreamFinish) {
     return Bad("flags", h.flags);
   }
+  if ((h.flags & kFlagBuffer) != 0 &&
+      ((type != MessageType::kRequest && type != MessageType::kOneway &&
+        type != MessageType::kReply) ||
+       h.message_id == 0)) {
+    return Bad("flags", h.flags);
+  }
   if (h.handle_count != 0) {
     if (type >= MessageType::kStreamOpen) {
       return absl::DataLossError(absl::StrCat(
@@ -211,7 +217,7 @@ absl::StatusOr<ControlType> DecodeControlHeader(
     return absl::FailedPreconditionError(absl::StrCat(
         "control: protocol version ", h.version, ", expected ", kProtocolVersion));
   }
-  if (h.type < 1 || h.type > 7) {
+  if (h.type < 1 || h.type > 8) {
     return absl::DataLossError(absl::StrCat("control: bad type ", h.type));
   }
   *body = packet.subspan(sizeof(h));
@@ -265,6 +271,40 @@ absl::StatusOr<uint64_t> DecodeCancelBody(absl::Span<const std::byte> body) {
 std::string EncodeHandlesPacket(uint64_t message_id, uint32_t count) {
   const HandlesBody b{message_id, count, 0};
   return EncodeControl(ControlType::kHandles, &b, sizeof(b));
+}
+
+std::string EncodeBufferPacket(const BufferBody& b) {
+  return EncodeControl(ControlType::kBuffer, &b, sizeof(b));
+}
+
+absl::StatusOr<BufferBody> DecodeBufferBody(absl::Span<const std::byte> body,
+                                            size_t fds_received) {
+  BufferBody b;
+  if (body.size() != sizeof(b)) {
+    return absl::DataLossError(absl::StrCat("control: BUFFER body of ",
+                                            body.size(), " bytes, expected ",
+                                            sizeof(b)));
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  if (b.message_id == 0) {
+    return absl::DataLossError("control: BUFFER for message id 0");
+  }
+  if (b.reserved != 0) {
+    return absl::DataLossError("control: BUFFER with reserved set");
+  }
+  if (b.field_number == 0 || b.field_number > (uint32_t{1} << 29) - 1) {
+    return absl::DataLossError(
+        absl::StrCat("control: BUFFER field number ", b.field_number));
+  }
+  if (b.length == 0 || b.length > UINT64_MAX - b.offset) {
+    return absl::DataLossError(absl::StrCat("control: BUFFER range ",
+                                            b.offset, "+", b.length));
+  }
+  if (fds_received != 1) {
+    return absl::DataLossError(absl::StrCat(
+        "control: BUFFER carries ", fds_received, " descriptors, not 1"));
+  }
+  return b;
 }
 
 absl::StatusOr<HandlesBody> DecodeHandlesBody(absl::Span<const std::byte> body,

@@ -60,7 +60,11 @@ inline constexpr uint16_t kFlagNone = 0;
 // kStreamMessage (from the server), kStreamFinish: the payload starts with
 // a metadata block (metadata.h).
 inline constexpr uint16_t kFlagMetadata = 1;
-inline constexpr uint16_t kFlagKnownMask = kFlagMetadata;
+// kRequest, kOneway, kReply with a message id: the message's `buffer` field
+// travels beside it, as a sealed memfd in a kBuffer control packet sent
+// before the record (docs/local-transport.md, "Buffers").
+inline constexpr uint16_t kFlagBuffer = 2;
+inline constexpr uint16_t kFlagKnownMask = kFlagMetadata | kFlagBuffer;
 
 struct FrameHeader {
   uint32_t record_size;     // bytes of this record: header + inline payload
@@ -151,7 +155,8 @@ enum class ControlType : uint16_t {
   kGoodbye = 5,    // either way: status code + message (reason); then close
   kCancel = 6,     // client -> server: CancelBody; no fds
   kHandles = 7,    // either way: HandlesBody + fds [the handle table]
-  // Next: 8.
+  kBuffer = 8,     // either way: BufferBody + fd [a sealed buffer memfd]
+  // Next: 9.
 };
 
 inline constexpr uint32_t kControlMagic = 0x4C504331;  // "LPC1"
@@ -226,6 +231,30 @@ std::string EncodeHandlesPacket(uint64_t message_id, uint32_t count);
 // `fds_received`; else DATA_LOSS naming what is wrong.
 absl::StatusOr<HandlesBody> DecodeHandlesBody(absl::Span<const std::byte> body,
                                               size_t fds_received);
+
+// kBuffer: the `buffer` field `field_number` of the message `message_id`
+// (a kRequest's, kOneway's, or the kReply to request `message_id`): bytes
+// [offset, offset + length) of the one memfd carried, which is sealed
+// against writes, shrinking and growing. Sent before the record, whose
+// flags carry kFlagBuffer.
+struct BufferBody {
+  uint64_t message_id;    // never 0
+  uint32_t field_number;  // a protobuf field number, 1..2^29-1
+  uint32_t reserved;      // 0
+  uint64_t offset;
+  uint64_t length;        // >= 1; offset + length does not overflow
+};
+static_assert(sizeof(BufferBody) == 32);
+static_assert(std::is_trivially_copyable_v<BufferBody>);
+
+// Encodes a kBuffer packet (header + BufferBody).
+std::string EncodeBufferPacket(const BufferBody& b);
+// Decodes a kBuffer body: exactly sizeof(BufferBody) bytes, reserved 0, a
+// non-zero id, a valid field number, a non-empty range that does not
+// overflow, and exactly one descriptor received; else DATA_LOSS naming
+// what is wrong.
+absl::StatusOr<BufferBody> DecodeBufferBody(absl::Span<const std::byte> body,
+                                            size_t fds_received);
 
 // Builds a packet: header + body bytes.
 std::string EncodeControl(ControlType type, const void* body, size_t body_size,

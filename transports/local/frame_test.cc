@@ -236,6 +236,9 @@ TEST(FrameTest, StreamRecordRules) {
   bad.back().h.flags = kFlagMetadata;
   bad.push_back({"flags", StreamRecord(MessageType::kHalfClose, 0), 0});
   bad.back().h.flags = kFlagMetadata;
+  // A buffer travels only beside a REQUEST, ONEWAY or REPLY.
+  bad.push_back({"flags", StreamRecord(MessageType::kStreamMessage, 0), 0});
+  bad.back().h.flags = kFlagBuffer;
   bad.push_back({"status_code", StreamRecord(MessageType::kStreamMessage, 0), 0});
   bad.back().h.status_code = 2;
   bad.push_back(
@@ -361,12 +364,59 @@ TEST(ControlTest, BadCancelBodiesAreRejected) {
   const std::string zero(sizeof(CancelBody), '\0');
   EXPECT_THAT(DecodeCancelBody(Bytes(zero)),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("id 0")));
-  // A type past kHandles is still unknown.
+  // A type past kBuffer is still unknown.
   std::string next = good;
-  next[4] = 8;
+  next[4] = 9;
   absl::Span<const std::byte> b;
   EXPECT_THAT(DecodeControlHeader(Bytes(next), &b),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("type 8")));
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("type 9")));
+}
+
+TEST(ControlTest, BufferBodiesRoundTripAndBadOnesAreRejected) {
+  BufferBody in{};
+  in.message_id = 5;
+  in.field_number = 2;
+  in.offset = 4096;
+  in.length = 100;
+  const std::string packet = EncodeBufferPacket(in);
+  absl::Span<const std::byte> body;
+  absl::StatusOr<ControlType> type = DecodeControlHeader(Bytes(packet), &body);
+  ASSERT_TRUE(type.ok()) << type.status();
+  EXPECT_EQ(*type, ControlType::kBuffer);
+  ASSERT_OK_AND_ASSIGN(BufferBody out, DecodeBufferBody(body, 1));
+  EXPECT_EQ(out.message_id, 5u);
+  EXPECT_EQ(out.field_number, 2u);
+  EXPECT_EQ(out.offset, 4096u);
+  EXPECT_EQ(out.length, 100u);
+  EXPECT_THAT(DecodeBufferBody(body, 0),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("0 descriptors")));
+  EXPECT_THAT(DecodeBufferBody(body, 2),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("2 descriptors")));
+  EXPECT_THAT(DecodeBufferBody(body.subspan(1), 1),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("31 bytes")));
+  const auto bad = [](BufferBody b) {
+    const std::string p = EncodeBufferPacket(b);
+    absl::Span<const std::byte> bb;
+    EXPECT_TRUE(DecodeControlHeader(Bytes(p), &bb).ok());
+    return DecodeBufferBody(bb, 1).status();
+  };
+  BufferBody b = in;
+  b.message_id = 0;
+  EXPECT_THAT(bad(b), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("id 0")));
+  b = in;
+  b.reserved = 1;
+  EXPECT_THAT(bad(b), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("reserved")));
+  b = in;
+  b.field_number = 0;
+  EXPECT_THAT(bad(b), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("field")));
+  b.field_number = uint32_t{1} << 29;
+  EXPECT_THAT(bad(b), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("field")));
+  b = in;
+  b.length = 0;
+  EXPECT_THAT(bad(b), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("range")));
+  b.length = 2;
+  b.offset = UINT64_MAX;
+  EXPECT_THAT(bad(b), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("range")));
 }
 
 TEST(BindTest, RoundTripAndBadLengths) {

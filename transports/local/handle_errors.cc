@@ -23,6 +23,12 @@ std::string_view HandleErrorReason(HandleError e) {
       return "unreferenced_handle";
     case HandleError::kMissing:
       return "missing_handle";
+    case HandleError::kBufferRefused:
+      return "refused_buffer";
+    case HandleError::kBufferUnreferenced:
+      return "unreferenced_buffer";
+    case HandleError::kBufferMissing:
+      return "missing_buffer";
   }
   return "handle_error";
 }
@@ -55,8 +61,10 @@ uint64_t HandleErrorMessageId(const absl::Status& s) {
 }
 
 std::optional<HandleError> HandleErrorFromReason(std::string_view reason) {
-  for (HandleError e : {HandleError::kTooMany, HandleError::kUnreferenced,
-                        HandleError::kMissing}) {
+  for (HandleError e :
+       {HandleError::kTooMany, HandleError::kUnreferenced,
+        HandleError::kMissing, HandleError::kBufferRefused,
+        HandleError::kBufferUnreferenced, HandleError::kBufferMissing}) {
     if (HandleErrorReason(e) == reason) return e;
   }
   return std::nullopt;

@@ -11,6 +11,7 @@
 #ifndef LPC_TRANSPORTS_LOCAL_HANDLE_ERRORS_H_
 #define LPC_TRANSPORTS_LOCAL_HANDLE_ERRORS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -23,7 +24,13 @@ enum class HandleError {
   kTooMany,       // "too_many_handles": more than max_handles_per_message
   kUnreferenced,  // "unreferenced_handle": descriptors no record announces
   kMissing,       // "missing_handle": a record announces what never came
+  // The same for a message's buffer field (docs/local-transport.md,
+  // "Buffers"):
+  kBufferRefused,       // "refused_buffer": the memfd failed the checks
+  kBufferUnreferenced,  // "unreferenced_buffer": no record claims it, or twice
+  kBufferMissing,       // "missing_buffer": a record announces what never came
 };
+inline constexpr size_t kHandleErrorKinds = 6;
 
 // "too_many_handles", "unreferenced_handle", "missing_handle".
 std::string_view HandleErrorReason(HandleError e);

@@ -1,7 +1,9 @@
 // A hostile server's reply tables (docs/local-transport.md, "Handles",
 // "Replies"): a server that announces more descriptors than it sends,
 // announces some and never sends them, or sends more than the channel's
-// max_handles_per_message. The call fails with INTERNAL, the client
+// max_handles_per_message; and one whose reply's buffer (docs/
+// local-transport.md, "Buffers") is a memfd still writable, or never
+// comes. The call fails with INTERNAL, the client
 // closes the connection, and the client's descriptors are back at their
 // baseline. The server is this process's own, speaking the protocol by
 // hand (internal::ServerHandshake and an Endpoint whose HANDLES packets
@@ -9,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/buffer.h"
 #include "runtime/call_context.h"
 #include "runtime/handles.h"
 #include "testing/status_matchers.h"
@@ -58,7 +62,13 @@ enum class Shape {
   kFewer,    // The record announces 2; the packet carries 1.
   kNever,    // The record announces 2; no packet comes.
   kTooMany,  // 20 descriptors, honestly sent (the channel takes 16).
+  kBufferWritable,  // A reply buffer in a memfd without F_SEAL_WRITE.
+  kBufferNever,     // The record announces a buffer; no packet comes.
 };
+
+bool IsBufferShape(Shape s) {
+  return s == Shape::kBufferWritable || s == Shape::kBufferNever;
+}
 
 class HostileServer : public MemfdPort {
  public:
@@ -88,6 +98,21 @@ class HostileServer : public MemfdPort {
   absl::StatusOr<UniqueFd> TakePayloadFd(uint32_t, uint64_t,
                                          absl::Time) override {
     return absl::UnimplementedError("no memfds");
+  }
+  absl::Status SendBuffer(const BufferBody& body, int) override {
+    if (shape_ == Shape::kBufferNever) return absl::OkStatus();
+    UniqueFd fd(::memfd_create("w", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    const std::string bytes(4096, 'w');
+    if (::pwrite(fd.get(), bytes.data(), bytes.size(), 0) != 4096 ||
+        ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+      return absl::InternalError("memfd");
+    }
+    BufferBody b = body;
+    b.offset = 0;
+    b.length = 4096;
+    const int fds[1] = {fd.get()};
+    return SendPacket(conn_->sock.get(), EncodeBufferPacket(b), fds,
+                      absl::Now() + absl::Seconds(5));
   }
   absl::Status SendHandles(uint64_t id, absl::Span<const int> fds) override {
     if (shape_ == Shape::kNever) return absl::OkStatus();
@@ -119,6 +144,8 @@ class HostileServer : public MemfdPort {
     Endpoint ep(Side::kServer, conn_->map.data(), conn_->layout, this, {});
     const std::vector<int> table(shape_ == Shape::kTooMany ? 20 : 2,
                                  null_.get());
+    ::lpc::internal::SealedBuffer no_buffer;  // SendBuffer makes its own.
+    no_buffer.length = 4096;
     while (!stop_.load()) {
       if (PeerHungUp(conn_->sock.get())) {
         client_closed_.store(true);
@@ -138,7 +165,12 @@ class HostileServer : public MemfdPort {
       } else {
         r.type = MessageType::kReply;
         r.payload = "r";
-        r.handles = table;
+        if (IsBufferShape(shape_)) {
+          r.sealed_buffer = &no_buffer;
+          r.buffer_field = 2;
+        } else {
+          r.handles = table;
+        }
       }
       ep.ReleaseReceived();
       absl::StatusOr<bool> sent = ep.TrySend(r);
@@ -194,7 +226,9 @@ TEST_P(HostileServerTest, BadReplyTablesFailTheCallWithInternal) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, HostileServerTest,
                          ::testing::Values(Shape::kFewer, Shape::kNever,
-                                           Shape::kTooMany));
+                                           Shape::kTooMany,
+                                           Shape::kBufferWritable,
+                                           Shape::kBufferNever));
 
 }  // namespace
 }  // namespace lpc::local

@@ -54,7 +54,8 @@ class LocalChannel final : public Channel {
                                    CallContext* ctx,
                                    std::string request) override {
     std::shared_ptr<ClientConnection> conn;
-    return CallImpl(iface, method, ctx, request, nullptr, &request, &conn);
+    return CallImpl(iface, method, ctx, request, nullptr, &request, &conn,
+                    nullptr);
   }
 
   // The zero-copy path (docs/zero-copy.md): the request writes itself into
@@ -66,10 +67,14 @@ class LocalChannel final : public Channel {
                         const MessageWriter& request,
                         ReplyDecoder decode) override {
     std::shared_ptr<ClientConnection> conn;
+    std::optional<AttachedBuffer> attached;
     absl::StatusOr<std::string> reply =
-        CallImpl(iface, method, ctx, {}, &request, nullptr, &conn);
+        CallImpl(iface, method, ctx, {}, &request, nullptr, &conn, &attached);
     if (!reply.ok()) return reply.status();
     ReceivedMessage message(std::move(*reply));
+    if (attached.has_value()) {
+      message.Attach(attached->field_number, std::move(attached->view));
+    }
     absl::Status s = decode(message);
     if (conn != nullptr) conn->buffers().Give(message.TakeString());
     return s;
@@ -79,14 +84,25 @@ class LocalChannel final : public Channel {
                      const MethodDescriptor& method, CallContext* ctx,
                      const MessageWriter& request,
                      ReceivedCallback done) override {
-    StartCallImpl(iface, method, ctx, {}, &request, nullptr,
-                  [done = std::move(done)](absl::StatusOr<std::string> r) {
-                    if (!r.ok()) {
-                      done(r.status());
-                    } else {
-                      done(ReceivedMessage(std::move(*r)));
-                    }
-                  });
+    // The reply's buffer, if it came beside it, lands here first (the
+    // leader writes it before it runs the callback, which owns it).
+    auto attached = std::make_shared<std::optional<AttachedBuffer>>();
+    std::optional<AttachedBuffer>* slot = attached.get();
+    StartCallImpl(
+        iface, method, ctx, {}, &request, nullptr,
+        [done = std::move(done),
+         attached = std::move(attached)](absl::StatusOr<std::string> r) {
+          if (!r.ok()) {
+            done(r.status());
+            return;
+          }
+          ReceivedMessage m(std::move(*r));
+          if (attached->has_value()) {
+            m.Attach((*attached)->field_number, std::move((*attached)->view));
+          }
+          done(std::move(m));
+        },
+        slot);
   }
 
   absl::Status SendOnewayWith(const InterfaceDescriptor& iface,
@@ -133,13 +149,21 @@ class LocalChannel final : public Channel {
     m.deadline_ns = ToMonotonicDeadlineNs(ctx->deadline());
     m.payload = request;
     m.body = body;
-    // Descriptors travel in a HANDLES packet that names the message: a
+    // Descriptors and a buffer travel in packets that name the message: a
     // oneway call that carries some takes an id.
     const std::vector<int> handles = internal::BorrowRequestHandles(*ctx);
     if (absl::Status s = CheckRequestHandles(handles); !s.ok()) return s;
     if (!handles.empty()) {
       m.message_id = (*conn)->NextId();
       m.handles = handles;
+    }
+    absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>> sealed =
+        SealBufferOf(body);
+    if (!sealed.ok()) return sealed.status();
+    if (sealed->has_value()) {
+      if (m.message_id == 0) m.message_id = (*conn)->NextId();
+      m.sealed_buffer = &**sealed;
+      m.buffer_field = body->buffer()->field_number;
     }
     std::string with_metadata;
     if (HasSendableMetadata(ctx->metadata())) {
@@ -152,6 +176,15 @@ class LocalChannel final : public Channel {
       m.payload = with_metadata;
     }
     return (*conn)->Send(m, ctx->deadline());
+  }
+
+  // A shared buffer (its own memfd): a `buffer` argument sent beside the
+  // request without a copy.
+  absl::StatusOr<Buffer> NewBuffer(size_t size) override {
+    absl::StatusOr<Buffer> b = Buffer::Shared(size);
+    // A runtime without shared buffers: a heap one, sent as bytes.
+    if (absl::IsUnimplemented(b.status())) return Buffer::Heap(size);
+    return b;
   }
 
   // A stream inside the connection's section (docs/local-transport.md,
@@ -214,10 +247,12 @@ class LocalChannel final : public Channel {
   absl::StatusOr<std::string> CallImpl(
       const InterfaceDescriptor& iface, const MethodDescriptor& method,
       CallContext* ctx, std::string_view request, const MessageWriter* body,
-      std::string* give_back, std::shared_ptr<ClientConnection>* conn_out) {
+      std::string* give_back, std::shared_ptr<ClientConnection>* conn_out,
+      std::optional<AttachedBuffer>* attached_out) {
     std::shared_ptr<ClientConnection>& conn = *conn_out;
     PendingCall call;  // Registered until done; then only ours.
     call.ctx = ctx;
+    call.attached_out = attached_out;
     if (absl::Status s =
             Begin(iface, method, ctx, request, body, &call, &conn);
         !s.ok()) {
@@ -251,11 +286,13 @@ class LocalChannel final : public Channel {
   void StartCallImpl(const InterfaceDescriptor& iface,
                      const MethodDescriptor& method, CallContext* ctx,
                      std::string_view request, const MessageWriter* body,
-                     std::string* give_back, ResponseCallback done) {
+                     std::string* give_back, ResponseCallback done,
+                     std::optional<AttachedBuffer>* attached_out = nullptr) {
     // Deleted by whoever completes it (ClientConnection::CompleteLocked),
     // or below if it never got registered.
     auto* call = new PendingCall;
     call->ctx = ctx;
+    call->attached_out = attached_out;
     call->callback = std::move(done);
     std::shared_ptr<ClientConnection> conn;
     bool registered = false;
@@ -273,6 +310,22 @@ class LocalChannel final : public Channel {
     }
     // Registered: the call now belongs to the connection (if sending failed,
     // Begin completed it and its callback ran).
+  }
+
+  // The request's buffer field, sealed to go beside it, if it is a shared
+  // buffer (a heap one is appended to the bytes); nullopt otherwise.
+  static absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>>
+  SealBufferOf(const MessageWriter* body) {
+    if (body == nullptr) return std::nullopt;
+    const BufferField* f = body->buffer();
+    if (f == nullptr || f->buffer == nullptr || f->buffer->empty() ||
+        !f->buffer->shared()) {
+      return std::nullopt;
+    }
+    absl::StatusOr<::lpc::internal::SealedBuffer> sealed =
+        SealForSending(f->buffer);
+    if (!sealed.ok()) return sealed.status();
+    return std::optional<::lpc::internal::SealedBuffer>(std::move(*sealed));
   }
 
   static absl::Status CheckRequestHandles(const std::vector<int>& handles) {
@@ -323,6 +376,10 @@ class LocalChannel final : public Channel {
     // before the record is published; the context keeps its own.
     const std::vector<int> handles = internal::BorrowRequestHandles(*ctx);
     if (absl::Status s = CheckRequestHandles(handles); !s.ok()) return s;
+    // A shared buffer argument goes beside the request, sealed: no copy.
+    absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>> sealed =
+        SealBufferOf(body);
+    if (!sealed.ok()) return sealed.status();
     uint64_t async_id = 0;
     if (registered != nullptr) {
       // An async call's cancel callback is registered before the call is:
@@ -365,6 +422,10 @@ class LocalChannel final : public Channel {
     m.payload = request;
     m.body = body;
     m.handles = handles;
+    if (sealed->has_value()) {
+      m.sealed_buffer = &**sealed;
+      m.buffer_field = body->buffer()->field_number;
+    }
     if (has_metadata) {
       m.flags = kFlagMetadata;
       m.payload = with_metadata;

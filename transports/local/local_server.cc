@@ -120,7 +120,10 @@ void LocalServer::Report(TransportReport* report) const {
        {std::pair<const char*, uint64_t>{"too_many_handles",
                                          s.handle_errors_too_many},
         {"unreferenced_handle", s.handle_errors_unreferenced},
-        {"missing_handle", s.handle_errors_missing}}) {
+        {"missing_handle", s.handle_errors_missing},
+        {"refused_buffer", s.buffer_errors_refused},
+        {"unreferenced_buffer", s.buffer_errors_unreferenced},
+        {"missing_buffer", s.buffer_errors_missing}}) {
     if (n != 0) report->cutoffs.emplace_back(reason, n);
   }
   MutexLock lock(&conns_mu_);

@@ -309,6 +309,14 @@ struct LocalServerStats {
   uint64_t handle_errors_too_many = 0;
   uint64_t handle_errors_unreferenced = 0;
   uint64_t handle_errors_missing = 0;
+  // Shared buffers received in BUFFER packets, and clients cut off for
+  // each buffer error (see "Buffers" in docs/local-transport.md): a memfd
+  // that failed the checks, one no record claims (or a second for one
+  // message), one a record announces that never came.
+  uint64_t buffers_received = 0;
+  uint64_t buffer_errors_refused = 0;
+  uint64_t buffer_errors_unreferenced = 0;
+  uint64_t buffer_errors_missing = 0;
 };
 
 class LocalServerTransport : public ServerTransport {

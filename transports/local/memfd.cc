@@ -173,6 +173,23 @@ absl::Status CheckWritten(int fd, uint64_t length) {
   return absl::OkStatus();
 }
 
+absl::Status CheckAllocated(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    return absl::DataLossError(
+        absl::StrCat("memfd: fstat failed: ", ErrnoText(errno)));
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const uint64_t pages = (size + 4095) / 4096;
+  const uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (allocated < pages * 4096) {
+    return absl::DataLossError(absl::StrCat(
+        "memfd: ", size, " bytes with memory behind only ", allocated,
+        " (unwritten pages)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Mapping> Mapping::Map(int fd, uint64_t size, bool writable) {
   if (size == 0 || size > kMaxMemfdSize) {
     return absl::InvalidArgumentError("mmap: size out of range");

@@ -71,6 +71,15 @@ absl::Status ReadWhole(int fd, uint64_t length, std::string* out);
 // without reading or mapping anything. DATA_LOSS naming the first hole.
 absl::Status CheckWritten(int fd, uint64_t length);
 
+// Checks that every page of memfd `fd` has memory behind it (written, or
+// allocated by fallocate): its fstat block count covers its size rounded up
+// to whole pages. Reading a page that has none through a mapping costs the
+// reader a fresh page, charged to it; one that has costs nothing. (Pages
+// allocated by fallocate and never written read as zeros, and SEEK_HOLE
+// calls them holes, so CheckWritten would refuse them.) DATA_LOSS naming
+// the shortfall. The caller has checked that `fd` is a memfd.
+absl::Status CheckAllocated(int fd);
+
 // A shared read-write (or read-only) mapping of a whole memfd, unmapped on
 // destruction.
 class Mapping {

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -236,18 +235,25 @@ TEST(MessagePathTest, AsyncAndOnewayWrite) {
   for (size_t size : {size_t{16}, size_t{300} << 10, size_t{5} << 20}) {
     CallContext ctx;
     ctx.set_timeout(absl::Seconds(20));
-    absl::Notification done;
+    Mutex mu;
+    CondVar cv;
+    bool done = false;
     absl::StatusOr<std::string> got;
     f.channel->StartCallWith(Descriptor(), M(1), &ctx, PatternWriter(size, 9),
                              [&](absl::StatusOr<ReceivedMessage> r) {
+                               MutexLock lock(&mu);
                                if (r.ok()) {
                                  got = std::string(r->bytes());
                                } else {
                                  got = r.status();
                                }
-                               done.Notify();
+                               done = true;
+                               cv.SignalAll();
                              });
-    done.WaitForNotification();
+    {
+      MutexLock lock(&mu);
+      while (!done) cv.WaitWithDeadline(&mu, absl::InfiniteFuture());
+    }
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_TRUE(*got == Pattern(size, 9)) << size;
   }

@@ -168,6 +168,18 @@ std::string MakeControlPacket(Input& in, uint32_t next_memfd) {
                         body.size());
       break;
     }
+    case 7:
+      if (pick & 32) {  // BUFFER: an id the ring may or may not name.
+        BufferBody b{};
+        b.message_id = pick & 8 ? in.U64() : in.Byte();
+        b.field_number = pick & 16 ? in.U32() : 2;
+        b.offset = pick & 64 ? in.U64() : 0;
+        b.length = pick & 128 ? in.U64() : in.U16();
+        p = EncodeBufferPacket(b);
+        break;
+      }
+      p = in.Bytes(in.Byte());  // Raw bytes.
+      break;
     default:  // Raw bytes.
       p = in.Bytes(in.Byte());
       break;

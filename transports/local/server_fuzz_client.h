@@ -73,7 +73,7 @@ bool SendRaw(int sock, const std::string& bytes, const std::vector<int>& fds);
 
 // A control packet from the input: a valid header and a body chosen for
 // `type` (PAYLOAD_FD with the expected number or another, CANCEL with an
-// id, HANDLES with an id and a count), then bytes cut or appended, so that sizes from 0 to past
+// id, HANDLES with an id and a count, BUFFER with an id and a range), then bytes cut or appended, so that sizes from 0 to past
 // kMaxControlPacket occur.
 std::string MakeControlPacket(Input& in, uint32_t next_memfd);
 

@@ -2,6 +2,7 @@
 // half (leader/follower, the pump) is in client_wait.cc.
 #include "transports/local/internal/client_connection.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -82,6 +83,8 @@ ClientConnection::~ClientConnection() {
   MutexLock lock(&reader_mu_);
   for (auto& [id, fds] : handle_stash_) FdCloser::Get().Close(fds);
   handle_stash_.clear();
+  for (auto& [id, b] : buffer_stash_) FdCloser::Get().Close(std::move(b.fd));
+  buffer_stash_.clear();
   std::vector<UniqueFd> held = ep_->TakeHeldHandles();
   FdCloser::Get().Close(held);
 }
@@ -319,6 +322,34 @@ absl::StatusOr<std::vector<UniqueFd>> ClientConnection::TakeHandles(
                          "the reply's descriptors did not arrive");
 }
 
+absl::Status ClientConnection::SendBuffer(const BufferBody& body, int fd)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // Called by ep_ under send_mu_.
+  const int fds[1] = {fd};
+  return SendPacket(sock_.get(), EncodeBufferPacket(body), fds,
+                    send_deadline_);
+}
+
+absl::StatusOr<ReceivedBuffer> ClientConnection::TakeBuffer(
+    uint64_t message_id, absl::Time deadline)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // Called by ep_ under reader_mu_.
+  for (int i = 0; i < 64; ++i) {
+    auto it = buffer_stash_.find(message_id);
+    if (it != buffer_stash_.end()) {
+      ReceivedBuffer b = std::move(it->second);
+      buffer_stash_.erase(it);
+      return b;
+    }
+    absl::Status s = ReadOnePacket(deadline);
+    if (absl::IsDeadlineExceeded(s)) {
+      return MakeHandleError(HandleError::kBufferMissing, message_id,
+                             "the reply's buffer did not arrive");
+    }
+    if (!s.ok()) return s;
+  }
+  return MakeHandleError(HandleError::kBufferMissing, message_id,
+                         "the reply's buffer did not arrive");
+}
+
 absl::StatusOr<UniqueFd> ClientConnection::TakePayloadFd(uint32_t number,
                                                          uint64_t,
                                                          absl::Time deadline)
@@ -378,6 +409,29 @@ absl::Status ClientConnection::ReadOnePacket(absl::Time deadline) {
       return dead_status();
     }
     handle_stash_.emplace(hb->message_id, std::move(p->fds));
+    return absl::OkStatus();
+  }
+  if (type.ok() && *type == ControlType::kBuffer) {
+    absl::StatusOr<BufferBody> bb = DecodeBufferBody(body, p->fds.size());
+    absl::Status bad = bb.status();
+    // Its kind first, by a call that does no I/O (F_GET_SEALS answers
+    // only for a memfd); the rest is checked when its reply is read.
+    if (bb.ok() && ::fcntl(p->fds[0].get(), F_GET_SEALS) < 0) {
+      bad = MakeHandleError(HandleError::kBufferRefused, bb->message_id,
+                            "a reply's buffer is not a memfd");
+    } else if (bb.ok() && (buffer_stash_.contains(bb->message_id) ||
+                           buffer_stash_.size() >=
+                               size_t{layout_.geometry.reply_slots} + 16)) {
+      bad = MakeHandleError(HandleError::kBufferUnreferenced, bb->message_id,
+                            "a buffer no reply claims");
+    }
+    if (!bad.ok()) {
+      FdCloser::Get().Close(p->fds);
+      FailForHandles(bad);
+      return dead_status();
+    }
+    buffer_stash_.emplace(bb->message_id,
+                          ReceivedBuffer{*bb, std::move(p->fds[0])});
     return absl::OkStatus();
   }
   PayloadFdBody b;

@@ -179,6 +179,9 @@ class ClientConnection : public MemfdPort,
                            absl::Span<const int> fds) override;
   absl::StatusOr<std::vector<UniqueFd>> TakeHandles(
       uint64_t message_id, uint32_t count, absl::Time deadline) override;
+  absl::Status SendBuffer(const BufferBody& body, int fd) override;
+  absl::StatusOr<ReceivedBuffer> TakeBuffer(uint64_t message_id,
+                                            absl::Time deadline) override;
 
  private:
   // Reads one control packet (under reader_mu_). DEADLINE_EXCEEDED: none.
@@ -241,6 +244,10 @@ class ClientConnection : public MemfdPort,
   // Reply handle tables (HANDLES packets) by message id, until their
   // records are read; at most reply ring slots + 16.
   absl::flat_hash_map<uint64_t, std::vector<UniqueFd>> handle_stash_
+      ABSL_GUARDED_BY(reader_mu_);
+  // Reply buffers (BUFFER packets) by message id, until their records are
+  // read; at most reply ring slots + 16.
+  absl::flat_hash_map<uint64_t, ReceivedBuffer> buffer_stash_
       ABSL_GUARDED_BY(reader_mu_);
 
   Mutex send_mu_;  // The send side of ep_.

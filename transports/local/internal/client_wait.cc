@@ -132,6 +132,7 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
     } else {
       result = std::move(m.payload);
     }
+    if (!result.ok()) m.buffer.reset();
     // Look up and complete under one lock.
     Completion done;
     bool stream_reply = false;
@@ -160,6 +161,16 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
         if (call->ctx != nullptr && !m.handles.empty() &&
             m.header.status_code == 0) {
           AdoptReplyHandles(*call->ctx, m.handles);
+        }
+        if (m.buffer.has_value()) {
+          if (call->attached_out != nullptr) {
+            *call->attached_out = std::move(m.buffer);
+          } else {
+            // The string API: the field appended, as protobuf allows.
+            AppendBytesField(m.buffer->field_number, m.buffer->view.view(),
+                             &*result);
+          }
+          m.buffer.reset();
         }
         CompleteLocked(call, std::move(result), &done);
         // Followers wait for their own calls; nobody else sleeps on cv_.

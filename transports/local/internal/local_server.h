@@ -179,6 +179,10 @@ class LocalServer final : public LocalServerTransport,
     s.handle_errors_too_many = handle_errors_[0].load();
     s.handle_errors_unreferenced = handle_errors_[1].load();
     s.handle_errors_missing = handle_errors_[2].load();
+    s.buffer_errors_refused = handle_errors_[3].load();
+    s.buffer_errors_unreferenced = handle_errors_[4].load();
+    s.buffer_errors_missing = handle_errors_[5].load();
+    s.buffers_received = buffers_received_.load();
     const BufferCache::Stats b = buffers_.stats();
     s.payload_buffers_reused = b.reused;
     s.payload_buffers_made = b.missed;
@@ -282,7 +286,8 @@ class LocalServer final : public LocalServerTransport,
   std::atomic<uint64_t> cancel_packets_{0}, handshakes_timed_out_{0},
       accept_fd_exhausted_{0}, handles_received_{0};
   // Cut-offs by HandleError (too many, unreferenced, missing).
-  std::array<std::atomic<uint64_t>, 3> handle_errors_{};
+  std::array<std::atomic<uint64_t>, kHandleErrorKinds> handle_errors_{};
+  std::atomic<uint64_t> buffers_received_{0};  // BUFFER packets stashed.
   LongestTurn longest_io_turn_;  // LocalServerStats::longest_io_turn_ns.
 };
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "runtime/channel.h"
+#include "runtime/message.h"
 #include "transports/local/doorbell.h"
 
 namespace lpc::local::internal {
@@ -40,6 +42,10 @@ struct PendingCall {
   int64_t deadline_ns = 0;
   // Async calls: the cancel callback registered on `ctx` (0 = none).
   uint64_t cancel_handle = 0;
+  // Where a reply's buffer field that came beside it goes (the zero-copy
+  // path); null: it is appended to the reply's bytes (the string API).
+  // Written by the leader before `done` / the callback.
+  std::optional<AttachedBuffer>* attached_out = nullptr;
 };
 
 // A call ends this way: a call whose deadline (`deadline_ns`, monotonic;

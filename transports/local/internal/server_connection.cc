@@ -32,6 +32,7 @@ Connection::~Connection() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   closer.Close(std::move(sock));
   for (Stashed& e : memfd_stash_) closer.Close(std::move(e.fd));
   for (auto& [id, e] : handle_stash_) closer.Close(e.fds);
+  for (auto& [id, e] : buffer_stash_) closer.Close(std::move(e.fd));
   if (ep != nullptr) {
     std::vector<UniqueFd> held = ep->TakeHeldHandles();
     closer.Close(held);
@@ -261,6 +262,8 @@ Connection::StopCalls(bool closing) {
     memfd_stash_.clear();
     for (auto& [hid, e] : handle_stash_) FdCloser::Get().Close(e.fds);
     handle_stash_.clear();
+    for (auto& [bid, e] : buffer_stash_) FdCloser::Get().Close(std::move(e.fd));
+    buffer_stash_.clear();
     handle_stash_size_.store(0, std::memory_order_relaxed);
   }
   return cancels;
@@ -301,20 +304,71 @@ bool Connection::StashPayloadFd(uint32_t number, UniqueFd fd,
 
 bool Connection::HasStashedFd() {
   MutexLock lock(&state_mu);
-  return !memfd_stash_.empty() || !handle_stash_.empty();
+  return !memfd_stash_.empty() || !handle_stash_.empty() ||
+         !buffer_stash_.empty();
 }
 
-int64_t Connection::OldestStashedNs(bool* handles) {
+int64_t Connection::OldestStashedNs(bool* handles, bool* buffer) {
   MutexLock lock(&state_mu);
   int64_t oldest = memfd_stash_.empty() ? 0 : memfd_stash_.front().arrived_ns;
   if (handles != nullptr) *handles = false;
+  if (buffer != nullptr) *buffer = false;
   for (const auto& [id, e] : handle_stash_) {
     if (oldest == 0 || e.arrived_ns < oldest) {
       oldest = e.arrived_ns;
       if (handles != nullptr) *handles = true;
     }
   }
+  for (const auto& [id, e] : buffer_stash_) {
+    if (oldest == 0 || e.arrived_ns < oldest) {
+      oldest = e.arrived_ns;
+      if (handles != nullptr) *handles = false;
+      if (buffer != nullptr) *buffer = true;
+    }
+  }
   return oldest;
+}
+
+absl::Status Connection::StashBuffer(const BufferBody& body, UniqueFd* fd,
+                                     int64_t now_ns) {
+  Budget* server = budgets == nullptr ? nullptr : &budgets->stashed_fds;
+  MutexLock lock(&state_mu);
+  if (buffer_stash_.contains(body.message_id)) {
+    return MakeHandleError(
+        HandleError::kBufferUnreferenced, body.message_id,
+        absl::StrCat("a second BUFFER packet for message ", body.message_id));
+  }
+  // An honest client has at most one buffer per unread request record.
+  if (buffer_stash_.size() >= MaxStashedFds(layout.geometry) ||
+      (server != nullptr && server->WouldExceed(1))) {
+    return absl::ResourceExhaustedError("too many unclaimed buffers");
+  }
+  StashedBuffer e;
+  e.body = body;
+  e.fd = std::move(*fd);
+  e.arrived_ns = now_ns;
+  e.charge = ByteCharge(nullptr, server, 1);
+  buffer_stash_.emplace(body.message_id, std::move(e));
+  return absl::OkStatus();
+}
+
+absl::Status Connection::SendBuffer(const BufferBody& body, int fd) {
+  const int fds[1] = {fd};
+  return SendControl(EncodeBufferPacket(body), fds);
+}
+
+absl::StatusOr<ReceivedBuffer> Connection::TakeBuffer(uint64_t message_id,
+                                                      absl::Time) {
+  MutexLock lock(&state_mu);
+  auto it = buffer_stash_.find(message_id);
+  if (it == buffer_stash_.end()) {
+    if (closed.load()) return absl::UnavailableError("connection closed");
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the buffer of message ", message_id, " has not arrived"));
+  }
+  ReceivedBuffer r{it->second.body, std::move(it->second.fd)};
+  buffer_stash_.erase(it);
+  return r;
 }
 
 absl::Status Connection::StashHandles(uint64_t message_id,

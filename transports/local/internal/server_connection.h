@@ -256,6 +256,8 @@ class Connection : public MemfdPort {
   int64_t memfd_wait_ns = 500 * 1000 * 1000;
   // The parked record waits for its handle table (HANDLES), not a memfd.
   std::atomic<bool> parked_on_handles{false};
+  // The same, for its BUFFER packet.
+  std::atomic<bool> parked_on_buffer{false};
   // The server's epoll set, in which `sock` is watched with this tag; the
   // outbox adds EPOLLOUT while it holds packets. -1 = not watched.
   int epoll_fd = -1;
@@ -368,9 +370,11 @@ class Connection : public MemfdPort {
   // client must be cut off). `now_ns` is the monotonic time of arrival.
   bool StashPayloadFd(uint32_t number, UniqueFd fd, int64_t now_ns)
       ABSL_LOCKS_EXCLUDED(state_mu);
-  // When the oldest unclaimed payload fd or handle table arrived
-  // (monotonic); 0 if none. `*handles`: it is a handle table.
-  int64_t OldestStashedNs(bool* handles = nullptr) ABSL_LOCKS_EXCLUDED(state_mu);
+  // When the oldest unclaimed payload fd, handle table or buffer arrived
+  // (monotonic); 0 if none. `*handles`: it is a handle table; `*buffer`:
+  // a buffer.
+  int64_t OldestStashedNs(bool* handles = nullptr, bool* buffer = nullptr)
+      ABSL_LOCKS_EXCLUDED(state_mu);
   // Whether a payload fd or a handle table waits to be claimed.
   bool HasStashedFd() ABSL_LOCKS_EXCLUDED(state_mu);
 
@@ -382,6 +386,13 @@ class Connection : public MemfdPort {
   // descriptors stay in `*fds`.
   absl::Status StashHandles(uint64_t message_id, std::vector<UniqueFd>* fds,
                             int64_t now_ns) ABSL_LOCKS_EXCLUDED(state_mu);
+
+  // Keeps the BUFFER packet of message `message_id` (its memfd, whose
+  // kind the caller checked) until its record is read. On error (the
+  // client must be cut off: a second buffer for the id, or the stash or
+  // the server's stashed fds full) the descriptor stays in `*fd`.
+  absl::Status StashBuffer(const BufferBody& body, UniqueFd* fd,
+                           int64_t now_ns) ABSL_LOCKS_EXCLUDED(state_mu);
 
   // --- Control packets to the client (outbox_mu) ---
 
@@ -416,6 +427,12 @@ class Connection : public MemfdPort {
                            absl::Span<const int> fds) override;
   absl::StatusOr<std::vector<UniqueFd>> TakeHandles(
       uint64_t message_id, uint32_t count, absl::Time deadline) override
+      ABSL_LOCKS_EXCLUDED(state_mu);
+  // SendBuffer never waits (SendControl); TakeBuffer never waits
+  // (DEADLINE_EXCEEDED: the endpoint parks the record).
+  absl::Status SendBuffer(const BufferBody& body, int fd) override;
+  absl::StatusOr<ReceivedBuffer> TakeBuffer(uint64_t message_id,
+                                            absl::Time deadline) override
       ABSL_LOCKS_EXCLUDED(state_mu);
 
   // Packets the outbox holds at most: an honest client has at most one
@@ -452,6 +469,14 @@ class Connection : public MemfdPort {
     ByteCharge charge;  // Its fds against ServerBudgets::stashed_fds.
   };
   absl::flat_hash_map<uint64_t, StashedHandles> handle_stash_
+      ABSL_GUARDED_BY(state_mu);
+  struct StashedBuffer {
+    BufferBody body;
+    UniqueFd fd;
+    int64_t arrived_ns = 0;
+    ByteCharge charge;  // One fd against ServerBudgets::stashed_fds.
+  };
+  absl::flat_hash_map<uint64_t, StashedBuffer> buffer_stash_
       ABSL_GUARDED_BY(state_mu);
   // handle_stash_.size(), read without state_mu: a record that announces
   // no descriptors looks in the stash only when this is not 0.

@@ -179,6 +179,34 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
       }
       continue;
     }
+    if (*type == ControlType::kBuffer) {
+      absl::StatusOr<BufferBody> bb = DecodeBufferBody(body, p->fds.size());
+      if (!bb.ok()) {
+        CutOff(c, bb.status());
+        return;
+      }
+      // Its kind first, by a call that does no I/O: F_GET_SEALS answers
+      // only for a memfd. The rest of the checks (seals, size, holes) and
+      // the mapping are the worker's, when the record is read.
+      if (::fcntl(p->fds[0].get(), F_GET_SEALS) < 0) {
+        CutOff(c, MakeHandleError(HandleError::kBufferRefused, bb->message_id,
+                                  "a BUFFER packet's descriptor is not a "
+                                  "memfd"));
+        return;
+      }
+      if (absl::Status s =
+              c->StashBuffer(*bb, &p->fds[0], MonotonicNowNs());
+          !s.ok()) {
+        CutOff(c, s);
+        return;
+      }
+      buffers_received_.fetch_add(1, std::memory_order_relaxed);
+      // A record parked for it can be read now.
+      if (c->memfd_parked_ns.load(std::memory_order_seq_cst) != 0) {
+        Schedule(c, /*wake=*/true);
+      }
+      continue;
+    }
     PayloadFdBody b;
     if (*type != ControlType::kPayloadFd || body.size() != sizeof(b) ||
         p->fds.size() != 1) {
@@ -348,6 +376,13 @@ void LocalServer::CheckEnding(const std::shared_ptr<Connection>& c,
   // A memfd-mode record at the head of its ring whose memfd never came.
   const int64_t parked = c->memfd_parked_ns.load(std::memory_order_relaxed);
   if (parked != 0 && now_ns - parked > c->memfd_wait_ns) {
+    if (c->parked_on_buffer.load(std::memory_order_relaxed)) {
+      CutOff(c, MakeHandleError(
+                    HandleError::kBufferMissing, 0,
+                    absl::StrCat("a record waited ", (now_ns - parked) / 1000000,
+                                 " ms for the buffer it announces")));
+      return;
+    }
     if (c->parked_on_handles.load(std::memory_order_relaxed)) {
       CutOff(c, MakeHandleError(
                     HandleError::kMissing, 0,
@@ -361,10 +396,19 @@ void LocalServer::CheckEnding(const std::shared_ptr<Connection>& c,
     return;
   }
   bool handles = false;
-  const int64_t oldest = c->OldestStashedNs(&handles);
+  bool buffer = false;
+  const int64_t oldest = c->OldestStashedNs(&handles, &buffer);
   if (oldest != 0 &&
       now_ns - oldest > absl::ToInt64Nanoseconds(options_.stashed_fd_timeout) &&
       !c->ep->HasInboundHint()) {
+    if (buffer) {
+      CutOff(c, MakeHandleError(
+                    HandleError::kBufferUnreferenced, 0,
+                    absl::StrCat("a buffer waited ",
+                                 (now_ns - oldest) / 1000000,
+                                 " ms with no record to claim it")));
+      return;
+    }
     if (handles) {
       CutOff(c, MakeHandleError(
                     HandleError::kUnreferenced, 0,
