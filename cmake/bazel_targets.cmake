@@ -2,9 +2,29 @@
 # edit. Regenerate with: cmake/gen_targets.py
 
 lpc_bazel_alwayslink(
+  lpc_codegen_test_buffers_lpc
+  lpc_codegen_test_handles_lpc
+  lpc_codegen_test_service_lpc
+  lpc_codegen_test_streams_lpc
+  lpc_codegen_test_types_lpc
+  lpc_codegen_tricky_names_lpc
+  lpc_codegen_wire_compat_lpc
+  lpc_examples_calculator_calculator_lpc
+  lpc_examples_calculator_common_lpc
+  lpc_examples_frames_frames_lpc
+  lpc_examples_interceptors_greeter_lpc
+  lpc_examples_kvstore_kvstore_lpc
+  lpc_examples_propagation_ticker_lpc
+  lpc_examples_streams_feed_lpc
+  lpc_runtime_introspection_lpc
   lpc_testing_tsan_suppressions
+  lpc_tests_async_pending_lpc
+  lpc_tests_conformance_conformance_lpc
   lpc_tests_conformance_conformance_suite
+  lpc_tests_propagation_propagation_lpc
   lpc_transports_grpc
+  lpc_transports_grpc_interop_interop_lpc
+  lpc_transports_grpc_interop_streams_lpc
   lpc_transports_local_local_transport
 )
 
@@ -218,6 +238,7 @@ lpc_bazel_cc_library(lpc_codegen_streams_test_service
 lpc_bazel_idl_library(lpc_codegen_test_buffers_lpc
   PACKAGE codegen
   NAME test_buffers_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     codegen/testdata/test_buffers.idl
@@ -233,6 +254,7 @@ lpc_bazel_idl_library(lpc_codegen_test_buffers_lpc
 lpc_bazel_idl_library(lpc_codegen_test_handles_lpc
   PACKAGE codegen
   NAME test_handles_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     codegen/testdata/test_handles.idl
@@ -248,6 +270,7 @@ lpc_bazel_idl_library(lpc_codegen_test_handles_lpc
 lpc_bazel_idl_library(lpc_codegen_test_service_lpc
   PACKAGE codegen
   NAME test_service_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     codegen/testdata/test_service.idl
@@ -264,6 +287,7 @@ lpc_bazel_idl_library(lpc_codegen_test_service_lpc
 lpc_bazel_idl_library(lpc_codegen_test_streams_lpc
   PACKAGE codegen
   NAME test_streams_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     codegen/testdata/test_streams.idl
@@ -280,6 +304,7 @@ lpc_bazel_idl_library(lpc_codegen_test_streams_lpc
 lpc_bazel_idl_library(lpc_codegen_test_types_lpc
   PACKAGE codegen
   NAME test_types_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     codegen/testdata/test_types.idl
@@ -295,6 +320,7 @@ lpc_bazel_idl_library(lpc_codegen_test_types_lpc
 lpc_bazel_idl_library(lpc_codegen_tricky_names_lpc
   PACKAGE codegen
   NAME tricky_names_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     codegen/testdata/tricky_names.idl
@@ -344,6 +370,7 @@ lpc_bazel_cc_test(lpc_codegen_wire_compat_client_test
 lpc_bazel_idl_library(lpc_codegen_wire_compat_lpc
   PACKAGE codegen
   NAME wire_compat_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     codegen/testdata/wire_compat.idl
@@ -504,6 +531,7 @@ lpc_bazel_cc_binary(lpc_examples_calculator_calculator_client
 lpc_bazel_idl_library(lpc_examples_calculator_calculator_lpc
   PACKAGE examples/calculator
   NAME calculator_lpc
+  ALWAYSLINK
   SRCS
     examples/calculator/calculator.idl
   HDRS
@@ -531,6 +559,7 @@ lpc_bazel_cc_binary(lpc_examples_calculator_calculator_server
 lpc_bazel_idl_library(lpc_examples_calculator_common_lpc
   PACKAGE examples/calculator
   NAME common_lpc
+  ALWAYSLINK
   SRCS
     examples/calculator/common.idl
   HDRS
@@ -567,6 +596,7 @@ lpc_bazel_cc_binary(lpc_examples_frames_frames_client
 lpc_bazel_idl_library(lpc_examples_frames_frames_lpc
   PACKAGE examples/frames
   NAME frames_lpc
+  ALWAYSLINK
   SRCS
     examples/frames/frames.idl
   HDRS
@@ -594,6 +624,7 @@ lpc_bazel_cc_binary(lpc_examples_frames_frames_server
 lpc_bazel_idl_library(lpc_examples_interceptors_greeter_lpc
   PACKAGE examples/interceptors
   NAME greeter_lpc
+  ALWAYSLINK
   SRCS
     examples/interceptors/greeter.idl
   HDRS
@@ -662,6 +693,7 @@ lpc_bazel_cc_library(lpc_examples_kvstore_kv_service
 lpc_bazel_idl_library(lpc_examples_kvstore_kvstore_lpc
   PACKAGE examples/kvstore
   NAME kvstore_lpc
+  ALWAYSLINK
   SRCS
     examples/kvstore/kvstore.idl
   HDRS
@@ -752,6 +784,7 @@ lpc_bazel_cc_test(lpc_examples_propagation_propagation_example
 lpc_bazel_idl_library(lpc_examples_propagation_ticker_lpc
   PACKAGE examples/propagation
   NAME ticker_lpc
+  ALWAYSLINK
   SRCS
     examples/propagation/ticker.idl
   HDRS
@@ -766,6 +799,7 @@ lpc_bazel_idl_library(lpc_examples_propagation_ticker_lpc
 lpc_bazel_idl_library(lpc_examples_streams_feed_lpc
   PACKAGE examples/streams
   NAME feed_lpc
+  ALWAYSLINK
   SRCS
     examples/streams/feed.idl
   HDRS
@@ -1445,6 +1479,7 @@ lpc_bazel_cc_test(lpc_runtime_interceptor_test
 lpc_bazel_idl_library(lpc_runtime_introspection_lpc
   PACKAGE runtime
   NAME introspection_lpc
+  ALWAYSLINK
   SRCS
     runtime/introspection.idl
   HDRS
@@ -1688,6 +1723,7 @@ lpc_bazel_cc_test(lpc_tests_async_async_handlers_test
 lpc_bazel_idl_library(lpc_tests_async_pending_lpc
   PACKAGE tests/async
   NAME pending_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     tests/async/pending.idl
@@ -1721,6 +1757,7 @@ lpc_bazel_cc_test(lpc_tests_auto_auto_target_test
 lpc_bazel_idl_library(lpc_tests_conformance_conformance_lpc
   PACKAGE tests/conformance
   NAME conformance_lpc
+  ALWAYSLINK
   SRCS
     tests/conformance/conformance.idl
   HDRS
@@ -1868,6 +1905,7 @@ lpc_bazel_cc_test(lpc_tests_propagation_deadline_test
 lpc_bazel_idl_library(lpc_tests_propagation_propagation_lpc
   PACKAGE tests/propagation
   NAME propagation_lpc
+  ALWAYSLINK
   SRCS
     tests/propagation/propagation.idl
   HDRS
@@ -2585,6 +2623,7 @@ lpc_bazel_cc_test(lpc_tools_lpcctl_port_scan_test
 lpc_bazel_idl_library(lpc_transports_grpc_interop_interop_lpc
   PACKAGE transports/grpc/interop
   NAME interop_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     transports/grpc/interop/interop.idl
@@ -2629,6 +2668,7 @@ lpc_bazel_cc_binary(lpc_transports_grpc_interop_stream_server
 lpc_bazel_idl_library(lpc_transports_grpc_interop_streams_lpc
   PACKAGE transports/grpc/interop
   NAME streams_lpc
+  ALWAYSLINK
   TESTONLY
   SRCS
     transports/grpc/interop/streams.idl

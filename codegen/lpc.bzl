@@ -119,6 +119,11 @@ def lpc_cc_library(name, srcs, deps = [], visibility = None, testonly = False,
         srcs = cc_srcs,
         hdrs = hdrs,
         copts = LPC_COPTS,
+        # The stubs no longer refer to the .pb.cc's request and response
+        # classes (they write and read the wire format themselves), so keep
+        # its descriptors linked in: gRPC reflection and protobuf's generated
+        # pool look services up there.
+        alwayslink = True,
         deps = deps + [runtime or _RUNTIME] + _SYSTEM_DEPS,
         visibility = visibility,
         testonly = testonly,
