@@ -157,13 +157,16 @@ class LocalChannel final : public Channel {
       m.message_id = (*conn)->NextId();
       m.handles = handles;
     }
+    // The field number is read before sealing: a writer may stop naming
+    // its buffer field once the buffer has been moved from.
+    const uint32_t buffer_field = BufferFieldNumberOf(body);
     absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>> sealed =
         SealBufferOf(body);
     if (!sealed.ok()) return sealed.status();
     if (sealed->has_value()) {
       if (m.message_id == 0) m.message_id = (*conn)->NextId();
       m.sealed_buffer = &**sealed;
-      m.buffer_field = body->buffer()->field_number;
+      m.buffer_field = buffer_field;
     }
     std::string with_metadata;
     if (HasSendableMetadata(ctx->metadata())) {
@@ -312,6 +315,13 @@ class LocalChannel final : public Channel {
     // Begin completed it and its callback ran).
   }
 
+  // The field number of the request's buffer field; 0 when it has none.
+  static uint32_t BufferFieldNumberOf(const MessageWriter* body) {
+    if (body == nullptr) return 0;
+    const BufferField* f = body->buffer();
+    return f == nullptr ? 0 : f->field_number;
+  }
+
   // The request's buffer field, sealed to go beside it, if it is a shared
   // buffer (a heap one is appended to the bytes); nullopt otherwise.
   static absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>>
@@ -377,6 +387,9 @@ class LocalChannel final : public Channel {
     const std::vector<int> handles = internal::BorrowRequestHandles(*ctx);
     if (absl::Status s = CheckRequestHandles(handles); !s.ok()) return s;
     // A shared buffer argument goes beside the request, sealed: no copy.
+    // The field number is read before sealing: a writer may stop naming
+    // its buffer field once the buffer has been moved from.
+    const uint32_t buffer_field = BufferFieldNumberOf(body);
     absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>> sealed =
         SealBufferOf(body);
     if (!sealed.ok()) return sealed.status();
@@ -424,7 +437,7 @@ class LocalChannel final : public Channel {
     m.handles = handles;
     if (sealed->has_value()) {
       m.sealed_buffer = &**sealed;
-      m.buffer_field = body->buffer()->field_number;
+      m.buffer_field = buffer_field;
     }
     if (has_metadata) {
       m.flags = kFlagMetadata;
