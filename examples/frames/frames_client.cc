@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "absl/time/time.h"
 #include "examples/frames/fnv.h"
 #include "examples/frames/frames.lpc.h"
+#include "runtime/buffer.h"
 #include "runtime/config.h"
 #include "runtime/flags.h"
 #include "transports/connect.h"
@@ -40,13 +42,13 @@ int Fail(const absl::Status& s, const char* what) {
 
 // Frame `n`'s contents: every frame differs, and so does every byte's
 // neighbourhood, so a stale or shifted byte shows.
-void Fill(uint32_t n, std::string* frame) {
+void Fill(uint32_t n, uint8_t* frame, size_t size) {
   uint32_t x = n * 2654435761u + 1;
-  for (char& c : *frame) {
+  for (size_t i = 0; i < size; ++i) {
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
-    c = static_cast<char>(x);
+    frame[i] = static_cast<uint8_t>(x);
   }
 }
 
@@ -72,24 +74,34 @@ int main(int argc, char** argv) {
   std::printf("frames_client: via %s\n",
               std::string((*channel)->transport_name()).c_str());
 
-  std::string frame(static_cast<size_t>(bytes), '\0');
+  // Each frame goes in a buffer from the channel (a shared one on the
+  // local port), filled in place; sending it gives it up. `expected` is the
+  // same frame, kept to check the answers.
+  std::string expected(static_cast<size_t>(bytes), '\0');
   std::vector<double> round_trips_ms;
   int inverted_ok = 0, checksums_ok = 0;
   for (long n = 0; n < frames; ++n) {
-    Fill(static_cast<uint32_t>(n), &frame);
+    auto* want = reinterpret_cast<uint8_t*>(expected.data());
+    Fill(static_cast<uint32_t>(n), want, expected.size());
+    absl::StatusOr<lpc::Buffer> frame = processor.NewBuffer(expected.size());
+    if (!frame.ok()) return Fail(frame.status(), "NewBuffer");
+    Fill(static_cast<uint32_t>(n), frame->data(), frame->size());
     const absl::Time start = absl::Now();
-    absl::StatusOr<std::string> inverted = processor.Invert(frame);
+    absl::StatusOr<lpc::BufferView> inverted =
+        processor.Invert(std::move(*frame));
     round_trips_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
     if (!inverted.ok()) return Fail(inverted.status(), "Invert");
-    bool same = inverted->size() == frame.size();
-    for (size_t i = 0; same && i < frame.size(); ++i) {
-      same = static_cast<uint8_t>((*inverted)[i]) ==
-             255 - static_cast<uint8_t>(frame[i]);
+    bool same = inverted->size() == expected.size();
+    for (size_t i = 0; same && i < expected.size(); ++i) {
+      same = inverted->data()[i] == 255 - want[i];
     }
     inverted_ok += same;
-    absl::StatusOr<uint64_t> sum = processor.Checksum(frame);
+    absl::StatusOr<lpc::Buffer> again = processor.NewBuffer(expected.size());
+    if (!again.ok()) return Fail(again.status(), "NewBuffer");
+    std::memcpy(again->data(), want, expected.size());
+    absl::StatusOr<uint64_t> sum = processor.Checksum(std::move(*again));
     if (!sum.ok()) return Fail(sum.status(), "Checksum");
-    checksums_ok += *sum == example::frames::Fnv1a64(frame);
+    checksums_ok += *sum == example::frames::Fnv1a64(expected);
   }
   std::printf("frames_client: %ld frames of %ld bytes: inverted %d/%ld exact, "
               "checksums %d/%ld right\n",
@@ -102,9 +114,11 @@ int main(int argc, char** argv) {
 
   bool refused_ok = true;
   if (oversize) {
-    const std::string too_big(example::frames::kMaxFrameBytes + size_t{1}, 'x');
-    absl::StatusOr<uint64_t> refused = processor.Checksum(too_big);
-    std::printf("frames_client: a frame of %zu bytes -> %s\n", too_big.size(),
+    const size_t too_big = example::frames::kMaxFrameBytes + size_t{1};
+    absl::StatusOr<lpc::Buffer> big = processor.NewBuffer(too_big);
+    if (!big.ok()) return Fail(big.status(), "NewBuffer");
+    absl::StatusOr<uint64_t> refused = processor.Checksum(std::move(*big));
+    std::printf("frames_client: a frame of %zu bytes -> %s\n", too_big,
                 refused.status().ToString().c_str());
     refused_ok = absl::IsInvalidArgument(refused.status());
   }

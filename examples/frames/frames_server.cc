@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "examples/frames/fnv.h"
+#include "runtime/buffer.h"
 #include "runtime/flags.h"
 #include "runtime/serve.h"
 #include "examples/frames/frames.lpc.h"
@@ -21,32 +22,38 @@ namespace example::frames {
 
 class FrameProcessorImpl final : public FrameProcessorService {
  public:
-  absl::StatusOr<std::string> Invert(lpc::CallContext& ctx,
-                                     const std::string& frame) override {
-    if (absl::Status s = CheckSize(frame); !s.ok()) return s;
-    std::string out(frame.size(), '\0');
+  // Reads the frame in place (on the local port, a read-only mapping of
+  // the client's sealed memfd) and returns the result in a shared buffer
+  // of its own, which goes back the same way.
+  absl::StatusOr<lpc::Buffer> Invert(lpc::CallContext& ctx,
+                                     const lpc::BufferView& frame) override {
+    if (absl::Status s = CheckSize(frame.size()); !s.ok()) return s;
+    absl::StatusOr<lpc::Buffer> out = lpc::Buffer::Shared(frame.size());
+    if (!out.ok()) return out.status();
+    const uint8_t* in = frame.data();
+    uint8_t* inverted = out->data();
     for (size_t i = 0; i < frame.size(); ++i) {
-      out[i] = static_cast<char>(255 - static_cast<uint8_t>(frame[i]));
+      inverted[i] = static_cast<uint8_t>(255 - in[i]);
     }
     Count(frame.size());
     return out;
   }
 
   absl::StatusOr<uint64_t> Checksum(lpc::CallContext& ctx,
-                                    const std::string& frame) override {
-    if (absl::Status s = CheckSize(frame); !s.ok()) return s;
+                                    const lpc::BufferView& frame) override {
+    if (absl::Status s = CheckSize(frame.size()); !s.ok()) return s;
     Count(frame.size());
-    return Fnv1a64(frame);
+    return Fnv1a64(frame.view());
   }
 
   uint64_t frames() const { return frames_.load(); }
   uint64_t bytes() const { return bytes_.load(); }
 
  private:
-  static absl::Status CheckSize(const std::string& frame) {
-    if (frame.size() > kMaxFrameBytes) {
+  static absl::Status CheckSize(size_t size) {
+    if (size > kMaxFrameBytes) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "frame of ", frame.size(), " bytes exceeds kMaxFrameBytes (",
+          "frame of ", size, " bytes exceeds kMaxFrameBytes (",
           kMaxFrameBytes, ")"));
     }
     return absl::OkStatus();

@@ -2,8 +2,8 @@
 # Runs frames_server with a local port and a gRPC listener, then the same
 # frames_client binary with each config: every frame must come back exact,
 # and a frame over kMaxFrameBytes must be refused with INVALID_ARGUMENT.
-# The local port's frames (2 MiB) are larger than its data area, so they
-# travel in memfds.
+# Frames are `buffer`s: on the local port each travels in its own sealed
+# memfd, read in place by the server.
 #
 # Under TSan (the BUILD passes --tsan) the gRPC run sends small frames and no
 # oversized one. Debian's gRPC is built without TSan, so when one of its
