@@ -111,6 +111,25 @@ lpc_bazel_cc_test(lpc_codegen_context_handle_test
   SIZE small
 )
 
+lpc_bazel_cc_test(lpc_codegen_error_corpus_test
+  PACKAGE codegen
+  NAME error_corpus_test
+  SRCS
+    codegen/error_corpus_test.cc
+  DEPS
+    lpc_codegen
+    lpc_testing_gtest_main
+    SYSTEM:gtest
+  SIZE small
+  DATA
+    SRC:tests/idl_errors/generated/async_member_taken.idl
+    SRC:tests/idl_errors/generated/dispatch_method.idl
+    SRC:tests/idl_errors/generated/dispatch_with_method.idl
+    SRC:tests/idl_errors/generated/new_buffer_method.idl
+    SRC:tests/idl_errors/generated/new_buffer_method_without_buffers.idl
+    SRC:tests/idl_errors/generated/request_message_taken.idl
+)
+
 lpc_bazel_cc_test(lpc_codegen_generated_code_test
   PACKAGE codegen
   NAME generated_code_test

@@ -320,7 +320,8 @@ interface I {
   RunResult r = Compile("start.idl");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, ContainsRegex("start\\.idl:6:[0-9]+: error: method "
-                                   "StartCall collides with StartCall\\(\\)"));
+                                   "StartCall needs a member 'StartCall' in "
+                                   "IService, which is taken by StartCall\\(\\)"));
   ExpectNoOutputs();
 
   // The service names an [async] method's reply type <M>Result.

@@ -69,7 +69,9 @@ const char* const kNames[] = {
     "MRequest", "MResponse", "ctx", "done", "channel_", "request",
     "response", "method_id", "result", "lpc_p0", "lpc_ctx", "lpc_msg",
     "Channel", "CallContext", "Service", "InterfaceDescriptor", "Status",
-    "StatusOr",
+    "StatusOr", "NewBuffer", "DispatchWith", "M_RequestWriter",
+    "M_ReplyWriter", "M_ReadReply", "M_DispatchWith", "Buffer", "BufferView",
+    "MessageWriter", "ReceivedMessage", "ReplySink",
     // Plain names: must be accepted everywhere.
     "plain", "Plain", "PLAIN",
 };
@@ -86,7 +88,9 @@ const char* const kMethodNames[] = {
     "value", "lpc_p0", "lpc_ctx", "lpc_msg", "Channel", "CallContext",
     "Service", "InterfaceDescriptor", "Status", "StatusOr", "StartCall",
     "Bind", "ClientStream", "ServerStream", "std", "size_t", "GetDescriptor",
-    "Swap", "New", "EINVAL", "name", "plain", "Plain", "PLAIN",
+    "Swap", "New", "EINVAL", "name", "NewBuffer", "DispatchWith",
+    "M_RequestWriter", "M_ReplyWriter", "M_ReadReply", "M_DispatchWith",
+    "Buffer", "BufferView", "plain", "Plain", "PLAIN",
 };
 
 // One position for names, as a file body (after the package line): `prefix`,
@@ -113,6 +117,7 @@ const Position kPositions[] = {
     {"method", "$U interface I {\n", "  int32 $N([in] int32 a, [out] int32 b);\n", "  [oneway] void Log([in] string s);\n}\n"},
     {"stream_method", "struct C { int32 a; }\n$U interface I {\n", "  stream<C> $N();\n", "}\n"},
     {"stream_param_method", "struct C { int32 a; }\n$U interface I {\n", "  C M$i([in] stream<C> $N);\n", "}\n"},
+    {"buffer_method", "$U interface I {\n  uint64 Take([in] buffer f);\n", "  int32 $N([in] int32 a, [out] int32 b);\n", "  buffer Give([in] uint32 n);\n}\n"},
     {"async_method", "$U interface I {\n", "  [async] int32 $N([in] int32 a, [out] string b);\n", "}\n"},
     {"self", "", "struct $N { int32 $N; }\n", ""},
     // Members.
@@ -127,6 +132,7 @@ const Position kPositions[] = {
     {"nested_enumerator", "struct F {\n  enum E {\n    K0,\n", "    $N,\n", "  }\n  E k;\n}\n"},
     {"nested_const", "struct F {\n  int32 a;\n", "  const int32 $N = 1;\n", "}\n"},
     {"param_in", "struct T { int32 a; }\n$U interface I {\n  int32 M(\n", "      [in] int32 $N,\n      [in] T $N_t,\n", "      [in] string lpc_last);\n}\n"},
+    {"param_buffer", "$U interface I {\n", "  uint64 M$i([in] int32 a, [in] buffer $N);\n", "}\n"},
     {"param_out", "$U interface I {\n  void M(\n", "      [out] int32 $N,\n", "      [out] string lpc_last);\n}\n"},
     {"param_inout", "$U interface I {\n  string M(\n", "      [in, out] string $N,\n", "      [in, out] int32 lpc_last);\n}\n"},
 };
@@ -155,13 +161,17 @@ const char* const kCollisions[] = {
     // A derived name that is a macro (INT8_C of <stdint.h>).
     "struct INT8 { const int32 C = 1; }\n",
     // Constants and types against lpc's and protobuf's generated names.
-    "const int32 GetRequest = 1;\nU interface I { void Get(); }\n",
-    "const string GetResponse = \"x\";\nU interface I { int32 Get(); }\n",
-    "struct CalcClient { int32 a; }\nU interface Calc { void Get(); }\n",
-    "struct lpc_Calc { int32 a; }\nU interface Calc { void Get(); }\n",
+    "const int32 GetRequest = 1;\n$U interface I { void Get(); }\n",
+    "const string GetResponse = \"x\";\n$U interface I { int32 Get(); }\n",
+    "struct CalcClient { int32 a; }\n$U interface Calc { void Get(); }\n",
+    "struct lpc_Calc { int32 a; }\n$U interface Calc { void Get(); }\n",
     // Parameters whose JSON names collide.
-    "U interface I { void M([in] int32 foo_bar, [in] int32 fooBar); }\n",
-    "U interface I { int32 M([out] int32 r_1, [in, out] string r1); }\n",
+    "$U interface I { void M([in] int32 foo_bar, [in] int32 fooBar); }\n",
+    "$U interface I { int32 M([out] int32 r_1, [in, out] string r1); }\n",
+    // The client's NewBuffer and the service's DispatchWith.
+    "$U interface I { uint64 Take([in] buffer f); buffer NewBuffer([in] uint64 size); }\n",
+    "$U interface I { void NewBuffer(); }\n",
+    "$U interface I { int32 DispatchWith([in] uint32 method_id); }\n",
 };
 
 std::string Lower(std::string s) {

@@ -60,14 +60,21 @@ void Emitter::CheckNames() {
                               "; rename one of them");
       }
     }
+    // NewBuffer is reserved in every client, not only in those that get it
+    // (a method with a `buffer` argument): adding one must not make another
+    // method's name invalid.
     std::map<std::string, std::string> client = {
         {"Descriptor", "Descriptor()"},
+        {"NewBuffer", "NewBuffer(), the client's factory of `buffer` "
+                      "arguments (reserved in every client)"},
         {"channel_", "the member channel_"},
         {iface->name + "Client", "the constructor"}};
     std::map<std::string, std::string> service = {
         {"Descriptor", "Descriptor()"},
         {"descriptor", "descriptor()"},
-        {"Dispatch", "Dispatch()"},
+        {"Dispatch", "lpc::Service::Dispatch()"},
+        {"DispatchWith", "DispatchWith(), the override that decodes the "
+                         "service's requests"},
         {iface->name + "Service", "the constructor"}};
     if (AnyStartCall(*iface)) {
       service.emplace("UsesStartCall", "UsesStartCall()");
@@ -104,8 +111,9 @@ void Emitter::CheckNames() {
       }
       auto [it, inserted] = service.emplace(m.name, "method " + m.name);
       if (!inserted) {
-        Error(m.loc, "method " + m.name + " collides with " + it->second +
-                         " of " + iface->name + "Service; rename it");
+        Error(m.loc, "method " + m.name + " needs a member '" + m.name +
+                         "' in " + iface->name + "Service, which is taken by " +
+                         it->second + "; rename the method");
       }
       if (m.return_type.kind != Kind::kVoid && !m.oneway) {
         for (const ParamDecl& p : m.params) {
