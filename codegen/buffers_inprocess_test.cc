@@ -2,7 +2,9 @@
 // called through the in-process transport: lpc::Buffer arguments moved in,
 // lpc::BufferView to the handler, lpc::Buffer results and lpc::BufferView
 // replies, the sync, async, future and oneway stubs, NewBuffer, and the
-// bytes the writers produce (the buffer as an ordinary bytes field).
+// bytes the writers produce (the buffer as an ordinary bytes field); and
+// that a buffer crosses the in-process transport as a view, its bytes not
+// copied, each way and on every stub.
 #include <atomic>
 #include <cstdint>
 #include <future>
@@ -29,7 +31,9 @@ class FramesImpl : public b::FramesService {
   absl::StatusOr<Buffer> Invert(CallContext&, int32_t tag,
                                 const BufferView& frame,
                                 int32_t* echoed) override {
+    seen_.store(frame.data());
     Buffer out = Buffer::Heap(frame.size());
+    sent_.store(out.data());
     for (size_t i = 0; i < frame.size(); ++i) {
       out.data()[i] = static_cast<uint8_t>(~frame.data()[i]);
     }
@@ -37,6 +41,7 @@ class FramesImpl : public b::FramesService {
     return out;
   }
   absl::StatusOr<uint64_t> Sum(CallContext&, const BufferView& frame) override {
+    seen_.store(frame.data());
     uint64_t sum = 0;
     for (uint8_t c : frame.span()) sum += c;
     return sum;
@@ -47,12 +52,20 @@ class FramesImpl : public b::FramesService {
     return out;
   }
   void Drop(CallContext&, const BufferView& frame) override {
+    seen_.store(frame.data());
     dropped_ = frame.size();
   }
   absl::StatusOr<uint64_t> Dropped(CallContext&) override { return dropped_.load(); }
 
+  // The first byte of the last frame a handler got, and of the last
+  // result Invert returned.
+  const uint8_t* seen() const { return seen_.load(); }
+  const uint8_t* sent() const { return sent_.load(); }
+
  private:
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<const uint8_t*> seen_{nullptr};
+  std::atomic<const uint8_t*> sent_{nullptr};
 };
 
 class BuffersTest : public ::testing::Test {
@@ -122,6 +135,51 @@ TEST_F(BuffersTest, AsyncFutureAndOneway) {
     if (seen != 33) std::this_thread::yield();
   }
   EXPECT_EQ(seen, 33u);
+}
+
+// In process, the handler reads the bytes the client filled, and the client
+// reads the bytes the handler filled: the Buffers travel as views.
+TEST_F(BuffersTest, BuffersAreNotCopiedInProcess) {
+  for (size_t n : {size_t{1}, size_t{4096}, size_t{1} << 20}) {
+    Buffer frame = Frame(n);
+    const uint8_t* filled = frame.data();
+    int32_t echoed = 0;
+    absl::StatusOr<BufferView> r = client_->Invert(1, std::move(frame), &echoed);
+    ASSERT_OK(r.status());
+    EXPECT_EQ(impl_.seen(), filled) << n;
+    EXPECT_EQ(r->data(), impl_.sent()) << n;
+    EXPECT_EQ(r->data()[0], static_cast<uint8_t>(~0));
+  }
+
+  Buffer frame = Frame(100);
+  const uint8_t* filled = frame.data();
+  std::promise<absl::StatusOr<b::FramesClient::InvertResult>> done;
+  client_->InvertAsync(2, std::move(frame),
+                       [&](absl::StatusOr<b::FramesClient::InvertResult> r) {
+                         done.set_value(std::move(r));
+                       });
+  absl::StatusOr<b::FramesClient::InvertResult> r = done.get_future().get();
+  ASSERT_OK(r.status());
+  EXPECT_EQ(impl_.seen(), filled);
+  EXPECT_EQ(r->value.data(), impl_.sent());
+
+  frame = Frame(50);
+  filled = frame.data();
+  ASSERT_OK(client_->SumFuture(std::move(frame)).get().status());
+  EXPECT_EQ(impl_.seen(), filled);
+
+  frame = Frame(77);
+  filled = frame.data();
+  ASSERT_OK(client_->Drop(std::move(frame)));
+  uint64_t seen = 0;
+  for (int i = 0; i < 2000 && seen != 77; ++i) {
+    absl::StatusOr<uint64_t> d = client_->Dropped();
+    ASSERT_OK(d.status());
+    seen = *d;
+    if (seen != 77) std::this_thread::yield();
+  }
+  ASSERT_EQ(seen, 77u);
+  EXPECT_EQ(impl_.seen(), filled);
 }
 
 // The request writer's bytes, with the buffer appended as the transports

@@ -205,10 +205,9 @@ class InProcessTransport::Impl final
     return s;
   }
 
-  absl::StatusOr<std::string> CallInline(
-      const BoundInterface& bound, const BoundInterface::Method& method,
-      CallContext& ctx, std::string_view request, bool handles,
-      std::shared_ptr<ContextTable> contexts) override
+  absl::Status CallInline(CallContext& ctx, bool handles,
+                          std::shared_ptr<ContextTable> contexts,
+                          InlineDispatch dispatch) override
       ABSL_LOCKS_EXCLUDED(mu_) {
     // Set up before the call is listed: shutdown may cancel it from then on.
     CallContext server_ctx;
@@ -231,8 +230,7 @@ class InProcessTransport::Impl final
       ++inline_running_;
       ++inline_calls_;
     }
-    absl::StatusOr<std::string> result =
-        RunInline(bound, method, ctx, request, handles, server_ctx);
+    absl::Status result = RunInline(ctx, handles, server_ctx, dispatch);
     bool shut_down;
     {
       MutexLock lock(&mu_);
@@ -415,11 +413,9 @@ class InProcessTransport::Impl final
   };
 
   // CallInline's work once the call is listed: the handler, on this
-  // thread, and the result as the caller sees it.
-  absl::StatusOr<std::string> RunInline(
-      const BoundInterface& bound, const BoundInterface::Method& method,
-      CallContext& ctx, std::string_view request, bool handles,
-      CallContext& server_ctx) {
+  // thread, and the status as the caller sees it.
+  absl::Status RunInline(CallContext& ctx, bool handles,
+                         CallContext& server_ctx, InlineDispatch dispatch) {
     if (handles) {
       // Duplicated, as a local peer would receive them: the caller's table
       // is its own (docs/handles.md).
@@ -429,29 +425,17 @@ class InProcessTransport::Impl final
         if (!s.ok()) return s;
       }
     }
-    std::string response;
-    absl::Status status = dispatcher_->DispatchBound(bound, method, server_ctx,
-                                                     request, &response);
-    absl::StatusOr<std::string> result;
+    absl::Status result = dispatch(*dispatcher_, server_ctx);
     if (ctx.IsCancelled()) {
       // A reply that lost the race against the caller's deadline or cancel
       // is not delivered: the caller sees what ended the call.
       result = StatusForEndedCall(ctx);
     } else {
       ctx.response_metadata() = std::move(server_ctx.response_metadata());
-      if (!status.ok()) {
-        result = std::move(status);
-      } else if (handles) {
-        absl::Status dup = internal::DuplicateHandles(
+      if (result.ok() && handles) {
+        result = internal::DuplicateHandles(
             internal::CallHandles::reply(server_ctx),
             internal::CallHandles::reply(ctx));
-        if (dup.ok()) {
-          result = std::move(response);
-        } else {
-          result = std::move(dup);
-        }
-      } else {
-        result = std::move(response);
       }
     }
     // The server's side is closed before the caller sees the reply.
@@ -461,15 +445,25 @@ class InProcessTransport::Impl final
 
   void RunUnary(InProcessCall& call) {
     if (call.done.load()) return;  // Cancelled or expired while queued.
-    std::string response;
-    absl::Status status = dispatcher_->DispatchBound(
-        *call.bound, *call.method, call.server_ctx, call.request, &response);
+    absl::StatusOr<ReceivedMessage> reply;
+    if (call.zero_copy) {
+      inprocess_internal::WriteOnceSink sink(nullptr, 0);
+      absl::Status status = dispatcher_->DispatchBoundWith(
+          *call.bound, *call.method, call.server_ctx, call.request, sink);
+      reply = status.ok() ? absl::StatusOr<ReceivedMessage>(
+                                std::move(sink.message()))
+                          : status;
+    } else {
+      std::string response;
+      absl::Status status =
+          dispatcher_->DispatchBound(*call.bound, *call.method, call.server_ctx,
+                                     call.request.bytes(), &response);
+      reply = status.ok() ? absl::StatusOr<ReceivedMessage>(
+                                ReceivedMessage(std::move(response)))
+                          : status;
+    }
     if (call.wants_reply) {
-      if (status.ok()) {
-        call.Complete(std::move(response), &call.server_ctx.response_metadata());
-      } else {
-        call.Complete(status, &call.server_ctx.response_metadata());
-      }
+      call.Complete(std::move(reply), &call.server_ctx.response_metadata());
     }
     // The server side's descriptors (the reply's were duplicated for the
     // client by Complete) are closed now, on this worker.

@@ -2,7 +2,12 @@
 // caller's thread: the thread itself, re-entrant calls, cancellation and
 // deadlines seen by the handler, shutdown waiting for such a call, the
 // transport's counters, and the calls that still go to the handler pool.
+// Each test runs twice: through the string API (Channel::Call, StartCall)
+// and through the zero-copy one the generated stubs use (CallWith,
+// StartCallWith).
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -13,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/inprocess.h"
+#include "runtime/message.h"
 #include "runtime/mutex.h"
 #include "runtime/server.h"
 #include "testing/status_matchers.h"
@@ -128,7 +134,8 @@ class ProbeService final : public Service {
   bool open_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-class InProcessInlineTest : public ::testing::Test {
+// The test's parameter: whether calls take the zero-copy API.
+class InProcessInlineTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     ServerOptions options;
@@ -149,6 +156,38 @@ class InProcessInlineTest : public ::testing::Test {
     service_.set_channel(nullptr);
   }
 
+  // A synchronous call of method `id` with an empty request.
+  absl::StatusOr<std::string> Call(int id, CallContext* ctx) {
+    if (!GetParam()) return channel_->Call(ProbeDescriptor(), M(id), ctx, "");
+    std::string reply;
+    absl::Status s = channel_->CallWith(
+        ProbeDescriptor(), M(id), ctx, BytesWriter(""),
+        [&](ReceivedMessage& m) {
+          reply = std::string(m.bytes());
+          return absl::OkStatus();
+        });
+    if (!s.ok()) return s;
+    return reply;
+  }
+
+  // An asynchronous call of method `id` with an empty request.
+  void StartCall(int id, CallContext* ctx,
+                 std::function<void(absl::StatusOr<std::string>)> done) {
+    if (!GetParam()) {
+      channel_->StartCall(ProbeDescriptor(), M(id), ctx, "", std::move(done));
+      return;
+    }
+    channel_->StartCallWith(
+        ProbeDescriptor(), M(id), ctx, BytesWriter(""),
+        [done = std::move(done)](absl::StatusOr<ReceivedMessage> r) {
+          if (!r.ok()) {
+            done(r.status());
+          } else {
+            done(std::string(r->bytes()));
+          }
+        });
+  }
+
   std::map<std::string, uint64_t> Counters() {
     TransportReport report;
     transport_->Report(&report);
@@ -162,28 +201,27 @@ class InProcessInlineTest : public ::testing::Test {
   std::shared_ptr<Channel> channel_;
 };
 
-TEST_F(InProcessInlineTest, SyncCallRunsTheHandlerOnTheCallersThread) {
+TEST_P(InProcessInlineTest, SyncCallRunsTheHandlerOnTheCallersThread) {
   CallContext ctx;
   ASSERT_OK_AND_ASSIGN(std::string id,
-                       channel_->Call(ProbeDescriptor(), M(1), &ctx, ""));
+                       Call(1, &ctx));
   EXPECT_EQ(id, Id(std::this_thread::get_id()));
   EXPECT_EQ(Counters()["calls_inline"], 1u);
   EXPECT_EQ(Counters()["calls_in_flight"], 0u);
 }
 
-TEST_F(InProcessInlineTest, AsyncCallRunsTheHandlerOnAPoolWorker) {
+TEST_P(InProcessInlineTest, AsyncCallRunsTheHandlerOnAPoolWorker) {
   CallContext ctx;
   Mutex mu;
   CondVar cv;
   std::optional<absl::StatusOr<std::string>> result;
   int runs = 0;
-  channel_->StartCall(ProbeDescriptor(), M(1), &ctx, "",
-                      [&](absl::StatusOr<std::string> r) {
-                        MutexLock lock(&mu);
-                        result = std::move(r);
-                        ++runs;
-                        cv.SignalAll();
-                      });
+  StartCall(1, &ctx, [&](absl::StatusOr<std::string> r) {
+    MutexLock lock(&mu);
+    result = std::move(r);
+    ++runs;
+    cv.SignalAll();
+  });
   MutexLock lock(&mu);
   const absl::Time limit = absl::Now() + kBound;
   while (!result.has_value() && absl::Now() < limit) {
@@ -196,21 +234,21 @@ TEST_F(InProcessInlineTest, AsyncCallRunsTheHandlerOnAPoolWorker) {
   EXPECT_EQ(Counters()["calls_inline"], 0u);
 }
 
-TEST_F(InProcessInlineTest, HandlerCallsTheSameChannelReentrantly) {
+TEST_P(InProcessInlineTest, HandlerCallsTheSameChannelReentrantly) {
   CallContext ctx;
   ASSERT_OK_AND_ASSIGN(std::string ids,
-                       channel_->Call(ProbeDescriptor(), M(2), &ctx, ""));
+                       Call(2, &ctx));
   const std::string me = Id(std::this_thread::get_id());
   EXPECT_EQ(ids, me + " " + me);
   EXPECT_EQ(Counters()["calls_inline"], 2u);
   EXPECT_EQ(server_->calls_dispatched(), 2u);
 }
 
-TEST_F(InProcessInlineTest, ShutdownWaitsForAnInlineCallInFlight) {
+TEST_P(InProcessInlineTest, ShutdownWaitsForAnInlineCallInFlight) {
   std::optional<absl::StatusOr<std::string>> result;
   std::thread caller([&] {
     CallContext ctx;
-    result = channel_->Call(ProbeDescriptor(), M(3), &ctx, "");
+    result = Call(3, &ctx);
   });
   ASSERT_TRUE(service_.WaitEntered());
   EXPECT_EQ(Counters()["calls_in_flight"], 1u);
@@ -225,7 +263,7 @@ TEST_F(InProcessInlineTest, ShutdownWaitsForAnInlineCallInFlight) {
   const absl::Time limit = absl::Now() + kBound;
   do {
     CallContext ctx;
-    refused = channel_->Call(ProbeDescriptor(), M(1), &ctx, "").status();
+    refused = Call(1, &ctx).status();
   } while (refused.ok() && absl::Now() < limit);
   EXPECT_THAT(refused, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_FALSE(shutdown_returned.load());
@@ -240,11 +278,11 @@ TEST_F(InProcessInlineTest, ShutdownWaitsForAnInlineCallInFlight) {
   EXPECT_EQ(Counters()["calls_in_flight"], 0u);
 }
 
-TEST_F(InProcessInlineTest, CancelReachesAHandlerThatOnlyPolls) {
+TEST_P(InProcessInlineTest, CancelReachesAHandlerThatOnlyPolls) {
   CallContext ctx;
   std::optional<absl::StatusOr<std::string>> result;
   std::thread caller(
-      [&] { result = channel_->Call(ProbeDescriptor(), M(4), &ctx, ""); });
+      [&] { result = Call(4, &ctx); });
   const absl::Time limit = absl::Now() + kBound;
   while (!service_.entered_poll_.load() && absl::Now() < limit) {
     std::this_thread::yield();
@@ -257,15 +295,20 @@ TEST_F(InProcessInlineTest, CancelReachesAHandlerThatOnlyPolls) {
   EXPECT_TRUE(service_.explicit_cancel_seen_.load());
 }
 
-TEST_F(InProcessInlineTest, HandlerSeesTheDeadlineAndALateReplyIsNotDelivered) {
+TEST_P(InProcessInlineTest, HandlerSeesTheDeadlineAndALateReplyIsNotDelivered) {
   CallContext ctx;
   ctx.set_timeout(absl::Milliseconds(100));
-  EXPECT_THAT(channel_->Call(ProbeDescriptor(), M(5), &ctx, ""),
+  EXPECT_THAT(Call(5, &ctx),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   // Seen by the handler before it returned (it ran on this thread).
   EXPECT_TRUE(service_.late_saw_deadline_.load());
   EXPECT_EQ(service_.deadline_seen_, ctx.deadline());
 }
+
+INSTANTIATE_TEST_SUITE_P(Api, InProcessInlineTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Writers" : "Strings";
+                         });
 
 }  // namespace
 }  // namespace lpc

@@ -1,8 +1,12 @@
 // The in-process transport's channel: resolves an interface once, then
 // runs synchronous plain unary calls on the calling thread, and starts
 // asynchronous and oneway plain unary calls, unary calls of [async]
-// handlers and streams on the server side (InProcessServer).
+// handlers and streams on the server side (InProcessServer). The zero-copy
+// forms (CallWith, StartCallWith, SendOnewayWith) write each message once
+// and pass a buffer field as a view (docs/zero-copy.md).
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/context_handle.h"
 #include "runtime/internal/call_context_access.h"
+#include "runtime/buffer.h"
 #include "runtime/internal/inprocess_server.h"
+#include "runtime/message.h"
 #include "runtime/mutex.h"
 
 namespace lpc::inprocess_internal {
@@ -20,6 +26,10 @@ using ::lpc::internal::CallContextAccess;
 namespace {
 
 using ReadResult = absl::StatusOr<std::optional<std::string>>;
+
+// What a synchronous zero-copy call writes on its caller's stack, each
+// way, before it takes the heap.
+constexpr size_t kStackBytes = 512;
 
 class InProcessChannel final : public Channel {
  public:
@@ -37,7 +47,15 @@ class InProcessChannel final : public Channel {
       done(s);
       return;
     }
-    Start(iface, method, ctx, std::move(request), std::move(done));
+    Start(iface, method, ctx, ReceivedMessage(std::move(request)),
+          /*zero_copy=*/false,
+          [done = std::move(done)](absl::StatusOr<ReceivedMessage> reply) {
+            if (!reply.ok()) {
+              done(reply.status());
+            } else {
+              done(reply->TakeString());
+            }
+          });
   }
 
   // A plain unary method's handler runs here, on the calling thread
@@ -60,8 +78,70 @@ class InProcessChannel final : public Channel {
     if (m->uses_start_call) {
       return Channel::Call(iface, method, ctx, std::move(request));
     }
-    return transport->CallInline(*bound, *m, *ctx, request, method.handles,
-                                 contexts_);
+    std::string response;
+    s = transport->CallInline(
+        *ctx, method.handles, contexts_,
+        [&](Dispatcher& d, CallContext& server_ctx) {
+          return d.DispatchBound(*bound, *m, server_ctx, request, &response);
+        });
+    if (!s.ok()) return s;
+    return response;
+  }
+
+  // The zero-copy path (docs/zero-copy.md): the request is written once,
+  // on this thread's stack when small, and the handler's DispatchWith
+  // decodes it there; its buffer field travels as a view of the caller's
+  // Buffer. The reply is written once the same way and decoded here.
+  absl::Status CallWith(const InterfaceDescriptor& iface,
+                        const MethodDescriptor& method, CallContext* ctx,
+                        const MessageWriter& request,
+                        ReplyDecoder decode) override {
+    absl::Status s = PrepareCall(ctx, SerializedSize(request));
+    if (!s.ok()) return s;
+    auto transport = transport_.lock();
+    if (transport == nullptr) {
+      return absl::UnavailableError("in-process server is not running");
+    }
+    const BoundInterface* bound = nullptr;
+    const BoundInterface::Method* m = nullptr;
+    s = Resolve(*transport, iface, method, &bound, &m);
+    if (!s.ok()) return s;
+    if (m->uses_start_call) {
+      return Channel::CallWith(iface, method, ctx, request, decode);
+    }
+    uint8_t request_stack[kStackBytes];
+    ReceivedMessage received = WriteOnce(request, request_stack, kStackBytes);
+    uint8_t reply_stack[kStackBytes];
+    WriteOnceSink reply(reply_stack, kStackBytes);
+    s = transport->CallInline(
+        *ctx, method.handles, contexts_,
+        [&](Dispatcher& d, CallContext& server_ctx) {
+          return d.DispatchBoundWith(*bound, *m, server_ctx, received, reply);
+        });
+    if (!s.ok()) return s;
+    return decode(reply.message());
+  }
+
+  void StartCallWith(const InterfaceDescriptor& iface,
+                     const MethodDescriptor& method, CallContext* ctx,
+                     const MessageWriter& request,
+                     ReceivedCallback done) override {
+    absl::Status s = PrepareCall(ctx, SerializedSize(request));
+    if (!s.ok()) {
+      done(std::move(s));
+      return;
+    }
+    Start(iface, method, ctx, WriteOnce(request, nullptr, 0),
+          /*zero_copy=*/true, std::move(done));
+  }
+
+  absl::Status SendOnewayWith(const InterfaceDescriptor& iface,
+                              const MethodDescriptor& method, CallContext* ctx,
+                              const MessageWriter& request) override {
+    absl::Status s = PrepareCall(ctx, SerializedSize(request));
+    if (!s.ok()) return s;
+    return Start(iface, method, ctx, WriteOnce(request, nullptr, 0),
+                 /*zero_copy=*/true, nullptr);
   }
 
   absl::Status SendOneway(const InterfaceDescriptor& iface,
@@ -69,7 +149,8 @@ class InProcessChannel final : public Channel {
                           std::string request) override {
     absl::Status s = PrepareCall(ctx, request.size());
     if (!s.ok()) return s;
-    return Start(iface, method, ctx, std::move(request), nullptr);
+    return Start(iface, method, ctx, ReceivedMessage(std::move(request)),
+                 /*zero_copy=*/false, nullptr);
   }
 
   std::shared_ptr<ClientStream> OpenStream(const InterfaceDescriptor& iface,
@@ -128,9 +209,13 @@ class InProcessChannel final : public Channel {
 
   // Starts a unary call (`done` null: oneway). With a reply, `done` gets
   // every failure and OK is returned; oneway returns the failure.
+  // `zero_copy`: `request` was written by a MessageWriter (its buffer
+  // attached) and the reply is written once (InProcessCall::zero_copy);
+  // else `request` owns a string and the reply is one.
   absl::Status Start(const InterfaceDescriptor& iface,
                      const MethodDescriptor& method, CallContext* ctx,
-                     std::string request, ResponseCallback done) {
+                     ReceivedMessage request, bool zero_copy,
+                     ReceivedCallback done) {
     const bool wants_reply = done != nullptr;
     auto fail = [&](absl::Status s) {
       if (!wants_reply) return s;
@@ -146,14 +231,31 @@ class InProcessChannel final : public Channel {
     absl::Status s = Resolve(*transport, iface, method, &bound, &m);
     if (!s.ok()) return fail(std::move(s));
     if (m->uses_start_call) {
-      StartThroughStream(*transport, bound, m, ctx, std::move(request),
-                         std::move(done));
+      // Through the call model, with strings (an attached buffer copied).
+      std::string flat;
+      std::string bytes = request.attached().has_value()
+                              ? std::string(Flatten(request, &flat))
+                              : request.TakeString();
+      ResponseCallback string_done;
+      if (wants_reply) {
+        string_done = [done = std::move(done)](
+                          absl::StatusOr<std::string> reply) {
+          if (!reply.ok()) {
+            done(reply.status());
+          } else {
+            done(ReceivedMessage(std::move(*reply)));
+          }
+        };
+      }
+      StartThroughStream(*transport, bound, m, ctx, std::move(bytes),
+                         std::move(string_done));
       return absl::OkStatus();
     }
     auto call = std::make_shared<InProcessCall>();
     call->bound = bound;
     call->method = m;
     call->request = std::move(request);
+    call->zero_copy = zero_copy;
     FillServerContext(*ctx, &call->server_ctx);
     internal::CallContextAccess::SetContextTable(call->server_ctx, contexts_);
     if (method.handles) {
@@ -291,6 +393,26 @@ class InProcessChannel final : public Channel {
 };
 
 }  // namespace
+
+ReceivedMessage WriteOnce(const MessageWriter& writer, uint8_t* stack,
+                          size_t stack_size) {
+  const size_t size = writer.size();
+  ReceivedMessage message;
+  if (size <= stack_size) {
+    writer.WriteTo(stack);
+    message = ReceivedMessage(
+        std::string_view(reinterpret_cast<const char*>(stack), size), nullptr);
+  } else {
+    std::string bytes(size, '\0');
+    writer.WriteTo(reinterpret_cast<uint8_t*>(bytes.data()));
+    message = ReceivedMessage(std::move(bytes));
+  }
+  if (const BufferField* f = writer.buffer(); f != nullptr) {
+    message.Attach(f->field_number,
+                   ::lpc::internal::BufferAccess::ToView(std::move(*f->buffer)));
+  }
+  return message;
+}
 
 std::shared_ptr<Channel> MakeInProcessChannel(
     std::weak_ptr<InProcessServer> server, ChannelOptions options) {
