@@ -44,7 +44,28 @@ def fmt_ratio(v):
     return "%.0f" % v
 
 
+def render_table(header, lines, aligned=False):
+    """A Markdown table of `header` and the rows of cells in `lines`.
+    aligned: every column padded to its widest cell, the first three
+    left-aligned and the rest right-aligned (the full table); otherwise
+    cells as they are."""
+    if not aligned:
+        out = ["| " + " | ".join(header) + " |",
+               "|" + "|".join("---" for _ in header) + "|"]
+        return "\n".join(out + ["| " + " | ".join(l) + " |" for l in lines])
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
+              for i, h in enumerate(header)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    for l in lines:
+        out.append("| " + " | ".join(
+            (v.ljust(w) if i < 3 else v.rjust(w))
+            for i, (v, w) in enumerate(zip(l, widths))) + " |")
+    return "\n".join(out)
+
+
 def make_table(rows):
+    """Every row of the run, one line each."""
     header = ["contender", "placement", "kind", "payload", "callers",
               "samples", "p50 us", "p99 us", "p99.9 us", "calls/s", "GB/s",
               "x spin", "x futex", "vs gRPC", "srv CPU us/call",
@@ -67,15 +88,7 @@ def make_table(rows):
             fmt(cpu) if cpu is not None else "-",
             fmt_ratio(r.get("p50_spread")),
         ])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
-              for i, h in enumerate(header)]
-    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
-           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    for l in lines:
-        out.append("| " + " | ".join(
-            (v.ljust(w) if i < 3 else v.rjust(w))
-            for i, (v, w) in enumerate(zip(l, widths))) + " |")
-    return "\n".join(out)
+    return render_table(header, lines, aligned=True)
 
 
 def headline_table(rows):
@@ -89,15 +102,14 @@ def headline_table(rows):
                 r["placement"] in ("cross-core", "same-core"):
             by_key.setdefault((r["placement"], r["contender"]), {})[
                 r["payload"]] = r
-    out = ["| " + " | ".join(header) + " |",
-           "|" + "|".join("---" for _ in header) + "|"]
+    lines = []
     order = {"cross-core": 0, "same-core": 1}
     for (placement, contender), by_payload in sorted(
             by_key.items(), key=lambda kv: (order[kv[0][0]],
                                             kv[1].get(64, {}).get("p50_us", 1e12))):
         small = by_payload.get(64)
         big = by_payload.get(1 << 20)
-        out.append("| " + " | ".join([
+        lines.append([
             contender, placement,
             fmt(small["p50_us"]) if small else "-",
             fmt_ratio(small["x_spin"]) if small else "-",
@@ -107,8 +119,8 @@ def headline_table(rows):
             fmt(big["gbps"]) if big else "-",
             fmt_ratio(big["x_futex"]) if big else "-",
             fmt_ratio(big["vs_grpc"]) if big else "-",
-        ]) + " |")
-    return "\n".join(out)
+        ])
+    return render_table(header, lines)
 
 
 def lpc_table(rows):
@@ -448,14 +460,16 @@ def add_ratios(rows):
 
 
 def micro_table(results):
+    """The Google Benchmark results of each micro-benchmark target."""
     out = []
     for target, data in results.items():
-        out += ["%s (per iteration):" % target, "",
-                "| benchmark | real ns | CPU ns | bytes/s |", "|---|---|---|---|"]
+        lines = []
         for b in data.get("benchmarks", []):
             bps = b.get("bytes_per_second")
-            out.append("| %s | %.0f | %.0f | %s |" % (
-                b["name"], b["real_time"], b["cpu_time"],
-                "%.2f GB/s" % (bps / 1e9) if bps else "-"))
-        out.append("")
+            lines.append([b["name"], "%.0f" % b["real_time"],
+                          "%.0f" % b["cpu_time"],
+                          "%.2f GB/s" % (bps / 1e9) if bps else "-"])
+        out += ["%s (per iteration):" % target, "",
+                render_table(["benchmark", "real ns", "CPU ns", "bytes/s"],
+                             lines), ""]
     return "\n".join(out)

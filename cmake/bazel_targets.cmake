@@ -525,6 +525,7 @@ lpc_bazel_cc_test(lpc_codegen_wire_decode_test
     codegen/wire_decode_test.cc
   DEPS
     lpc_codegen_test_service_lpc
+    lpc_codegen_wire_compat_testing
     lpc_runtime
     lpc_testing_gtest_main
     lpc_testing_status_matchers

@@ -32,7 +32,8 @@ using ::google::protobuf::Message;
 using ::lpc::testing::IsOk;
 using ::lpc::testing::StatusIs;
 using ::lpc::wire_testing::CapturingChannel;
-using ::lpc::wire_testing::DispatchExact;
+using ::lpc::wire_testing::DispatchBytes;
+using ::lpc::wire_testing::ReplyingChannel;
 using ::lpc::wire_testing::FakeServerStream;
 using ::lpc::wire_testing::NarrowInRange;
 using ::lpc::wire_testing::RecordingWire;
@@ -126,9 +127,7 @@ TEST(WireRangesTest, ServerRefusesOutOfRangeRequests) {
   Probe(positions, absl::StatusCode::kInvalidArgument,
         [](const Position& p, const std::string& bytes) {
           RecordingWire service;
-          CallContext ctx;
-          std::string response;
-          return DispatchExact(service, p.method, ctx, bytes, &response);
+          return DispatchBytes(service, p.method, bytes);
         });
 }
 
@@ -174,9 +173,7 @@ TEST(WireRangesTest, ServerRefusesOutOfRangeHandleAndStreamMessages) {
         absl::StatusCode::kInvalidArgument,
         [](const Position& p, const std::string& bytes) {
           NullHandles service;
-          CallContext ctx;
-          std::string response;
-          return DispatchExact(service, p.method, ctx, bytes, &response);
+          return DispatchBytes(service, p.method, bytes);
         });
   Probe({{"n", 1, "DownRequest", "n: {}", Kind::kI8},
          {"u16", 3, "Scalars", "u16: {}", Kind::kU16},
@@ -210,9 +207,7 @@ TEST(WireRangesTest, ClientRefusesOutOfRangeReplies) {
   };
   Probe(positions, absl::StatusCode::kInternal,
         [](const Position& p, const std::string& bytes) {
-          auto channel = std::make_shared<CapturingChannel>();
-          channel->QueueReply(bytes);
-          WireClient client(channel);
+          WireClient client(ReplyingChannel(bytes));
           switch (p.method) {
             case 3: {
               bool b;

@@ -20,12 +20,13 @@ namespace {
 
 using ::google::protobuf::Message;
 using ::lpc::wire_testing::BinaryBytes;
-using ::lpc::wire_testing::CapturingChannel;
 using ::lpc::wire_testing::ContainerCases;
 using ::lpc::wire_testing::Decoder;
 using ::lpc::wire_testing::ExpectDecodesLikeProtoc;
 using ::lpc::wire_testing::MakeLeaf;
+using ::lpc::wire_testing::ReplyingChannel;
 using ::lpc::wire_testing::ScalarCases;
+using ::lpc::wire_testing::StreamingChannel;
 using ::lpc::wire_testing::TreeCases;
 using ::lpc::wire_testing::Utf8Text;
 
@@ -36,9 +37,7 @@ constexpr absl::StatusCode kBad = absl::StatusCode::kInternal;
 template <typename Reply>
 Decoder ClientCall(std::function<absl::Status(WireClient&, Reply*)> call) {
   return [call](const std::string& bytes, std::unique_ptr<Message>* got) {
-    auto channel = std::make_shared<CapturingChannel>();
-    channel->QueueReply(bytes);
-    WireClient client(channel);
+    WireClient client(ReplyingChannel(bytes));
     auto reply = std::make_unique<Reply>();
     absl::Status status = call(client, reply.get());
     if (status.ok()) *got = std::move(reply);
@@ -302,9 +301,7 @@ TEST(WireRobustClientTest, ContextHandles) {
   ExpectDecodesLikeProtoc(
       sample,
       [](const std::string& bytes, std::unique_ptr<Message>* got) {
-        auto channel = std::make_shared<CapturingChannel>();
-        channel->QueueReply(bytes);
-        ContextsClient client(channel);
+        ContextsClient client(ReplyingChannel(bytes));
         Session t, u;
         Holder g;
         absl::StatusOr<Session> result = client.Use(Session(), &t, &u, Holder(), &g);
@@ -325,9 +322,7 @@ TEST(WireRobustClientTest, ContextHandles) {
 template <typename T, typename Open>
 Decoder StreamRead(Open open) {
   return [open](const std::string& bytes, std::unique_ptr<Message>* got) {
-    auto channel = std::make_shared<CapturingChannel>();
-    channel->QueueStream({bytes});
-    WireStreamsClient client(channel);
+    WireStreamsClient client(StreamingChannel({bytes}));
     auto stream = open(client);
     auto m = std::make_unique<T>();
     if (!stream.Read(m.get())) {
@@ -354,9 +349,7 @@ TEST(WireRobustClientTest, StreamMessages) {
   ExpectDecodesLikeProtoc(
       up,
       [](const std::string& bytes, std::unique_ptr<Message>* got) {
-        auto channel = std::make_shared<CapturingChannel>();
-        channel->QueueStream({bytes});
-        WireStreamsClient client(channel);
+        WireStreamsClient client(StreamingChannel({bytes}));
         auto writer = client.Up();
         absl::StatusOr<Containers> reply = writer.Finish();
         if (!reply.ok()) return reply.status();

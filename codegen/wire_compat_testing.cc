@@ -26,15 +26,6 @@ struct Field {
   std::string bytes;
 };
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-  return out;
-}
 
 std::optional<std::string> CanonicalAt(std::string_view bytes,
                                        const Descriptor& type, int depth) {
@@ -64,7 +55,8 @@ std::optional<std::string> CanonicalAt(std::string_view bytes,
       std::optional<std::string> inner =
           CanonicalAt(payload, *field->message_type(), depth + 1);
       if (!inner.has_value()) return std::nullopt;
-      fields.push_back({number, Varint(tag) + Varint(inner->size()) + *inner});
+      fields.push_back(
+          {number, EncodeVarint(tag) + EncodeVarint(inner->size()) + *inner});
       continue;
     }
     if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
@@ -226,6 +218,37 @@ class CheckingSink final : public ReplySink {
 };
 
 }  // namespace
+
+std::string EncodeVarint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+
+absl::Status DispatchBytes(Service& service, uint32_t method_id,
+                           std::string_view request) {
+  CallContext ctx;
+  std::string response;
+  return DispatchExact(service, method_id, ctx, request, &response);
+}
+
+std::shared_ptr<CapturingChannel> ReplyingChannel(
+    absl::StatusOr<std::string> reply) {
+  auto channel = std::make_shared<CapturingChannel>();
+  channel->QueueReply(std::move(reply));
+  return channel;
+}
+
+std::shared_ptr<CapturingChannel> StreamingChannel(
+    std::vector<std::string> messages) {
+  auto channel = std::make_shared<CapturingChannel>();
+  channel->QueueStream(std::move(messages));
+  return channel;
+}
 
 absl::Status DispatchExact(Service& service, uint32_t method_id,
                            CallContext& ctx, std::string_view request,

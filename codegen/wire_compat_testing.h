@@ -88,6 +88,50 @@ absl::Status DispatchExact(Service& service, uint32_t method_id,
                            CallContext& ctx, std::string_view request,
                            std::string* response);
 
+// DispatchExact with a fresh context, the reply dropped: what the server
+// tests that decode a request ask for.
+absl::Status DispatchBytes(Service& service, uint32_t method_id,
+                           std::string_view request);
+
+// `v` as a protobuf varint.
+std::string EncodeVarint(uint64_t v);
+
+// Protobuf wire bytes written field by field, for encodings protoc never
+// writes (fields out of order or twice, unknown fields, wrong wire types).
+class WireBytes {
+ public:
+  WireBytes& Varint(uint32_t number, uint64_t v) {
+    Tag(number, 0);
+    return Raw(v);
+  }
+  WireBytes& Len(uint32_t number, const std::string& data) {
+    Tag(number, 2);
+    Raw(data.size());
+    out_ += data;
+    return *this;
+  }
+  WireBytes& Fixed32(uint32_t number, uint32_t v) {
+    Tag(number, 5);
+    out_.append(reinterpret_cast<const char*>(&v), 4);
+    return *this;
+  }
+  WireBytes& Fixed64(uint32_t number, uint64_t v) {
+    Tag(number, 1);
+    out_.append(reinterpret_cast<const char*>(&v), 8);
+    return *this;
+  }
+  WireBytes& Tag(uint32_t number, uint32_t type) { return Raw((number << 3) | type); }
+  // A varint alone.
+  WireBytes& Raw(uint64_t v) {
+    out_ += EncodeVarint(v);
+    return *this;
+  }
+  const std::string& str() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
 // A ClientStream whose server already sent `replies` and ended with
 // `status`: Read returns them, then the end; Writes are recorded.
 class FakeClientStream final : public ClientStream {
@@ -207,6 +251,15 @@ class CapturingChannel final : public Channel {
   std::deque<std::pair<std::vector<std::string>, absl::Status>> streams_;
   std::shared_ptr<FakeClientStream> last_stream_;
 };
+
+// A CapturingChannel that answers the next unary call with `reply`: what
+// the client tests that decode a reply call through.
+std::shared_ptr<CapturingChannel> ReplyingChannel(
+    absl::StatusOr<std::string> reply);
+// A CapturingChannel whose next stream's server sends `messages` and ends
+// with OK.
+std::shared_ptr<CapturingChannel> StreamingChannel(
+    std::vector<std::string> messages);
 
 }  // namespace lpc::wire_testing
 
