@@ -161,8 +161,8 @@ void Emitter::EmitWriterClass(const std::string& cls,
     if (t.kind == Kind::kBuffer) {
       // Not in size() or WriteTo: the transport sends it (buffer()).
       params = Join(params, "::lpc::Buffer& " + a);
-      inits = Join(inits, "lpc_buffer_{" + number + ", &" + a + "}");
-      buffer = "lpc_buffer_";
+      // Initialized last: the member is declared after the others.
+      buffer = "lpc_buffer_{" + number + ", &" + a + "}";
       continue;
     }
     const std::string type = CppType(t);
@@ -205,6 +205,7 @@ void Emitter::EmitWriterClass(const std::string& cls,
       writes += "    lpc_p = " + write + ";\n";
     }
   }
+  if (!buffer.empty()) inits = Join(inits, buffer);
   if (handles) params = Join(params, "::lpc::HandleTable& lpc_handles");
   cc_ += "class " + cls + " final : public ::lpc::MessageWriter {\n public:\n";
   cc_ += "  " + std::string(fields.size() == 1 && !handles ? "explicit " : "") + cls +

@@ -47,6 +47,7 @@ class InProcessChannel final : public Channel {
       done(s);
       return;
     }
+    // With a reply, `done` gets every failure: Start returns OK.
     Start(iface, method, ctx, ReceivedMessage(std::move(request)),
           /*zero_copy=*/false,
           [done = std::move(done)](absl::StatusOr<ReceivedMessage> reply) {
@@ -55,7 +56,8 @@ class InProcessChannel final : public Channel {
             } else {
               done(reply->TakeString());
             }
-          });
+          })
+        .IgnoreError();
   }
 
   // A plain unary method's handler runs here, on the calling thread
@@ -131,8 +133,10 @@ class InProcessChannel final : public Channel {
       done(std::move(s));
       return;
     }
+    // With a reply, `done` gets every failure: Start returns OK.
     Start(iface, method, ctx, WriteOnce(request, nullptr, 0),
-          /*zero_copy=*/true, std::move(done));
+          /*zero_copy=*/true, std::move(done))
+        .IgnoreError();
   }
 
   absl::Status SendOnewayWith(const InterfaceDescriptor& iface,
