@@ -2725,6 +2725,8 @@ lpc_bazel_cc_library(lpc_transports_grpc
     transports/grpc/internal/client_call.h
     transports/grpc/internal/client_stream.cc
     transports/grpc/internal/client_stream.h
+    transports/grpc/internal/grpc_server_calls.cc
+    transports/grpc/internal/grpc_server_impl.h
     transports/grpc/internal/leases.cc
     transports/grpc/internal/leases.h
     transports/grpc/register.cc
@@ -2803,6 +2805,21 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_kill_test
     lpc_transports_grpc_grpc_test_server
 )
 
+lpc_bazel_cc_test(lpc_transports_grpc_grpc_server_threads_test
+  PACKAGE transports/grpc
+  NAME grpc_server_threads_test
+  SRCS
+    transports/grpc/grpc_server_threads_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_transports_grpc_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_transports_grpc_grpc_stream_test
   PACKAGE transports/grpc
   NAME grpc_stream_test
@@ -2849,10 +2866,14 @@ lpc_bazel_cc_library(lpc_transports_grpc_internal
   PACKAGE transports/grpc
   NAME internal
   SRCS
+    transports/grpc/internal/cq_pollers.cc
+    transports/grpc/internal/queued_call.cc
     transports/grpc/internal/server_call.cc
     transports/grpc/internal/server_parts.cc
     transports/grpc/internal/tls.cc
   HDRS
+    transports/grpc/internal/cq_pollers.h
+    transports/grpc/internal/queued_call.h
     transports/grpc/internal/server_call.h
     transports/grpc/internal/server_parts.h
     transports/grpc/internal/tls.h

@@ -7,13 +7,16 @@
 //   server.AddTransport(lpc::MakeGrpcServerTransport(options));
 //   server.Start();
 //
-// Every call arrives through gRPC's callback API with raw byte buffers, so
-// no per-service gRPC code exists. The path "/<package>.<Interface>/<Method>"
-// selects the interface and method (resolved once, at Start); the handler
-// runs on a thread of the runtime's handler pool (never on gRPC's own
-// threads), with the call's deadline, metadata and peer in its
-// CallContext. Streaming methods and [async] handlers get an
-// lpc::ServerStream on gRPC's flow control. See docs/grpc-transport.md.
+// Every call arrives with raw byte buffers, so no per-service gRPC code
+// exists. The path "/<package>.<Interface>/<Method>" selects the interface
+// and method (resolved once, at Start). A unary method with a synchronous
+// handler is served on the transport's completion queue: the thread that
+// takes the call from gRPC runs the handler and sends the reply, as gRPC's
+// synchronous server does. Other calls come through gRPC's callback API and
+// run on the runtime's handler pool (never on gRPC's own threads).
+// Handlers get the call's deadline, metadata and peer in their CallContext;
+// streaming methods and [async] handlers get an lpc::ServerStream on gRPC's
+// flow control. See docs/grpc-transport.md.
 //
 // Thread safety: Start and Shutdown are called by lpc::Server; target() and
 // ports() are thread-safe once Start has returned.
@@ -78,13 +81,17 @@ struct GrpcServerOptions {
   // grpc_cli, Python's grpc_reflection) can call them.
   // Default: true.
   bool reflection = true;
-  // Threads that run handlers. More start, up to max_workers, while every
-  // worker is busy; calls beyond that wait in a queue until a worker frees
-  // up or their deadline passes.
+  // Threads that run handlers, for each of the two kinds of calls (unary
+  // calls with a synchronous handler on the completion queue; the others
+  // on the handler pool). More start, up to max_workers running handlers,
+  // while every thread is busy (the completion queue keeps one more thread
+  // that takes cancellations); calls beyond that wait in a queue until a
+  // thread frees up or their deadline passes.
   // Default: 2 and 64.
   int min_workers = 2;
   int max_workers = 64;
-  // Calls allowed to wait in that queue; more fail with RESOURCE_EXHAUSTED.
+  // Calls allowed to wait in each of those queues; more fail with
+  // RESOURCE_EXHAUSTED.
   // Default: 4096.
   size_t max_queued_calls = 4096;
   // The largest request and reply gRPC accepts; larger ones fail with

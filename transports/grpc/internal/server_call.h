@@ -59,11 +59,29 @@ class CallOwner {
   virtual void OnAnswered() = 0;
 };
 
+// How a unary call served on the server's completion queue (not through a
+// callback reactor) is answered: once, with the reply (OK only) or with a
+// status alone (`reply` null).
+class UnaryResponder {
+ public:
+  virtual void Finish(const grpc::ByteBuffer* reply,
+                      const grpc::Status& status) = 0;
+
+ protected:
+  ~UnaryResponder() = default;
+};
+
 class ServerCall final : public ServerStream {
  public:
+  // A call of gRPC's callback API (streams, [async] handlers, paths that
+  // reach the generic service).
   ServerCall(grpc::ServerGenericBidiReactor* reactor,
              grpc::CallbackServerContext* grpc_ctx, CallOwner* owner)
       : reactor_(reactor), grpc_ctx_(grpc_ctx), owner_(owner) {}
+  // A unary call served on the completion queue (never a stream).
+  ServerCall(UnaryResponder* responder, grpc::ServerContextBase* grpc_ctx,
+             CallOwner* owner)
+      : responder_(responder), grpc_ctx_(grpc_ctx), owner_(owner) {}
 
   // Set before the call is registered, then read-only.
   const BoundInterface* iface = nullptr;
@@ -88,8 +106,10 @@ class ServerCall final : public ServerStream {
   bool handler_pending = false;  // Queued or running.
   bool grpc_done = false;        // OnDone ran.
 
+  // Exactly one of these is set.
   grpc::ServerGenericBidiReactor* reactor() const { return reactor_; }
-  grpc::CallbackServerContext* grpc_ctx() const { return grpc_ctx_; }
+  UnaryResponder* responder() const { return responder_; }
+  grpc::ServerContextBase* grpc_ctx() const { return grpc_ctx_; }
   CallOwner* owner() const { return owner_; }
 
   // Stream calls. Sets the window and size limit; for a method whose
@@ -147,8 +167,9 @@ class ServerCall final : public ServerStream {
   absl::Status EndedStatus() const;
   static absl::Status EndedStatus(bool deadline_passed);
 
-  grpc::ServerGenericBidiReactor* const reactor_;  // Until OnDone.
-  grpc::CallbackServerContext* const grpc_ctx_;    // Until OnDone.
+  grpc::ServerGenericBidiReactor* const reactor_ = nullptr;  // Until OnDone.
+  UnaryResponder* const responder_ = nullptr;  // Until the call is done.
+  grpc::ServerContextBase* const grpc_ctx_;    // Until OnDone.
   CallOwner* const owner_;
   // From when gRPC ending the call counts as the deadline (SetDeadline).
   absl::Time expiry_from_ = absl::InfiniteFuture();

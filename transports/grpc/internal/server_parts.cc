@@ -24,12 +24,21 @@
 namespace lpc::grpc_transport {
 
 InterfaceService::InterfaceService(const InterfaceDescriptor& iface,
+                                   const std::vector<bool>& on_queue,
                                    ReactorFactory factory) {
   int index = 0;
   for (const MethodDescriptor& m : iface.methods) {
     paths_.push_back(std::make_unique<std::string>(iface.MethodPath(m)));
     const std::string* path = paths_.back().get();
     const size_t method_index = static_cast<size_t>(index);
+    if (on_queue[method_index]) {
+      // No handler: gRPC serves it asynchronously, reading the request
+      // before it hands out the call.
+      AddMethod(new grpc::internal::RpcServiceMethod(
+          path->c_str(), grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
+      MarkMethodRaw(index++);
+      continue;
+    }
     // Bidi streaming at the gRPC API level for every kind: the reactor
     // reads the request(s) itself, as with the generic service. On the wire
     // a unary call is the same either way.

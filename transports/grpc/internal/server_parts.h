@@ -19,6 +19,8 @@
 #include <grpcpp/impl/service_type.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/async_unary_call.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
@@ -36,13 +38,25 @@ using ByteBidiReactor =
 using ReactorFactory = std::function<ByteBidiReactor*(
     grpc::CallbackServerContext* ctx, size_t method_index)>;
 
-// One lpc interface as a gRPC service whose methods are raw callback
-// methods (bytes in, bytes out) handled by `factory`. Registering it makes
-// gRPC list the interface as a service (for reflection); calls behave
-// exactly as through the generic service.
+// One lpc interface as a gRPC service (bytes in, bytes out). Registering
+// it makes gRPC list the interface as a service (for reflection). A method
+// whose `on_queue` entry is set is a raw asynchronous unary method, served
+// on a completion queue through RequestUnary (internal/unary_call.h); the
+// others are raw callback methods handled by `factory`, and behave exactly
+// as through the generic service.
 class InterfaceService final : public grpc::Service {
  public:
-  InterfaceService(const InterfaceDescriptor& iface, ReactorFactory factory);
+  InterfaceService(const InterfaceDescriptor& iface,
+                   const std::vector<bool>& on_queue, ReactorFactory factory);
+
+  // Asks gRPC for the next call of method `index` (an `on_queue` one):
+  // `tag` comes out of `cq` once one arrived, with its request read.
+  void RequestUnary(int index, grpc::ServerContext* ctx,
+                    grpc::ByteBuffer* request,
+                    grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* responder,
+                    grpc::ServerCompletionQueue* cq, void* tag) {
+    RequestAsyncUnary(index, ctx, request, responder, cq, cq, tag);
+  }
 
  private:
   // gRPC keeps the method names as C strings; they live here.

@@ -1,0 +1,109 @@
+// See cq_pollers.h.
+#include "transports/grpc/internal/cq_pollers.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "runtime/internal/serving_thread.h"
+
+namespace lpc::grpc_transport {
+
+CqPollers::CqPollers(grpc::ServerCompletionQueue* cq, Options options)
+    : cq_(cq), options_(options) {}
+
+CqPollers::~CqPollers() {
+  Stop();
+  Join();
+}
+
+void CqPollers::Start() {
+  MutexLock lock(&mu_);
+  for (int i = 0; i < options_.min_threads; ++i) SpawnLocked();
+}
+
+void CqPollers::SpawnLocked() {
+  threads_.emplace_back([this] { Loop(); });
+}
+
+void CqPollers::Loop() {
+  // Handlers and cancel callbacks run here; Server::Shutdown from one of
+  // them must not wait for this thread.
+  internal::ServingThreadScope serving;
+  while (true) {
+    void* tag = nullptr;
+    bool ok = false;
+    polling_.fetch_add(1, std::memory_order_relaxed);
+    const bool got = cq_->Next(&tag, &ok);
+    polling_.fetch_sub(1, std::memory_order_relaxed);
+    if (!got) return;  // Shut down and drained.
+    CqEvent* event = static_cast<CqEvent*>(tag);
+#if defined(__SANITIZE_THREAD__)
+    __tsan_acquire(event);  // See HandToQueue.
+#endif
+    event->OnEvent(ok);
+  }
+}
+
+absl::StatusOr<CqPollers::Admission> CqPollers::Admit(Task* task) {
+  MutexLock lock(&mu_);
+  if (stopped_) return absl::UnavailableError("server is shutting down");
+  if (running_ >= options_.max_handlers) {
+    if (queue_.size() >= options_.max_queued) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "server overloaded: ", queue_.size(),
+          " calls are waiting for a thread"));
+    }
+    queue_.push_back(std::move(*task));
+    return Admission::kQueued;
+  }
+  ++running_;
+  // This thread stops polling for as long as the handler runs: if no other
+  // thread polls, start one (the cap leaves one beyond the busy ones).
+  if (polling_.load(std::memory_order_relaxed) == 0 &&
+      threads_.size() < static_cast<size_t>(options_.max_handlers) + 1) {
+    SpawnLocked();
+  }
+  return Admission::kRunHere;
+}
+
+void CqPollers::RunAdmitted(Task task) {
+  while (true) {
+    task(true);
+    MutexLock lock(&mu_);
+    if (queue_.empty()) {
+      if (--running_ == 0) idle_cv_.SignalAll();
+      return;
+    }
+    task = std::move(queue_.front());
+    queue_.pop_front();
+  }
+}
+
+size_t CqPollers::queued() const {
+  MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+void CqPollers::Stop() {
+  std::deque<Task> dropped;
+  {
+    MutexLock lock(&mu_);
+    stopped_ = true;
+    dropped.swap(queue_);
+  }
+  for (Task& task : dropped) task(false);
+  MutexLock lock(&mu_);
+  while (running_ > 0) idle_cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+}
+
+void CqPollers::Join() {
+  std::vector<std::thread> threads;
+  {
+    MutexLock lock(&mu_);
+    threads.swap(threads_);
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+}  // namespace lpc::grpc_transport

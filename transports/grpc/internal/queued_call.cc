@@ -1,0 +1,65 @@
+// See queued_call.h.
+#include "transports/grpc/internal/queued_call.h"
+
+namespace lpc::grpc_transport {
+
+void QueuedCall::Request(grpc::ServerCompletionQueue* cq) {
+  HandToQueue(&done_);
+  grpc_ctx_.AsyncNotifyWhenDone(static_cast<CqEvent*>(&done_));
+  HandToQueue(&arrived_);
+  service_->RequestUnary(index_, &grpc_ctx_, &request_, &responder_, cq,
+                         static_cast<CqEvent*>(&arrived_));
+}
+
+void QueuedCall::OnArrived(bool ok) {
+  if (!ok) {
+    // The server is shutting down; no call came, and gRPC delivers none of
+    // the other events.
+    delete this;
+    return;
+  }
+  std::shared_ptr<ServerCall> call;
+  {
+    MutexLock lock(&mu_);
+    call_ = std::make_shared<ServerCall>(this, &grpc_ctx_, call_owner_);
+    if (!owner_->SetUpQueuedCall(*this)) return;
+    call = call_;
+  }
+  owner_->RunQueuedCall(call);  // `this` may be gone by now.
+}
+
+void QueuedCall::Finish(const grpc::ByteBuffer* reply,
+                        const grpc::Status& status) {
+  HandToQueue(&finished_);
+  if (status.ok()) {
+    grpc::Slice nothing;
+    const grpc::ByteBuffer empty(&nothing, 1);
+    responder_.Finish(reply != nullptr ? *reply : empty, status,
+                      static_cast<CqEvent*>(&finished_));
+  } else {
+    responder_.FinishWithError(status, static_cast<CqEvent*>(&finished_));
+  }
+  // gRPC's inline code above still wrote to the QueuedCall after handing
+  // the tag over; the reference counting orders that before the delete.
+  Release();
+}
+
+void QueuedCall::OnFinished(bool) { Release(); }
+
+void QueuedCall::OnDone(bool) {
+  // IsCancelled may be asked once the done event was delivered.
+  const bool cancelled = grpc_ctx_.IsCancelled();
+  std::shared_ptr<ServerCall> call;
+  {
+    MutexLock lock(&mu_);  // The call is set up.
+    call = call_;
+  }
+  owner_->OnQueuedCallDone(call, cancelled);
+  Release();
+}
+
+void QueuedCall::Release() {
+  if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace lpc::grpc_transport
