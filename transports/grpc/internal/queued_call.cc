@@ -4,20 +4,25 @@
 namespace lpc::grpc_transport {
 
 void QueuedCall::Request(grpc::ServerCompletionQueue* cq) {
-  HandToQueue(&done_);
   grpc_ctx_.AsyncNotifyWhenDone(static_cast<CqEvent*>(&done_));
+  HandToQueue(&done_);
   HandToQueue(&arrived_);
   service_->RequestUnary(index_, &grpc_ctx_, &request_, &responder_, cq,
                          static_cast<CqEvent*>(&arrived_));
+  // gRPC's inline code above may still read the QueuedCall after handing
+  // the tag over; the reference counting orders that before the delete.
+  Release();
 }
 
 void QueuedCall::OnArrived(bool ok) {
   if (!ok) {
     // The server is shutting down; no call came, and gRPC delivers none of
     // the other events.
-    delete this;
+    Release();
     return;
   }
+  // The arrival's reference becomes Finish's; the two events get theirs.
+  pending_.fetch_add(2, std::memory_order_relaxed);
   std::shared_ptr<ServerCall> call;
   {
     MutexLock lock(&mu_);
@@ -47,13 +52,13 @@ void QueuedCall::Finish(const grpc::ByteBuffer* reply,
 void QueuedCall::OnFinished(bool) { Release(); }
 
 void QueuedCall::OnDone(bool) {
-  // IsCancelled may be asked once the done event was delivered.
-  const bool cancelled = grpc_ctx_.IsCancelled();
   std::shared_ptr<ServerCall> call;
   {
     MutexLock lock(&mu_);  // The call is set up.
     call = call_;
   }
+  // IsCancelled may be asked once the done event was delivered.
+  const bool cancelled = grpc_ctx_.IsCancelled();
   owner_->OnQueuedCallDone(call, cancelled);
   Release();
 }

@@ -110,10 +110,11 @@ class QueuedCall final : public UnaryResponder {
   // come on another thread as soon as the call arrived, waits for it.
   Mutex mu_;
   std::shared_ptr<ServerCall> call_;  // Written under mu_, at arrival.
-  // What still uses the QueuedCall once the call arrived: Finish (until it
-  // returns; every arrived call is finished once) and the two events, reply
-  // sent and done. The last one deletes it.
-  std::atomic<int> pending_{3};
+  // What still uses the QueuedCall: Request() until it returns, and the
+  // arrival; once the call arrived, Finish (until it returns; every
+  // arrived call is finished once) and the two events, reply sent and done.
+  // The last one deletes it.
+  std::atomic<int> pending_{2};
   Event arrived_{this, &QueuedCall::OnArrived};
   Event finished_{this, &QueuedCall::OnFinished};
   Event done_{this, &QueuedCall::OnDone};
