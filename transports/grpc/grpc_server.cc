@@ -245,6 +245,10 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
   }
   std::vector<std::shared_ptr<ServerCall>> left(calls_.begin(), calls_.end());
   lock.unlock();
+  // Calls waiting for a poller thread are answered UNAVAILABLE before any
+  // handler is cancelled: a thread whose handler returns on the cancel must
+  // not take one of them and run it.
+  pollers_->StopIntake();
   // Answer first, then cancel: a handler that returns as soon as it sees
   // the cancel must not get to answer instead.
   for (auto& call : left) {
@@ -257,7 +261,7 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
   // Handlers have been told to stop; wait for them to return. Calls still
   // queued are dropped (answered above).
   pool_.Join();
-  pollers_->Stop();
+  pollers_->WaitIdle();
   lock.lock();
   state_ = State::kStopped;
   lock.unlock();

@@ -85,7 +85,7 @@ size_t CqPollers::queued() const {
   return queue_.size();
 }
 
-void CqPollers::Stop() {
+void CqPollers::StopIntake() {
   std::deque<Task> dropped;
   {
     MutexLock lock(&mu_);
@@ -93,8 +93,16 @@ void CqPollers::Stop() {
     dropped.swap(queue_);
   }
   for (Task& task : dropped) task(false);
+}
+
+void CqPollers::WaitIdle() {
   MutexLock lock(&mu_);
   while (running_ > 0) idle_cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+}
+
+void CqPollers::Stop() {
+  StopIntake();
+  WaitIdle();
 }
 
 void CqPollers::Join() {

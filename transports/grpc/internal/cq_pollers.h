@@ -12,10 +12,12 @@
 // max_handlers wait in a FIFO of at most max_queued, run by the next
 // thread whose handler returns.
 //
-// Shutdown, the transport's: Stop() refuses further handlers, drops the
-// queued ones and waits for the running ones to return; after the
-// completion queue was shut down, Join() waits for the threads to drain it
-// and exit.
+// Shutdown, the transport's, in steps: StopIntake() refuses further
+// handlers and drops the queued ones (before the transport cancels the
+// running ones, so that no thread whose handler returns takes a queued
+// call meanwhile); WaitIdle() waits for the running ones to return; after
+// the completion queue was shut down, Join() waits for the threads to drain
+// it and exit. Stop() is the first two.
 //
 // Thread safety: thread-safe. mu_ is a leaf lock: tasks run without it.
 #ifndef LPC_TRANSPORTS_GRPC_INTERNAL_CQ_POLLERS_H_
@@ -99,9 +101,13 @@ class CqPollers {
 
   size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Refuses further tasks, runs the queued ones with false (on this
-  // thread), and waits for the running ones to return. Idempotent; not
-  // from a task.
+  // Refuses further tasks and runs the queued ones with false, on this
+  // thread. A thread whose task returns afterwards takes no other.
+  // Idempotent.
+  void StopIntake() ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits for the running tasks to return. Not from a task.
+  void WaitIdle() ABSL_LOCKS_EXCLUDED(mu_);
+  // StopIntake() and WaitIdle(). Idempotent; not from a task.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
   // Waits for the threads to exit, which they do once the completion queue
   // is shut down and drained. Idempotent; not from a poller thread.
