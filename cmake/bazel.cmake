@@ -83,6 +83,18 @@ set(_LPC_OPTIONS "ALWAYSLINK;TESTONLY")
 set(_LPC_ONE "PACKAGE;NAME;SIZE")
 set(_LPC_MULTI "SRCS;HDRS;DEPS;LINKOPTS;TAGS;ARGS;ENV;DATA")
 
+# With LPC_TEST_FILTER, a testonly target is built only when a test that
+# passes the filter (or another target that is built) needs it.
+function(_lpc_testonly_on_demand target testonly)
+  if(NOT testonly OR NOT LPC_TEST_FILTER)
+    return()
+  endif()
+  set_target_properties(${target} PROPERTIES EXCLUDE_FROM_ALL ON)
+  if(TARGET ${target}_objects)
+    set_target_properties(${target}_objects PROPERTIES EXCLUDE_FROM_ALL ON)
+  endif()
+endfunction()
+
 function(lpc_bazel_cc_library target)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "${_LPC_OPTIONS}" "${_LPC_ONE}" "${_LPC_MULTI}")
   if(ARG_TESTONLY AND NOT LPC_BUILD_TESTS)
@@ -108,6 +120,7 @@ function(lpc_bazel_cc_library target)
     target_link_libraries(${target} INTERFACE ${deps_LIBS} ${ARG_LINKOPTS})
   endif()
   _lpc_record(${target} DEPS ${ARG_DEPS} HDRS ${ARG_HDRS})
+  _lpc_testonly_on_demand(${target} "${ARG_TESTONLY}")
 endfunction()
 
 function(_lpc_executable target)
@@ -142,6 +155,7 @@ function(lpc_bazel_cc_binary target)
     return()
   endif()
   _lpc_executable(${ARGV})
+  _lpc_testonly_on_demand(${target} "${ARG_TESTONLY}")
 endfunction()
 
 # A cc_test becomes an executable and a ctest test named <pkg>/<name>, run
@@ -153,8 +167,11 @@ function(lpc_bazel_cc_test target)
     return()
   endif()
   cmake_parse_arguments(PARSE_ARGV 1 ARG "${_LPC_OPTIONS}" "${_LPC_ONE}" "${_LPC_MULTI}")
-  _lpc_executable(${ARGV})
   set(name "${ARG_PACKAGE}/${ARG_NAME}")
+  if(LPC_TEST_FILTER AND NOT name MATCHES "${LPC_TEST_FILTER}")
+    return()
+  endif()
+  _lpc_executable(${ARGV})
   add_test(NAME ${name}
     COMMAND "${CMAKE_SOURCE_DIR}/cmake/run_test.sh" "${LPC_RUNFILES}"
       "$<TARGET_FILE:${target}>" ${ARG_ARGS})
@@ -202,6 +219,7 @@ function(lpc_bazel_idl_library target)
     IMPORT_DIR "${CMAKE_SOURCE_DIR}" OUT_DIR "${LPC_RUNFILES}"
     DEPS ${gen_deps})
   _lpc_record(${target} DEPS ${ARG_DEPS} GEN_HDRS ${ARG_HDRS})
+  _lpc_testonly_on_demand(${target} "${ARG_TESTONLY}")
 endfunction()
 
 # lpc_cc_proto_library (third_party/system/proto.bzl): protoc's C++ for the
