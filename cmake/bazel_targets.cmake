@@ -2980,6 +2980,39 @@ lpc_bazel_cc_test(lpc_transports_local_internal_budget_test
   SIZE small
 )
 
+lpc_bazel_cc_library(lpc_transports_local_internal_buffer_pool
+  PACKAGE transports/local/internal
+  NAME buffer_pool
+  SRCS
+    transports/local/internal/buffer_pool.cc
+  HDRS
+    transports/local/internal/buffer_pool.h
+  DEPS
+    lpc_runtime
+    lpc_transports_local_frame
+    lpc_transports_local_handle_errors
+    lpc_transports_local_memfd
+    lpc_transports_local_unique_fd
+    SYSTEM:absl
+)
+
+lpc_bazel_cc_test(lpc_transports_local_internal_buffer_pool_unit_test
+  PACKAGE transports/local/internal
+  NAME buffer_pool_unit_test
+  SRCS
+    transports/local/internal/buffer_pool_unit_test.cc
+  DEPS
+    lpc_transports_local_internal_buffer_pool
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_local_frame
+    lpc_transports_local_handle_errors
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_transports_local_internal_call_handles
   PACKAGE transports/local/internal
   NAME call_handles
@@ -3005,6 +3038,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_client_connection
     transports/local/internal/client_connection.h
     transports/local/internal/pending_call.h
   DEPS
+    lpc_transports_local_internal_buffer_pool
     lpc_transports_local_internal_call_handles
     lpc_transports_local_internal_client_doorbell
     lpc_transports_local_internal_client_handshake
@@ -3268,6 +3302,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
     transports/local/internal/stream_table.h
     transports/local/internal/turn_timer.h
   DEPS
+    lpc_transports_local_internal_buffer_pool
     lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_fair_scheduler
     lpc_runtime
@@ -3388,12 +3423,30 @@ lpc_bazel_cc_test(lpc_transports_local_buffer_cache_test
   SIZE small
 )
 
+lpc_bazel_cc_test(lpc_transports_local_buffer_pool_test
+  PACKAGE transports/local
+  NAME buffer_pool_test
+  SRCS
+    transports/local/buffer_pool_test.cc
+  DEPS
+    lpc_transports_local_buffers_testing
+    lpc_transports_local_control_socket
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport
+    lpc_runtime
+    lpc_testing_gtest_main
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+)
+
 lpc_bazel_cc_test(lpc_transports_local_buffers_test
   PACKAGE transports/local
   NAME buffers_test
   SRCS
     transports/local/buffers_test.cc
   DEPS
+    lpc_transports_local_buffers_testing
     lpc_transports_local_control_socket
     lpc_transports_local_endpoint
     lpc_transports_local_frame
@@ -3406,6 +3459,25 @@ lpc_bazel_cc_test(lpc_transports_local_buffers_test
     SYSTEM:absl
     SYSTEM:gtest
   SIZE medium
+)
+
+lpc_bazel_cc_library(lpc_transports_local_buffers_testing
+  PACKAGE transports/local
+  NAME buffers_testing
+  TESTONLY
+  HDRS
+    transports/local/buffers_testing.h
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_endpoint
+    lpc_transports_local_frame
+    lpc_transports_local_local_transport
+    lpc_runtime
+    lpc_testing_status_matchers
+    lpc_testing_temp_dir
+    lpc_transports_local_internal_client_handshake
+    SYSTEM:absl
+    SYSTEM:gtest
 )
 
 lpc_bazel_cc_test(lpc_transports_local_consumer_fuzzer

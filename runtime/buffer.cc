@@ -30,6 +30,15 @@ BufferView BufferAccess::MakeView(std::shared_ptr<const void> owner,
   return v;
 }
 
+Buffer BufferAccess::Make(std::unique_ptr<BufferBacking> backing,
+                          uint8_t* data, size_t size) {
+  Buffer b;
+  b.data_ = data;
+  b.size_ = size;
+  b.backing_ = std::move(backing);
+  return b;
+}
+
 BufferView BufferAccess::ToView(Buffer&& b) {
   if (b.empty()) return BufferView();
   std::shared_ptr<BufferBacking> backing(std::move(b.backing_));

@@ -134,6 +134,14 @@ class BufferAccess {
   static const std::shared_ptr<const void>& Owner(const BufferView& v) {
     return v.owner_;
   }
+  // A Buffer of `size` bytes at `data`, kept by `backing`: memory a
+  // transport manages itself (the local transport's pool chunks). The
+  // backing's destructor runs when the Buffer (or a view made from it by
+  // ToView) goes.
+  static Buffer Make(std::unique_ptr<BufferBacking> backing, uint8_t* data,
+                     size_t size);
+  // The Buffer's backing (null for an empty one).
+  static BufferBacking* Backing(const Buffer& b) { return b.backing_.get(); }
   // Turns a Buffer into a view of the same memory, without a copy (the
   // in-process transport).
   static BufferView ToView(Buffer&& b);

@@ -28,6 +28,15 @@ std::string PeerIdentity::ToString() const {
   return out;
 }
 
+absl::StatusOr<Buffer> CallContext::NewBuffer(size_t size) const {
+  if (buffer_source_ != nullptr) return buffer_source_->NewBuffer(size);
+  // Over gRPC a buffer travels as bytes: a memfd would only cost more.
+  if (peer().transport == "grpc") return Buffer::Heap(size);
+  absl::StatusOr<Buffer> b = Buffer::Shared(size);
+  if (!b.ok()) return Buffer::Heap(size);
+  return b;
+}
+
 namespace internal {
 
 // One thread for the whole process, started when the first entry comes:

@@ -43,7 +43,9 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "runtime/buffer.h"
 
 namespace lpc {
 
@@ -78,6 +80,12 @@ class CancelState;
 class DeadlineTimer;
 class CallHandles;
 struct CallHandleTables;
+// Where a server transport's handlers get buffers (CallContext::NewBuffer).
+class BufferSource {
+ public:
+  virtual ~BufferSource() = default;
+  virtual absl::StatusOr<Buffer> NewBuffer(size_t size) = 0;
+};
 }  // namespace internal
 
 class CallContext {
@@ -151,6 +159,15 @@ class CallContext {
     peer_ref_ = nullptr;
   }
 
+  // A writable buffer of `size` bytes for a `buffer` result (or argument)
+  // of this call, in the memory that crosses the call's transport best
+  // (docs/zero-copy.md): a chunk of the connection's shared pool on a
+  // local connection that has one, else Buffer::Shared (a memfd); a heap
+  // buffer over gRPC or where memfds cannot be made. A pool chunk sent on
+  // another connection is copied. The contents are not guaranteed zeroed
+  // for a pool chunk (see docs/zero-copy.md).
+  absl::StatusOr<Buffer> NewBuffer(size_t size) const;
+
   // The method being called, for logs and for handlers that serve several.
   const std::string& method_path() const {
     return method_path_ref_ != nullptr ? *method_path_ref_ : method_path_;
@@ -203,6 +220,8 @@ class CallContext {
   // The client connection's context handles (server side; see
   // runtime/context_handle.h).
   std::shared_ptr<ContextTable> context_table_;
+  // The transport's buffers for NewBuffer (server side); null: the default.
+  std::shared_ptr<internal::BufferSource> buffer_source_;
 };
 
 namespace internal {

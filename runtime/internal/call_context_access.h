@@ -76,6 +76,12 @@ class CallContextAccess {
                               std::shared_ptr<ContextTable> table) {
     ctx.context_table_ = std::move(table);
   }
+  // For server transports: where CallContext::NewBuffer gets its buffers
+  // (null: the default).
+  static void SetBufferSource(CallContext& ctx,
+                              std::shared_ptr<BufferSource> source) {
+    ctx.buffer_source_ = std::move(source);
+  }
   static ContextTable* context_table(const CallContext& ctx) {
     return ctx.context_table_.get();
   }

@@ -36,6 +36,10 @@ absl::Status MemfdPort::SendBuffer(const BufferBody&, int) {
   return absl::FailedPreconditionError("no control socket for buffers");
 }
 
+absl::Status MemfdPort::SendPoolBuffer(uint64_t, uint32_t, Buffer*) {
+  return absl::FailedPreconditionError("no buffer pool here");
+}
+
 absl::StatusOr<ReceivedBuffer> MemfdPort::TakeBuffer(uint64_t message_id,
                                                      absl::Time) {
   return MakeHandleError(HandleError::kBufferMissing, message_id,
@@ -240,6 +244,19 @@ absl::Status Endpoint::TakeBufferFor(const FrameHeader& h) {
   }
   if (!got.ok()) return got.status();
   const BufferBody& b = got->body;
+  if (got->pooled.has_value()) {
+    // A pool chunk, checked and borrowed when its packet was read.
+    if (b.length > options_.max_payload) {
+      return MakeHandleError(
+          HandleError::kBufferRefused, h.message_id,
+          absl::StrCat("the buffer of message ", h.message_id, ": ",
+                       b.length, " bytes, more than the limit of ",
+                       options_.max_payload));
+    }
+    held_buffer_.emplace(h.message_id,
+                         AttachedBuffer{b.field_number, *std::move(got->pooled)});
+    return absl::OkStatus();
+  }
   const auto refuse = [&](const std::string& why) {
     return MakeHandleError(
         HandleError::kBufferRefused, h.message_id,

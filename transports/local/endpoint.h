@@ -52,6 +52,9 @@ enum class Side { kClient, kServer };
 struct ReceivedBuffer {
   BufferBody body;
   UniqueFd fd;
+  // Instead of `fd`: a chunk of the connection's same-uid buffer pool,
+  // already checked and borrowed (POOL_BUFFER).
+  std::optional<BufferView> pooled;
 };
 
 // Carries mode-3 payload memfds over the control socket.
@@ -81,6 +84,11 @@ class MemfdPort {
   // Sends a message's buffer field beside it (a BUFFER packet with `fd`,
   // a sealed memfd). Default: not supported (FAILED_PRECONDITION).
   virtual absl::Status SendBuffer(const BufferBody& body, int fd);
+  // Sends a message's buffer field as a chunk of the connection's
+  // same-uid buffer pool (a POOL_BUFFER packet), marking it on loan.
+  // Default: not supported (FAILED_PRECONDITION).
+  virtual absl::Status SendPoolBuffer(uint64_t message_id,
+                                      uint32_t field_number, Buffer* chunk);
   // Returns the BUFFER packet of message `message_id`, waiting at most
   // until `deadline` (DEADLINE_EXCEEDED if it has not come). Default: none
   // ever arrives (the buffer error kBufferMissing).
@@ -212,6 +220,10 @@ struct OutgoingMessage {
   // message_id != 0): sent in a BUFFER packet before the record is
   // published, and not appended to the bytes. Not owned.
   const ::lpc::internal::SealedBuffer* sealed_buffer = nullptr;
+  // Instead of `sealed_buffer`: the body's buffer field is this chunk of
+  // the connection's same-uid buffer pool, sent in a POOL_BUFFER packet
+  // (MemfdPort::SendPoolBuffer). Not owned.
+  Buffer* pool_buffer = nullptr;
   uint32_t buffer_field = 0;
   // The handle table (kRequest, kOneway, kReply; message_id != 0): sent in
   // a HANDLES packet before the record is published. Not owned.

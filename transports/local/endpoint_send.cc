@@ -61,7 +61,9 @@ void AppendBytesField(uint32_t field_number, std::string_view bytes,
 
 uint64_t PayloadLength(const OutgoingMessage& m) {
   if (m.body == nullptr) return m.payload.size();
-  if (m.sealed_buffer != nullptr) return m.payload.size() + m.body->size();
+  if (m.sealed_buffer != nullptr || m.pool_buffer != nullptr) {
+    return m.payload.size() + m.body->size();
+  }
   return m.payload.size() + SerializedSize(*m.body);
 }
 
@@ -71,7 +73,8 @@ void WritePayload(const OutgoingMessage& m, uint8_t* dst) {
   uint8_t* p = dst + m.payload.size();
   m.body->WriteTo(p);
   p += m.body->size();
-  if (m.sealed_buffer != nullptr) return;  // It goes beside the bytes.
+  // It goes beside the bytes.
+  if (m.sealed_buffer != nullptr || m.pool_buffer != nullptr) return;
   if (const BufferField* f = m.body->buffer(); f != nullptr) {
     const uint64_t tag = (uint64_t{f->field_number} << 3) | 2;
     p = WriteVarint(tag, p);
@@ -109,7 +112,7 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
     }
     h.handle_count = static_cast<uint32_t>(m.handles.size());
   }
-  if (m.sealed_buffer != nullptr) {
+  if (m.sealed_buffer != nullptr || m.pool_buffer != nullptr) {
     if (m.message_id == 0 ||
         (m.type != MessageType::kRequest && m.type != MessageType::kOneway &&
          m.type != MessageType::kReply)) {
@@ -135,9 +138,14 @@ absl::StatusOr<bool> Endpoint::TrySend(const OutgoingMessage& m) {
       b.length = m.sealed_buffer->length;
       return memfds_->SendBuffer(b, m.sealed_buffer->memfd.get());
     }
+    if (m.pool_buffer != nullptr) {
+      return memfds_->SendPoolBuffer(m.message_id, m.buffer_field,
+                                     m.pool_buffer);
+    }
     return absl::OkStatus();
   };
-  const bool packets = !m.handles.empty() || m.sealed_buffer != nullptr;
+  const bool packets = !m.handles.empty() || m.sealed_buffer != nullptr ||
+                       m.pool_buffer != nullptr;
   const auto as_bytes = [](const void* p, size_t n) {
     return absl::Span<const std::byte>(static_cast<const std::byte*>(p), n);
   };

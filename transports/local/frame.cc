@@ -217,7 +217,7 @@ absl::StatusOr<ControlType> DecodeControlHeader(
     return absl::FailedPreconditionError(absl::StrCat(
         "control: protocol version ", h.version, ", expected ", kProtocolVersion));
   }
-  if (h.type < 1 || h.type > 8) {
+  if (h.type < 1 || h.type > 11) {
     return absl::DataLossError(absl::StrCat("control: bad type ", h.type));
   }
   *body = packet.subspan(sizeof(h));
@@ -305,6 +305,95 @@ absl::StatusOr<BufferBody> DecodeBufferBody(absl::Span<const std::byte> body,
         "control: BUFFER carries ", fds_received, " descriptors, not 1"));
   }
   return b;
+}
+
+std::string EncodePoolPacket(const PoolBody& b) {
+  return EncodeControl(ControlType::kPool, &b, sizeof(b));
+}
+
+absl::StatusOr<PoolBody> DecodePoolBody(absl::Span<const std::byte> body,
+                                        size_t fds_received, size_t want_fds) {
+  PoolBody b;
+  if (body.size() != sizeof(b)) {
+    return absl::DataLossError(absl::StrCat("control: POOL body of ",
+                                            body.size(), " bytes, expected ",
+                                            sizeof(b)));
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  if (b.reserved != 0) {
+    return absl::DataLossError("control: POOL with reserved set");
+  }
+  if (b.chunk_bytes < 4096 || b.chunk_bytes % 4096 != 0 ||
+      b.chunk_count < 2 || b.chunk_count % 2 != 0 ||
+      b.chunk_count > kMaxPoolChunks ||
+      b.chunk_bytes > UINT64_MAX / b.chunk_count) {
+    return absl::DataLossError(absl::StrCat("control: POOL layout of ",
+                                            b.chunk_count, " chunks of ",
+                                            b.chunk_bytes, " bytes"));
+  }
+  if (fds_received != want_fds) {
+    return absl::DataLossError(absl::StrCat("control: POOL carries ",
+                                            fds_received, " descriptors, not ",
+                                            want_fds));
+  }
+  return b;
+}
+
+std::string EncodePoolBufferPacket(const PoolBufferBody& b) {
+  return EncodeControl(ControlType::kPoolBuffer, &b, sizeof(b));
+}
+
+absl::StatusOr<PoolBufferBody> DecodePoolBufferBody(
+    absl::Span<const std::byte> body, size_t fds_received) {
+  PoolBufferBody b;
+  if (body.size() != sizeof(b)) {
+    return absl::DataLossError(absl::StrCat("control: POOL_BUFFER body of ",
+                                            body.size(), " bytes, expected ",
+                                            sizeof(b)));
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  if (b.message_id == 0) {
+    return absl::DataLossError("control: POOL_BUFFER for message id 0");
+  }
+  if (b.field_number == 0 || b.field_number > (uint32_t{1} << 29) - 1) {
+    return absl::DataLossError(
+        absl::StrCat("control: POOL_BUFFER field number ", b.field_number));
+  }
+  if (b.length == 0) return absl::DataLossError("control: POOL_BUFFER length 0");
+  if (fds_received != 0) {
+    return absl::DataLossError("control: POOL_BUFFER with descriptors");
+  }
+  return b;
+}
+
+std::string EncodePoolReturnPacket(absl::Span<const uint32_t> chunks) {
+  PoolReturnBody b{static_cast<uint32_t>(chunks.size()), 0};
+  return EncodeControl(
+      ControlType::kPoolReturn, &b, sizeof(b),
+      std::string_view(reinterpret_cast<const char*>(chunks.data()),
+                       chunks.size() * sizeof(uint32_t)));
+}
+
+absl::StatusOr<std::vector<uint32_t>> DecodePoolReturnBody(
+    absl::Span<const std::byte> body, size_t fds_received) {
+  PoolReturnBody b;
+  if (body.size() < sizeof(b)) {
+    return absl::DataLossError("control: POOL_RETURN body too short");
+  }
+  std::memcpy(&b, body.data(), sizeof(b));
+  if (b.reserved != 0 || b.count == 0 || b.count > kMaxPoolReturns ||
+      body.size() != sizeof(b) + size_t{b.count} * sizeof(uint32_t)) {
+    return absl::DataLossError(absl::StrCat("control: POOL_RETURN of ",
+                                            b.count, " chunks in ",
+                                            body.size(), " bytes"));
+  }
+  if (fds_received != 0) {
+    return absl::DataLossError("control: POOL_RETURN with descriptors");
+  }
+  std::vector<uint32_t> chunks(b.count);
+  std::memcpy(chunks.data(), body.data() + sizeof(b),
+              chunks.size() * sizeof(uint32_t));
+  return chunks;
 }
 
 absl::StatusOr<HandlesBody> DecodeHandlesBody(absl::Span<const std::byte> body,

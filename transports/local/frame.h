@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <type_traits>
 
 #include "absl/status/status.h"
@@ -156,7 +157,10 @@ enum class ControlType : uint16_t {
   kCancel = 6,     // client -> server: CancelBody; no fds
   kHandles = 7,    // either way: HandlesBody + fds [the handle table]
   kBuffer = 8,     // either way: BufferBody + fd [a sealed buffer memfd]
-  // Next: 9.
+  kPool = 9,        // c->s: PoolBody + fd [the pool memfd]; s->c: PoolBody
+  kPoolBuffer = 10,  // either way: PoolBufferBody, no fd
+  kPoolReturn = 11,  // either way: PoolReturnBody + chunk indexes, no fd
+  // Next: 12.
 };
 
 inline constexpr uint32_t kControlMagic = 0x4C504331;  // "LPC1"
@@ -255,6 +259,52 @@ std::string EncodeBufferPacket(const BufferBody& b);
 // what is wrong.
 absl::StatusOr<BufferBody> DecodeBufferBody(absl::Span<const std::byte> body,
                                             size_t fds_received);
+
+// kPool: the same-uid buffer pool (docs/local-transport.md, "The same-uid
+// buffer pool"): one memfd of chunk_bytes x chunk_count bytes.
+struct PoolBody {
+  uint64_t chunk_bytes;  // a multiple of 4096, >= 4096
+  uint32_t chunk_count;  // even, 2..kMaxPoolChunks
+  uint32_t reserved;     // 0
+};
+static_assert(sizeof(PoolBody) == 16);
+inline constexpr uint32_t kMaxPoolChunks = 1024;
+// The most indexes one kPoolReturn carries.
+inline constexpr uint32_t kMaxPoolReturns = 512;
+
+// kPoolBuffer: the `buffer` field `field_number` of message `message_id`
+// is bytes [0, length) of pool chunk `chunk`, lent to the receiver.
+struct PoolBufferBody {
+  uint64_t message_id;    // never 0
+  uint32_t field_number;  // 1..2^29-1
+  uint32_t chunk;
+  uint64_t length;        // >= 1
+};
+static_assert(sizeof(PoolBufferBody) == 24);
+
+struct PoolReturnBody {
+  uint32_t count;     // 1..kMaxPoolReturns u32 chunk indexes follow
+  uint32_t reserved;  // 0
+};
+static_assert(sizeof(PoolReturnBody) == 8);
+
+std::string EncodePoolPacket(const PoolBody& b);
+// Exactly sizeof(PoolBody) bytes, reserved 0, a layout as above and
+// `fds_received` descriptors equal to `want_fds`; else DATA_LOSS.
+absl::StatusOr<PoolBody> DecodePoolBody(absl::Span<const std::byte> body,
+                                        size_t fds_received, size_t want_fds);
+std::string EncodePoolBufferPacket(const PoolBufferBody& b);
+// Exactly sizeof(PoolBufferBody) bytes, id not 0, a valid field number,
+// length >= 1, no descriptor; else DATA_LOSS. The chunk is the pool's to
+// check.
+absl::StatusOr<PoolBufferBody> DecodePoolBufferBody(
+    absl::Span<const std::byte> body, size_t fds_received);
+// At most kMaxPoolReturns indexes.
+std::string EncodePoolReturnPacket(absl::Span<const uint32_t> chunks);
+// Exactly 8 + 4 x count bytes, count 1..kMaxPoolReturns, reserved 0, no
+// descriptor; else DATA_LOSS.
+absl::StatusOr<std::vector<uint32_t>> DecodePoolReturnBody(
+    absl::Span<const std::byte> body, size_t fds_received);
 
 // Builds a packet: header + body bytes.
 std::string EncodeControl(ControlType type, const void* body, size_t body_size,

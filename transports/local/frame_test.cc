@@ -364,12 +364,51 @@ TEST(ControlTest, BadCancelBodiesAreRejected) {
   const std::string zero(sizeof(CancelBody), '\0');
   EXPECT_THAT(DecodeCancelBody(Bytes(zero)),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("id 0")));
-  // A type past kBuffer is still unknown.
+  // A type past kPoolReturn is still unknown.
   std::string next = good;
-  next[4] = 9;
+  next[4] = 12;
   absl::Span<const std::byte> b;
   EXPECT_THAT(DecodeControlHeader(Bytes(next), &b),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("type 9")));
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("type 12")));
+}
+
+TEST(ControlTest, PoolBodiesRoundTripAndBadOnesAreRejected) {
+  const auto body_of = [](const std::string& packet) {
+    absl::Span<const std::byte> body;
+    EXPECT_TRUE(DecodeControlHeader(Bytes(packet), &body).ok());
+    return body;
+  };
+  const std::string pool = EncodePoolPacket(PoolBody{1 << 20, 8, 0});
+  ASSERT_TRUE(DecodePoolBody(body_of(pool), 1, 1).ok());
+  EXPECT_EQ(DecodePoolBody(body_of(pool), 1, 1)->chunk_count, 8u);
+  EXPECT_FALSE(DecodePoolBody(body_of(pool), 0, 1).ok());
+  for (PoolBody bad : {PoolBody{1000, 8, 0}, PoolBody{4096, 7, 0},
+                       PoolBody{4096, 0, 0}, PoolBody{4096, 2048, 0},
+                       PoolBody{uint64_t{1} << 62, 16, 0},
+                       PoolBody{4096, 2, 1}}) {
+    EXPECT_THAT(DecodePoolBody(body_of(EncodePoolPacket(bad)), 1, 1),
+                StatusIs(absl::StatusCode::kDataLoss));
+  }
+  const std::string pb = EncodePoolBufferPacket(PoolBufferBody{7, 3, 1, 99});
+  ASSERT_TRUE(DecodePoolBufferBody(body_of(pb), 0).ok());
+  EXPECT_EQ(DecodePoolBufferBody(body_of(pb), 0)->chunk, 1u);
+  EXPECT_FALSE(DecodePoolBufferBody(body_of(pb), 1).ok());
+  for (PoolBufferBody bad : {PoolBufferBody{0, 3, 1, 99},
+                             PoolBufferBody{7, 0, 1, 99},
+                             PoolBufferBody{7, 3, 1, 0}}) {
+    EXPECT_FALSE(
+        DecodePoolBufferBody(body_of(EncodePoolBufferPacket(bad)), 0).ok());
+  }
+  const uint32_t chunks[] = {4, 5};
+  const std::string ret = EncodePoolReturnPacket(chunks);
+  ASSERT_TRUE(DecodePoolReturnBody(body_of(ret), 0).ok());
+  EXPECT_EQ(*DecodePoolReturnBody(body_of(ret), 0),
+            (std::vector<uint32_t>{4, 5}));
+  EXPECT_FALSE(DecodePoolReturnBody(body_of(ret), 1).ok());
+  std::string cut = ret.substr(0, ret.size() - 1);
+  EXPECT_FALSE(DecodePoolReturnBody(body_of(cut), 0).ok());
+  EXPECT_FALSE(
+      DecodePoolReturnBody(body_of(EncodePoolReturnPacket({})), 0).ok());
 }
 
 TEST(ControlTest, BufferBodiesRoundTripAndBadOnesAreRejected) {

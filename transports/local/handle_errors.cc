@@ -29,6 +29,10 @@ std::string_view HandleErrorReason(HandleError e) {
       return "unreferenced_buffer";
     case HandleError::kBufferMissing:
       return "missing_buffer";
+    case HandleError::kPoolRefused:
+      return "refused_pool";
+    case HandleError::kPoolChunk:
+      return "bad_pool_chunk";
   }
   return "handle_error";
 }
@@ -64,7 +68,8 @@ std::optional<HandleError> HandleErrorFromReason(std::string_view reason) {
   for (HandleError e :
        {HandleError::kTooMany, HandleError::kUnreferenced,
         HandleError::kMissing, HandleError::kBufferRefused,
-        HandleError::kBufferUnreferenced, HandleError::kBufferMissing}) {
+        HandleError::kBufferUnreferenced, HandleError::kBufferMissing,
+        HandleError::kPoolRefused, HandleError::kPoolChunk}) {
     if (HandleErrorReason(e) == reason) return e;
   }
   return std::nullopt;

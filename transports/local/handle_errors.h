@@ -29,8 +29,12 @@ enum class HandleError {
   kBufferRefused,       // "refused_buffer": the memfd failed the checks
   kBufferUnreferenced,  // "unreferenced_buffer": no record claims it, or twice
   kBufferMissing,       // "missing_buffer": a record announces what never came
+  // The same-uid buffer pool (docs/local-transport.md, "The same-uid
+  // buffer pool"):
+  kPoolRefused,  // "refused_pool": a POOL packet failed the checks, or twice
+  kPoolChunk,    // "bad_pool_chunk": a chunk lent or returned against the rules
 };
-inline constexpr size_t kHandleErrorKinds = 6;
+inline constexpr size_t kHandleErrorKinds = 8;
 
 // "too_many_handles", "unreferenced_handle", "missing_handle".
 std::string_view HandleErrorReason(HandleError e);

@@ -160,12 +160,16 @@ class LocalChannel final : public Channel {
     // The field number is read before sealing: a writer may stop naming
     // its buffer field once the buffer has been moved from.
     const uint32_t buffer_field = BufferFieldNumberOf(body);
+    Buffer* pool_buffer = PoolBufferOf(body, **conn);
     absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>> sealed =
-        SealBufferOf(body);
+        pool_buffer != nullptr
+            ? std::optional<::lpc::internal::SealedBuffer>()
+            : SealBufferOf(body);
     if (!sealed.ok()) return sealed.status();
-    if (sealed->has_value()) {
+    if (sealed->has_value() || pool_buffer != nullptr) {
       if (m.message_id == 0) m.message_id = (*conn)->NextId();
-      m.sealed_buffer = &**sealed;
+      m.sealed_buffer = sealed->has_value() ? &**sealed : nullptr;
+      m.pool_buffer = pool_buffer;
       m.buffer_field = buffer_field;
     }
     std::string with_metadata;
@@ -181,9 +185,22 @@ class LocalChannel final : public Channel {
     return (*conn)->Send(m, ctx->deadline());
   }
 
-  // A shared buffer (its own memfd): a `buffer` argument sent beside the
-  // request without a copy.
+  // A chunk of the connection's same-uid buffer pool when it has one, the
+  // size fits a chunk and one is free; else a shared buffer (its own
+  // memfd). Either is sent beside the request without a copy.
   absl::StatusOr<Buffer> NewBuffer(size_t size) override {
+    if (local_.same_uid_buffer_pool && size > 0 &&
+        size <= local_.buffer_pool_chunk_bytes) {
+      // Connects first if need be: the pool is the connection's.
+      absl::StatusOr<std::shared_ptr<ClientConnection>> conn = GetConnection(
+          absl::Now() + local_.connect_timeout, MonotonicNowNs());
+      if (conn.ok()) {
+        if (std::optional<Buffer> b = (*conn)->TryNewPoolBuffer(size);
+            b.has_value()) {
+          return *std::move(b);
+        }
+      }
+    }
     absl::StatusOr<Buffer> b = Buffer::Shared(size);
     // A runtime without shared buffers: a heap one, sent as bytes.
     if (absl::IsUnimplemented(b.status())) return Buffer::Heap(size);
@@ -322,6 +339,19 @@ class LocalChannel final : public Channel {
     return f == nullptr ? 0 : f->field_number;
   }
 
+  // The request's buffer field if it is a chunk of `c`'s pool (a chunk of
+  // another connection's pool is appended to the bytes, as a heap buffer).
+  static Buffer* PoolBufferOf(const MessageWriter* body,
+                              const ClientConnection& c) {
+    if (body == nullptr || c.pool() == nullptr) return nullptr;
+    const BufferField* f = body->buffer();
+    if (f == nullptr || f->buffer == nullptr || f->buffer->empty() ||
+        !c.pool()->ChunkOf(*f->buffer).has_value()) {
+      return nullptr;
+    }
+    return f->buffer;
+  }
+
   // The request's buffer field, sealed to go beside it, if it is a shared
   // buffer (a heap one is appended to the bytes); nullopt otherwise.
   static absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>>
@@ -390,8 +420,11 @@ class LocalChannel final : public Channel {
     // The field number is read before sealing: a writer may stop naming
     // its buffer field once the buffer has been moved from.
     const uint32_t buffer_field = BufferFieldNumberOf(body);
+    Buffer* pool_buffer = PoolBufferOf(body, c);
     absl::StatusOr<std::optional<::lpc::internal::SealedBuffer>> sealed =
-        SealBufferOf(body);
+        pool_buffer != nullptr
+            ? std::optional<::lpc::internal::SealedBuffer>()
+            : SealBufferOf(body);
     if (!sealed.ok()) return sealed.status();
     uint64_t async_id = 0;
     if (registered != nullptr) {
@@ -437,6 +470,10 @@ class LocalChannel final : public Channel {
     m.handles = handles;
     if (sealed->has_value()) {
       m.sealed_buffer = &**sealed;
+      m.buffer_field = buffer_field;
+    }
+    if (pool_buffer != nullptr) {
+      m.pool_buffer = pool_buffer;
       m.buffer_field = buffer_field;
     }
     if (has_metadata) {
@@ -526,6 +563,7 @@ class LocalChannel final : public Channel {
     std::shared_ptr<ClientConnection> c;
     if (h.ok()) {
       c = std::make_shared<ClientConnection>(std::move(*h), local_, options());
+      c->OfferPool(c);
     }
     MutexLock lock(&mu_);
     connecting_ = false;
@@ -570,6 +608,8 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateLocalChannel(
   return std::shared_ptr<Channel>(new LocalChannel(
       std::move(name), std::move(*path), std::move(options), std::move(local)));
 }
+
+bool IsPoolChunk(const Buffer& b) { return internal::BufferPool::IsChunk(b); }
 
 void RegisterLocalTransport() {
   RegisterChannelFactory(

@@ -123,7 +123,9 @@ void LocalServer::Report(TransportReport* report) const {
         {"missing_handle", s.handle_errors_missing},
         {"refused_buffer", s.buffer_errors_refused},
         {"unreferenced_buffer", s.buffer_errors_unreferenced},
-        {"missing_buffer", s.buffer_errors_missing}}) {
+        {"missing_buffer", s.buffer_errors_missing},
+        {"refused_pool", s.pool_errors_refused},
+        {"bad_pool_chunk", s.pool_errors_chunk}}) {
     if (n != 0) report->cutoffs.emplace_back(reason, n);
   }
   MutexLock lock(&conns_mu_);

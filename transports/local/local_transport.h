@@ -227,6 +227,18 @@ struct LocalPortOptions {
   // file: server.max_handles_per_message.
   // Default: 16.
   uint32_t max_handles_per_message = 16;
+  // Accept the same-uid buffer pool a client with
+  // LocalChannelOptions::same_uid_buffer_pool offers, if its uid
+  // (SO_PEERCRED) equals ours: its buffers are then chunks of one memfd
+  // both sides map read-write and reuse, not sealed memfds, so a handler
+  // reads memory the client can still write (docs/zero-copy.md, "The
+  // same-uid shared pool"). In the config file: server.same_uid_buffer_pool.
+  // Default: false.
+  bool same_uid_buffer_pool = false;
+  // The largest pool accepted; a bigger one cuts the client off
+  // (refused_pool). In the config file: server.max_buffer_pool_bytes.
+  // Default: 256 MiB.
+  uint64_t max_buffer_pool_bytes = uint64_t{256} << 20;
 };
 
 // Counters of a server transport, for tests and monitoring.
@@ -317,6 +329,18 @@ struct LocalServerStats {
   uint64_t buffer_errors_refused = 0;
   uint64_t buffer_errors_unreferenced = 0;
   uint64_t buffer_errors_missing = 0;
+  // The same-uid buffer pool (docs/local-transport.md, "The same-uid
+  // buffer pool"): pools accepted and declined (not opted in, or another
+  // uid), replies whose buffer went as a pool chunk or as a sealed memfd,
+  // and clients cut off for a bad POOL packet or a bad chunk reference or
+  // return.
+  uint64_t buffer_pools_accepted = 0;
+  uint64_t buffer_pools_declined = 0;
+  uint64_t pool_buffers_received = 0;  // POOL_BUFFER packets (in buffers_received)
+  uint64_t pool_buffers_sent = 0;
+  uint64_t sealed_buffers_sent = 0;
+  uint64_t pool_errors_refused = 0;
+  uint64_t pool_errors_chunk = 0;
 };
 
 class LocalServerTransport : public ServerTransport {
@@ -384,7 +408,26 @@ struct LocalChannelOptions {
   // that call with INTERNAL and the connection ends. At most 253.
   // Default: 16.
   uint32_t max_handles_per_message = 16;
+  // Offer the server a same-uid buffer pool: used when the server opted in
+  // too (LocalPortOptions::same_uid_buffer_pool) and runs as our uid
+  // (SO_PEERCRED). NewBuffer then hands out chunks of it, which the server
+  // reads where we can still write them, and the server's buffer results
+  // come the same way (docs/zero-copy.md, "The same-uid shared pool").
+  // In the config file: local { same_uid_buffer_pool: true }.
+  // Default: false.
+  bool same_uid_buffer_pool = false;
+  // The pool's layout: chunk size (a multiple of 4096) and count (even,
+  // 2..1024; half are ours, half the server's); all of it is allocated
+  // when the connection is made. A buffer bigger than a chunk is a sealed
+  // memfd. In the config file: local.buffer_pool_chunk_bytes and
+  // local.buffer_pool_chunks.
+  // Default: 4 MiB, 8.
+  uint64_t buffer_pool_chunk_bytes = uint64_t{4} << 20;
+  uint32_t buffer_pool_chunks = 8;
 };
+
+// Whether `b` is a chunk of a local connection's same-uid buffer pool.
+bool IsPoolChunk(const Buffer& b);
 
 // Creates a channel to port `name`. Connects lazily, on the first call,
 // and reconnects after the server went away.

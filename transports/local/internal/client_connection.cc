@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <vector>
@@ -329,6 +330,121 @@ absl::Status ClientConnection::SendBuffer(const BufferBody& body, int fd)
                     send_deadline_);
 }
 
+absl::Status ClientConnection::SendPoolBuffer(uint64_t message_id,
+                                              uint32_t field_number,
+                                              Buffer* chunk)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // Called by ep_ under send_mu_.
+  BufferPool* p = pool();
+  std::optional<uint32_t> index;
+  if (p != nullptr) index = p->ChunkOf(*chunk);
+  if (!index.has_value()) {
+    return absl::FailedPreconditionError("not a chunk of this connection's pool");
+  }
+  const PoolBufferBody b{message_id, field_number, *index, chunk->size()};
+  // On loan before the server can see it (it may return it at once).
+  p->Lend(*chunk);
+  absl::Status s =
+      SendPacket(sock_.get(), EncodePoolBufferPacket(b), {}, send_deadline_);
+  if (!s.ok()) p->Unlend(*chunk);
+  return s;
+}
+
+void ClientConnection::OfferPool(std::weak_ptr<ClientConnection> self) {
+  if (!options_.same_uid_buffer_pool) return;
+  absl::StatusOr<PeerCredentials> creds = GetPeerCredentials(sock_.get());
+  if (!creds.ok() || creds->uid != static_cast<uint32_t>(::geteuid())) return;
+  UniqueFd memfd;
+  absl::StatusOr<std::shared_ptr<BufferPool>> made = BufferPool::Create(
+      options_.buffer_pool_chunk_bytes, options_.buffer_pool_chunks, &memfd);
+  if (!made.ok()) return;  // Sealed memfds, as without the option.
+  (*made)->SetReturnSender([self](std::string_view packet) {
+    std::shared_ptr<ClientConnection> c = self.lock();
+    return c != nullptr && TrySendPacket(c->sock_.get(), packet).ok();
+  });
+  {
+    MutexLock lock(&reader_mu_);
+    pool_offered_ = *made;
+  }
+  const int fds[1] = {memfd.get()};
+  if (!SendPacket(sock_.get(), EncodePoolPacket((*made)->layout()), fds,
+                  absl::Now() + absl::Seconds(1))
+           .ok()) {
+    MutexLock lock(&reader_mu_);
+    pool_offered_.reset();
+  }
+}
+
+std::optional<Buffer> ClientConnection::TryNewPoolBuffer(size_t size) {
+  if (!options_.same_uid_buffer_pool) return std::nullopt;
+  BufferPool* p = pool();
+  if (p != nullptr) {
+    if (std::optional<Buffer> b = p->TryNewBuffer(size); b.has_value()) {
+      return b;
+    }
+    if (size > p->chunk_bytes()) return std::nullopt;
+  }
+  // The server's answer or returns may wait in the socket: read what is
+  // there, if no other thread is reading.
+  if (!reader_mu_.TryLock()) return std::nullopt;
+  for (int i = 0; i < 64 && ReadOnePacket(absl::InfinitePast()).ok(); ++i) {
+  }
+  reader_mu_.Unlock();
+  p = pool();
+  if (p == nullptr) return std::nullopt;
+  return p->TryNewBuffer(size);
+}
+
+absl::Status ClientConnection::HandlePoolPacket(ControlType type,
+                                                absl::Span<const std::byte> body,
+                                                size_t fds) {
+  if (type == ControlType::kPool) {
+    absl::StatusOr<PoolBody> pb = DecodePoolBody(body, fds, 0);
+    if (!pb.ok()) return pb.status();
+    if (pool_offered_ == nullptr ||
+        pb->chunk_bytes != pool_offered_->chunk_bytes() ||
+        pb->chunk_count != pool_offered_->chunk_count()) {
+      return MakeHandleError(HandleError::kPoolRefused, 0,
+                             "a POOL answer to no offer");
+    }
+    pool_owner_ = std::move(pool_offered_);
+    pool_.store(pool_owner_.get(), std::memory_order_release);
+    return absl::OkStatus();
+  }
+  BufferPool* p = pool();
+  if (type == ControlType::kPoolBuffer) {
+    absl::StatusOr<PoolBufferBody> pb = DecodePoolBufferBody(body, fds);
+    if (!pb.ok()) return pb.status();
+    if (p == nullptr) {
+      return MakeHandleError(HandleError::kPoolChunk, pb->message_id,
+                             "a POOL_BUFFER without a pool");
+    }
+    if (buffer_stash_.contains(pb->message_id) ||
+        buffer_stash_.size() >= size_t{layout_.geometry.reply_slots} + 16) {
+      return MakeHandleError(HandleError::kBufferUnreferenced, pb->message_id,
+                             "a buffer no reply claims");
+    }
+    absl::StatusOr<BufferView> view = p->Borrow(pb->chunk, pb->length);
+    if (!view.ok()) {
+      return MakeHandleError(HandleError::kPoolChunk, pb->message_id,
+                             std::string(view.status().message()));
+    }
+    ReceivedBuffer r;
+    r.body.message_id = pb->message_id;
+    r.body.field_number = pb->field_number;
+    r.body.length = pb->length;
+    r.pooled = *std::move(view);
+    buffer_stash_.emplace(pb->message_id, std::move(r));
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<uint32_t>> chunks = DecodePoolReturnBody(body, fds);
+  if (!chunks.ok()) return chunks.status();
+  if (p == nullptr) {
+    return MakeHandleError(HandleError::kPoolChunk, 0,
+                           "a POOL_RETURN without a pool");
+  }
+  return p->Returned(*chunks);
+}
+
 absl::StatusOr<ReceivedBuffer> ClientConnection::TakeBuffer(
     uint64_t message_id, absl::Time deadline)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {  // Called by ep_ under reader_mu_.
@@ -432,6 +548,17 @@ absl::Status ClientConnection::ReadOnePacket(absl::Time deadline) {
     }
     buffer_stash_.emplace(bb->message_id,
                           ReceivedBuffer{*bb, std::move(p->fds[0])});
+    return absl::OkStatus();
+  }
+  if (type.ok() && (*type == ControlType::kPool ||
+                    *type == ControlType::kPoolBuffer ||
+                    *type == ControlType::kPoolReturn)) {
+    absl::Status bad = HandlePoolPacket(*type, body, p->fds.size());
+    if (!bad.ok()) {
+      FdCloser::Get().Close(p->fds);
+      FailForHandles(bad);
+      return dead_status();
+    }
     return absl::OkStatus();
   }
   PayloadFdBody b;

@@ -41,6 +41,7 @@
 #include "runtime/mutex.h"
 #include "transports/local/buffer_cache.h"
 #include "transports/local/endpoint.h"
+#include "transports/local/internal/buffer_pool.h"
 #include "transports/local/internal/client_doorbell.h"
 #include "transports/local/internal/client_handshake.h"
 #include "transports/local/internal/pending_call.h"
@@ -180,10 +181,29 @@ class ClientConnection : public MemfdPort,
   absl::StatusOr<std::vector<UniqueFd>> TakeHandles(
       uint64_t message_id, uint32_t count, absl::Time deadline) override;
   absl::Status SendBuffer(const BufferBody& body, int fd) override;
+  absl::Status SendPoolBuffer(uint64_t message_id, uint32_t field_number,
+                              Buffer* chunk) override;
   absl::StatusOr<ReceivedBuffer> TakeBuffer(uint64_t message_id,
                                             absl::Time deadline) override;
 
+  // The same-uid buffer pool (docs/local-transport.md, "The same-uid
+  // buffer pool"). OfferPool, right after the connection is made: with
+  // LocalChannelOptions::same_uid_buffer_pool and a server of our uid,
+  // makes the pool and sends POOL; the pool is active once the server's
+  // answer has been read. `self` is this connection.
+  void OfferPool(std::weak_ptr<ClientConnection> self);
+  // The active pool, or null.
+  BufferPool* pool() const { return pool_.load(std::memory_order_acquire); }
+  // A chunk of the active pool for `size` bytes, reading the control
+  // packets that wait (the server's answer, returns) without waiting if
+  // none is free; nullopt if there is still none.
+  std::optional<Buffer> TryNewPoolBuffer(size_t size);
+
  private:
+  // The pool's packets, read under reader_mu_; an error is the server's.
+  absl::Status HandlePoolPacket(ControlType type,
+                                absl::Span<const std::byte> body,
+                                size_t fds) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
   // Reads one control packet (under reader_mu_). DEADLINE_EXCEEDED: none.
   absl::Status ReadOnePacket(absl::Time deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
@@ -249,6 +269,10 @@ class ClientConnection : public MemfdPort,
   // read; at most reply ring slots + 16.
   absl::flat_hash_map<uint64_t, ReceivedBuffer> buffer_stash_
       ABSL_GUARDED_BY(reader_mu_);
+  // The pool offered and not answered yet; then the active one, set once.
+  std::shared_ptr<BufferPool> pool_offered_ ABSL_GUARDED_BY(reader_mu_);
+  std::shared_ptr<BufferPool> pool_owner_ ABSL_GUARDED_BY(reader_mu_);
+  std::atomic<BufferPool*> pool_{nullptr};
 
   Mutex send_mu_;  // The send side of ep_.
   // The deadline of the message being sent: bounds a payload memfd's

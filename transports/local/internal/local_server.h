@@ -183,6 +183,13 @@ class LocalServer final : public LocalServerTransport,
     s.buffer_errors_unreferenced = handle_errors_[4].load();
     s.buffer_errors_missing = handle_errors_[5].load();
     s.buffers_received = buffers_received_.load();
+    s.pool_errors_refused = handle_errors_[6].load();
+    s.pool_errors_chunk = handle_errors_[7].load();
+    s.buffer_pools_accepted = pools_accepted_.load();
+    s.buffer_pools_declined = pools_declined_.load();
+    s.pool_buffers_received = pool_buffers_received_.load();
+    s.pool_buffers_sent = calls_->pool_buffers_sent();
+    s.sealed_buffers_sent = calls_->sealed_buffers_sent();
     const BufferCache::Stats b = buffers_.stats();
     s.payload_buffers_reused = b.reused;
     s.payload_buffers_made = b.missed;
@@ -223,6 +230,10 @@ class LocalServer final : public LocalServerTransport,
 
   void CheckDoorbellStorm(const std::shared_ptr<Connection>& c, int64_t now_ns);
   // ServerCalls::Owner.
+  absl::Status HandlePoolPacket(const std::shared_ptr<Connection>& c,
+                                ControlType type,
+                                absl::Span<const std::byte> body,
+                                std::vector<UniqueFd>& fds);
   void CutOff(const std::shared_ptr<Connection>& c,
               const absl::Status& why) override;
   void Close(const std::shared_ptr<Connection>& c) override;
@@ -288,6 +299,8 @@ class LocalServer final : public LocalServerTransport,
   // Cut-offs by HandleError (too many, unreferenced, missing).
   std::array<std::atomic<uint64_t>, kHandleErrorKinds> handle_errors_{};
   std::atomic<uint64_t> buffers_received_{0};  // BUFFER packets stashed.
+  std::atomic<uint64_t> pools_accepted_{0}, pools_declined_{0},
+      pool_buffers_received_{0};
   LongestTurn longest_io_turn_;  // LocalServerStats::longest_io_turn_ns.
 };
 

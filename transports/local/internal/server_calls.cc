@@ -273,6 +273,10 @@ void ServerCalls::HandleMessage(const std::shared_ptr<Connection>& c,
       CallContextAccess::SetPeerRef(
           *item.ctx, &c->peer);  // As long as the item holds `c`.
       CallContextAccess::SetContextTable(*item.ctx, c->contexts);
+      if (BufferPool* pool = c->pool(); pool != nullptr) {
+        CallContextAccess::SetBufferSource(*item.ctx,
+                                           pool->shared_from_this());
+      }
       // A buffer that came beside the message counts too: the bytes the
       // handler may read, although they are the client's pages.
       item.charge = ByteCharge(

@@ -95,6 +95,9 @@ class ServerCalls : public StreamOwner {
   uint64_t cancels_ignored() const { return cancels_ignored_.load(); }
   uint64_t colocated_moves() const { return colocated_moves_.load(); }
   uint64_t handles_sent() const { return handles_sent_.load(); }
+  // Replies whose buffer went as a pool chunk, or as a sealed memfd.
+  uint64_t pool_buffers_sent() const { return pool_buffers_sent_.load(); }
+  uint64_t sealed_buffers_sent() const { return sealed_buffers_sent_.load(); }
   // LocalServerStats::longest_ring_read_ns and longest_reply_send_ns.
   int64_t longest_ring_read_ns() const { return longest_ring_read_.ns(); }
   int64_t longest_reply_send_ns() const { return longest_reply_send_.ns(); }
@@ -165,7 +168,8 @@ class ServerCalls : public StreamOwner {
   std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> wall_anchor_unix_ns_{0};
   std::atomic<uint64_t> calls_started_{0}, cancelled_before_read_{0},
-      cancels_ignored_{0}, colocated_moves_{0}, handles_sent_{0};
+      cancels_ignored_{0}, colocated_moves_{0}, handles_sent_{0},
+      pool_buffers_sent_{0}, sealed_buffers_sent_{0};
   LongestTurn longest_ring_read_, longest_reply_send_;
   const std::shared_ptr<StreamHost> stream_host_;
 };

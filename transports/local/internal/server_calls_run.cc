@@ -80,8 +80,15 @@ void ServerCalls::RunCall(WorkItem& item) {
         // A shared buffer result goes beside the reply, sealed: no copy.
         std::optional<::lpc::internal::SealedBuffer> sealed;
         const BufferField* field = reply.buffer();
-        if (field != nullptr && field->buffer->shared() &&
-            !field->buffer->empty()) {
+        BufferPool* pool = c_.pool();
+        if (field != nullptr && !field->buffer->empty() && pool != nullptr &&
+            pool->ChunkOf(*field->buffer).has_value()) {
+          // A chunk of this connection's pool goes by reference (a chunk
+          // of another's is appended as bytes, below).
+          m.pool_buffer = field->buffer;
+          m.buffer_field = field->field_number;
+        } else if (field != nullptr && field->buffer->shared() &&
+                   !field->buffer->empty()) {
           absl::StatusOr<::lpc::internal::SealedBuffer> made =
               SealForSending(field->buffer);
           if (!made.ok()) return made.status();
@@ -89,10 +96,20 @@ void ServerCalls::RunCall(WorkItem& item) {
           m.sealed_buffer = &*sealed;
           m.buffer_field = field->field_number;
         }
+        // Counted before the client can see the reply; undone if it did
+        // not go.
+        std::atomic<uint64_t>* beside =
+            m.pool_buffer != nullptr ? &server_->pool_buffers_sent_
+            : sealed.has_value()     ? &server_->sealed_buffers_sent_
+                                     : nullptr;
+        if (beside != nullptr) beside->fetch_add(1, std::memory_order_relaxed);
         std::optional<bool> woke;
         {
           TimedTurn timed(&server_->longest_reply_send_);
           woke = c_.TrySendReplyNow(m);
+        }
+        if (!woke.has_value() && beside != nullptr) {
+          beside->fetch_sub(1, std::memory_order_relaxed);
         }
         if (woke.has_value()) {
           sent = true;

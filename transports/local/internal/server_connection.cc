@@ -352,6 +352,44 @@ absl::Status Connection::StashBuffer(const BufferBody& body, UniqueFd* fd,
   return absl::OkStatus();
 }
 
+absl::Status Connection::StashPoolBuffer(const PoolBufferBody& body,
+                                         BufferView view, int64_t now_ns) {
+  MutexLock lock(&state_mu);
+  if (buffer_stash_.contains(body.message_id)) {
+    return MakeHandleError(
+        HandleError::kBufferUnreferenced, body.message_id,
+        absl::StrCat("a second buffer packet for message ", body.message_id));
+  }
+  if (buffer_stash_.size() >= MaxStashedFds(layout.geometry)) {
+    return absl::ResourceExhaustedError("too many unclaimed buffers");
+  }
+  StashedBuffer e;
+  e.body.message_id = body.message_id;
+  e.body.field_number = body.field_number;
+  e.body.length = body.length;
+  e.pooled = std::move(view);
+  e.arrived_ns = now_ns;
+  buffer_stash_.emplace(body.message_id, std::move(e));
+  return absl::OkStatus();
+}
+
+absl::Status Connection::SendPoolBuffer(uint64_t message_id,
+                                        uint32_t field_number, Buffer* chunk) {
+  BufferPool* p = pool();
+  std::optional<uint32_t> index;
+  if (p != nullptr) index = p->ChunkOf(*chunk);
+  if (!index.has_value()) {
+    return absl::FailedPreconditionError("not a chunk of this connection's pool");
+  }
+  const PoolBufferBody b{message_id, field_number, *index, chunk->size()};
+  // On loan before the packet can reach the client (which may return it
+  // at once); undone if it did not go.
+  p->Lend(*chunk);
+  absl::Status s = SendControl(EncodePoolBufferPacket(b), -1);
+  if (!s.ok()) p->Unlend(*chunk);
+  return s;
+}
+
 absl::Status Connection::SendBuffer(const BufferBody& body, int fd) {
   const int fds[1] = {fd};
   return SendControl(EncodeBufferPacket(body), fds);
@@ -366,7 +404,8 @@ absl::StatusOr<ReceivedBuffer> Connection::TakeBuffer(uint64_t message_id,
     return absl::DeadlineExceededError(absl::StrCat(
         "the buffer of message ", message_id, " has not arrived"));
   }
-  ReceivedBuffer r{it->second.body, std::move(it->second.fd)};
+  ReceivedBuffer r{it->second.body, std::move(it->second.fd),
+                   std::move(it->second.pooled)};
   buffer_stash_.erase(it);
   return r;
 }

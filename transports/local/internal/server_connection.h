@@ -37,6 +37,7 @@
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
 #include "transports/local/internal/budget.h"
+#include "transports/local/internal/buffer_pool.h"
 #include "transports/local/internal/fair_scheduler.h"
 #include "transports/local/internal/stream_table.h"
 #include "transports/local/local_transport.h"
@@ -217,6 +218,16 @@ class Connection : public MemfdPort {
   // connection's open context count.
   std::shared_ptr<ContextTable> contexts;
 
+  // The same-uid buffer pool (docs/local-transport.md, "The same-uid
+  // buffer pool"): set once, by the I/O thread when it accepts the
+  // client's POOL packet, and never changed after; null without one.
+  BufferPool* pool() const { return pool_.load(std::memory_order_acquire); }
+  void SetPool(std::shared_ptr<BufferPool> pool) {
+    pool_owner_ = std::move(pool);
+    pool_.store(pool_owner_.get(), std::memory_order_release);
+  }
+  bool pool_offered = false;  // I/O thread: a POOL packet came.
+
   std::atomic<bool> closed{false};
   std::atomic<bool> hung_up{false};  // Socket gone; oneway calls still run.
   std::atomic<int64_t> hung_up_ns{0};  // When (monotonic), for the bound.
@@ -393,6 +404,10 @@ class Connection : public MemfdPort {
   // the server's stashed fds full) the descriptor stays in `*fd`.
   absl::Status StashBuffer(const BufferBody& body, UniqueFd* fd,
                            int64_t now_ns) ABSL_LOCKS_EXCLUDED(state_mu);
+  // The same for a POOL_BUFFER packet, whose chunk the pool has checked
+  // and lent us (`view`).
+  absl::Status StashPoolBuffer(const PoolBufferBody& body, BufferView view,
+                               int64_t now_ns) ABSL_LOCKS_EXCLUDED(state_mu);
 
   // --- Control packets to the client (outbox_mu) ---
 
@@ -431,6 +446,9 @@ class Connection : public MemfdPort {
   // SendBuffer never waits (SendControl); TakeBuffer never waits
   // (DEADLINE_EXCEEDED: the endpoint parks the record).
   absl::Status SendBuffer(const BufferBody& body, int fd) override;
+  // Never waits (SendControl).
+  absl::Status SendPoolBuffer(uint64_t message_id, uint32_t field_number,
+                              Buffer* chunk) override;
   absl::StatusOr<ReceivedBuffer> TakeBuffer(uint64_t message_id,
                                             absl::Time deadline) override
       ABSL_LOCKS_EXCLUDED(state_mu);
@@ -473,6 +491,7 @@ class Connection : public MemfdPort {
   struct StashedBuffer {
     BufferBody body;
     UniqueFd fd;
+    std::optional<BufferView> pooled;  // Instead of fd: a pool chunk.
     int64_t arrived_ns = 0;
     ByteCharge charge;  // One fd against ServerBudgets::stashed_fds.
   };
@@ -481,6 +500,8 @@ class Connection : public MemfdPort {
   // handle_stash_.size(), read without state_mu: a record that announces
   // no descriptors looks in the stash only when this is not 0.
   std::atomic<size_t> handle_stash_size_{0};
+  std::shared_ptr<BufferPool> pool_owner_;  // See pool().
+  std::atomic<BufferPool*> pool_{nullptr};
   absl::flat_hash_map<uint64_t, CallRecord> in_flight_
       ABSL_GUARDED_BY(state_mu);
   // Oneway calls decoded and not finished, by a serial of ours (a client's

@@ -207,6 +207,15 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
       }
       continue;
     }
+    if (*type == ControlType::kPool || *type == ControlType::kPoolBuffer ||
+        *type == ControlType::kPoolReturn) {
+      if (absl::Status s = HandlePoolPacket(c, *type, body, p->fds);
+          !s.ok()) {
+        CutOff(c, s);
+        return;
+      }
+      continue;
+    }
     PayloadFdBody b;
     if (*type != ControlType::kPayloadFd || body.size() != sizeof(b) ||
         p->fds.size() != 1) {
@@ -232,6 +241,86 @@ void LocalServer::HandleSocketEvent(const std::shared_ptr<Connection>& c,
     return;
   }
   if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0) HangUp(c);
+}
+
+// The same-uid buffer pool's packets (docs/local-transport.md, "The
+// same-uid buffer pool"); an error cuts the client off.
+absl::Status LocalServer::HandlePoolPacket(
+    const std::shared_ptr<Connection>& c, ControlType type,
+    absl::Span<const std::byte> body, std::vector<UniqueFd>& fds) {
+  if (type == ControlType::kPool) {
+    absl::StatusOr<PoolBody> pb = DecodePoolBody(body, fds.size(), 1);
+    if (!pb.ok()) {
+      return MakeHandleError(HandleError::kPoolRefused, 0,
+                             std::string(pb.status().message()));
+    }
+    if (c->pool_offered) {
+      return MakeHandleError(HandleError::kPoolRefused, 0,
+                             "a second POOL packet");
+    }
+    c->pool_offered = true;
+    // Only between the same uid, both opted in; otherwise declined
+    // silently (the descriptor closes on the closer thread).
+    if (!options_.same_uid_buffer_pool ||
+        c->creds.uid != static_cast<uint32_t>(::geteuid())) {
+      pools_declined_.fetch_add(1, std::memory_order_relaxed);
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::shared_ptr<BufferPool>> pool = BufferPool::Adopt(
+        fds[0].get(), *pb, options_.max_buffer_pool_bytes);
+    if (!pool.ok()) return pool.status();
+    std::weak_ptr<Connection> weak = c;
+    (*pool)->SetReturnSender([weak](std::string_view packet) {
+      std::shared_ptr<Connection> conn = weak.lock();
+      return conn != nullptr && !conn->closed.load() &&
+             conn->SendControl(packet, -1).ok();
+    });
+    // The answer goes before any POOL_BUFFER of ours (the outbox keeps
+    // the order), so the client knows the pool when the first comes.
+    if (absl::Status s = c->SendControl(EncodePoolPacket(*pb), -1); !s.ok()) {
+      return s;
+    }
+    c->SetPool(*std::move(pool));
+    pools_accepted_.fetch_add(1, std::memory_order_relaxed);
+    return absl::OkStatus();
+  }
+  BufferPool* pool = c->pool();
+  if (type == ControlType::kPoolBuffer) {
+    absl::StatusOr<PoolBufferBody> pb = DecodePoolBufferBody(body, fds.size());
+    if (!pb.ok()) return pb.status();
+    if (pool == nullptr) {
+      return MakeHandleError(HandleError::kPoolChunk, pb->message_id,
+                             "a POOL_BUFFER without a pool");
+    }
+    absl::StatusOr<BufferView> view = pool->Borrow(pb->chunk, pb->length);
+    if (!view.ok()) {
+      return MakeHandleError(
+          HandleError::kPoolChunk, pb->message_id,
+          absl::StrCat("message ", pb->message_id, ": ",
+                       view.status().message()));
+    }
+    // Counted before its record can be read (and answered).
+    buffers_received_.fetch_add(1, std::memory_order_relaxed);
+    pool_buffers_received_.fetch_add(1, std::memory_order_relaxed);
+    if (absl::Status s =
+            c->StashPoolBuffer(*pb, *std::move(view), MonotonicNowNs());
+        !s.ok()) {
+      return s;
+    }
+    // A record parked for it can be read now.
+    if (c->memfd_parked_ns.load(std::memory_order_seq_cst) != 0) {
+      Schedule(c, /*wake=*/true);
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<uint32_t>> chunks =
+      DecodePoolReturnBody(body, fds.size());
+  if (!chunks.ok()) return chunks.status();
+  if (pool == nullptr) {
+    return MakeHandleError(HandleError::kPoolChunk, 0,
+                           "a POOL_RETURN without a pool");
+  }
+  return pool->Returned(*chunks);
 }
 
 // The client closed its socket or died. Calls waiting for a reply are
