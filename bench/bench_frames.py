@@ -79,10 +79,14 @@ def run_frames(bin_root, frames=20, nbytes=8 << 20, timeout=60):
     port = free_port()
     configs = {
         "server": 'server { name: "frames" local_port: "frames" '
-                  'runtime_dir: "%s" grpc_address: "127.0.0.1:%d" }\n'
-                  % (work, port),
+                  'runtime_dir: "%s" grpc_address: "127.0.0.1:%d" '
+                  'same_uid_buffer_pool: true }\n' % (work, port),
+        # The same-uid buffer pool (docs/zero-copy.md), as the example's
+        # own local.textproto: no memfd per frame.
         "local": 'endpoint { service: "%s" target: "local:frames" '
-                 'local { runtime_dir: "%s" } }\n' % (SERVICE, work),
+                 'local { runtime_dir: "%s" same_uid_buffer_pool: true '
+                 'buffer_pool_chunk_bytes: %d buffer_pool_chunks: 8 } }\n'
+                 % (SERVICE, work, max(4096, (nbytes + 4095) // 4096 * 4096)),
         "grpc": 'endpoint { service: "%s" target: "grpc:127.0.0.1:%d" }\n'
                 % (SERVICE, port),
     }

@@ -214,7 +214,9 @@ def bulk_targets(rows, add):
 
 def zerocopy_target(rows, add):
     """The 16 MiB zero-copy frame: round trip minus the client's fill minus
-    the handler's checksum, against one 16 MiB memcpy."""
+    the handler's checksum, against one 16 MiB memcpy. The judged row is
+    the same-uid buffer pool's (lpc-local-zerocopy); the sealed-memfd row
+    (lpc-local-zerocopy-sealed) is reported, not judged."""
     name = ("16 MiB zero-copy frame (%s), read in place and checksummed: "
             "round trip - fill - checksum <= 25%% of one 16 MiB memcpy"
             % ZEROCOPY)

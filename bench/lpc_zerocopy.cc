@@ -10,6 +10,11 @@
 //
 //   --transport=local|grpc-unix   contender lpc-local-zerocopy or
 //                                 lpc-grpc-unix-zerocopy
+//   --buffer_pool=true|false      local: both sides opt in to the same-uid
+//                                 buffer pool (docs/zero-copy.md; chunks of
+//                                 the largest frame), or every frame is a
+//                                 sealed memfd (contender
+//                                 lpc-local-zerocopy-sealed)
 //   --payloads=16777216           frame sizes
 //
 // Each call: NewBuffer, fill (word i of frame n is n * K + i), CallWith;
@@ -52,6 +57,9 @@
 #include "transports/local/local_transport.h"
 
 ABSL_FLAG(std::string, transport, "local", "local or grpc-unix");
+ABSL_FLAG(bool, buffer_pool, true,
+          "local: the same-uid buffer pool (false: sealed memfds, contender "
+          "lpc-local-zerocopy-sealed)");
 
 namespace lpc::bench {
 namespace {
@@ -251,6 +259,7 @@ int RunServer(const std::string& transport, const std::string& dir, int cpu,
   if (s.ok() && transport == "local") {
     local::LocalPortOptions port;
     port.runtime_dir = dir;
+    port.same_uid_buffer_pool = absl::GetFlag(FLAGS_buffer_pool);
     auto t = local::MakeLocalServerTransport(kPortName, port);
     s = t.ok() ? server.AddTransport(std::move(*t)) : t.status();
   } else if (s.ok()) {
@@ -279,6 +288,15 @@ absl::StatusOr<std::shared_ptr<Channel>> Connect(const std::string& transport,
   if (transport == "local") {
     local::LocalChannelOptions local_options;
     local_options.runtime_dir = dir;
+    // Chunks of the largest frame, two a side.
+    local_options.same_uid_buffer_pool = absl::GetFlag(FLAGS_buffer_pool);
+    int64_t largest = 4096;
+    for (int64_t n : PayloadsOr({int64_t{16} << 20})) {
+      largest = std::max(largest, n);
+    }
+    local_options.buffer_pool_chunk_bytes =
+        static_cast<uint64_t>((largest + 4095) / 4096 * 4096);
+    local_options.buffer_pool_chunks = 4;
     return local::CreateLocalChannel(kPortName, options, local_options);
   }
   auto channel = GrpcChannel::Create("unix:" + dir + "/frames.sock", options,
@@ -382,7 +400,10 @@ int Main(int argc, char** argv) {
     fprintf(stderr, "unknown --transport=%s\n", transport.c_str());
     return 2;
   }
-  const std::string contender = "lpc-" + transport + "-zerocopy";
+  const std::string contender =
+      "lpc-" + transport + "-zerocopy" +
+      (transport == "local" && !absl::GetFlag(FLAGS_buffer_pool) ? "-sealed"
+                                                                 : "");
   const Placement placement = PlacementFromFlags();
   void* mem = mmap(nullptr, sizeof(SharedStats), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);

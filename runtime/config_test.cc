@@ -110,6 +110,22 @@ TEST(ConfigTest, LocalStreamSettings) {
                 .status());
 }
 
+TEST(ConfigTest, SameUidBufferPoolSettings) {
+  ASSERT_OK_AND_ASSIGN(
+      config::Config c,
+      ParseConfig("server { name: \"f\" local_port: \"f\"\n"
+                  "  same_uid_buffer_pool: true max_buffer_pool_bytes: 1024 }\n"
+                  "endpoint { service: \"s\" target: \"local:f\"\n"
+                  "  local { same_uid_buffer_pool: true\n"
+                  "    buffer_pool_chunk_bytes: 8192 buffer_pool_chunks: 6 } }",
+                  "s.textproto"));
+  EXPECT_TRUE(c.server(0).same_uid_buffer_pool());
+  EXPECT_EQ(c.server(0).max_buffer_pool_bytes(), 1024u);
+  EXPECT_TRUE(c.endpoint(0).local().same_uid_buffer_pool());
+  EXPECT_EQ(c.endpoint(0).local().buffer_pool_chunk_bytes(), 8192u);
+  EXPECT_EQ(c.endpoint(0).local().buffer_pool_chunks(), 6u);
+}
+
 TEST(ConfigTest, BadLocalStreamSettingsNameTheField) {
   // Past the bounds: the file, line and column of the field, and why.
   EXPECT_THAT(

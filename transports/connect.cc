@@ -46,6 +46,11 @@ local::LocalChannelOptions LocalOptions(const config::Endpoint* e) {
   o.runtime_dir = l.runtime_dir();
   if (l.has_expected_server_uid()) o.expected_server_uid = l.expected_server_uid();
   o.spin = SpinFor(l.spin(), l.spin_ns(), o.spin);
+  o.same_uid_buffer_pool = l.same_uid_buffer_pool();
+  if (l.buffer_pool_chunk_bytes() > 0) {
+    o.buffer_pool_chunk_bytes = l.buffer_pool_chunk_bytes();
+  }
+  if (l.buffer_pool_chunks() > 0) o.buffer_pool_chunks = l.buffer_pool_chunks();
   return o;
 }
 
@@ -281,6 +286,8 @@ absl::Status AddListenersFromConfig(Server* server,
     if (entry.max_handles_per_message() > 0) {
       o.max_handles_per_message = entry.max_handles_per_message();
     }
+    o.same_uid_buffer_pool = entry.same_uid_buffer_pool();
+    set(entry.max_buffer_pool_bytes(), &o.max_buffer_pool_bytes);
     if (entry.handshake_timeout_ms() > 0) {
       o.handshake_timeout = absl::Milliseconds(entry.handshake_timeout_ms());
     }

@@ -22,13 +22,14 @@ namespace example::frames {
 
 class FrameProcessorImpl final : public FrameProcessorService {
  public:
-  // Reads the frame in place (on the local port, a read-only mapping of
-  // the client's sealed memfd) and returns the result in a shared buffer
-  // of its own, which goes back the same way.
+  // Reads the frame in place (on the local port, the client's chunk of
+  // the connection's same-uid buffer pool, or a read-only mapping of its
+  // sealed memfd) and returns the result in a buffer from the call's
+  // context, which goes back the same way (a heap buffer over gRPC).
   absl::StatusOr<lpc::Buffer> Invert(lpc::CallContext& ctx,
                                      const lpc::BufferView& frame) override {
     if (absl::Status s = CheckSize(frame.size()); !s.ok()) return s;
-    absl::StatusOr<lpc::Buffer> out = lpc::Buffer::Shared(frame.size());
+    absl::StatusOr<lpc::Buffer> out = ctx.NewBuffer(frame.size());
     if (!out.ok()) return out.status();
     const uint8_t* in = frame.data();
     uint8_t* inverted = out->data();

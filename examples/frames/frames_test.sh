@@ -2,8 +2,8 @@
 # Runs frames_server with a local port and a gRPC listener, then the same
 # frames_client binary with each config: every frame must come back exact,
 # and a frame over kMaxFrameBytes must be refused with INVALID_ARGUMENT.
-# Frames are `buffer`s: on the local port each travels in its own sealed
-# memfd, read in place by the server.
+# Frames are `buffer`s: on the local port each travels as a chunk of the
+# connection's same-uid buffer pool, read in place by the server.
 #
 # Under TSan (the BUILD passes --tsan) the gRPC run sends small frames and no
 # oversized one. Debian's gRPC is built without TSan, so when one of its
@@ -15,6 +15,13 @@ set -euo pipefail
 source "${TEST_SRCDIR}/lpc/examples/common/test_lib.sh"
 bin="${TEST_SRCDIR}/lpc/examples/frames"
 example_setup example.frames.FrameProcessor frames frames
+# Both sides opt in to the same-uid buffer pool (docs/zero-copy.md): frames
+# and results travel as chunks of it; the oversized frame, bigger than a
+# chunk, as a sealed memfd.
+sed -i 's|local_port: "frames"|local_port: "frames" same_uid_buffer_pool: true|' \
+    "$work/server.textproto"
+sed -i 's|local {|local { same_uid_buffer_pool: true buffer_pool_chunk_bytes: 8388608 buffer_pool_chunks: 4|' \
+    "$work/local.textproto"
 example_start "$bin/frames_server"
 "$bin/frames_client" --lpc_config="$work/local.textproto" 6 2097152 | tee "$work/local.out"
 grpc_bytes=262144

@@ -3,7 +3,8 @@
 // announces some and never sends them, or sends more than the channel's
 // max_handles_per_message; and one whose reply's buffer (docs/
 // local-transport.md, "Buffers") is a memfd still writable, or never
-// comes. The call fails with INTERNAL, the client
+// comes, or is a chunk of a same-uid buffer pool the connection does not
+// have ("The same-uid buffer pool"). The call fails with INTERNAL, the client
 // closes the connection, and the client's descriptors are back at their
 // baseline. The server is this process's own, speaking the protocol by
 // hand (internal::ServerHandshake and an Endpoint whose HANDLES packets
@@ -64,10 +65,12 @@ enum class Shape {
   kTooMany,  // 20 descriptors, honestly sent (the channel takes 16).
   kBufferWritable,  // A reply buffer in a memfd without F_SEAL_WRITE.
   kBufferNever,     // The record announces a buffer; no packet comes.
+  kPoolChunk,       // The buffer is a POOL_BUFFER: no pool was accepted.
 };
 
 bool IsBufferShape(Shape s) {
-  return s == Shape::kBufferWritable || s == Shape::kBufferNever;
+  return s == Shape::kBufferWritable || s == Shape::kBufferNever ||
+         s == Shape::kPoolChunk;
 }
 
 class HostileServer : public MemfdPort {
@@ -101,6 +104,12 @@ class HostileServer : public MemfdPort {
   }
   absl::Status SendBuffer(const BufferBody& body, int) override {
     if (shape_ == Shape::kBufferNever) return absl::OkStatus();
+    if (shape_ == Shape::kPoolChunk) {
+      return SendPacket(
+          conn_->sock.get(),
+          EncodePoolBufferPacket(PoolBufferBody{body.message_id, 2, 2, 100}),
+          {}, absl::Now() + absl::Seconds(5));
+    }
     UniqueFd fd(::memfd_create("w", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     const std::string bytes(4096, 'w');
     if (::pwrite(fd.get(), bytes.data(), bytes.size(), 0) != 4096 ||
@@ -198,6 +207,8 @@ TEST_P(HostileServerTest, BadReplyTablesFailTheCallWithInternal) {
     ASSERT_TRUE(server.ok());
     LocalChannelOptions lo;
     lo.runtime_dir = dir;
+    // Offered, never answered: the pool is not active.
+    lo.same_uid_buffer_pool = GetParam() == Shape::kPoolChunk;
     absl::StatusOr<std::shared_ptr<Channel>> ch =
         CreateLocalChannel("s", {}, lo);
     ASSERT_TRUE(ch.ok()) << ch.status();
@@ -228,7 +239,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, HostileServerTest,
                          ::testing::Values(Shape::kFewer, Shape::kNever,
                                            Shape::kTooMany,
                                            Shape::kBufferWritable,
-                                           Shape::kBufferNever));
+                                           Shape::kBufferNever,
+                                           Shape::kPoolChunk));
 
 }  // namespace
 }  // namespace lpc::local

@@ -605,6 +605,17 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateLocalChannel(
         "max_handles_per_message must be at most ", kMaxHandlesHardLimit,
         ", not ", local.max_handles_per_message));
   }
+  if (local.same_uid_buffer_pool) {
+    const uint64_t chunk = local.buffer_pool_chunk_bytes;
+    const uint32_t count = local.buffer_pool_chunks;
+    if (chunk < 4096 || chunk % 4096 != 0 || count < 2 || count % 2 != 0 ||
+        count > kMaxPoolChunks || chunk > (uint64_t{1} << 40) / count) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "buffer pool of ", count, " chunks of ", chunk,
+          " bytes: chunks are a multiple of 4096 bytes, their count even, "
+          "2 to ", kMaxPoolChunks));
+    }
+  }
   return std::shared_ptr<Channel>(new LocalChannel(
       std::move(name), std::move(*path), std::move(options), std::move(local)));
 }

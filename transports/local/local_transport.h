@@ -413,7 +413,9 @@ struct LocalChannelOptions {
   // (SO_PEERCRED). NewBuffer then hands out chunks of it, which the server
   // reads where we can still write them, and the server's buffer results
   // come the same way (docs/zero-copy.md, "The same-uid shared pool").
-  // In the config file: local { same_uid_buffer_pool: true }.
+  // With it, NewBuffer connects first if the channel is not connected
+  // (bounded by connect_timeout; failing that, it makes a sealed-memfd
+  // buffer). In the config file: local { same_uid_buffer_pool: true }.
   // Default: false.
   bool same_uid_buffer_pool = false;
   // The pool's layout: chunk size (a multiple of 4096) and count (even,

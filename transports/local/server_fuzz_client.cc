@@ -178,6 +178,27 @@ std::string MakeControlPacket(Input& in, uint32_t next_memfd) {
         p = EncodeBufferPacket(b);
         break;
       }
+      if (pick & 64) {  // The same-uid buffer pool's packets.
+        switch (in.Byte() % 3) {
+          case 0:  // POOL: a small layout (with whatever descriptor).
+            p = EncodePoolPacket(PoolBody{4096u << (in.Byte() % 3),
+                                          2u * (1 + in.Byte() % 4),
+                                          pick & 8 ? in.U32() : 0});
+            break;
+          case 1:  // POOL_BUFFER: an id the ring may or may not name.
+            p = EncodePoolBufferPacket(PoolBufferBody{
+                pick & 8 ? in.U64() : in.Byte(), 2, in.Byte() % 10,
+                pick & 16 ? in.U64() : in.U16()});
+            break;
+          default: {  // POOL_RETURN of a few chunks.
+            std::vector<uint32_t> chunks(1 + in.Byte() % 4);
+            for (uint32_t& c : chunks) c = in.Byte() % 10;
+            p = EncodePoolReturnPacket(chunks);
+            break;
+          }
+        }
+        break;
+      }
       p = in.Bytes(in.Byte());  // Raw bytes.
       break;
     default:  // Raw bytes.
@@ -224,6 +245,9 @@ LocalPortOptions SmallPortOptions(uint64_t data_area) {
   o.max_request_bytes_per_connection = 32 << 10;
   o.max_request_bytes = 48 << 10;
   o.max_queued_reply_bytes_per_connection = 2 << 10;
+  // The same-uid buffer pool: the fuzzer's client is this process.
+  o.same_uid_buffer_pool = true;
+  o.max_buffer_pool_bytes = 1 << 20;
   return o;
 }
 
