@@ -187,7 +187,8 @@ std::string MakeControlPacket(Input& in, uint32_t next_memfd) {
             break;
           case 1:  // POOL_BUFFER: an id the ring may or may not name.
             p = EncodePoolBufferPacket(PoolBufferBody{
-                pick & 8 ? in.U64() : in.Byte(), 2, in.Byte() % 10,
+                pick & 8 ? in.U64() : in.Byte(), 2,
+                static_cast<uint32_t>(in.Byte() % 10),
                 pick & 16 ? in.U64() : in.U16()});
             break;
           default: {  // POOL_RETURN of a few chunks.
