@@ -39,8 +39,10 @@ using grpc_transport::CallToken;
 using grpc_transport::CopyResponseMetadata;
 using grpc_transport::FromByteBuffer;
 using grpc_transport::FromGrpcStatus;
+using grpc_transport::ReceiveByteBuffer;
 using grpc_transport::SetUpContext;
 using grpc_transport::ToByteBuffer;
+using grpc_transport::WriteToByteBuffer;
 
 namespace {
 
@@ -199,12 +201,12 @@ void KeepLeaseIfAsked(GrpcChannel::CallTracker& tracker,
 // already removed): response metadata copied into `ctx`, the lease kept if
 // the reply asks, then the status or the reply's bytes. Shared by Call
 // (the calling thread) and StartCall (gRPC's callback thread).
-absl::StatusOr<std::string> Reply(CallContext* ctx,
-                                  const grpc::ClientContext& grpc_ctx,
-                                  GrpcChannel::CallTracker* tracker,
-                                  const grpc::Status& grpc_status,
-                                  const grpc::ByteBuffer& response,
-                                  size_t max_size) {
+// ReplyStatus is the same up to the reply's bytes: OK when `response`
+// holds the reply.
+absl::Status ReplyStatus(CallContext* ctx, const grpc::ClientContext& grpc_ctx,
+                         GrpcChannel::CallTracker* tracker,
+                         const grpc::Status& grpc_status,
+                         const grpc::ByteBuffer& response, size_t max_size) {
   // Both are empty when the call failed before reaching the server.
   CopyResponseMetadata(grpc_ctx.GetServerInitialMetadata(),
                        &ctx->response_metadata());
@@ -224,8 +226,20 @@ absl::StatusOr<std::string> Reply(CallContext* ctx,
         "reply of ", response.Length(),
         " bytes exceeds the maximum message size of ", max_size, " bytes"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Reply(CallContext* ctx,
+                                  const grpc::ClientContext& grpc_ctx,
+                                  GrpcChannel::CallTracker* tracker,
+                                  const grpc::Status& grpc_status,
+                                  const grpc::ByteBuffer& response,
+                                  size_t max_size) {
+  absl::Status s =
+      ReplyStatus(ctx, grpc_ctx, tracker, grpc_status, response, max_size);
+  if (!s.ok()) return s;
   std::string bytes;
-  absl::Status s = FromByteBuffer(response, &bytes);
+  s = FromByteBuffer(response, &bytes);
   if (!s.ok()) return s;
   return bytes;
 }
@@ -395,13 +409,49 @@ absl::StatusOr<std::string> GrpcChannel::Call(const InterfaceDescriptor& iface,
                        ? internal::HandlesNeedLocalTransport(iface, method)
                        : PrepareCall(ctx, request.size());
   if (!s.ok()) return s;
+  const grpc::ByteBuffer request_buffer = ToByteBuffer(std::move(request));
+  grpc::ByteBuffer response;
+  s = Exchange(iface, method, ctx, request_buffer, &response);
+  if (!s.ok()) return s;
+  std::string bytes;
+  s = FromByteBuffer(response, &bytes);
+  if (!s.ok()) return s;
+  return bytes;
+}
+
+absl::Status GrpcChannel::CallWith(const InterfaceDescriptor& iface,
+                                   const MethodDescriptor& method,
+                                   CallContext* ctx,
+                                   const MessageWriter& request,
+                                   ReplyDecoder decode) {
+  absl::Status s =
+      method.handles
+          ? internal::HandlesNeedLocalTransport(iface, method)
+          : PrepareCall(ctx, request.buffer() != nullptr
+                                 ? SerializedSize(request)
+                                 : request.size());
+  if (!s.ok()) return s;
+  const grpc::ByteBuffer request_buffer = WriteToByteBuffer(request);
+  grpc::ByteBuffer response;
+  s = Exchange(iface, method, ctx, request_buffer, &response);
+  if (!s.ok()) return s;
+  grpc::Slice slice;  // Holds the reply's bytes while `decode` runs.
+  ReceivedMessage reply;
+  s = ReceiveByteBuffer(response, &slice, &reply);
+  if (!s.ok()) return s;
+  return decode(reply);
+}
+
+absl::Status GrpcChannel::Exchange(const InterfaceDescriptor& iface,
+                                   const MethodDescriptor& method,
+                                   CallContext* ctx,
+                                   const grpc::ByteBuffer& request,
+                                   grpc::ByteBuffer* response) {
   // The call lives on this thread's stack: `this` (and with it the gRPC
   // channel) outlives it, so it needs no CallToken.
   grpc::ClientContext grpc_ctx;
-  s = SetUpContext(iface, *ctx, tracker_->lease, &grpc_ctx);
+  absl::Status s = SetUpContext(iface, *ctx, tracker_->lease, &grpc_ctx);
   if (!s.ok()) return s;
-  const grpc::ByteBuffer request_buffer = ToByteBuffer(std::move(request));
-  grpc::ByteBuffer response;
   // RemoveCancelCallback waits for a cancel running on another thread, so
   // the callback may point at the stack. A cancel that comes before gRPC
   // creates the call is remembered by the ClientContext.
@@ -414,10 +464,10 @@ absl::StatusOr<std::string> GrpcChannel::Call(const InterfaceDescriptor& iface,
       channel_.get(),
       grpc::internal::RpcMethod(path.c_str(),
                                 grpc::internal::RpcMethod::NORMAL_RPC),
-      &grpc_ctx, request_buffer, &response);
+      &grpc_ctx, request, response);
   ctx->RemoveCancelCallback(cancel_handle);
-  return Reply(ctx, grpc_ctx, tracker_.get(), status, response,
-               options().max_message_size);
+  return ReplyStatus(ctx, grpc_ctx, tracker_.get(), status, *response,
+                     options().max_message_size);
 }
 
 absl::Status GrpcChannel::SendOneway(const InterfaceDescriptor& iface,

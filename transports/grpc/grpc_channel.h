@@ -128,6 +128,14 @@ class GrpcChannel final : public Channel {
                                    CallContext* ctx,
                                    std::string request) override;
 
+  // Call without the std::strings (what a generated stub's synchronous
+  // method calls): the request writes itself into one gRPC slice, and a
+  // reply in one slice (the usual case) is decoded where gRPC received it.
+  absl::Status CallWith(const InterfaceDescriptor& iface,
+                        const MethodDescriptor& method, CallContext* ctx,
+                        const MessageWriter& request,
+                        ReplyDecoder decode) override;
+
   // Sends the message as a unary call whose response is ignored. The call
   // still carries the context's deadline, so it never outlives it.
   absl::Status SendOneway(const InterfaceDescriptor& iface,
@@ -153,6 +161,13 @@ class GrpcChannel final : public Channel {
   struct CallTracker;  // Counts calls whose gRPC context still exists.
 
  private:
+  // Call and CallWith once the request is in `request`: the blocking call
+  // and the checks of its outcome. OK when `*response` holds the reply.
+  absl::Status Exchange(const InterfaceDescriptor& iface,
+                        const MethodDescriptor& method, CallContext* ctx,
+                        const grpc::ByteBuffer& request,
+                        grpc::ByteBuffer* response);
+
   std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<CallTracker> tracker_;
 };

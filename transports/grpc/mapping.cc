@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include <grpc/slice.h>
 #include <grpcpp/support/slice.h>
 
 #include "absl/strings/str_cat.h"
@@ -139,6 +140,32 @@ absl::Status FromByteBuffer(const grpc::ByteBuffer& buffer, std::string* out) {
   for (const grpc::Slice& slice : slices) {
     out->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
+  return absl::OkStatus();
+}
+
+grpc::ByteBuffer WriteToByteBuffer(const MessageWriter& message) {
+  if (message.buffer() != nullptr) {
+    return ToByteBuffer(SerializeToString(message));
+  }
+  grpc_slice raw = grpc_slice_malloc(message.size());
+  message.WriteTo(GRPC_SLICE_START_PTR(raw));
+  grpc::Slice slice(raw, grpc::Slice::STEAL_REF);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+absl::Status ReceiveByteBuffer(const grpc::ByteBuffer& buffer,
+                               grpc::Slice* slice, ReceivedMessage* out) {
+  if (buffer.TrySingleSlice(slice).ok()) {
+    *out = ReceivedMessage(
+        std::string_view(reinterpret_cast<const char*>(slice->begin()),
+                         slice->size()),
+        nullptr);
+    return absl::OkStatus();
+  }
+  std::string bytes;
+  absl::Status s = FromByteBuffer(buffer, &bytes);
+  if (!s.ok()) return s;
+  *out = ReceivedMessage(std::move(bytes));
   return absl::OkStatus();
 }
 

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "runtime/call_context.h"
 #include "runtime/interface.h"
+#include "runtime/message.h"
 
 namespace lpc::grpc_transport {
 
@@ -62,6 +63,17 @@ grpc::ByteBuffer ToByteBuffer(std::string bytes);
 // Copies a received ByteBuffer out as one string (one copy per slice). INTERNAL if gRPC cannot
 // read the buffer (it is corrupt or was compressed with an unknown codec).
 absl::Status FromByteBuffer(const grpc::ByteBuffer& buffer, std::string* out);
+
+// Has `message` write itself into one gRPC slice of its size: one
+// allocation, no copy in between. A message with a buffer field is
+// serialized whole first (the field appended, as the emitted .proto has it).
+grpc::ByteBuffer WriteToByteBuffer(const MessageWriter& message);
+// A received message as the generated decoders read it: a view of the
+// ByteBuffer's slice when it has one (valid while `*slice` holds it;
+// Retain() copies), its bytes copied out otherwise. INTERNAL as for
+// FromByteBuffer.
+absl::Status ReceiveByteBuffer(const grpc::ByteBuffer& buffer,
+                               grpc::Slice* slice, ReceivedMessage* out);
 
 // Deadlines. gRPC uses system_clock::time_point::max() for "none", lpc uses
 // absl::InfiniteFuture().

@@ -111,6 +111,74 @@ TEST(ByteBufferTest, LargeAndMultiSliceBuffers) {
   EXPECT_EQ(out, "ab" + std::string(5000, 'c') + "d");
 }
 
+// A writer that fills its bytes with a pattern, and may name a buffer field.
+class PatternWriter final : public MessageWriter {
+ public:
+  explicit PatternWriter(size_t size, Buffer* buffer = nullptr)
+      : size_(size) {
+    if (buffer != nullptr) field_ = BufferField{7, buffer};
+  }
+  size_t size() const override { return size_; }
+  void WriteTo(uint8_t* dst) const override {
+    for (size_t i = 0; i < size_; ++i) dst[i] = static_cast<uint8_t>(i * 7);
+  }
+  const BufferField* buffer() const override {
+    return field_.buffer != nullptr ? &field_ : nullptr;
+  }
+
+ private:
+  size_t size_;
+  BufferField field_;
+};
+
+// The message writes itself into one slice of exactly its size, small or
+// large; a buffer field is appended as the serialized form has it.
+TEST(ByteBufferTest, WritersFillOneSlice) {
+  for (size_t size : {size_t{0}, size_t{5}, size_t{64}, size_t{100000}}) {
+    PatternWriter writer(size);
+    grpc::ByteBuffer buffer = WriteToByteBuffer(writer);
+    grpc::Slice slice;
+    ASSERT_TRUE(buffer.TrySingleSlice(&slice).ok()) << size;
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(slice.begin()),
+                          slice.size()),
+              SerializeToString(writer))
+        << size;
+  }
+  Buffer extra = Buffer::Heap(3);
+  extra.data()[0] = 'x';
+  PatternWriter with_buffer(10, &extra);
+  grpc::ByteBuffer buffer = WriteToByteBuffer(with_buffer);
+  std::string out;
+  ASSERT_OK(FromByteBuffer(buffer, &out));
+  EXPECT_EQ(out, SerializeToString(with_buffer));
+  EXPECT_EQ(out.size(), 10u + 2u + 3u);  // Tag, length, bytes.
+}
+
+// A received message in one slice is viewed where it is (the slice keeps
+// it); one in several slices is copied into one string, in order.
+TEST(ByteBufferTest, ReceivedMessagesViewOneSliceAndJoinSeveral) {
+  grpc::Slice one("hello", 5);
+  grpc::ByteBuffer single(&one, 1);
+  grpc::Slice held;
+  ReceivedMessage message;
+  ASSERT_OK(ReceiveByteBuffer(single, &held, &message));
+  EXPECT_EQ(message.bytes(), "hello");
+  EXPECT_EQ(reinterpret_cast<const uint8_t*>(message.bytes().data()),
+            held.begin());
+  // Retaining a view without an owner copies the bytes.
+  std::shared_ptr<const void> kept = message.Retain();
+  EXPECT_NE(kept, nullptr);
+  EXPECT_EQ(message.bytes(), "hello");
+  EXPECT_NE(reinterpret_cast<const uint8_t*>(message.bytes().data()),
+            held.begin());
+
+  grpc::Slice parts[] = {grpc::Slice("ab", 2), grpc::Slice("cd", 2)};
+  grpc::ByteBuffer multi(parts, 2);
+  ReceivedMessage joined;
+  ASSERT_OK(ReceiveByteBuffer(multi, &held, &joined));
+  EXPECT_EQ(joined.bytes(), "abcd");
+}
+
 TEST(DeadlineTest, InfiniteAndFinite) {
   EXPECT_EQ(ToGrpcDeadline(absl::InfiniteFuture()),
             std::chrono::system_clock::time_point::max());

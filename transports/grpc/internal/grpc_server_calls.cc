@@ -25,10 +25,10 @@ namespace lpc {
 
 using ::lpc::internal::CallContextAccess;
 
-using grpc_transport::FromByteBuffer;
+using grpc_transport::ReceiveByteBuffer;
 using grpc_transport::FromGrpcDeadline;
 using grpc_transport::IsReservedMetadataKey;
-using grpc_transport::ToByteBuffer;
+using grpc_transport::WriteToByteBuffer;
 using grpc_transport::ToGrpcStatus;
 
 namespace {
@@ -38,6 +38,19 @@ using grpc_transport::ServerCall;
 std::string_view ToStringView(grpc::string_ref s) {
   return std::string_view(s.data(), s.size());
 }
+
+// A unary handler's reply, written into one gRPC slice.
+class ByteBufferSink final : public ReplySink {
+ public:
+  explicit ByteBufferSink(grpc::ByteBuffer* out) : out_(out) {}
+  absl::Status Write(const MessageWriter& reply) override {
+    *out_ = WriteToByteBuffer(reply);
+    return absl::OkStatus();
+  }
+
+ private:
+  grpc::ByteBuffer* const out_;
+};
 
 }  // namespace
 
@@ -314,8 +327,10 @@ void GrpcServerTransport::Impl::Enqueue(
     return;
   }
   if (call->oneway) {
-    // Fire and forget: the client learns only that the message arrived.
-    std::string empty;
+    // Fire and forget: the client learns only that the message arrived
+    // (an empty reply message: one empty slice).
+    grpc::Slice nothing;
+    grpc::ByteBuffer empty(&nothing, 1);
     TryFinish(*call, absl::OkStatus(), &empty, /*with_reply=*/false);
   }
   if (run_here) pollers_->RunAdmitted(std::move(admitted));
@@ -346,7 +361,7 @@ void GrpcServerTransport::Impl::ForgetIfIdleLocked(
 
 void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
                                           const absl::Status& status,
-                                          std::string* response,
+                                          grpc::ByteBuffer* reply,
                                           bool with_reply) {
   if (call.uses_stream) {
     call.Abort(status);
@@ -371,14 +386,13 @@ void GrpcServerTransport::Impl::TryFinish(ServerCall& call,
   // From here on gRPC may run OnDone and delete the reactor (and `call`)
   // at any time.
   if (call.responder() != nullptr) {
-    if (status.ok() && response != nullptr) {
-      const grpc::ByteBuffer reply = ToByteBuffer(std::move(*response));
-      call.responder()->Finish(&reply, grpc::Status::OK);
+    if (status.ok() && reply != nullptr) {
+      call.responder()->Finish(reply, grpc::Status::OK);
     } else {
       call.responder()->Finish(nullptr, ToGrpcStatus(status));
     }
-  } else if (status.ok() && response != nullptr) {
-    call.response = ToByteBuffer(std::move(*response));
+  } else if (status.ok() && reply != nullptr) {
+    call.response = std::move(*reply);
     call.reactor()->StartWriteAndFinish(&call.response, grpc::WriteOptions(),
                                         grpc::Status::OK);
   } else {
@@ -400,16 +414,29 @@ void GrpcServerTransport::Impl::RunCall(
     dispatcher_->StartCall(*call.iface, *call.method, shared);
     return;
   }
-  std::string request;
-  absl::Status status = FromByteBuffer(call.request, &request);
-  call.request.Clear();
-  std::string response;
+  // The request is decoded where gRPC received it (one slice, the usual
+  // case) and the reply written straight into a gRPC slice.
+  grpc::Slice slice;
+  ReceivedMessage request;
+  absl::Status status = ReceiveByteBuffer(call.request, &slice, &request);
+  grpc::ByteBuffer response;
   if (status.ok()) {
-    counters_.bytes_in.fetch_add(request.size(), std::memory_order_relaxed);
-    status = dispatcher_->DispatchBound(*call.iface, *call.method, call.ctx,
-                                        request, &response);
-    counters_.bytes_out.fetch_add(response.size(), std::memory_order_relaxed);
+    counters_.bytes_in.fetch_add(request.bytes().size(),
+                                 std::memory_order_relaxed);
+    ByteBufferSink sink(&response);
+    status = dispatcher_->DispatchBoundWith(*call.iface, *call.method,
+                                            call.ctx, request, sink);
+    counters_.bytes_out.fetch_add(response.Length(),
+                                  std::memory_order_relaxed);
+    if (status.ok() && !response.Valid()) {
+      // No reply written: an empty message, which a unary call must carry.
+      grpc::Slice nothing;
+      response = grpc::ByteBuffer(&nothing, 1);
+    }
   }
+  request = ReceivedMessage();
+  slice = grpc::Slice();
+  call.request.Clear();
   if (call.oneway) {
     if (!status.ok()) {
       fprintf(stderr, "lpc grpc: oneway %s failed: %s\n",

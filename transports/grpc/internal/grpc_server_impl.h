@@ -116,10 +116,10 @@ class GrpcServerTransport::Impl final
   class Reactor;
 
   // Finishes the gRPC call once. With `with_reply`, sends the handler's
-  // response metadata (as trailing metadata) and, on OK, `response`;
-  // without it only the status (the handler may still be running).
+  // response metadata (as trailing metadata); on OK, `reply` (may be moved
+  // from); without it only the status (the handler may still be running).
   void TryFinish(ServerCall& call, const absl::Status& status,
-                 std::string* response, bool with_reply);
+                 grpc::ByteBuffer* reply, bool with_reply);
 
   void RunCall(const std::shared_ptr<ServerCall>& call);
   void ForgetIfIdleLocked(const std::shared_ptr<ServerCall>& call);
