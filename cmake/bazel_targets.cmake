@@ -3144,6 +3144,25 @@ lpc_bazel_cc_library(lpc_transports_local_internal_fd_closer
     -lpthread
 )
 
+lpc_bazel_cc_library(lpc_transports_local_internal_fifo_queue
+  PACKAGE transports/local/internal
+  NAME fifo_queue
+  HDRS
+    transports/local/internal/fifo_queue.h
+)
+
+lpc_bazel_cc_test(lpc_transports_local_internal_fifo_queue_test
+  PACKAGE transports/local/internal
+  NAME fifo_queue_test
+  SRCS
+    transports/local/internal/fifo_queue_test.cc
+  DEPS
+    lpc_transports_local_internal_fifo_queue
+    lpc_testing_gtest_main
+    SYSTEM:gtest
+  SIZE small
+)
+
 lpc_bazel_cc_library(lpc_transports_local_internal_listener
   PACKAGE transports/local/internal
   NAME listener
@@ -3305,6 +3324,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_server_connection
     lpc_transports_local_internal_buffer_pool
     lpc_transports_local_internal_fd_closer
     lpc_transports_local_internal_fair_scheduler
+    lpc_transports_local_internal_fifo_queue
     lpc_runtime
     lpc_runtime_call_context_access
     lpc_transports_local_control_socket
@@ -3385,6 +3405,7 @@ lpc_bazel_cc_library(lpc_transports_local_internal_worker_pool
     transports/local/internal/worker_pool.h
   DEPS
     lpc_transports_local_internal_fair_scheduler
+    lpc_transports_local_internal_fifo_queue
     lpc_transports_local_internal_server_connection
     lpc_runtime
     lpc_transports_local_doorbell

@@ -33,6 +33,7 @@
 #include "gtest/gtest.h"
 #include "runtime/buffer.h"
 #include "runtime/message.h"
+#include "runtime/mutex.h"
 #include "runtime/server.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
@@ -83,6 +84,43 @@ TEST(BuffersTest, SixteenMebibytesTravelBesideTheMessageAndAreReadInPlace) {
   EXPECT_EQ(s.payload_buffers_made, 0u);
   EXPECT_EQ(s.buffers_received, 3u);
   EXPECT_EQ(s.clients_cut_off, 0u);
+}
+
+// The async path keeps the reply's buffer in the call's record until the
+// callback gets it attached to the reply.
+TEST(BuffersTest, AnAsyncCallGetsItsReplyBufferAttached) {
+  Fixture f;
+  constexpr size_t kSize = size_t{1} << 20;
+  absl::StatusOr<Buffer> b = f.channel->NewBuffer(kSize);
+  ASSERT_TRUE(b.ok()) << b.status();
+  for (size_t i = 0; i < kSize; ++i) b->data()[i] = static_cast<uint8_t>(i);
+  CallContext ctx;
+  ctx.set_timeout(absl::Seconds(20));
+  Mutex mu;
+  CondVar cv;
+  bool done = false;
+  std::optional<BufferView> view;
+  absl::Status status;
+  f.channel->StartCallWith(Descriptor(), kMethods[0], &ctx,
+                           FrameWriter(0, &*b),
+                           [&](absl::StatusOr<ReceivedMessage> r) {
+                             MutexLock lock(&mu);
+                             status = r.status();
+                             if (r.ok() && r->attached().has_value()) {
+                               view = r->attached()->view;
+                             }
+                             done = true;
+                             cv.SignalAll();
+                           });
+  MutexLock lock(&mu);
+  while (!done) cv.WaitWithDeadline(&mu, absl::InfiniteFuture());
+  ASSERT_OK(status);
+  ASSERT_TRUE(view.has_value());
+  ASSERT_EQ(view->size(), kSize);
+  EXPECT_TRUE(InReadOnlySharedMapping(view->data(), kSize));
+  for (size_t i = 0; i < kSize; i += 4099) {
+    ASSERT_EQ(view->data()[i], static_cast<uint8_t>(~i));
+  }
 }
 
 TEST(BuffersTest, AHeapBufferTravelsAsBytes) {

@@ -31,6 +31,7 @@ namespace lpc::local {
 using ::lpc::internal::CallContextAccess;
 namespace {
 
+using internal::AsyncCallback;
 using internal::ClientConnection;
 using internal::LocalClientStream;
 using internal::Completion;
@@ -84,25 +85,10 @@ class LocalChannel final : public Channel {
                      const MethodDescriptor& method, CallContext* ctx,
                      const MessageWriter& request,
                      ReceivedCallback done) override {
-    // The reply's buffer, if it came beside it, lands here first (the
-    // leader writes it before it runs the callback, which owns it).
-    auto attached = std::make_shared<std::optional<AttachedBuffer>>();
-    std::optional<AttachedBuffer>* slot = attached.get();
-    StartCallImpl(
-        iface, method, ctx, {}, &request, nullptr,
-        [done = std::move(done),
-         attached = std::move(attached)](absl::StatusOr<std::string> r) {
-          if (!r.ok()) {
-            done(r.status());
-            return;
-          }
-          ReceivedMessage m(std::move(*r));
-          if (attached->has_value()) {
-            m.Attach((*attached)->field_number, std::move((*attached)->view));
-          }
-          done(std::move(m));
-        },
-        slot);
+    // The reply's buffer, if it came beside it, lands in the call's record
+    // and goes to `done` attached to the reply (Completion::Run).
+    StartCallImpl(iface, method, ctx, {}, &request, nullptr,
+                  AsyncCallback{nullptr, std::move(done)});
   }
 
   absl::Status SendOnewayWith(const InterfaceDescriptor& iface,
@@ -115,7 +101,7 @@ class LocalChannel final : public Channel {
                  const MethodDescriptor& method, CallContext* ctx,
                  std::string request, ResponseCallback done) override {
     StartCallImpl(iface, method, ctx, request, nullptr, &request,
-                  std::move(done));
+                  AsyncCallback{std::move(done), nullptr});
   }
 
   absl::Status SendOneway(const InterfaceDescriptor& iface,
@@ -306,13 +292,12 @@ class LocalChannel final : public Channel {
   void StartCallImpl(const InterfaceDescriptor& iface,
                      const MethodDescriptor& method, CallContext* ctx,
                      std::string_view request, const MessageWriter* body,
-                     std::string* give_back, ResponseCallback done,
-                     std::optional<AttachedBuffer>* attached_out = nullptr) {
+                     std::string* give_back, AsyncCallback done) {
     // Deleted by whoever completes it (ClientConnection::CompleteLocked),
     // or below if it never got registered.
     auto* call = new PendingCall;
     call->ctx = ctx;
-    call->attached_out = attached_out;
+    if (done.received) call->attached_out = &call->attached;
     call->callback = std::move(done);
     std::shared_ptr<ClientConnection> conn;
     bool registered = false;

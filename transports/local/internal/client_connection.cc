@@ -583,6 +583,7 @@ void ClientConnection::CompleteLocked(PendingCall* call,
     out->deadline_ns = call->deadline_ns;
     out->cancel_handle = call->cancel_handle;
     out->result = std::move(result);
+    out->attached = std::move(call->attached);
     delete call;
     return;
   }

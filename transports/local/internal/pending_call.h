@@ -27,13 +27,23 @@ namespace lpc::local::internal {
 // registered, a record is reached only through ClientConnection's call table
 // (under its mu_), or by its own waiting thread; anything that may outlive
 // the call (cancel callbacks, the expiry scan) refers to it by id.
+// An async call's callback: the string API's (`bytes`) or the zero-copy
+// API's (`received`, which gets the reply's buffer attached). Set: the call
+// is async. Kept apart, rather than one wrapping the other, so that a
+// zero-copy call makes no wrapper on the heap.
+struct AsyncCallback {
+  ResponseCallback bytes;
+  ReceivedCallback received;
+  explicit operator bool() const { return bytes || received; }
+};
+
 struct PendingCall {
   uint64_t id = 0;
   std::atomic<bool> done{false};       // Set last, under the table's lock.
   absl::StatusOr<std::string> result;  // Sync calls; valid once done.
   uint32_t bind_slot = 0;
   absl::Time deadline = absl::InfiniteFuture();
-  ResponseCallback callback;  // Async calls only.
+  AsyncCallback callback;  // Async calls only.
   // The caller's context, for the reply's metadata; valid while the call is
   // registered (the caller keeps it alive until the call completes). May be
   // null (bind calls).
@@ -46,6 +56,9 @@ struct PendingCall {
   // path); null: it is appended to the reply's bytes (the string API).
   // Written by the leader before `done` / the callback.
   std::optional<AttachedBuffer>* attached_out = nullptr;
+  // An async zero-copy call's reply buffer (`attached_out` points here);
+  // it moves to the Completion with the callback.
+  std::optional<AttachedBuffer> attached;
 };
 
 // A call ends this way: a call whose deadline (`deadline_ns`, monotonic;
@@ -68,17 +81,32 @@ inline absl::StatusOr<std::string> Finish(CallContext* ctx,
 // the connection may be held: removing the cancel callback may wait for a
 // Cancel() that is running it, and that needs the connection's locks).
 struct Completion {
-  ResponseCallback callback;
+  AsyncCallback callback;
   CallContext* ctx = nullptr;
   int64_t deadline_ns = 0;
   uint64_t cancel_handle = 0;
   absl::StatusOr<std::string> result;
+  std::optional<AttachedBuffer> attached;  // For `callback.received`.
   void Run() {
     if (!callback) return;
     // `ctx` is alive until `callback` runs. Once this returns, the cancel
     // callback (which holds a raw pointer to the connection) never runs.
     if (cancel_handle != 0) ctx->RemoveCancelCallback(cancel_handle);
-    callback(Finish(ctx, deadline_ns, std::move(result)));
+    absl::StatusOr<std::string> r =
+        Finish(ctx, deadline_ns, std::move(result));
+    if (!callback.received) {
+      callback.bytes(std::move(r));
+      return;
+    }
+    if (!r.ok()) {
+      callback.received(r.status());
+      return;
+    }
+    ReceivedMessage m(std::move(*r));
+    if (attached.has_value()) {
+      m.Attach(attached->field_number, std::move(attached->view));
+    }
+    callback.received(std::move(m));
   }
 };
 

@@ -39,6 +39,7 @@
 #include "transports/local/internal/budget.h"
 #include "transports/local/internal/buffer_pool.h"
 #include "transports/local/internal/fair_scheduler.h"
+#include "transports/local/internal/fifo_queue.h"
 #include "transports/local/internal/stream_table.h"
 #include "transports/local/local_transport.h"
 #include "transports/local/memfd.h"
@@ -278,7 +279,7 @@ class Connection : public MemfdPort {
   // worker and its scheduling state. Guarded by the pool's mutex, and
   // reached only through WorkerPool::EntryLocked.
   struct PoolEntry : FairScheduler::Client {
-    std::deque<WorkItem> calls;
+    FifoQueue<WorkItem> calls;  // No allocation per call, unlike a deque.
   };
   PoolEntry pool_entry;
   // Handler and ring-reading time charged while clients compete

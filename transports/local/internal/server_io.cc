@@ -609,7 +609,7 @@ void LocalServer::Close(const std::shared_ptr<Connection>& c) {
   // rundown thread (never this one).
   if (c->contexts != nullptr) c->contexts->RundownAll();
   // Destroyed here, without the pool's lock.
-  std::deque<WorkItem> dropped = pool_->Remove(*c);
+  FifoQueue<WorkItem> dropped = pool_->Remove(*c);
   dropped.clear();
   MutexLock lock(&conns_mu_);
   if (conns_.erase(c->id) != 0) {

@@ -80,8 +80,9 @@ void WorkerPool::Join() {
     dropped = sched_.Clear();
     for (FairScheduler::Client* c : dropped) {
       auto& entry = static_cast<Connection::PoolEntry&>(*c);
-      for (WorkItem& item : entry.calls) calls.push_back(std::move(item));
-      entry.calls.clear();
+      for (; !entry.calls.empty(); entry.calls.pop_front()) {
+        calls.push_back(std::move(entry.calls.front()));
+      }
     }
     ready_.clear();
   }
@@ -127,8 +128,8 @@ void WorkerPool::QueueCalls(const std::shared_ptr<Connection>& c,
   sched_.AddCalls(e, items.size(), now_ns);
 }
 
-std::deque<WorkItem> WorkerPool::Remove(Connection& c) {
-  std::deque<WorkItem> dropped;
+FifoQueue<WorkItem> WorkerPool::Remove(Connection& c) {
+  FifoQueue<WorkItem> dropped;
   MutexLock lock(&mu_);
   Connection::PoolEntry& e = EntryLocked(c);
   dropped.swap(e.calls);

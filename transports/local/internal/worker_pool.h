@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "runtime/mutex.h"
 #include "transports/local/internal/fair_scheduler.h"
+#include "transports/local/internal/fifo_queue.h"
 #include "transports/local/internal/server_connection.h"
 #include "transports/local/unique_fd.h"
 
@@ -87,7 +88,7 @@ class WorkerPool {
                   std::vector<WorkItem>& items) ABSL_LOCKS_EXCLUDED(mu_);
   // Takes closed connection `c` out of the pool; returns its queued calls
   // for the caller to destroy without the lock.
-  std::deque<WorkItem> Remove(Connection& c) ABSL_LOCKS_EXCLUDED(mu_);
+  FifoQueue<WorkItem> Remove(Connection& c) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Whether a worker may stay with one client (AfterCall's spins): no
   // queued call that may start waits. Takes the lock only when calls wait.
