@@ -14,8 +14,12 @@ FdCloser& FdCloser::Get() {
 }
 
 FdCloser::FdCloser() {
-  std::thread t([this] { Loop(); });
-  pthread_setname_np(t.native_handle(), "lpc-fd-closer");
+  std::thread t([this] {
+    // Named from the thread itself (prctl): naming another thread opens
+    // /proc/self/task/<tid>/comm, a descriptor the process briefly holds.
+    pthread_setname_np(pthread_self(), "lpc-fd-closer");
+    Loop();
+  });
   t.detach();
 }
 
