@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <barrier>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -227,15 +228,26 @@ int Main(int argc, char** argv) {
       std::vector<std::vector<uint64_t>> lat(n);
       std::vector<int> failed(n, 0);
       std::vector<std::thread> threads;
-      // Every thread warms up on its own, then all measure the same window.
-      const uint64_t start =
-          NowNs() + static_cast<uint64_t>(limits.seconds * 0.2 * 1e9) +
-          50'000'000;
-      const uint64_t end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+      // Every thread makes one call first (so the channel is connected, which
+      // on a loaded machine can take longer than a window), then all warm
+      // up and measure the same window, which starts when the last caller is
+      // ready.
+      uint64_t start = 0;
+      uint64_t end = 0;
+      std::barrier ready(static_cast<std::ptrdiff_t>(n), [&]() noexcept {
+        start = NowNs() + static_cast<uint64_t>(limits.seconds * 0.2 * 1e9);
+        end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+      });
       for (int64_t i = 0; i < n; ++i) {
         threads.emplace_back([&, i] {
           uint64_t seq = static_cast<uint64_t>(i) << 40;
-          for (int64_t k = 0; k < limits.max_iters * 10; ++k) {
+          if (!callers[i]->Call(data, ++seq)) {
+            failed[i] = 1;
+            ready.arrive_and_drop();
+            return;
+          }
+          ready.arrive_and_wait();
+          while (true) {
             uint64_t t0 = NowNs();
             if (t0 >= end) break;
             if (!callers[i]->Call(data, ++seq)) {
