@@ -50,20 +50,9 @@ LocalChannelOptions PooledChannel(uint32_t chunks = 4) {  // Two a side.
   return lo;
 }
 
-// Whether [p, p + n) lies in a shared read-write mapping ("rw-s").
+// Whether [p, p + n) lies in a shared read-write mapping.
 bool InReadWriteSharedMapping(const void* p, size_t n) {
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(p);
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    unsigned long start = 0, end = 0;
-    char perms[5] = {};
-    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &start, &end, perms) != 3) {
-      continue;
-    }
-    if (lo >= start && lo + n <= end) return std::string(perms) == "rw-s";
-  }
-  return false;
+  return MappingPerms(p, n) == "rw-s";
 }
 
 // A chunk from the channel, once its pool is active: the server's answer

@@ -47,9 +47,9 @@ inline const InterfaceDescriptor& Descriptor() {
   return d;
 }
 
-// Whether [p, p + n) lies in one mapping of this process that is shared
-// and readable but not writable ("r--s" in /proc/self/maps).
-inline bool InReadOnlySharedMapping(const void* p, size_t n) {
+// The permissions ("r--s", "rw-p", ...) of the one mapping of this process
+// that holds all of [p, p + n), from /proc/self/maps; "" if none does.
+inline std::string MappingPerms(const void* p, size_t n) {
   const uintptr_t lo = reinterpret_cast<uintptr_t>(p);
   std::ifstream maps("/proc/self/maps");
   std::string line;
@@ -59,9 +59,15 @@ inline bool InReadOnlySharedMapping(const void* p, size_t n) {
     if (std::sscanf(line.c_str(), "%lx-%lx %4s", &start, &end, perms) != 3) {
       continue;
     }
-    if (lo >= start && lo + n <= end) return std::string(perms) == "r--s";
+    if (lo >= start && lo + n <= end) return perms;
   }
-  return false;
+  return "";
+}
+
+// Whether [p, p + n) lies in one mapping of this process that is shared
+// and readable but not writable.
+inline bool InReadOnlySharedMapping(const void* p, size_t n) {
+  return MappingPerms(p, n) == "r--s";
 }
 
 inline uint64_t Checksum(const uint8_t* p, size_t n) {
