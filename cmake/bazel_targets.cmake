@@ -119,6 +119,7 @@ lpc_bazel_cc_test(lpc_codegen_error_corpus_test
   DEPS
     lpc_codegen
     lpc_testing_gtest_main
+    lpc_testing_idl_corpus
     SYSTEM:gtest
   SIZE small
   DATA
@@ -863,6 +864,7 @@ lpc_bazel_cc_test(lpc_idl_error_corpus_test
   DEPS
     lpc_idl
     lpc_testing_gtest_main
+    lpc_testing_idl_corpus
   SIZE medium
   DATA
     SRC:tests/idl_errors/ambiguous_type.idl
@@ -1673,6 +1675,16 @@ lpc_bazel_cc_library(lpc_testing_gtest_main
   DEPS
     lpc_testing_tsan_suppressions
     SYSTEM:gtest_main
+)
+
+lpc_bazel_cc_library(lpc_testing_idl_corpus
+  PACKAGE testing
+  NAME idl_corpus
+  TESTONLY
+  HDRS
+    testing/idl_corpus.h
+  DEPS
+    SYSTEM:gtest
 )
 
 lpc_bazel_cc_library(lpc_testing_server_process
