@@ -3504,6 +3504,7 @@ lpc_bazel_cc_library(lpc_transports_local_buffers_testing
     lpc_transports_local_control_socket
     lpc_transports_local_endpoint
     lpc_transports_local_frame
+    lpc_transports_local_goodbye_testing
     lpc_transports_local_local_transport
     lpc_runtime
     lpc_testing_status_matchers
@@ -3763,6 +3764,18 @@ lpc_bazel_cc_test(lpc_transports_local_frame_test
   SIZE small
 )
 
+lpc_bazel_cc_library(lpc_transports_local_goodbye_testing
+  PACKAGE transports/local
+  NAME goodbye_testing
+  TESTONLY
+  HDRS
+    transports/local/goodbye_testing.h
+  DEPS
+    lpc_transports_local_control_socket
+    lpc_transports_local_frame
+    SYSTEM:absl
+)
+
 lpc_bazel_cc_library(lpc_transports_local_handle_errors
   PACKAGE transports/local
   NAME handle_errors
@@ -3872,6 +3885,7 @@ lpc_bazel_cc_test(lpc_transports_local_handles_test
     lpc_transports_local_control_socket
     lpc_transports_local_endpoint
     lpc_transports_local_frame
+    lpc_transports_local_goodbye_testing
     lpc_transports_local_handles_test_service
     lpc_transports_local_local_transport
     lpc_transports_local_stream_test_service

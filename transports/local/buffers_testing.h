@@ -31,6 +31,7 @@
 #include "transports/local/control_socket.h"
 #include "transports/local/endpoint.h"
 #include "transports/local/frame.h"
+#include "transports/local/goodbye_testing.h"
 #include "transports/local/internal/client_handshake.h"
 #include "transports/local/local_transport.h"
 
@@ -307,22 +308,7 @@ class RawClient : public MemfdPort {
   // The reason of the server's GOODBYE (or "hang-up"), or "" if the
   // connection is still up after `timeout`.
   std::string WaitCutOff(absl::Duration timeout = absl::Seconds(10)) {
-    const absl::Time end = absl::Now() + timeout;
-    while (absl::Now() < end) {
-      absl::StatusOr<Packet> p =
-          RecvPacket(sock(), std::min(end, absl::Now() + absl::Milliseconds(50)));
-      if (absl::IsDeadlineExceeded(p.status())) continue;
-      if (!p.ok()) return "hang-up";
-      absl::Span<const std::byte> body;
-      absl::StatusOr<ControlType> t = DecodeControlHeader(
-          absl::MakeConstSpan(reinterpret_cast<const std::byte*>(p->bytes.data()),
-                              p->bytes.size()),
-          &body);
-      if (t.ok() && *t == ControlType::kGoodbye) {
-        return std::string(DecodeStatusBody(body).message());
-      }
-    }
-    return "";
+    return ::lpc::testing::WaitForGoodbye(sock(), timeout);
   }
 
   // MemfdPort.
