@@ -67,21 +67,15 @@ class InProcessChannel final : public Channel {
                                    const MethodDescriptor& method,
                                    CallContext* ctx,
                                    std::string request) override {
-    absl::Status s = PrepareCall(ctx, request.size());
-    if (!s.ok()) return s;
-    auto transport = transport_.lock();
-    if (transport == nullptr) {
-      return absl::UnavailableError("in-process server is not running");
-    }
-    const BoundInterface* bound = nullptr;
-    const BoundInterface::Method* m = nullptr;
-    s = Resolve(*transport, iface, method, &bound, &m);
-    if (!s.ok()) return s;
+    absl::StatusOr<Target> t = Find(iface, method, ctx, request.size());
+    if (!t.ok()) return t.status();
+    const BoundInterface* bound = t->bound;
+    const BoundInterface::Method* m = t->method;
     if (m->uses_start_call) {
       return Channel::Call(iface, method, ctx, std::move(request));
     }
     std::string response;
-    s = transport->CallInline(
+    absl::Status s = t->transport->CallInline(
         *ctx, method.handles, contexts_,
         [&](Dispatcher& d, CallContext& server_ctx) {
           return d.DispatchBound(*bound, *m, server_ctx, request, &response);
@@ -98,16 +92,12 @@ class InProcessChannel final : public Channel {
                         const MethodDescriptor& method, CallContext* ctx,
                         const MessageWriter& request,
                         ReplyDecoder decode) override {
-    absl::Status s = PrepareCall(ctx, SerializedSize(request));
-    if (!s.ok()) return s;
-    auto transport = transport_.lock();
-    if (transport == nullptr) {
-      return absl::UnavailableError("in-process server is not running");
-    }
-    const BoundInterface* bound = nullptr;
-    const BoundInterface::Method* m = nullptr;
-    s = Resolve(*transport, iface, method, &bound, &m);
-    if (!s.ok()) return s;
+    absl::StatusOr<Target> t =
+        Find(iface, method, ctx, SerializedSize(request));
+    if (!t.ok()) return t.status();
+    const BoundInterface* bound = t->bound;
+    const BoundInterface::Method* m = t->method;
+    InProcessServer* transport = t->transport.get();
     if (m->uses_start_call) {
       return Channel::CallWith(iface, method, ctx, request, decode);
     }
@@ -115,7 +105,7 @@ class InProcessChannel final : public Channel {
     ReceivedMessage received = WriteOnce(request, request_stack, kStackBytes);
     uint8_t reply_stack[kStackBytes];
     WriteOnceSink reply(reply_stack, kStackBytes);
-    s = transport->CallInline(
+    absl::Status s = transport->CallInline(
         *ctx, method.handles, contexts_,
         [&](Dispatcher& d, CallContext& server_ctx) {
           return d.DispatchBoundWith(*bound, *m, server_ctx, received, reply);
@@ -337,6 +327,28 @@ class InProcessChannel final : public Channel {
       });
     }
     transport.StartStream(core, bound, m);
+  }
+
+  // Where a synchronous call goes: the server (kept alive for the call),
+  // and the bound interface and method.
+  struct Target {
+    std::shared_ptr<InProcessServer> transport;
+    const BoundInterface* bound = nullptr;
+    const BoundInterface::Method* method = nullptr;
+  };
+  absl::StatusOr<Target> Find(const InterfaceDescriptor& iface,
+                              const MethodDescriptor& method, CallContext* ctx,
+                              size_t request_size) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::Status s = PrepareCall(ctx, request_size);
+    if (!s.ok()) return s;
+    Target t;
+    t.transport = transport_.lock();
+    if (t.transport == nullptr) {
+      return absl::UnavailableError("in-process server is not running");
+    }
+    s = Resolve(*t.transport, iface, method, &t.bound, &t.method);
+    if (!s.ok()) return s;
+    return t;
   }
 
   // The bound interface and method for a call, resolved once per interface
