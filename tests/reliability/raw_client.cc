@@ -107,9 +107,25 @@ absl::Status RawClient::Send(const OutgoingMessage& m, bool flush) {
   return absl::DeadlineExceededError("request ring stayed full");
 }
 
-std::optional<std::string> RawClient::CheckSocket() {
+std::optional<std::string> RawClient::CheckSocket(bool leave_payload_fds) {
   struct pollfd p = {sock_.get(), POLLIN | POLLRDHUP, 0};
   if (::poll(&p, 1, 0) <= 0) return std::nullopt;
+  if (leave_payload_fds) {
+    // A reply's PAYLOAD_FD goes out before its record is published: one
+    // that is here while the record is not yet visible is the endpoint's
+    // to take (SocketMemfdPort), not a packet to drop.
+    std::string head(local::kMaxControlPacket, '\0');
+    const ssize_t n =
+        ::recv(sock_.get(), head.data(), head.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+      absl::Span<const std::byte> body;
+      absl::StatusOr<ControlType> type = local::DecodeControlHeader(
+          absl::MakeConstSpan(reinterpret_cast<const std::byte*>(head.data()),
+                              static_cast<size_t>(n)),
+          &body);
+      if (type.ok() && *type == ControlType::kPayloadFd) return std::nullopt;
+    }
+  }
   absl::StatusOr<local::Packet> packet =
       local::RecvPacket(sock_.get(), absl::InfinitePast());
   if (absl::IsDeadlineExceeded(packet.status())) {
@@ -138,7 +154,8 @@ absl::StatusOr<IncomingMessage> RawClient::WaitReply(absl::Duration timeout) {
       ep_->ReleaseReceived();
       return std::move(**m);
     }
-    if (std::optional<std::string> why = CheckSocket()) {
+    if (std::optional<std::string> why =
+            CheckSocket(/*leave_payload_fds=*/true)) {
       return absl::UnavailableError(*why);
     }
     if (absl::Now() >= end) return absl::DeadlineExceededError("no reply");

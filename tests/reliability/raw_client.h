@@ -85,7 +85,9 @@ class RawClient {
  private:
   RawClient() = default;
   // Reads pending control packets; returns the GOODBYE reason or hang-up.
-  std::optional<std::string> CheckSocket();
+  // With `leave_payload_fds`, a PAYLOAD_FD at the head of the socket stays
+  // there for the endpoint (a reply record that is not yet visible needs it).
+  std::optional<std::string> CheckSocket(bool leave_payload_fds = false);
 
   local::UniqueFd sock_;
   local::UniqueFd eventfd_;
