@@ -2777,6 +2777,7 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_features_test
     transports/grpc/grpc_features_test.cc
   DEPS
     lpc_transports_grpc
+    lpc_transports_grpc_stream_test_service
     lpc_transports_grpc_test_service
     lpc_runtime
     lpc_testing_gtest_main
@@ -2879,12 +2880,14 @@ lpc_bazel_cc_library(lpc_transports_grpc_internal
   NAME internal
   SRCS
     transports/grpc/internal/cq_pollers.cc
+    transports/grpc/internal/generic_call.cc
     transports/grpc/internal/queued_call.cc
     transports/grpc/internal/server_call.cc
     transports/grpc/internal/server_parts.cc
     transports/grpc/internal/tls.cc
   HDRS
     transports/grpc/internal/cq_pollers.h
+    transports/grpc/internal/generic_call.h
     transports/grpc/internal/queued_call.h
     transports/grpc/internal/server_call.h
     transports/grpc/internal/server_parts.h

@@ -23,6 +23,7 @@
 #include "testing/status_matchers.h"
 #include "transports/grpc/grpc_channel.h"
 #include "transports/grpc/grpc_server.h"
+#include "transports/grpc/stream_test_service.h"
 #include "transports/grpc/test_service.h"
 
 namespace lpc {
@@ -167,6 +168,76 @@ TEST(GrpcHealthTest, OffWhenSwitchedOff) {
   EXPECT_THAT(HealthCheck(target, ""),
               StatusIs(absl::StatusCode::kUnimplemented,
                        HasSubstr("grpc.health.v1.Health")));
+  server.Shutdown();
+}
+
+// A client stream to a path no interface has, never half-closed: its
+// status, which the server can only send without reading the stream.
+grpc::Status UnknownClientStream(const std::string& target) {
+  auto channel =
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      grpc::GenericStub(channel).PrepareCall(&ctx, "/no.such.Service/Upload",
+                                             &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  grpc::Slice chunk(std::string(1000, 'x'));
+  grpc::ByteBuffer message(&chunk, 1);
+  call->Write(message, reinterpret_cast<void*>(2));
+  EXPECT_TRUE(cq.Next(&tag, &ok));  // Either way: the server may be done.
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(3));
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(tag, reinterpret_cast<void*>(3));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+// The paths that reach the generic service: served on the completion
+// queue for a server whose methods are all there, and by gRPC's callback
+// generic service for one with streams (`streams`). Both answer the same.
+void ExpectGenericPathsAnswered(Server& server) {
+  std::string target = server.targets()[0].substr(strlen("grpc:"));
+  grpc::Status status = UnknownClientStream(target);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("no.such.Service"));
+  EXPECT_THAT(RawCall(target, "/lpc.Lease/Renew", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("lpc-lease")));
+  EXPECT_THAT(RawCall(target, "/lpc.Lease/Release", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("lpc-lease")));
+  EXPECT_THAT(RawCall(target, "/no.such.Service/Call", "x"),
+              StatusIs(absl::StatusCode::kUnimplemented,
+                       HasSubstr("unknown interface no.such.Service")));
+}
+
+TEST(GrpcGenericTest, UnknownPathsAndLeasesWithUnaryMethodsOnly) {
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  ASSERT_OK(StartServer(server, service, options));
+  ExpectGenericPathsAnswered(server);
+  server.Shutdown();
+}
+
+TEST(GrpcGenericTest, UnknownPathsAndLeasesWithStreams) {
+  stream_test::StreamService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  ASSERT_OK(server.RegisterService(&service));
+  ASSERT_OK(server.AddTransport(MakeGrpcServerTransport(options)));
+  ASSERT_OK(server.Start());
+  ExpectGenericPathsAnswered(server);
   server.Shutdown();
 }
 

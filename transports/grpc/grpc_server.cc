@@ -14,8 +14,13 @@
 //      max_workers handlers run, the call waits in the pollers' FIFO.)
 //   3. gRPC's "done" event, on another poller, cancels the handler's
 //      context if the client cancelled or the deadline passed.
-// Every other call (streaming methods, [async] handlers, unknown paths)
-// comes through gRPC's callback API:
+// Calls of paths no interface has (unknown paths, the lease calls) reach
+// the generic service: on the completion queue too (internal/generic_call.h)
+// unless some interface has callback methods (below), which bring gRPC's
+// callback generic service; either way they are answered at once, on the
+// thread that takes them, without reading their messages.
+// Every other call (streaming methods, [async] handlers) comes through
+// gRPC's callback API:
 //   1. gRPC creates a Reactor (on one of gRPC's threads), which does the
 //      same checks, registers the call and asks for the request message.
 //   2. When the message arrives the call is queued for a worker of the
@@ -52,18 +57,14 @@ namespace lpc {
 
 void GrpcServerTransport::Impl::RequestQueuedCall(
     grpc_transport::InterfaceService* service, int index, const void* route) {
-  std::lock_guard<std::mutex> lock(requests_mu_);
-  // gRPC aborts on a request to a completion queue that is shut down.
-  if (!accepting_) return;
-  (new grpc_transport::QueuedCall(this, this, service, index, route))
-      ->Request(cq_.get());
+  requests_.Run([&] {
+    (new grpc_transport::QueuedCall(this, this, service, index, route))
+        ->Request(cq_.get());
+  });
 }
 
 void GrpcServerTransport::Impl::StopQueue() {
-  {
-    std::lock_guard<std::mutex> lock(requests_mu_);
-    accepting_ = false;
-  }
+  requests_.Close();
   cq_->Shutdown();
   if (pollers_ != nullptr) {
     pollers_->Join();  // They drain the queue.
@@ -131,17 +132,20 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
     }
   }
   // Each interface is a registered service (so that gRPC lists it, for
-  // reflection); anything else reaches the generic service and is answered
-  // UNIMPLEMENTED there.
+  // reflection); anything else reaches the generic service: lease calls,
+  // and unknown paths answered UNIMPLEMENTED.
   // Each method is resolved here, once (Dispatcher::Bind).
   // Unary methods whose handler is synchronous (oneway ones included) are
-  // served on cq_; the others through gRPC's callback API.
+  // served on cq_; the others through gRPC's callback API. A server with
+  // none of those has no callback service at all (docs/grpc-transport.md,
+  // "Threads").
   struct QueuedMethod {
     grpc_transport::InterfaceService* service;
     int index;
     const Route* route;
   };
   std::vector<QueuedMethod> queued;
+  bool any_callback = false;
   std::vector<const InterfaceDescriptor*> interfaces =
       dispatcher_->Interfaces();
   for (const InterfaceDescriptor* iface : interfaces) {
@@ -156,6 +160,7 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
       routes.push_back(&route);
       on_queue.push_back(m.descriptor->kind == MethodKind::kUnary &&
                          (m.descriptor->oneway || !m.uses_start_call));
+      if (!on_queue.back()) any_callback = true;
     }
     services_.push_back(std::make_unique<grpc_transport::InterfaceService>(
         *iface, on_queue,
@@ -171,7 +176,12 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
     }
   }
   cq_ = builder.AddCompletionQueue();
-  builder.RegisterCallbackGenericService(this);
+  uses_async_generic_ = !any_callback;
+  if (uses_async_generic_) {
+    builder.RegisterAsyncGenericService(&async_generic_);
+  } else {
+    builder.RegisterCallbackGenericService(this);
+  }
   builder.SetOption(grpc_transport::MakeReflectionOption(options_.reflection));
   server_ = grpc_transport::BuildServer(builder, options_.health_service);
   bool all_bound = server_ != nullptr;
@@ -219,6 +229,7 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
   for (const QueuedMethod& m : queued) {
     RequestQueuedCall(m.service, m.index, m.route);
   }
+  if (uses_async_generic_) RequestGenericCall();
   state_ = State::kRunning;
   return absl::OkStatus();
 }

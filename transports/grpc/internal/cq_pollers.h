@@ -37,6 +37,7 @@
 #endif
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/mutex.h"
@@ -65,6 +66,42 @@ inline void HandToQueue(CqEvent* tag) {
   (void)tag;
 #endif
 }
+
+// A CqEvent that calls a member function of its owner.
+template <typename T>
+class CqMemberEvent final : public CqEvent {
+ public:
+  CqMemberEvent(T* owner, void (T::*fn)(bool)) : owner_(owner), fn_(fn) {}
+  void OnEvent(bool ok) override { (owner_->*fn_)(ok); }
+
+ private:
+  T* const owner_;
+  void (T::*const fn_)(bool);
+};
+
+// The requests for calls handed to gRPC for one completion queue, shut off
+// before the queue shuts down: gRPC aborts on a request to a completion
+// queue that is shut down, and a poller that takes a call asks for the next
+// one.
+class RequestGate {
+ public:
+  // Runs `request` (which asks gRPC for a call) unless Close() ran; whether
+  // it ran. `request` must not block (it runs under the gate's lock).
+  bool Run(absl::FunctionRef<void()> request) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (closed_) return false;
+    request();
+    return true;
+  }
+  void Close() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    closed_ = true;
+  }
+
+ private:
+  Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 class CqPollers {
  public:

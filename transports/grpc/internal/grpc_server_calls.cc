@@ -1,6 +1,7 @@
 // The life of a call on GrpcServerTransport (see grpc_server.cc): the
-// callback API's reactors, the calls from the completion queue, admission,
-// running the handler and finishing the gRPC call.
+// callback API's reactors, the calls from the completion queue, the
+// generic service's answers, admission, running the handler and finishing
+// the gRPC call.
 #include <grpcpp/security/auth_context.h>
 #include <grpcpp/support/server_callback.h>
 
@@ -58,10 +59,10 @@ class GrpcServerTransport::Impl::Reactor final
     : public grpc::ServerGenericBidiReactor {
  public:
   Reactor(Impl* impl, grpc::CallbackServerContext* grpc_ctx,
-          const Route* route, const std::string& path)
+          const Route* route)
       : impl_(impl),
         call_(std::make_shared<ServerCall>(this, grpc_ctx, impl)) {
-    absl::Status s = impl_->OnNewCall(call_, route, path);
+    absl::Status s = impl_->OnNewCall(call_, route);
     (s.ok() ? impl_->counters_.calls_started : impl_->counters_.calls_refused)
         .fetch_add(1, std::memory_order_relaxed);
     if (!s.ok()) {
@@ -120,44 +121,50 @@ class GrpcServerTransport::Impl::Reactor final
   bool stream_reads_ = false;  // Set in the constructor.
 };
 
-class GrpcServerTransport::Impl::LeaseReactor final
+class GrpcServerTransport::Impl::AnswerReactor final
     : public grpc::ServerGenericBidiReactor {
  public:
-  LeaseReactor(grpc_transport::LeaseTable* leases,
-               grpc::CallbackServerContext* grpc_ctx, bool release) {
-    const auto& md = grpc_ctx->client_metadata();
-    auto it = md.find(grpc_transport::kLeaseKey);
-    std::string lease =
-        it == md.end() ? "" : std::string(ToStringView(it->second));
-    absl::Status s = grpc_transport::CheckLeaseId(lease);
-    if (s.ok() && leases != nullptr) {
-      if (release) {
-        leases->Release(lease);
-      } else {
-        leases->Renew(lease);
-      }
-    }
-    Finish(ToGrpcStatus(s));
-  }
+  explicit AnswerReactor(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
 };
 
 grpc::ServerGenericBidiReactor* GrpcServerTransport::Impl::CreateReactor(
     grpc::GenericCallbackServerContext* grpc_ctx) {
-  const std::string& path = grpc_ctx->method();
-  if (path == grpc_transport::kRenewPath ||
-      path == grpc_transport::kReleasePath) {
-    return new LeaseReactor(leases_.get(), grpc_ctx,
-                            path == grpc_transport::kReleasePath);
+  return new AnswerReactor(
+      AnswerGenericCall(grpc_ctx->method(), grpc_ctx->client_metadata()));
+}
+
+void GrpcServerTransport::Impl::RequestGenericCall() {
+  requests_.Run([this] {
+    (new grpc_transport::GenericCall(this))->Request(&async_generic_, cq_.get());
+  });
+}
+
+grpc::Status GrpcServerTransport::Impl::AnswerGenericCall(
+    const std::string& path,
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  const bool release = path == grpc_transport::kReleasePath;
+  if (release || path == grpc_transport::kRenewPath) {
+    auto it = metadata.find(grpc_transport::kLeaseKey);
+    const std::string lease =
+        it == metadata.end() ? "" : std::string(ToStringView(it->second));
+    absl::Status s = grpc_transport::CheckLeaseId(lease);
+    if (s.ok() && leases_ != nullptr) {
+      if (release) {
+        leases_->Release(lease);
+      } else {
+        leases_->Renew(lease);
+      }
+    }
+    return ToGrpcStatus(s);
   }
-  auto it = routes_.find(path);
-  return new Reactor(this, grpc_ctx, it == routes_.end() ? nullptr : &it->second,
-                     path);
+  counters_.calls_refused.fetch_add(1, std::memory_order_relaxed);
+  return ToGrpcStatus(grpc_transport::UnknownPathStatus(path, *dispatcher_));
 }
 
 grpc::ServerGenericBidiReactor* GrpcServerTransport::Impl::MakeReactor(
     grpc::CallbackServerContext* grpc_ctx, const Route* route) {
-  return new Reactor(this, grpc_ctx, route, route->method->path);
+  return new Reactor(this, grpc_ctx, route);
 }
 
 bool GrpcServerTransport::Impl::SetUpQueuedCall(
@@ -167,7 +174,7 @@ bool GrpcServerTransport::Impl::SetUpQueuedCall(
   const std::shared_ptr<ServerCall>& call = slot.call();
   call->request.Swap(&slot.request());
   const Route* route = static_cast<const Route*>(slot.route());
-  absl::Status s = OnNewCall(call, route, route->method->path);
+  absl::Status s = OnNewCall(call, route);
   (s.ok() ? counters_.calls_started : counters_.calls_refused)
       .fetch_add(1, std::memory_order_relaxed);
   if (!s.ok()) {
@@ -197,12 +204,8 @@ void GrpcServerTransport::Impl::OnAnswered() {
 }
 
 absl::Status GrpcServerTransport::Impl::OnNewCall(
-    const std::shared_ptr<ServerCall>& call, const Route* route,
-    const std::string& path) {
+    const std::shared_ptr<ServerCall>& call, const Route* route) {
   grpc::ServerContextBase& g = *call->grpc_ctx();
-  if (route == nullptr) {
-    return grpc_transport::UnknownPathStatus(path, *dispatcher_);
-  }
   const InterfaceDescriptor* iface = route->iface->descriptor;
   const MethodDescriptor* method = route->method->descriptor;
   // A stock gRPC client calling a method that carries descriptors.

@@ -31,6 +31,7 @@
 #include "runtime/internal/handler_pool.h"
 #include "runtime/internal/serving_thread.h"
 #include "transports/grpc/internal/cq_pollers.h"
+#include "transports/grpc/internal/generic_call.h"
 #include "transports/grpc/internal/leases.h"
 #include "transports/grpc/internal/queued_call.h"
 #include "transports/grpc/internal/server_call.h"
@@ -44,7 +45,8 @@ namespace lpc {
 class GrpcServerTransport::Impl final
     : public grpc::CallbackGenericService,
       public grpc_transport::CallOwner,
-      public grpc_transport::QueuedCall::Owner {
+      public grpc_transport::QueuedCall::Owner,
+      public grpc_transport::GenericCall::Owner {
  public:
   using ServerCall = grpc_transport::ServerCall;
 
@@ -77,6 +79,8 @@ class GrpcServerTransport::Impl final
     counters_.Report(calls_.size(), queued, report);
   }
 
+  // The callback generic service's calls (a server with callback methods):
+  // answered at once with AnswerGenericCall's status.
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* grpc_ctx) override;
 
@@ -91,9 +95,10 @@ class GrpcServerTransport::Impl final
   grpc::ServerGenericBidiReactor* MakeReactor(
       grpc::CallbackServerContext* grpc_ctx, const Route* route);
 
-  // Called by the reactor. `route` is null for a path no interface has.
+  // Called when a call of `route` arrives: checks it, fills the handler's
+  // context and registers the call.
   absl::Status OnNewCall(const std::shared_ptr<ServerCall>& call,
-                         const Route* route, const std::string& path);
+                         const Route* route);
   void OnRequestRead(const std::shared_ptr<ServerCall>& call, bool ok);
   void OnCallDone(const std::shared_ptr<ServerCall>& call);
   // Runs a call's handler: on this poller thread (`on_poller`, a call from
@@ -109,6 +114,17 @@ class GrpcServerTransport::Impl final
   void RunQueuedCall(const std::shared_ptr<ServerCall>& call) override;
   void OnQueuedCallDone(const std::shared_ptr<ServerCall>& call,
                         bool cancelled) override;
+
+  // GenericCall::Owner (and CreateReactor): the paths that reach the
+  // generic service, which are never a method of an interface (those are
+  // registered): a lease call is done at once and answered OK (or
+  // INVALID_ARGUMENT for a malformed lease); anything else is UNIMPLEMENTED
+  // naming the unknown interface or method (counted as refused).
+  void RequestGenericCall() override;
+  grpc::Status AnswerGenericCall(
+      const std::string& path,
+      const std::multimap<grpc::string_ref, grpc::string_ref>& metadata)
+      override;
 
  private:
   enum class State { kNew, kRunning, kDraining, kStopped };
@@ -127,8 +143,8 @@ class GrpcServerTransport::Impl final
   // whose answer gRPC is still delivering does not delay shutdown.)
   bool HasUnansweredCallsLocked() const;
 
-  // A call to /lpc.Lease/Renew or /lpc.Lease/Release: done at once.
-  class LeaseReactor;
+  // A call of the callback generic service, finished at once.
+  class AnswerReactor;
 
   // Builds and starts server_ (Start's second half).
   absl::Status BuildLocked();
@@ -149,14 +165,20 @@ class GrpcServerTransport::Impl final
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   // The Server's interfaces as gRPC services; they outlive server_.
   std::vector<std::unique_ptr<grpc_transport::InterfaceService>> services_;
+  // Serves the paths no interface has on cq_, unless some interface has a
+  // method on gRPC's callback API: gRPC 1.51 then serves unknown paths
+  // through a callback generic service of its own, which would take them
+  // from this one, so Impl itself is registered as that service. Outlives
+  // server_.
+  grpc::AsyncGenericService async_generic_;
+  bool uses_async_generic_ = false;  // Set by Start.
   std::unique_ptr<grpc::Server> server_;
   // Run unary handlers where their calls arrive (made by Start).
   std::unique_ptr<grpc_transport::CqPollers> pollers_;
-  // Whether cq_ still takes requests for calls (false once it shuts down).
-  std::mutex requests_mu_;
-  bool accepting_ = true;  // Guarded by requests_mu_.
-  // Every method of every interface by gRPC path, for calls that reach the
-  // generic service. Built by Start, then read-only.
+  // Requests for calls on cq_, closed before cq_ shuts down.
+  grpc_transport::RequestGate requests_;
+  // Every method of every interface by gRPC path (the addresses registered
+  // calls carry). Built by Start, then read-only.
   std::unordered_map<std::string, Route> routes_;
   size_t max_message_size_ = 0;  // Set by Start.
   grpc_transport::ServerCounters counters_;
