@@ -2756,6 +2756,24 @@ lpc_bazel_cc_library(lpc_transports_grpc
     lpc_testing_tsan_suppressions
 )
 
+lpc_bazel_cc_test(lpc_transports_grpc_grpc_callback_free_test
+  PACKAGE transports/grpc
+  NAME grpc_callback_free_test
+  SRCS
+    transports/grpc/grpc_callback_free_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_transports_grpc_raw_client_testing
+    lpc_transports_grpc_stream_test_service
+    lpc_transports_grpc_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:grpcpp
+  SIZE small
+)
+
 lpc_bazel_cc_test(lpc_transports_grpc_grpc_channel_options_test
   PACKAGE transports/grpc
   NAME grpc_channel_options_test
@@ -2777,6 +2795,7 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_features_test
     transports/grpc/grpc_features_test.cc
   DEPS
     lpc_transports_grpc
+    lpc_transports_grpc_raw_client_testing
     lpc_transports_grpc_stream_test_service
     lpc_transports_grpc_test_service
     lpc_runtime
@@ -2875,12 +2894,24 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_transport_test
   SIZE medium
 )
 
+lpc_bazel_proto_library(lpc_transports_grpc_health_proto
+  PACKAGE transports/grpc
+  NAME health_proto
+  SRCS
+    transports/grpc/internal/health.proto
+  HDRS
+    transports/grpc/internal/health.pb.h
+  DEPS
+    SYSTEM:protobuf
+)
+
 lpc_bazel_cc_library(lpc_transports_grpc_internal
   PACKAGE transports/grpc
   NAME internal
   SRCS
     transports/grpc/internal/cq_pollers.cc
     transports/grpc/internal/generic_call.cc
+    transports/grpc/internal/health_service.cc
     transports/grpc/internal/queued_call.cc
     transports/grpc/internal/server_call.cc
     transports/grpc/internal/server_parts.cc
@@ -2888,11 +2919,13 @@ lpc_bazel_cc_library(lpc_transports_grpc_internal
   HDRS
     transports/grpc/internal/cq_pollers.h
     transports/grpc/internal/generic_call.h
+    transports/grpc/internal/health_service.h
     transports/grpc/internal/queued_call.h
     transports/grpc/internal/server_call.h
     transports/grpc/internal/server_parts.h
     transports/grpc/internal/tls.h
   DEPS
+    lpc_transports_grpc_health_proto
     lpc_transports_grpc_mapping
     lpc_runtime
     lpc_runtime_call_context_access
@@ -2940,6 +2973,18 @@ lpc_bazel_cc_test(lpc_transports_grpc_mapping_test
     lpc_testing_gtest_main
     lpc_testing_status_matchers
   SIZE medium
+)
+
+lpc_bazel_cc_library(lpc_transports_grpc_raw_client_testing
+  PACKAGE transports/grpc
+  NAME raw_client_testing
+  TESTONLY
+  SRCS
+    transports/grpc/raw_client_testing.cc
+  HDRS
+    transports/grpc/raw_client_testing.h
+  DEPS
+    SYSTEM:grpcpp
 )
 
 lpc_bazel_cc_test(lpc_transports_grpc_shutdown_from_handler_test

@@ -11,6 +11,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -23,6 +24,7 @@
 #include "testing/status_matchers.h"
 #include "transports/grpc/grpc_channel.h"
 #include "transports/grpc/grpc_server.h"
+#include "transports/grpc/raw_client_testing.h"
 #include "transports/grpc/stream_test_service.h"
 #include "transports/grpc/test_service.h"
 
@@ -154,6 +156,68 @@ TEST(GrpcHealthTest, ServingForTheServerAndEachInterfaceByDefault) {
   EXPECT_THAT(HealthCheck(target, "no.such.Service"),
               StatusIs(absl::StatusCode::kNotFound));
   server.Shutdown();
+}
+
+// Watch sends the status at once and then its change; Shutdown sends
+// NOT_SERVING when it starts draining and ends every Watch with
+// UNAVAILABLE, also one whose client has read nothing. An unknown name is
+// SERVICE_UNKNOWN and does not change.
+TEST(GrpcHealthTest, WatchSendsTheChangeAndEndsAtShutdown) {
+  using grpc_test::HealthRequest;
+  using grpc_test::HealthStatus;
+  using grpc_test::RawStream;
+  TestService service;
+  ServerOptions server_options;
+  server_options.shutdown_grace = absl::Seconds(30);
+  Server server(server_options);
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  ASSERT_OK(StartServer(server, service, options));
+  const std::string target = server.targets()[0].substr(strlen("grpc:"));
+  auto channel = grpc_test::RawChannel(target);
+  const std::string kWatch = "/grpc.health.v1.Health/Watch";
+  RawStream all(channel, kWatch, HealthRequest(""));
+  RawStream unknown(channel, kWatch, HealthRequest("no.such.Service"));
+  RawStream unread(channel, kWatch,
+                   HealthRequest(std::string(TestInterface().full_name)));
+  std::optional<std::string> message = all.Read();
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(HealthStatus(*message), 1);  // SERVING
+  message = unknown.Read();
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(HealthStatus(*message), 3);  // SERVICE_UNKNOWN
+
+  // A held call keeps the server draining until it is released.
+  std::string held;
+  std::thread hold([&] {
+    EXPECT_TRUE(grpc_test::RawUnary(channel, "/lpc.test.TestService/Hold", "",
+                                    &held)
+                    .ok());
+  });
+  ASSERT_TRUE(service.WaitForHolds(1, absl::Seconds(10)));
+  std::thread stop([&] { server.Shutdown(); });
+  message = all.Read();
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(HealthStatus(*message), 2);  // NOT_SERVING
+  EXPECT_THAT(HealthCheck(target, ""), IsOkAndHolds(2));
+  service.ReleaseHolds();
+  hold.join();
+  stop.join();
+  EXPECT_EQ(held, "held");
+
+  EXPECT_FALSE(all.Read().has_value());
+  grpc::Status ended = all.Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(unknown.Read().has_value());
+  EXPECT_EQ(unknown.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The client that read nothing gets both statuses, then the end.
+  for (int expected : {1, 2}) {
+    message = unread.Read();
+    ASSERT_TRUE(message.has_value());
+    EXPECT_EQ(HealthStatus(*message), expected);
+  }
+  EXPECT_FALSE(unread.Read().has_value());
+  EXPECT_EQ(unread.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST(GrpcHealthTest, OffWhenSwitchedOff) {

@@ -35,7 +35,7 @@
 #include "transports/grpc/grpc_server.h"
 
 #include <grpc/grpc.h>
-#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -182,8 +182,19 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
   } else {
     builder.RegisterCallbackGenericService(this);
   }
+  if (options_.health_service) {
+    std::vector<std::string> names;
+    for (const InterfaceDescriptor* iface : interfaces) {
+      names.emplace_back(iface->full_name);
+    }
+    health_ = std::make_unique<grpc_transport::HealthService>(names, &requests_);
+    builder.RegisterService(health_.get());
+  }
+  // Never gRPC's default health service (a callback service in 1.51).
+  builder.SetOption(
+      std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
   builder.SetOption(grpc_transport::MakeReflectionOption(options_.reflection));
-  server_ = grpc_transport::BuildServer(builder, options_.health_service);
+  server_ = builder.BuildAndStart();
   bool all_bound = server_ != nullptr;
   for (int port : ports) all_bound = all_bound && port != 0;
   if (!all_bound) {
@@ -191,15 +202,8 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
     StopQueue();
     server_.reset();
     services_.clear();
+    health_.reset();
     return grpc_transport::ListenFailure(options_.listen_addresses, ports);
-  }
-  if (grpc::HealthCheckServiceInterface* health =
-          options_.health_service ? server_->GetHealthCheckService()
-                                  : nullptr) {
-    for (const InterfaceDescriptor* iface : interfaces) {
-      health->SetServingStatus(std::string(iface->full_name), true);
-    }
-    health->SetServingStatus(true);
   }
   for (size_t i = 0; i < ports.size(); ++i) {
     const std::string& a = options_.listen_addresses[i];
@@ -219,6 +223,7 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
     StopQueue();
     server_.reset();
     services_.clear();
+    health_.reset();
     return pool;
   }
   pollers_ = std::make_unique<grpc_transport::CqPollers>(
@@ -230,6 +235,7 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
     RequestQueuedCall(m.service, m.index, m.route);
   }
   if (uses_async_generic_) RequestGenericCall();
+  if (health_ != nullptr) health_->Start(cq_.get());
   state_ = State::kRunning;
   return absl::OkStatus();
 }
@@ -244,13 +250,9 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
   // UNAVAILABLE by OnNewCall. (Shutting gRPC down first would make gRPC
   // cancel late calls, which clients see as CANCELLED.)
   state_ = State::kDraining;
-  if (grpc::HealthCheckServiceInterface* health =
-          options_.health_service ? server_->GetHealthCheckService()
-                                  : nullptr) {
-    // Every service, and the server as a whole (""). The health service
-    // keeps answering while the listener stays open.
-    health->SetServingStatus(false);
-  }
+  // Every service, and the server as a whole (""). The health service
+  // keeps answering while the listener stays open.
+  if (health_ != nullptr) health_->SetNotServing();
   while (HasUnansweredCallsLocked() && absl::Now() < deadline) {
     idle_cv_.wait_until(lock, absl::ToChronoTime(deadline));
   }
@@ -281,6 +283,8 @@ void GrpcServerTransport::Impl::Shutdown(absl::Time deadline) {
   ::lpc::internal::DrainRundowns(
       std::max(deadline, absl::Now() + absl::Seconds(5)));
 
+  // Health Watch streams end now (without waiting for their clients).
+  if (health_ != nullptr) health_->StopWatches();
   // Every call is finished, so gRPC's own shutdown has nothing to wait for;
   // the short deadline only bounds a call that slips in meanwhile (refused
   // by OnNewCall).

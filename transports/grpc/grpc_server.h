@@ -12,8 +12,10 @@
 // and method (resolved once, at Start). A unary method with a synchronous
 // handler is served on the transport's completion queue: the thread that
 // takes the call from gRPC runs the handler and sends the reply, as gRPC's
-// synchronous server does. Other calls come through gRPC's callback API and
-// run on the runtime's handler pool (never on gRPC's own threads).
+// synchronous server does; unknown paths and the health service are served
+// there too. Other calls come through gRPC's callback API and run on the
+// runtime's handler pool (never on gRPC's own threads); only a server with
+// such methods registers callback services.
 // Handlers get the call's deadline, metadata and peer in their CallContext;
 // streaming methods and [async] handlers get an lpc::ServerStream on gRPC's
 // flow control. See docs/grpc-transport.md.
@@ -69,9 +71,10 @@ struct GrpcServerOptions {
   std::shared_ptr<grpc::ServerCredentials> credentials;
   // TLS from files, when `credentials` is nullptr.
   GrpcServerTlsOptions tls;
-  // Serve gRPC's standard health service (grpc.health.v1.Health): SERVING
-  // for "" and for every interface of the Server while running, NOT_SERVING
-  // from the moment Shutdown starts draining.
+  // Serve gRPC's standard health service (grpc.health.v1.Health, lpc's
+  // own implementation on the completion queue): SERVING for "" and for
+  // every interface of the Server while running, NOT_SERVING from the
+  // moment Shutdown starts draining; Watch streams end when it has drained.
   // Default: true.
   bool health_service = true;
   // Serve gRPC's server reflection (grpc.reflection.v1alpha): lists the

@@ -32,6 +32,7 @@
 #include "runtime/internal/serving_thread.h"
 #include "transports/grpc/internal/cq_pollers.h"
 #include "transports/grpc/internal/generic_call.h"
+#include "transports/grpc/internal/health_service.h"
 #include "transports/grpc/internal/leases.h"
 #include "transports/grpc/internal/queued_call.h"
 #include "transports/grpc/internal/server_call.h"
@@ -172,6 +173,9 @@ class GrpcServerTransport::Impl final
   // server_.
   grpc::AsyncGenericService async_generic_;
   bool uses_async_generic_ = false;  // Set by Start.
+  // grpc.health.v1.Health on cq_ (null without health_service); made by
+  // Start, outlives server_.
+  std::unique_ptr<grpc_transport::HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
   // Run unary handlers where their calls arrive (made by Start).
   std::unique_ptr<grpc_transport::CqPollers> pollers_;

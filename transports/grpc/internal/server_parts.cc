@@ -9,11 +9,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <utility>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/codegen/rpc_service_method.h>
 #include <grpcpp/impl/codegen/server_callback_handlers.h>
 
@@ -150,17 +148,6 @@ std::string DiagnoseTcp(const std::string& address) {
 std::unique_ptr<grpc::ServerBuilderOption> MakeReflectionOption(
     bool enabled) {
   return std::make_unique<ReflectionOption>(enabled);
-}
-
-std::unique_ptr<grpc::Server> BuildServer(grpc::ServerBuilder& builder,
-                                          bool health) {
-  static std::mutex* mu = new std::mutex;
-  std::lock_guard<std::mutex> lock(*mu);
-  bool was_enabled = grpc::DefaultHealthCheckServiceEnabled();
-  grpc::EnableDefaultHealthCheckService(health);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  grpc::EnableDefaultHealthCheckService(was_enabled);
-  return server;
 }
 
 std::string DiagnoseListenFailure(const std::string& address) {

@@ -1,9 +1,8 @@
 // Pieces of GrpcServerTransport that talk to gRPC's server-building API:
-// lpc interfaces as registered gRPC services, the reflection plugin, the
-// default health service, and why a listening address could not be bound.
+// lpc interfaces as registered gRPC services, the reflection plugin, and
+// why a listening address could not be bound.
 //
-// Thread safety: free functions and classes used while building a server
-// (BuildServerWithHealth serialises gRPC's process-wide health switch).
+// Thread safety: free functions and classes used while building a server.
 #ifndef LPC_TRANSPORTS_GRPC_INTERNAL_SERVER_PARTS_H_
 #define LPC_TRANSPORTS_GRPC_INTERNAL_SERVER_PARTS_H_
 
@@ -68,12 +67,6 @@ class InterfaceService final : public grpc::Service {
 // registered it for every server of the process: Debian's
 // libgrpc++_reflection does, when it is loaded).
 std::unique_ptr<grpc::ServerBuilderOption> MakeReflectionOption(bool enabled);
-
-// builder.BuildAndStart(), with gRPC's default health service enabled for
-// this server when `health` is set. gRPC's switch is process-wide; it is
-// set and restored under a lock.
-std::unique_ptr<grpc::Server> BuildServer(grpc::ServerBuilder& builder,
-                                          bool health);
 
 // Why `address` (gRPC listen syntax) cannot be bound, found by binding it
 // ourselves: "Address already in use", "Permission denied", ... Empty when

@@ -213,6 +213,14 @@ except grpc.RpcError as e:
 
 # Drain: a call holds the server; SIGTERM starts Shutdown with its grace;
 # health turns NOT_SERVING while the held call still runs.
+watch_call = plain.unary_stream(
+    "/grpc.health.v1.Health/Watch",
+    request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+    response_deserializer=health_pb2.HealthCheckResponse.FromString)
+watch = watch_call(health_pb2.HealthCheckRequest(service=""), timeout=60)
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+check(next(watch).status == SERVING, "Watch starts with SERVING")
 HoldRequest, hold = unary(plain, pool, "Hold")
 HoldingRequest, holding = unary(plain, pool, "Holding")
 held = hold.future(HoldRequest(ms=60000), timeout=60)
@@ -224,6 +232,7 @@ wait_until(lambda: health_status(plain, "") == "NOT_SERVING",
 check(health_status(plain, SERVICE) == "NOT_SERVING",
       "service health during the drain")
 check(not held.done(), "the held call ended before the drain was seen")
+check(next(watch).status == NOT_SERVING, "Watch sends NOT_SERVING")
 print("draining: health NOT_SERVING")
 try:
     greet(GreetRequest(name="late"), timeout=10)
@@ -232,6 +241,15 @@ except grpc.RpcError as e:
     check(e.code() == grpc.StatusCode.UNAVAILABLE,
           "new call during the drain: %s" % e.code())
 held.cancel()
+# The drain is over: the server ends the Watch stream.
+try:
+    for reply in watch:
+        check(False, "Watch sent %r after NOT_SERVING" % reply)
+    check(False, "Watch ended with OK")
+except grpc.RpcError as e:
+    check(e.code() == grpc.StatusCode.UNAVAILABLE,
+          "Watch at shutdown: %s %s" % (e.code(), e.details()))
+print("Watch ended:", watch.code())
 
 for c in (plain, tls, mtls, no_cert):
     c.close()
