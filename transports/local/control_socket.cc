@@ -140,7 +140,16 @@ absl::StatusOr<Packet> RecvPacket(int socket, absl::Time deadline,
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof(control);
-    const ssize_t n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    ssize_t n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0 && errno == ECONNRESET) {
+      // The peer closed with packets of ours unread. Linux reports that
+      // once, before the packets the peer sent us, which stay queued (a
+      // GOODBYE with the reason among them): read on.
+      msg.msg_controllen = sizeof(control);
+      msg.msg_flags = 0;
+      n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) errno = ECONNRESET;
+    }
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) {
       return absl::UnavailableError(

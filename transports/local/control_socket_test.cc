@@ -84,6 +84,33 @@ TEST(ControlSocketTest, SendPacketWaitsForRoomNoLongerThanTheDeadline) {
 // SO_PASSRIGHTS off on a listener: the sockets made for its connections
 // refuse fds (the sender gets EPERM) until turned on, while plain packets
 // pass. Skipped where the kernel lacks the option.
+TEST(ControlSocketTest, PacketsSentBeforeAResetCloseAreStillRead) {
+  UniqueFd a, b;
+  ASSERT_OK(MakeSocketPair(&a, &b));
+  // `a` sends, `b` never reads it, answers with its last word and closes:
+  // the kernel flags `a` with ECONNRESET, ahead of b's packets.
+  ASSERT_OK(TrySendPacket(a.get(), "unread"));
+  ASSERT_OK(TrySendPacket(b.get(), "goodbye"));
+  ASSERT_OK(TrySendPacket(b.get(), "and more"));
+  b.Reset(-1);
+  ASSERT_OK_AND_ASSIGN(Packet p,
+                       RecvPacket(a.get(), absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(p.bytes, "goodbye");
+  ASSERT_OK_AND_ASSIGN(p, RecvPacket(a.get(), absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(p.bytes, "and more");
+  EXPECT_THAT(RecvPacket(a.get(), absl::Now() + absl::Seconds(5)).status(),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST(ControlSocketTest, AResetWithNothingQueuedIsUnavailable) {
+  UniqueFd a, b;
+  ASSERT_OK(MakeSocketPair(&a, &b));
+  ASSERT_OK(TrySendPacket(a.get(), "unread"));
+  b.Reset(-1);
+  EXPECT_THAT(RecvPacket(a.get(), absl::Now() + absl::Seconds(5)).status(),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
 TEST(ControlSocketTest, PassRightsOffRefusesFdsUntilTurnedOn) {
   char dir[] = "/tmp/lpc-pr-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);

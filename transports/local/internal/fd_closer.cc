@@ -9,15 +9,20 @@
 namespace lpc::local::internal {
 
 FdCloser& FdCloser::Get() {
-  static FdCloser* const closer = new FdCloser();  // Never destroyed.
+  static FdCloser* const closer = new FdCloser("lpc-fd-closer");  // Never destroyed.
   return *closer;
 }
 
-FdCloser::FdCloser() {
-  std::thread t([this] {
+FdCloser& FdCloser::Memfds() {
+  static FdCloser* const closer = new FdCloser("lpc-memfd-close");
+  return *closer;
+}
+
+FdCloser::FdCloser(const char* thread_name) {
+  std::thread t([this, thread_name] {
     // Named from the thread itself (prctl): naming another thread opens
     // /proc/self/task/<tid>/comm, a descriptor the process briefly holds.
-    pthread_setname_np(pthread_self(), "lpc-fd-closer");
+    pthread_setname_np(pthread_self(), thread_name);
     Loop();
   });
   t.detach();
@@ -28,6 +33,7 @@ void FdCloser::Close(UniqueFd fd) {
   {
     MutexLock lock(&mu_);
     if (queue_.size() < kMaxQueued) {
+      pending_.fetch_add(1, std::memory_order_relaxed);
       queue_.push_back(fd.Release());
       work_cv_.Signal();
       return;
@@ -62,6 +68,7 @@ void FdCloser::Loop() {
     mu_.Unlock();
     ::close(fd);  // May block for as long as the peer's fd makes it.
     closed_.fetch_add(1, std::memory_order_relaxed);
+    pending_.fetch_sub(1, std::memory_order_relaxed);
     mu_.Lock();
     closing_ = false;
     idle_cv_.SignalAll();

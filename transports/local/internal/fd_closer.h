@@ -9,8 +9,17 @@
 // The queue is bounded (kMaxQueued): past it, Close() closes the fd in the
 // caller's thread and counts it, rather than let a peer grow memory.
 //
-// Thread safety: thread-safe. One process-wide instance (Get()), whose
-// thread starts on first use and lives as long as the process.
+// A second instance, Memfds(), takes only descriptors checked to be memfds
+// (F_GET_SEALS answered): their close never waits on anyone, so its queue
+// drains at the CPU's pace, and a server counts its backlog (pending())
+// against `max_stashed_fds`. A memfd handed to it is still held by the
+// process until its thread closes it; counted so, a flood of stashed fds
+// whose connections are cut off cannot push the server past its budget
+// while the thread catches up.
+//
+// Thread safety: thread-safe. Two process-wide instances (Get() and
+// Memfds()), whose threads start on first use and live as long as the
+// process.
 #ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_FD_CLOSER_H_
 #define LPC_TRANSPORTS_LOCAL_INTERNAL_FD_CLOSER_H_
 
@@ -31,6 +40,8 @@ class FdCloser {
   static constexpr size_t kMaxQueued = 4096;
 
   static FdCloser& Get();
+  // For memfds only (see above).
+  static FdCloser& Memfds();
 
   // Closes `fd` on the closer's thread (an invalid one is ignored).
   void Close(UniqueFd fd) ABSL_LOCKS_EXCLUDED(mu_);
@@ -42,12 +53,14 @@ class FdCloser {
   uint64_t closed_inline() const {
     return closed_inline_.load(std::memory_order_relaxed);
   }
+  // Descriptors queued or being closed.
+  uint64_t pending() const { return pending_.load(std::memory_order_relaxed); }
   // Waits until every fd queued so far is closed, or `deadline`; true if
   // they are (for tests).
   bool WaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  FdCloser();
+  explicit FdCloser(const char* thread_name);
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
 
   Mutex mu_;
@@ -55,7 +68,7 @@ class FdCloser {
   CondVar idle_cv_;  // Signalled when the thread finishes a close.
   std::deque<int> queue_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // The thread is in close().
-  std::atomic<uint64_t> closed_{0}, closed_inline_{0};
+  std::atomic<uint64_t> closed_{0}, closed_inline_{0}, pending_{0};
 };
 
 }  // namespace lpc::local::internal

@@ -23,6 +23,14 @@ size_t MaxStashedFds(const SectionGeometry& g) {
   return size_t{g.request_slots} + 16;
 }
 
+namespace {
+
+// Stashed memfds of closed connections that the process still holds (the
+// memfd closer's backlog): they count against max_stashed_fds.
+uint64_t ClosingMemfds() { return FdCloser::Memfds().pending(); }
+
+}  // namespace
+
 size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight) {
   return std::min<size_t>(size_t{g.request_slots} + max_in_flight, 1 << 16);
 }
@@ -30,9 +38,11 @@ size_t MaxEarlyCancels(const SectionGeometry& g, uint32_t max_in_flight) {
 Connection::~Connection() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   FdCloser& closer = FdCloser::Get();
   closer.Close(std::move(sock));
-  for (Stashed& e : memfd_stash_) closer.Close(std::move(e.fd));
+  // Stashed payload fds and buffers were checked to be memfds.
+  FdCloser& memfds = FdCloser::Memfds();
+  for (Stashed& e : memfd_stash_) memfds.Close(std::move(e.fd));
   for (auto& [id, e] : handle_stash_) closer.Close(e.fds);
-  for (auto& [id, e] : buffer_stash_) closer.Close(std::move(e.fd));
+  for (auto& [id, e] : buffer_stash_) memfds.Close(std::move(e.fd));
   if (ep != nullptr) {
     std::vector<UniqueFd> held = ep->TakeHeldHandles();
     closer.Close(held);
@@ -258,11 +268,13 @@ Connection::StopCalls(bool closing) {
     for (auto& [serial, ctx] : oneway_calls_) {
       cancels.push_back(CallContextAccess::cancel_state(*ctx));
     }
-    for (Stashed& e : memfd_stash_) FdCloser::Get().Close(std::move(e.fd));
+    // Stashed payload fds and buffers were checked to be memfds.
+    FdCloser& memfds = FdCloser::Memfds();
+    for (Stashed& e : memfd_stash_) memfds.Close(std::move(e.fd));
     memfd_stash_.clear();
     for (auto& [hid, e] : handle_stash_) FdCloser::Get().Close(e.fds);
     handle_stash_.clear();
-    for (auto& [bid, e] : buffer_stash_) FdCloser::Get().Close(std::move(e.fd));
+    for (auto& [bid, e] : buffer_stash_) memfds.Close(std::move(e.fd));
     buffer_stash_.clear();
     handle_stash_size_.store(0, std::memory_order_relaxed);
   }
@@ -296,7 +308,9 @@ bool Connection::StashPayloadFd(uint32_t number, UniqueFd fd,
   Budget* server = budgets == nullptr ? nullptr : &budgets->stashed_fds;
   MutexLock lock(&state_mu);
   if (memfd_stash_.size() >= MaxStashedFds(layout.geometry)) return false;
-  if (server != nullptr && server->WouldExceed(1)) return false;
+  if (server != nullptr && server->WouldExceed(1 + ClosingMemfds())) {
+    return false;
+  }
   memfd_stash_.push_back(
       Stashed{number, std::move(fd), now_ns, ByteCharge(nullptr, server, 1)});
   return true;
@@ -340,7 +354,7 @@ absl::Status Connection::StashBuffer(const BufferBody& body, UniqueFd* fd,
   }
   // An honest client has at most one buffer per unread request record.
   if (buffer_stash_.size() >= MaxStashedFds(layout.geometry) ||
-      (server != nullptr && server->WouldExceed(1))) {
+      (server != nullptr && server->WouldExceed(1 + ClosingMemfds()))) {
     return absl::ResourceExhaustedError("too many unclaimed buffers");
   }
   StashedBuffer e;
@@ -422,7 +436,8 @@ absl::Status Connection::StashHandles(uint64_t message_id,
   }
   // An honest client has at most one table per unread request record.
   if (handle_stash_.size() >= MaxStashedFds(layout.geometry) ||
-      (server != nullptr && server->WouldExceed(fds->size()))) {
+      (server != nullptr &&
+       server->WouldExceed(fds->size() + ClosingMemfds()))) {
     return absl::ResourceExhaustedError("too many unclaimed handles");
   }
   StashedHandles e;
