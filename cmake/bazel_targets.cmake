@@ -2683,6 +2683,17 @@ lpc_bazel_cc_binary(lpc_transports_grpc_interop_interop_server
     SYSTEM:absl
 )
 
+lpc_bazel_proto_library(lpc_transports_grpc_interop_std_health_proto
+  PACKAGE transports/grpc/interop
+  NAME std_health_proto
+  SRCS
+    transports/grpc/interop/protos/grpc/health/v1/health.proto
+  HDRS
+    transports/grpc/interop/protos/grpc/health/v1/health.pb.h
+  DEPS
+    SYSTEM:protobuf
+)
+
 lpc_bazel_cc_binary(lpc_transports_grpc_interop_stream_server
   PACKAGE transports/grpc/interop
   NAME stream_server
@@ -2817,6 +2828,23 @@ lpc_bazel_cc_test(lpc_transports_grpc_grpc_handles_test
     lpc_testing_gtest_main
     lpc_testing_status_matchers
     SYSTEM:absl
+    SYSTEM:grpcpp
+  SIZE small
+)
+
+lpc_bazel_cc_test(lpc_transports_grpc_grpc_health_client_test
+  PACKAGE transports/grpc
+  NAME grpc_health_client_test
+  SRCS
+    transports/grpc/grpc_health_client_test.cc
+  DEPS
+    lpc_transports_grpc
+    lpc_transports_grpc_raw_client_testing
+    lpc_transports_grpc_test_service
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    lpc_transports_grpc_interop_std_health_proto
     SYSTEM:grpcpp
   SIZE small
 )

@@ -14,8 +14,8 @@ namespace lpc::grpc_transport {
 
 namespace {
 
-using ::grpc::health::v1::HealthCheckRequest;
-using ::grpc::health::v1::HealthCheckResponse;
+using ::lpc::internal::grpc_health::HealthCheckRequest;
+using ::lpc::internal::grpc_health::HealthCheckResponse;
 
 constexpr int kCheck = 0;
 constexpr int kWatch = 1;

@@ -57,7 +57,8 @@ class HealthService final : public grpc::Service {
   void StopWatches() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  using Status = grpc::health::v1::HealthCheckResponse::ServingStatus;
+  using Status =
+      ::lpc::internal::grpc_health::HealthCheckResponse::ServingStatus;
   class CheckCall;
   class WatchCall;
 
