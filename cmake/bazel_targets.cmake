@@ -3590,6 +3590,21 @@ lpc_bazel_cc_library(lpc_transports_local_buffers_testing
     SYSTEM:gtest
 )
 
+lpc_bazel_cc_test(lpc_transports_local_caller_wait_test
+  PACKAGE transports/local
+  NAME caller_wait_test
+  SRCS
+    transports/local/caller_wait_test.cc
+  DEPS
+    lpc_transports_local_local_transport
+    lpc_runtime
+    lpc_testing_gtest_main
+    lpc_testing_status_matchers
+    SYSTEM:absl
+    SYSTEM:gtest
+  SIZE medium
+)
+
 lpc_bazel_cc_test(lpc_transports_local_consumer_fuzzer
   PACKAGE transports/local
   NAME consumer_fuzzer

@@ -50,6 +50,11 @@ class LocalChannel final : public Channel {
 
   std::string_view transport_name() const override { return "local"; }
 
+  LocalChannelStats Stats() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return conn_ != nullptr ? conn_->stats() : LocalChannelStats{};
+  }
+
   absl::StatusOr<std::string> Call(const InterfaceDescriptor& iface,
                                    const MethodDescriptor& method,
                                    CallContext* ctx,
@@ -603,6 +608,16 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateLocalChannel(
   }
   return std::shared_ptr<Channel>(new LocalChannel(
       std::move(name), std::move(*path), std::move(options), std::move(local)));
+}
+
+absl::StatusOr<LocalChannelStats> GetLocalChannelStats(Channel& channel) {
+  auto* local = dynamic_cast<LocalChannel*>(&channel);
+  if (local == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "not a local channel (transport ",
+        std::string(channel.transport_name()), ")"));
+  }
+  return local->Stats();
 }
 
 bool IsPoolChunk(const Buffer& b) { return internal::BufferPool::IsChunk(b); }

@@ -369,6 +369,13 @@ struct LocalChannelOptions {
   // CPU before sleeping; 0 = never spin.
   // Default: 20 us.
   absl::Duration spin = absl::Microseconds(20);
+  // Callers of one channel that may spin for their replies: a caller that
+  // finds this many callers already waiting on the channel sleeps at once,
+  // without spinning (with more callers than CPUs, spinners keep the others
+  // off the CPU and make most of the calls). 0 = the CPUs the connecting
+  // thread may run on (sched_getaffinity).
+  // Default: 0.
+  int spinning_callers = 0;
   // Connect + handshake timeout, a full listen backlog included; the
   // call's deadline bounds them too. Reaching it is UNAVAILABLE; reaching
   // the deadline first, DEADLINE_EXCEEDED.
@@ -427,6 +434,24 @@ struct LocalChannelOptions {
   uint64_t buffer_pool_chunk_bytes = uint64_t{4} << 20;
   uint32_t buffer_pool_chunks = 8;
 };
+
+// Counters of a local channel's current connection (all zero before it
+// connects), for tests and monitoring.
+struct LocalChannelStats {
+  // Synchronous calls (binds included) that waited for their reply.
+  uint64_t waits = 0;
+  // Of those, the ones that found spinning_callers callers already
+  // waiting, and so never spun.
+  uint64_t waits_without_spin = 0;
+  // Callers waiting for their replies now.
+  uint32_t callers_waiting = 0;
+  // LocalChannelOptions::spinning_callers as resolved (0: not connected).
+  uint32_t spinning_callers = 0;
+};
+
+// The counters of `channel`; INVALID_ARGUMENT if CreateLocalChannel did not
+// make it.
+absl::StatusOr<LocalChannelStats> GetLocalChannelStats(Channel& channel);
 
 // Whether `b` is a chunk of a local connection's same-uid buffer pool.
 bool IsPoolChunk(const Buffer& b);

@@ -34,7 +34,8 @@ ClientConnection::ClientConnection(ClientHandshake handshake,
       map_(std::move(handshake.map)),
       layout_(handshake.layout),
       options_(o),
-      spin_ns_(absl::ToInt64Nanoseconds(o.spin)) {
+      spin_ns_(absl::ToInt64Nanoseconds(o.spin)),
+      spin_callers_(SpinCallersFor(o.spinning_callers)) {
   EndpointOptions eo;
   eo.max_inline_record = o.max_inline_record;
   eo.max_payload = kHardPayloadCap;
@@ -587,8 +588,14 @@ void ClientConnection::CompleteLocked(PendingCall* call,
     delete call;
     return;
   }
+  // Its caller, if asleep, cannot leave before we release mu_.
+  FollowerWait* const follower = call->follower;
   call->result = std::move(result);
   call->done.store(true, std::memory_order_release);  // Last touch.
+  if (follower != nullptr && follower->queued) {
+    UnlinkSleeperLocked(follower);
+    follower->cv.Signal();
+  }
 }
 
 bool ClientConnection::SocketCheckDue(int64_t now_ns) {

@@ -6,9 +6,15 @@
 // reader becomes the leader, drains the reply ring for everyone (spinning
 // while the server runs on another CPU, then sleeping on the ring's futex
 // in chunks of at most 10 ms, checking the control socket before each
-// sleep) and hands the role on when its own call ends. Threads with async
-// calls in flight are served by a pump thread that leads the same way.
-// The waiting half lives in client_wait.cc.
+// sleep) and hands the role on when its own call ends. Followers sleep at
+// once, each on its own condition variable, in a FIFO: a reply wakes its
+// own caller only (in the order the replies come), and the role goes to
+// the follower asleep longest. A caller spins only if fewer callers than
+// the spin limit (LocalChannelOptions::spinning_callers: by default the
+// CPUs this process may run on) were waiting when it began; a leader spins
+// only while at most that many wait. Threads with async calls in flight
+// are served by a pump thread that leads the same way. The waiting half
+// lives in client_wait.cc.
 //
 // Locks, in nesting order: reader_mu_ (the leader role), then send_mu_,
 // then mu_. LocalChannel's own lock is never held while taking them.
@@ -70,6 +76,10 @@ class ClientStreamSink {
   // Ends the stream if its deadline passed by `now`.
   virtual void CheckDeadline(absl::Time now) = 0;
 };
+
+// LocalChannelOptions::spinning_callers resolved: `option` if positive,
+// else the CPUs the calling thread may run on (at least 1).
+int SpinCallersFor(int option);
 
 // Whether this thread is delivering stream records as the leader (their
 // callbacks run there): such a thread must not wait for ring room.
@@ -167,6 +177,9 @@ class ClientConnection : public MemfdPort,
   // Completes call `id` with DEADLINE_EXCEEDED and tells the server.
   void Expire(uint64_t id);
 
+  // The counters of its synchronous waits (GetLocalChannelStats).
+  LocalChannelStats stats() const;
+
   // Whether the control socket is due for a look (rate limit shared by all
   // threads; claims the slot when it returns true).
   bool SocketCheckDue(int64_t now_ns);
@@ -227,14 +240,27 @@ class ClientConnection : public MemfdPort,
   // The leader loop: until `stop()` or the deadline (client_wait.cc).
   // `yield` (the async pump): every few microseconds of spinning the
   // leader yields its CPU. `before_sleep()` runs before every futex sleep.
+  // `may_spin`: false for a caller that began beyond the spin limit; it
+  // sleeps at once.
   void Lead(absl::FunctionRef<bool()> stop, absl::Time deadline, bool yield,
-            absl::FunctionRef<void()> before_sleep)
+            bool may_spin, absl::FunctionRef<void()> before_sleep)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
   // Leads (reader_mu_ held by the caller, released here), then hands the
   // leader role on to a waiting follower or the pump, if there is one.
   void LeadAndHandOff(absl::FunctionRef<bool()> stop, absl::Time deadline,
-                      bool yield, absl::FunctionRef<void()> before_sleep)
+                      bool yield, bool may_spin,
+                      absl::FunctionRef<void()> before_sleep)
       ABSL_UNLOCK_FUNCTION(reader_mu_);
+  // Whether the callers waiting now leave room for a spinning leader.
+  bool SpinRoom() const {
+    return waiting_.load(std::memory_order_relaxed) <= spin_callers_;
+  }
+  // The FIFO of sleeping followers.
+  void EnqueueSleeperLocked(FollowerWait* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnlinkSleeperLocked(FollowerWait* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Offers the leader role to the follower asleep longest, and to the
+  // pump if it waits for the role.
+  void HandOffLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void StartPumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One turn of the pump thread, which serves async calls and streams
@@ -247,6 +273,8 @@ class ClientConnection : public MemfdPort,
   SectionLayout layout_;
   const LocalChannelOptions options_;
   const int64_t spin_ns_;
+  // At most this many waiting callers leave room for spinning (>= 1).
+  const int spin_callers_;
   // A sent request's large buffer holds the next large reply (see
   // buffer_cache.h). Before ep_, which takes from it.
   BufferCache buffers_{options_.payload_buffer_cache_bytes,
@@ -281,7 +309,7 @@ class ClientConnection : public MemfdPort,
       absl::InfiniteFuture();
 
   Mutex mu_;  // The call table, bindings and death.
-  CondVar cv_;  // Followers, the pump; signalled under mu_.
+  CondVar cv_;  // The pump; signalled under mu_.
   absl::flat_hash_map<uint64_t, PendingCall*> calls_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, std::weak_ptr<ClientStreamSink>> streams_
       ABSL_GUARDED_BY(mu_);
@@ -293,9 +321,18 @@ class ClientConnection : public MemfdPort,
   // A cache of bound_ (descriptors are static data).
   const InterfaceDescriptor* last_iface_ ABSL_GUARDED_BY(mu_) = nullptr;
   uint32_t last_slot_ ABSL_GUARDED_BY(mu_) = 0;
-  // Threads (and the pump) waiting on cv_ for the leader role or their
+  // Threads (and the pump) following: asleep for the leader role or their
   // call; changed under mu_, read without it by a leader handing on.
   std::atomic<int> followers_{0};
+  // Followers asleep, oldest first; whoever wakes one unlinks it.
+  FollowerWait* sleepers_head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  FollowerWait* sleepers_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The pump waits on cv_ for the leader role.
+  bool pump_following_ ABSL_GUARDED_BY(mu_) = false;
+  // Synchronous callers inside Wait, and the counters of wait_stats().
+  std::atomic<int> waiting_{0};
+  std::atomic<uint64_t> waits_{0};
+  std::atomic<uint64_t> waits_without_spin_{0};
   bool dead_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> dead_flag_{false};  // dead_, readable without mu_.
   absl::Status dead_status_ ABSL_GUARDED_BY(mu_);

@@ -18,6 +18,24 @@
 
 namespace lpc::local::internal {
 
+int SpinCallersFor(int option) {
+  if (option > 0) return option;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
+}
+
+LocalChannelStats ClientConnection::stats() const {
+  LocalChannelStats s;
+  s.waits = waits_.load(std::memory_order_relaxed);
+  s.waits_without_spin = waits_without_spin_.load(std::memory_order_relaxed);
+  s.callers_waiting =
+      static_cast<uint32_t>(waiting_.load(std::memory_order_relaxed));
+  s.spinning_callers = static_cast<uint32_t>(spin_callers_);
+  return s;
+}
+
 void ClientConnection::Wait(PendingCall* call) {
   Wait(call, [] { return false; }, [] {});
 }
@@ -25,9 +43,22 @@ void ClientConnection::Wait(PendingCall* call) {
 // The common case takes no lock but the leader role: the caller leads, its
 // reply completes the call (one mu_ section in DrainReplies), and it hands
 // the role on only if a follower waits for it.
+//
+// A caller that finds spin_callers_ callers already waiting never spins:
+// with more callers than CPUs a spinner only delays the callers it keeps
+// off the CPU, and the few that spin make most of the calls. It sleeps at
+// once, as a follower in the FIFO or as a leader on the ring's futex.
 void ClientConnection::Wait(PendingCall* call,
                             absl::FunctionRef<bool()> cancelled,
                             absl::FunctionRef<void()> before_sleep) {
+  const bool may_spin =
+      waiting_.fetch_add(1, std::memory_order_relaxed) < spin_callers_;
+  struct Leave {
+    std::atomic<int>& waiting;
+    ~Leave() { waiting.fetch_sub(1, std::memory_order_relaxed); }
+  } leave{waiting_};
+  waits_.fetch_add(1, std::memory_order_relaxed);
+  if (!may_spin) waits_without_spin_.fetch_add(1, std::memory_order_relaxed);
   bool prepared = false;
   const auto prepare_once = [&] {
     if (!prepared) {
@@ -51,14 +82,16 @@ void ClientConnection::Wait(PendingCall* call,
       continue;
     }
     if (reader_mu_.TryLock()) {
-      LeadAndHandOff(stop, call->deadline, /*yield=*/false, prepare_once);
+      LeadAndHandOff(stop, call->deadline, /*yield=*/false, may_spin,
+                     prepare_once);
       continue;
     }
     if (!prepared) {
       prepare_once();
       continue;
     }
-    // Follow: sleep until the leader hands on or completes this call.
+    // Follow: sleep until the reply completes this call or the leader
+    // hands on (FollowerWait, pending_call.h).
     mu_.Lock();
     followers_.fetch_add(1, std::memory_order_seq_cst);
     if (call->done.load(std::memory_order_acquire)) {
@@ -72,11 +105,48 @@ void ClientConnection::Wait(PendingCall* call,
       reader_mu_.Unlock();
       continue;
     }
-    cv_.WaitWithDeadline(
+    FollowerWait me;
+    call->follower = &me;
+    EnqueueSleeperLocked(&me);
+    me.cv.WaitWithDeadline(
         &mu_, std::min(call->deadline, absl::Now() + kClientSleepChunk));
+    if (me.queued) UnlinkSleeperLocked(&me);  // Timed out.
+    call->follower = nullptr;
     followers_.fetch_sub(1, std::memory_order_relaxed);
+    // Offered the role after its reply came: the next follower takes it.
+    if (me.lead_offered && call->done.load(std::memory_order_acquire)) {
+      HandOffLocked();
+    }
     mu_.Unlock();
   }
+}
+
+void ClientConnection::EnqueueSleeperLocked(FollowerWait* f) {
+  f->queued = true;
+  f->next = nullptr;
+  f->prev = sleepers_tail_;
+  if (sleepers_tail_ != nullptr) {
+    sleepers_tail_->next = f;
+  } else {
+    sleepers_head_ = f;
+  }
+  sleepers_tail_ = f;
+}
+
+void ClientConnection::UnlinkSleeperLocked(FollowerWait* f) {
+  (f->prev != nullptr ? f->prev->next : sleepers_head_) = f->next;
+  (f->next != nullptr ? f->next->prev : sleepers_tail_) = f->prev;
+  f->prev = f->next = nullptr;
+  f->queued = false;
+}
+
+void ClientConnection::HandOffLocked() {
+  if (FollowerWait* f = sleepers_head_; f != nullptr) {
+    UnlinkSleeperLocked(f);
+    f->lead_offered = true;
+    f->cv.Signal();
+  }
+  if (pump_following_) cv_.SignalAll();
 }
 
 int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
@@ -172,9 +242,7 @@ int ClientConnection::DrainReplies(absl::FunctionRef<bool()> stop) {
           }
           m.buffer.reset();
         }
-        CompleteLocked(call, std::move(result), &done);
-        // Followers wait for their own calls; nobody else sleeps on cv_.
-        if (followers_.load(std::memory_order_relaxed) > 0) cv_.SignalAll();
+        CompleteLocked(call, std::move(result), &done);  // Wakes its caller.
       }
     }
     if (stream_reply) {
@@ -218,7 +286,7 @@ void ClientConnection::ExpireOverdue() {
 // most kClientSleepChunk. A dead server is therefore noticed within about
 // 10 ms whether the leader spins or sleeps.
 void ClientConnection::Lead(absl::FunctionRef<bool()> stop,
-                            absl::Time deadline, bool yield,
+                            absl::Time deadline, bool yield, bool may_spin,
                             absl::FunctionRef<void()> before_sleep) {
   // This thread's CPU, read once per lead and again every few microseconds
   // of spinning (it only feeds hints).
@@ -238,7 +306,7 @@ void ClientConnection::Lead(absl::FunctionRef<bool()> stop,
     }
     if (stop()) break;
     bool resume_spin = false;
-    if (spin_left_ns > 0 && peer_elsewhere()) {
+    if (may_spin && spin_left_ns > 0 && SpinRoom() && peer_elsewhere()) {
       // InfiniteDuration spins until the reply, the deadline, or the server
       // stops running.
       const int64_t start = MonotonicNowNs();
@@ -263,7 +331,7 @@ void ClientConnection::Lead(absl::FunctionRef<bool()> stop,
                 }
                 own = RunningValueForThisCpu();
                 ep_->SetRunningValue(own);
-                return peer_elsewhere();
+                return SpinRoom() && peer_elsewhere();
               })) {
         continue;
       }
@@ -296,15 +364,16 @@ void ClientConnection::Lead(absl::FunctionRef<bool()> stop,
 
 void ClientConnection::LeadAndHandOff(absl::FunctionRef<bool()> stop,
                                       absl::Time deadline, bool yield,
+                                      bool may_spin,
                                       absl::FunctionRef<void()> before_sleep) {
-  Lead(stop, deadline, yield, before_sleep);
+  Lead(stop, deadline, yield, may_spin, before_sleep);
   reader_mu_.Unlock();
   // A read-modify-write, ordered with a follower's increment before its
   // try-lock: either the follower takes the role itself or this sees it and
-  // wakes it.
+  // wakes it (it is asleep in the FIFO by the time this holds mu_).
   if (followers_.fetch_add(0, std::memory_order_seq_cst) > 0) {
     MutexLock lock(&mu_);
-    cv_.SignalAll();
+    HandOffLocked();
   }
 }
 
@@ -347,7 +416,9 @@ bool ClientConnection::PumpTurn() {
   }
   followers_.fetch_add(1, std::memory_order_seq_cst);
   if (!reader_mu_.TryLock()) {
+    pump_following_ = true;
     cv_.WaitWithDeadline(&mu_, absl::Now() + absl::Milliseconds(5));
+    pump_following_ = false;
     followers_.fetch_sub(1, std::memory_order_relaxed);
     mu_.Unlock();
     return true;
@@ -360,7 +431,8 @@ bool ClientConnection::PumpTurn() {
                deferred_count_.load(std::memory_order_acquire) > 0 ||
                stop_pump_.load(std::memory_order_acquire);
       },
-      absl::Now() + absl::Milliseconds(50), /*yield=*/true, [] {});
+      absl::Now() + absl::Milliseconds(50), /*yield=*/true, /*may_spin=*/true,
+      [] {});
   return true;
 }
 

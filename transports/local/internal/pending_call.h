@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "runtime/channel.h"
 #include "runtime/message.h"
+#include "runtime/mutex.h"
 #include "transports/local/doorbell.h"
 
 namespace lpc::local::internal {
@@ -35,6 +36,21 @@ struct AsyncCallback {
   ResponseCallback bytes;
   ReceivedCallback received;
   explicit operator bool() const { return bytes || received; }
+};
+
+struct PendingCall;
+
+// A synchronous caller asleep as a follower (ClientConnection::Wait), on its
+// own stack: its own condition variable, so that a reply wakes its caller
+// only, and a link in the connection's FIFO of sleepers. Reached by others
+// only under the connection's mu_, and only while linked to its call
+// (PendingCall::follower); its thread unlinks it under mu_ before leaving.
+struct FollowerWait {
+  CondVar cv;
+  FollowerWait* prev = nullptr;
+  FollowerWait* next = nullptr;
+  bool queued = false;        // In the FIFO: not woken by anyone yet.
+  bool lead_offered = false;  // Woken to take the leader role.
 };
 
 struct PendingCall {
@@ -56,6 +72,8 @@ struct PendingCall {
   // path); null: it is appended to the reply's bytes (the string API).
   // Written by the leader before `done` / the callback.
   std::optional<AttachedBuffer>* attached_out = nullptr;
+  // Its caller asleep as a follower, or null (under the connection's mu_).
+  FollowerWait* follower = nullptr;
   // An async zero-copy call's reply buffer (`attached_out` points here);
   // it moves to the Completion with the callback.
   std::optional<AttachedBuffer> attached;
