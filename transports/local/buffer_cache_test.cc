@@ -91,9 +91,12 @@ TEST(BufferCacheTest, StaysWithinItsBudget) {
 }
 
 TEST(BufferCacheTest, LargeBuffersHaveTheirOwnBudgetAndGoWhenIdle) {
-  // Small: up to 256 KiB (a quarter of 1 MiB). Large: 3 MiB in all.
+  // Small: up to 256 KiB (a quarter of 1 MiB). Large: 3 MiB in all, idle
+  // after an hour: Give drops what has been idle that long, so the idle
+  // time must exceed any stall of a loaded machine between two Gives.
   const int64_t second = 1'000'000'000;
-  BufferCache cache(size_t{1} << 20, size_t{3} << 20, second);
+  const int64_t idle = 3600 * second;
+  BufferCache cache(size_t{1} << 20, size_t{3} << 20, idle);
   std::string a = WithCapacity(size_t{1} << 20);
   const char* memory = a.data();
   cache.Give(std::move(a));
@@ -115,7 +118,7 @@ TEST(BufferCacheTest, LargeBuffersHaveTheirOwnBudgetAndGoWhenIdle) {
   const int64_t now = int64_t{ts.tv_sec} * second + ts.tv_nsec;
   cache.Trim(now);
   EXPECT_EQ(cache.stats().kept_buffers, 2u);
-  cache.Trim(now + 2 * second);
+  cache.Trim(now + 2 * idle);
   EXPECT_EQ(cache.stats().kept_buffers, 0u);
   EXPECT_EQ(cache.stats().kept_bytes, 0u);
   // DropLarge drops large ones only.
