@@ -60,6 +60,7 @@ void ClientConnection::Wait(PendingCall* call,
   waits_.fetch_add(1, std::memory_order_relaxed);
   if (!may_spin) waits_without_spin_.fetch_add(1, std::memory_order_relaxed);
   bool prepared = false;
+  bool offered = false;  // Offered the leader role, not taken yet.
   const auto prepare_once = [&] {
     if (!prepared) {
       prepared = true;
@@ -82,6 +83,7 @@ void ClientConnection::Wait(PendingCall* call,
       continue;
     }
     if (reader_mu_.TryLock()) {
+      offered = false;
       LeadAndHandOff(stop, call->deadline, /*yield=*/false, may_spin,
                      prepare_once);
       continue;
@@ -113,11 +115,14 @@ void ClientConnection::Wait(PendingCall* call,
     if (me.queued) UnlinkSleeperLocked(&me);  // Timed out.
     call->follower = nullptr;
     followers_.fetch_sub(1, std::memory_order_relaxed);
-    // Offered the role after its reply came: the next follower takes it.
-    if (me.lead_offered && call->done.load(std::memory_order_acquire)) {
-      HandOffLocked();
-    }
+    offered = offered || me.lead_offered;
     mu_.Unlock();
+  }
+  // Offered the role and left without it (the reply came, the deadline
+  // passed, a cancel): the next follower takes it.
+  if (offered) {
+    MutexLock lock(&mu_);
+    HandOffLocked();
   }
 }
 
