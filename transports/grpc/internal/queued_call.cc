@@ -23,16 +23,23 @@ void QueuedCall::OnArrived(bool ok) {
   }
   // The arrival's reference becomes Finish's; the two events get theirs.
   pending_.fetch_add(2, std::memory_order_relaxed);
-  std::shared_ptr<ServerCall> call;
+  std::shared_ptr<ServerCall> made, call;
+  bool done_early;
   {
     MutexLock lock(&mu_);
     call_ = std::make_shared<ServerCall>(this, &grpc_ctx_, call_owner_);
-    if (!owner_->SetUpQueuedCall(*this)) return;
-    call = call_;
+    made = call_;
+    if (owner_->SetUpQueuedCall(*this)) call = call_;
+    arrival_handled_ = true;
+    done_early = done_early_;
   }
-  owner_->RunQueuedCall(call);  // `this` may be gone by now.
+  // gRPC's done event came first (on another poller; the client cancelled
+  // or its deadline passed at once): handled now, before the handler runs,
+  // which then sees its context ended. Finish's reference keeps `this`
+  // alive through it unless the call was answered already.
+  if (done_early) HandleDone(made);
+  if (call != nullptr) owner_->RunQueuedCall(call);  // `this` may be gone.
 }
-
 void QueuedCall::Finish(const grpc::ByteBuffer* reply,
                         const grpc::Status& status) {
   HandToQueue(&finished_);
@@ -54,9 +61,19 @@ void QueuedCall::OnFinished(bool) { Release(); }
 void QueuedCall::OnDone(bool) {
   std::shared_ptr<ServerCall> call;
   {
-    MutexLock lock(&mu_);  // The call is set up.
+    MutexLock lock(&mu_);
+    if (!arrival_handled_) {
+      // The done event can be taken by one poller while another has the
+      // arrival and has not set the call up yet: OnArrived handles it.
+      done_early_ = true;
+      return;
+    }
     call = call_;
   }
+  HandleDone(call);
+}
+
+void QueuedCall::HandleDone(const std::shared_ptr<ServerCall>& call) {
   // IsCancelled may be asked once the done event was delivered.
   const bool cancelled = grpc_ctx_.IsCancelled();
   owner_->OnQueuedCallDone(call, cancelled);

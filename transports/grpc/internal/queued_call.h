@@ -96,6 +96,9 @@ class QueuedCall final : public UnaryResponder {
   void OnArrived(bool ok);
   void OnFinished(bool ok);
   void OnDone(bool ok);
+  // gRPC is done with the call: tells the owner, drops the event's
+  // reference.
+  void HandleDone(const std::shared_ptr<ServerCall>& call);
   void Release();
 
   Owner* const owner_;
@@ -106,10 +109,15 @@ class QueuedCall final : public UnaryResponder {
   grpc::ServerContext grpc_ctx_;
   grpc::ByteBuffer request_;
   grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_{&grpc_ctx_};
-  // Held while the call is set up, so that gRPC's done event, which may
-  // come on another thread as soon as the call arrived, waits for it.
+  // Held while the call is set up. gRPC's done event may come on another
+  // thread as soon as the call arrived, even before the arrival's thread
+  // takes mu_: then it leaves the done to the arrival (done_early_).
   Mutex mu_;
   std::shared_ptr<ServerCall> call_;  // Written under mu_, at arrival.
+  // Under mu_: the arrival set the call up; the done event came before
+  // that (on another poller thread), and the arrival is to handle it.
+  bool arrival_handled_ = false;
+  bool done_early_ = false;
   // What still uses the QueuedCall: Request() until it returns, and the
   // arrival; once the call arrived, Finish (until it returns; every
   // arrived call is finished once) and the two events, reply sent and done.
