@@ -3598,6 +3598,8 @@ lpc_bazel_cc_test(lpc_transports_local_caller_wait_test
   DEPS
     lpc_transports_local_local_transport
     lpc_runtime
+    lpc_runtime_config
+    lpc_transports_connect
     lpc_testing_gtest_main
     lpc_testing_status_matchers
     SYSTEM:absl

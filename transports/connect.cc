@@ -1,6 +1,9 @@
 // Config entries to transport options, and the auto: scheme.
 #include "transports/connect.h"
 
+#include <algorithm>
+#include <climits>
+
 #include <mutex>
 #include <string>
 
@@ -51,6 +54,9 @@ local::LocalChannelOptions LocalOptions(const config::Endpoint* e) {
     o.buffer_pool_chunk_bytes = l.buffer_pool_chunk_bytes();
   }
   if (l.buffer_pool_chunks() > 0) o.buffer_pool_chunks = l.buffer_pool_chunks();
+  // Past INT_MAX it means "no limit" as well as INT_MAX does.
+  o.spinning_callers = static_cast<int>(
+      std::min<uint32_t>(l.spinning_callers(), INT_MAX));
   return o;
 }
 

@@ -15,10 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "runtime/config.h"
 #include "runtime/mutex.h"
 #include "runtime/server.h"
 #include "runtime/service.h"
 #include "testing/status_matchers.h"
+#include "transports/connect.h"
 #include "transports/local/local_transport.h"
 
 namespace lpc::local {
@@ -153,6 +155,21 @@ TEST_F(CallerWaitTest, CallersBeyondTheSpinLimitSleepAtOnce) {
   EXPECT_EQ(after->waits_without_spin - before->waits_without_spin,
             uint64_t{kCallers - kSpinning});
   EXPECT_EQ(after->callers_waiting, 0u);
+}
+
+TEST_F(CallerWaitTest, SpinningCallersFromTheConfigFile) {
+  absl::StatusOr<config::Config> cfg = ParseConfig(
+      absl::StrCat("endpoint { service: \"s\" target: \"local:callers\"\n"
+                   "  local { runtime_dir: \"", dir_,
+                   "\" spinning_callers: 3 } }"),
+      "callers.textproto");
+  ASSERT_OK(cfg.status());
+  absl::StatusOr<std::shared_ptr<Channel>> ch = ConnectFromConfig(*cfg, "s");
+  ASSERT_OK(ch.status());
+  ASSERT_OK(Call(**ch, Echo(), "bind").status());  // Connects.
+  absl::StatusOr<LocalChannelStats> stats = GetLocalChannelStats(**ch);
+  ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->spinning_callers, 3u);
 }
 
 TEST_F(CallerWaitTest, ManyCallersOnOneChannelEachGetTheirOwnReplies) {
