@@ -17,6 +17,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "runtime/buffer.h"
 #include "runtime/internal/shared_memfd.h"
 
@@ -96,9 +98,24 @@ absl::StatusOr<SealedBuffer> BufferAccess::Seal(Buffer&& b) {
     return absl::InternalError(absl::StrCat(
         "lpc: cannot cut a shared buffer to its size: ", ErrnoText(errno)));
   }
-  if (::fcntl(fd.get(), F_ADD_SEALS,
-              F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    const int err = errno;
+  // F_SEAL_WRITE is refused (EBUSY) while a page of the file has a
+  // reference besides the page cache's: a writable mapping, or a transient
+  // one the kernel itself holds (the kernel waits about 75 ms for those
+  // before it gives up, which a loaded machine can exceed). Four more
+  // tries, 10 to 80 ms apart, outlast the transient ones.
+  int err = 0;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (attempt > 0) absl::SleepFor(absl::Milliseconds(5 << attempt));
+    if (::fcntl(fd.get(), F_ADD_SEALS,
+                F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) ==
+        0) {
+      err = 0;
+      break;
+    }
+    err = errno;
+    if (err != EBUSY && err != EINTR) break;
+  }
+  if (err != 0) {
     return absl::InternalError(absl::StrCat(
         "lpc: cannot seal a shared buffer: ", ErrnoText(err),
         err == EBUSY ? " (a writable mapping of its memfd still exists, e.g. "
