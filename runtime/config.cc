@@ -36,6 +36,8 @@ constexpr uint32_t kMaxStreamHandlerThreads = 4096;
 constexpr uint32_t kMaxThreads = 4096;
 // The kernel's SCM_MAX_FD: descriptors one message can carry.
 constexpr uint32_t kMaxHandlesPerMessage = 253;
+// Health Watch streams one gRPC listener set keeps open.
+constexpr uint32_t kMaxHealthWatches = uint32_t{1} << 20;
 
 class FirstError : public google::protobuf::io::ErrorCollector {
  public:
@@ -360,6 +362,17 @@ absl::StatusOr<config::Config> ParseConfig(std::string_view text,
           absl::StrCat("server[", i, "].max_stream_handler_threads"),
           absl::StrCat(s.max_stream_handler_threads(), " is more than the ",
                        kMaxStreamHandlerThreads, " allowed (0 = 64)"));
+    }
+    if (s.grpc().max_health_watches() > kMaxHealthWatches) {
+      const FieldDescriptor* grpc_field =
+          config::ServerEndpoint::descriptor()->FindFieldByName("grpc");
+      const TextFormat::ParseInfoTree* grpc_tree =
+          sub == nullptr ? nullptr : sub->GetTreeForNested(grpc_field, -1);
+      return FieldError(
+          filename, grpc_tree, s.grpc(), "max_health_watches",
+          absl::StrCat("server[", i, "].grpc.max_health_watches"),
+          absl::StrCat(s.grpc().max_health_watches(), " is more than the ",
+                       kMaxHealthWatches, " allowed (0 = 1024)"));
     }
   }
   return config;

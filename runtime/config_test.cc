@@ -142,6 +142,13 @@ TEST(ConfigTest, BadLocalStreamSettingsNameTheField) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("s.textproto:3:3: server[0].max_stream_handler_threads: "
                          "100000 is more than the 4096 allowed")));
+  EXPECT_THAT(
+      ParseConfig("server {\n  grpc_address: \"127.0.0.1:0\"\n"
+                  "  grpc {\n    max_health_watches: 2000000\n  }\n}\n",
+                  "s.textproto"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("s.textproto:4:5: server[0].grpc.max_health_watches: "
+                         "2000000 is more than the 1048576 allowed")));
   // Negative, too large for the field, or not a number: parse errors that
   // name the place.
   EXPECT_THAT(ParseConfig("server {\n  local_port: \"kv\"\n"

@@ -313,6 +313,9 @@ absl::Status AddListenersFromConfig(Server* server,
     const config::GrpcServerOptions& g = entry.grpc();
     if (g.has_health_service()) o.health_service = g.health_service();
     if (g.has_reflection()) o.reflection = g.reflection();
+    if (g.max_health_watches() > 0) {
+      o.max_health_watches = g.max_health_watches();
+    }
     o.tls.cert_chain_file = g.tls_cert_chain_file();
     o.tls.private_key_file = g.tls_private_key_file();
     o.tls.client_ca_file = g.tls_client_ca_file();

@@ -18,6 +18,8 @@
 #include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/server.h"
@@ -218,6 +220,80 @@ TEST(GrpcHealthTest, WatchSendsTheChangeAndEndsAtShutdown) {
   }
   EXPECT_FALSE(unread.Read().has_value());
   EXPECT_EQ(unread.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// A Watch beyond max_health_watches ends at once with RESOURCE_EXHAUSTED,
+// whatever its client does; a Watch that ends frees its place.
+TEST(GrpcHealthTest, WatchesBeyondTheCapEndAtOnce) {
+  using grpc_test::HealthRequest;
+  using grpc_test::HealthStatus;
+  using grpc_test::RawStream;
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  options.max_health_watches = 2;
+  ASSERT_OK(StartServer(server, service, options));
+  const std::string target = server.targets()[0].substr(strlen("grpc:"));
+  auto channel = grpc_test::RawChannel(target);
+  const std::string kWatch = "/grpc.health.v1.Health/Watch";
+  auto first = std::make_unique<RawStream>(channel, kWatch, HealthRequest(""));
+  RawStream second(channel, kWatch, HealthRequest(""));
+  for (RawStream* s : {first.get(), &second}) {
+    std::optional<std::string> message = s->Read();
+    ASSERT_TRUE(message.has_value());
+    EXPECT_EQ(HealthStatus(*message), 1);  // SERVING
+  }
+  {
+    RawStream third(channel, kWatch, HealthRequest(""));
+    EXPECT_FALSE(third.Read().has_value());
+    grpc::Status ended = third.Finish();
+    EXPECT_EQ(ended.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(ended.error_message(), HasSubstr("too many health watches"));
+  }
+  // Check is not capped.
+  EXPECT_THAT(HealthCheck(target, ""), IsOkAndHolds(1));
+
+  // The server learns of the cancel on its own time; once it has, a new
+  // Watch gets the freed place (and until then, RESOURCE_EXHAUSTED).
+  first->Cancel();
+  EXPECT_EQ(first->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  first.reset();
+  bool admitted = false;
+  const absl::Time limit = absl::Now() + absl::Seconds(10);
+  while (!admitted && absl::Now() < limit) {
+    RawStream again(channel, kWatch, HealthRequest(""));
+    std::optional<std::string> message = again.Read();
+    if (message.has_value()) {
+      EXPECT_EQ(HealthStatus(*message), 1);
+      admitted = true;
+      again.Cancel();
+      again.Finish();
+    } else {
+      ASSERT_EQ(again.Finish().error_code(),
+                grpc::StatusCode::RESOURCE_EXHAUSTED);
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+  EXPECT_TRUE(admitted);
+  server.Shutdown();
+  // The Watch that stayed: NOT_SERVING at the drain, then the end.
+  std::optional<std::string> last = second.Read();
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(HealthStatus(*last), 2);
+  EXPECT_FALSE(second.Read().has_value());
+  EXPECT_EQ(second.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(GrpcHealthTest, ACapOfZeroWatchesIsRefused) {
+  TestService service;
+  Server server;
+  GrpcServerOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  options.max_health_watches = 0;
+  EXPECT_THAT(StartServer(server, service, options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("max_health_watches")));
 }
 
 TEST(GrpcHealthTest, OffWhenSwitchedOff) {

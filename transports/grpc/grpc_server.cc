@@ -88,6 +88,10 @@ absl::Status GrpcServerTransport::Impl::Start(Dispatcher* dispatcher) {
     return absl::InvalidArgumentError(
         "gRPC transport needs 1 <= min_workers <= max_workers");
   }
+  if (options_.health_service && options_.max_health_watches < 1) {
+    return absl::InvalidArgumentError(
+        "gRPC transport needs max_health_watches >= 1");
+  }
   dispatcher_ = dispatcher;
   leases_ = std::make_unique<grpc_transport::LeaseTable>(
       options_.context_lease_timeout,
@@ -187,7 +191,8 @@ absl::Status GrpcServerTransport::Impl::BuildLocked() {
     for (const InterfaceDescriptor* iface : interfaces) {
       names.emplace_back(iface->full_name);
     }
-    health_ = std::make_unique<grpc_transport::HealthService>(names, &requests_);
+    health_ = std::make_unique<grpc_transport::HealthService>(
+        names, options_.max_health_watches, &requests_);
     builder.RegisterService(health_.get());
   }
   // Never gRPC's default health service (a callback service in 1.51).

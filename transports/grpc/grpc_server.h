@@ -77,6 +77,11 @@ struct GrpcServerOptions {
   // moment Shutdown starts draining; Watch streams end when it has drained.
   // Default: true.
   bool health_service = true;
+  // Most health Watch streams open at once on this transport, from all
+  // clients together; one more ends at once with RESOURCE_EXHAUSTED, so a
+  // client cannot make the server hold an unbounded number. At least 1.
+  // Default: 1024.
+  size_t max_health_watches = 1024;
   // Serve gRPC's server reflection (grpc.reflection.v1alpha): lists the
   // Server's interfaces (the built-in lpc.introspection.Introspection too)
   // and returns the file descriptors of their .proto (compiled into the

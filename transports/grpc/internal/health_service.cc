@@ -10,6 +10,8 @@
 #include <grpcpp/support/async_stream.h>
 #include <grpcpp/support/async_unary_call.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace lpc::grpc_transport {
 
 namespace {
@@ -117,16 +119,20 @@ class HealthService::WatchCall final {
       ctx_.TryCancel();
       return;
     }
-    finishing_ = true;
-    pending_.fetch_add(1, std::memory_order_relaxed);  // The finished event.
-    HandToQueue(&finished_);
-    writer_.Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "server is shutting down"),
-                   static_cast<CqEvent*>(&finished_));
+    FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "server is shutting down"));
   }
 
  private:
   ~WatchCall() = default;
+
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
+    finishing_ = true;
+    pending_.fetch_add(1, std::memory_order_relaxed);  // The finished event.
+    HandToQueue(&finished_);
+    writer_.Finish(status, static_cast<CqEvent*>(&finished_));
+  }
 
   void OnArrived(bool ok) {
     if (!ok) {  // The server is shutting down: no call, no other event.
@@ -138,7 +144,13 @@ class HealthService::WatchCall final {
     {
       MutexLock lock(&service_->mu_);
       // The done event may have come first (the client cancelled at once).
-      if (!done_) {
+      if (!done_ && service_->watches_.size() >= service_->max_watches_) {
+        // Never in watches_: nothing else acts on it.
+        FinishLocked(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("too many health watches open (",
+                         service_->max_watches_, ")")));
+      } else if (!done_) {
         service_->watches_.insert(this);
         if (service_->stopped_) {
           StopLocked();
@@ -202,8 +214,10 @@ class HealthService::WatchCall final {
 };
 
 HealthService::HealthService(const std::vector<std::string>& services,
-                             RequestGate* requests)
-    : names_(services.begin(), services.end()), requests_(requests) {
+                             size_t max_watches, RequestGate* requests)
+    : names_(services.begin(), services.end()),
+      max_watches_(max_watches),
+      requests_(requests) {
   // gRPC keeps the names as C strings: literals.
   AddMethod(new grpc::internal::RpcServiceMethod(
       "/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC,

@@ -6,7 +6,8 @@
 //   ""  and each name given     SERVING, NOT_SERVING after SetNotServing()
 //   any other name              Check: NOT_FOUND; Watch: SERVICE_UNKNOWN
 //
-// Check is answered on the thread that takes the call. Watch sends the
+// Check is answered on the thread that takes the call. A Watch beyond the
+// cap (max_watches) ends at once with RESOURCE_EXHAUSTED. Watch sends the
 // current status at once and then each change, one write at a time (a
 // client that does not read holds back only its own stream, which keeps
 // only the latest status); it ends when the client cancels, or at
@@ -41,8 +42,10 @@ namespace lpc::grpc_transport {
 class HealthService final : public grpc::Service {
  public:
   // `services` are the names with a status besides "" (the server); all are
-  // SERVING. Requests for calls go through `requests`.
-  HealthService(const std::vector<std::string>& services,
+  // SERVING. At most `max_watches` (>= 1) Watch calls stay open at once;
+  // one more ends at once with RESOURCE_EXHAUSTED. Requests for calls go
+  // through `requests`.
+  HealthService(const std::vector<std::string>& services, size_t max_watches,
                 RequestGate* requests);
   HealthService(const HealthService&) = delete;
   HealthService& operator=(const HealthService&) = delete;
@@ -69,6 +72,7 @@ class HealthService final : public grpc::Service {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const absl::flat_hash_set<std::string> names_;
+  const size_t max_watches_;
   RequestGate* const requests_;
   grpc::ServerCompletionQueue* cq_ = nullptr;  // Set by Start.
 
