@@ -63,11 +63,13 @@ lpc_bazel_cc_library(lpc_codegen
     codegen/internal/emit_unary.cc
     codegen/internal/emit_wire.cc
     codegen/internal/emitter.h
+    codegen/internal/lowerer.h
     codegen/internal/name_check.cc
     codegen/internal/name_check.h
     codegen/internal/struct_chains.cc
     codegen/internal/struct_chains.h
     codegen/lower.cc
+    codegen/lower_services.cc
   HDRS
     codegen/comments.h
     codegen/compiler.h
@@ -4096,6 +4098,8 @@ lpc_bazel_cc_library(lpc_transports_local_local_transport
   ALWAYSLINK
   SRCS
     transports/local/local_channel.cc
+    transports/local/local_channel.h
+    transports/local/local_channel_calls.cc
     transports/local/local_server.cc
     transports/local/peer_credentials.cc
   HDRS

@@ -1,31 +1,26 @@
-// IDL syntax tree -> FileDescriptorProto.
+// IDL syntax tree -> FileDescriptorProto: the file, its enums, structs and
+// fields. Interfaces (request and response messages, services) are lowered
+// in lower_services.cc; internal/lowerer.h declares the Lowerer both define.
 #include "codegen/lower.h"
 
 #include "codegen/comments.h"
+#include "codegen/internal/lowerer.h"
 #include "idl/frontend.h"
 
 #include <cstdint>
-#include <set>
+#include <map>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace lpc::codegen {
+namespace internal {
 namespace {
 
 namespace pb = google::protobuf;
 using idl::TypeRef;
 using Kind = idl::TypeRef::Kind;
-
-// Field numbers of the descriptor.proto fields that source code info paths
-// go through.
-constexpr int kFileMessageType = 4;
-constexpr int kFileEnumType = 5;
-constexpr int kFileService = 6;
-constexpr int kMessageField = 2;
-constexpr int kMessageNestedType = 3;
-constexpr int kMessageEnumType = 4;
-constexpr int kEnumValue = 2;
-constexpr int kServiceMethod = 2;
 
 bool IsContainer(const TypeRef& t) {
   return t.kind == Kind::kSequence || t.kind == Kind::kMap ||
@@ -58,14 +53,21 @@ std::string ProtoComment(const std::string& doc) {
   return out;
 }
 
-// What the emitted .proto says of a handle field.
+std::string Lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+}  // namespace
+
 std::string HandleFieldDoc(const TypeRef& t) {
   return "lpc " + idl::HandleTypeName(t.handle_kind) +
          " (a file descriptor): 0 for none, else 1 + its index in the "
          "message's handle table. Needs the local transport.";
 }
 
-// The handle kind a field type carries directly, or nullptr.
 const TypeRef* DirectHandle(const TypeRef& t) {
   if (t.kind == Kind::kHandle) return &t;
   if ((t.kind == Kind::kSequence || t.kind == Kind::kOptional) &&
@@ -81,515 +83,291 @@ std::string JoinDoc(const std::string& a, const std::string& b) {
   return a + "\n" + b;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+bool Lowerer::Run() {
+  out_->Clear();
+  out_->set_name(ProtoFileName(file_));
+  out_->set_syntax("proto3");
+  package_ = PackageName(file_);
+  if (!package_.empty()) out_->set_package(package_);
+  for (const idl::ImportDecl& imp : file_.imports) {
+    if (imp.file == nullptr) {
+      Error(imp.loc, "import '" + imp.path + "' was not resolved");
+      continue;
+    }
+    out_->add_dependency(ProtoFileName(*imp.file));
   }
-  return s;
+  for (size_t i = 0; i < file_.enums.size(); ++i) {
+    LowerEnum(*file_.enums[i], out_->add_enum_type(),
+              {kFileEnumType, static_cast<int>(i)});
+  }
+  for (size_t i = 0; i < file_.structs.size(); ++i) {
+    LowerStruct(*file_.structs[i], out_->add_message_type(),
+                {kFileMessageType, static_cast<int>(i)});
+  }
+  CheckGeneratedNames();
+  for (const auto& iface : file_.interfaces) LowerMessages(*iface);
+  for (size_t i = 0; i < file_.interfaces.size(); ++i) {
+    LowerService(*file_.interfaces[i], {kFileService, static_cast<int>(i)});
+  }
+  return !failed_;
 }
 
-class Lowerer {
- public:
-  Lowerer(const idl::File& file, pb::FileDescriptorProto* out,
-          std::vector<CodegenError>* errors,
-          std::map<std::string, idl::SourceLocation>* locations)
-      : file_(file), out_(out), errors_(errors), locations_(locations) {}
+void Lowerer::AddSourceLocation(const std::vector<int>& path,
+                                const idl::SourceLocation& loc,
+                                const std::string& doc) {
+  pb::SourceCodeInfo::Location* l =
+      out_->mutable_source_code_info()->add_location();
+  for (int p : path) l->add_path(p);
+  int line = loc.line > 0 ? loc.line - 1 : 0;
+  int col = loc.column > 0 ? loc.column - 1 : 0;
+  l->add_span(line);
+  l->add_span(col);
+  l->add_span(col);
+  std::string comment = ProtoComment(doc);
+  if (!comment.empty()) l->set_leading_comments(comment);
+}
 
-  bool Run() {
-    out_->Clear();
-    out_->set_name(ProtoFileName(file_));
-    out_->set_syntax("proto3");
-    package_ = PackageName(file_);
-    if (!package_.empty()) out_->set_package(package_);
-    for (const idl::ImportDecl& imp : file_.imports) {
-      if (imp.file == nullptr) {
-        Error(imp.loc, "import '" + imp.path + "' was not resolved");
-        continue;
-      }
-      out_->add_dependency(ProtoFileName(*imp.file));
-    }
-    for (size_t i = 0; i < file_.enums.size(); ++i) {
-      LowerEnum(*file_.enums[i], out_->add_enum_type(),
-                {kFileEnumType, static_cast<int>(i)});
-    }
-    for (size_t i = 0; i < file_.structs.size(); ++i) {
-      LowerStruct(*file_.structs[i], out_->add_message_type(),
-                  {kFileMessageType, static_cast<int>(i)});
-    }
-    CheckGeneratedNames();
-    for (const auto& iface : file_.interfaces) LowerMessages(*iface);
-    for (size_t i = 0; i < file_.interfaces.size(); ++i) {
-      LowerService(*file_.interfaces[i], {kFileService, static_cast<int>(i)});
-    }
-    return !failed_;
-  }
-
- private:
-  void Error(const idl::SourceLocation& loc, std::string message) {
-    errors_->push_back({loc, std::move(message)});
-    failed_ = true;
-  }
-
-  std::string Qualify(const std::string& name) const {
-    return package_.empty() ? name : package_ + "." + name;
-  }
-
-  void Remember(const std::string& full_name, const idl::SourceLocation& loc) {
-    if (locations_ != nullptr) locations_->emplace(full_name, loc);
-  }
-
-  void AddSourceLocation(const std::vector<int>& path,
-                         const idl::SourceLocation& loc,
-                         const std::string& doc) {
-    pb::SourceCodeInfo::Location* l =
-        out_->mutable_source_code_info()->add_location();
-    for (int p : path) l->add_path(p);
-    int line = loc.line > 0 ? loc.line - 1 : 0;
-    int col = loc.column > 0 ? loc.column - 1 : 0;
-    l->add_span(line);
-    l->add_span(col);
-    l->add_span(col);
-    std::string comment = ProtoComment(doc);
-    if (!comment.empty()) l->set_leading_comments(comment);
-  }
-
-  // The C++ accessors libprotoc generates for a field are its lower-cased
-  // name plus prefixes and suffixes (has_x, set_x, x_size, ...); libprotoc
-  // does not rename them on conflicts, so such fields would produce C++ that
-  // does not compile. `fields` are the (name, location) pairs of one message.
-  void CheckAccessorNames(
-      const std::string& message,
-      const std::vector<std::pair<std::string, idl::SourceLocation>>& fields) {
-    static const char* const kReserved[] = {
-        "descriptor", "default_instance", "internal_default_instance",
-        "getdescriptor", "getreflection", "swap"};
-    static const char* const kPrefixes[] = {"has_", "clear_", "set_", "mutable_",
-                                            "add_", "release_", "set_allocated_",
-                                            "unsafe_arena_set_allocated_",
-                                            "unsafe_arena_release_", "_internal_"};
-    std::map<std::string, std::string> accessors;  // accessor -> field
-    for (const auto& [name, loc] : fields) {
-      std::string lower = Lower(name);
-      for (const char* r : kReserved) {
-        if (lower == r) {
-          Error(loc, "field '" + name + "' of " + message +
-                         " would generate the C++ accessor " + lower +
-                         "(), which protobuf messages already have; rename it");
-        }
-      }
-    }
-    for (const auto& [name, loc] : fields) {
-      std::string lower = Lower(name);
-      std::vector<std::string> generated = {lower, lower + "_size"};
-      for (const char* prefix : kPrefixes) generated.push_back(prefix + lower);
-      for (const std::string& g : generated) accessors.emplace(g, name);
-    }
-    for (const auto& [name, loc] : fields) {
-      std::string lower = Lower(name);
-      auto it = accessors.find(lower);
-      if (it != accessors.end() && it->second != name) {
+void Lowerer::CheckAccessorNames(
+    const std::string& message,
+    const std::vector<std::pair<std::string, idl::SourceLocation>>& fields) {
+  static const char* const kReserved[] = {
+      "descriptor", "default_instance", "internal_default_instance",
+      "getdescriptor", "getreflection", "swap"};
+  static const char* const kPrefixes[] = {"has_", "clear_", "set_", "mutable_",
+                                          "add_", "release_", "set_allocated_",
+                                          "unsafe_arena_set_allocated_",
+                                          "unsafe_arena_release_", "_internal_"};
+  std::map<std::string, std::string> accessors;  // accessor -> field
+  for (const auto& [name, loc] : fields) {
+    std::string lower = Lower(name);
+    for (const char* r : kReserved) {
+      if (lower == r) {
         Error(loc, "field '" + name + "' of " + message +
-                       " collides with a C++ accessor of field '" + it->second +
-                       "' (" + lower + "()); rename one of them");
+                       " would generate the C++ accessor " + lower +
+                       "(), which protobuf messages already have; rename it");
       }
     }
   }
-
-  static std::vector<int> Extend(std::vector<int> path, int a, int b) {
-    path.push_back(a);
-    path.push_back(b);
-    return path;
+  for (const auto& [name, loc] : fields) {
+    std::string lower = Lower(name);
+    std::vector<std::string> generated = {lower, lower + "_size"};
+    for (const char* prefix : kPrefixes) generated.push_back(prefix + lower);
+    for (const std::string& g : generated) accessors.emplace(g, name);
   }
-
-  void LowerEnum(const idl::EnumDecl& e, pb::EnumDescriptorProto* out,
-                 const std::vector<int>& path) {
-    out->set_name(e.name);
-    Remember(e.full_name, e.loc);
-    AddSourceLocation(path, e.loc, e.doc);
-    // Enum values are siblings of their enum in protobuf (C++ scoping).
-    std::string scope = e.full_name.substr(
-        0, e.full_name.size() > e.name.size()
-               ? e.full_name.size() - e.name.size()
-               : 0);
-    for (size_t i = 0; i < e.values.size(); ++i) {
-      const idl::EnumValue& v = e.values[i];
-      if (v.value < INT32_MIN || v.value > INT32_MAX) {
-        Error(v.loc, "enum value " + v.name +
-                         " does not fit in 32 bits, which protobuf requires");
-        continue;
-      }
-      pb::EnumValueDescriptorProto* ov = out->add_value();
-      ov->set_name(v.name);
-      ov->set_number(static_cast<int32_t>(v.value));
-      Remember(e.full_name + "." + v.name, v.loc);
-      Remember(scope + v.name, v.loc);
-      AddSourceLocation(Extend(path, kEnumValue, static_cast<int>(i)), v.loc,
-                        v.doc);
+  for (const auto& [name, loc] : fields) {
+    std::string lower = Lower(name);
+    auto it = accessors.find(lower);
+    if (it != accessors.end() && it->second != name) {
+      Error(loc, "field '" + name + "' of " + message +
+                     " collides with a C++ accessor of field '" + it->second +
+                     "' (" + lower + "()); rename one of them");
     }
   }
+}
 
-  void LowerStruct(const idl::StructDecl& s, pb::DescriptorProto* out,
-                   const std::vector<int>& path) {
-    out->set_name(s.carries_handle ? s.name + kWireSuffix : s.name);
-    Remember(s.full_name, s.loc);
-    AddSourceLocation(
-        path, s.loc,
-        s.carries_handle
-            ? JoinDoc(s.doc, "The wire form of struct " + s.name +
-                                 ", which carries handles (file descriptors): "
-                                 "local transport only.")
-            : s.doc);
-    for (size_t i = 0; i < s.nested_enums.size(); ++i) {
-      LowerEnum(*s.nested_enums[i], out->add_enum_type(),
-                Extend(path, kMessageEnumType, static_cast<int>(i)));
+void Lowerer::LowerEnum(const idl::EnumDecl& e, pb::EnumDescriptorProto* out,
+                        const std::vector<int>& path) {
+  out->set_name(e.name);
+  Remember(e.full_name, e.loc);
+  AddSourceLocation(path, e.loc, e.doc);
+  // Enum values are siblings of their enum in protobuf (C++ scoping).
+  std::string scope = e.full_name.substr(
+      0, e.full_name.size() > e.name.size()
+             ? e.full_name.size() - e.name.size()
+             : 0);
+  for (size_t i = 0; i < e.values.size(); ++i) {
+    const idl::EnumValue& v = e.values[i];
+    if (v.value < INT32_MIN || v.value > INT32_MAX) {
+      Error(v.loc, "enum value " + v.name +
+                       " does not fit in 32 bits, which protobuf requires");
+      continue;
     }
-    for (size_t i = 0; i < s.nested_structs.size(); ++i) {
-      LowerStruct(*s.nested_structs[i], out->add_nested_type(),
-                  Extend(path, kMessageNestedType, static_cast<int>(i)));
-    }
-    std::vector<std::pair<std::string, idl::SourceLocation>> names;
-    for (size_t i = 0; i < s.fields.size(); ++i) {
-      const idl::FieldDecl& f = s.fields[i];
-      Remember(s.full_name + "." + f.name, f.loc);
-      const TypeRef* handle = DirectHandle(f.type);
-      AddSourceLocation(Extend(path, kMessageField, out->field_size()), f.loc,
-                        handle == nullptr ? f.doc
-                                          : JoinDoc(f.doc, HandleFieldDoc(*handle)));
-      LowerField(f.name, f.ordinal, f.type, s.full_name, out, f.loc);
-      names.emplace_back(f.name, f.loc);
-    }
-    CheckAccessorNames("struct " + s.full_name, names);
+    pb::EnumValueDescriptorProto* ov = out->add_value();
+    ov->set_name(v.name);
+    ov->set_number(static_cast<int32_t>(v.value));
+    Remember(e.full_name + "." + v.name, v.loc);
+    Remember(scope + v.name, v.loc);
+    AddSourceLocation(Extend(path, kEnumValue, static_cast<int>(i)), v.loc,
+                      v.doc);
   }
+}
 
-  // Sets the type of `f` for a non-container type.
-  bool SetElementType(const TypeRef& t, pb::FieldDescriptorProto* f) {
-    using FT = pb::FieldDescriptorProto;
-    switch (t.kind) {
-      case Kind::kBool: f->set_type(FT::TYPE_BOOL); return true;
-      case Kind::kInt8:
-      case Kind::kInt16:
-      case Kind::kInt32: f->set_type(FT::TYPE_INT32); return true;
-      case Kind::kInt64: f->set_type(FT::TYPE_INT64); return true;
-      case Kind::kUint8:
-      case Kind::kUint16:
-      case Kind::kUint32: f->set_type(FT::TYPE_UINT32); return true;
-      case Kind::kUint64: f->set_type(FT::TYPE_UINT64); return true;
-      case Kind::kFloat: f->set_type(FT::TYPE_FLOAT); return true;
-      case Kind::kDouble: f->set_type(FT::TYPE_DOUBLE); return true;
-      case Kind::kString: f->set_type(FT::TYPE_STRING); return true;
-      case Kind::kBytes: f->set_type(FT::TYPE_BYTES); return true;
-      // A buffer (docs/zero-copy.md) is bytes on the wire.
-      case Kind::kBuffer: f->set_type(FT::TYPE_BYTES); return true;
-      // A context handle: the server's random 64-bit id.
-      case Kind::kContext: f->set_type(FT::TYPE_FIXED64); return true;
-      case Kind::kNamed:
-        if (t.resolved_enum != nullptr) {
-          f->set_type(FT::TYPE_ENUM);
-          f->set_type_name("." + t.resolved_enum->full_name);
-          return true;
-        }
-        if (t.resolved_struct != nullptr) {
-          f->set_type(FT::TYPE_MESSAGE);
-          f->set_type_name("." + WireMessageName(*t.resolved_struct));
-          return true;
-        }
-        Error(t.loc, "type '" + t.name + "' was not resolved");
-        return false;
-      case Kind::kHandle:
-        // The descriptor's 1-based index in the handle table (0: none).
-        f->set_type(FT::TYPE_UINT32);
+void Lowerer::LowerStruct(const idl::StructDecl& s, pb::DescriptorProto* out,
+                          const std::vector<int>& path) {
+  out->set_name(s.carries_handle ? s.name + kWireSuffix : s.name);
+  Remember(s.full_name, s.loc);
+  AddSourceLocation(
+      path, s.loc,
+      s.carries_handle
+          ? JoinDoc(s.doc, "The wire form of struct " + s.name +
+                               ", which carries handles (file descriptors): "
+                               "local transport only.")
+          : s.doc);
+  for (size_t i = 0; i < s.nested_enums.size(); ++i) {
+    LowerEnum(*s.nested_enums[i], out->add_enum_type(),
+              Extend(path, kMessageEnumType, static_cast<int>(i)));
+  }
+  for (size_t i = 0; i < s.nested_structs.size(); ++i) {
+    LowerStruct(*s.nested_structs[i], out->add_nested_type(),
+                Extend(path, kMessageNestedType, static_cast<int>(i)));
+  }
+  std::vector<std::pair<std::string, idl::SourceLocation>> names;
+  for (size_t i = 0; i < s.fields.size(); ++i) {
+    const idl::FieldDecl& f = s.fields[i];
+    Remember(s.full_name + "." + f.name, f.loc);
+    const TypeRef* handle = DirectHandle(f.type);
+    AddSourceLocation(Extend(path, kMessageField, out->field_size()), f.loc,
+                      handle == nullptr ? f.doc
+                                        : JoinDoc(f.doc, HandleFieldDoc(*handle)));
+    LowerField(f.name, f.ordinal, f.type, s.full_name, out, f.loc);
+    names.emplace_back(f.name, f.loc);
+  }
+  CheckAccessorNames("struct " + s.full_name, names);
+}
+
+bool Lowerer::SetElementType(const TypeRef& t, pb::FieldDescriptorProto* f) {
+  using FT = pb::FieldDescriptorProto;
+  switch (t.kind) {
+    case Kind::kBool: f->set_type(FT::TYPE_BOOL); return true;
+    case Kind::kInt8:
+    case Kind::kInt16:
+    case Kind::kInt32: f->set_type(FT::TYPE_INT32); return true;
+    case Kind::kInt64: f->set_type(FT::TYPE_INT64); return true;
+    case Kind::kUint8:
+    case Kind::kUint16:
+    case Kind::kUint32: f->set_type(FT::TYPE_UINT32); return true;
+    case Kind::kUint64: f->set_type(FT::TYPE_UINT64); return true;
+    case Kind::kFloat: f->set_type(FT::TYPE_FLOAT); return true;
+    case Kind::kDouble: f->set_type(FT::TYPE_DOUBLE); return true;
+    case Kind::kString: f->set_type(FT::TYPE_STRING); return true;
+    case Kind::kBytes: f->set_type(FT::TYPE_BYTES); return true;
+    // A buffer (docs/zero-copy.md) is bytes on the wire.
+    case Kind::kBuffer: f->set_type(FT::TYPE_BYTES); return true;
+    // A context handle: the server's random 64-bit id.
+    case Kind::kContext: f->set_type(FT::TYPE_FIXED64); return true;
+    case Kind::kNamed:
+      if (t.resolved_enum != nullptr) {
+        f->set_type(FT::TYPE_ENUM);
+        f->set_type_name("." + t.resolved_enum->full_name);
         return true;
-      case Kind::kVoid:
-        Error(t.loc, "void is not a value type");
-        return false;
-      case Kind::kSequence:
-      case Kind::kMap:
-      case Kind::kOptional:
-      case Kind::kStream:
-        break;
-    }
-    Error(t.loc, "internal: container where an element type was expected");
+      }
+      if (t.resolved_struct != nullptr) {
+        f->set_type(FT::TYPE_MESSAGE);
+        f->set_type_name("." + WireMessageName(*t.resolved_struct));
+        return true;
+      }
+      Error(t.loc, "type '" + t.name + "' was not resolved");
+      return false;
+    case Kind::kHandle:
+      // The descriptor's 1-based index in the handle table (0: none).
+      f->set_type(FT::TYPE_UINT32);
+      return true;
+    case Kind::kVoid:
+      Error(t.loc, "void is not a value type");
+      return false;
+    case Kind::kSequence:
+    case Kind::kMap:
+    case Kind::kOptional:
+    case Kind::kStream:
+      break;
+  }
+  Error(t.loc, "internal: container where an element type was expected");
+  return false;
+}
+
+bool Lowerer::CheckElement(const TypeRef& t, const char* what) {
+  if (IsContainer(t)) {
+    Error(t.loc, std::string(what) +
+                     " cannot hold a sequence, map or optional: protobuf "
+                     "has no such field; wrap the inner one in a struct");
     return false;
   }
+  return true;
+}
 
-  bool CheckElement(const TypeRef& t, const char* what) {
-    if (IsContainer(t)) {
-      Error(t.loc, std::string(what) +
-                       " cannot hold a sequence, map or optional: protobuf "
-                       "has no such field; wrap the inner one in a struct");
-      return false;
-    }
-    return true;
+void Lowerer::LowerField(const std::string& name, uint32_t number,
+                         const TypeRef& t, const std::string& parent_full_name,
+                         pb::DescriptorProto* parent,
+                         const idl::SourceLocation& loc) {
+  using FT = pb::FieldDescriptorProto;
+  if (number < 1 || number > 536870911) {
+    Error(loc, "field number " + std::to_string(number) + " is out of range");
+    return;
   }
-
-  // Adds field `name` = `number` of IDL type `t` to message `parent` (whose
-  // full name is `parent_full_name`).
-  void LowerField(const std::string& name, uint32_t number, const TypeRef& t,
-                  const std::string& parent_full_name, pb::DescriptorProto* parent,
-                  const idl::SourceLocation& loc) {
-    using FT = pb::FieldDescriptorProto;
-    if (number < 1 || number > 536870911) {
-      Error(loc, "field number " + std::to_string(number) + " is out of range");
+  pb::FieldDescriptorProto* f = parent->add_field();
+  f->set_name(name);
+  f->set_number(static_cast<int>(number));
+  f->set_label(FT::LABEL_OPTIONAL);
+  switch (t.kind) {
+    case Kind::kSequence:
+      if (t.args.size() != 1 || !CheckElement(t.args[0], "a sequence")) {
+        return;
+      }
+      f->set_label(FT::LABEL_REPEATED);
+      SetElementType(t.args[0], f);
+      return;
+    case Kind::kOptional:
+      if (t.args.size() != 1 || !CheckElement(t.args[0], "an optional")) {
+        return;
+      }
+      SetElementType(t.args[0], f);
+      if (f->type() != FT::TYPE_MESSAGE) {
+        // proto3 `optional`: a synthetic oneof carries presence.
+        f->set_proto3_optional(true);
+        f->set_oneof_index(parent->oneof_decl_size());
+        parent->add_oneof_decl()->set_name("_" + name);
+      }
+      return;
+    case Kind::kMap: {
+      if (t.args.size() != 2 || !CheckElement(t.args[1], "a map value")) {
+        return;
+      }
+      const TypeRef& key = t.args[0];
+      switch (key.kind) {
+        case Kind::kBool:
+        case Kind::kInt8:
+        case Kind::kInt16:
+        case Kind::kInt32:
+        case Kind::kInt64:
+        case Kind::kUint8:
+        case Kind::kUint16:
+        case Kind::kUint32:
+        case Kind::kUint64:
+        case Kind::kString:
+          break;
+        default:
+          Error(key.loc,
+                "map keys must be bool, an integer type or string "
+                "(protobuf's rule); got " +
+                    std::string(key.kind == Kind::kNamed ? key.name
+                                                        : "this type"));
+          return;
+      }
+      pb::DescriptorProto* entry = parent->add_nested_type();
+      entry->set_name(MapEntryName(name));
+      entry->mutable_options()->set_map_entry(true);
+      pb::FieldDescriptorProto* k = entry->add_field();
+      k->set_name("key");
+      k->set_number(1);
+      k->set_label(FT::LABEL_OPTIONAL);
+      SetElementType(key, k);
+      pb::FieldDescriptorProto* v = entry->add_field();
+      v->set_name("value");
+      v->set_number(2);
+      v->set_label(FT::LABEL_OPTIONAL);
+      SetElementType(t.args[1], v);
+      f->set_label(FT::LABEL_REPEATED);
+      f->set_type(FT::TYPE_MESSAGE);
+      f->set_type_name("." + parent_full_name + "." + entry->name());
       return;
     }
-    pb::FieldDescriptorProto* f = parent->add_field();
-    f->set_name(name);
-    f->set_number(static_cast<int>(number));
-    f->set_label(FT::LABEL_OPTIONAL);
-    switch (t.kind) {
-      case Kind::kSequence:
-        if (t.args.size() != 1 || !CheckElement(t.args[0], "a sequence")) {
-          return;
-        }
-        f->set_label(FT::LABEL_REPEATED);
-        SetElementType(t.args[0], f);
-        return;
-      case Kind::kOptional:
-        if (t.args.size() != 1 || !CheckElement(t.args[0], "an optional")) {
-          return;
-        }
-        SetElementType(t.args[0], f);
-        if (f->type() != FT::TYPE_MESSAGE) {
-          // proto3 `optional`: a synthetic oneof carries presence.
-          f->set_proto3_optional(true);
-          f->set_oneof_index(parent->oneof_decl_size());
-          parent->add_oneof_decl()->set_name("_" + name);
-        }
-        return;
-      case Kind::kMap: {
-        if (t.args.size() != 2 || !CheckElement(t.args[1], "a map value")) {
-          return;
-        }
-        const TypeRef& key = t.args[0];
-        switch (key.kind) {
-          case Kind::kBool:
-          case Kind::kInt8:
-          case Kind::kInt16:
-          case Kind::kInt32:
-          case Kind::kInt64:
-          case Kind::kUint8:
-          case Kind::kUint16:
-          case Kind::kUint32:
-          case Kind::kUint64:
-          case Kind::kString:
-            break;
-          default:
-            Error(key.loc,
-                  "map keys must be bool, an integer type or string "
-                  "(protobuf's rule); got " +
-                      std::string(key.kind == Kind::kNamed ? key.name
-                                                          : "this type"));
-            return;
-        }
-        pb::DescriptorProto* entry = parent->add_nested_type();
-        entry->set_name(MapEntryName(name));
-        entry->mutable_options()->set_map_entry(true);
-        pb::FieldDescriptorProto* k = entry->add_field();
-        k->set_name("key");
-        k->set_number(1);
-        k->set_label(FT::LABEL_OPTIONAL);
-        SetElementType(key, k);
-        pb::FieldDescriptorProto* v = entry->add_field();
-        v->set_name("value");
-        v->set_number(2);
-        v->set_label(FT::LABEL_OPTIONAL);
-        SetElementType(t.args[1], v);
-        f->set_label(FT::LABEL_REPEATED);
-        f->set_type(FT::TYPE_MESSAGE);
-        f->set_type_name("." + parent_full_name + "." + entry->name());
-        return;
-      }
-      default:
-        SetElementType(t, f);
-        return;
-    }
+    default:
+      SetElementType(t, f);
+      return;
   }
+}
 
-  // Top-level names of the package in this file and in the files it
-  // imports (transitively) that share its package.
-  void CollectPackageNames(const idl::File& f, std::set<const idl::File*>* seen,
-                           std::map<std::string, std::string>* names) {
-    if (!seen->insert(&f).second) return;
-    if (PackageName(f) == package_) {
-      for (const auto& s : f.structs) (*names)[s->name] = "struct " + s->name;
-      for (const auto& e : f.enums) (*names)[e->name] = "enum " + e->name;
-      for (const auto& i : f.interfaces) {
-        (*names)[i->name] = "interface " + i->name;
-        if (&f == &file_) continue;
-        for (const auto& m : i->methods) {
-          std::string by = "the messages of method " + i->name + "." + m.name +
-                           " in " + f.relative_path;
-          for (const std::string& gen : GeneratedMessageNames(m)) {
-            (*names)[gen] = by;
-          }
-        }
-      }
-    }
-    for (const idl::ImportDecl& imp : f.imports) {
-      if (imp.file != nullptr) CollectPackageNames(*imp.file, seen, names);
-    }
-  }
-
-  // The request and response messages share the package scope with user
-  // types: a collision is an error that names both sides.
-  void CheckGeneratedNames() {
-    std::map<std::string, std::string> names;
-    std::set<const idl::File*> seen;
-    CollectPackageNames(file_, &seen, &names);
-    for (const auto& iface : file_.interfaces) {
-      for (const idl::MethodDecl& m : iface->methods) {
-        for (const std::string& gen : GeneratedMessageNames(m)) {
-          auto [it, inserted] = names.emplace(
-              gen, "the messages of method " + iface->name + "." + m.name);
-          if (!inserted) {
-            Error(m.loc, "method " + iface->name + "." + m.name +
-                             " needs a message named '" + gen +
-                             "', which collides with " + it->second +
-                             " in package '" + package_ +
-                             "'; rename the method or that declaration");
-          }
-        }
-        if (m.oneway) {
-          if (m.return_type.kind != Kind::kVoid) {
-            Error(m.loc, "oneway method " + m.name + " cannot return a value");
-          }
-          for (const idl::ParamDecl& p : m.params) {
-            if (p.direction != idl::ParamDirection::kIn) {
-              Error(p.loc, "oneway method " + m.name +
-                               " cannot have [out] or [in,out] parameters");
-            }
-          }
-        }
-        if (m.return_type.kind != Kind::kVoid) {
-          for (const idl::ParamDecl& p : m.params) {
-            if (p.direction != idl::ParamDirection::kIn &&
-                p.name == kResultFieldName) {
-              Error(p.loc, "parameter '" + p.name + "' of " + m.name +
-                               " collides with the response field that "
-                               "carries the return value; rename it");
-            }
-          }
-        }
-      }
-    }
-  }
-
-  void LowerMessages(const idl::InterfaceDecl& iface) {
-    for (const idl::MethodDecl& m : iface.methods) {
-      // A client stream's messages are its element type; the server
-      // stream's likewise.
-      if (!m.client_streaming()) LowerRequest(m);
-      if (!m.server_streaming()) LowerResponse(m);
-    }
-  }
-
-  // The .proto comment of a request or response field that is a handle
-  // (`msg` is the last top-level message; the field is about to be added).
-  void HandleFieldLocation(const pb::DescriptorProto& msg, const TypeRef& t,
-                           const idl::SourceLocation& loc) {
-    const TypeRef* handle = DirectHandle(t);
-    if (handle == nullptr) return;
-    AddSourceLocation({kFileMessageType, out_->message_type_size() - 1,
-                       kMessageField, msg.field_size()},
-                      loc, HandleFieldDoc(*handle));
-  }
-
-  void LowerRequest(const idl::MethodDecl& m) {
-    pb::DescriptorProto* req = out_->add_message_type();
-    req->set_name(RequestMessageName(m));
-    std::string req_full = Qualify(req->name());
-    Remember(req_full, m.loc);
-    uint32_t n = 0;
-    std::vector<std::pair<std::string, idl::SourceLocation>> names;
-    for (const idl::ParamDecl& p : m.params) {
-      if (p.direction == idl::ParamDirection::kOut) continue;
-      Remember(req_full + "." + p.name, p.loc);
-      HandleFieldLocation(*req, p.type, p.loc);
-      LowerField(p.name, ++n, p.type, req_full, req, p.loc);
-      names.emplace_back(p.name, p.loc);
-    }
-    CheckAccessorNames("message " + req->name() + " (the parameters of " +
-                           m.name + ")",
-                       names);
-  }
-
-  void LowerResponse(const idl::MethodDecl& m) {
-    std::vector<std::pair<std::string, idl::SourceLocation>> names;
-    pb::DescriptorProto* resp = out_->add_message_type();
-    resp->set_name(ResponseMessageName(m));
-    std::string resp_full = Qualify(resp->name());
-    Remember(resp_full, m.loc);
-    uint32_t n = 0;
-    if (m.return_type.kind != Kind::kVoid) {
-      Remember(resp_full + "." + kResultFieldName, m.return_type.loc);
-      HandleFieldLocation(*resp, m.return_type, m.return_type.loc);
-      LowerField(kResultFieldName, ++n, m.return_type, resp_full, resp,
-                 m.return_type.loc);
-      names.emplace_back(kResultFieldName, m.loc);
-    }
-    for (const idl::ParamDecl& p : m.params) {
-      if (p.direction == idl::ParamDirection::kIn) continue;
-      Remember(resp_full + "." + p.name, p.loc);
-      HandleFieldLocation(*resp, p.type, p.loc);
-      LowerField(p.name, ++n, p.type, resp_full, resp, p.loc);
-      names.emplace_back(p.name, p.loc);
-    }
-    CheckAccessorNames("message " + resp->name() + " (the results of " +
-                           m.name + ")",
-                       names);
-  }
-
-  // The full name of stream<T>'s struct T (analysis resolved it).
-  std::string StreamElement(const TypeRef& stream) {
-    if (stream.args.size() != 1 || stream.args[0].resolved_struct == nullptr) {
-      Error(stream.loc, "internal: unresolved stream element type");
-      return "";
-    }
-    return stream.args[0].resolved_struct->full_name;
-  }
-
-  void LowerService(const idl::InterfaceDecl& iface,
-                    const std::vector<int>& path) {
-    pb::ServiceDescriptorProto* s = out_->add_service();
-    s->set_name(iface.name);
-    Remember(Qualify(iface.name), iface.loc);
-    AddSourceLocation(path, iface.loc, iface.doc);
-    for (size_t i = 0; i < iface.methods.size(); ++i) {
-      const idl::MethodDecl& m = iface.methods[i];
-      pb::MethodDescriptorProto* pm = s->add_method();
-      pm->set_name(m.name);
-      if (m.client_streaming()) {
-        pm->set_input_type("." + StreamElement(m.params[0].type));
-        pm->set_client_streaming(true);
-      } else {
-        pm->set_input_type("." + Qualify(RequestMessageName(m)));
-      }
-      if (m.server_streaming()) {
-        pm->set_output_type("." + StreamElement(m.return_type));
-        pm->set_server_streaming(true);
-      } else {
-        pm->set_output_type("." + Qualify(ResponseMessageName(m)));
-      }
-      Remember(Qualify(iface.name) + "." + m.name, m.loc);
-      AddSourceLocation(
-          Extend(path, kServiceMethod, static_cast<int>(i)), m.loc,
-          m.carries_handles()
-              ? JoinDoc(m.doc, "Carries handles (file descriptors): local "
-                               "transport only; over gRPC it fails with "
-                               "FAILED_PRECONDITION.")
-              : m.doc);
-    }
-  }
-
-  const idl::File& file_;
-  pb::FileDescriptorProto* out_;
-  std::vector<CodegenError>* errors_;
-  std::map<std::string, idl::SourceLocation>* locations_;
-  std::string package_;
-  bool failed_ = false;
-};
-
-}  // namespace
+}  // namespace internal
 
 std::string OutputStem(const idl::File& file) {
   std::string path = file.relative_path.empty() ? file.path : file.relative_path;
@@ -638,7 +416,7 @@ std::vector<std::string> GeneratedMessageNames(const idl::MethodDecl& m) {
 bool LowerFile(const idl::File& file, google::protobuf::FileDescriptorProto* out,
                std::vector<CodegenError>* errors,
                std::map<std::string, idl::SourceLocation>* locations) {
-  return Lowerer(file, out, errors, locations).Run();
+  return internal::Lowerer(file, out, errors, locations).Run();
 }
 
 }  // namespace lpc::codegen
