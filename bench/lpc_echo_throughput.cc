@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <barrier>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -70,7 +71,8 @@ void PrintThroughput(const Setup& setup, const std::string& kind, int64_t n,
   samples.elapsed_s = (end - start) / 1e9;
   Result r = MakeEchoResult(setup.contender, "unpinned", payload, samples);
   // Every call counts, even beyond the latency samples kept.
-  r.calls_per_s = total / samples.elapsed_s;
+  // (No window when every caller failed before it.)
+  r.calls_per_s = end > start ? total / samples.elapsed_s : 0;
   r.gbps = 2.0 * payload * r.calls_per_s / 1e9;
   r.callers = static_cast<int>(n);
   r.kind = kind;
@@ -144,16 +146,28 @@ int RunThroughputThreads(const Setup& setup,
       clients.push_back(std::make_unique<EchoClient>(*channel));
     }
     std::vector<CallerResult> results(n);
-    const uint64_t start = NowNs() +
-                           static_cast<uint64_t>(limits.seconds * 0.2 * 1e9) +
-                           50'000'000;
-    const uint64_t end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+    // Every caller makes one call first, then all warm up and measure the
+    // same window, which starts when the last caller is ready: on a loaded
+    // machine, starting the threads can take longer than a window.
+    uint64_t start = 0;
+    uint64_t end = 0;
+    std::barrier ready(static_cast<std::ptrdiff_t>(n), [&]() noexcept {
+      start = NowNs() + static_cast<uint64_t>(limits.seconds * 0.2 * 1e9);
+      end = start + static_cast<uint64_t>(limits.seconds * 1e9);
+    });
     const double cpu0 = ProcessCpuSeconds(server.pid);
     std::vector<std::thread> threads;
     for (int64_t i = 0; i < n; ++i) {
       threads.emplace_back([&, i] {
-        CallLoop(*clients[i], setup.contender, payload,
-                 static_cast<uint64_t>(i) << 40, start, end,
+        const uint64_t seq_base = static_cast<uint64_t>(i) << 40;
+        std::string first(static_cast<size_t>(payload), 'w');
+        if (!EchoOnce(*clients[i], first, seq_base, setup.contender)) {
+          results[i].failed = 1;
+          ready.arrive_and_drop();
+          return;
+        }
+        ready.arrive_and_wait();
+        CallLoop(*clients[i], setup.contender, payload, seq_base, start, end,
                  limits.max_iters * 10, &results[i]);
       });
     }
