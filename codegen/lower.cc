@@ -45,11 +45,13 @@ std::string MapEntryName(std::string_view field_name) {
   return result + "Entry";
 }
 
-// Turns a doc comment into protobuf's leading-comment form: every line
-// prefixed by one space, each ending in '\n'.
+// Turns a doc comment into a leading comment for libprotoc's .proto text:
+// each line ending in '\n', with no space of ours in front (the text form
+// writes "// " before every line, so a space of ours would double it on
+// all lines but the first).
 std::string ProtoComment(const std::string& doc) {
   std::string out;
-  for (const std::string& line : SafeCommentLines(doc)) out += " " + line + "\n";
+  for (const std::string& line : SafeCommentLines(doc)) out += line + "\n";
   return out;
 }
 
