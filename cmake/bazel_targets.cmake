@@ -2739,6 +2739,19 @@ lpc_bazel_cc_binary(lpc_transports_grpc_interop_whoami_client
     lpc_transports_connect
 )
 
+lpc_bazel_cc_test(lpc_transports_grpc_cq_pollers_test
+  PACKAGE transports/grpc
+  NAME cq_pollers_test
+  SRCS
+    transports/grpc/internal/cq_pollers_test.cc
+  DEPS
+    lpc_transports_grpc_internal
+    lpc_testing_gtest_main
+    SYSTEM:absl
+    SYSTEM:grpcpp
+  SIZE medium
+)
+
 lpc_bazel_cc_library(lpc_transports_grpc
   PACKAGE transports/grpc
   NAME grpc

@@ -31,9 +31,9 @@ void CqPollers::Loop() {
   // them must not wait for this thread.
   internal::ServingThreadScope serving;
   while (true) {
+    WaitForTurn();  // Counts this thread in polling_.
     void* tag = nullptr;
     bool ok = false;
-    polling_.fetch_add(1, std::memory_order_relaxed);
     const bool got = cq_->Next(&tag, &ok);
     polling_.fetch_sub(1, std::memory_order_relaxed);
     if (!got) return;  // Shut down and drained.
@@ -43,6 +43,28 @@ void CqPollers::Loop() {
 #endif
     event->OnEvent(ok);
   }
+}
+
+void CqPollers::WaitForTurn() {
+  MutexLock lock(&mu_);
+  // polling_ rises only here, under mu_, so at most min_threads threads
+  // pass without a wake-up; it falls (without mu_) as each leaves Next.
+  if (!joining_ &&
+      polling_.load(std::memory_order_relaxed) >= options_.min_threads) {
+    ++spares_;
+    while (!joining_ && wakeups_ == 0) {
+      spare_cv_.WaitWithDeadline(&mu_, absl::InfiniteFuture());
+    }
+    if (wakeups_ > 0) --wakeups_;
+    --spares_;
+  }
+  polling_.fetch_add(1, std::memory_order_relaxed);
+}
+
+CqPollers::ThreadCounts CqPollers::thread_counts() const {
+  MutexLock lock(&mu_);
+  return ThreadCounts{static_cast<int>(threads_.size()), spares_ - wakeups_,
+                      polling_.load(std::memory_order_relaxed)};
 }
 
 absl::StatusOr<CqPollers::Admission> CqPollers::Admit(Task* task) {
@@ -59,10 +81,16 @@ absl::StatusOr<CqPollers::Admission> CqPollers::Admit(Task* task) {
   }
   ++running_;
   // This thread stops polling for as long as the handler runs: if no other
-  // thread polls, start one (the cap leaves one beyond the busy ones).
-  if (polling_.load(std::memory_order_relaxed) == 0 &&
-      threads_.size() < static_cast<size_t>(options_.max_handlers) + 1) {
-    SpawnLocked();
+  // thread polls, wake a spare or start one (the cap leaves one beyond the
+  // busy ones).
+  if (polling_.load(std::memory_order_relaxed) == 0) {
+    if (spares_ > wakeups_) {
+      ++wakeups_;
+      spare_cv_.Signal();
+    } else if (threads_.size() <
+               static_cast<size_t>(options_.max_handlers) + 1) {
+      SpawnLocked();
+    }
   }
   return Admission::kRunHere;
 }
@@ -109,6 +137,9 @@ void CqPollers::Join() {
   std::vector<std::thread> threads;
   {
     MutexLock lock(&mu_);
+    // Spares poll too now, and find the queue shut down.
+    joining_ = true;
+    spare_cv_.SignalAll();
     threads.swap(threads_);
   }
   for (std::thread& t : threads) t.join();

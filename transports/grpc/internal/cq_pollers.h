@@ -5,12 +5,18 @@
 //
 // Every event on the queue (a CqEvent) runs on the thread that took it.
 // One that runs a handler is admitted first (Admit): it counts as busy
-// while it runs, and whenever no other thread is left polling a new one
-// starts, up to max_handlers busy threads plus one. So some thread always
-// takes the events of the calls being handled (cancellations, completed
-// replies) and blocking handlers never stall the queue. Handlers beyond
-// max_handlers wait in a FIFO of at most max_queued, run by the next
-// thread whose handler returns.
+// while it runs, and whenever no other thread is left polling a spare
+// thread is woken, or a new one starts, up to max_handlers busy threads
+// plus one. So some thread always takes the events of the calls being
+// handled (cancellations, completed replies) and blocking handlers never
+// stall the queue. Handlers beyond max_handlers wait in a FIFO of at most
+// max_queued, run by the next thread whose handler returns.
+//
+// At most min_threads threads poll at once, as in gRPC's synchronous
+// server: a thread done with its event while that many others poll waits
+// as a spare until Admit needs it. (When every thread polls, each call's
+// events land on ever other threads: with one caller, 2.4 times the server
+// CPU per call and less than half the calls/s, in docs/grpc-transport.md.)
 //
 // Shutdown, the transport's, in steps: StopIntake() refuses further
 // handlers and drops the queued ones (before the transport cancels the
@@ -138,6 +144,13 @@ class CqPollers {
 
   size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  struct ThreadCounts {
+    int threads = 0;  // Started and not joined.
+    int spares = 0;   // Waiting, and not yet told to poll.
+    int polling = 0;  // In (or about to enter) the queue's Next.
+  };
+  ThreadCounts thread_counts() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Refuses further tasks and runs the queued ones with false, on this
   // thread. A thread whose task returns afterwards takes no other.
   // Idempotent.
@@ -153,14 +166,22 @@ class CqPollers {
  private:
   void Loop();
   void SpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns when the calling thread may poll: at once while fewer than
+  // min_threads threads poll, else once Admit or Join wakes it.
+  void WaitForTurn() ABSL_LOCKS_EXCLUDED(mu_);
 
   grpc::ServerCompletionQueue* const cq_;
   const Options options_;
-  std::atomic<int> polling_{0};  // Threads inside cq_->Next().
+  // Threads inside cq_->Next() or about to call it; rises under mu_ only.
+  std::atomic<int> polling_{0};
 
   mutable Mutex mu_;
   CondVar idle_cv_;  // running_ dropped to zero.
+  CondVar spare_cv_;  // A spare may poll (wakeups_), or Join() started.
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool joining_ ABSL_GUARDED_BY(mu_) = false;
+  int spares_ ABSL_GUARDED_BY(mu_) = 0;   // Threads in WaitForTurn's wait.
+  int wakeups_ ABSL_GUARDED_BY(mu_) = 0;  // Spares told to poll, not gone.
   int running_ ABSL_GUARDED_BY(mu_) = 0;  // Threads running tasks.
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
