@@ -62,7 +62,14 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
                      " bytes refused: too large for the server"));
   }
   WorkItem item;
-  if (refuse.ok()) item.ctx = std::make_unique<CallContext>();
+  if (refuse.ok()) {
+    item.ctx = std::make_unique<CallContext>();
+    // Before Register: once registered, the I/O thread's Cancel reads the
+    // deadline under state_mu (as for unary calls).
+    item.ctx->set_deadline(FromMonotonicDeadlineNs(
+        h.deadline_ns, absl::FromUnixNanos(wall_anchor_unix_ns_.load(
+                           std::memory_order_relaxed))));
+  }
   const Registered r = c->Register(h, /*oneway=*/false, refuse.ok(), item);
   if (r == Registered::kCancelledEarly) {
     cancelled_before_read_.fetch_add(1, std::memory_order_relaxed);
@@ -102,9 +109,6 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
     StreamProtocolError(c, StreamError::kBadOpen, h.message_id);
     return;
   }
-  item.ctx->set_deadline(FromMonotonicDeadlineNs(
-      h.deadline_ns, absl::FromUnixNanos(wall_anchor_unix_ns_.load(
-                         std::memory_order_relaxed))));
   CallContextAccess::SetPeerRef(*item.ctx,
                                 &c->peer);  // As long as the stream holds `c`.
   CallContextAccess::SetContextTable(*item.ctx, c->contexts);
