@@ -111,14 +111,13 @@ class HealthService::WatchCall final {
     writer_.Write(out_, static_cast<CqEvent*>(&written_));
   }
 
-  // Ends the stream without waiting for the client: UNAVAILABLE, or a
-  // cancel when a write is still in flight (the client is not reading).
+  // Ends the stream with UNAVAILABLE, without waiting for the client to
+  // read. With a write in flight, OnWritten does it once gRPC has taken
+  // the write (a status is small, so that waits for flow control only when
+  // the client has stopped reading for long; the server's shutdown
+  // deadline then cancels the call).
   void StopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(service_->mu_) {
-    if (done_ || finishing_) return;
-    if (writing_) {
-      ctx_.TryCancel();
-      return;
-    }
+    if (done_ || finishing_ || writing_) return;
     FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                               "server is shutting down"));
   }

@@ -11,8 +11,10 @@
 // current status at once and then each change, one write at a time (a
 // client that does not read holds back only its own stream, which keeps
 // only the latest status); it ends when the client cancels, or at
-// StopWatches(): UNAVAILABLE, or a cancel for a stream whose last write is
-// still in flight, so that nothing waits on a peer.
+// StopWatches() with UNAVAILABLE, after the write in flight if there is
+// one. A write that gRPC does not take (flow control, a client that has
+// not read for long) is ended by the gRPC server's shutdown deadline,
+// which cancels the call; nothing waits on a peer beyond that deadline.
 //
 // Life: the service is registered with the gRPC server and outlives it;
 // Start() asks for the first calls once the pollers run; every call object
