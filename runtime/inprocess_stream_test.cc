@@ -359,7 +359,9 @@ TEST_F(InProcessStreamTest, TheServersWindowHoldsBackTheClient) {
       EXPECT_THAT(s, IsOk());
       written.fetch_add(1);
     });
-    if (i < 2) EXPECT_EQ(written.load(), i + 1);
+    if (i < 2) {
+      EXPECT_EQ(written.load(), i + 1);
+    }
   }
   EXPECT_EQ(written.load(), 2);  // Nobody read: the third waits.
   ASSERT_TRUE(Eventually([&] { return service_.parked_streams() == 1; }));
