@@ -65,7 +65,9 @@ class AutoTargetTest : public ::testing::Test {
     conformance::ConformanceClient client(*channel);
     absl::StatusOr<std::string> echo = client.EchoBytes("through " + target);
     EXPECT_TRUE(echo.ok()) << echo.status();
-    if (echo.ok()) EXPECT_EQ(*echo, "through " + target);
+    if (echo.ok()) {
+      EXPECT_EQ(*echo, "through " + target);
+    }
     return std::string((*channel)->transport_name());
   }
 

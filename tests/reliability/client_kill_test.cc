@@ -138,9 +138,13 @@ TEST(ClientKillTest, ServerReturnsToBaselineAfterEveryStep) {
   EXPECT_EQ(static_cast<int>(cancel_ms.size()), handler_cycles);
   // Every section is 2 MiB; a leak of one per cycle would show as hundreds
   // of MiB. Allocator noise stays far below this bound.
-  if (RssIsMeaningful()) EXPECT_LT(rss1 - rss0, 32 * 1024);
+  if (RssIsMeaningful()) {
+    EXPECT_LT(rss1 - rss0, 32 * 1024);
+  }
   // Sanitizer allocators map memory lazily; count mappings only without.
-  if (RssIsMeaningful()) EXPECT_LE(maps1, maps0 + 16);
+  if (RssIsMeaningful()) {
+    EXPECT_LE(maps1, maps0 + 16);
+  }
   EXPECT_EQ(stats.connections_open, 0u);
 }
 

@@ -193,7 +193,9 @@ absl::Status CallDynamic(const std::shared_ptr<Channel>& channel,
     absl::StatusOr<std::string> json = iface.BytesToJson(*reply_type, message, false);
     if (!json.ok()) {
       reader.Cancel();
-      reader.Finish();
+      // The reply that did not decode is the error to report, not the
+      // CANCELLED that the cancel just caused.
+      reader.Finish().IgnoreError();
       return json.status();
     }
     on_reply(*json);

@@ -71,7 +71,9 @@ class ScanTest : public ::testing::Test {
     }
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    if (listen_too) EXPECT_EQ(listen(fd.get(), 4), 0);
+    if (listen_too) {
+      EXPECT_EQ(listen(fd.get(), 4), 0);
+    }
     return fd;
   }
 
