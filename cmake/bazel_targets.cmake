@@ -2116,7 +2116,6 @@ lpc_bazel_cc_test(lpc_tests_reliability_deadline_grpc_test
     SYSTEM:gtest
   SIZE medium
   TAGS
-    notsan
     reliability
   ARGS
     --gtest_filter=DeadlineTest.Grpc
