@@ -323,6 +323,39 @@ TEST_F(StreamTest, ThousandConcurrentStreamsOnOneConnection) {
   EXPECT_EQ(transport_->stats().streams_opened, static_cast<uint64_t>(kStreams));
 }
 
+// A client that opens many streams before it reads anything is not taken
+// for one that does not read: each stream's window announce and finish may
+// queue past max_queued_replies (here 8, with 256-slot rings); only the
+// streams' messages are held back at half of it.
+TEST_F(StreamTest, ManyStreamsOpenedBeforeAnyReadAreNotCutOff) {
+  LocalPortOptions po;
+  po.max_queued_replies = 8;
+  StartServer({}, po);
+  auto ch = NewChannel();
+  constexpr int kStreams = 600;
+  std::vector<CallContext> ctxs(kStreams);
+  std::vector<std::shared_ptr<ClientStream>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(ch->OpenStream(StreamsDescriptor(), M(1), &ctxs[i]));
+    ASSERT_OK(WriteBlocking(*streams.back(), "2 10"));
+    streams.back()->WritesDone();
+  }
+  ASSERT_TRUE(WaitFor([&] { return service_.started() == kStreams; }));
+  for (int i = 0; i < kStreams; ++i) {
+    for (int n = 0; n < 2; ++n) {
+      ReadResult r = ReadBlocking(*streams[i]);
+      ASSERT_OK(r.status()) << "stream " << i;
+      ASSERT_TRUE(r->has_value()) << "stream " << i;
+    }
+    ReadResult end = ReadBlocking(*streams[i]);
+    ASSERT_OK(end.status());
+    EXPECT_FALSE(end->has_value());
+    EXPECT_OK(FinishBlocking(*streams[i])) << "stream " << i;
+  }
+  EXPECT_EQ(transport_->stats().connections_open, 1u);
+  EXPECT_EQ(transport_->stats().clients_cut_off, 0u);
+}
+
 TEST_F(StreamTest, OversizedMessagesEndOnlyTheirStream) {
   ServerOptions so;
   so.max_message_size = 64 << 10;

@@ -462,11 +462,13 @@ void ServerCalls::NoteWake(Connection& c, bool woke_client, bool here) {
 }
 
 bool ServerCalls::SendReply(const std::shared_ptr<Connection>& c,
-                            OwnedReply&& reply) {
+                            OwnedReply&& reply, size_t max_queued) {
   absl::StatusOr<bool> woke;
   {
     TimedTurn timed(&longest_reply_send_);
-    woke = c->SendReply(std::move(reply), options_.max_queued_replies);
+    woke = c->SendReply(std::move(reply), max_queued != 0
+                                              ? max_queued
+                                              : options_.max_queued_replies);
   }
   // A reply that did not go (nor wait in the queue) keeps its table:
   // closed on the closer's thread, not this worker's.

@@ -84,9 +84,19 @@ class ServerCalls : public StreamOwner {
   // read.
   void CancelCall(Connection& c, uint64_t id, bool by_socket);
   // Sends `reply`, or queues it while the reply ring is full; cuts the
-  // client off if it cannot take it. Returns true if its wake-up woke the
-  // client.
-  bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply&& reply);
+  // client off if it cannot take it (max_queued_replies already queued, or
+  // `max_queued` when given). Returns true if its wake-up woke the client.
+  bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply&& reply,
+                 size_t max_queued = 0);
+  // The queue bound for a stream's own records besides its messages (the
+  // window announce, credits, STREAM_FINISH): one client may open
+  // max_streams_per_connection streams before it reads anything, and each
+  // has an announce and a finish to queue. Its messages are held back at
+  // half of max_queued_replies instead (LocalServerStream::Config).
+  size_t StreamControlQueueLimit() const {
+    return size_t{options_.max_queued_replies} +
+           2 * size_t{options_.max_streams_per_connection};
+  }
 
   uint64_t calls_started() const { return calls_started_.load(); }
   uint64_t cancelled_before_read() const {

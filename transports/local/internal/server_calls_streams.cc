@@ -126,6 +126,7 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
   config.max_message_size = so.max_message_size;
   config.hold_writes_at_queued =
       std::max<size_t>(1, options_.max_queued_replies / 2);
+  config.control_queue_limit = StreamControlQueueLimit();
   auto stream = std::make_shared<LocalServerStream>(
       c, stream_host_, config, std::move(item.ctx),
       std::move(item.registration));
@@ -146,10 +147,12 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
   }
   stream_host_->opened.fetch_add(1, std::memory_order_relaxed);
   // The server's window, before anything else of the stream.
-  SendReply(c, OwnedReply{MessageType::kWindowUpdate, h.message_id, 0, 0,
-                          EncodeWindowBody(kWindowAnnounce,
-                                           config.in_window.messages,
-                                           config.in_window.bytes)});
+  SendReply(c,
+            OwnedReply{MessageType::kWindowUpdate, h.message_id, 0, 0,
+                       EncodeWindowBody(kWindowAnnounce,
+                                        config.in_window.messages,
+                                        config.in_window.bytes)},
+            StreamControlQueueLimit());
   stream->Arm();
   item.conn = c;
   item.stream = std::move(stream);
@@ -215,6 +218,9 @@ void ServerCalls::StartCall(WorkItem& item) {
     config.unary = true;
     config.max_message_size = dispatcher_->options().max_message_size;
     config.max_handles = options_.max_handles_per_message;
+    config.hold_writes_at_queued =
+        std::max<size_t>(1, options_.max_queued_replies / 2);
+    config.control_queue_limit = StreamControlQueueLimit();
     stream = std::make_shared<LocalServerStream>(
         c, stream_host_, config, std::move(item.ctx),
         std::move(item.registration));

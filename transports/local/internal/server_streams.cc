@@ -111,8 +111,10 @@ bool LocalServerStream::ReplyQueueLong() {
 }
 
 absl::Status LocalServerStream::SendLocked(OwnedReply&& r) {
-  absl::StatusOr<bool> sent =
-      conn_->SendReply(std::move(r), 2 * config_.hold_writes_at_queued);
+  const size_t limit = r.type == MessageType::kStreamMessage
+                           ? 2 * config_.hold_writes_at_queued
+                           : config_.control_queue_limit;
+  absl::StatusOr<bool> sent = conn_->SendReply(std::move(r), limit);
   return sent.status();
 }
 
