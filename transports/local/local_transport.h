@@ -174,9 +174,10 @@ struct LocalPortOptions {
   uint32_t max_streams_per_connection = 4096;
   // Replies queued for a client whose reply ring is full; beyond this, or
   // after reply_stall_timeout without progress, the client is cut off.
-  // Streams' own records (window announce and credits, STREAM_FINISH) may
-  // queue 2 * max_streams_per_connection beyond it, as a client may open
-  // every stream before it reads; their messages wait at half of it.
+  // Streams' records may queue 2 * max_streams_per_connection beyond it,
+  // as a client may open every stream before it reads (each has a window
+  // announce and a finish that cannot wait); stream messages wait while
+  // half of it is queued.
   // Default: 1024, 5 seconds.
   uint32_t max_queued_replies = 1024;
   absl::Duration reply_stall_timeout = absl::Seconds(5);

@@ -88,12 +88,12 @@ class ServerCalls : public StreamOwner {
   // `max_queued` when given). Returns true if its wake-up woke the client.
   bool SendReply(const std::shared_ptr<Connection>& c, OwnedReply&& reply,
                  size_t max_queued = 0);
-  // The queue bound for a stream's own records besides its messages (the
-  // window announce, credits, STREAM_FINISH): one client may open
+  // The queue bound for a stream's records: one client may open
   // max_streams_per_connection streams before it reads anything, and each
-  // has an announce and a finish to queue. Its messages are held back at
-  // half of max_queued_replies instead (LocalServerStream::Config).
-  size_t StreamControlQueueLimit() const {
+  // has a window announce and a finish to queue, which cannot wait. Stream
+  // messages wait while half of max_queued_replies replies are queued
+  // (LocalServerStream::Config), so they stay far below it.
+  size_t StreamQueueLimit() const {
     return size_t{options_.max_queued_replies} +
            2 * size_t{options_.max_streams_per_connection};
   }

@@ -126,7 +126,7 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
   config.max_message_size = so.max_message_size;
   config.hold_writes_at_queued =
       std::max<size_t>(1, options_.max_queued_replies / 2);
-  config.control_queue_limit = StreamControlQueueLimit();
+  config.queue_limit = StreamQueueLimit();
   auto stream = std::make_shared<LocalServerStream>(
       c, stream_host_, config, std::move(item.ctx),
       std::move(item.registration));
@@ -152,7 +152,7 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
                        EncodeWindowBody(kWindowAnnounce,
                                         config.in_window.messages,
                                         config.in_window.bytes)},
-            StreamControlQueueLimit());
+            StreamQueueLimit());
   stream->Arm();
   item.conn = c;
   item.stream = std::move(stream);
@@ -220,7 +220,7 @@ void ServerCalls::StartCall(WorkItem& item) {
     config.max_handles = options_.max_handles_per_message;
     config.hold_writes_at_queued =
         std::max<size_t>(1, options_.max_queued_replies / 2);
-    config.control_queue_limit = StreamControlQueueLimit();
+    config.queue_limit = StreamQueueLimit();
     stream = std::make_shared<LocalServerStream>(
         c, stream_host_, config, std::move(item.ctx),
         std::move(item.registration));

@@ -111,10 +111,8 @@ bool LocalServerStream::ReplyQueueLong() {
 }
 
 absl::Status LocalServerStream::SendLocked(OwnedReply&& r) {
-  const size_t limit = r.type == MessageType::kStreamMessage
-                           ? 2 * config_.hold_writes_at_queued
-                           : config_.control_queue_limit;
-  absl::StatusOr<bool> sent = conn_->SendReply(std::move(r), limit);
+  absl::StatusOr<bool> sent =
+      conn_->SendReply(std::move(r), config_.queue_limit);
   return sent.status();
 }
 

@@ -106,11 +106,12 @@ class LocalServerStream final
     size_t max_message_size = 0;
     // Writes wait while this many replies are queued for the client.
     size_t hold_writes_at_queued = 512;
-    // The stream's other records (credits, STREAM_FINISH, a unary call's
-    // REPLY) cut the client off only past this many queued replies
-    // (ServerCalls::StreamControlQueueLimit); its messages, held back at
-    // hold_writes_at_queued, past twice that.
-    size_t control_queue_limit = 1024 + 2 * 4096;
+    // The stream's records cut the client off only past this many queued
+    // replies (ServerCalls::StreamQueueLimit). Its messages wait at
+    // hold_writes_at_queued; the rest (credits, STREAM_FINISH, a unary
+    // call's REPLY) cannot wait, and the other streams' may queue between a
+    // message's check and its send.
+    size_t queue_limit = 1024 + 2 * 4096;
     // A unary call's reply may carry this many descriptors (its handle
     // table); more fails the call with INTERNAL.
     uint32_t max_handles = 16;
