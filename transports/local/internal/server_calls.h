@@ -10,7 +10,9 @@
 #ifndef LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CALLS_H_
 #define LPC_TRANSPORTS_LOCAL_INTERNAL_SERVER_CALLS_H_
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -96,6 +98,12 @@ class ServerCalls : public StreamOwner {
   size_t StreamQueueLimit() const {
     return size_t{options_.max_queued_replies} +
            2 * size_t{options_.max_streams_per_connection};
+  }
+  // A stream's hold mark and queue bound, from the port's options.
+  void SetQueueBounds(LocalServerStream::Config* config) const {
+    config->hold_writes_at_queued =
+        std::max<size_t>(1, options_.max_queued_replies / 2);
+    config->queue_limit = StreamQueueLimit();
   }
 
   uint64_t calls_started() const { return calls_started_.load(); }

@@ -124,9 +124,7 @@ void ServerCalls::OpenStream(const std::shared_ptr<Connection>& c,
   config.out_window.bytes = static_cast<size_t>(
       std::min<uint64_t>(body->window_bytes, config.in_window.bytes));
   config.max_message_size = so.max_message_size;
-  config.hold_writes_at_queued =
-      std::max<size_t>(1, options_.max_queued_replies / 2);
-  config.queue_limit = StreamQueueLimit();
+  SetQueueBounds(&config);
   auto stream = std::make_shared<LocalServerStream>(
       c, stream_host_, config, std::move(item.ctx),
       std::move(item.registration));
@@ -218,9 +216,7 @@ void ServerCalls::StartCall(WorkItem& item) {
     config.unary = true;
     config.max_message_size = dispatcher_->options().max_message_size;
     config.max_handles = options_.max_handles_per_message;
-    config.hold_writes_at_queued =
-        std::max<size_t>(1, options_.max_queued_replies / 2);
-    config.queue_limit = StreamQueueLimit();
+    SetQueueBounds(&config);
     stream = std::make_shared<LocalServerStream>(
         c, stream_host_, config, std::move(item.ctx),
         std::move(item.registration));
