@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   lpc::grpc_test::TestService service;
-  service.set_on_block_started([] { Say("blocked"); });
+  service.set_on_block_started([](lpc::CallContext&) { Say("blocked"); });
   lpc::ServerOptions server_options;
   server_options.shutdown_grace = absl::Milliseconds(100);
   lpc::Server server(server_options);

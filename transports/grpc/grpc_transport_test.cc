@@ -217,6 +217,27 @@ TEST_F(GrpcTransportTest, DeadlineExceededReachesTheHandler) {
   EXPECT_TRUE(service_.WaitForBlockCancelled(1, kWait));
 }
 
+// gRPC's server-side deadline is a millisecond-rounded copy of the
+// client's and may come a little before it. A handler that ends after its
+// context's deadline has passed answers DEADLINE_EXCEEDED, whatever it
+// returned: here the handler moves its own deadline well before the
+// client's, so only the server's answer can give that code.
+TEST_F(GrpcTransportTest, HandlerEndingPastItsDeadlineAnswersDeadlineExceeded) {
+  service_.set_on_block_started([](CallContext& ctx) {
+    ctx.set_timeout(absl::Milliseconds(20));
+  });
+  StartServer(UnixAddress("own_deadline"));
+  auto channel = Connect();
+  ASSERT_NE(channel, nullptr);
+  CallContext ctx;
+  ctx.set_timeout(kWait);
+  // Block returns CANCELLED ("Block saw the cancellation") at its deadline.
+  EXPECT_THAT(Call(*channel, grpc_test::kBlock, "", &ctx),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(service_.WaitForBlockCancelled(1, kWait));
+  EXPECT_LT(absl::Now(), ctx.deadline());
+}
+
 TEST_F(GrpcTransportTest, ServerSeesTheClientDeadline) {
   StartServer(UnixAddress("deadline2"));
   auto channel = Connect();

@@ -51,14 +51,14 @@ absl::Status TestService::Dispatch(uint32_t method_id, CallContext& ctx,
                           absl::string_view(message.data(), message.size()));
     }
     case kBlock: {
-      std::function<void()> hook;
+      std::function<void(CallContext&)> hook;
       {
         std::lock_guard<std::mutex> lock(mu_);
         ++block_started_;
         hook = on_block_started_;
       }
       cv_.notify_all();
-      if (hook) hook();
+      if (hook) hook(ctx);
       bool cancelled = ctx.WaitForCancellation(absl::Now() + kMaxWait);
       {
         std::lock_guard<std::mutex> lock(mu_);

@@ -52,8 +52,9 @@ class TestService final : public Service {
                         std::string_view request,
                         std::string* response) override;
 
-  // Runs (on the handler's thread) when a Block call starts.
-  void set_on_block_started(std::function<void()> fn) {
+  // Runs (on the handler's thread, with the handler's context) when a
+  // Block call starts.
+  void set_on_block_started(std::function<void(CallContext&)> fn) {
     std::lock_guard<std::mutex> lock(mu_);
     on_block_started_ = std::move(fn);
   }
@@ -78,7 +79,7 @@ class TestService final : public Service {
   int holds_ = 0;
   bool released_ = false;
   std::vector<std::string> notifies_;
-  std::function<void()> on_block_started_;
+  std::function<void(CallContext&)> on_block_started_;
 };
 
 }  // namespace lpc::grpc_test

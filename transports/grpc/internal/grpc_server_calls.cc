@@ -447,7 +447,9 @@ void GrpcServerTransport::Impl::RunCall(
     }
     return;
   }
-  TryFinish(call, status, &response, /*with_reply=*/true);
+  status = call.AnswerFor(std::move(status));
+  TryFinish(call, status, status.ok() ? &response : nullptr,
+            /*with_reply=*/true);
 }
 
 }  // namespace lpc

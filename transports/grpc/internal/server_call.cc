@@ -61,6 +61,13 @@ void ServerCall::EndContext(bool deadline_passed) {
   }
 }
 
+absl::Status ServerCall::AnswerFor(absl::Status status) const {
+  if (ctx.has_deadline() && absl::Now() >= ctx.deadline()) {
+    return absl::DeadlineExceededError("deadline exceeded");
+  }
+  return status;
+}
+
 absl::Status ServerCall::EndedStatus() const {
   return EndedStatus(DeadlinePassed());
 }
@@ -312,7 +319,7 @@ void ServerCall::Finish(absl::Status status) {
     if (!metadata_taken_) SnapshotMetadataLocked();
     ended_ = true;
     ops_status_ = ops_status;
-    finish_status_ = std::move(status);
+    finish_status_ = AnswerFor(std::move(status));
     finished.store(true);
     buffered_.clear();
     buffered_bytes_ = 0;

@@ -138,6 +138,11 @@ class ServerCall final : public ServerStream {
   // queued): the client gets `status`, the context is cancelled, then
   // pending operations fail with `status`.
   void Abort(const absl::Status& status);
+  // What the client gets for a handler's `status`: DEADLINE_EXCEEDED once
+  // the context's deadline has passed (the handler's answer lost the race,
+  // and gRPC's server-side deadline, a millisecond-rounded copy of the
+  // client's, may come just before the client's own), else `status`.
+  absl::Status AnswerFor(absl::Status status) const;
 
   // ServerStream:
   CallContext& context() override { return ctx; }
