@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/interceptor.h"
 #include "runtime/server.h"
 #include "runtime/target.h"
 #include "testing/status_matchers.h"
@@ -132,9 +133,13 @@ class GrpcStreamTest : public ::testing::TestWithParam<std::string> {
     if (server_ != nullptr) server_->Shutdown();
   }
 
-  void StartServer(ServerOptions server_options = {}) {
+  void StartServer(ServerOptions server_options = {},
+                   std::shared_ptr<ServerInterceptor> interceptor = nullptr) {
     server_ = std::make_unique<Server>(server_options);
     ASSERT_OK(server_->RegisterService(&service_));
+    if (interceptor != nullptr) {
+      ASSERT_OK(server_->AddInterceptor(std::move(interceptor)));
+    }
     GrpcServerOptions grpc_options;
     if (GetParam() == "unix") {
       unlink("streams.sock");
@@ -243,6 +248,32 @@ TEST_P(GrpcStreamTest, ServerEndsStreamEarlyWithStatus) {
               StatusIs(absl::StatusCode::kFailedPrecondition, "enough"));
   EXPECT_THAT(FinishBlocking(*stream, Until()),
               StatusIs(absl::StatusCode::kFailedPrecondition, "enough"));
+}
+
+// Moves each call's deadline into the past before its handler runs.
+class PastDeadline final : public ServerInterceptor {
+ public:
+  absl::Status OnStart(const InterceptedCall& /*call*/,
+                       CallContext& ctx) override {
+    ctx.set_deadline(absl::Now() - absl::Milliseconds(1));
+    return absl::OkStatus();
+  }
+};
+
+// A handler that finishes its stream once its context's deadline has
+// passed answers DEADLINE_EXCEEDED, not its own status (gRPC's copy of the
+// deadline on the server can come a moment before the client's). The
+// client's deadline is far off, so only the server's answer can give it.
+TEST_P(GrpcStreamTest, FinishPastTheDeadlineIsDeadlineExceeded) {
+  StartServer({}, std::make_shared<PastDeadline>());
+  auto channel = Connect();
+  CallContext ctx;
+  ctx.set_timeout(kWait);
+  auto stream =
+      OpenWithRequest(*channel, stream_test::kFailAfter, &ctx, "0:9:enough");
+  EXPECT_THAT(FinishBlocking(*stream, Until()),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_LT(absl::Now(), ctx.deadline());
 }
 
 TEST_P(GrpcStreamTest, CancelMidStreamIsSeenByBothSides) {
